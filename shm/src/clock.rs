@@ -1,0 +1,68 @@
+//! TSC calibration: how readers turn the raw TSC stamps in frames into nanoseconds and wall time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The calibration a writer stores in every segment header. Raw stamps come from
+/// [`quanta::Clock::raw`] (the TSC where it is invariant, otherwise a monotonic nanosecond clock,
+/// in which case `ticks_per_ns` is 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TscCalibration {
+    /// TSC ticks per nanosecond.
+    pub ticks_per_ns: f64,
+    /// A raw TSC reading ...
+    pub tsc_ref: u64,
+    /// ... and the wall clock (ns since the Unix epoch) at that reading.
+    pub unix_ns_ref: u64,
+}
+
+impl TscCalibration {
+    /// Reads quanta's calibration (measured once per process) and pairs a TSC reading with the
+    /// wall clock, taking the midpoint of two TSC reads around `SystemTime::now`.
+    pub fn measure(clock: &quanta::Clock) -> Self {
+        const SPAN_TICKS: u64 = 1 << 32;
+        let span_ns = clock.delta_as_nanos(0, SPAN_TICKS).max(1);
+        let before = clock.raw();
+        let unix_ns_ref = unix_now_ns();
+        let after = clock.raw();
+        TscCalibration {
+            ticks_per_ns: SPAN_TICKS as f64 / span_ns as f64,
+            tsc_ref: before + (after.wrapping_sub(before)) / 2,
+            unix_ns_ref,
+        }
+    }
+
+    /// Nanoseconds spanned by `ticks`.
+    pub fn ticks_to_ns(&self, ticks: u64) -> f64 {
+        ticks as f64 / self.ticks_per_ns
+    }
+
+    /// Wall-clock time (ns since the Unix epoch) of a raw stamp.
+    pub fn to_unix_ns(&self, tsc: u64) -> u64 {
+        let delta_ns = (tsc as i128 - self.tsc_ref as i128) as f64 / self.ticks_per_ns;
+        (self.unix_ns_ref as i128 + delta_ns as i128).max(0) as u64
+    }
+}
+
+/// Wall clock now, ns since the Unix epoch.
+pub fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_maps_now_to_wall_clock() {
+        let clock = quanta::Clock::new();
+        let cal = TscCalibration::measure(&clock);
+        assert!(cal.ticks_per_ns > 0.0);
+        let wall = unix_now_ns();
+        let from_tsc = cal.to_unix_ns(clock.raw());
+        // Generous: the two reads are microseconds apart; a bad calibration is off by seconds.
+        assert!(from_tsc.abs_diff(wall) < 50_000_000, "{from_tsc} vs {wall}");
+    }
+}

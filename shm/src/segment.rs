@@ -1,0 +1,649 @@
+//! One segment file, mapped: header access, the frame commit protocol, and frame scanning.
+//!
+//! Every raw-pointer access to a mapping in this crate is here. The invariants it relies on:
+//! - `base` points to `size` bytes that stay mapped as long as the [`SegmentMap`] lives (the
+//!   mapping or buffer is owned by it), and `size` is the file size checked against the header.
+//! - Atomic fields (`tail`, `heartbeat`, `epoch`, `pid`, `flags`, writer slots, each frame's
+//!   `frame_len`) sit at offsets aligned to their size, because the mapping is page-aligned and
+//!   the offsets are multiples of 8 (headers) or of `FRAME_ALIGNMENT` (frames).
+//! - A byte range of a frame is written only by the writer that claimed it (the atomic add on
+//!   `tail` hands each claim a disjoint range), and only before its `frame_len` is committed.
+//!   Readers touch a frame's bytes other than `frame_len` only after loading a positive
+//!   `frame_len` with acquire ordering, after which nobody writes them again.
+//! - Read-only mappings get only Relaxed/Acquire atomic loads, which Rust allows on read-only
+//!   memory for these sizes.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::clock::{TscCalibration, unix_now_ns};
+use crate::error::{Result, ShmError};
+use crate::layout::*;
+
+/// Immutable facts from a segment header, read when the segment is opened.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SegmentInfo {
+    pub index: u64,
+    pub size: usize,
+    pub version_major: u16,
+    pub version_minor: u16,
+    pub created_unix_ns: u64,
+    pub calibration: TscCalibration,
+    /// Whether the sealed flag was set when the header was read.
+    pub sealed: bool,
+}
+
+enum Backing {
+    ReadOnly(#[allow(dead_code)] Mmap),
+    Writable(#[allow(dead_code)] MmapMut),
+    /// A decompressed segment; `u64` elements keep the atomics aligned.
+    Owned(#[allow(dead_code)] Box<[u64]>),
+}
+
+/// A mapped segment. Read accessors work on any backing; the writer's go through
+/// [`WritableSegment`].
+pub(crate) struct SegmentMap {
+    path: PathBuf,
+    info: SegmentInfo,
+    base: *mut u8,
+    _backing: Backing,
+}
+
+// SAFETY: the pointer refers to memory owned by `_backing`, which is Send + Sync; all shared
+// mutation goes through atomics or through disjoint claimed ranges (see the module invariants).
+unsafe impl Send for SegmentMap {}
+// SAFETY: as above.
+unsafe impl Sync for SegmentMap {}
+
+/// What lies at a frame-aligned offset of a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// A committed frame with a payload of `payload_len` bytes, `aligned` bytes in all.
+    Frame { aligned: usize },
+    /// Committed padding to skip.
+    Padding { aligned: usize },
+    /// Claimed and still being written (or left so by a killed writer).
+    Claimed { aligned: usize },
+    /// Nothing claimed here yet.
+    Empty,
+    /// The end of the segment.
+    End,
+}
+
+/// The fields of a committed frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameHeader {
+    pub record_type: RecordType,
+    pub writer_id: u16,
+    pub sequence: u64,
+    pub tsc: u64,
+    pub payload_len: usize,
+}
+
+impl SegmentMap {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn info(&self) -> &SegmentInfo {
+        &self.info
+    }
+
+    pub fn index(&self) -> u64 {
+        self.info.index
+    }
+
+    pub fn size(&self) -> usize {
+        self.info.size
+    }
+
+    fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset % 8 == 0 && offset + 8 <= HEADER_LEN);
+        // SAFETY: offset is a header field inside the mapping, 8-aligned (module invariants);
+        // the reference lives no longer than `self`, which owns the mapping.
+        unsafe { AtomicU64::from_ptr(self.base.add(offset).cast()) }
+    }
+
+    fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(offset % 4 == 0 && offset + 4 <= HEADER_LEN);
+        // SAFETY: as for `atomic_u64`, 4-aligned.
+        unsafe { AtomicU32::from_ptr(self.base.add(offset).cast()) }
+    }
+
+    fn frame_len_word(&self, offset: usize) -> &AtomicI32 {
+        debug_assert!(offset % FRAME_ALIGNMENT == 0 && offset + FRAME_HEADER_LEN <= self.size());
+        // SAFETY: a frame offset is FRAME_ALIGNMENT-aligned and a frame header fits before the
+        // end of the mapping (callers check `offset < size`, and size is a multiple of 32).
+        unsafe { AtomicI32::from_ptr(self.base.add(offset + FRAME_OFF_LEN).cast()) }
+    }
+
+    /// The writer run that last opened this segment for writing.
+    pub fn epoch(&self) -> u64 {
+        self.atomic_u64(OFF_EPOCH).load(Ordering::Acquire)
+    }
+
+    pub fn writer_pid(&self) -> u32 {
+        self.atomic_u32(OFF_WRITER_PID).load(Ordering::Relaxed)
+    }
+
+    pub fn heartbeat_unix_ns(&self) -> u64 {
+        self.atomic_u64(OFF_HEARTBEAT_UNIX_NS).load(Ordering::Relaxed)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.atomic_u32(OFF_FLAGS).load(Ordering::Acquire) & FLAG_SEALED != 0
+    }
+
+    /// The claim counter: the offset the next claim would get (may exceed the size).
+    pub fn claimed_tail(&self) -> usize {
+        self.atomic_u64(OFF_TAIL).load(Ordering::Acquire) as usize
+    }
+
+    /// Sequence of `writer_id`'s first frame in this segment, or 0 if it never entered it.
+    pub fn writer_first_sequence(&self, writer_id: usize) -> u64 {
+        self.atomic_u64(OFF_WRITER_FIRST_SEQUENCE + writer_id * 8)
+            .load(Ordering::Acquire)
+    }
+
+    fn corrupt(&self, offset: usize, frame_len: i64, reason: &'static str) -> ShmError {
+        ShmError::CorruptFrame {
+            path: self.path.clone(),
+            offset,
+            frame_len,
+            reason,
+        }
+    }
+
+    /// What lies at `offset` (frame-aligned, `HEADER_LEN <= offset <= size`).
+    #[inline]
+    pub fn slot_at(&self, offset: usize) -> Result<Slot> {
+        let size = self.size();
+        if offset >= size {
+            return Ok(Slot::End);
+        }
+        let len = self.frame_len_word(offset).load(Ordering::Acquire);
+        if len == 0 {
+            return Ok(Slot::Empty);
+        }
+        let unsigned = len.unsigned_abs() as usize;
+        if unsigned < FRAME_HEADER_LEN {
+            return Err(self.corrupt(offset, len as i64, "is shorter than a frame header"));
+        }
+        let aligned = align_frame(unsigned);
+        if aligned > size - offset {
+            return Err(self.corrupt(offset, len as i64, "runs past the end of the segment"));
+        }
+        if len < 0 {
+            return Ok(Slot::Claimed { aligned });
+        }
+        let header = self.frame_header(offset);
+        if header.payload_len != unsigned - FRAME_HEADER_LEN {
+            return Err(self.corrupt(offset, len as i64, "disagrees with the payload_len field"));
+        }
+        if header.record_type.is_padding() {
+            Ok(Slot::Padding { aligned })
+        } else {
+            Ok(Slot::Frame { aligned })
+        }
+    }
+
+    /// The header of the committed frame at `offset`. Call only after `slot_at` returned a
+    /// committed slot there (that acquire load orders these reads).
+    #[inline]
+    pub fn frame_header(&self, offset: usize) -> FrameHeader {
+        // SAFETY: the frame at `offset` is committed (caller contract), so its 32 header bytes are
+        // inside the mapping and no longer written; unaligned reads need no alignment.
+        unsafe {
+            let p = self.base.add(offset);
+            FrameHeader {
+                record_type: RecordType(p.add(FRAME_OFF_RECORD_TYPE).cast::<u16>().read()),
+                writer_id: p.add(FRAME_OFF_WRITER_ID).cast::<u16>().read(),
+                sequence: p.add(FRAME_OFF_SEQUENCE).cast::<u64>().read(),
+                tsc: p.add(FRAME_OFF_TSC).cast::<u64>().read(),
+                payload_len: p.add(FRAME_OFF_PAYLOAD_LEN).cast::<u32>().read() as usize,
+            }
+        }
+    }
+
+    /// The payload of the committed frame at `offset` whose header says `payload_len`.
+    #[inline]
+    pub fn payload(&self, offset: usize, payload_len: usize) -> &[u8] {
+        debug_assert!(offset + FRAME_HEADER_LEN + payload_len <= self.size());
+        // SAFETY: `slot_at` checked that the committed frame, payload included, lies inside the
+        // mapping; committed bytes are never written again while the mapping lives.
+        unsafe {
+            std::slice::from_raw_parts(self.base.add(offset + FRAME_HEADER_LEN), payload_len)
+        }
+    }
+
+    /// Walks committed frames from `offset` until something is not committed or the end.
+    /// Returns where it stopped and what was there.
+    pub fn walk_committed(
+        &self,
+        mut offset: usize,
+        mut on_frame: impl FnMut(usize, &FrameHeader),
+    ) -> Result<(usize, Slot)> {
+        loop {
+            match self.slot_at(offset)? {
+                Slot::Frame { aligned } => {
+                    on_frame(offset, &self.frame_header(offset));
+                    offset += aligned;
+                }
+                Slot::Padding { aligned } => offset += aligned,
+                stop => return Ok((offset, stop)),
+            }
+        }
+    }
+
+    /// Opens a segment file read-only, checking its header and size.
+    pub fn open_read_only(path: &Path) -> Result<SegmentMap> {
+        let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
+        let info = read_and_check_header(path, &file)?;
+        // SAFETY: a shared read-only mapping of a file whose size matches the header; the writer
+        // never truncates a segment (see ARCHITECTURE.md), so every access stays in bounds.
+        let map = unsafe { MmapOptions::new().len(info.size).map(&file) }
+            .map_err(|e| ShmError::io(path, "mmap", e))?;
+        let base = map.as_ptr() as *mut u8;
+        Ok(SegmentMap {
+            path: path.to_owned(),
+            info,
+            base,
+            _backing: Backing::ReadOnly(map),
+        })
+    }
+
+    /// Reads a gzip-compressed segment into memory.
+    pub fn open_compressed(path: &Path) -> Result<SegmentMap> {
+        let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
+        let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+        let mut header = vec![0u8; HEADER_LEN];
+        decoder
+            .read_exact(&mut header)
+            .map_err(|e| ShmError::io(path, "gunzip header", e))?;
+        let info = check_header(path, &header, None)?;
+        let mut words = vec![0u64; info.size / 8].into_boxed_slice();
+        // SAFETY: viewing an initialised `[u64]` as bytes of the same length is always valid.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), info.size)
+        };
+        bytes[..HEADER_LEN].copy_from_slice(&header);
+        decoder
+            .read_exact(&mut bytes[HEADER_LEN..])
+            .map_err(|e| ShmError::io(path, "gunzip frames", e))?;
+        let base = words.as_mut_ptr().cast::<u8>();
+        Ok(SegmentMap {
+            path: path.to_owned(),
+            info,
+            base,
+            _backing: Backing::Owned(words),
+        })
+    }
+}
+
+/// Reads the header of a segment file (without mapping it) and checks it against the file size.
+pub(crate) fn read_and_check_header(path: &Path, file: &File) -> Result<SegmentInfo> {
+    let len = file
+        .metadata()
+        .map_err(|e| ShmError::io(path, "stat", e))?
+        .len();
+    if len < HEADER_LEN as u64 {
+        return Err(ShmError::Truncated {
+            path: path.to_owned(),
+            len,
+            expected: HEADER_LEN as u64,
+        });
+    }
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|e| ShmError::io(path, "read header", e))?;
+    check_header(path, &header, Some(len))
+}
+
+fn le_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+fn le_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+fn le_u16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes(b[off..off + 2].try_into().expect("2 bytes"))
+}
+
+/// Checks a segment header; `file_len`, when known, must equal the segment size.
+pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Result<SegmentInfo> {
+    let magic = le_u64(h, OFF_MAGIC);
+    if magic != SEGMENT_MAGIC {
+        return Err(ShmError::BadMagic {
+            path: path.to_owned(),
+            found: magic,
+            expected: SEGMENT_MAGIC,
+        });
+    }
+    let (major, minor) = (le_u16(h, OFF_VERSION_MAJOR), le_u16(h, OFF_VERSION_MINOR));
+    if major != LAYOUT_VERSION_MAJOR {
+        return Err(ShmError::UnsupportedVersion {
+            path: path.to_owned(),
+            major,
+            minor,
+            supported: LAYOUT_VERSION_MAJOR,
+        });
+    }
+    let corrupt = |offset: usize, reason: String| ShmError::CorruptHeader {
+        path: path.to_owned(),
+        offset,
+        reason,
+    };
+    let header_len = le_u32(h, OFF_HEADER_LEN) as usize;
+    if header_len != HEADER_LEN {
+        return Err(corrupt(
+            OFF_HEADER_LEN,
+            format!("header_len {header_len}, expected {HEADER_LEN}"),
+        ));
+    }
+    let size = le_u64(h, OFF_SEGMENT_SIZE);
+    if !size.is_power_of_two()
+        || size < SEGMENT_SIZE_MIN as u64
+        || size > SEGMENT_SIZE_MAX as u64
+    {
+        return Err(corrupt(
+            OFF_SEGMENT_SIZE,
+            format!(
+                "segment_size {size} is not a power of two in {SEGMENT_SIZE_MIN}..={SEGMENT_SIZE_MAX}"
+            ),
+        ));
+    }
+    if let Some(len) = file_len
+        && len != size
+    {
+        return Err(ShmError::Truncated {
+            path: path.to_owned(),
+            len,
+            expected: size,
+        });
+    }
+    let index = le_u64(h, OFF_SEGMENT_INDEX);
+    if let Some((named, _)) = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_segment_file_name)
+        && named != index
+    {
+        return Err(corrupt(
+            OFF_SEGMENT_INDEX,
+            format!("segment_index {index} but the file is named for {named}"),
+        ));
+    }
+    let tail = le_u64(h, OFF_TAIL);
+    if tail < HEADER_LEN as u64 {
+        return Err(corrupt(
+            OFF_TAIL,
+            format!("tail {tail} is inside the header"),
+        ));
+    }
+    let ticks_per_ns = f64::from_bits(le_u64(h, OFF_TSC_TICKS_PER_NS));
+    if !(ticks_per_ns.is_finite() && ticks_per_ns > 0.0) {
+        return Err(corrupt(
+            OFF_TSC_TICKS_PER_NS,
+            format!("tsc_ticks_per_ns {ticks_per_ns} is not a positive number"),
+        ));
+    }
+    Ok(SegmentInfo {
+        index,
+        size: size as usize,
+        version_major: major,
+        version_minor: minor,
+        created_unix_ns: le_u64(h, OFF_CREATED_UNIX_NS),
+        calibration: TscCalibration {
+            ticks_per_ns,
+            tsc_ref: le_u64(h, OFF_TSC_REF),
+            unix_ns_ref: le_u64(h, OFF_UNIX_NS_REF),
+        },
+        sealed: le_u32(h, OFF_FLAGS) & FLAG_SEALED != 0,
+    })
+}
+
+/// Outcome of a claim on a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The frame fits at this offset.
+    Fits(usize),
+    /// This claim crossed the end: its claimer pads from here to the end, then rolls over.
+    Crossed(usize),
+    /// Somebody else crossed the end already: roll over.
+    Full,
+}
+
+/// A segment mapped read-write by the writer process.
+pub(crate) struct WritableSegment {
+    map: SegmentMap,
+}
+
+impl std::ops::Deref for WritableSegment {
+    type Target = SegmentMap;
+    fn deref(&self) -> &SegmentMap {
+        &self.map
+    }
+}
+
+impl WritableSegment {
+    /// Creates segment `index` in `dir`: written under a temporary name, then renamed, so that a
+    /// reader never opens a file without its header.
+    pub fn create(
+        dir: &Path,
+        index: u64,
+        size: usize,
+        epoch: u64,
+        calibration: &TscCalibration,
+        prefault: bool,
+    ) -> Result<WritableSegment> {
+        let path = dir.join(segment_file_name(index));
+        let tmp = dir.join(format!("{}.tmp", segment_file_name(index)));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| ShmError::io(&tmp, "create", e))?;
+        file.set_len(size as u64)
+            .map_err(|e| ShmError::io(&tmp, "set_len", e))?;
+        let mut options = MmapOptions::new();
+        options.len(size);
+        if prefault {
+            options.populate();
+        }
+        // SAFETY: a shared writable mapping of a file we just sized; nobody else has it open yet.
+        let mut map = unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp, "mmap", e))?;
+        let h = &mut map[..HEADER_LEN];
+        h[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&SEGMENT_MAGIC.to_le_bytes());
+        h[OFF_VERSION_MAJOR..OFF_VERSION_MAJOR + 2]
+            .copy_from_slice(&LAYOUT_VERSION_MAJOR.to_le_bytes());
+        h[OFF_VERSION_MINOR..OFF_VERSION_MINOR + 2]
+            .copy_from_slice(&LAYOUT_VERSION_MINOR.to_le_bytes());
+        h[OFF_HEADER_LEN..OFF_HEADER_LEN + 4].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[OFF_SEGMENT_SIZE..OFF_SEGMENT_SIZE + 8].copy_from_slice(&(size as u64).to_le_bytes());
+        h[OFF_SEGMENT_INDEX..OFF_SEGMENT_INDEX + 8].copy_from_slice(&index.to_le_bytes());
+        h[OFF_EPOCH..OFF_EPOCH + 8].copy_from_slice(&epoch.to_le_bytes());
+        let now = unix_now_ns();
+        h[OFF_CREATED_UNIX_NS..OFF_CREATED_UNIX_NS + 8].copy_from_slice(&now.to_le_bytes());
+        h[OFF_TSC_TICKS_PER_NS..OFF_TSC_TICKS_PER_NS + 8]
+            .copy_from_slice(&calibration.ticks_per_ns.to_bits().to_le_bytes());
+        h[OFF_TSC_REF..OFF_TSC_REF + 8].copy_from_slice(&calibration.tsc_ref.to_le_bytes());
+        h[OFF_UNIX_NS_REF..OFF_UNIX_NS_REF + 8]
+            .copy_from_slice(&calibration.unix_ns_ref.to_le_bytes());
+        h[OFF_WRITER_PID..OFF_WRITER_PID + 4].copy_from_slice(&std::process::id().to_le_bytes());
+        h[OFF_TAIL..OFF_TAIL + 8].copy_from_slice(&(HEADER_LEN as u64).to_le_bytes());
+        h[OFF_HEARTBEAT_UNIX_NS..OFF_HEARTBEAT_UNIX_NS + 8].copy_from_slice(&now.to_le_bytes());
+        let info = check_header(&tmp, &map[..HEADER_LEN], Some(size as u64))?;
+        fs::rename(&tmp, &path).map_err(|e| ShmError::io(&path, "rename", e))?;
+        let base = map.as_mut_ptr();
+        Ok(WritableSegment {
+            map: SegmentMap {
+                path,
+                info,
+                base,
+                _backing: Backing::Writable(map),
+            },
+        })
+    }
+
+    /// Opens an existing segment read-write (for recovery and sealing).
+    pub fn open(path: &Path) -> Result<WritableSegment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| ShmError::io(path, "open", e))?;
+        let info = read_and_check_header(path, &file)?;
+        // SAFETY: a shared writable mapping of a file whose size matches its header; we hold the
+        // journal's writer lock, so no other process writes it.
+        let mut map = unsafe { MmapOptions::new().len(info.size).map_mut(&file) }
+            .map_err(|e| ShmError::io(path, "mmap", e))?;
+        let base = map.as_mut_ptr();
+        Ok(WritableSegment {
+            map: SegmentMap {
+                path: path.to_owned(),
+                info,
+                base,
+                _backing: Backing::Writable(map),
+            },
+        })
+    }
+
+    /// Claims `aligned` bytes (a multiple of `FRAME_ALIGNMENT`) with one atomic add.
+    #[inline]
+    pub fn claim(&self, aligned: usize) -> Claim {
+        // Relaxed is enough: the add only has to hand out disjoint ranges; what a reader may see
+        // is ordered by each frame's own commit word.
+        let offset = self
+            .atomic_u64(OFF_TAIL)
+            .fetch_add(aligned as u64, Ordering::Relaxed) as usize;
+        let size = self.size();
+        if offset + aligned <= size {
+            Claim::Fits(offset)
+        } else if offset < size {
+            Claim::Crossed(offset)
+        } else {
+            Claim::Full
+        }
+    }
+
+    /// Fills and commits a frame in a range this writer claimed.
+    ///
+    /// # Safety
+    /// `[offset, offset + align_frame(FRAME_HEADER_LEN + payload_len))` must have been handed to
+    /// the caller by [`claim`](Self::claim) (or be owned by recovery) and not committed yet.
+    #[inline]
+    pub unsafe fn write_frame(
+        &self,
+        offset: usize,
+        record_type: RecordType,
+        writer_id: u16,
+        sequence: u64,
+        tsc: u64,
+        payload_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) {
+        let frame_len = (FRAME_HEADER_LEN + payload_len) as i32;
+        let len_word = self.frame_len_word(offset);
+        // The claim marker goes first, so that recovery can measure this frame if we die here.
+        len_word.store(-frame_len, Ordering::Relaxed);
+        // SAFETY: the range is ours alone (caller contract) and inside the mapping.
+        let payload = unsafe {
+            let p = self.base.add(offset);
+            p.add(FRAME_OFF_RECORD_TYPE).cast::<u16>().write(record_type.0);
+            p.add(FRAME_OFF_WRITER_ID).cast::<u16>().write(writer_id);
+            p.add(FRAME_OFF_SEQUENCE).cast::<u64>().write(sequence);
+            p.add(FRAME_OFF_TSC).cast::<u64>().write(tsc);
+            p.add(FRAME_OFF_PAYLOAD_LEN).cast::<u32>().write(payload_len as u32);
+            p.add(FRAME_OFF_PAYLOAD_LEN + 4).cast::<u32>().write(0);
+            std::slice::from_raw_parts_mut(p.add(FRAME_HEADER_LEN), payload_len)
+        };
+        // If `fill` unwinds, the frame is committed as padding so that readers are not blocked.
+        struct CommitAsPaddingOnUnwind<'a> {
+            segment: &'a WritableSegment,
+            offset: usize,
+            frame_len: i32,
+        }
+        impl Drop for CommitAsPaddingOnUnwind<'_> {
+            fn drop(&mut self) {
+                // SAFETY: same claimed range as the enclosing call.
+                unsafe {
+                    self.segment
+                        .base
+                        .add(self.offset + FRAME_OFF_RECORD_TYPE)
+                        .cast::<u16>()
+                        .write(RecordType::PADDING.0)
+                };
+                self.segment
+                    .frame_len_word(self.offset)
+                    .store(self.frame_len, Ordering::Release);
+            }
+        }
+        let guard = CommitAsPaddingOnUnwind {
+            segment: self,
+            offset,
+            frame_len,
+        };
+        fill(payload);
+        std::mem::forget(guard);
+        len_word.store(frame_len, Ordering::Release);
+    }
+
+    /// Commits padding over `[offset, offset + aligned)`.
+    ///
+    /// # Safety
+    /// As for [`write_frame`](Self::write_frame): the range is the caller's and not committed.
+    pub unsafe fn write_padding(&self, offset: usize, aligned: usize, writer_id: u16) {
+        debug_assert!(aligned >= FRAME_HEADER_LEN && aligned % FRAME_ALIGNMENT == 0);
+        // SAFETY: forwarded caller contract; padding has no payload bytes to fill.
+        unsafe {
+            self.write_frame(
+                offset,
+                RecordType::PADDING,
+                writer_id,
+                0,
+                0,
+                aligned - FRAME_HEADER_LEN,
+                |_| {},
+            )
+        }
+    }
+
+    /// Records `writer_id`'s next sequence as its first in this segment (for recovery).
+    pub fn set_writer_first_sequence(&self, writer_id: u16, sequence: u64) {
+        self.atomic_u64(OFF_WRITER_FIRST_SEQUENCE + writer_id as usize * 8)
+            .store(sequence, Ordering::Release);
+    }
+
+    pub fn set_tail(&self, offset: usize) {
+        self.atomic_u64(OFF_TAIL)
+            .store(offset as u64, Ordering::Release);
+    }
+
+    pub fn set_heartbeat(&self, unix_ns: u64) {
+        self.atomic_u64(OFF_HEARTBEAT_UNIX_NS)
+            .store(unix_ns, Ordering::Relaxed);
+    }
+
+    pub fn set_sealed(&self) {
+        self.atomic_u32(OFF_FLAGS)
+            .fetch_or(FLAG_SEALED, Ordering::Release);
+    }
+
+    /// Scans forward from a zero `frame_len` at `offset` for the next non-zero commit word below
+    /// `limit`. A writer killed between its claim and its claim marker wrote nothing, so its whole
+    /// range is zero, and the first non-zero aligned word after it is the next frame's header.
+    pub fn next_written_offset(&self, offset: usize, limit: usize) -> Option<usize> {
+        (offset..limit.min(self.size()))
+            .step_by(FRAME_ALIGNMENT)
+            .find(|&o| self.frame_len_word(o).load(Ordering::Acquire) != 0)
+    }
+}

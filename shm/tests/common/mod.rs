@@ -1,0 +1,83 @@
+//! Helpers shared by the journal's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use levibot_shm::{JournalConfig, RetentionPolicy};
+
+/// Record type used by the tests.
+pub const TEST_RECORD: levibot_shm::RecordType = levibot_shm::RecordType(0x100);
+
+/// A small journal config (64 KiB segments, no prefault, keep everything) in `dir`.
+pub fn small_config(dir: &Path) -> JournalConfig {
+    JournalConfig {
+        dir: dir.to_owned(),
+        segment_size: 64 * 1024,
+        prefault: false,
+        retention: RetentionPolicy::keep_all(),
+    }
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("levibot-shm-test")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// FNV-1a, for payload checksums in tests.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A test payload: writer id, sequence, filler bytes derived from both, and a checksum trailer.
+pub fn make_payload(writer_id: u16, sequence: u64, len: usize, out: &mut Vec<u8>) {
+    assert!(len >= 18);
+    out.clear();
+    out.extend_from_slice(&writer_id.to_le_bytes());
+    out.extend_from_slice(&sequence.to_le_bytes());
+    let mut x = sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ writer_id as u64;
+    while out.len() < len - 8 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(x as u8);
+    }
+    let sum = fnv1a(out);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// Checks a payload made by `make_payload`; returns (writer_id, sequence).
+pub fn check_payload(payload: &[u8]) -> (u16, u64) {
+    let (body, sum) = payload.split_at(payload.len() - 8);
+    assert_eq!(
+        fnv1a(body),
+        u64::from_le_bytes(sum.try_into().unwrap()),
+        "payload checksum"
+    );
+    (
+        u16::from_le_bytes(body[0..2].try_into().unwrap()),
+        u64::from_le_bytes(body[2..10].try_into().unwrap()),
+    )
+}
+
+pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
+    dir.join(levibot_shm::layout::segment_file_name(index))
+}
+
+/// A seed from `LEVIBOT_TEST_SEED` or the clock, printed so that a failure can be replayed.
+pub fn seed() -> u64 {
+    let seed = std::env::var("LEVIBOT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("seed: {seed} (replay with LEVIBOT_TEST_SEED={seed})");
+    seed
+}

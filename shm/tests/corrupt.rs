@@ -1,0 +1,155 @@
+//! Bad files get a typed error naming the file and the offset; never a panic.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use common::*;
+use levibot_shm::layout::HEADER_LEN;
+use levibot_shm::{Journal, ShmError, StartAt, Tailer};
+
+/// A closed journal with one segment of a few frames; returns the segment's path.
+fn journal_with_frames(dir: &Path) -> std::path::PathBuf {
+    let journal = Journal::open(&small_config(dir)).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    for i in 0..5u8 {
+        a.append(TEST_RECORD, &[i; 40]).unwrap();
+    }
+    segment_path(dir, 0)
+}
+
+fn patch(path: &Path, offset: u64, bytes: &[u8]) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, offset)
+        .unwrap();
+}
+
+fn tail_all(dir: &Path) -> Result<usize, ShmError> {
+    let mut tailer = Tailer::open(dir, StartAt::Beginning)?;
+    let mut n = 0;
+    loop {
+        let polled = tailer.poll(64, |_| n += 1)?;
+        if polled.frames == 0 {
+            return Ok(n);
+        }
+    }
+}
+
+fn assert_names_file(err: &ShmError, path: &Path) {
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+}
+
+#[test]
+fn wrong_magic() {
+    let dir = temp_dir();
+    let path = journal_with_frames(dir.path());
+    patch(&path, 0, b"NOTAJRNL");
+    for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
+        assert!(matches!(err, ShmError::BadMagic { .. }), "{err}");
+        assert_names_file(&err, &path);
+        assert!(err.to_string().contains("offset 0"), "{err}");
+    }
+}
+
+#[test]
+fn newer_major_version() {
+    let dir = temp_dir();
+    let path = journal_with_frames(dir.path());
+    patch(&path, 8, &2u16.to_le_bytes());
+    for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
+        assert!(matches!(err, ShmError::UnsupportedVersion { major: 2, .. }), "{err}");
+        assert_names_file(&err, &path);
+    }
+}
+
+#[test]
+fn truncated_file() {
+    let dir = temp_dir();
+    let path = journal_with_frames(dir.path());
+    for len in [100u64, HEADER_LEN as u64 + 1000] {
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(len).unwrap();
+        for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
+            assert!(matches!(err, ShmError::Truncated { len: l, .. } if l == len), "{err}");
+            assert_names_file(&err, &path);
+        }
+    }
+}
+
+#[test]
+fn corrupt_header_fields() {
+    let dir = temp_dir();
+    let path = journal_with_frames(dir.path());
+    patch(&path, 16, &100_000u64.to_le_bytes());
+    let err = tail_all(dir.path()).unwrap_err();
+    assert!(matches!(err, ShmError::CorruptHeader { offset: 16, .. }), "{err}");
+    patch(&path, 16, &(64u64 * 1024).to_le_bytes());
+    patch(&path, 24, &9u64.to_le_bytes());
+    let err = tail_all(dir.path()).unwrap_err();
+    assert!(matches!(err, ShmError::CorruptHeader { offset: 24, .. }), "{err}");
+    assert_names_file(&err, &path);
+}
+
+#[test]
+fn corrupt_frame_lengths() {
+    let cases: [(i32, &str); 4] = [
+        (8, "shorter than a frame header"),
+        (-8, "shorter than a frame header"),
+        (1 << 20, "past the end"),
+        (32 + 41, "payload_len"),
+    ];
+    for (frame_len, reason) in cases {
+        let dir = temp_dir();
+        let path = journal_with_frames(dir.path());
+        // Corrupt the third frame (each is 32 + 40 -> 96 bytes aligned).
+        let offset = HEADER_LEN + 2 * 96;
+        patch(&path, offset as u64, &frame_len.to_le_bytes());
+        let err = tail_all(dir.path()).unwrap_err();
+        match &err {
+            ShmError::CorruptFrame { offset: o, frame_len: l, .. } => {
+                assert_eq!((*o, *l), (offset, frame_len as i64));
+            }
+            other => panic!("{other}"),
+        }
+        assert!(err.to_string().contains(reason), "{err}");
+        assert!(err.to_string().contains(&format!("offset {offset}")), "{err}");
+        assert_names_file(&err, &path);
+        // Recovery refuses too, rather than cutting data it cannot account for.
+        let err = Journal::open(&small_config(dir.path())).unwrap_err();
+        assert!(matches!(err, ShmError::CorruptFrame { .. }), "{err}");
+    }
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    let seed = seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for _ in 0..300 {
+        let dir = temp_dir();
+        let path = journal_with_frames(dir.path());
+        for _ in 0..rng.usize(1..8) {
+            let offset = rng.u64(0..(HEADER_LEN as u64 + 1024));
+            let mut bytes = vec![0u8; rng.usize(1..16)];
+            rng.fill(&mut bytes);
+            patch(&path, offset, &bytes);
+        }
+        // Either reads or fails with an error; a panic fails the test.
+        let _ = tail_all(dir.path());
+        let _ = Journal::open(&small_config(dir.path())).map(|j| j.recovery().clone());
+    }
+}
+
+#[test]
+fn corrupt_compressed_segment() {
+    let dir = temp_dir();
+    let path = dir.path().join(levibot_shm::layout::compressed_file_name(0));
+    std::fs::write(&path, b"this is not gzip").unwrap();
+    let err = tail_all(dir.path()).unwrap_err();
+    assert!(matches!(err, ShmError::Io { .. }), "{err}");
+    assert_names_file(&err, &path);
+}

@@ -1,0 +1,419 @@
+//! Journal behaviour: append and tail, positions, rollover, restarts, recovery of what a killed
+//! writer leaves, missing segments, retention.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+
+use common::*;
+use levibot_shm::layout::{FRAME_ALIGNMENT, HEADER_LEN, align_frame};
+use levibot_shm::{
+    FRAME_HEADER_LEN, Journal, Position, RecordType, RetentionPolicy, ShmError, StartAt, Tailer,
+};
+
+/// Reads everything available: (writer, sequence, payload) per frame.
+fn drain(tailer: &mut Tailer) -> Vec<(u16, u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    loop {
+        let polled = tailer
+            .poll(1024, |f| out.push((f.writer_id, f.sequence, f.payload.to_vec())))
+            .expect("poll");
+        if polled.frames == 0 {
+            return out;
+        }
+    }
+}
+
+#[test]
+fn appended_frames_are_tailed_in_order_with_their_fields() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    assert!(!journal.recovery().recovered);
+    let mut a = journal.appender(3).unwrap();
+    let p0 = a.append(TEST_RECORD, b"one").unwrap();
+    let p1 = a.append(RecordType(0x200), b"").unwrap();
+    let p2 = a
+        .append_with(TEST_RECORD, 5, |buf| buf.copy_from_slice(b"three"))
+        .unwrap();
+    assert_eq!(p0, Position(HEADER_LEN as u64));
+    assert_eq!(p1.0, p0.0 + align_frame(FRAME_HEADER_LEN + 3) as u64);
+    assert!(p2 > p1);
+
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let mut frames = Vec::new();
+    tailer
+        .poll(10, |f| {
+            frames.push((f.position, f.record_type, f.writer_id, f.sequence, f.payload.to_vec()))
+        })
+        .unwrap();
+    assert_eq!(
+        frames,
+        vec![
+            (p0, TEST_RECORD, 3, 1, b"one".to_vec()),
+            (p1, RecordType(0x200), 3, 2, vec![]),
+            (p2, TEST_RECORD, 3, 3, b"three".to_vec()),
+        ]
+    );
+    assert_eq!(tailer.epoch(), journal.epoch());
+    assert_eq!(tailer.writer_pid(), std::process::id());
+    let cal = tailer.calibration();
+    assert!(cal.ticks_per_ns > 0.0);
+    assert_eq!(tailer.poll(10, |_| panic!("no more frames")).unwrap().frames, 0);
+}
+
+#[test]
+fn tsc_stamps_convert_to_wall_clock_time() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    let before = levibot_shm::clock::unix_now_ns();
+    a.append(TEST_RECORD, b"x").unwrap();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let mut tsc = 0;
+    tailer.poll(1, |f| tsc = f.tsc).unwrap();
+    let at = tailer.calibration().to_unix_ns(tsc);
+    assert!(at.abs_diff(before) < 1_000_000_000, "{at} vs {before}");
+}
+
+#[test]
+fn start_at_end_and_at_a_position() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    let positions: Vec<Position> = (0..10u8).map(|i| a.append(TEST_RECORD, &[i; 7]).unwrap()).collect();
+
+    let mut at_end = Tailer::open(dir.path(), StartAt::End).unwrap();
+    assert!(drain(&mut at_end).is_empty());
+    a.append(TEST_RECORD, b"new").unwrap();
+    assert_eq!(drain(&mut at_end)[0].2, b"new");
+
+    let mut at_pos = Tailer::open(dir.path(), StartAt::Position(positions[7])).unwrap();
+    let got = drain(&mut at_pos);
+    assert_eq!(got.len(), 4);
+    assert_eq!(got[0].2, vec![7u8; 7]);
+
+    let mid_frame = Position(positions[7].0 + FRAME_ALIGNMENT as u64 / 2);
+    assert!(matches!(
+        Tailer::open(dir.path(), StartAt::Position(mid_frame)),
+        Err(ShmError::InvalidPosition { .. })
+    ));
+    let beyond = Position(positions[9].0 + 10 * FRAME_ALIGNMENT as u64);
+    assert!(matches!(
+        Tailer::open(dir.path(), StartAt::Position(beyond)),
+        Err(ShmError::InvalidPosition { .. })
+    ));
+}
+
+#[test]
+fn rollover_pads_the_segment_and_the_tailer_follows() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let mut a = journal.appender(1).unwrap();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let mut payload = Vec::new();
+    let mut seen = 0u64;
+    // ~5 segments of 64 KiB; tail while writing, with maintain() pre-creating every other time.
+    for seq in 1..=3000u64 {
+        make_payload(1, seq, 18 + (seq as usize % 90), &mut payload);
+        a.append(TEST_RECORD, &payload).unwrap();
+        if seq % 500 == 0 {
+            journal.maintain().unwrap();
+        }
+        if seq % 7 == 0 {
+            for (w, s, p) in drain(&mut tailer) {
+                assert_eq!((w, s), check_payload(&p));
+                seen += 1;
+                assert_eq!(s, seen);
+            }
+        }
+    }
+    for (_, s, p) in drain(&mut tailer) {
+        check_payload(&p);
+        seen += 1;
+        assert_eq!(s, seen);
+    }
+    assert_eq!(seen, 3000);
+    let segments = levibot_shm::list_segments(dir.path()).unwrap();
+    assert!(segments.len() >= 5, "{segments:?}");
+    assert!(tailer.position().split(64 * 1024).0 >= 4);
+}
+
+#[test]
+fn oversized_payloads_and_busy_writer_ids_are_refused() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let max = journal.payload_len_max();
+    assert_eq!(max, 64 * 1024 / 4 - FRAME_HEADER_LEN);
+    let mut a = journal.appender(0).unwrap();
+    a.append(TEST_RECORD, &vec![1; max]).unwrap();
+    let err = a.append(TEST_RECORD, &vec![1; max + 1]).unwrap_err();
+    assert!(matches!(err, ShmError::PayloadTooLarge { len, .. } if len == max + 1), "{err}");
+    assert!(matches!(journal.appender(0), Err(ShmError::WriterIdUnavailable { writer_id: 0, .. })));
+    assert!(matches!(journal.appender(64), Err(ShmError::WriterIdUnavailable { .. })));
+    drop(a);
+    let b = journal.appender(0).unwrap();
+    assert_eq!(b.next_sequence(), 2, "a new appender for an id goes on with its sequence");
+}
+
+#[test]
+fn a_second_writer_process_is_locked_out() {
+    let dir = temp_dir();
+    let _journal = Journal::open(&small_config(dir.path())).unwrap();
+    // The lock is per open file description, so a second open in this process conflicts too.
+    assert!(matches!(
+        Journal::open(&small_config(dir.path())),
+        Err(ShmError::WriterLocked { .. })
+    ));
+}
+
+#[test]
+fn reopening_starts_a_new_segment_and_goes_on_with_each_writers_sequence() {
+    let dir = temp_dir();
+    {
+        let journal = Journal::open(&small_config(dir.path())).unwrap();
+        let mut a = journal.appender(0).unwrap();
+        let mut b = journal.appender(5).unwrap();
+        for _ in 0..10 {
+            a.append(TEST_RECORD, b"a").unwrap();
+        }
+        b.append(TEST_RECORD, b"b").unwrap();
+    }
+    let mut tailer = Tailer::open(dir.path(), StartAt::End).unwrap();
+    let old_epoch = tailer.epoch();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let report = journal.recovery().clone();
+    assert!(report.recovered);
+    assert_eq!(report.frames_committed, 11);
+    assert_eq!(report.frames_cut, 0);
+    assert_eq!(report.first_segment, 1);
+    assert_ne!(journal.epoch(), old_epoch);
+    assert_eq!(journal.appender(0).unwrap().next_sequence(), 11);
+    assert_eq!(journal.appender(5).unwrap().next_sequence(), 2);
+    assert_eq!(journal.appender(6).unwrap().next_sequence(), 1);
+
+    let mut a = journal.appender(0).unwrap();
+    a.append(TEST_RECORD, b"after").unwrap();
+    let mut seen = Vec::new();
+    let polled = tailer.poll(10, |f| seen.push((f.sequence, f.payload.to_vec()))).unwrap();
+    assert_eq!(seen, vec![(11, b"after".to_vec())]);
+    let restart = polled.writer_restart.expect("restart noticed");
+    assert_eq!((restart.old_epoch, restart.new_epoch), (old_epoch, journal.epoch()));
+    assert!(!restart.new_journal);
+}
+
+/// Writes a frame header by hand, as a writer would have left it.
+fn write_raw_frame(dir: &std::path::Path, index: u64, offset: usize, frame_len: i32, record: u16, writer: u16, seq: u64, payload: &[u8]) {
+    let file = OpenOptions::new().write(true).open(segment_path(dir, index)).unwrap();
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[0..4].copy_from_slice(&frame_len.to_le_bytes());
+    header[4..6].copy_from_slice(&record.to_le_bytes());
+    header[6..8].copy_from_slice(&writer.to_le_bytes());
+    header[8..16].copy_from_slice(&seq.to_le_bytes());
+    header[24..28].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    file.write_all_at(&header, offset as u64).unwrap();
+    file.write_all_at(payload, (offset + FRAME_HEADER_LEN) as u64).unwrap();
+}
+
+fn set_tail(dir: &std::path::Path, index: u64, tail: u64) {
+    let file = OpenOptions::new().write(true).open(segment_path(dir, index)).unwrap();
+    file.write_all_at(&tail.to_le_bytes(), 128).unwrap();
+}
+
+#[test]
+fn recovery_cuts_claimed_frames_and_keeps_committed_ones_behind_holes() {
+    let dir = temp_dir();
+    let end;
+    {
+        let journal = Journal::open(&small_config(dir.path())).unwrap();
+        let mut a = journal.appender(0).unwrap();
+        a.append(TEST_RECORD, b"first").unwrap();
+        end = a.append(TEST_RECORD, b"second").unwrap().0 as usize + 64;
+    }
+    // What three killed writers could leave after those two frames:
+    //  [end, +64)       claimed (negative length), half written
+    //  [end+64, +96)    claimed but not even marked: zeros
+    //  [end+96, +160)   committed by a fourth writer
+    //  [end+160, +192)  claimed, at the very end
+    let payload = b"committed after the holes";
+    write_raw_frame(dir.path(), 0, end, -64, 0x100, 1, 1, b"half written");
+    write_raw_frame(dir.path(), 0, end + 96, (FRAME_HEADER_LEN + payload.len()) as i32, 0x100, 2, 7, payload);
+    write_raw_frame(dir.path(), 0, end + 160, -32, 0x100, 3, 1, b"");
+    set_tail(dir.path(), 0, (end + 192) as u64);
+
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let before = drain(&mut tailer);
+    assert_eq!(before.len(), 2, "a tailer stops at the first uncommitted frame");
+
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let report = journal.recovery().clone();
+    assert_eq!(report.frames_committed, 3);
+    assert_eq!(report.frames_cut, 3);
+    assert_eq!(report.bytes_cut, 64 + 32 + 32);
+    assert_eq!(report.end_of_previous_run, Some(Position((end + 96 + 64) as u64)));
+    assert_eq!(journal.appender(2).unwrap().next_sequence(), 8);
+    assert_eq!(journal.appender(1).unwrap().next_sequence(), 1, "its frame was cut");
+
+    let mut a = journal.appender(0).unwrap();
+    a.append(TEST_RECORD, b"third").unwrap();
+    let after = drain(&mut tailer);
+    let payloads: Vec<&[u8]> = after.iter().map(|(_, _, p)| p.as_slice()).collect();
+    assert_eq!(payloads, vec![&payload[..], b"third"]);
+
+    let all = drain(&mut Tailer::open(dir.path(), StartAt::Beginning).unwrap());
+    assert_eq!(all.len(), 4);
+}
+
+#[test]
+fn a_deleted_segment_is_reported_and_skipped() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    for _ in 0..2000 {
+        a.append(TEST_RECORD, &[9; 100]).unwrap();
+    }
+    assert!(levibot_shm::list_segments(dir.path()).unwrap().len() >= 4);
+    std::fs::remove_file(segment_path(dir.path(), 1)).unwrap();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let mut count = 0;
+    let err = loop {
+        match tailer.poll(100, |_| count += 1) {
+            Ok(p) => assert!(p.frames > 0, "stalled before the missing segment"),
+            Err(e) => break e,
+        }
+    };
+    match &err {
+        ShmError::SegmentMissing { index: 1, resumed_at: Some(2), path } => {
+            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        }
+        other => panic!("unexpected {other}"),
+    }
+    let first_segment_frames = count;
+    count += drain(&mut tailer).len();
+    assert!(count > first_segment_frames, "goes on after the gap");
+}
+
+#[test]
+fn a_replaced_journal_is_noticed_by_an_idle_tailer() {
+    let dir = temp_dir();
+    let path = dir.path().join("j");
+    let old_epoch;
+    {
+        let journal = Journal::open(&small_config(&path)).unwrap();
+        let mut a = journal.appender(0).unwrap();
+        for _ in 0..1000 {
+            a.append(TEST_RECORD, &[1; 100]).unwrap();
+        }
+        old_epoch = journal.epoch();
+    }
+    let mut tailer = Tailer::open(&path, StartAt::End).unwrap();
+    std::fs::remove_dir_all(&path).unwrap();
+    let journal = Journal::open(&small_config(&path)).unwrap();
+    journal.appender(0).unwrap().append(TEST_RECORD, b"fresh").unwrap();
+    let mut restart = None;
+    let mut seen = Vec::new();
+    for _ in 0..10_000 {
+        let polled = tailer.poll(10, |f| seen.push(f.payload.to_vec())).unwrap();
+        if let Some(r) = polled.writer_restart {
+            restart = Some(r);
+        }
+        if !seen.is_empty() {
+            break;
+        }
+    }
+    let restart = restart.expect("the new journal is noticed");
+    assert!(restart.new_journal);
+    assert_eq!((restart.old_epoch, restart.new_epoch), (old_epoch, journal.epoch()));
+    assert_eq!(seen, vec![b"fresh".to_vec()]);
+}
+
+#[test]
+fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
+    let dir = temp_dir();
+    let mut config = small_config(dir.path());
+    config.retention = RetentionPolicy {
+        compress: true,
+        raw_segments_kept: 1,
+        max_age: None,
+        max_total_bytes: None,
+    };
+    let journal = Journal::open(&config).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    let mut payload = Vec::new();
+    for seq in 1..=3000 {
+        make_payload(0, seq, 100, &mut payload);
+        a.append(TEST_RECORD, &payload).unwrap();
+    }
+    let report = journal.maintain().unwrap();
+    assert!(report.sealed.len() >= 4, "{report:?}");
+    assert_eq!(report.compressed.len(), report.sealed.len() - 1, "{report:?}");
+    assert!(report.pruned.is_empty());
+    let listing = levibot_shm::list_segments(dir.path()).unwrap();
+    assert!(listing.iter().any(|s| s.compressed));
+    let newest_sealed = *report.sealed.iter().max().unwrap();
+    let spare = listing.last().unwrap();
+    assert_eq!((spare.index, spare.compressed), (newest_sealed + 2, false), "spare created ahead");
+
+    // Everything is still readable, from the compressed segments on.
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let frames = drain(&mut tailer);
+    assert_eq!(frames.len(), 3000);
+    for (i, (_, seq, p)) in frames.iter().enumerate() {
+        assert_eq!(check_payload(p).1, *seq);
+        assert_eq!(*seq, i as u64 + 1);
+    }
+
+    // Now prune by size: keep at most ~2 segments' worth.
+    drop(a);
+    drop(journal);
+    config.retention.max_total_bytes = Some(3 * 64 * 1024);
+    let journal = Journal::open(&config).unwrap();
+    let report = journal.maintain().unwrap();
+    assert!(!report.pruned.is_empty(), "{report:?}");
+    assert!(report.total_bytes <= 3 * 64 * 1024 + 64 * 1024, "{report:?}");
+    let oldest = levibot_shm::list_segments(dir.path()).unwrap()[0].index;
+    assert!(oldest > 0);
+    // A tailer from the beginning starts at the oldest segment left.
+    let tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    assert_eq!(tailer.position().split(64 * 1024).0, oldest);
+}
+
+#[test]
+fn prune_by_age_keeps_the_current_segment() {
+    let dir = temp_dir();
+    let mut config = small_config(dir.path());
+    config.retention.max_age = Some(std::time::Duration::from_millis(1));
+    let journal = Journal::open(&config).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    for _ in 0..2000 {
+        a.append(TEST_RECORD, &[3; 100]).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let report = journal.maintain().unwrap();
+    assert!(report.pruned.len() >= 3, "{report:?}");
+    a.append(TEST_RECORD, b"still writing").unwrap();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let frames = drain(&mut tailer);
+    assert_eq!(frames.last().unwrap().2, b"still writing");
+}
+
+#[test]
+fn bad_configs_are_refused_with_the_key() {
+    let dir = temp_dir();
+    let mut config = small_config(dir.path());
+    config.segment_size = 100_000;
+    let err = Journal::open(&config).unwrap_err();
+    assert!(err.to_string().contains("segment_size"), "{err}");
+    config.segment_size = 64 * 1024;
+    config.retention.max_total_bytes = Some(0);
+    let err = Journal::open(&config).unwrap_err();
+    assert!(err.to_string().contains("retention.max_total_bytes"), "{err}");
+}
+
+#[test]
+fn tailing_an_empty_directory_is_an_error() {
+    let dir = temp_dir();
+    let err = Tailer::open(dir.path(), StartAt::Beginning).err().unwrap();
+    assert!(matches!(err, ShmError::NoJournal { .. }), "{err}");
+    let _ = HEADER_LEN;
+}
