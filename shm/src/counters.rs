@@ -210,7 +210,10 @@ impl Counter {
     #[inline]
     pub fn add(&self, delta: i64) {
         let a = self.atomic();
-        a.store(a.load(Ordering::Relaxed).wrapping_add(delta), Ordering::Release);
+        a.store(
+            a.load(Ordering::Relaxed).wrapping_add(delta),
+            Ordering::Release,
+        );
     }
 
     #[inline]
@@ -312,7 +315,11 @@ impl CountersReader {
     }
 
     pub fn writer_pid(&self) -> u32 {
-        u32::from_le_bytes(self.map[OFF_WRITER_PID..OFF_WRITER_PID + 4].try_into().expect("4"))
+        u32::from_le_bytes(
+            self.map[OFF_WRITER_PID..OFF_WRITER_PID + 4]
+                .try_into()
+                .expect("4"),
+        )
     }
 
     /// Whether the file at the path is no longer the one mapped (the writer restarted and
@@ -330,10 +337,15 @@ impl CountersReader {
 
     /// The value of counter `id`, if allocated.
     pub fn value(&self, id: usize) -> Option<i64> {
-        if id >= self.capacity || self.load_u32(COUNTERS_HEADER_LEN + id * COUNTER_SLOT_LEN) != STATE_ALLOCATED {
+        if id >= self.capacity
+            || self.load_u32(COUNTERS_HEADER_LEN + id * COUNTER_SLOT_LEN) != STATE_ALLOCATED
+        {
             return None;
         }
-        let p = self.map.as_ptr().wrapping_add(value_offset(self.capacity, id));
+        let p = self
+            .map
+            .as_ptr()
+            .wrapping_add(value_offset(self.capacity, id));
         // SAFETY: an 8-aligned value slot inside the mapping (id < capacity).
         Some(unsafe { AtomicI64::from_ptr(p as *mut i64).load(Ordering::Acquire) })
     }
@@ -347,7 +359,8 @@ impl CountersReader {
                 let type_id = self.load_u32(meta + META_OFF_TYPE_ID);
                 let label_len =
                     (self.load_u32(meta + META_OFF_LABEL_LEN) as usize).min(COUNTER_LABEL_LEN_MAX);
-                let label_bytes = &self.map[meta + META_OFF_LABEL..meta + META_OFF_LABEL + label_len];
+                let label_bytes =
+                    &self.map[meta + META_OFF_LABEL..meta + META_OFF_LABEL + label_len];
                 Some(CounterValue {
                     id,
                     type_id,

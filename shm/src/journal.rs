@@ -10,7 +10,7 @@ use crate::clock::{TscCalibration, unix_now_ns};
 use crate::error::{Result, ShmError};
 use crate::layout::*;
 use crate::retention::{self, RetentionPolicy, RetentionReport};
-use crate::segment::{Claim, SegmentMap, Slot, WritableSegment};
+use crate::segment::{Claim, FrameStamp, SegmentMap, Slot, WritableSegment};
 
 /// How to open a journal for writing.
 #[derive(Clone, Debug)]
@@ -144,7 +144,11 @@ impl Journal {
         let listing = list_segments(dir)?;
 
         let (recovery, next_sequences, segment_size) = if listing.is_empty() {
-            (RecoveryReport::default(), [1u64; WRITERS_MAX], config.segment_size)
+            (
+                RecoveryReport::default(),
+                [1u64; WRITERS_MAX],
+                config.segment_size,
+            )
         } else {
             recover(&listing)?
         };
@@ -316,7 +320,9 @@ impl Appender {
     /// Appends a frame with a copy of `payload`. Returns the frame's position.
     #[inline]
     pub fn append(&mut self, record_type: RecordType, payload: &[u8]) -> Result<Position> {
-        self.append_with(record_type, payload.len(), |buf| buf.copy_from_slice(payload))
+        self.append_with(record_type, payload.len(), |buf| {
+            buf.copy_from_slice(payload)
+        })
     }
 
     /// Appends a frame of `payload_len` bytes that `fill` writes in place (zero-copy for fixed
@@ -367,10 +373,12 @@ impl Appender {
         unsafe {
             self.segment.write_frame(
                 offset,
-                record_type,
-                self.writer_id,
-                sequence,
-                tsc,
+                FrameStamp {
+                    record_type,
+                    writer_id: self.writer_id,
+                    sequence,
+                    tsc,
+                },
                 payload_len,
                 fill,
             )

@@ -100,8 +100,8 @@ pub(crate) const FRAME_OFF_TSC: usize = 16;
 pub(crate) const FRAME_OFF_PAYLOAD_LEN: usize = 24;
 
 const _: () = assert!(OFF_WRITER_FIRST_SEQUENCE + WRITERS_MAX * 8 <= HEADER_LEN);
-const _: () = assert!(OFF_TAIL % 128 == 0 && OFF_HEARTBEAT_UNIX_NS % 128 == 0);
-const _: () = assert!(HEADER_LEN % FRAME_ALIGNMENT == 0);
+const _: () = assert!(OFF_TAIL.is_multiple_of(128) && OFF_HEARTBEAT_UNIX_NS.is_multiple_of(128));
+const _: () = assert!(HEADER_LEN.is_multiple_of(FRAME_ALIGNMENT));
 const _: () = assert!(FRAME_HEADER_LEN == FRAME_ALIGNMENT);
 const _: () = assert!(SEGMENT_SIZE_MAX <= i32::MAX as usize + 1);
 const _: () = assert!(PAYLOAD_LEN_MAX + FRAME_HEADER_LEN <= SEGMENT_SIZE_MAX / 4);
@@ -194,8 +194,14 @@ mod tests {
     #[test]
     fn file_names_round_trip() {
         assert_eq!(segment_file_name(42), "journal-0000000042.lvj");
-        assert_eq!(parse_segment_file_name("journal-0000000042.lvj"), Some((42, false)));
-        assert_eq!(parse_segment_file_name("journal-0000000042.lvj.gz"), Some((42, true)));
+        assert_eq!(
+            parse_segment_file_name("journal-0000000042.lvj"),
+            Some((42, false))
+        );
+        assert_eq!(
+            parse_segment_file_name("journal-0000000042.lvj.gz"),
+            Some((42, true))
+        );
         assert_eq!(parse_segment_file_name("journal-42.lvj"), None);
         assert_eq!(parse_segment_file_name("journal-0000000042.lvj.tmp"), None);
         assert_eq!(parse_segment_file_name("counters.lvc"), None);

@@ -193,8 +193,7 @@ fn compress_segment(raw: &Path, index: u64) -> Result<()> {
         .map_err(|e| ShmError::io(&tmp, "gzip", e))?;
     out.set_modified(UNIX_EPOCH + Duration::from_nanos(created))
         .map_err(|e| ShmError::io(&tmp, "set mtime", e))?;
-    out.sync_all()
-        .map_err(|e| ShmError::io(&tmp, "fsync", e))?;
+    out.sync_all().map_err(|e| ShmError::io(&tmp, "fsync", e))?;
     fs::rename(&tmp, &gz).map_err(|e| ShmError::io(&gz, "rename", e))?;
     fs::remove_file(raw).map_err(|e| ShmError::io(raw, "remove", e))?;
     Ok(())

@@ -103,20 +103,22 @@ impl SegmentMap {
     }
 
     fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
-        debug_assert!(offset % 8 == 0 && offset + 8 <= HEADER_LEN);
+        debug_assert!(offset.is_multiple_of(8) && offset + 8 <= HEADER_LEN);
         // SAFETY: offset is a header field inside the mapping, 8-aligned (module invariants);
         // the reference lives no longer than `self`, which owns the mapping.
         unsafe { AtomicU64::from_ptr(self.base.add(offset).cast()) }
     }
 
     fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
-        debug_assert!(offset % 4 == 0 && offset + 4 <= HEADER_LEN);
+        debug_assert!(offset.is_multiple_of(4) && offset + 4 <= HEADER_LEN);
         // SAFETY: as for `atomic_u64`, 4-aligned.
         unsafe { AtomicU32::from_ptr(self.base.add(offset).cast()) }
     }
 
     fn frame_len_word(&self, offset: usize) -> &AtomicI32 {
-        debug_assert!(offset % FRAME_ALIGNMENT == 0 && offset + FRAME_HEADER_LEN <= self.size());
+        debug_assert!(
+            offset.is_multiple_of(FRAME_ALIGNMENT) && offset + FRAME_HEADER_LEN <= self.size()
+        );
         // SAFETY: a frame offset is FRAME_ALIGNMENT-aligned and a frame header fits before the
         // end of the mapping (callers check `offset < size`, and size is a multiple of 32).
         unsafe { AtomicI32::from_ptr(self.base.add(offset + FRAME_OFF_LEN).cast()) }
@@ -132,7 +134,8 @@ impl SegmentMap {
     }
 
     pub fn heartbeat_unix_ns(&self) -> u64 {
-        self.atomic_u64(OFF_HEARTBEAT_UNIX_NS).load(Ordering::Relaxed)
+        self.atomic_u64(OFF_HEARTBEAT_UNIX_NS)
+            .load(Ordering::Relaxed)
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -216,9 +219,7 @@ impl SegmentMap {
         debug_assert!(offset + FRAME_HEADER_LEN + payload_len <= self.size());
         // SAFETY: `slot_at` checked that the committed frame, payload included, lies inside the
         // mapping; committed bytes are never written again while the mapping lives.
-        unsafe {
-            std::slice::from_raw_parts(self.base.add(offset + FRAME_HEADER_LEN), payload_len)
-        }
+        unsafe { std::slice::from_raw_parts(self.base.add(offset + FRAME_HEADER_LEN), payload_len) }
     }
 
     /// Walks committed frames from `offset` until something is not committed or the end.
@@ -268,9 +269,8 @@ impl SegmentMap {
         let info = check_header(path, &header, None)?;
         let mut words = vec![0u64; info.size / 8].into_boxed_slice();
         // SAFETY: viewing an initialised `[u64]` as bytes of the same length is always valid.
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), info.size)
-        };
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), info.size) };
         bytes[..HEADER_LEN].copy_from_slice(&header);
         decoder
             .read_exact(&mut bytes[HEADER_LEN..])
@@ -348,10 +348,7 @@ pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Resu
         ));
     }
     let size = le_u64(h, OFF_SEGMENT_SIZE);
-    if !size.is_power_of_two()
-        || size < SEGMENT_SIZE_MIN as u64
-        || size > SEGMENT_SIZE_MAX as u64
-    {
+    if !size.is_power_of_two() || size < SEGMENT_SIZE_MIN as u64 || size > SEGMENT_SIZE_MAX as u64 {
         return Err(corrupt(
             OFF_SEGMENT_SIZE,
             format!(
@@ -420,6 +417,15 @@ pub(crate) enum Claim {
     Full,
 }
 
+/// The header fields a writer sets on a frame (the length is the commit word, set last).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FrameStamp {
+    pub record_type: RecordType,
+    pub writer_id: u16,
+    pub sequence: u64,
+    pub tsc: u64,
+}
+
 /// A segment mapped read-write by the writer process.
 pub(crate) struct WritableSegment {
     map: SegmentMap,
@@ -460,7 +466,8 @@ impl WritableSegment {
             options.populate();
         }
         // SAFETY: a shared writable mapping of a file we just sized; nobody else has it open yet.
-        let mut map = unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp, "mmap", e))?;
+        let mut map =
+            unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp, "mmap", e))?;
         let h = &mut map[..HEADER_LEN];
         h[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&SEGMENT_MAGIC.to_le_bytes());
         h[OFF_VERSION_MAJOR..OFF_VERSION_MAJOR + 2]
@@ -544,10 +551,7 @@ impl WritableSegment {
     pub unsafe fn write_frame(
         &self,
         offset: usize,
-        record_type: RecordType,
-        writer_id: u16,
-        sequence: u64,
-        tsc: u64,
+        stamp: FrameStamp,
         payload_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) {
@@ -558,11 +562,19 @@ impl WritableSegment {
         // SAFETY: the range is ours alone (caller contract) and inside the mapping.
         let payload = unsafe {
             let p = self.base.add(offset);
-            p.add(FRAME_OFF_RECORD_TYPE).cast::<u16>().write(record_type.0);
-            p.add(FRAME_OFF_WRITER_ID).cast::<u16>().write(writer_id);
-            p.add(FRAME_OFF_SEQUENCE).cast::<u64>().write(sequence);
-            p.add(FRAME_OFF_TSC).cast::<u64>().write(tsc);
-            p.add(FRAME_OFF_PAYLOAD_LEN).cast::<u32>().write(payload_len as u32);
+            p.add(FRAME_OFF_RECORD_TYPE)
+                .cast::<u16>()
+                .write(stamp.record_type.0);
+            p.add(FRAME_OFF_WRITER_ID)
+                .cast::<u16>()
+                .write(stamp.writer_id);
+            p.add(FRAME_OFF_SEQUENCE)
+                .cast::<u64>()
+                .write(stamp.sequence);
+            p.add(FRAME_OFF_TSC).cast::<u64>().write(stamp.tsc);
+            p.add(FRAME_OFF_PAYLOAD_LEN)
+                .cast::<u32>()
+                .write(payload_len as u32);
             p.add(FRAME_OFF_PAYLOAD_LEN + 4).cast::<u32>().write(0);
             std::slice::from_raw_parts_mut(p.add(FRAME_HEADER_LEN), payload_len)
         };
@@ -602,15 +614,17 @@ impl WritableSegment {
     /// # Safety
     /// As for [`write_frame`](Self::write_frame): the range is the caller's and not committed.
     pub unsafe fn write_padding(&self, offset: usize, aligned: usize, writer_id: u16) {
-        debug_assert!(aligned >= FRAME_HEADER_LEN && aligned % FRAME_ALIGNMENT == 0);
+        debug_assert!(aligned >= FRAME_HEADER_LEN && aligned.is_multiple_of(FRAME_ALIGNMENT));
         // SAFETY: forwarded caller contract; padding has no payload bytes to fill.
         unsafe {
             self.write_frame(
                 offset,
-                RecordType::PADDING,
-                writer_id,
-                0,
-                0,
+                FrameStamp {
+                    record_type: RecordType::PADDING,
+                    writer_id,
+                    sequence: 0,
+                    tsc: 0,
+                },
                 aligned - FRAME_HEADER_LEN,
                 |_| {},
             )

@@ -88,7 +88,11 @@ impl Tailer {
         let tailer = match start {
             StartAt::Beginning => Tailer::at_segment_start(dir.clone(), first)?,
             StartAt::End => {
-                let last = listing.iter().rev().find(|s| !s.compressed).unwrap_or(first);
+                let last = listing
+                    .iter()
+                    .rev()
+                    .find(|s| !s.compressed)
+                    .unwrap_or(first);
                 let mut tailer = Tailer::at_segment_start(dir.clone(), last)?;
                 let (end, _) = tailer.segment.walk_committed(HEADER_LEN, |_, _| {})?;
                 tailer.offset = end;

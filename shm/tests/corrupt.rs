@@ -50,7 +50,10 @@ fn wrong_magic() {
     let dir = temp_dir();
     let path = journal_with_frames(dir.path());
     patch(&path, 0, b"NOTAJRNL");
-    for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
+    for err in [
+        tail_all(dir.path()).unwrap_err(),
+        Journal::open(&small_config(dir.path())).unwrap_err(),
+    ] {
         assert!(matches!(err, ShmError::BadMagic { .. }), "{err}");
         assert_names_file(&err, &path);
         assert!(err.to_string().contains("offset 0"), "{err}");
@@ -62,8 +65,14 @@ fn newer_major_version() {
     let dir = temp_dir();
     let path = journal_with_frames(dir.path());
     patch(&path, 8, &2u16.to_le_bytes());
-    for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
-        assert!(matches!(err, ShmError::UnsupportedVersion { major: 2, .. }), "{err}");
+    for err in [
+        tail_all(dir.path()).unwrap_err(),
+        Journal::open(&small_config(dir.path())).unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, ShmError::UnsupportedVersion { major: 2, .. }),
+            "{err}"
+        );
         assert_names_file(&err, &path);
     }
 }
@@ -73,9 +82,20 @@ fn truncated_file() {
     let dir = temp_dir();
     let path = journal_with_frames(dir.path());
     for len in [100u64, HEADER_LEN as u64 + 1000] {
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(len).unwrap();
-        for err in [tail_all(dir.path()).unwrap_err(), Journal::open(&small_config(dir.path())).unwrap_err()] {
-            assert!(matches!(err, ShmError::Truncated { len: l, .. } if l == len), "{err}");
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len)
+            .unwrap();
+        for err in [
+            tail_all(dir.path()).unwrap_err(),
+            Journal::open(&small_config(dir.path())).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, ShmError::Truncated { len: l, .. } if l == len),
+                "{err}"
+            );
             assert_names_file(&err, &path);
         }
     }
@@ -87,11 +107,17 @@ fn corrupt_header_fields() {
     let path = journal_with_frames(dir.path());
     patch(&path, 16, &100_000u64.to_le_bytes());
     let err = tail_all(dir.path()).unwrap_err();
-    assert!(matches!(err, ShmError::CorruptHeader { offset: 16, .. }), "{err}");
+    assert!(
+        matches!(err, ShmError::CorruptHeader { offset: 16, .. }),
+        "{err}"
+    );
     patch(&path, 16, &(64u64 * 1024).to_le_bytes());
     patch(&path, 24, &9u64.to_le_bytes());
     let err = tail_all(dir.path()).unwrap_err();
-    assert!(matches!(err, ShmError::CorruptHeader { offset: 24, .. }), "{err}");
+    assert!(
+        matches!(err, ShmError::CorruptHeader { offset: 24, .. }),
+        "{err}"
+    );
     assert_names_file(&err, &path);
 }
 
@@ -111,13 +137,20 @@ fn corrupt_frame_lengths() {
         patch(&path, offset as u64, &frame_len.to_le_bytes());
         let err = tail_all(dir.path()).unwrap_err();
         match &err {
-            ShmError::CorruptFrame { offset: o, frame_len: l, .. } => {
+            ShmError::CorruptFrame {
+                offset: o,
+                frame_len: l,
+                ..
+            } => {
                 assert_eq!((*o, *l), (offset, frame_len as i64));
             }
             other => panic!("{other}"),
         }
         assert!(err.to_string().contains(reason), "{err}");
-        assert!(err.to_string().contains(&format!("offset {offset}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("offset {offset}")),
+            "{err}"
+        );
         assert_names_file(&err, &path);
         // Recovery refuses too, rather than cutting data it cannot account for.
         let err = Journal::open(&small_config(dir.path())).unwrap_err();
@@ -147,7 +180,9 @@ fn random_garbage_never_panics() {
 #[test]
 fn corrupt_compressed_segment() {
     let dir = temp_dir();
-    let path = dir.path().join(levibot_shm::layout::compressed_file_name(0));
+    let path = dir
+        .path()
+        .join(levibot_shm::layout::compressed_file_name(0));
     std::fs::write(&path, b"this is not gzip").unwrap();
     let err = tail_all(dir.path()).unwrap_err();
     assert!(matches!(err, ShmError::Io { .. }), "{err}");

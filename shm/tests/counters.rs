@@ -31,8 +31,18 @@ fn counters_written_by_threads_are_read_by_a_reader() {
     assert_eq!(
         reader.counters(),
         vec![
-            CounterValue { id: 0, type_id: 1, label: "feed.messages".into(), value: 100_000 },
-            CounterValue { id: 1, type_id: 2, label: "agent.feed.cycle_ns_max".into(), value: 17 },
+            CounterValue {
+                id: 0,
+                type_id: 1,
+                label: "feed.messages".into(),
+                value: 100_000
+            },
+            CounterValue {
+                id: 1,
+                type_id: 2,
+                label: "agent.feed.cycle_ns_max".into(),
+                value: 17
+            },
         ]
     );
     assert_eq!(reader.value(max_cycle.id()), Some(17));
@@ -48,14 +58,25 @@ fn counters_written_by_threads_are_read_by_a_reader() {
 fn limits_are_enforced() {
     let dir = temp_dir();
     let path = dir.path().join("counters.lvc");
-    assert!(matches!(CountersWriter::create(&path, 0, 1), Err(ShmError::Config { .. })));
+    assert!(matches!(
+        CountersWriter::create(&path, 0, 1),
+        Err(ShmError::Config { .. })
+    ));
     let writer = CountersWriter::create(&path, 2, 1).unwrap();
     let long = "x".repeat(COUNTER_LABEL_LEN_MAX + 1);
-    assert!(matches!(writer.allocate(&long, 0), Err(ShmError::LabelTooLong { .. })));
-    writer.allocate(&"y".repeat(COUNTER_LABEL_LEN_MAX), 0).unwrap();
+    assert!(matches!(
+        writer.allocate(&long, 0),
+        Err(ShmError::LabelTooLong { .. })
+    ));
+    writer
+        .allocate(&"y".repeat(COUNTER_LABEL_LEN_MAX), 0)
+        .unwrap();
     writer.allocate("b", 0).unwrap();
     for _ in 0..3 {
-        assert!(matches!(writer.allocate("c", 0), Err(ShmError::CountersFull { capacity: 2, .. })));
+        assert!(matches!(
+            writer.allocate("c", 0),
+            Err(ShmError::CountersFull { capacity: 2, .. })
+        ));
     }
 }
 
@@ -64,7 +85,10 @@ fn bad_counters_files_are_refused() {
     let dir = temp_dir();
     let path = dir.path().join("counters.lvc");
     std::fs::write(&path, [0u8; 10]).unwrap();
-    assert!(matches!(CountersReader::open(&path), Err(ShmError::Truncated { .. })));
+    assert!(matches!(
+        CountersReader::open(&path),
+        Err(ShmError::Truncated { .. })
+    ));
     std::fs::write(&path, [7u8; 8192]).unwrap();
     let err = CountersReader::open(&path).err().unwrap();
     assert!(matches!(err, ShmError::BadMagic { .. }), "{err}");
@@ -73,5 +97,8 @@ fn bad_counters_files_are_refused() {
     CountersWriter::create(&path, 4, 1).unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(5000).unwrap();
-    assert!(matches!(CountersReader::open(&path), Err(ShmError::Truncated { .. })));
+    assert!(matches!(
+        CountersReader::open(&path),
+        Err(ShmError::Truncated { .. })
+    ));
 }

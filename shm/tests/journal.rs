@@ -17,7 +17,9 @@ fn drain(tailer: &mut Tailer) -> Vec<(u16, u64, Vec<u8>)> {
     let mut out = Vec::new();
     loop {
         let polled = tailer
-            .poll(1024, |f| out.push((f.writer_id, f.sequence, f.payload.to_vec())))
+            .poll(1024, |f| {
+                out.push((f.writer_id, f.sequence, f.payload.to_vec()))
+            })
             .expect("poll");
         if polled.frames == 0 {
             return out;
@@ -44,7 +46,13 @@ fn appended_frames_are_tailed_in_order_with_their_fields() {
     let mut frames = Vec::new();
     tailer
         .poll(10, |f| {
-            frames.push((f.position, f.record_type, f.writer_id, f.sequence, f.payload.to_vec()))
+            frames.push((
+                f.position,
+                f.record_type,
+                f.writer_id,
+                f.sequence,
+                f.payload.to_vec(),
+            ))
         })
         .unwrap();
     assert_eq!(
@@ -59,7 +67,13 @@ fn appended_frames_are_tailed_in_order_with_their_fields() {
     assert_eq!(tailer.writer_pid(), std::process::id());
     let cal = tailer.calibration();
     assert!(cal.ticks_per_ns > 0.0);
-    assert_eq!(tailer.poll(10, |_| panic!("no more frames")).unwrap().frames, 0);
+    assert_eq!(
+        tailer
+            .poll(10, |_| panic!("no more frames"))
+            .unwrap()
+            .frames,
+        0
+    );
 }
 
 #[test]
@@ -81,7 +95,9 @@ fn start_at_end_and_at_a_position() {
     let dir = temp_dir();
     let journal = Journal::open(&small_config(dir.path())).unwrap();
     let mut a = journal.appender(0).unwrap();
-    let positions: Vec<Position> = (0..10u8).map(|i| a.append(TEST_RECORD, &[i; 7]).unwrap()).collect();
+    let positions: Vec<Position> = (0..10u8)
+        .map(|i| a.append(TEST_RECORD, &[i; 7]).unwrap())
+        .collect();
 
     let mut at_end = Tailer::open(dir.path(), StartAt::End).unwrap();
     assert!(drain(&mut at_end).is_empty());
@@ -148,12 +164,25 @@ fn oversized_payloads_and_busy_writer_ids_are_refused() {
     let mut a = journal.appender(0).unwrap();
     a.append(TEST_RECORD, &vec![1; max]).unwrap();
     let err = a.append(TEST_RECORD, &vec![1; max + 1]).unwrap_err();
-    assert!(matches!(err, ShmError::PayloadTooLarge { len, .. } if len == max + 1), "{err}");
-    assert!(matches!(journal.appender(0), Err(ShmError::WriterIdUnavailable { writer_id: 0, .. })));
-    assert!(matches!(journal.appender(64), Err(ShmError::WriterIdUnavailable { .. })));
+    assert!(
+        matches!(err, ShmError::PayloadTooLarge { len, .. } if len == max + 1),
+        "{err}"
+    );
+    assert!(matches!(
+        journal.appender(0),
+        Err(ShmError::WriterIdUnavailable { writer_id: 0, .. })
+    ));
+    assert!(matches!(
+        journal.appender(64),
+        Err(ShmError::WriterIdUnavailable { .. })
+    ));
     drop(a);
     let b = journal.appender(0).unwrap();
-    assert_eq!(b.next_sequence(), 2, "a new appender for an id goes on with its sequence");
+    assert_eq!(
+        b.next_sequence(),
+        2,
+        "a new appender for an id goes on with its sequence"
+    );
 }
 
 #[test]
@@ -195,28 +224,48 @@ fn reopening_starts_a_new_segment_and_goes_on_with_each_writers_sequence() {
     let mut a = journal.appender(0).unwrap();
     a.append(TEST_RECORD, b"after").unwrap();
     let mut seen = Vec::new();
-    let polled = tailer.poll(10, |f| seen.push((f.sequence, f.payload.to_vec()))).unwrap();
+    let polled = tailer
+        .poll(10, |f| seen.push((f.sequence, f.payload.to_vec())))
+        .unwrap();
     assert_eq!(seen, vec![(11, b"after".to_vec())]);
     let restart = polled.writer_restart.expect("restart noticed");
-    assert_eq!((restart.old_epoch, restart.new_epoch), (old_epoch, journal.epoch()));
+    assert_eq!(
+        (restart.old_epoch, restart.new_epoch),
+        (old_epoch, journal.epoch())
+    );
     assert!(!restart.new_journal);
 }
 
 /// Writes a frame header by hand, as a writer would have left it.
-fn write_raw_frame(dir: &std::path::Path, index: u64, offset: usize, frame_len: i32, record: u16, writer: u16, seq: u64, payload: &[u8]) {
-    let file = OpenOptions::new().write(true).open(segment_path(dir, index)).unwrap();
+fn write_raw_frame(
+    dir: &std::path::Path,
+    index: u64,
+    offset: usize,
+    frame_len: i32,
+    writer: u16,
+    seq: u64,
+    payload: &[u8],
+) {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, index))
+        .unwrap();
     let mut header = [0u8; FRAME_HEADER_LEN];
     header[0..4].copy_from_slice(&frame_len.to_le_bytes());
-    header[4..6].copy_from_slice(&record.to_le_bytes());
+    header[4..6].copy_from_slice(&TEST_RECORD.0.to_le_bytes());
     header[6..8].copy_from_slice(&writer.to_le_bytes());
     header[8..16].copy_from_slice(&seq.to_le_bytes());
     header[24..28].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     file.write_all_at(&header, offset as u64).unwrap();
-    file.write_all_at(payload, (offset + FRAME_HEADER_LEN) as u64).unwrap();
+    file.write_all_at(payload, (offset + FRAME_HEADER_LEN) as u64)
+        .unwrap();
 }
 
 fn set_tail(dir: &std::path::Path, index: u64, tail: u64) {
-    let file = OpenOptions::new().write(true).open(segment_path(dir, index)).unwrap();
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, index))
+        .unwrap();
     file.write_all_at(&tail.to_le_bytes(), 128).unwrap();
 }
 
@@ -236,23 +285,42 @@ fn recovery_cuts_claimed_frames_and_keeps_committed_ones_behind_holes() {
     //  [end+96, +160)   committed by a fourth writer
     //  [end+160, +192)  claimed, at the very end
     let payload = b"committed after the holes";
-    write_raw_frame(dir.path(), 0, end, -64, 0x100, 1, 1, b"half written");
-    write_raw_frame(dir.path(), 0, end + 96, (FRAME_HEADER_LEN + payload.len()) as i32, 0x100, 2, 7, payload);
-    write_raw_frame(dir.path(), 0, end + 160, -32, 0x100, 3, 1, b"");
+    write_raw_frame(dir.path(), 0, end, -64, 1, 1, b"half written");
+    write_raw_frame(
+        dir.path(),
+        0,
+        end + 96,
+        (FRAME_HEADER_LEN + payload.len()) as i32,
+        2,
+        7,
+        payload,
+    );
+    write_raw_frame(dir.path(), 0, end + 160, -32, 3, 1, b"");
     set_tail(dir.path(), 0, (end + 192) as u64);
 
     let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
     let before = drain(&mut tailer);
-    assert_eq!(before.len(), 2, "a tailer stops at the first uncommitted frame");
+    assert_eq!(
+        before.len(),
+        2,
+        "a tailer stops at the first uncommitted frame"
+    );
 
     let journal = Journal::open(&small_config(dir.path())).unwrap();
     let report = journal.recovery().clone();
     assert_eq!(report.frames_committed, 3);
     assert_eq!(report.frames_cut, 3);
     assert_eq!(report.bytes_cut, 64 + 32 + 32);
-    assert_eq!(report.end_of_previous_run, Some(Position((end + 96 + 64) as u64)));
+    assert_eq!(
+        report.end_of_previous_run,
+        Some(Position((end + 96 + 64) as u64))
+    );
     assert_eq!(journal.appender(2).unwrap().next_sequence(), 8);
-    assert_eq!(journal.appender(1).unwrap().next_sequence(), 1, "its frame was cut");
+    assert_eq!(
+        journal.appender(1).unwrap().next_sequence(),
+        1,
+        "its frame was cut"
+    );
 
     let mut a = journal.appender(0).unwrap();
     a.append(TEST_RECORD, b"third").unwrap();
@@ -283,8 +351,15 @@ fn a_deleted_segment_is_reported_and_skipped() {
         }
     };
     match &err {
-        ShmError::SegmentMissing { index: 1, resumed_at: Some(2), path } => {
-            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        ShmError::SegmentMissing {
+            index: 1,
+            resumed_at: Some(2),
+            path,
+        } => {
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -309,7 +384,11 @@ fn a_replaced_journal_is_noticed_by_an_idle_tailer() {
     let mut tailer = Tailer::open(&path, StartAt::End).unwrap();
     std::fs::remove_dir_all(&path).unwrap();
     let journal = Journal::open(&small_config(&path)).unwrap();
-    journal.appender(0).unwrap().append(TEST_RECORD, b"fresh").unwrap();
+    journal
+        .appender(0)
+        .unwrap()
+        .append(TEST_RECORD, b"fresh")
+        .unwrap();
     let mut restart = None;
     let mut seen = Vec::new();
     for _ in 0..10_000 {
@@ -323,7 +402,10 @@ fn a_replaced_journal_is_noticed_by_an_idle_tailer() {
     }
     let restart = restart.expect("the new journal is noticed");
     assert!(restart.new_journal);
-    assert_eq!((restart.old_epoch, restart.new_epoch), (old_epoch, journal.epoch()));
+    assert_eq!(
+        (restart.old_epoch, restart.new_epoch),
+        (old_epoch, journal.epoch())
+    );
     assert_eq!(seen, vec![b"fresh".to_vec()]);
 }
 
@@ -346,13 +428,21 @@ fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
     }
     let report = journal.maintain().unwrap();
     assert!(report.sealed.len() >= 4, "{report:?}");
-    assert_eq!(report.compressed.len(), report.sealed.len() - 1, "{report:?}");
+    assert_eq!(
+        report.compressed.len(),
+        report.sealed.len() - 1,
+        "{report:?}"
+    );
     assert!(report.pruned.is_empty());
     let listing = levibot_shm::list_segments(dir.path()).unwrap();
     assert!(listing.iter().any(|s| s.compressed));
     let newest_sealed = *report.sealed.iter().max().unwrap();
     let spare = listing.last().unwrap();
-    assert_eq!((spare.index, spare.compressed), (newest_sealed + 2, false), "spare created ahead");
+    assert_eq!(
+        (spare.index, spare.compressed),
+        (newest_sealed + 2, false),
+        "spare created ahead"
+    );
 
     // Everything is still readable, from the compressed segments on.
     let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
@@ -370,7 +460,10 @@ fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
     let journal = Journal::open(&config).unwrap();
     let report = journal.maintain().unwrap();
     assert!(!report.pruned.is_empty(), "{report:?}");
-    assert!(report.total_bytes <= 3 * 64 * 1024 + 64 * 1024, "{report:?}");
+    assert!(
+        report.total_bytes <= 3 * 64 * 1024 + 64 * 1024,
+        "{report:?}"
+    );
     let oldest = levibot_shm::list_segments(dir.path()).unwrap()[0].index;
     assert!(oldest > 0);
     // A tailer from the beginning starts at the oldest segment left.
@@ -407,7 +500,10 @@ fn bad_configs_are_refused_with_the_key() {
     config.segment_size = 64 * 1024;
     config.retention.max_total_bytes = Some(0);
     let err = Journal::open(&config).unwrap_err();
-    assert!(err.to_string().contains("retention.max_total_bytes"), "{err}");
+    assert!(
+        err.to_string().contains("retention.max_total_bytes"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -84,7 +84,12 @@ fn steady_state_appends_and_polls_do_not_allocate() {
         append_allocations += allocations() - before;
         appended += 16_001;
         // The tailer follows; opening each next segment file allocates (paths), off the hot path.
-        while tailer.poll(4096, |f| assert_eq!(f.payload.len(), 32)).unwrap().frames > 0 {}
+        while tailer
+            .poll(4096, |f| assert_eq!(f.payload.len(), 32))
+            .unwrap()
+            .frames
+            > 0
+        {}
     }
     assert_eq!(
         append_allocations, 0,
@@ -99,14 +104,20 @@ fn steady_state_appends_and_polls_do_not_allocate() {
     while polled < 8_000 {
         let segment = tailer.position().split(config.segment_size).0;
         let before = allocations();
-        polled += tailer.poll(100, |f| assert_eq!(f.payload.len(), 32)).unwrap().frames;
+        polled += tailer
+            .poll(100, |f| assert_eq!(f.payload.len(), 32))
+            .unwrap()
+            .frames;
         if tailer.position().split(config.segment_size).0 == segment {
             poll_allocations += allocations() - before;
             polls_counted += 1;
         }
     }
     assert!(polls_counted >= 40, "{polls_counted}");
-    assert_eq!(poll_allocations, 0, "{poll_allocations} allocations in {polls_counted} polls");
+    assert_eq!(
+        poll_allocations, 0,
+        "{poll_allocations} allocations in {polls_counted} polls"
+    );
     stop.store(true, Ordering::Relaxed);
     maintainer.join().unwrap();
     assert!(appender.next_sequence() > 20 * 16_000);
