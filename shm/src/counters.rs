@@ -30,7 +30,7 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use crate::clock::unix_now_ns;
 use crate::error::{Result, ShmError};
-use crate::layout::{LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR};
+use crate::layout::{LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, le_u16, le_u32, le_u64};
 
 /// Magic number at offset 0: the ASCII bytes `LEVICNTR`.
 pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"LEVICNTR");
@@ -264,7 +264,7 @@ impl CountersReader {
         // SAFETY: a read-only mapping of at least the header; its size is checked below before
         // anything past the header is read, and the writer never shrinks the file.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| ShmError::io(path, "mmap", e))?;
-        let magic = u64::from_le_bytes(map[0..8].try_into().expect("8 bytes"));
+        let magic = le_u64(&map, 0);
         if magic != COUNTERS_MAGIC {
             return Err(ShmError::BadMagic {
                 path: path.to_owned(),
@@ -272,8 +272,7 @@ impl CountersReader {
                 expected: COUNTERS_MAGIC,
             });
         }
-        let major = u16::from_le_bytes([map[8], map[9]]);
-        let minor = u16::from_le_bytes([map[10], map[11]]);
+        let (major, minor) = (le_u16(&map, 8), le_u16(&map, 10));
         if major != LAYOUT_VERSION_MAJOR {
             return Err(ShmError::UnsupportedVersion {
                 path: path.to_owned(),
@@ -282,8 +281,7 @@ impl CountersReader {
                 supported: LAYOUT_VERSION_MAJOR,
             });
         }
-        let capacity =
-            u32::from_le_bytes(map[OFF_CAPACITY..OFF_CAPACITY + 4].try_into().expect("4")) as usize;
+        let capacity = le_u32(&map, OFF_CAPACITY) as usize;
         if capacity == 0 || capacity > COUNTERS_CAPACITY_MAX {
             return Err(ShmError::CorruptHeader {
                 path: path.to_owned(),
@@ -311,15 +309,11 @@ impl CountersReader {
     }
 
     pub fn epoch(&self) -> u64 {
-        u64::from_le_bytes(self.map[OFF_EPOCH..OFF_EPOCH + 8].try_into().expect("8"))
+        le_u64(&self.map, OFF_EPOCH)
     }
 
     pub fn writer_pid(&self) -> u32 {
-        u32::from_le_bytes(
-            self.map[OFF_WRITER_PID..OFF_WRITER_PID + 4]
-                .try_into()
-                .expect("4"),
-        )
+        le_u32(&self.map, OFF_WRITER_PID)
     }
 
     /// Whether the file at the path is no longer the one mapped (the writer restarted and

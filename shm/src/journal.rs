@@ -10,7 +10,7 @@ use crate::clock::{TscCalibration, unix_now_ns};
 use crate::error::{Result, ShmError};
 use crate::layout::*;
 use crate::retention::{self, RetentionPolicy, RetentionReport};
-use crate::segment::{Claim, FrameStamp, SegmentMap, Slot, WritableSegment};
+use crate::segment::{Claim, FrameStamp, SegmentMap, Slot, WritableSegment, read_and_check_header};
 
 /// How to open a journal for writing.
 #[derive(Clone, Debug)]
@@ -488,21 +488,24 @@ fn recover(listing: &[SegmentFile]) -> Result<(RecoveryReport, [u64; WRITERS_MAX
     };
     let mut segment_size = None;
     for file in listing.iter().filter(|f| !f.compressed) {
-        let segment = WritableSegment::open(&file.path)?;
-        if *segment_size.get_or_insert(segment.size()) != segment.size() {
+        let header_file =
+            File::open(&file.path).map_err(|e| ShmError::io(&file.path, "open", e))?;
+        let info = read_and_check_header(&file.path, &header_file)?;
+        let journal_size = *segment_size.get_or_insert(info.size);
+        if info.size != journal_size {
             return Err(ShmError::CorruptHeader {
                 path: file.path.clone(),
-                offset: 16,
+                offset: OFF_SEGMENT_SIZE,
                 reason: format!(
-                    "segment_size {} differs from the journal's {}",
-                    segment.size(),
-                    segment_size.unwrap_or_default()
+                    "segment_size {} differs from the journal's {journal_size}",
+                    info.size
                 ),
             });
         }
-        if segment.is_sealed() {
+        if info.sealed {
             continue;
         }
+        let segment = WritableSegment::open(&file.path)?;
         report.segments_scanned += 1;
         let end = repair_segment(&segment, &mut report)?;
         if end > HEADER_LEN {

@@ -106,6 +106,19 @@ const _: () = assert!(FRAME_HEADER_LEN == FRAME_ALIGNMENT);
 const _: () = assert!(SEGMENT_SIZE_MAX <= i32::MAX as usize + 1);
 const _: () = assert!(PAYLOAD_LEN_MAX + FRAME_HEADER_LEN <= SEGMENT_SIZE_MAX / 4);
 
+/// Little-endian field readers for headers read as bytes (before anything is mapped).
+pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+pub(crate) fn le_u16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes(b[off..off + 2].try_into().expect("2 bytes"))
+}
+
 /// Rounds `len` up to the frame alignment.
 #[inline]
 pub const fn align_frame(len: usize) -> usize {

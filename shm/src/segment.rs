@@ -304,18 +304,6 @@ pub(crate) fn read_and_check_header(path: &Path, file: &File) -> Result<SegmentI
     check_header(path, &header, Some(len))
 }
 
-fn le_u64(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
-}
-
-fn le_u32(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
-}
-
-fn le_u16(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes(b[off..off + 2].try_into().expect("2 bytes"))
-}
-
 /// Checks a segment header; `file_len`, when known, must equal the segment size.
 pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Result<SegmentInfo> {
     let magic = le_u64(h, OFF_MAGIC);

@@ -243,23 +243,28 @@ impl Tailer {
                 return Ok(None);
             };
             let resumed_at = later.index;
-            self.switch_to(&later)?;
+            self.switch_to(&later, false)?;
             return Err(ShmError::SegmentMissing {
                 path: raw,
                 index: next,
                 resumed_at: Some(resumed_at),
             });
         };
-        Ok(Some(self.switch_to(&file)?))
+        Ok(Some(self.switch_to(&file, false)?))
     }
 
-    fn switch_to(&mut self, file: &SegmentFile) -> Result<Option<WriterRestart>> {
+    /// Moves to the start of `file`; `new_journal` when it belongs to a journal started afresh.
+    fn switch_to(
+        &mut self,
+        file: &SegmentFile,
+        new_journal: bool,
+    ) -> Result<Option<WriterRestart>> {
         let segment = open_segment_file(file)?;
         let new_epoch = segment.epoch();
         self.segment = segment;
         self.inode = inode_of(file);
         self.offset = HEADER_LEN;
-        Ok(self.note_epoch(new_epoch, false))
+        Ok(self.note_epoch(new_epoch, new_journal))
     }
 
     fn note_epoch(&mut self, new_epoch: u64, new_journal: bool) -> Option<WriterRestart> {
@@ -300,13 +305,7 @@ impl Tailer {
         if !replaced {
             return Ok(None);
         }
-        let first = listing.first().expect("listing is not empty");
-        let segment = open_segment_file(first)?;
-        let new_epoch = segment.epoch();
-        self.segment = segment;
-        self.inode = inode_of(first);
-        self.offset = HEADER_LEN;
-        Ok(self.note_epoch(new_epoch, true))
+        self.switch_to(listing.first().expect("listing is not empty"), true)
     }
 }
 
