@@ -106,6 +106,22 @@ const _: () = assert!(FRAME_HEADER_LEN == FRAME_ALIGNMENT);
 const _: () = assert!(SEGMENT_SIZE_MAX <= i32::MAX as usize + 1);
 const _: () = assert!(PAYLOAD_LEN_MAX + FRAME_HEADER_LEN <= SEGMENT_SIZE_MAX / 4);
 
+/// The memory orderings of the frame commit protocol, in one place so that the loom model in
+/// `tests/loom_protocol.rs` checks exactly what `segment.rs` does.
+pub mod ordering {
+    use std::sync::atomic::Ordering;
+
+    /// The claim: an atomic add on `tail` only has to hand out disjoint ranges; what a reader may
+    /// see is ordered by each frame's own commit word.
+    pub const CLAIM: Ordering = Ordering::Relaxed;
+    /// The claim marker (`-len`): read only by recovery, after the writer process is gone.
+    pub const CLAIM_MARKER: Ordering = Ordering::Relaxed;
+    /// The commit (`+len`): publishes the header and payload written before it.
+    pub const COMMIT: Ordering = Ordering::Release;
+    /// A reader's load of `frame_len`: a positive value makes the whole frame visible.
+    pub const READ: Ordering = Ordering::Acquire;
+}
+
 /// Little-endian field readers for headers read as bytes (before anything is mapped).
 pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))

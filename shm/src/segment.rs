@@ -169,7 +169,7 @@ impl SegmentMap {
         if offset >= size {
             return Ok(Slot::End);
         }
-        let len = self.frame_len_word(offset).load(Ordering::Acquire);
+        let len = self.frame_len_word(offset).load(ordering::READ);
         if len == 0 {
             return Ok(Slot::Empty);
         }
@@ -515,11 +515,9 @@ impl WritableSegment {
     /// Claims `aligned` bytes (a multiple of `FRAME_ALIGNMENT`) with one atomic add.
     #[inline]
     pub fn claim(&self, aligned: usize) -> Claim {
-        // Relaxed is enough: the add only has to hand out disjoint ranges; what a reader may see
-        // is ordered by each frame's own commit word.
         let offset = self
             .atomic_u64(OFF_TAIL)
-            .fetch_add(aligned as u64, Ordering::Relaxed) as usize;
+            .fetch_add(aligned as u64, ordering::CLAIM) as usize;
         let size = self.size();
         if offset + aligned <= size {
             Claim::Fits(offset)
@@ -546,7 +544,7 @@ impl WritableSegment {
         let frame_len = (FRAME_HEADER_LEN + payload_len) as i32;
         let len_word = self.frame_len_word(offset);
         // The claim marker goes first, so that recovery can measure this frame if we die here.
-        len_word.store(-frame_len, Ordering::Relaxed);
+        len_word.store(-frame_len, ordering::CLAIM_MARKER);
         // SAFETY: the range is ours alone (caller contract) and inside the mapping.
         let payload = unsafe {
             let p = self.base.add(offset);
@@ -584,7 +582,7 @@ impl WritableSegment {
                 };
                 self.segment
                     .frame_len_word(self.offset)
-                    .store(self.frame_len, Ordering::Release);
+                    .store(self.frame_len, ordering::COMMIT);
             }
         }
         let guard = CommitAsPaddingOnUnwind {
@@ -594,7 +592,7 @@ impl WritableSegment {
         };
         fill(payload);
         std::mem::forget(guard);
-        len_word.store(frame_len, Ordering::Release);
+        len_word.store(frame_len, ordering::COMMIT);
     }
 
     /// Commits padding over `[offset, offset + aligned)`.
@@ -646,6 +644,6 @@ impl WritableSegment {
     pub fn next_written_offset(&self, offset: usize, limit: usize) -> Option<usize> {
         (offset..limit.min(self.size()))
             .step_by(FRAME_ALIGNMENT)
-            .find(|&o| self.frame_len_word(o).load(Ordering::Acquire) != 0)
+            .find(|&o| self.frame_len_word(o).load(ordering::READ) != 0)
     }
 }
