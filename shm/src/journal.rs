@@ -153,8 +153,7 @@ impl Journal {
             recover(&listing)?
         };
         let first_index = listing.last().map_or(0, |s| s.index + 1);
-        // Leftovers of a creation interrupted before its rename.
-        let _ = fs::remove_file(dir.join(format!("{}.tmp", segment_file_name(first_index))));
+        remove_leftover_temporaries(dir)?;
         let current = WritableSegment::create(
             dir,
             first_index,
@@ -256,31 +255,35 @@ impl Journal {
     /// segment ahead of time (so that a rollover makes no syscall), seals finished segments, and
     /// compresses and prunes old ones by the retention policy.
     pub fn maintain(&self) -> Result<RetentionReport> {
-        let current_index = {
-            let mut roll = lock(&self.shared.roll);
+        let shared = &*self.shared;
+        let (next, spare_ready) = {
+            let roll = lock(&shared.roll);
             let next = roll.current.index() + 1;
-            if roll.spare.as_ref().is_none_or(|s| s.index() != next) {
-                roll.spare = Some(Arc::new(WritableSegment::create(
-                    &self.shared.dir,
-                    next,
-                    self.shared.segment_size,
-                    self.shared.epoch,
-                    &self.shared.calibration,
-                    self.shared.prefault,
-                )?));
-            }
-            let retired = roll.previous.take();
-            let current_index = roll.current.index();
-            drop(roll);
-            drop(retired);
-            current_index
+            (next, roll.spare.as_ref().is_some_and(|s| s.index() == next))
         };
-        retention::maintain(
-            &self.shared.dir,
-            current_index,
-            &self.shared.retention,
-            unix_now_ns(),
-        )
+        if !spare_ready {
+            // Created (and prefaulted, which can take a while) outside the roll lock, so that
+            // appenders rolling over meanwhile are not held up; one that needs this index first
+            // creates it itself and `WritableSegment::create` makes both end up with one file.
+            let spare = Arc::new(WritableSegment::create(
+                &shared.dir,
+                next,
+                shared.segment_size,
+                shared.epoch,
+                &shared.calibration,
+                shared.prefault,
+            )?);
+            let mut roll = lock(&shared.roll);
+            if roll.current.index() + 1 == next {
+                roll.spare = Some(spare);
+            }
+        }
+        let (retired, current_index) = {
+            let mut roll = lock(&shared.roll);
+            (roll.previous.take(), roll.current.index())
+        };
+        drop(retired);
+        retention::maintain(&shared.dir, current_index, &shared.retention, unix_now_ns())
     }
 }
 
@@ -439,6 +442,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn new_epoch() -> u64 {
     let mixed = unix_now_ns() ^ ((std::process::id() as u64) << 40);
     mixed.max(1)
+}
+
+/// Removes the `.tmp` files of segment creations and compressions that a crash interrupted
+/// (safe: we hold the writer lock, so nobody else is creating any).
+fn remove_leftover_temporaries(dir: &Path) -> Result<()> {
+    let entries = fs::read_dir(dir).map_err(|e| ShmError::io(dir, "read_dir", e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| ShmError::io(dir, "read_dir", e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("journal-") && name.ends_with(".tmp") {
+            fs::remove_file(entry.path()).map_err(|e| ShmError::io(entry.path(), "remove", e))?;
+        }
+    }
+    Ok(())
 }
 
 /// A segment file found in a journal directory.

@@ -427,8 +427,10 @@ impl std::ops::Deref for WritableSegment {
 }
 
 impl WritableSegment {
-    /// Creates segment `index` in `dir`: written under a temporary name, then renamed, so that a
-    /// reader never opens a file without its header.
+    /// Creates segment `index` in `dir`: written under a temporary name of its own, then
+    /// published with an exclusive link, so that a reader never opens a file without its header.
+    /// If another creator in this process (a rollover racing `maintain`) published the same
+    /// index first, this opens that file instead: there is only ever one file per index.
     pub fn create(
         dir: &Path,
         index: u64,
@@ -438,7 +440,9 @@ impl WritableSegment {
         prefault: bool,
     ) -> Result<WritableSegment> {
         let path = dir.join(segment_file_name(index));
-        let tmp = dir.join(format!("{}.tmp", segment_file_name(index)));
+        static TMP_NONCE: AtomicU64 = AtomicU64::new(0);
+        let nonce = TMP_NONCE.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{}.{nonce}.tmp", segment_file_name(index)));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -477,7 +481,15 @@ impl WritableSegment {
         h[OFF_TAIL..OFF_TAIL + 8].copy_from_slice(&(HEADER_LEN as u64).to_le_bytes());
         h[OFF_HEARTBEAT_UNIX_NS..OFF_HEARTBEAT_UNIX_NS + 8].copy_from_slice(&now.to_le_bytes());
         let info = check_header(&tmp, &map[..HEADER_LEN], Some(size as u64))?;
-        fs::rename(&tmp, &path).map_err(|e| ShmError::io(&path, "rename", e))?;
+        let published = fs::hard_link(&tmp, &path);
+        fs::remove_file(&tmp).map_err(|e| ShmError::io(&tmp, "remove", e))?;
+        match published {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return WritableSegment::open(&path);
+            }
+            Err(e) => return Err(ShmError::io(&path, "link", e)),
+        }
         let base = map.as_mut_ptr();
         Ok(WritableSegment {
             map: SegmentMap {

@@ -88,12 +88,17 @@ impl Tailer {
         let tailer = match start {
             StartAt::Beginning => Tailer::at_segment_start(dir.clone(), first)?,
             StartAt::End => {
-                let last = listing
-                    .iter()
-                    .rev()
-                    .find(|s| !s.compressed)
-                    .unwrap_or(first);
-                let mut tailer = Tailer::at_segment_start(dir.clone(), last)?;
+                // The newest segment with anything claimed in it: segments after it are empty
+                // (the spare `maintain` prepares, or a new run's first), and the tailer reaches
+                // them by following.
+                let mut newest = first;
+                for file in listing.iter().rev().filter(|s| !s.compressed) {
+                    newest = file;
+                    if open_segment_file(file)?.claimed_tail() > HEADER_LEN {
+                        break;
+                    }
+                }
+                let mut tailer = Tailer::at_segment_start(dir.clone(), newest)?;
                 let (end, _) = tailer.segment.walk_committed(HEADER_LEN, |_, _| {})?;
                 tailer.offset = end;
                 tailer

@@ -122,6 +122,53 @@ fn start_at_end_and_at_a_position() {
 }
 
 #[test]
+fn start_at_end_is_not_fooled_by_the_prepared_spare_segment() {
+    let dir = temp_dir();
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let mut a = journal.appender(0).unwrap();
+    a.append(TEST_RECORD, b"before").unwrap();
+    journal.maintain().unwrap();
+    assert_eq!(levibot_shm::list_segments(dir.path()).unwrap().len(), 2);
+    let mut tailer = Tailer::open(dir.path(), StartAt::End).unwrap();
+    a.append(TEST_RECORD, b"after").unwrap();
+    assert_eq!(drain(&mut tailer), vec![(0, 2, b"after".to_vec())]);
+}
+
+#[test]
+fn a_rollover_racing_maintain_shares_one_file_per_segment() {
+    let dir = temp_dir();
+    let journal = std::sync::Arc::new(Journal::open(&small_config(dir.path())).unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let maintainer = {
+        let (journal, stop) = (journal.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                journal.maintain().unwrap();
+            }
+        })
+    };
+    let mut a = journal.appender(0).unwrap();
+    let mut payload = Vec::new();
+    for seq in 1..=20_000 {
+        make_payload(0, seq, 200, &mut payload);
+        a.append(TEST_RECORD, &payload).unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    maintainer.join().unwrap();
+    let frames = drain(&mut Tailer::open(dir.path(), StartAt::Beginning).unwrap());
+    assert_eq!(frames.len(), 20_000);
+    for (i, (_, seq, p)) in frames.iter().enumerate() {
+        assert_eq!((check_payload(p).1, *seq), (i as u64 + 1, i as u64 + 1));
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
 fn rollover_pads_the_segment_and_the_tailer_follows() {
     let dir = temp_dir();
     let journal = Journal::open(&small_config(dir.path())).unwrap();
