@@ -334,7 +334,8 @@ impl Appender {
     /// When the segment is full, the appender that crossed its end pads it and rolls over to
     /// the next segment, which `Journal::maintain` normally created ahead of time; this takes the
     /// journal's roll lock (uncontended but for other appenders rolling over at the same moment)
-    /// and, if no segment was ready, creates one (syscalls and an allocation, milliseconds).
+    /// and, if no segment was ready, creates one without prefaulting it (syscalls and an
+    /// allocation; the appends that follow take its page faults).
     #[inline]
     pub fn append_with(
         &mut self,
@@ -403,13 +404,16 @@ impl Appender {
             let next_index = self.segment.index() + 1;
             let next = match roll.spare.take() {
                 Some(spare) if spare.index() == next_index => spare,
+                // The writers outran maintain(). Never prefault here: touching a whole segment
+                // under the roll lock stalls every writer for as long as it takes (seconds for
+                // 1 GiB on the dev VM); page faults spread over the appends cost far less.
                 _ => Arc::new(WritableSegment::create(
                     &shared.dir,
                     next_index,
                     shared.segment_size,
                     shared.epoch,
                     &shared.calibration,
-                    shared.prefault,
+                    false,
                 )?),
             };
             let old = std::mem::replace(&mut roll.current, next);
