@@ -1,0 +1,31 @@
+//! `levibot-bench`: LeviBot's latency and throughput benchmarks. Each subcommand measures one
+//! part of the system beside a standard-library baseline, prints a table, and with `--json` also
+//! a single JSON object on the last line of stdout (for scripts and CI history). Progress goes to
+//! stderr so that stdout stays parseable.
+
+mod journal;
+mod report;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "levibot-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Later benchmarks (tick-to-trade, decode, ...) are further variants here.
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Shared-memory journal: append latency (1 and 2 writers) and tailer throughput, each
+    /// beside a std baseline (Mutex<Vec>, mpsc).
+    Journal(journal::JournalArgs),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Journal(args) => journal::run(&args),
+    }
+}
