@@ -141,9 +141,8 @@ impl CountersWriter {
             });
         }
         let meta = COUNTERS_HEADER_LEN + id * COUNTER_SLOT_LEN;
-        // SAFETY: `id < capacity`, so the record and the value slot are inside the mapping; the
-        // record is ours alone (ids are handed out once) and unpublished until `state` is set;
-        // the offsets are 4- and 8-aligned in a page-aligned mapping.
+        // The record is ours alone (ids are handed out once) and unpublished until `state` is set.
+        // SAFETY: `id < capacity` keeps the record inside the (page-aligned) mapping; 4/8-aligned.
         unsafe {
             let p = m.base.add(meta);
             p.add(META_OFF_TYPE_ID).cast::<u32>().write(type_id);
