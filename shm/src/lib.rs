@@ -12,6 +12,7 @@
 //! - [`Tailer`]: the read-only follower.
 //! - [`retention`]: sealing, gzip compression and pruning of old segments.
 //! - [`counters`]: single-writer, cache-line-padded counter slots.
+//! - [`records`]: the fixed-size market-event records journaled and passed through rings.
 //!
 //! ```
 //! use levibot_shm::{Journal, JournalConfig, RecordType, StartAt, Tailer};
@@ -34,6 +35,7 @@ pub mod counters;
 mod error;
 mod journal;
 pub mod layout;
+pub mod records;
 pub mod retention;
 mod segment;
 mod tailer;

@@ -1,0 +1,285 @@
+//! Exact conversion between the venue's decimal strings and integer ticks or lots.
+//!
+//! A [`Scale`] says what one unit is worth: `mantissa x 10^-exp` (a tick size of `0.00010000` is
+//! mantissa 1, exp 4; a tick of `0.05` is mantissa 5, exp 2). [`parse_units`] turns `"0.35130000"`
+//! into 3513 ticks without floating point and without rounding: a string that is not a whole
+//! number of units is an error.
+//!
+//! Hand-written rather than going through `rust_decimal` because it runs for every price and
+//! quantity on the decode path: for power-of-ten scales (every Binance tick and step size) it is
+//! one pass over the digits with no division; other scales add one exact division.
+
+use rust_decimal::Decimal;
+
+/// Most digits a parsed number may have (integer and kept fraction digits): 10^18 < 2^63.
+pub const DIGITS_MAX: usize = 18;
+
+/// What one integer unit is worth: `mantissa x 10^-exp`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Scale {
+    pub mantissa: u64,
+    pub exp: u8,
+}
+
+/// Why a decimal string is not a whole number of units. Offsets are into the string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    #[error("empty number")]
+    Empty,
+    #[error("unexpected byte {byte:#04x} at offset {offset} of the number")]
+    InvalidByte { offset: usize, byte: u8 },
+    #[error("more than {DIGITS_MAX} significant digits")]
+    TooManyDigits,
+    #[error("not a whole multiple of the tick or step size")]
+    NotMultiple,
+    #[error("a tick or step size must be positive with at most {DIGITS_MAX} decimals")]
+    BadScale,
+}
+
+impl Scale {
+    /// The scale of a tick or step size such as `0.00010000`.
+    pub fn from_decimal(size: Decimal) -> Result<Scale, DecimalError> {
+        let size = size.normalize();
+        if size <= Decimal::ZERO || size.scale() as usize > DIGITS_MAX {
+            return Err(DecimalError::BadScale);
+        }
+        let mantissa = u64::try_from(size.mantissa()).map_err(|_| DecimalError::BadScale)?;
+        Ok(Scale {
+            mantissa,
+            exp: size.scale() as u8,
+        })
+    }
+
+    /// The size of one unit.
+    pub fn unit(&self) -> Decimal {
+        Decimal::new(self.mantissa as i64, self.exp as u32)
+    }
+
+    /// `units` as a decimal, for display and config (cold path).
+    pub fn to_decimal(&self, units: i64) -> Decimal {
+        Decimal::from_i128_with_scale(units as i128 * self.mantissa as i128, self.exp as u32)
+    }
+
+    /// A decimal as a whole number of units (cold path).
+    pub fn from_decimal_value(&self, value: Decimal) -> Result<i64, DecimalError> {
+        let units = value / self.unit();
+        if units.fract() != Decimal::ZERO {
+            return Err(DecimalError::NotMultiple);
+        }
+        i64::try_from(units).map_err(|_| DecimalError::TooManyDigits)
+    }
+}
+
+const POW10: [u64; 19] = {
+    let mut table = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// Parses an unsigned decimal string (`123`, `0.351`, `.5`, `12.`) into whole units of `scale`.
+/// Digits beyond the scale's decimals must be zeros; a value that is not a multiple of a
+/// non-power-of-ten unit is an error.
+#[inline]
+pub fn parse_units(text: &[u8], scale: Scale) -> Result<i64, DecimalError> {
+    if text.is_empty() {
+        return Err(DecimalError::Empty);
+    }
+    let exp = scale.exp as usize;
+    let mut value: u64 = 0;
+    let mut significant = 0usize;
+    let mut fraction_digits = 0usize;
+    let mut point_seen = false;
+    let mut digit_seen = false;
+    for (offset, &byte) in text.iter().enumerate() {
+        if byte == b'.' && !point_seen {
+            point_seen = true;
+            continue;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(DecimalError::InvalidByte { offset, byte });
+        }
+        digit_seen = true;
+        if point_seen {
+            if fraction_digits == exp {
+                if digit != 0 {
+                    return Err(DecimalError::NotMultiple);
+                }
+                continue;
+            }
+            fraction_digits += 1;
+        }
+        if value != 0 || digit != 0 {
+            significant += 1;
+            if significant > DIGITS_MAX {
+                return Err(DecimalError::TooManyDigits);
+            }
+        }
+        value = value * 10 + digit as u64;
+    }
+    if !digit_seen {
+        return Err(DecimalError::Empty);
+    }
+    // Up to exp fraction digits were kept; scale the rest of the way.
+    let pad = exp - fraction_digits;
+    let value = value
+        .checked_mul(POW10[pad])
+        .filter(|v| *v <= i64::MAX as u64)
+        .ok_or(DecimalError::TooManyDigits)?;
+    if scale.mantissa == 1 {
+        return Ok(value as i64);
+    }
+    if !value.is_multiple_of(scale.mantissa) {
+        return Err(DecimalError::NotMultiple);
+    }
+    Ok((value / scale.mantissa) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn scale(s: &str) -> Scale {
+        Scale::from_decimal(Decimal::from_str(s).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn scales_normalise() {
+        assert_eq!(
+            scale("0.00010000"),
+            Scale {
+                mantissa: 1,
+                exp: 4
+            }
+        );
+        assert_eq!(
+            scale("1.00"),
+            Scale {
+                mantissa: 1,
+                exp: 0
+            }
+        );
+        assert_eq!(
+            scale("10.00000000"),
+            Scale {
+                mantissa: 10,
+                exp: 0
+            }
+        );
+        assert_eq!(
+            scale("0.05"),
+            Scale {
+                mantissa: 5,
+                exp: 2
+            }
+        );
+        assert_eq!(
+            Scale::from_decimal(Decimal::ZERO),
+            Err(DecimalError::BadScale)
+        );
+    }
+
+    #[test]
+    fn prices_become_ticks_exactly() {
+        let tick = scale("0.00010000");
+        assert_eq!(parse_units(b"0.35130000", tick), Ok(3513));
+        assert_eq!(parse_units(b"0.3513", tick), Ok(3513));
+        assert_eq!(parse_units(b"0.351", tick), Ok(3510));
+        assert_eq!(parse_units(b"12", tick), Ok(120_000));
+        assert_eq!(parse_units(b"12.", tick), Ok(120_000));
+        assert_eq!(parse_units(b".5", tick), Ok(5000));
+        assert_eq!(parse_units(b"0", tick), Ok(0));
+        assert_eq!(
+            parse_units(b"0.35135000", tick),
+            Err(DecimalError::NotMultiple)
+        );
+        assert_eq!(
+            parse_units(b"0.00000001", tick),
+            Err(DecimalError::NotMultiple)
+        );
+    }
+
+    #[test]
+    fn non_power_of_ten_units_divide_exactly() {
+        let tick = scale("0.05");
+        assert_eq!(parse_units(b"1.15", tick), Ok(23));
+        assert_eq!(parse_units(b"1.10000", tick), Ok(22));
+        assert_eq!(parse_units(b"1.12", tick), Err(DecimalError::NotMultiple));
+        let ten = scale("10");
+        assert_eq!(parse_units(b"120.00000000", ten), Ok(12));
+        assert_eq!(parse_units(b"125", ten), Err(DecimalError::NotMultiple));
+    }
+
+    #[test]
+    fn malformed_numbers_are_errors_with_offsets() {
+        let tick = scale("0.01");
+        assert_eq!(parse_units(b"", tick), Err(DecimalError::Empty));
+        assert_eq!(parse_units(b".", tick), Err(DecimalError::Empty));
+        assert_eq!(
+            parse_units(b"1.2.3", tick),
+            Err(DecimalError::InvalidByte {
+                offset: 3,
+                byte: b'.'
+            })
+        );
+        assert_eq!(
+            parse_units(b"-1", tick),
+            Err(DecimalError::InvalidByte {
+                offset: 0,
+                byte: b'-'
+            })
+        );
+        assert_eq!(
+            parse_units(b"1e5", tick),
+            Err(DecimalError::InvalidByte {
+                offset: 1,
+                byte: b'e'
+            })
+        );
+        assert_eq!(
+            parse_units(b"99999999999999999999", tick),
+            Err(DecimalError::TooManyDigits)
+        );
+        assert_eq!(
+            parse_units(b"9999999999999999.99", tick),
+            Ok(999_999_999_999_999_999)
+        );
+        assert_eq!(
+            parse_units(b"99999999999999999.99", tick),
+            Err(DecimalError::TooManyDigits)
+        );
+        // 18 digits that overflow only once scaled to the unit.
+        let fine = scale("0.0001");
+        assert_eq!(
+            parse_units(b"999999999999999999", fine),
+            Err(DecimalError::TooManyDigits)
+        );
+        assert_eq!(parse_units(b"00000000000000000000001", tick), Ok(100));
+    }
+
+    #[test]
+    fn agrees_with_rust_decimal_on_random_values() {
+        let seed = 0x5eed_u64;
+        let mut rng = seed;
+        let scales = ["0.00000001", "0.0001", "0.01", "1", "0.05", "0.25", "10"];
+        for i in 0..20_000u64 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let scale = scale(scales[(i % scales.len() as u64) as usize]);
+            let units = (rng % 1_000_000_000_000) as i64;
+            let text = scale.to_decimal(units).to_string();
+            assert_eq!(
+                parse_units(text.as_bytes(), scale),
+                Ok(units),
+                "seed {seed}: {text}"
+            );
+            assert_eq!(scale.from_decimal_value(scale.to_decimal(units)), Ok(units));
+        }
+    }
+}

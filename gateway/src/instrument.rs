@@ -1,0 +1,359 @@
+//! Instruments: what the venue trades and its filters (tick, lot, min/max quantity, min
+//! notional), loaded from Binance's `exchangeInfo`, and the table the decoder uses to map a
+//! symbol to an instrument id and its scales without allocating.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::decimal::{DecimalError, Scale};
+
+/// Longest symbol: Binance's longest is 13 bytes today.
+pub const SYMBOL_LEN_MAX: usize = 16;
+/// Most instruments one table holds.
+pub const INSTRUMENTS_MAX: usize = 4096;
+
+/// An upper-case ASCII symbol such as `NKNUSDT`, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Symbol([u8; SYMBOL_LEN_MAX]);
+
+impl Symbol {
+    /// A symbol from bytes, upper-cased (stream names carry it in lower case). `None` if it is
+    /// empty, too long, or not ASCII letters and digits.
+    #[inline]
+    pub fn from_ascii(bytes: &[u8]) -> Option<Symbol> {
+        if bytes.is_empty() || bytes.len() > SYMBOL_LEN_MAX {
+            return None;
+        }
+        let mut out = [0u8; SYMBOL_LEN_MAX];
+        for (o, &b) in out.iter_mut().zip(bytes) {
+            if !b.is_ascii_alphanumeric() {
+                return None;
+            }
+            *o = b.to_ascii_uppercase();
+        }
+        Some(Symbol(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        let len = self
+            .0
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(SYMBOL_LEN_MAX);
+        std::str::from_utf8(&self.0[..len]).expect("symbols are ASCII")
+    }
+}
+
+impl std::fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for Symbol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One tradable instrument and its filters. Decimals are for config and display; the hot path
+/// works in integer units (see [`crate::decimal`]).
+///
+/// Market data is in the venue's precision, not in ticks and lots: prices in units of
+/// `10^-quoteAssetPrecision`, quantities in units of `10^-baseAssetPrecision`. Real books hold
+/// levels off today's grid, left by orders placed before a tick or step change (the corpus
+/// NKNUSDT snapshot has a bid at 0.25974 with a tick of 0.0001, and 11979.3 with a step of 1);
+/// rounding them would corrupt the book and rejecting them would lose it. Conversion stays exact:
+/// a string finer than the precision is an error. Orders must be on the grid: a price a whole
+/// number of `tick_units`, a quantity of `lot_units`, which the pre-trade filters check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instrument {
+    /// Index in its [`InstrumentTable`]; the `instrument_id` of records.
+    pub id: u32,
+    pub symbol: Symbol,
+    pub status: String,
+    pub base_asset: String,
+    pub quote_asset: String,
+    pub tick_size: Decimal,
+    pub min_price: Decimal,
+    pub max_price: Decimal,
+    pub step_size: Decimal,
+    pub min_qty: Decimal,
+    pub max_qty: Decimal,
+    pub min_notional: Decimal,
+    /// One unit of price: `10^-quoteAssetPrecision`.
+    pub price_scale: Scale,
+    /// One unit of quantity: `10^-baseAssetPrecision`.
+    pub qty_scale: Scale,
+    /// The tick size in price units.
+    pub tick_units: i64,
+    /// The lot (step) size in quantity units.
+    pub lot_units: i64,
+}
+
+/// Why an `exchangeInfo` document could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum InstrumentError {
+    #[error("exchangeInfo is not valid JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("exchangeInfo symbol {symbol}: {what}")]
+    Symbol { symbol: String, what: String },
+    #[error("exchangeInfo has {count} symbols, more than {INSTRUMENTS_MAX}")]
+    TooMany { count: usize },
+    #[error("no instrument {symbol} in exchangeInfo")]
+    Unknown { symbol: String },
+}
+
+#[derive(Deserialize)]
+struct ExchangeInfo {
+    symbols: Vec<SymbolInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SymbolInfo {
+    symbol: String,
+    status: String,
+    base_asset: String,
+    base_asset_precision: u8,
+    quote_asset: String,
+    quote_asset_precision: u8,
+    filters: Vec<serde_json::Value>,
+}
+
+fn filter_field(
+    info: &SymbolInfo,
+    filter_type: &str,
+    field: &str,
+) -> Result<Decimal, InstrumentError> {
+    let problem = |what: String| InstrumentError::Symbol {
+        symbol: info.symbol.clone(),
+        what,
+    };
+    let filter = info
+        .filters
+        .iter()
+        .find(|f| f.get("filterType").and_then(|t| t.as_str()) == Some(filter_type))
+        .ok_or_else(|| problem(format!("no {filter_type} filter")))?;
+    let text = filter
+        .get(field)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| problem(format!("{filter_type}.{field} is missing or not a string")))?;
+    Decimal::from_str(text).map_err(|e| problem(format!("{filter_type}.{field} {text:?}: {e}")))
+}
+
+fn instrument(id: u32, info: &SymbolInfo) -> Result<Instrument, InstrumentError> {
+    let problem = |what: String| InstrumentError::Symbol {
+        symbol: info.symbol.clone(),
+        what,
+    };
+    let symbol = Symbol::from_ascii(info.symbol.as_bytes())
+        .ok_or_else(|| problem(format!("not 1..={SYMBOL_LEN_MAX} ASCII letters and digits")))?;
+    let tick_size = filter_field(info, "PRICE_FILTER", "tickSize")?;
+    let step_size = filter_field(info, "LOT_SIZE", "stepSize")?;
+    let precision = |name: &str, decimals: u8| {
+        Scale::from_decimal(Decimal::new(1, decimals as u32))
+            .map_err(|e: DecimalError| problem(format!("{name} {decimals}: {e}")))
+    };
+    let price_scale = precision("quoteAssetPrecision", info.quote_asset_precision)?;
+    let qty_scale = precision("baseAssetPrecision", info.base_asset_precision)?;
+    let units = |name: &str, size: Decimal, scale: Scale| match scale.from_decimal_value(size) {
+        Ok(units) if units > 0 => Ok(units),
+        _ => Err(problem(format!(
+            "{name} {size} is not a positive whole number of {}",
+            scale.unit()
+        ))),
+    };
+    // MIN_NOTIONAL was renamed NOTIONAL by the venue in 2023; accept either.
+    let min_notional = filter_field(info, "MIN_NOTIONAL", "minNotional")
+        .or_else(|_| filter_field(info, "NOTIONAL", "minNotional"))?;
+    Ok(Instrument {
+        id,
+        symbol,
+        status: info.status.clone(),
+        base_asset: info.base_asset.clone(),
+        quote_asset: info.quote_asset.clone(),
+        tick_units: units("PRICE_FILTER.tickSize", tick_size, price_scale)?,
+        lot_units: units("LOT_SIZE.stepSize", step_size, qty_scale)?,
+        price_scale,
+        qty_scale,
+        tick_size,
+        min_price: filter_field(info, "PRICE_FILTER", "minPrice")?,
+        max_price: filter_field(info, "PRICE_FILTER", "maxPrice")?,
+        step_size,
+        min_qty: filter_field(info, "LOT_SIZE", "minQty")?,
+        max_qty: filter_field(info, "LOT_SIZE", "maxQty")?,
+        min_notional,
+    })
+}
+
+/// Parses an `exchangeInfo` answer into instruments, numbered in document order (cold path).
+pub fn parse_exchange_info(json: &[u8]) -> Result<Vec<Instrument>, InstrumentError> {
+    let info: ExchangeInfo = serde_json::from_slice(json).map_err(|e| InstrumentError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    if info.symbols.len() > INSTRUMENTS_MAX {
+        return Err(InstrumentError::TooMany {
+            count: info.symbols.len(),
+        });
+    }
+    info.symbols
+        .iter()
+        .enumerate()
+        .map(|(id, s)| instrument(id as u32, s))
+        .collect()
+}
+
+/// The instruments a process works with, found by symbol in `O(log n)` without allocating.
+#[derive(Clone, Debug, Default)]
+pub struct InstrumentTable {
+    instruments: Vec<Instrument>,
+    /// (symbol, id), sorted by symbol.
+    by_symbol: Vec<(Symbol, u32)>,
+}
+
+impl InstrumentTable {
+    /// A table of `instruments`, renumbered `0..n` in the given order.
+    pub fn new(mut instruments: Vec<Instrument>) -> Result<InstrumentTable, InstrumentError> {
+        if instruments.len() > INSTRUMENTS_MAX {
+            return Err(InstrumentError::TooMany {
+                count: instruments.len(),
+            });
+        }
+        for (id, i) in instruments.iter_mut().enumerate() {
+            i.id = id as u32;
+        }
+        let mut by_symbol: Vec<(Symbol, u32)> =
+            instruments.iter().map(|i| (i.symbol, i.id)).collect();
+        by_symbol.sort();
+        Ok(InstrumentTable {
+            instruments,
+            by_symbol,
+        })
+    }
+
+    /// The instruments of `all` named in `symbols` (case-insensitive), in that order.
+    pub fn select(
+        all: &[Instrument],
+        symbols: &[&str],
+    ) -> Result<InstrumentTable, InstrumentError> {
+        let chosen = symbols
+            .iter()
+            .map(|name| {
+                let wanted = Symbol::from_ascii(name.as_bytes());
+                all.iter()
+                    .find(|i| Some(i.symbol) == wanted)
+                    .cloned()
+                    .ok_or_else(|| InstrumentError::Unknown {
+                        symbol: name.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        InstrumentTable::new(chosen)
+    }
+
+    /// The instrument whose symbol is `bytes`, in any case.
+    #[inline]
+    pub fn find(&self, bytes: &[u8]) -> Option<&Instrument> {
+        let symbol = Symbol::from_ascii(bytes)?;
+        let at = self
+            .by_symbol
+            .binary_search_by(|(s, _)| s.cmp(&symbol))
+            .ok()?;
+        Some(&self.instruments[self.by_symbol[at].1 as usize])
+    }
+
+    pub fn get(&self, id: u32) -> Option<&Instrument> {
+        self.instruments.get(id as usize)
+    }
+
+    pub fn len(&self) -> usize {
+        self.instruments.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instruments.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Instrument> {
+        self.instruments.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INFO: &str = r#"{"symbols":[
+        {"symbol":"NKNUSDT","status":"TRADING","baseAsset":"NKN","baseAssetPrecision":8,"quoteAsset":"USDT","quoteAssetPrecision":8,"filters":[
+            {"filterType":"PRICE_FILTER","minPrice":"0.00010000","maxPrice":"1000.00000000","tickSize":"0.00010000"},
+            {"filterType":"LOT_SIZE","minQty":"1.00000000","maxQty":"9000000.00000000","stepSize":"1.00000000"},
+            {"filterType":"MIN_NOTIONAL","minNotional":"10.00000000","applyToMarket":true}]},
+        {"symbol":"BTCUSDT","status":"TRADING","baseAsset":"BTC","baseAssetPrecision":8,"quoteAsset":"USDT","quoteAssetPrecision":8,"filters":[
+            {"filterType":"PRICE_FILTER","minPrice":"0.01","maxPrice":"1000000","tickSize":"0.01"},
+            {"filterType":"LOT_SIZE","minQty":"0.00001","maxQty":"9000","stepSize":"0.00001"},
+            {"filterType":"NOTIONAL","minNotional":"5"}]}]}"#;
+
+    #[test]
+    fn exchange_info_loads_with_scales() {
+        let all = parse_exchange_info(INFO.as_bytes()).unwrap();
+        assert_eq!(all.len(), 2);
+        let nkn = &all[0];
+        assert_eq!(nkn.symbol.as_str(), "NKNUSDT");
+        assert_eq!(
+            nkn.price_scale,
+            Scale {
+                mantissa: 1,
+                exp: 8
+            }
+        );
+        assert_eq!(
+            nkn.qty_scale,
+            Scale {
+                mantissa: 1,
+                exp: 8
+            }
+        );
+        assert_eq!((nkn.tick_units, nkn.lot_units), (10_000, 100_000_000));
+        assert_eq!(nkn.min_notional, Decimal::from(10));
+        assert_eq!(all[1].min_notional, Decimal::from(5));
+
+        let table = InstrumentTable::select(&all, &["btcusdt", "NKNUSDT"]).unwrap();
+        assert_eq!(table.find(b"nknusdt").unwrap().id, 1);
+        assert_eq!(table.find(b"BTCUSDT").unwrap().id, 0);
+        assert!(table.find(b"ETHUSDT").is_none());
+        assert!(table.find(b"nkn-usdt").is_none());
+        assert!(matches!(
+            InstrumentTable::select(&all, &["ETHUSDT"]),
+            Err(InstrumentError::Unknown { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_documents_name_the_symbol_and_filter() {
+        let err = parse_exchange_info(
+            INFO.replace("\"tickSize\":\"0.01\"", "\"tickSize\":\"0.000000001\"")
+                .as_bytes(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("BTCUSDT") && err.to_string().contains("tickSize"),
+            "{err}"
+        );
+        let err = parse_exchange_info(INFO.replace("LOT_SIZE", "LOT").as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("no LOT_SIZE filter"), "{err}");
+        let err = parse_exchange_info(b"{\"symbols\": [").unwrap_err();
+        assert!(
+            matches!(err, InstrumentError::Json { line: 1, .. }),
+            "{err}"
+        );
+    }
+}
