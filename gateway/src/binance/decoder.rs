@@ -176,22 +176,19 @@ impl Decoder {
         body: &[u8],
         instrument_id: u32,
     ) -> Result<DepthSnapshot<'_>, DecodeError> {
-        let instrument = self
-            .instruments
-            .get(instrument_id)
-            .ok_or(DecodeError {
-                offset: 0,
-                kind: DecodeErrorKind::UnknownSymbol(format!("instrument id {instrument_id}")),
-            })?
-            .clone();
+        let unknown = || DecodeError {
+            offset: 0,
+            kind: DecodeErrorKind::UnknownSymbol(format!("instrument id {instrument_id}")),
+        };
+        let instrument = self.instruments.get(instrument_id).ok_or_else(unknown)?;
         self.levels.clear();
-        let fast = fast_snapshot(&instrument, &mut self.levels, body);
-        let (last_update_id, bid_count) = match fast {
+        let (last_update_id, bid_count) = match fast_snapshot(instrument, &mut self.levels, body) {
             Some(found) => found,
             None => {
                 self.levels.clear();
-                self.with_tape(body, |_, levels, root, base| {
-                    general_snapshot(&instrument, levels, root, base)
+                self.with_tape(body, |instruments, levels, root, base| {
+                    let instrument = instruments.get(instrument_id).ok_or_else(unknown)?;
+                    general_snapshot(instrument, levels, root, base)
                 })?
             }
         };

@@ -1,0 +1,96 @@
+//! Zero allocations while decoding the whole corpus (stream messages and snapshots) in a loop,
+//! counted by a global allocator on the decoding thread. The first pass is the warm-up that lets
+//! simd-json's internal stacks reach their working size.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use levibot_gateway::binance::{Decoder, MarketEvent};
+use levibot_gateway::capture::{capture_lines, corpus_dir};
+use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts them.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as ours, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|c| c.get())
+}
+
+#[test]
+fn decoding_the_corpus_in_a_loop_does_not_allocate() {
+    let info = std::fs::read(corpus_dir().join("BINANCE.0")).unwrap();
+    let all = parse_exchange_info(capture_lines(&info).next().unwrap().unwrap().body).unwrap();
+    let mut decoder = Decoder::new(
+        InstrumentTable::select(&all, &["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]).unwrap(),
+    );
+    let stream = std::fs::read(corpus_dir().join("BINANCE.ws.1.0")).unwrap();
+    let messages: Vec<&[u8]> = capture_lines(&stream).map(|l| l.unwrap().body).collect();
+    let rest = std::fs::read(corpus_dir().join("BINANCE.http.0.0")).unwrap();
+    let snapshots: Vec<(u32, &[u8])> = capture_lines(&rest)
+        .map(|l| {
+            let l = l.unwrap();
+            let symbol = l
+                .url
+                .unwrap()
+                .split("symbol=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap();
+            (
+                decoder.instruments().find(symbol.as_bytes()).unwrap().id,
+                l.body,
+            )
+        })
+        .collect();
+
+    let mut levels_seen = 0usize;
+    let mut pass = |decoder: &mut Decoder| {
+        for (id, body) in &snapshots {
+            let snap = decoder.decode_snapshot(body, *id).unwrap();
+            levels_seen += snap.bids.len() + snap.asks.len();
+        }
+        for msg in &messages {
+            if let MarketEvent::Depth(d) = decoder.decode(msg, 1).unwrap() {
+                levels_seen += d.bids.len() + d.asks.len();
+            }
+        }
+    };
+    pass(&mut decoder); // warm-up
+    let before = allocations();
+    for _ in 0..20 {
+        pass(&mut decoder);
+    }
+    let counted = allocations() - before;
+    assert!(levels_seen > 0);
+    assert_eq!(
+        counted, 0,
+        "{counted} allocations in 20 passes over the corpus"
+    );
+    assert_eq!(decoder.stats().errors, 0);
+}
