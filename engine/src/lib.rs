@@ -1,5 +1,15 @@
 //! LeviBot's engine: the agent runtime (pinned threads, idle strategies, SPSC rings), order
 //! books and incremental features, strategies, pre-trade risk, and the `levibotd` daemon.
 //!
-//! Empty until issues 3 (books, features), 4 (strategies, risk, agents) and 6 (daemon); see
-//! ARCHITECTURE.md.
+//! - [`book`]: the L2 order book of one instrument, kept from a REST snapshot and depth diffs
+//!   with Binance's sequencing procedure (buffer, replay, gap and crossing detection), with fixed
+//!   capacities and no allocation after construction.
+//! - [`features`]: incremental per-instrument features (microprice, top-of-book imbalance, EWMA
+//!   of the mid, ATR over time bars, trade-flow imbalance), O(1) per event.
+//! - [`recorder`]: journals market data: the venue's raw bytes and the decoded events.
+//!
+//! To come: strategies, risk and agents (issue 4); the daemon (issue 6). See ARCHITECTURE.md.
+
+pub mod book;
+pub mod features;
+pub mod recorder;
