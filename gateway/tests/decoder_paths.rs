@@ -6,6 +6,7 @@
 use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::{capture_lines, corpus_dir};
 use levibot_gateway::instrument::{Instrument, InstrumentTable, parse_exchange_info};
+use levibot_testkit::seed;
 
 fn corpus_decoder() -> Decoder {
     let info = std::fs::read(corpus_dir().join("BINANCE.0")).unwrap();
@@ -14,20 +15,6 @@ fn corpus_decoder() -> Decoder {
     Decoder::new(
         InstrumentTable::select(&all, &["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]).unwrap(),
     )
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("LEVIBOT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("seed: {seed} (replay with LEVIBOT_TEST_SEED={seed})");
-    seed
 }
 
 /// Both paths on one message: (fast-or-fallback result, general result), as comparable text.
@@ -46,6 +33,21 @@ fn both_paths_agree_on_the_corpus() {
         let (fast, general) = both(&mut decoder, line.body);
         assert_eq!(fast, general, "line {}", line.line);
         assert!(fast.starts_with("Ok("), "line {}: {fast}", line.line);
+    }
+}
+
+/// Inputs the differential fuzzer (fuzz/fuzz_targets/decode.rs) found the paths disagreeing on.
+#[test]
+fn both_paths_agree_on_fuzzer_findings() {
+    let mut decoder = corpus_decoder();
+    let findings: [&[u8]; 1] = [
+        // Invalid UTF-8 in the stream name: the fast path accepted it, simd-json does not.
+        b"{\"stream\":\"\xffnknusdt@bookTicker\",\"data\":{\"u\":1,\"s\":\"NKNUSDT\",\"b\":\"0.3521\",\"B\":\"1\",\"a\":\"0.3526\",\"A\":\"1\"}}",
+    ];
+    for msg in findings {
+        let (fast, general) = both(&mut decoder, msg);
+        assert_eq!(fast, general, "{}", String::from_utf8_lossy(msg));
+        assert!(fast.starts_with("Err("), "{fast}");
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use common::*;
 use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::{Journal, ShmError, StartAt, Tailer};
+use levibot_testkit::seed;
 
 /// A closed journal with one segment of a few frames; returns the segment's path.
 fn journal_with_frames(dir: &Path) -> std::path::PathBuf {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use levibot_shm::{Journal, StartAt, Tailer};
+use levibot_testkit::seed;
 
 const CHILD_ENV: &str = "LEVIBOT_KILL9_CHILD_DIR";
 const CHILD_WRITERS: u16 = 2;

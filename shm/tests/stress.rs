@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use levibot_shm::{Journal, JournalConfig, Position, RetentionPolicy, StartAt, Tailer};
+use levibot_testkit::seed;
 
 const WRITERS: u16 = 2;
 const TAILERS: usize = 2;

@@ -37,13 +37,14 @@ impl<'a> Cursor<'a> {
     }
 
     /// The body of a string whose opening quote was consumed; consumes the closing quote.
-    /// Strings with escapes or control bytes are left to the general path.
+    /// Strings with escapes, control bytes or non-ASCII bytes (which need UTF-8 validation; every
+    /// field read here is ASCII) are left to the general path.
     #[inline]
     pub fn string_body(&mut self) -> Option<&'a [u8]> {
         let rest = self.buf.get(self.pos..)?;
         let len = rest
             .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))?;
         if rest[len] != b'"' {
             return None;
         }
@@ -147,5 +148,6 @@ mod tests {
         assert_eq!(Cursor::new(b"abc\"").string_body(), Some(&b"abc"[..]));
         assert_eq!(Cursor::new(b"a\\\"bc\"").string_body(), None);
         assert_eq!(Cursor::new(b"abc").string_body(), None);
+        assert_eq!(Cursor::new(b"\xffabc\"").string_body(), None);
     }
 }

@@ -66,18 +66,3 @@ pub fn check_payload(payload: &[u8]) -> (u16, u64) {
 pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(levibot_shm::layout::segment_file_name(index))
 }
-
-/// A seed from `LEVIBOT_TEST_SEED` or the clock, printed so that a failure can be replayed.
-pub fn seed() -> u64 {
-    let seed = std::env::var("LEVIBOT_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("seed: {seed} (replay with LEVIBOT_TEST_SEED={seed})");
-    seed
-}
