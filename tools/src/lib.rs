@@ -1,5 +1,6 @@
-//! LeviBot's operator tools: `levictl` (tail, stat, export, status, kill, resume, reload),
-//! `levibot-exporter` (the read-only Prometheus sidecar) and `venue-sim` (the simulated venue).
+//! LeviBot's operator tools: `levictl` (today: `capture check`; later tail, stat, export,
+//! status, kill, resume, reload), `levibot-exporter` (issue 7) and `venue-sim` (issue 5).
 //!
-//! Empty until issues 3 (`levictl capture check`), 5 (`venue-sim`), 6 (`levictl`) and 7
-//! (`levibot-exporter`); see ARCHITECTURE.md.
+//! - [`capture_check`]: replays a recorded capture through the decoder and the books.
+
+pub mod capture_check;
