@@ -124,12 +124,18 @@ pub const DEPTH_LEVELS_PER_RECORD: usize = 32;
 pub struct DepthDiff {
     pub recv_tsc: u64,
     pub event_time_ms: u64,
+    /// The venue's first update id in the update (`U`).
     pub first_update_id: u64,
+    /// The venue's last update id in the update (`u`).
     pub final_update_id: u64,
     pub instrument_id: u32,
+    /// Bids in this chunk (`levels[..bid_count]`).
     pub bid_count: u16,
+    /// Asks in this chunk (after the bids).
     pub ask_count: u16,
+    /// This chunk's index in its update, from 0.
     pub chunk: u16,
+    /// Chunks the update was split into (at least 1).
     pub chunk_count: u16,
     pub reserved: u32,
     /// `bid_count` bids, then `ask_count` asks; the rest is unused.
@@ -137,13 +143,22 @@ pub struct DepthDiff {
 }
 
 impl DepthDiff {
-    pub fn bids(&self) -> &[Level] {
-        &self.levels[..self.bid_count as usize]
+    /// Whether the counts fit the record (a record read from a corrupt journal may not).
+    pub fn counts_are_valid(&self) -> bool {
+        self.bid_count as usize + self.ask_count as usize <= DEPTH_LEVELS_PER_RECORD
+            && self.chunk < self.chunk_count.max(1)
     }
 
+    /// The bids of this chunk (clamped to the record, never a panic on bad counts).
+    pub fn bids(&self) -> &[Level] {
+        &self.levels[..(self.bid_count as usize).min(DEPTH_LEVELS_PER_RECORD)]
+    }
+
+    /// The asks of this chunk (clamped to the record, never a panic on bad counts).
     pub fn asks(&self) -> &[Level] {
-        let start = self.bid_count as usize;
-        &self.levels[start..start + self.ask_count as usize]
+        let start = (self.bid_count as usize).min(DEPTH_LEVELS_PER_RECORD);
+        let end = (start + self.ask_count as usize).min(DEPTH_LEVELS_PER_RECORD);
+        &self.levels[start..end]
     }
 }
 
