@@ -4,14 +4,13 @@
 //! path only ever decides messages whose meaning is unambiguous. `tests/decoder_paths.rs` checks
 //! that both paths agree.
 //!
-//! Why hand-written: a corpus bookTicker takes about 90 ns here against 190 ns for simd-json with
-//! reused buffers (issue 3's measurements; see docs/benchmarks.md), and the decode budget is
-//! 80 ns. The scanner avoids building a tape: it checks each literal and converts each number in
-//! one pass.
+//! Why hand-written: the decode budget for a corpus bookTicker is 80 ns; simd-json with reused
+//! buffers takes 260 ns p50 here (`levibot-bench decode`, docs/benchmarks.md). The scanner builds
+//! no tape: it checks each literal and converts each number in one pass.
 
 use levibot_shm::records::Level;
 
-use crate::decimal::{Scale, parse_units};
+use crate::decimal::{EIGHT_DECIMALS, Scale, eight_decimals_until, parse_units};
 
 /// A read position in one message.
 pub(crate) struct Cursor<'a> {
@@ -86,10 +85,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// A quoted decimal as whole units of `scale`.
+    /// A quoted decimal as whole units of `scale`: Binance's 8-decimal layout in one pass up to
+    /// the closing quote (see `decimal::EIGHT_DECIMALS`), anything else via `parse_units`.
     #[inline]
     pub fn units(&mut self, scale: Scale) -> Option<i64> {
         self.lit(b"\"")?;
+        if scale == EIGHT_DECIMALS
+            && let Some((units, len)) = eight_decimals_until(&self.buf[self.pos..], b'"')
+        {
+            self.pos += len + 1;
+            return Some(units);
+        }
         parse_units(self.string_body()?, scale).ok()
     }
 
