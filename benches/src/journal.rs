@@ -28,7 +28,8 @@ use quanta::Clock;
 use serde_json::json;
 
 use crate::report::{
-    LatencySummary, MachineInfo, Throughput, cache_line_round_trip_ns, latency_histogram,
+    LatencySummary, MachineInfo, Throughput, cache_line_round_trip_ns, clock_resolution_ns,
+    latency_histogram,
 };
 
 /// Bytes of one frame in the journal: the 32-byte frame header plus a 32-byte payload.
@@ -254,23 +255,6 @@ fn time_each(
 struct Span {
     started: Instant,
     ended: Instant,
-}
-
-/// The step the clock usually takes: latencies are multiples of it. (AMD's TSC, for one, moves
-/// in steps of about 10 ns rather than one cycle; the median skips its occasional 1-tick steps.)
-fn clock_resolution_ns(clock: &Clock) -> u64 {
-    let mut steps: Vec<u64> = (0..1001)
-        .map(|_| {
-            let start = clock.raw();
-            let mut now = clock.raw();
-            while now == start {
-                now = clock.raw();
-            }
-            clock.delta_as_nanos(start, now)
-        })
-        .collect();
-    steps.sort_unstable();
-    steps[steps.len() / 2]
 }
 
 /// The floor under every latency figure: two clock reads with nothing between them.

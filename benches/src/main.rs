@@ -3,6 +3,7 @@
 //! a single JSON object on the last line of stdout (for scripts and CI history). Progress goes to
 //! stderr so that stdout stays parseable.
 
+mod decode;
 mod journal;
 mod report;
 
@@ -16,16 +17,21 @@ struct Cli {
     command: Command,
 }
 
-// Later benchmarks (tick-to-trade, decode, ...) are further variants here.
+// Later benchmarks (tick-to-trade, ...) are further variants here.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Shared-memory journal: append latency (1 and 2 writers) and tailer throughput, each
     /// beside a std baseline (Mutex<Vec>, mpsc).
     Journal(journal::JournalArgs),
+    /// Binance market-data decoding: per-message latency by message type on the corpus
+    /// recordings, ours (scanner and simd-json paths) beside serde_json and sonic-rs baselines
+    /// that produce the same records.
+    Decode(decode::DecodeArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Journal(args) => journal::run(&args),
+        Command::Decode(args) => decode::run(&args),
     }
 }

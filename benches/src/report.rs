@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
+use quanta::Clock;
 use serde_json::{Value, json};
 
 /// Largest latency a histogram tracks exactly; anything longer is recorded as this (a minute is
@@ -143,8 +144,25 @@ impl MachineInfo {
     }
 }
 
+/// The step the clock usually takes: latencies are multiples of it. (AMD's TSC, for one, moves
+/// in steps of about 10 ns rather than one cycle; the median skips its occasional 1-tick steps.)
+pub fn clock_resolution_ns(clock: &Clock) -> u64 {
+    let mut steps: Vec<u64> = (0..1001)
+        .map(|_| {
+            let start = clock.raw();
+            let mut now = clock.raw();
+            while now == start {
+                now = clock.raw();
+            }
+            clock.delta_as_nanos(start, now)
+        })
+        .collect();
+    steps.sort_unstable();
+    steps[steps.len() / 2]
+}
+
 /// Keeps JSON figures readable: three decimals is below the noise of any of them.
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 

@@ -1,0 +1,133 @@
+//! Runs the built `levibot-bench decode` in quick mode on the corpus and checks what it reports.
+//! Timings are never asserted on: they depend on the machine and its load. (The run itself
+//! checks that every baseline decodes every corpus message to the same records as ours, and
+//! fails otherwise.)
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const ITERATIONS: u64 = 20;
+
+fn run_quick() -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_levibot-bench"))
+        .args(["decode", "--iterations", &ITERATIONS.to_string(), "--json"])
+        .output()
+        .expect("run levibot-bench");
+    assert!(
+        output.status.success(),
+        "levibot-bench failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 stdout")
+}
+
+fn positive_number(json: &Value, pointer: &str) -> f64 {
+    let value = json
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("{pointer} missing from {json}"));
+    let number = value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{pointer} is not a number: {value}"));
+    assert!(number > 0.0, "{pointer} is {number}, expected > 0");
+    number
+}
+
+#[test]
+fn decode_json_has_every_figure() {
+    let stdout = run_quick();
+    let last_line = stdout.lines().last().expect("some output");
+    let json: Value = serde_json::from_str(last_line).expect("the last line is JSON");
+
+    assert_eq!(json["benchmark"], "decode");
+    assert_eq!(positive_number(&json, "/iterations"), ITERATIONS as f64);
+    positive_number(&json, "/rounds");
+    positive_number(&json, "/machine/nproc");
+    positive_number(&json, "/clock_resolution_ns");
+    positive_number(&json, "/timer_overhead/ops");
+    for key in ["cpu_model", "kernel"] {
+        let value = json["machine"][key].as_str().expect("a machine string");
+        assert!(!value.is_empty(), "machine.{key} is empty");
+    }
+
+    // The corpus: 84 bookTicker, 177 depthUpdate and 2 aggTrade messages, 4 REST snapshots;
+    // its 2 kline messages are not timed.
+    let types = [
+        ("book_ticker", 84.0),
+        ("depth_update", 177.0),
+        ("agg_trade", 2.0),
+        ("depth_snapshot", 4.0),
+    ];
+    assert_eq!(json["types"].as_object().expect("types").len(), types.len());
+    assert_eq!(json["untimed_messages"], 2);
+    for (kind, messages) in types {
+        let at = |key: &str| format!("/types/{kind}/{key}");
+        assert_eq!(positive_number(&json, &at("messages")), messages);
+        positive_number(&json, &at("mean_message_bytes"));
+        let passes = positive_number(&json, &at("passes"));
+        positive_number(&json, &at("warmup_passes"));
+
+        let mut implementations = vec!["ours", "serde_json", "sonic_rs"];
+        if kind == "depth_snapshot" {
+            // There is no general-path-only snapshot decoder.
+            assert!(json.pointer(&at("ours_general")).is_none(), "{json}");
+        } else {
+            implementations.push("ours_general");
+        }
+        for implementation in implementations {
+            for figure in [
+                "ops_per_sec",
+                "latency_ns_p50",
+                "latency_ns_p99",
+                "latency_ns_p999",
+                "latency_ns_max",
+                "latency_ns_mean",
+                "batch_ns_per_message",
+            ] {
+                positive_number(&json, &at(&format!("{implementation}/{figure}")));
+            }
+            // Every message timed once per pass.
+            assert_eq!(
+                positive_number(&json, &at(&format!("{implementation}/ops"))),
+                messages * passes
+            );
+        }
+        for ratio in [
+            "serde_json_p50_over_ours",
+            "serde_json_batch_over_ours",
+            "sonic_rs_p50_over_ours",
+            "sonic_rs_batch_over_ours",
+        ] {
+            positive_number(&json, &at(ratio));
+        }
+    }
+    assert_eq!(
+        positive_number(&json, "/types/book_ticker/passes"),
+        ITERATIONS as f64
+    );
+
+    // The human table comes first.
+    assert!(
+        stdout.contains("ours: Decoder::decode (scanner)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("sonic_rs::from_slice + parse_units"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn decode_rejects_too_few_iterations() {
+    let output = Command::new(env!("CARGO_BIN_EXE_levibot-bench"))
+        .args(["decode", "--iterations", "1"])
+        .output()
+        .expect("run levibot-bench");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--iterations"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
