@@ -25,16 +25,14 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use hdrhistogram::Histogram;
 use levibot_gateway::binance::{Decoder, MarketEvent};
-use levibot_gateway::capture::{capture_lines, corpus_dir};
-use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
+use levibot_gateway::capture::{Recording, corpus_dir};
+use levibot_gateway::instrument::InstrumentTable;
 use quanta::Clock;
 use serde_json::{Value, json};
 
 use crate::report::{LatencySummary, MachineInfo, clock_resolution_ns, latency_histogram, round3};
 use baseline::{Baseline, SerdeJson, SonicRs};
 
-/// The instruments of the corpus recordings.
-const SYMBOLS: [&str; 4] = ["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"];
 /// The receive stamp every decoder is given: any value does, as long as all get the same.
 const RECV_TSC: u64 = 7;
 /// Timed passes are split into this many rounds; each round runs every implementation in turn,
@@ -174,21 +172,9 @@ impl Corpus {
     fn load() -> Result<Corpus> {
         let dir = corpus_dir();
         let dir = dir.canonicalize().unwrap_or(dir);
-        let read = |name: &str| {
-            let path = dir.join(name);
-            std::fs::read(&path).with_context(|| {
-                format!(
-                    "reading {} (set LEVIBOT_CORPUS_DIR to the binance-spot corpus)",
-                    path.display()
-                )
-            })
-        };
-        let info = read("BINANCE.0")?;
-        let info = capture_lines(&info)
-            .next()
-            .context("BINANCE.0 is empty")??;
-        let all = parse_exchange_info(info.body)?;
-        let instruments = InstrumentTable::select(&all, &SYMBOLS)?;
+        let corpus = Recording::corpus()
+            .context("reading the corpus (set LEVIBOT_CORPUS_DIR to the binance-spot corpus)")?;
+        let instruments = corpus.snapshot_instruments()?;
 
         let mut groups: Vec<Group> = Kind::ALL
             .iter()
@@ -200,8 +186,7 @@ impl Corpus {
         let mut untimed = 0;
         // Sorted by our decoder, which the agreement check then holds every baseline to.
         let mut decoder = Decoder::new(instruments.clone());
-        let stream = read("BINANCE.ws.1.0")?;
-        for line in capture_lines(&stream) {
+        for line in corpus.messages() {
             let line = line?;
             let kind = match decoder
                 .decode(line.body, RECV_TSC)
@@ -220,20 +205,12 @@ impl Corpus {
                 instrument_id: 0,
             });
         }
-        let rest = read("BINANCE.http.0.0")?;
-        for line in capture_lines(&rest) {
-            let line = line?;
-            let url = line.url.context("a REST capture line without its URL")?;
-            let symbol = url
-                .split("symbol=")
-                .nth(1)
-                .and_then(|s| s.split('&').next())
-                .with_context(|| format!("no symbol in {url}"))?;
+        for snapshot in corpus.snapshot_lines()? {
             let instrument = instruments
-                .find(symbol.as_bytes())
-                .with_context(|| format!("snapshot of unknown symbol {symbol}"))?;
+                .find(snapshot.symbol.as_bytes())
+                .with_context(|| format!("snapshot of unknown symbol {}", snapshot.symbol))?;
             groups[Kind::Snapshot as usize].messages.push(Message {
-                body: line.body.to_vec(),
+                body: snapshot.line.body.to_vec(),
                 instrument_id: instrument.id,
             });
         }

@@ -6,8 +6,7 @@ use levibot_engine::book::{BookLimits, OrderBook};
 use levibot_engine::features::{FeatureConfig, Features};
 use levibot_engine::recorder::MarketDataRecorder;
 use levibot_gateway::binance::{Decoder, MarketEvent};
-use levibot_gateway::capture::{capture_lines, corpus_dir};
-use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
+use levibot_gateway::capture::Recording;
 use levibot_shm::records::TRADE_FLAG_BUYER_IS_MAKER;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
 use levibot_testkit::{CountingAllocator, allocations};
@@ -17,10 +16,8 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn decoding_and_applying_the_corpus_in_a_loop_does_not_allocate() {
-    let dir = corpus_dir();
-    let info = std::fs::read(dir.join("BINANCE.0")).unwrap();
-    let all = parse_exchange_info(capture_lines(&info).next().unwrap().unwrap().body).unwrap();
-    let table = InstrumentTable::select(&all, &["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]).unwrap();
+    let corpus = Recording::corpus().unwrap();
+    let table = corpus.snapshot_instruments().unwrap();
     let mut books: Vec<OrderBook> = table
         .iter()
         .map(|i| OrderBook::new(i.id, BookLimits::DEFAULT).unwrap())
@@ -43,29 +40,21 @@ fn decoding_and_applying_the_corpus_in_a_loop_does_not_allocate() {
     .unwrap();
     let mut recorder = MarketDataRecorder::new(journal.appender(0).unwrap(), 1);
 
-    let stream = std::fs::read(dir.join("BINANCE.ws.1.0")).unwrap();
-    let messages: Vec<(u64, &[u8])> = capture_lines(&stream)
+    let messages: Vec<(u64, &[u8])> = corpus
+        .messages()
         .map(|l| {
             let l = l.unwrap();
             ((l.epoch_seconds * 1e9) as u64, l.body)
         })
         .collect();
-    let rest = std::fs::read(dir.join("BINANCE.http.0.0")).unwrap();
-    let snapshots: Vec<(u32, &[u8])> = capture_lines(&rest)
-        .map(|l| {
-            let l = l.unwrap();
-            let symbol = l
-                .url
-                .unwrap()
-                .split("symbol=")
-                .nth(1)
-                .unwrap()
-                .split('&')
-                .next()
-                .unwrap();
+    let snapshots: Vec<(u32, &[u8])> = corpus
+        .snapshot_lines()
+        .unwrap()
+        .iter()
+        .map(|s| {
             (
-                decoder.instruments().find(symbol.as_bytes()).unwrap().id,
-                l.body,
+                decoder.instruments().find(s.symbol.as_bytes()).unwrap().id,
+                s.line.body,
             )
         })
         .collect();

@@ -105,3 +105,152 @@ mod tests {
         assert_eq!((err.line, err.offset), (5, 73));
     }
 }
+
+/// A recording on disk, as in `../shared/corpus`: a stream capture, the REST depth snapshots taken
+/// with it, and the venue's exchangeInfo. Cold path: tools, tests and benchmarks load it.
+#[derive(Clone, Debug)]
+pub struct Recording {
+    pub stream_path: std::path::PathBuf,
+    pub snapshots_path: std::path::PathBuf,
+    pub exchange_info_path: std::path::PathBuf,
+    pub stream: Vec<u8>,
+    pub snapshots: Vec<u8>,
+    pub exchange_info: Vec<u8>,
+}
+
+/// A recording that could not be read; names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingError {
+    #[error("{path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Format {
+        path: std::path::PathBuf,
+        source: CaptureError,
+    },
+    #[error("{path}: {source}")]
+    Instruments {
+        path: std::path::PathBuf,
+        source: crate::instrument::InstrumentError,
+    },
+    #[error("{path}: line {line}: a snapshot URL without a symbol= parameter")]
+    SnapshotSymbol {
+        path: std::path::PathBuf,
+        line: usize,
+    },
+}
+
+/// A REST depth snapshot line and the symbol its URL asked for.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SnapshotLine<'a> {
+    pub symbol: &'a str,
+    pub line: CaptureLine<'a>,
+}
+
+/// The value of a URL query parameter.
+pub fn url_query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+impl Recording {
+    /// Reads the three files.
+    pub fn read(
+        stream: &std::path::Path,
+        snapshots: &std::path::Path,
+        exchange_info: &std::path::Path,
+    ) -> Result<Recording, RecordingError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| RecordingError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        Ok(Recording {
+            stream: read(stream)?,
+            snapshots: read(snapshots)?,
+            exchange_info: read(exchange_info)?,
+            stream_path: stream.to_owned(),
+            snapshots_path: snapshots.to_owned(),
+            exchange_info_path: exchange_info.to_owned(),
+        })
+    }
+
+    /// The Binance Spot corpus in [`corpus_dir`].
+    pub fn corpus() -> Result<Recording, RecordingError> {
+        let dir = corpus_dir();
+        Recording::read(
+            &dir.join("BINANCE.ws.1.0"),
+            &dir.join("BINANCE.http.0.0"),
+            &dir.join("BINANCE.0"),
+        )
+    }
+
+    /// Every instrument of the exchangeInfo: its first line (a capture line or bare JSON; a
+    /// recording may carry more lines after it, such as cryptofeed's configuration).
+    pub fn instruments(&self) -> Result<Vec<crate::instrument::Instrument>, RecordingError> {
+        let path = &self.exchange_info_path;
+        let body = match capture_lines(&self.exchange_info).next() {
+            Some(line) => {
+                line.map_err(|source| RecordingError::Format {
+                    path: path.clone(),
+                    source,
+                })?
+                .body
+            }
+            None => &self.exchange_info[..],
+        };
+        crate::instrument::parse_exchange_info(body).map_err(|source| RecordingError::Instruments {
+            path: path.clone(),
+            source,
+        })
+    }
+
+    /// The instruments the snapshots are for, as a table (in snapshot order, each once).
+    pub fn snapshot_instruments(
+        &self,
+    ) -> Result<crate::instrument::InstrumentTable, RecordingError> {
+        let mut symbols: Vec<&str> = Vec::new();
+        for s in self.snapshot_lines()? {
+            if !symbols.contains(&s.symbol) {
+                symbols.push(s.symbol);
+            }
+        }
+        crate::instrument::InstrumentTable::select(&self.instruments()?, &symbols).map_err(
+            |source| RecordingError::Instruments {
+                path: self.exchange_info_path.clone(),
+                source,
+            },
+        )
+    }
+
+    /// The stream messages, in order.
+    pub fn messages(&self) -> impl Iterator<Item = Result<CaptureLine<'_>, CaptureError>> {
+        capture_lines(&self.stream)
+    }
+
+    /// The snapshot lines with their symbols, in file order.
+    pub fn snapshot_lines(&self) -> Result<Vec<SnapshotLine<'_>>, RecordingError> {
+        let path = &self.snapshots_path;
+        capture_lines(&self.snapshots)
+            .map(|line| {
+                let line = line.map_err(|source| RecordingError::Format {
+                    path: path.clone(),
+                    source,
+                })?;
+                let symbol = line.url.and_then(|u| url_query_param(u, "symbol")).ok_or(
+                    RecordingError::SnapshotSymbol {
+                        path: path.clone(),
+                        line: line.line,
+                    },
+                )?;
+                Ok(SnapshotLine { symbol, line })
+            })
+            .collect()
+    }
+}

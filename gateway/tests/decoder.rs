@@ -1,18 +1,13 @@
 //! The Binance decoder on the real corpus and on bad input.
 
 use levibot_gateway::binance::{DecodeErrorKind, Decoder, MarketEvent, StreamKind};
-use levibot_gateway::capture::{capture_lines, corpus_dir};
+use levibot_gateway::capture::{Recording, capture_lines, corpus_dir};
 use levibot_gateway::decimal::DecimalError;
-use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
-
-const SYMBOLS: [&str; 4] = ["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"];
 
 fn corpus_decoder() -> Decoder {
-    let info = std::fs::read(corpus_dir().join("BINANCE.0")).unwrap();
-    let line = capture_lines(&info).next().unwrap().unwrap();
-    let all = parse_exchange_info(line.body).unwrap();
-    assert_eq!(all.len(), 1695);
-    Decoder::new(InstrumentTable::select(&all, &SYMBOLS).unwrap())
+    let corpus = Recording::corpus().unwrap();
+    assert_eq!(corpus.instruments().unwrap().len(), 1695);
+    Decoder::new(corpus.snapshot_instruments().unwrap())
 }
 
 #[test]
@@ -75,20 +70,11 @@ fn a_known_book_ticker_decodes_to_exact_units() {
 #[test]
 fn snapshots_decode_best_first() {
     let mut decoder = corpus_decoder();
-    let data = std::fs::read(corpus_dir().join("BINANCE.http.0.0")).unwrap();
+    let corpus = Recording::corpus().unwrap();
     let mut seen = 0;
-    for line in capture_lines(&data) {
-        let line = line.unwrap();
-        let url = line.url.unwrap();
-        let symbol = url
-            .split("symbol=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
-        let id = decoder.instruments().find(symbol.as_bytes()).unwrap().id;
-        let snap = decoder.decode_snapshot(line.body, id).unwrap();
+    for s in corpus.snapshot_lines().unwrap() {
+        let id = decoder.instruments().find(s.symbol.as_bytes()).unwrap().id;
+        let snap = decoder.decode_snapshot(s.line.body, id).unwrap();
         assert!(snap.bids.windows(2).all(|w| w[0].px > w[1].px));
         assert!(snap.asks.windows(2).all(|w| w[0].px < w[1].px));
         assert!(snap.bids[0].px < snap.asks[0].px);

@@ -3,8 +3,7 @@
 //! simd-json's internal stacks reach their working size.
 
 use levibot_gateway::binance::{Decoder, MarketEvent};
-use levibot_gateway::capture::{capture_lines, corpus_dir};
-use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
+use levibot_gateway::capture::Recording;
 use levibot_testkit::{CountingAllocator, allocations};
 
 #[global_allocator]
@@ -12,29 +11,17 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn decoding_the_corpus_in_a_loop_does_not_allocate() {
-    let info = std::fs::read(corpus_dir().join("BINANCE.0")).unwrap();
-    let all = parse_exchange_info(capture_lines(&info).next().unwrap().unwrap().body).unwrap();
-    let mut decoder = Decoder::new(
-        InstrumentTable::select(&all, &["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]).unwrap(),
-    );
-    let stream = std::fs::read(corpus_dir().join("BINANCE.ws.1.0")).unwrap();
-    let messages: Vec<&[u8]> = capture_lines(&stream).map(|l| l.unwrap().body).collect();
-    let rest = std::fs::read(corpus_dir().join("BINANCE.http.0.0")).unwrap();
-    let snapshots: Vec<(u32, &[u8])> = capture_lines(&rest)
-        .map(|l| {
-            let l = l.unwrap();
-            let symbol = l
-                .url
-                .unwrap()
-                .split("symbol=")
-                .nth(1)
-                .unwrap()
-                .split('&')
-                .next()
-                .unwrap();
+    let corpus = Recording::corpus().unwrap();
+    let mut decoder = Decoder::new(corpus.snapshot_instruments().unwrap());
+    let messages: Vec<&[u8]> = corpus.messages().map(|l| l.unwrap().body).collect();
+    let snapshots: Vec<(u32, &[u8])> = corpus
+        .snapshot_lines()
+        .unwrap()
+        .iter()
+        .map(|s| {
             (
-                decoder.instruments().find(symbol.as_bytes()).unwrap().id,
-                l.body,
+                decoder.instruments().find(s.symbol.as_bytes()).unwrap().id,
+                s.line.body,
             )
         })
         .collect();

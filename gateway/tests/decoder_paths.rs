@@ -4,17 +4,12 @@
 //! `LEVIBOT_TEST_SEED` replays a run.
 
 use levibot_gateway::binance::Decoder;
-use levibot_gateway::capture::{capture_lines, corpus_dir};
-use levibot_gateway::instrument::{Instrument, InstrumentTable, parse_exchange_info};
+use levibot_gateway::capture::{Recording, capture_lines, corpus_dir};
+use levibot_gateway::instrument::Instrument;
 use levibot_testkit::seed;
 
 fn corpus_decoder() -> Decoder {
-    let info = std::fs::read(corpus_dir().join("BINANCE.0")).unwrap();
-    let line = capture_lines(&info).next().unwrap().unwrap();
-    let all = parse_exchange_info(line.body).unwrap();
-    Decoder::new(
-        InstrumentTable::select(&all, &["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"]).unwrap(),
-    )
+    Decoder::new(Recording::corpus().unwrap().snapshot_instruments().unwrap())
 }
 
 /// Both paths on one message: (fast-or-fallback result, general result), as comparable text.

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 
 use levibot_engine::book::{BookLimits, BookState, OrderBook};
 use levibot_gateway::binance::{Decoder, MarketEvent, StreamKind};
-use levibot_gateway::capture::{CaptureError, CaptureLine, capture_lines};
-use levibot_gateway::instrument::{
-    Instrument, InstrumentError, InstrumentTable, parse_exchange_info,
-};
+use levibot_gateway::capture::{Recording, RecordingError};
+use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::Level;
 use serde::Serialize;
 
@@ -24,20 +22,8 @@ pub const ERRORS_LISTED_MAX: usize = 20;
 /// the report).
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureCheckError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Format { path: PathBuf, source: CaptureError },
-    #[error("{path}: {source}")]
-    Instruments {
-        path: PathBuf,
-        source: InstrumentError,
-    },
-    #[error("{path}: line {line}: a snapshot URL without a symbol= parameter")]
-    SnapshotSymbol { path: PathBuf, line: usize },
+    #[error(transparent)]
+    Recording(#[from] RecordingError),
     #[error("{path}: snapshot line {line}: {error}")]
     Snapshot {
         path: PathBuf,
@@ -94,30 +80,6 @@ pub struct LevelReport {
     pub qty: String,
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, CaptureCheckError> {
-    std::fs::read(path).map_err(|source| CaptureCheckError::Read {
-        path: path.to_owned(),
-        source,
-    })
-}
-
-fn lines<'a>(path: &Path, data: &'a [u8]) -> Result<Vec<CaptureLine<'a>>, CaptureCheckError> {
-    capture_lines(data)
-        .collect::<Result<_, _>>()
-        .map_err(|source| CaptureCheckError::Format {
-            path: path.to_owned(),
-            source,
-        })
-}
-
-/// The value of a URL query parameter.
-fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
-    let query = url.split_once('?')?.1;
-    query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
-}
-
 /// Replays `capture` with the REST snapshots in `snapshots`, instruments from `exchange_info`.
 pub fn check(
     capture: &Path,
@@ -140,46 +102,9 @@ pub fn replay(
     snapshots: &Path,
     exchange_info: &Path,
 ) -> Result<Replay, CaptureCheckError> {
-    // The answer is the first line: a capture line, or a bare JSON document. (Recordings may
-    // carry more lines after it, such as cryptofeed's configuration.)
-    let info = read(exchange_info)?;
-    let body = match capture_lines(&info).next() {
-        Some(line) => {
-            line.map_err(|source| CaptureCheckError::Format {
-                path: exchange_info.to_owned(),
-                source,
-            })?
-            .body
-        }
-        None => &info[..],
-    };
-    let all: Vec<Instrument> =
-        parse_exchange_info(body).map_err(|source| CaptureCheckError::Instruments {
-            path: exchange_info.to_owned(),
-            source,
-        })?;
-
-    let rest = read(snapshots)?;
-    let rest_lines = lines(snapshots, &rest)?;
-    let mut snapshot_symbols = Vec::new();
-    for line in &rest_lines {
-        let symbol = line.url.and_then(|u| query_param(u, "symbol")).ok_or(
-            CaptureCheckError::SnapshotSymbol {
-                path: snapshots.to_owned(),
-                line: line.line,
-            },
-        )?;
-        snapshot_symbols.push(symbol);
-    }
-    let mut symbols: Vec<&str> = snapshot_symbols.clone();
-    symbols.sort_unstable();
-    symbols.dedup();
-    let table = InstrumentTable::select(&all, &symbols).map_err(|source| {
-        CaptureCheckError::Instruments {
-            path: exchange_info.to_owned(),
-            source,
-        }
-    })?;
+    let recording = Recording::read(capture, snapshots, exchange_info)?;
+    let snapshot_lines = recording.snapshot_lines()?;
+    let table = recording.snapshot_instruments()?;
     let mut decoder = Decoder::new(table);
     let mut books: Vec<OrderBook> = decoder
         .instruments()
@@ -189,19 +114,21 @@ pub fn replay(
     let mut depth_updates = vec![0u64; books.len()];
 
     // Snapshots in the order they were received.
-    let mut pending: Vec<(f64, usize, u32)> = rest_lines
+    let mut pending: Vec<(f64, usize, u32)> = snapshot_lines
         .iter()
-        .zip(&snapshot_symbols)
         .enumerate()
-        .map(|(n, (line, symbol))| {
-            let id = decoder.instruments().find(symbol.as_bytes()).map(|i| i.id);
-            (line.epoch_seconds, n, id.expect("selected above"))
+        .map(|(n, s)| {
+            let id = decoder
+                .instruments()
+                .find(s.symbol.as_bytes())
+                .map(|i| i.id);
+            (s.line.epoch_seconds, n, id.expect("selected above"))
         })
         .collect();
     pending.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut pending = pending.into_iter().peekable();
     let apply_snapshot = |decoder: &mut Decoder, books: &mut [OrderBook], n: usize, id: u32| {
-        let line = &rest_lines[n];
+        let line = &snapshot_lines[n].line;
         let snapshot =
             decoder
                 .decode_snapshot(line.body, id)
@@ -221,7 +148,7 @@ pub fn replay(
         Ok::<(), CaptureCheckError>(())
     };
 
-    let stream = read(capture)?;
+    let stream = &recording.stream;
     let mut report = CaptureReport {
         capture: capture.to_owned(),
         snapshots: snapshots.to_owned(),
@@ -231,8 +158,8 @@ pub fn replay(
         errors: Vec::new(),
         symbols: BTreeMap::new(),
     };
-    for line in capture_lines(&stream) {
-        let line = line.map_err(|source| CaptureCheckError::Format {
+    for line in recording.messages() {
+        let line = line.map_err(|source| RecordingError::Format {
             path: capture.to_owned(),
             source,
         })?;
