@@ -27,6 +27,9 @@
 //!  68 u32 flags (bit 0: buyer is maker) 48 Level[32]: bids, then asks (px i64, qty i64)
 //! ```
 //!
+//! Order-side records (`OrderRequest`, `RiskReject`, `ExecutionReport`) are drawn where they
+//! are defined, below.
+//!
 //! A depth update with more levels than one `DepthDiff` holds is split into `chunk_count` chunks
 //! with the same update ids; a book applies the sequence check once, at chunk 0.
 
@@ -43,6 +46,14 @@ pub mod record_type {
     pub const AGG_TRADE: RecordType = RecordType(0x103);
     /// The exact bytes a venue sent: a [`RawMessageHeader`](super::RawMessageHeader), then them.
     pub const RAW_MESSAGE: RecordType = RecordType(0x110);
+    /// An order request a strategy emitted (before risk).
+    pub const ORDER_REQUEST: RecordType = RecordType(0x200);
+    /// An order request that passed every risk check and was handed to the gateway.
+    pub const ORDER_SENT: RecordType = RecordType(0x201);
+    /// An order request a risk check refused, with the reason.
+    pub const RISK_REJECT: RecordType = RecordType(0x202);
+    /// An execution report from the venue (ack, fill, cancel, reject).
+    pub const EXECUTION_REPORT: RecordType = RecordType(0x203);
 }
 
 /// A fixed-size record with its journal record type.
@@ -162,6 +173,118 @@ impl DepthDiff {
     }
 }
 
+/// What an [`OrderRequest`] asks for. Values are stable: they are journaled.
+pub mod order_kind {
+    pub const NEW: u8 = 1;
+    pub const CANCEL: u8 = 2;
+    /// Cancel/replace: new price and quantity for `orig_client_order_id`.
+    pub const REPLACE: u8 = 3;
+    /// Cancel every open order of the instrument (or of all, with `instrument_id == u32::MAX`).
+    pub const MASS_CANCEL: u8 = 4;
+}
+
+/// Order sides, as FIX tag 54 (`1` buy, `2` sell).
+pub mod side {
+    pub const BUY: u8 = 1;
+    pub const SELL: u8 = 2;
+}
+
+/// Order types, as FIX tag 40 (`1` market, `2` limit).
+pub mod ord_type {
+    pub const MARKET: u8 = 1;
+    pub const LIMIT: u8 = 2;
+}
+
+/// Time in force, as FIX tag 59 (`1` GTC, `3` IOC, `4` FOK).
+pub mod time_in_force {
+    pub const GTC: u8 = 1;
+    pub const IOC: u8 = 3;
+    pub const FOK: u8 = 4;
+}
+
+/// An order request: from a strategy to risk, and (if it passes) to the gateway.
+///
+/// ```text
+///   0 u64 created_tsc          8 u64 risk_tsc (0 until risk has checked it)
+///  16 u64 client_order_id     24 u64 orig_client_order_id (cancel/replace target; else 0)
+///  32 i64 px (price units; 0 for market orders)   40 i64 qty (quantity units)
+///  48 u32 instrument_id       52 u16 strategy_id
+///  54 u8 kind (order_kind)    55 u8 side   56 u8 ord_type   57 u8 time_in_force
+///  58 u16 reserved            60 u32 reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct OrderRequest {
+    /// TSC when the strategy emitted it.
+    pub created_tsc: u64,
+    /// TSC when risk finished checking it.
+    pub risk_tsc: u64,
+    pub client_order_id: u64,
+    pub orig_client_order_id: u64,
+    pub px: i64,
+    pub qty: i64,
+    pub instrument_id: u32,
+    pub strategy_id: u16,
+    pub kind: u8,
+    pub side: u8,
+    pub ord_type: u8,
+    pub time_in_force: u8,
+    pub reserved_a: u16,
+    pub reserved_b: u32,
+}
+
+/// A refused order request and why (`check` is a risk check code, defined by the engine's risk
+/// module; `limit` and `value` are the limit and the value that broke it, in the check's units).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct RiskReject {
+    pub request: OrderRequest,
+    pub limit: i64,
+    pub value: i64,
+    pub check: u16,
+    pub reserved_a: u16,
+    pub reserved_b: u32,
+}
+
+/// Execution types, as FIX tag 150.
+pub mod exec_type {
+    pub const NEW: u8 = b'0';
+    pub const CANCELED: u8 = b'4';
+    pub const REPLACED: u8 = b'5';
+    pub const REJECTED: u8 = b'8';
+    pub const EXPIRED: u8 = b'C';
+    pub const TRADE: u8 = b'F';
+}
+
+/// What the venue said about one of our orders.
+///
+/// ```text
+///   0 u64 recv_tsc            8 u64 client_order_id    16 u64 venue_order_id
+///  24 i64 px (order price)   32 i64 last_px   40 i64 last_qty
+///  48 i64 cum_qty            56 i64 leaves_qty
+///  64 u32 instrument_id      68 u8 exec_type (FIX 150)  69 u8 ord_status (FIX 39)
+///  70 u8 side                71 u8 reserved    72 u32 reject_reason (FIX 103)  76 u32 reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct ExecutionReport {
+    pub recv_tsc: u64,
+    pub client_order_id: u64,
+    pub venue_order_id: u64,
+    pub px: i64,
+    pub last_px: i64,
+    pub last_qty: i64,
+    pub cum_qty: i64,
+    pub leaves_qty: i64,
+    pub instrument_id: u32,
+    pub exec_type: u8,
+    pub ord_status: u8,
+    pub side: u8,
+    pub reserved_a: u8,
+    pub reject_reason: u32,
+    pub reserved_b: u32,
+}
+
 /// Precedes the venue's bytes in a `RAW_MESSAGE` frame.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -184,6 +307,16 @@ impl Record for AggTrade {
 impl Record for DepthDiff {
     const RECORD_TYPE: RecordType = record_type::DEPTH_DIFF;
 }
+impl Record for OrderRequest {
+    /// As emitted by a strategy; the same record journaled after risk uses `ORDER_SENT`.
+    const RECORD_TYPE: RecordType = record_type::ORDER_REQUEST;
+}
+impl Record for RiskReject {
+    const RECORD_TYPE: RecordType = record_type::RISK_REJECT;
+}
+impl Record for ExecutionReport {
+    const RECORD_TYPE: RecordType = record_type::EXECUTION_REPORT;
+}
 
 const _: () = assert!(size_of::<BookTicker>() == 56);
 const _: () = assert!(size_of::<Trade>() == 56);
@@ -191,6 +324,9 @@ const _: () = assert!(size_of::<AggTrade>() == 72);
 const _: () = assert!(size_of::<Level>() == 16);
 const _: () = assert!(size_of::<DepthDiff>() == 48 + 16 * DEPTH_LEVELS_PER_RECORD);
 const _: () = assert!(size_of::<RawMessageHeader>() == 16);
+const _: () = assert!(size_of::<OrderRequest>() == 64);
+const _: () = assert!(size_of::<RiskReject>() == 88);
+const _: () = assert!(size_of::<ExecutionReport>() == 80);
 
 #[cfg(test)]
 mod tests {
