@@ -7,9 +7,16 @@
 //! - [`features`]: incremental per-instrument features (microprice, top-of-book imbalance, EWMA
 //!   of the mid, ATR over time bars, trade-flow imbalance), O(1) per event.
 //! - [`recorder`]: journals market data: the venue's raw bytes and the decoded events.
+//! - [`agent`], [`idle`], [`ring`], [`runner`]: the agent runtime: the `Agent` trait and fused
+//!   composites, idle strategies, SPSC rings with the full-ring policy, pinned runner threads
+//!   with duty-cycle counters, layout validation and the draining stop.
 //!
 //! To come: strategies, risk and agents (issue 4); the daemon (issue 6). See ARCHITECTURE.md.
 
+pub mod agent;
 pub mod book;
 pub mod features;
+pub mod idle;
 pub mod recorder;
+pub mod ring;
+pub mod runner;
