@@ -10,6 +10,8 @@
 //! - [`agent`], [`idle`], [`ring`], [`runner`]: the agent runtime: the `Agent` trait and fused
 //!   composites, idle strategies, SPSC rings with the full-ring policy, pinned runner threads
 //!   with duty-cycle counters, layout validation and the draining stop.
+//! - [`strategy`]: the `Strategy` trait, the order sink, the parameter mailbox, and the
+//!   `maker` and `signal` strategies.
 //!
 //! To come: strategies, risk and agents (issue 4); the daemon (issue 6). See ARCHITECTURE.md.
 
@@ -20,3 +22,4 @@ pub mod idle;
 pub mod recorder;
 pub mod ring;
 pub mod runner;
+pub mod strategy;

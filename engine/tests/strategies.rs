@@ -1,0 +1,292 @@
+//! The two strategies on a real book and real features: what they send, and how they react to
+//! execution reports and to new parameters.
+
+use levibot_engine::book::{BookLimits, OrderBook};
+use levibot_engine::features::{BarSource, FeatureConfig, Features};
+use levibot_engine::strategy::maker::{Maker, MakerParams};
+use levibot_engine::strategy::signal::{Signal, SignalParams};
+use levibot_engine::strategy::{Grid, MarketView, OrderSink, Strategy, params_mailbox};
+use levibot_gateway::binance::DepthSnapshot;
+use levibot_shm::records::{ExecutionReport, Level, exec_type, order_kind, side, time_in_force};
+
+const ID: u32 = 0;
+const GRID: Grid = Grid {
+    tick_units: 10,
+    lot_units: 100,
+};
+
+fn book(bid: Level, ask: Level) -> OrderBook {
+    let mut book = OrderBook::new(ID, BookLimits::DEFAULT).unwrap();
+    let _ = book
+        .apply_snapshot(&DepthSnapshot {
+            instrument_id: ID,
+            last_update_id: 1,
+            bids: &[bid],
+            asks: &[ask],
+        })
+        .unwrap();
+    book
+}
+
+fn view<'a>(book: &'a OrderBook, features: &'a Features, ts_ns: u64) -> MarketView<'a> {
+    MarketView {
+        instrument_id: ID,
+        grid: GRID,
+        book,
+        features,
+        ts_ns,
+        recv_tsc: 9,
+    }
+}
+
+fn fill(client_order_id: u64, order_side: u8, px: i64, qty: i64, leaves: i64) -> ExecutionReport {
+    ExecutionReport {
+        client_order_id,
+        instrument_id: ID,
+        exec_type: exec_type::TRADE,
+        side: order_side,
+        px,
+        last_px: px,
+        last_qty: qty,
+        leaves_qty: leaves,
+        ..ExecutionReport::default()
+    }
+}
+
+fn maker_params() -> MakerParams {
+    MakerParams {
+        half_spread_units: 25,
+        quote_qty: 100,
+        skew_units_per_qty: 0.1,
+        requote_threshold_units: 15,
+        inventory_max: 200,
+    }
+}
+
+#[test]
+fn maker_quotes_around_the_microprice_on_the_grid_and_skews_with_inventory() {
+    let bid = Level { px: 1000, qty: 500 };
+    let ask = Level { px: 1100, qty: 500 };
+    let b = book(bid, ask);
+    let mut f = Features::new(FeatureConfig::DEFAULT).unwrap();
+    f.on_book_top(bid, ask, 1);
+    let mut maker = Maker::new(ID, maker_params()).unwrap();
+    let mut out = OrderSink::new(1, 1);
+    out.begin(9);
+    maker.on_market(&view(&b, &f, 1), &mut out);
+    // Microprice 1050: bid floor(1025) = 1020, ask ceil(1075) = 1080.
+    let orders = out.orders();
+    assert_eq!(orders.len(), 2);
+    assert_eq!(
+        (orders[0].side, orders[0].px, orders[0].qty, orders[0].kind),
+        (side::BUY, 1020, 100, order_kind::NEW)
+    );
+    assert_eq!(
+        (orders[1].side, orders[1].px, orders[1].time_in_force),
+        (side::SELL, 1080, time_in_force::GTC)
+    );
+    assert_eq!(orders[0].created_tsc, 9);
+    let bid_id = orders[0].client_order_id;
+
+    // A small move (within the threshold) sends nothing.
+    out.begin(10);
+    f.on_book_top(Level { px: 1000, qty: 600 }, ask, 2);
+    maker.on_market(&view(&b, &f, 2), &mut out);
+    assert!(out.orders().is_empty(), "{:?}", out.orders());
+
+    // Bought 100: the fair price skews down by 10; with 200 held it stops bidding.
+    maker.on_execution(&fill(bid_id, side::BUY, 1020, 100, 0), &mut out);
+    assert_eq!(maker.inventory(), 100);
+    assert_eq!(maker.quotes().0, None, "the filled bid is gone");
+    out.begin(11);
+    f.on_book_top(bid, ask, 3);
+    maker.on_market(&view(&b, &f, 3), &mut out);
+    // Fair 1040: bid floor(1015) = 1010 re-placed; ask target ceil(1065) = 1070, moved 10 <= 15.
+    assert_eq!(out.orders().len(), 1);
+    assert_eq!(
+        (out.orders()[0].side, out.orders()[0].px),
+        (side::BUY, 1010)
+    );
+    let bid_id = out.orders()[0].client_order_id;
+    maker.on_execution(&fill(bid_id, side::BUY, 1010, 100, 0), &mut out);
+    out.begin(12);
+    maker.on_market(&view(&b, &f, 4), &mut out);
+    // Inventory 200 = max: no bid; fair 1030 -> ask ceil(1055) = 1060, moved 20 > 15: replaced.
+    assert_eq!(out.orders().len(), 1, "{:?}", out.orders());
+    assert_eq!(
+        (
+            out.orders()[0].kind,
+            out.orders()[0].side,
+            out.orders()[0].px
+        ),
+        (order_kind::REPLACE, side::SELL, 1060)
+    );
+}
+
+#[test]
+fn maker_pulls_its_quotes_when_the_book_is_not_synced() {
+    let bid = Level { px: 1000, qty: 500 };
+    let ask = Level { px: 1100, qty: 500 };
+    let mut b = book(bid, ask);
+    let mut f = Features::new(FeatureConfig::DEFAULT).unwrap();
+    f.on_book_top(bid, ask, 1);
+    let mut maker = Maker::new(ID, maker_params()).unwrap();
+    let mut out = OrderSink::new(1, 1);
+    out.begin(1);
+    maker.on_market(&view(&b, &f, 1), &mut out);
+    assert_eq!(out.orders().len(), 2);
+    b.mark_needs_resync();
+    // The book is cleared: no top, nothing to quote from; features still hold the old top.
+    out.begin(2);
+    maker.on_market(&view(&b, &f, 2), &mut out);
+    assert!(out.orders().len() <= 2);
+    assert!(out.orders().iter().all(|o| o.kind == order_kind::CANCEL));
+}
+
+#[test]
+fn maker_params_are_validated_and_replaced_through_the_mailbox() {
+    let mut bad = maker_params();
+    bad.quote_qty = 0;
+    let err = Maker::new(ID, bad).unwrap_err();
+    assert!(err.to_string().contains("quote_qty"), "{err}");
+    let mut maker = Maker::new(ID, maker_params()).unwrap();
+    let (mut tx, mut rx) = params_mailbox();
+    let mut wider = maker_params();
+    wider.half_spread_units = 100;
+    assert!(tx.send(maker_params()) && tx.send(wider));
+    assert!(rx.apply_to(&mut maker));
+    assert_eq!(maker.params(), wider, "the newest update wins");
+    assert!(!rx.apply_to(&mut maker));
+}
+
+fn signal_params() -> SignalParams {
+    SignalParams {
+        weights: [1.0, 0.0, 0.0, 0.0],
+        entry_threshold: 0.5,
+        risk_budget: 60_000.0,
+        atr_multiple: 2.0,
+        take_profit_atr: 2.0,
+        stop_loss_atr: 1.0,
+        qty_max: 10_000,
+    }
+}
+
+/// Features whose ATR is known: 1 ms bars of the mid over a range of 100 units, then a
+/// bid-heavy top (imbalance 0.8).
+fn warmed_features() -> (Features, u64) {
+    let config = FeatureConfig {
+        atr_bar_ns: 1_000_000,
+        atr_bars: 2,
+        atr_source: BarSource::Mid,
+        ..FeatureConfig::DEFAULT
+    };
+    let mut f = Features::new(config).unwrap();
+    let mut ts = 0;
+    for bar in 0..4u64 {
+        for (k, mid_offset) in [0i64, 100, 0].into_iter().enumerate() {
+            ts = bar * 1_000_000 + k as u64 * 300_000;
+            f.on_book_top(
+                Level {
+                    px: 1000 + mid_offset,
+                    qty: 500,
+                },
+                Level {
+                    px: 1100 + mid_offset,
+                    qty: 500,
+                },
+                ts,
+            );
+        }
+    }
+    ts += 1_000_000;
+    f.on_book_top(
+        Level { px: 1000, qty: 900 },
+        Level { px: 1100, qty: 100 },
+        ts,
+    );
+    assert!(f.atr().is_some(), "ATR ready");
+    (f, ts)
+}
+
+#[test]
+fn signal_enters_sized_by_atr_brackets_the_fill_and_stops_out() {
+    let (f, ts) = warmed_features();
+    let atr = f.atr().unwrap();
+    let b = book(Level { px: 1000, qty: 900 }, Level { px: 1100, qty: 100 });
+    let mut s = Signal::new(ID, signal_params()).unwrap();
+    let mut out = OrderSink::new(2, 50);
+    out.begin(1);
+    s.on_market(&view(&b, &f, ts), &mut out);
+    let entry = out.orders()[0];
+    let expected_qty = GRID.floor_qty((60_000.0 / (2.0 * atr)) as i64);
+    assert!(expected_qty > 0);
+    assert_eq!(
+        (entry.side, entry.px, entry.qty, entry.time_in_force),
+        (side::BUY, 1100, expected_qty, time_in_force::IOC)
+    );
+
+    // Filled at 1100: take-profit resting at 1100 + 2 ATR; stop watched at 1100 - 1 ATR.
+    out.begin(2);
+    s.on_execution(
+        &fill(entry.client_order_id, side::BUY, 1100, expected_qty, 0),
+        &mut out,
+    );
+    assert_eq!(s.position(), expected_qty);
+    let tp = out.orders()[0];
+    assert_eq!(
+        (tp.side, tp.px, tp.qty, tp.time_in_force),
+        (
+            side::SELL,
+            1100 + (2.0 * atr) as i64,
+            expected_qty,
+            time_in_force::GTC
+        )
+    );
+    assert_eq!(s.stop_px(), Some(1100 - atr as i64));
+
+    // The bid falls through the stop: cancel the take-profit, exit with an IOC at the bid.
+    let low = book(Level { px: 900, qty: 100 }, Level { px: 1000, qty: 100 });
+    out.begin(3);
+    s.on_market(&view(&low, &f, ts + 1), &mut out);
+    let orders = out.orders().to_vec();
+    assert_eq!(
+        (orders[0].kind, orders[0].orig_client_order_id),
+        (order_kind::CANCEL, tp.client_order_id)
+    );
+    assert_eq!(
+        (
+            orders[1].side,
+            orders[1].px,
+            orders[1].qty,
+            orders[1].time_in_force
+        ),
+        (side::SELL, 900, expected_qty, time_in_force::IOC)
+    );
+    out.begin(4);
+    s.on_execution(
+        &fill(orders[1].client_order_id, side::SELL, 900, expected_qty, 0),
+        &mut out,
+    );
+    assert_eq!(s.position(), 0);
+    assert_eq!(s.stop_px(), None);
+}
+
+#[test]
+fn signal_stays_out_below_its_threshold_and_rejects_bad_params() {
+    let (f, ts) = warmed_features();
+    let b = book(Level { px: 1000, qty: 900 }, Level { px: 1100, qty: 100 });
+    let mut p = signal_params();
+    p.entry_threshold = 0.95;
+    let mut s = Signal::new(ID, p).unwrap();
+    let mut out = OrderSink::new(2, 1);
+    out.begin(1);
+    s.on_market(&view(&b, &f, ts), &mut out);
+    assert!(out.orders().is_empty());
+    p.atr_multiple = 0.0;
+    assert!(
+        Signal::new(ID, p)
+            .unwrap_err()
+            .to_string()
+            .contains("atr_multiple")
+    );
+}
