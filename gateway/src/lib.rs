@@ -4,11 +4,12 @@
 //! - [`instrument`]: instruments and filters from Binance's `exchangeInfo`; the symbol table.
 //! - [`capture`]: the corpus capture file format (`<epoch>: <json>` lines).
 //! - [`binance`]: the Binance Spot market-data decoder (fast scanner + simd-json general path).
+//! - [`fix`]: FIX 4.4 order entry: the allocation-free order encoder and a zero-copy reader.
 //!
-//! To come: the Binance market-data decoder (issue 3); the WebSocket client, FIX 4.4 session and
-//! TLS (issue 5). See ARCHITECTURE.md.
+//! To come: the WebSocket client, the FIX 4.4 session and TLS (issue 5). See ARCHITECTURE.md.
 
 pub mod binance;
 pub mod capture;
 pub mod decimal;
+pub mod fix;
 pub mod instrument;
