@@ -26,6 +26,14 @@ pub trait Agent: Send {
     /// allocation, no lock, no syscall but socket I/O, no formatting.
     fn do_work(&mut self) -> usize;
 
+    /// Work that may wait until every agent fused with this one has done its `do_work`: the
+    /// runner calls it after `do_work`, and a [`Composite`] after all its parts' `do_work`, so
+    /// that journaling what a message caused never delays the next stage of that message.
+    /// Same rules as `do_work`; returns how much it did.
+    fn do_deferred_work(&mut self) -> usize {
+        0
+    }
+
     /// Called once on the agent's thread after the last `do_work` (after the drain).
     fn on_close(&mut self) {}
 }
@@ -62,6 +70,11 @@ impl<A: Agent, B: Agent> Agent for Composite<A, B> {
     #[inline]
     fn do_work(&mut self) -> usize {
         self.first.do_work() + self.second.do_work()
+    }
+
+    #[inline]
+    fn do_deferred_work(&mut self) -> usize {
+        self.first.do_deferred_work() + self.second.do_deferred_work()
     }
 
     fn on_close(&mut self) {

@@ -13,7 +13,7 @@
 //! - [`strategy`]: the `Strategy` trait, the order sink, the parameter mailbox, and the
 //!   `maker` and `signal` strategies.
 //!
-//! To come: strategies, risk and agents (issue 4); the daemon (issue 6). See ARCHITECTURE.md.
+//! To come: the daemon (issue 6). See ARCHITECTURE.md.
 
 pub mod agent;
 pub mod book;

@@ -54,41 +54,52 @@ impl MarketDataRecorder {
         }
     }
 
-    fn append<R: Record>(&mut self, record: &R) -> Result<()> {
+    /// Appends one fixed-size record.
+    #[inline]
+    pub fn append<R: Record>(&mut self, record: &R) -> Result<()> {
         self.appender.append(R::RECORD_TYPE, record.to_bytes())?;
         Ok(())
     }
 
     fn record_depth(&mut self, update: &DepthUpdate<'_>) -> Result<()> {
-        let total = update.bids.len() + update.asks.len();
-        let chunk_count = total.div_ceil(DEPTH_LEVELS_PER_RECORD).max(1);
-        let level_at = |i: usize| -> Level {
-            if i < update.bids.len() {
-                update.bids[i]
-            } else {
-                update.asks[i - update.bids.len()]
-            }
-        };
-        for chunk in 0..chunk_count {
-            let start = chunk * DEPTH_LEVELS_PER_RECORD;
-            let end = (start + DEPTH_LEVELS_PER_RECORD).min(total);
-            let mut diff = DepthDiff::zeroed();
-            diff.recv_tsc = update.recv_tsc;
-            diff.event_time_ms = update.event_time_ms;
-            diff.first_update_id = update.first_update_id;
-            diff.final_update_id = update.final_update_id;
-            diff.instrument_id = update.instrument_id;
-            diff.chunk = chunk as u16;
-            diff.chunk_count = chunk_count as u16;
-            diff.bid_count = update.bids.len().clamp(start, end).saturating_sub(start) as u16;
-            diff.ask_count = (end - start) as u16 - diff.bid_count;
-            for (slot, i) in diff.levels.iter_mut().zip(start..end) {
-                *slot = level_at(i);
-            }
+        for diff in depth_chunks(update) {
             self.append(&diff)?;
         }
         Ok(())
     }
+}
+
+/// A depth update as the `DepthDiff` records that carry it (as many chunks as its levels
+/// need, at least one): what the journal and the pipeline's rings hold.
+#[inline]
+pub fn depth_chunks<'a>(update: &'a DepthUpdate<'_>) -> impl Iterator<Item = DepthDiff> + 'a {
+    let total = update.bids.len() + update.asks.len();
+    let chunk_count = total.div_ceil(DEPTH_LEVELS_PER_RECORD).max(1);
+    let level_at = move |i: usize| -> Level {
+        if i < update.bids.len() {
+            update.bids[i]
+        } else {
+            update.asks[i - update.bids.len()]
+        }
+    };
+    (0..chunk_count).map(move |chunk| {
+        let start = chunk * DEPTH_LEVELS_PER_RECORD;
+        let end = (start + DEPTH_LEVELS_PER_RECORD).min(total);
+        let mut diff = DepthDiff::zeroed();
+        diff.recv_tsc = update.recv_tsc;
+        diff.event_time_ms = update.event_time_ms;
+        diff.first_update_id = update.first_update_id;
+        diff.final_update_id = update.final_update_id;
+        diff.instrument_id = update.instrument_id;
+        diff.chunk = chunk as u16;
+        diff.chunk_count = chunk_count as u16;
+        diff.bid_count = update.bids.len().clamp(start, end).saturating_sub(start) as u16;
+        diff.ask_count = (end - start) as u16 - diff.bid_count;
+        for (slot, i) in diff.levels.iter_mut().zip(start..end) {
+            *slot = level_at(i);
+        }
+        diff
+    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,9 @@
 //! socket, where the kernel buffers (and the feed falls behind, which the book's sequence check
 //! turns into a resync rather than a silent gap).
 
+use std::collections::VecDeque;
+use std::sync::mpsc;
+
 use levibot_shm::counters::Counter;
 use rtrb::{Consumer, Producer, PushError, RingBuffer};
 
@@ -22,68 +25,196 @@ pub struct RingCapacityError {
 
 /// A ring of `capacity` records (a power of two, checked now, never grown).
 pub fn ring<T>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), RingCapacityError> {
-    if !capacity.is_power_of_two() || !(2..=RING_CAPACITY_MAX).contains(&capacity) {
-        return Err(RingCapacityError { capacity });
-    }
+    check_capacity(capacity)?;
     Ok(RingBuffer::new(capacity))
 }
 
-/// The sending end of a ring with the full-ring policy (see the module doc).
-pub struct Outbox<T> {
-    producer: Producer<T>,
-    pending: Option<T>,
+fn check_capacity(capacity: usize) -> Result<(), RingCapacityError> {
+    if !capacity.is_power_of_two() || !(2..=RING_CAPACITY_MAX).contains(&capacity) {
+        return Err(RingCapacityError { capacity });
+    }
+    Ok(())
+}
+
+/// The sending end of a bounded link between two agents.
+pub trait RingSender<T>: Send {
+    /// Pushes `record`, or hands it back if the link is full.
+    fn try_push(&mut self, record: T) -> Result<(), T>;
+    /// Whether the receiving end is gone.
+    fn is_abandoned(&self) -> bool;
+}
+
+/// The receiving end of a bounded link between two agents.
+pub trait RingReceiver<T>: Send {
+    fn try_pop(&mut self) -> Option<T>;
+}
+
+/// A kind of link between agents. The pipeline is generic over it so that one benchmark run
+/// can measure the same stages joined by [`Rtrb`] rings and by the [`StdChannel`] baseline.
+pub trait Rings: 'static {
+    type Sender<T: Send + 'static>: RingSender<T>;
+    type Receiver<T: Send + 'static>: RingReceiver<T>;
+    /// A link holding `capacity` records (a power of two, checked now, never grown).
+    #[allow(clippy::type_complexity)]
+    fn link<T: Send + 'static>(
+        capacity: usize,
+    ) -> Result<(Self::Sender<T>, Self::Receiver<T>), RingCapacityError>;
+    /// For reports: `rtrb` or `std_mpsc`.
+    const NAME: &'static str;
+}
+
+/// `rtrb` SPSC rings: the links LeviBot runs on.
+pub struct Rtrb;
+
+/// `std::sync::mpsc::sync_channel`: a bounded standard-library channel, the benchmark baseline.
+pub struct StdChannel;
+
+impl Rings for Rtrb {
+    type Sender<T: Send + 'static> = Producer<T>;
+    type Receiver<T: Send + 'static> = Consumer<T>;
+    fn link<T: Send + 'static>(
+        capacity: usize,
+    ) -> Result<(Producer<T>, Consumer<T>), RingCapacityError> {
+        ring(capacity)
+    }
+    const NAME: &'static str = "rtrb";
+}
+
+impl Rings for StdChannel {
+    type Sender<T: Send + 'static> = mpsc::SyncSender<T>;
+    type Receiver<T: Send + 'static> = mpsc::Receiver<T>;
+    fn link<T: Send + 'static>(
+        capacity: usize,
+    ) -> Result<(mpsc::SyncSender<T>, mpsc::Receiver<T>), RingCapacityError> {
+        check_capacity(capacity)?;
+        Ok(mpsc::sync_channel(capacity))
+    }
+    const NAME: &'static str = "std_mpsc";
+}
+
+impl<T: Send> RingSender<T> for Producer<T> {
+    #[inline]
+    fn try_push(&mut self, record: T) -> Result<(), T> {
+        self.push(record).map_err(|PushError::Full(record)| record)
+    }
+    fn is_abandoned(&self) -> bool {
+        Producer::is_abandoned(self)
+    }
+}
+
+impl<T: Send> RingReceiver<T> for Consumer<T> {
+    #[inline]
+    fn try_pop(&mut self) -> Option<T> {
+        self.pop().ok()
+    }
+}
+
+impl<T: Send> RingSender<T> for mpsc::SyncSender<T> {
+    #[inline]
+    fn try_push(&mut self, record: T) -> Result<(), T> {
+        match self.try_send(record) {
+            Err(mpsc::TrySendError::Full(record)) => Err(record),
+            // The receiving agent is gone (stopped first): as with an abandoned rtrb ring, the
+            // record goes where nobody reads it rather than blocking the sender forever.
+            Ok(()) | Err(mpsc::TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+    fn is_abandoned(&self) -> bool {
+        false // a std channel does not say until a send fails
+    }
+}
+
+impl<T: Send> RingReceiver<T> for mpsc::Receiver<T> {
+    #[inline]
+    fn try_pop(&mut self) -> Option<T> {
+        self.try_recv().ok()
+    }
+}
+
+/// The sending end of a ring with the full-ring policy (see the module doc): records that do
+/// not fit wait, in order, in a fixed-capacity spill (one record by default; more for an agent
+/// whose unit of work emits several, such as a depth update's chunks or a strategy's orders).
+pub struct Outbox<T, P: RingSender<T> = Producer<T>> {
+    producer: P,
+    /// Held records, oldest first. Its capacity is fixed at construction and never grown.
+    spill: VecDeque<T>,
+    spill_capacity: usize,
     full_events: u64,
     full_counter: Option<Counter>,
 }
 
-impl<T> Outbox<T> {
-    /// `full_counter`, if given, counts full-ring events in the shm counters file.
-    pub fn new(producer: Producer<T>, full_counter: Option<Counter>) -> Self {
+impl<T, P: RingSender<T>> Outbox<T, P> {
+    /// An outbox that holds at most one record back. `full_counter`, if given, counts
+    /// full-ring events in the shm counters file.
+    pub fn new(producer: P, full_counter: Option<Counter>) -> Self {
+        Self::with_spill(producer, 1, full_counter)
+    }
+
+    /// An outbox that holds up to `spill_capacity` records back (allocated now).
+    pub fn with_spill(producer: P, spill_capacity: usize, full_counter: Option<Counter>) -> Self {
+        assert!(
+            spill_capacity > 0,
+            "an outbox must hold at least one record"
+        );
         Outbox {
             producer,
-            pending: None,
+            spill: VecDeque::with_capacity(spill_capacity),
+            spill_capacity,
             full_events: 0,
             full_counter,
         }
     }
 
-    /// Sends `record`, or holds it if the ring is full and returns `false`: the caller must take
-    /// no more input until [`flush`](Self::flush) returns `true`. Sending while blocked is a bug.
+    /// Sends `record`, or holds it if the ring is full (or records are already held) and
+    /// returns `false`: the caller must take no more input until [`flush`](Self::flush)
+    /// returns `true`, and must never send more than [`room`](Self::room) records. Holding
+    /// more than the spill's capacity is a bug.
     #[inline]
     pub fn send(&mut self, record: T) -> bool {
-        debug_assert!(self.pending.is_none(), "send on a blocked outbox");
-        match self.producer.push(record) {
-            Ok(()) => true,
-            Err(PushError::Full(record)) => {
-                self.pending = Some(record);
-                self.full_events += 1;
-                if let Some(counter) = &self.full_counter {
-                    counter.increment();
+        if self.spill.is_empty() {
+            match self.producer.try_push(record) {
+                Ok(()) => return true,
+                Err(record) => {
+                    self.full_events += 1;
+                    if let Some(counter) = &self.full_counter {
+                        counter.increment();
+                    }
+                    self.spill.push_back(record);
                 }
-                false
             }
+        } else {
+            assert!(
+                self.spill.len() < self.spill_capacity,
+                "outbox spill overflow: the caller sent more than room()"
+            );
+            self.spill.push_back(record);
         }
+        false
     }
 
-    /// Retries the held record; `true` when nothing is held any more.
+    /// Retries the held records, oldest first; `true` when nothing is held any more.
     #[inline]
     pub fn flush(&mut self) -> bool {
-        match self.pending.take() {
-            None => true,
-            Some(record) => match self.producer.push(record) {
-                Ok(()) => true,
-                Err(PushError::Full(record)) => {
-                    self.pending = Some(record);
-                    false
-                }
-            },
+        while let Some(record) = self.spill.pop_front() {
+            if let Err(record) = self.producer.try_push(record) {
+                self.spill.push_front(record);
+                return false;
+            }
         }
+        true
     }
 
-    /// Whether a record is held back.
+    /// Whether records are held back.
     #[inline]
     pub fn is_blocked(&self) -> bool {
-        self.pending.is_some()
+        !self.spill.is_empty()
+    }
+
+    /// How many more records may be sent now: the spill's free slots (the ring may take them
+    /// directly, but the spill is what is guaranteed).
+    #[inline]
+    pub fn room(&self) -> usize {
+        self.spill_capacity - self.spill.len()
     }
 
     /// Times the ring was found full.

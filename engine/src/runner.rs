@@ -221,7 +221,7 @@ fn run<A: Agent>(
     let mut cycle_ticks_max = 0u64;
     while !stop.load(Ordering::Acquire) {
         let start = clock.raw();
-        let work = agent.do_work();
+        let work = agent.do_work() + agent.do_deferred_work();
         let ticks = clock.raw().saturating_sub(start);
         if let Some(c) = counters {
             c.duty_cycles.increment();
@@ -236,7 +236,7 @@ fn run<A: Agent>(
         idler.idle(work);
     }
     for _ in 0..DRAIN_CYCLES_MAX {
-        let work = agent.do_work();
+        let work = agent.do_work() + agent.do_deferred_work();
         if let Some(c) = counters {
             c.work.add(work as i64);
         }

@@ -53,6 +53,17 @@ fn fill(client_order_id: u64, order_side: u8, px: i64, qty: i64, leaves: i64) ->
     }
 }
 
+fn ack(client_order_id: u64, order_side: u8, px: i64) -> ExecutionReport {
+    ExecutionReport {
+        client_order_id,
+        instrument_id: ID,
+        exec_type: exec_type::NEW,
+        side: order_side,
+        px,
+        ..ExecutionReport::default()
+    }
+}
+
 fn maker_params() -> MakerParams {
     MakerParams {
         half_spread_units: 25,
@@ -87,6 +98,9 @@ fn maker_quotes_around_the_microprice_on_the_grid_and_skews_with_inventory() {
     );
     assert_eq!(orders[0].created_tsc, 9);
     let bid_id = orders[0].client_order_id;
+    let ask_id = orders[1].client_order_id;
+    maker.on_execution(&ack(bid_id, side::BUY, 1020), &mut out);
+    maker.on_execution(&ack(ask_id, side::SELL, 1080), &mut out);
 
     // A small move (within the threshold) sends nothing.
     out.begin(10);
@@ -120,6 +134,28 @@ fn maker_quotes_around_the_microprice_on_the_grid_and_skews_with_inventory() {
             out.orders()[0].px
         ),
         (order_kind::REPLACE, side::SELL, 1060)
+    );
+    let replace_id = out.orders()[0].client_order_id;
+    assert_eq!(out.orders()[0].orig_client_order_id, ask_id);
+
+    // One request at a time: while the replace is unanswered, a further move sends nothing.
+    out.begin(13);
+    f.on_book_top(Level { px: 900, qty: 500 }, Level { px: 1000, qty: 500 }, 5);
+    maker.on_market(&view(&b, &f, 5), &mut out);
+    assert!(out.orders().is_empty(), "{:?}", out.orders());
+
+    // Refused (by risk or the venue): the original ask at 1080 is still the working quote...
+    let mut refused = ack(replace_id, side::SELL, 1060);
+    refused.exec_type = exec_type::REJECTED;
+    maker.on_execution(&refused, &mut out);
+    assert_eq!(maker.quotes().1, Some(1080));
+    // ...and the next move replaces it again.
+    out.begin(14);
+    maker.on_market(&view(&b, &f, 6), &mut out);
+    assert_eq!(out.orders().len(), 1, "{:?}", out.orders());
+    assert_eq!(
+        (out.orders()[0].kind, out.orders()[0].orig_client_order_id),
+        (order_kind::REPLACE, ask_id)
     );
 }
 

@@ -27,7 +27,7 @@
 //!  68 u32 flags (bit 0: buyer is maker) 48 Level[32]: bids, then asks (px i64, qty i64)
 //! ```
 //!
-//! Order-side records (`OrderRequest`, `RiskReject`, `ExecutionReport`) are drawn where they
+//! Order-side records (`OrderRequest`, `RiskReject`, `SentOrder`, `ExecutionReport`) are drawn where they
 //! are defined, below.
 //!
 //! A depth update with more levels than one `DepthDiff` holds is split into `chunk_count` chunks
@@ -48,7 +48,8 @@ pub mod record_type {
     pub const RAW_MESSAGE: RecordType = RecordType(0x110);
     /// An order request a strategy emitted (before risk).
     pub const ORDER_REQUEST: RecordType = RecordType(0x200);
-    /// An order request that passed every risk check and was handed to the gateway.
+    /// An order that passed every risk check and was encoded for the venue: a
+    /// [`SentOrder`](super::SentOrder) with every stage's TSC stamp.
     pub const ORDER_SENT: RecordType = RecordType(0x201);
     /// An order request a risk check refused, with the reason.
     pub const RISK_REJECT: RecordType = RecordType(0x202);
@@ -285,6 +286,46 @@ pub struct ExecutionReport {
     pub reserved_b: u32,
 }
 
+/// An order on its way to the venue, journaled by the gateway stage once its bytes are ready
+/// (before they are sent: write-ahead). Its stamps are the pipeline's stage edges, so per-stage
+/// latency comes from the journal alone:
+///
+/// - decode = `decoded_tsc - recv_tsc`, strategy = `request.created_tsc - strategy_start_tsc`,
+///   risk = `request.risk_tsc - risk_start_tsc`, encode = `encoded_tsc - encode_start_tsc`:
+///   the work of each stage (the strategy's includes the book and features);
+/// - between stages = the rest: ring hops, queueing behind other messages, and the journal
+///   appends each stage makes after handing its output on;
+/// - tick-to-trade = `encoded_tsc - recv_tsc` (bytes handed to the decoder -> order bytes
+///   ready); `encoded_tsc - due_tsc` counts from when the message was due (a paced replay or
+///   benchmark's schedule, so that a stall cannot hide: no coordinated omission). For a live
+///   feed `due_tsc` = `recv_tsc`.
+///
+/// An order caused by an execution report or a timer carries that event's stamps.
+///
+/// ```text
+///   0 OrderRequest request (64 B; created_tsc = strategy end, risk_tsc = risk end)
+///  64 u64 due_tsc              72 u64 recv_tsc (decode start)
+///  80 u64 decoded_tsc          88 u64 strategy_start_tsc
+///  96 u64 risk_start_tsc      104 u64 encode_start_tsc
+/// 112 u64 encoded_tsc         120 u64 msg_seq_num (the venue session's sequence number)
+/// 128 u32 encoded_len (bytes of the venue message)   132 u32 reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct SentOrder {
+    pub request: OrderRequest,
+    pub due_tsc: u64,
+    pub recv_tsc: u64,
+    pub decoded_tsc: u64,
+    pub strategy_start_tsc: u64,
+    pub risk_start_tsc: u64,
+    pub encode_start_tsc: u64,
+    pub encoded_tsc: u64,
+    pub msg_seq_num: u64,
+    pub encoded_len: u32,
+    pub reserved: u32,
+}
+
 /// Precedes the venue's bytes in a `RAW_MESSAGE` frame.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -308,8 +349,12 @@ impl Record for DepthDiff {
     const RECORD_TYPE: RecordType = record_type::DEPTH_DIFF;
 }
 impl Record for OrderRequest {
-    /// As emitted by a strategy; the same record journaled after risk uses `ORDER_SENT`.
+    /// As emitted by a strategy (journaled by the strategy stage); what passed risk and was
+    /// encoded is journaled as a [`SentOrder`].
     const RECORD_TYPE: RecordType = record_type::ORDER_REQUEST;
+}
+impl Record for SentOrder {
+    const RECORD_TYPE: RecordType = record_type::ORDER_SENT;
 }
 impl Record for RiskReject {
     const RECORD_TYPE: RecordType = record_type::RISK_REJECT;
@@ -326,6 +371,7 @@ const _: () = assert!(size_of::<DepthDiff>() == 48 + 16 * DEPTH_LEVELS_PER_RECOR
 const _: () = assert!(size_of::<RawMessageHeader>() == 16);
 const _: () = assert!(size_of::<OrderRequest>() == 64);
 const _: () = assert!(size_of::<RiskReject>() == 88);
+const _: () = assert!(size_of::<SentOrder>() == 136);
 const _: () = assert!(size_of::<ExecutionReport>() == 80);
 
 #[cfg(test)]

@@ -62,10 +62,17 @@ impl MakerParams {
 }
 
 /// One side's working quote.
+///
+/// One request at a time per side: while the last one is unanswered (`pending`), the quote is
+/// left alone, so a replace or cancel never names an order the venue or risk may not have taken.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Quote {
     client_order_id: Option<u64>,
     px: i64,
+    pending: bool,
+    /// While a replace is pending: the order it replaces and its price, still working until
+    /// the replace is acknowledged (and working again if the replace is refused).
+    replaced: Option<(u64, i64)>,
 }
 
 /// The maker for one instrument.
@@ -110,6 +117,9 @@ impl Maker {
         params: &MakerParams,
         out: &mut OrderSink,
     ) {
+        if quote.pending {
+            return;
+        }
         match (quote.client_order_id, target) {
             (None, Some(px)) => {
                 if let Some(id) = out.limit(
@@ -122,6 +132,8 @@ impl Maker {
                     *quote = Quote {
                         client_order_id: Some(id),
                         px,
+                        pending: true,
+                        replaced: None,
                     };
                 }
             }
@@ -131,6 +143,8 @@ impl Maker {
                     *quote = Quote {
                         client_order_id: Some(id),
                         px,
+                        pending: true,
+                        replaced: Some((orig, quote.px)),
                     };
                 }
             }
@@ -191,7 +205,8 @@ impl Strategy for Maker {
         if report.instrument_id != self.instrument_id {
             return;
         }
-        let is = |q: &Quote| q.client_order_id == Some(report.client_order_id);
+        let id = report.client_order_id;
+        let is = |q: &Quote| q.client_order_id == Some(id);
         let quote = if is(&self.bid) {
             &mut self.bid
         } else if is(&self.ask) {
@@ -201,16 +216,42 @@ impl Strategy for Maker {
             if report.exec_type == exec_type::TRADE {
                 self.inventory += signed(report.side, report.last_qty);
             }
+            // The order a pending replace would restore is gone: nothing to restore.
+            let gone = (report.exec_type == exec_type::TRADE && report.leaves_qty == 0)
+                || matches!(report.exec_type, exec_type::CANCELED | exec_type::EXPIRED);
+            for q in [&mut self.bid, &mut self.ask] {
+                if gone && q.replaced.is_some_and(|(orig, _)| orig == id) {
+                    q.replaced = None;
+                }
+            }
             return;
         };
         match report.exec_type {
+            exec_type::NEW | exec_type::REPLACED => {
+                quote.pending = false;
+                quote.replaced = None;
+            }
             exec_type::TRADE => {
                 self.inventory += signed(report.side, report.last_qty);
+                quote.pending = false;
+                quote.replaced = None;
                 if report.leaves_qty == 0 {
                     *quote = Quote::default();
                 }
             }
-            exec_type::CANCELED | exec_type::REJECTED | exec_type::EXPIRED => {
+            exec_type::REJECTED => {
+                // A refused replace leaves the original working; a refused order is gone.
+                *quote = match quote.replaced {
+                    Some((orig, px)) => Quote {
+                        client_order_id: Some(orig),
+                        px,
+                        pending: false,
+                        replaced: None,
+                    },
+                    None => Quote::default(),
+                };
+            }
+            exec_type::CANCELED | exec_type::EXPIRED => {
                 *quote = Quote::default();
             }
             _ => {}
