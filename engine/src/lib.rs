@@ -12,6 +12,7 @@
 //!   with duty-cycle counters, layout validation and the draining stop.
 //! - [`strategy`]: the `Strategy` trait, the order sink, the parameter mailbox, and the
 //!   `maker` and `signal` strategies.
+//! - [`risk`]: pre-trade risk: every check an order passes before the gateway, in tens of ns.
 //!
 //! To come: the daemon (issue 6). See ARCHITECTURE.md.
 
@@ -21,5 +22,6 @@ pub mod features;
 pub mod idle;
 pub mod recorder;
 pub mod ring;
+pub mod risk;
 pub mod runner;
 pub mod strategy;
