@@ -12,6 +12,8 @@
 //!   with duty-cycle counters, layout validation and the draining stop.
 //! - [`strategy`]: the `Strategy` trait, the order sink, the parameter mailbox, and the
 //!   `maker` and `signal` strategies.
+//! - [`pipeline`]: the hot path assembled: feed, strategy, risk and gateway stages and agents,
+//!   joined by rings in the fused or spread layout; replay and synthetic sources; the venue seam.
 //! - [`risk`]: pre-trade risk: every check an order passes before the gateway, in tens of ns.
 //!
 //! To come: the daemon (issue 6). See ARCHITECTURE.md.
@@ -20,6 +22,7 @@ pub mod agent;
 pub mod book;
 pub mod features;
 pub mod idle;
+pub mod pipeline;
 pub mod recorder;
 pub mod ring;
 pub mod risk;

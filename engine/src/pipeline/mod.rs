@@ -1,0 +1,450 @@
+//! The hot path in one process: venue bytes -> decode -> book, features, strategy -> risk ->
+//! encode -> venue, and execution reports back.
+//!
+//! ```text
+//!   source --bytes--> [feed] --Decoded--> [strategy] --ToRisk--> [risk] --StagedOrder--> [gateway] --> venue
+//!                                            ^   ^                 |  ^                      |
+//!                                            |   +-- rejects ------+  +------ reports -------+
+//!                                            +------------------------------ reports --------+
+//! ```
+//!
+//! Each box is a stage (`stages.rs`: plain values, callable directly) wrapped in an agent
+//! (`agents.rs`) that reads and writes rings. Two layouts:
+//! - **spread**: each agent on its own runner thread and core; a ring hop is a cache-line
+//!   transfer between cores.
+//! - **fused**: the four agents as one composite on one thread: the feed takes one message per
+//!   duty cycle and the others drain their rings after it, so each message goes all the way
+//!   through before the next is read.
+//!
+//! The rings are generic ([`Rings`]): `rtrb` in production, `std::sync::mpsc` as the
+//! benchmark's baseline. Every stage journals its output stamped at its edge; the gateway's
+//! [`SentOrder`](levibot_shm::records::SentOrder) carries all the stamps of an order, so
+//! per-stage latency is computed from the journal alone.
+
+pub mod agents;
+pub mod reference;
+pub mod source;
+pub mod stages;
+pub mod venue;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use levibot_gateway::binance::Decoder;
+use levibot_gateway::fix::{FixConfigError, OrderEncoder};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::Journal;
+use levibot_shm::counters::CountersWriter;
+use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
+
+pub use agents::{FeedAgent, GatewayAgent, RiskAgent, StrategyAgent};
+pub use source::{MessageSource, OwnedSnapshot, Pacer, Polled, ReplaySource, SyntheticSource};
+pub use stages::{
+    FeedStage, GatewayStage, RiskStage, StageClock, StageError, StrategyStage, TradedInstrument,
+};
+pub use venue::{AckVenue, Venue};
+
+use crate::agent::Agent;
+use crate::book::BookLimits;
+use crate::composite;
+use crate::features::FeatureConfig;
+use crate::ring::{Outbox, RingCapacityError, Rings};
+use crate::risk::{RiskEngine, RiskLimits, RiskLimitsError};
+use crate::runner::{RunnerConfig, RunnerCounters, RunnerError, RunnerHandle, spawn};
+use crate::strategy::{OrderSink, ParamsSender, Strategy, params_mailbox};
+
+/// A decoded market record on its way to the strategy.
+// The ring slots are fixed-size: boxing the depth chunk would allocate per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum MarketRecord {
+    BookTicker(BookTicker),
+    Depth(DepthDiff),
+    Trade(Trade),
+    AggTrade(AggTrade),
+    /// The books must reload their snapshots (a replay's next pass).
+    Resync,
+}
+
+/// A market record with the feed's stamps.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoded {
+    pub record: MarketRecord,
+    /// When the message was due (paced sources; `recv_tsc` for a live feed).
+    pub due_tsc: u64,
+    /// When its bytes were handed to the decoder.
+    pub recv_tsc: u64,
+    /// When the decoder was done with them.
+    pub decoded_tsc: u64,
+}
+
+/// An order with the stamps of the market event that caused it and of the stages it passed
+/// (see [`SentOrder`](levibot_shm::records::SentOrder) for what each means).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StagedOrder {
+    pub order: OrderRequest,
+    pub due_tsc: u64,
+    pub recv_tsc: u64,
+    pub decoded_tsc: u64,
+    pub strategy_start_tsc: u64,
+    pub risk_start_tsc: u64,
+}
+
+/// What the strategy stage sends risk: orders, and the top of book (risk's reference and mark).
+#[derive(Clone, Copy, Debug)]
+pub enum ToRisk {
+    Order(StagedOrder),
+    Mark {
+        instrument_id: u32,
+        bid_px: i64,
+        ask_px: i64,
+    },
+}
+
+/// Capacities of the pipeline's rings, records (powers of two, fixed at start-up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingCapacities {
+    /// feed -> strategy.
+    pub market: usize,
+    /// strategy -> risk and risk -> gateway.
+    pub orders: usize,
+    /// gateway -> strategy, gateway -> risk, risk -> strategy.
+    pub reports: usize,
+}
+
+impl Default for RingCapacities {
+    fn default() -> Self {
+        RingCapacities {
+            market: 1024,
+            orders: 1024,
+            reports: 1024,
+        }
+    }
+}
+
+/// Where the agents run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// decode -> strategy -> risk -> encode on one thread.
+    Fused { pipeline: RunnerConfig },
+    /// One thread per stage.
+    Spread {
+        feed: RunnerConfig,
+        strategy: RunnerConfig,
+        risk: RunnerConfig,
+        gateway: RunnerConfig,
+    },
+}
+
+impl Layout {
+    /// The runners this layout starts, by role.
+    pub fn runners(&self) -> Vec<(&'static str, RunnerConfig)> {
+        match *self {
+            Layout::Fused { pipeline } => vec![("pipeline", pipeline)],
+            Layout::Spread {
+                feed,
+                strategy,
+                risk,
+                gateway,
+            } => vec![
+                ("feed", feed),
+                ("strategy", strategy),
+                ("risk", risk),
+                ("gateway", gateway),
+            ],
+        }
+    }
+
+    /// Checks the layout against this machine (cores exist, busy-spinners fit) before anything
+    /// starts.
+    pub fn validate(&self) -> Result<(), RunnerError> {
+        crate::runner::validate_layout(&self.runners())
+    }
+
+    pub fn is_fused(&self) -> bool {
+        matches!(self, Layout::Fused { .. })
+    }
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("ring: {0}")]
+    Ring(#[from] RingCapacityError),
+    #[error(transparent)]
+    Shm(#[from] levibot_shm::ShmError),
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+    #[error("risk limits: {0}")]
+    Risk(#[from] RiskLimitsError),
+    #[error("FIX session: {0}")]
+    Fix(#[from] FixConfigError),
+}
+
+/// Journal writer ids of the stages (one appender each).
+pub mod writer_id {
+    pub const FEED: u16 = 1;
+    pub const STRATEGY: u16 = 2;
+    pub const RISK: u16 = 3;
+    pub const GATEWAY: u16 = 4;
+}
+
+/// Everything a pipeline is made of besides its source, venue, journal and counters.
+pub struct PipelineSpec<S: Strategy> {
+    /// The instruments the feed decodes and the gateway encodes (ids `0..n`).
+    pub instruments: InstrumentTable,
+    /// The instruments traded, each with its snapshot and strategy.
+    pub traded: Vec<TradedInstrument<S>>,
+    pub risk_limits: RiskLimits,
+    pub sender_comp_id: String,
+    pub target_comp_id: String,
+    pub rings: RingCapacities,
+    pub book_limits: BookLimits,
+    pub feature_config: FeatureConfig,
+    /// Strategy id stamped on the orders.
+    pub strategy_id: u16,
+    /// The first client order id (recovered from the journal after a restart).
+    pub first_client_order_id: u64,
+    /// The venue session's next outgoing sequence number.
+    pub first_msg_seq_num: u64,
+}
+
+/// The cold side's handles on a pipeline: new strategy parameters and risk limits (taken
+/// between two events, whole), and whether the source is done.
+pub struct PipelineControls<P> {
+    pub params: ParamsSender<P>,
+    pub limits: ParamsSender<RiskLimits>,
+    pub source_done: Arc<AtomicBool>,
+}
+
+impl<P> PipelineControls<P> {
+    /// Whether the source has nothing more.
+    pub fn source_is_done(&self) -> bool {
+        self.source_done.load(Ordering::Acquire)
+    }
+}
+
+/// The four agents, joined by rings, ready to start.
+pub struct Pipeline<Src: MessageSource, S: Strategy, V: Venue, R: Rings> {
+    pub feed: FeedAgent<Src, R>,
+    pub strategy: StrategyAgent<S, R>,
+    pub risk: RiskAgent<R>,
+    pub gateway: GatewayAgent<V, R>,
+}
+
+impl<Src, S, V, R> Pipeline<Src, S, V, R>
+where
+    Src: MessageSource + 'static,
+    S: Strategy + 'static,
+    V: Venue + 'static,
+    R: Rings,
+{
+    /// Joins the stages with rings of `R`. `fused`: the feed takes one message per duty cycle
+    /// (see the module doc). Full-ring events are counted as `ring.<name>.full`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source: Src,
+        feed: FeedStage,
+        strategy: StrategyStage<S>,
+        risk: RiskStage,
+        gateway: GatewayStage<V>,
+        rings: RingCapacities,
+        fused: bool,
+        counters: &CountersWriter,
+    ) -> Result<Self, PipelineError> {
+        let full = |name: &str| counters.allocate(&format!("ring.{name}.full"), 1);
+        let (market_tx, market_rx) = R::link(rings.market)?;
+        let (to_risk_tx, to_risk_rx) = R::link(rings.orders)?;
+        let (to_gateway_tx, to_gateway_rx) = R::link(rings.orders)?;
+        let (rejects_tx, rejects_rx) = R::link(rings.reports)?;
+        let (reports_strategy_tx, reports_strategy_rx) = R::link(rings.reports)?;
+        let (reports_risk_tx, reports_risk_rx) = R::link(rings.reports)?;
+        let timer_interval_ticks =
+            (agents::STRATEGY_TIMER_INTERVAL_NS as f64 * strategy.ticks_per_ns()) as u64;
+        Ok(Pipeline {
+            feed: FeedAgent {
+                source,
+                stage: feed,
+                out: Outbox::with_spill(
+                    market_tx,
+                    FeedStage::RECORDS_PER_MESSAGE_MAX,
+                    Some(full("market")?),
+                ),
+                messages_per_cycle: if fused {
+                    1
+                } else {
+                    agents::INPUTS_PER_CYCLE_MAX
+                },
+                done: false,
+                done_flag: Arc::new(AtomicBool::new(false)),
+            },
+            strategy: StrategyAgent {
+                stage: strategy,
+                market: market_rx,
+                reports: reports_strategy_rx,
+                rejects: rejects_rx,
+                out: Outbox::with_spill(
+                    to_risk_tx,
+                    agents::STRATEGY_SPILL_MAX,
+                    Some(full("to_risk")?),
+                ),
+                next_timer_tsc: 0,
+                timer_interval_ticks,
+            },
+            risk: RiskAgent {
+                stage: risk,
+                input: to_risk_rx,
+                reports: reports_risk_rx,
+                out: Outbox::new(to_gateway_tx, Some(full("to_gateway")?)),
+                rejects: Outbox::new(rejects_tx, Some(full("rejects")?)),
+            },
+            gateway: GatewayAgent {
+                stage: gateway,
+                input: to_gateway_rx,
+                to_strategy: Outbox::with_spill(
+                    reports_strategy_tx,
+                    agents::REPORTS_PER_CYCLE_MAX,
+                    Some(full("reports_to_strategy")?),
+                ),
+                to_risk: Outbox::with_spill(
+                    reports_risk_tx,
+                    agents::REPORTS_PER_CYCLE_MAX,
+                    Some(full("reports_to_risk")?),
+                ),
+            },
+        })
+    }
+
+    /// Builds every stage of `spec` and joins them: the stages journal into `journal` (one
+    /// writer id each, [`writer_id`]) and count into `counters`. `fused` as in
+    /// [`new`](Self::new). Cold path.
+    pub fn assemble(
+        spec: PipelineSpec<S>,
+        source: Src,
+        venue: V,
+        journal: &Journal,
+        counters: &CountersWriter,
+        fused: bool,
+    ) -> Result<(Self, PipelineControls<S::Params>), PipelineError> {
+        let clock = StageClock {
+            clock: quanta::Clock::new(),
+            calibration: journal.calibration(),
+        };
+        let encoder = OrderEncoder::new(
+            &spec.sender_comp_id,
+            &spec.target_comp_id,
+            &spec.instruments,
+        )?;
+        let instruments_len = spec.instruments.len();
+        let feed = FeedStage::new(
+            Decoder::new(spec.instruments),
+            journal.appender(writer_id::FEED)?,
+            0,
+            clock.clone(),
+            counters,
+        )?;
+        let (params_tx, params_rx) = params_mailbox();
+        let strategy = StrategyStage::new(
+            instruments_len,
+            spec.traded,
+            spec.book_limits,
+            spec.feature_config,
+            OrderSink::new(spec.strategy_id, spec.first_client_order_id),
+            Some(params_rx),
+            journal.appender(writer_id::STRATEGY)?,
+            clock.clone(),
+            counters,
+        )?;
+        let (limits_tx, limits_rx) = params_mailbox();
+        let risk = RiskStage::new(
+            RiskEngine::new(spec.risk_limits)?,
+            Some(limits_rx),
+            journal.appender(writer_id::RISK)?,
+            clock.clone(),
+            counters,
+        )?;
+        let gateway = GatewayStage::new(
+            encoder,
+            venue,
+            spec.first_msg_seq_num,
+            journal.appender(writer_id::GATEWAY)?,
+            clock,
+            counters,
+        )?;
+        let pipeline = Pipeline::new(
+            source, feed, strategy, risk, gateway, spec.rings, fused, counters,
+        )?;
+        let controls = PipelineControls {
+            params: params_tx,
+            limits: limits_tx,
+            source_done: pipeline.feed.done_flag.clone(),
+        };
+        Ok((pipeline, controls))
+    }
+
+    /// Runs every agent in turn on this thread until the source is done and a whole round
+    /// does no work: deterministic, for tests and replays.
+    pub fn run_to_completion(&mut self) {
+        while self.run_rounds(1) > 0 || !self.feed.is_done() {}
+    }
+
+    /// Runs every agent in turn on this thread, `rounds` times (a fused duty cycle each);
+    /// returns the work done.
+    pub fn run_rounds(&mut self, rounds: usize) -> usize {
+        let mut work = 0;
+        for _ in 0..rounds {
+            work += self.feed.do_work()
+                + self.strategy.do_work()
+                + self.risk.do_work()
+                + self.gateway.do_work();
+            work += self.feed.do_deferred_work() + self.strategy.do_deferred_work();
+        }
+        work
+    }
+
+    /// Starts the runners of `layout` (validated first). `counters` gets each runner's duty
+    /// cycles and longest cycle.
+    pub fn start(
+        self,
+        layout: &Layout,
+        counters: &CountersWriter,
+    ) -> Result<RunningPipeline, PipelineError> {
+        layout.validate()?;
+        let runner_counters = |role: &str| RunnerCounters::allocate(counters, role);
+        let handles = match *layout {
+            Layout::Fused { pipeline } => {
+                let fused = composite!(self.feed, self.strategy, self.risk, self.gateway);
+                vec![spawn(fused, pipeline, Some(runner_counters("pipeline")?))?]
+            }
+            Layout::Spread {
+                feed,
+                strategy,
+                risk,
+                gateway,
+            } => {
+                // Downstream first, so each agent's consumer is running when it starts.
+                let gateway = spawn(self.gateway, gateway, Some(runner_counters("gateway")?))?;
+                let risk = spawn(self.risk, risk, Some(runner_counters("risk")?))?;
+                let strategy = spawn(self.strategy, strategy, Some(runner_counters("strategy")?))?;
+                let feed = spawn(self.feed, feed, Some(runner_counters("feed")?))?;
+                // Stopped upstream first: each drains into a consumer still running.
+                vec![feed, strategy, risk, gateway]
+            }
+        };
+        Ok(RunningPipeline { handles })
+    }
+}
+
+/// A started pipeline.
+pub struct RunningPipeline {
+    handles: Vec<RunnerHandle>,
+}
+
+impl RunningPipeline {
+    /// Stops the agents upstream first, each drained before the next, and waits for them.
+    pub fn stop(self) -> Result<(), RunnerError> {
+        crate::runner::stop_in_order(self.handles)
+    }
+}

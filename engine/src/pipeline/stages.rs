@@ -1,0 +1,816 @@
+//! The four stages as plain single-threaded values: each takes one input and hands its outputs
+//! to a closure. The agents (`agents.rs`) join them with rings; tests and replays may call them
+//! directly. Every stage journals what it produces, stamped with the TSC at its edge, and
+//! counts into shm counters. Hot path: no allocation, no lock, no syscall, no formatting.
+
+use levibot_gateway::binance::{Decoder, LEVELS_PER_MESSAGE_MAX, MESSAGE_LEN_MAX, MarketEvent};
+use levibot_gateway::fix::OrderEncoder;
+use levibot_shm::counters::{Counter, CountersWriter};
+use levibot_shm::records::{
+    DEPTH_LEVELS_PER_RECORD, ExecutionReport, Level, OrderRequest, Record, RiskReject, SentOrder,
+    TRADE_FLAG_BUYER_IS_MAKER, exec_type,
+};
+use levibot_shm::{Appender, ShmError, TscCalibration};
+
+use super::source::OwnedSnapshot;
+use super::venue::Venue;
+use super::{Decoded, MarketRecord, StagedOrder, ToRisk};
+use crate::book::{BookLimits, BookOutcome, BookState, OrderBook};
+use crate::features::{FeatureConfig, Features};
+use crate::recorder::{MarketDataRecorder, depth_chunks};
+use crate::risk::{RiskCheck, RiskEngine, RiskLimits, TradingState};
+use crate::strategy::{Grid, MarketView, OrderSink, ParamsReceiver, Strategy};
+
+/// Counter type ids of the pipeline's counters (the counters file's `type_id`).
+pub mod counter_type {
+    /// Events counted by a stage (messages, orders, rejects...).
+    pub const EVENTS: u32 = 200;
+    /// A state shown as a number (the trading state: 0 active, 1 reduce-only, 2 halted).
+    pub const STATE: u32 = 201;
+}
+
+fn counter(counters: &CountersWriter, label: &str) -> Result<Counter, ShmError> {
+    counters.allocate(label, counter_type::EVENTS)
+}
+
+/// The clock every stage stamps with, and what turns its stamps into time.
+#[derive(Clone, Debug)]
+pub struct StageClock {
+    pub clock: quanta::Clock,
+    pub calibration: TscCalibration,
+}
+
+impl StageClock {
+    /// The raw stamp (TSC where the machine has an invariant one).
+    #[inline]
+    pub fn now_tsc(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Wall-clock ns of a stamp: monotonic within a run (one calibration).
+    #[inline]
+    pub fn unix_ns(&self, tsc: u64) -> u64 {
+        self.calibration.to_unix_ns(tsc)
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Feed: venue bytes -> decoded records.
+
+/// Decodes venue messages and journals both the exact bytes and the decoded events.
+///
+/// Journaling is deferred work: the message's bytes and records wait in fixed buffers until
+/// [`journal_pending`](Self::journal_pending) (the agent's deferred work, after the rest of a
+/// fused pipeline has handled the message), or until the next message arrives.
+pub struct FeedStage {
+    decoder: Decoder,
+    recorder: MarketDataRecorder,
+    clock: StageClock,
+    messages: Counter,
+    decode_errors: Counter,
+    journal_errors: Counter,
+    /// The last message's bytes (capacity `MESSAGE_LEN_MAX`, never grown) and receive stamp.
+    pending_raw: Vec<u8>,
+    pending_recv_tsc: Option<u64>,
+    /// The last message's records (capacity `RECORDS_PER_MESSAGE_MAX`, never grown).
+    pending_records: Vec<MarketRecord>,
+}
+
+impl FeedStage {
+    /// `appender` journals the raw bytes (source `source_id`) and the decoded events.
+    pub fn new(
+        decoder: Decoder,
+        appender: Appender,
+        source_id: u32,
+        clock: StageClock,
+        counters: &CountersWriter,
+    ) -> Result<FeedStage, ShmError> {
+        Ok(FeedStage {
+            decoder,
+            recorder: MarketDataRecorder::new(appender, source_id),
+            clock,
+            messages: counter(counters, "feed.messages")?,
+            decode_errors: counter(counters, "feed.decode_errors")?,
+            journal_errors: counter(counters, "feed.journal_errors")?,
+            pending_raw: Vec::with_capacity(MESSAGE_LEN_MAX),
+            pending_recv_tsc: None,
+            pending_records: Vec::with_capacity(Self::RECORDS_PER_MESSAGE_MAX),
+        })
+    }
+
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// A stamp of the stage's clock.
+    #[inline]
+    pub fn now_tsc(&self) -> u64 {
+        self.clock.now_tsc()
+    }
+
+    /// Most records one message can become (a depth update's chunks): what an outbox must have
+    /// room for before the next message.
+    pub const RECORDS_PER_MESSAGE_MAX: usize =
+        LEVELS_PER_MESSAGE_MAX.div_ceil(DEPTH_LEVELS_PER_RECORD);
+
+    /// Decodes one message and hands its records to `emit`; its bytes and records are
+    /// journaled by the next [`journal_pending`](Self::journal_pending) (the previous message's
+    /// are, first, if still pending). A message that does not decode is journaled and counted,
+    /// never lost.
+    #[inline]
+    pub fn on_message(&mut self, bytes: &[u8], due_tsc: u64, mut emit: impl FnMut(Decoded)) {
+        self.journal_pending();
+        let recv_tsc = self.clock.now_tsc();
+        self.messages.increment();
+        let event = self.decoder.decode(bytes, recv_tsc);
+        let decoded_tsc = self.clock.now_tsc();
+        let pending = &mut self.pending_records;
+        let mut hand_on = |record| {
+            emit(Decoded {
+                record,
+                due_tsc,
+                recv_tsc,
+                decoded_tsc,
+            });
+            pending.push(record);
+        };
+        match &event {
+            Ok(MarketEvent::BookTicker(t)) => hand_on(MarketRecord::BookTicker(*t)),
+            Ok(MarketEvent::Trade(t)) => hand_on(MarketRecord::Trade(*t)),
+            Ok(MarketEvent::AggTrade(t)) => hand_on(MarketRecord::AggTrade(*t)),
+            Ok(MarketEvent::Depth(d)) => {
+                for chunk in depth_chunks(d) {
+                    hand_on(MarketRecord::Depth(chunk));
+                }
+            }
+            Ok(MarketEvent::Skipped(_)) => {}
+            Err(_) => self.decode_errors.increment(),
+        }
+        if bytes.len() <= self.pending_raw.capacity() {
+            self.pending_raw.extend_from_slice(bytes);
+            self.pending_recv_tsc = Some(recv_tsc);
+        } else if self.recorder.record_raw(recv_tsc, bytes).is_err() {
+            // Longer than any message the decoder takes: journaled now rather than copied.
+            self.journal_errors.increment();
+        }
+    }
+
+    /// Journals the last message's bytes and records, if still pending; returns how many
+    /// frames it appended.
+    #[inline]
+    pub fn journal_pending(&mut self) -> usize {
+        let mut appended = 0;
+        let mut failed = false;
+        if let Some(recv_tsc) = self.pending_recv_tsc.take() {
+            failed |= self
+                .recorder
+                .record_raw(recv_tsc, &self.pending_raw)
+                .is_err();
+            self.pending_raw.clear();
+            appended += 1;
+        }
+        for record in &self.pending_records {
+            failed |= match record {
+                MarketRecord::BookTicker(t) => self.recorder.append(t),
+                MarketRecord::Depth(d) => self.recorder.append(d),
+                MarketRecord::Trade(t) => self.recorder.append(t),
+                MarketRecord::AggTrade(t) => self.recorder.append(t),
+                MarketRecord::Resync => Ok(()),
+            }
+            .is_err();
+            appended += 1;
+        }
+        self.pending_records.clear();
+        if failed {
+            self.journal_errors.increment();
+        }
+        appended
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Strategy: books, features and the strategy of each traded instrument.
+
+/// One instrument a strategy stage trades: its order grid, the snapshot its book starts from
+/// (and reloads on a resync), and its strategy.
+pub struct TradedInstrument<S> {
+    pub grid: Grid,
+    pub snapshot: OwnedSnapshot,
+    pub strategy: S,
+}
+
+/// The stamps of an order caused at `tsc` by something other than market data (an execution
+/// report, a timer).
+fn caused_at(tsc: u64) -> StagedOrder {
+    StagedOrder {
+        due_tsc: tsc,
+        recv_tsc: tsc,
+        decoded_tsc: tsc,
+        strategy_start_tsc: tsc,
+        ..StagedOrder::default()
+    }
+}
+
+/// Why a stage could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    #[error("instrument {instrument_id}: {reason}")]
+    Instrument { instrument_id: u32, reason: String },
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+    #[error(transparent)]
+    Book(#[from] crate::book::BookError),
+    #[error(transparent)]
+    Features(#[from] crate::features::FeatureConfigError),
+}
+
+/// Order requests a strategy stage holds for journaling before it journals them anyway.
+pub const REQUESTS_PENDING_MAX: usize = 256;
+
+/// No slot: the instrument is not traded here.
+const NO_SLOT: u16 = u16::MAX;
+
+/// Keeps the books and features of the traded instruments and runs their strategies.
+pub struct StrategyStage<S: Strategy> {
+    /// Slot of each instrument id (`NO_SLOT` if not traded), so routing is one load.
+    slot_of: Vec<u16>,
+    books: Vec<OrderBook>,
+    features: Vec<Features>,
+    grids: Vec<Grid>,
+    strategies: Vec<S>,
+    snapshots: Vec<OwnedSnapshot>,
+    sink: OrderSink,
+    params: Option<ParamsReceiver<S::Params>>,
+    appender: Appender,
+    /// Requests sent on but not journaled yet (deferred work; capacity
+    /// `REQUESTS_PENDING_MAX`, never grown).
+    pending_requests: Vec<OrderRequest>,
+    clock: StageClock,
+    events: Counter,
+    orders: Counter,
+    book_resyncs: Counter,
+    sink_overflows: Counter,
+    params_updates: Counter,
+    journal_errors: Counter,
+}
+
+impl<S: Strategy> StrategyStage<S> {
+    /// `instruments_len` is the size of the instrument table (ids are below it). Each book
+    /// loads its snapshot now.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        instruments_len: usize,
+        traded: Vec<TradedInstrument<S>>,
+        book_limits: BookLimits,
+        feature_config: FeatureConfig,
+        sink: OrderSink,
+        params: Option<ParamsReceiver<S::Params>>,
+        appender: Appender,
+        clock: StageClock,
+        counters: &CountersWriter,
+    ) -> Result<StrategyStage<S>, StageError> {
+        let mut slot_of = vec![NO_SLOT; instruments_len];
+        let mut stage = StrategyStage {
+            slot_of: Vec::new(),
+            books: Vec::with_capacity(traded.len()),
+            features: Vec::with_capacity(traded.len()),
+            grids: Vec::with_capacity(traded.len()),
+            strategies: Vec::with_capacity(traded.len()),
+            snapshots: Vec::with_capacity(traded.len()),
+            sink,
+            params,
+            appender,
+            pending_requests: Vec::with_capacity(REQUESTS_PENDING_MAX),
+            clock,
+            events: counter(counters, "strategy.events")?,
+            orders: counter(counters, "strategy.orders")?,
+            book_resyncs: counter(counters, "strategy.book_resyncs")?,
+            sink_overflows: counter(counters, "strategy.sink_overflows")?,
+            params_updates: counter(counters, "strategy.params_updates")?,
+            journal_errors: counter(counters, "strategy.journal_errors")?,
+        };
+        for (slot, t) in traded.into_iter().enumerate() {
+            let id = t.snapshot.instrument_id;
+            let err = |reason: &str| StageError::Instrument {
+                instrument_id: id,
+                reason: reason.to_owned(),
+            };
+            let entry = slot_of
+                .get_mut(id as usize)
+                .ok_or_else(|| err("not in the instrument table"))?;
+            if *entry != NO_SLOT {
+                return Err(err("traded twice"));
+            }
+            if slot >= NO_SLOT as usize {
+                return Err(err("too many traded instruments"));
+            }
+            *entry = slot as u16;
+            stage.books.push(OrderBook::new(id, book_limits)?);
+            stage.features.push(Features::new(feature_config)?);
+            stage.grids.push(t.grid);
+            stage.strategies.push(t.strategy);
+            stage.snapshots.push(t.snapshot);
+        }
+        stage.slot_of = slot_of;
+        stage.reload_snapshots();
+        Ok(stage)
+    }
+
+    /// The book of a traded instrument.
+    pub fn book(&self, instrument_id: u32) -> Option<&OrderBook> {
+        self.slot(instrument_id).map(|s| &self.books[s])
+    }
+
+    /// The strategy of a traded instrument.
+    pub fn strategy(&self, instrument_id: u32) -> Option<&S> {
+        self.slot(instrument_id).map(|s| &self.strategies[s])
+    }
+
+    #[inline]
+    fn slot(&self, instrument_id: u32) -> Option<usize> {
+        match self.slot_of.get(instrument_id as usize) {
+            Some(&slot) if slot != NO_SLOT => Some(slot as usize),
+            _ => None,
+        }
+    }
+
+    /// Reloads every book from its snapshot (start-up, and a replay's next pass). Cold path.
+    pub fn reload_snapshots(&mut self) {
+        for (book, snapshot) in self.books.iter_mut().zip(&self.snapshots) {
+            if !matches!(
+                book.apply_snapshot(&snapshot.view()),
+                Ok(BookOutcome::Applied)
+            ) {
+                self.book_resyncs.increment();
+            }
+        }
+    }
+
+    /// Takes new parameters, if any are waiting, for every strategy (between two events).
+    #[inline]
+    fn take_params(&mut self) {
+        if let Some(params) = self.params.as_mut().and_then(|p| p.latest()) {
+            for s in &mut self.strategies {
+                s.set_params(params);
+            }
+            self.params_updates.increment();
+        }
+    }
+
+    /// Hands the orders in the sink to `emit`, stamped and journaled. `cause` carries the
+    /// stamps of what made the strategy send them.
+    #[inline]
+    fn emit_orders(&mut self, cause: StagedOrder, emit: &mut impl FnMut(ToRisk)) {
+        if self.sink.orders().is_empty() {
+            return;
+        }
+        let created_tsc = self.clock.now_tsc();
+        for i in 0..self.sink.orders().len() {
+            let order = OrderRequest {
+                created_tsc,
+                ..self.sink.orders()[i]
+            };
+            emit(ToRisk::Order(StagedOrder { order, ..cause }));
+            self.orders.increment();
+            if self.pending_requests.len() == REQUESTS_PENDING_MAX {
+                self.journal_pending();
+            }
+            self.pending_requests.push(order);
+        }
+    }
+
+    /// Journals the requests sent on since the last call; returns how many.
+    #[inline]
+    pub fn journal_pending(&mut self) -> usize {
+        let mut failed = false;
+        for order in &self.pending_requests {
+            failed |= self
+                .appender
+                .append(OrderRequest::RECORD_TYPE, order.to_bytes())
+                .is_err();
+        }
+        if failed {
+            self.journal_errors.increment();
+        }
+        let appended = self.pending_requests.len();
+        self.pending_requests.clear();
+        appended
+    }
+
+    /// One decoded market record: update the book and features, tell risk the new top of book,
+    /// run the strategy, and hand its orders on.
+    #[inline]
+    pub fn on_market(&mut self, decoded: &Decoded, mut emit: impl FnMut(ToRisk)) {
+        let strategy_start_tsc = self.clock.now_tsc();
+        self.take_params();
+        let instrument_id = match &decoded.record {
+            MarketRecord::BookTicker(t) => t.instrument_id,
+            MarketRecord::Depth(d) => d.instrument_id,
+            MarketRecord::Trade(t) => t.instrument_id,
+            MarketRecord::AggTrade(t) => t.instrument_id,
+            MarketRecord::Resync => {
+                self.reload_snapshots();
+                return;
+            }
+        };
+        let Some(slot) = self.slot(instrument_id) else {
+            return; // not traded here
+        };
+        self.events.increment();
+        let ts_ns = self.clock.unix_ns(decoded.recv_tsc);
+        let features = &mut self.features[slot];
+        let top = match &decoded.record {
+            MarketRecord::BookTicker(t) => {
+                let bid = Level {
+                    px: t.bid_px,
+                    qty: t.bid_qty,
+                };
+                let ask = Level {
+                    px: t.ask_px,
+                    qty: t.ask_qty,
+                };
+                features.on_book_top(bid, ask, ts_ns);
+                Some((bid.px, ask.px))
+            }
+            MarketRecord::Depth(chunk) => {
+                let book = &mut self.books[slot];
+                match book.apply_diff_chunk(chunk) {
+                    Ok(BookOutcome::Applied) => {}
+                    Ok(BookOutcome::Partial | BookOutcome::Buffered | BookOutcome::Stale) => {
+                        return;
+                    }
+                    Ok(_) | Err(_) => {
+                        // A gap or a crossed book: the book asks for a new snapshot (issue 5's
+                        // feed fetches one); the strategy below sees it unsynced and pulls quotes.
+                        self.book_resyncs.increment();
+                    }
+                }
+                match (book.best_bid(), book.best_ask()) {
+                    (Some(bid), Some(ask)) if book.state() == BookState::Synced => {
+                        features.on_book_top(bid, ask, ts_ns);
+                        Some((bid.px, ask.px))
+                    }
+                    _ => None,
+                }
+            }
+            MarketRecord::Trade(t) => {
+                features.on_trade_record(t, ts_ns);
+                None
+            }
+            MarketRecord::AggTrade(t) => {
+                let seller_aggressed = t.flags & TRADE_FLAG_BUYER_IS_MAKER != 0;
+                features.on_trade(t.px, t.qty, seller_aggressed, ts_ns);
+                None
+            }
+            MarketRecord::Resync => None,
+        };
+        if let Some((bid_px, ask_px)) = top {
+            emit(ToRisk::Mark {
+                instrument_id,
+                bid_px,
+                ask_px,
+            });
+        }
+        self.sink.begin(decoded.decoded_tsc);
+        let view = MarketView {
+            instrument_id,
+            grid: self.grids[slot],
+            book: &self.books[slot],
+            features: &self.features[slot],
+            ts_ns,
+            recv_tsc: decoded.recv_tsc,
+        };
+        self.strategies[slot].on_market(&view, &mut self.sink);
+        self.count_overflows();
+        let cause = StagedOrder {
+            due_tsc: decoded.due_tsc,
+            recv_tsc: decoded.recv_tsc,
+            decoded_tsc: decoded.decoded_tsc,
+            strategy_start_tsc,
+            ..StagedOrder::default()
+        };
+        self.emit_orders(cause, &mut emit);
+    }
+
+    /// An execution report (from the venue, or risk's refusal): to the instrument's strategy.
+    #[inline]
+    pub fn on_report(&mut self, report: &ExecutionReport, mut emit: impl FnMut(ToRisk)) {
+        self.take_params();
+        let Some(slot) = self.slot(report.instrument_id) else {
+            return;
+        };
+        let now = self.clock.now_tsc();
+        self.sink.begin(now);
+        self.strategies[slot].on_execution(report, &mut self.sink);
+        self.count_overflows();
+        self.emit_orders(caused_at(now), &mut emit);
+    }
+
+    /// Stamp ticks per nanosecond.
+    pub fn ticks_per_ns(&self) -> f64 {
+        self.clock.calibration.ticks_per_ns
+    }
+
+    /// How many instruments are traded here (timer slots `0..traded()`).
+    pub fn traded(&self) -> usize {
+        self.strategies.len()
+    }
+
+    /// The timer of the strategy in `slot`.
+    pub fn on_timer(&mut self, slot: usize, mut emit: impl FnMut(ToRisk)) {
+        let now = self.clock.now_tsc();
+        let now_ns = self.clock.unix_ns(now);
+        self.sink.begin(now);
+        self.strategies[slot].on_timer(now_ns, &mut self.sink);
+        self.count_overflows();
+        self.emit_orders(caused_at(now), &mut emit);
+    }
+
+    /// A stamp of the stage's clock.
+    #[inline]
+    pub fn now_tsc(&self) -> u64 {
+        self.clock.now_tsc()
+    }
+
+    #[inline]
+    fn count_overflows(&mut self) {
+        if self.sink.overflowed > 0 {
+            self.sink_overflows.add(self.sink.overflowed as i64);
+            self.sink.overflowed = 0;
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Risk: every order through every check.
+
+/// Runs the pre-trade checks, journals every refusal, and counts them by check.
+pub struct RiskStage {
+    engine: RiskEngine,
+    limits: Option<ParamsReceiver<RiskLimits>>,
+    appender: Appender,
+    clock: StageClock,
+    passed: Counter,
+    rejected: Counter,
+    rejected_by_check: Vec<Counter>,
+    trading_state: Counter,
+    limits_updates: Counter,
+    limits_update_errors: Counter,
+    journal_errors: Counter,
+}
+
+impl RiskStage {
+    /// `limits`, if given, is where new limits arrive from the cold side (SIGHUP, `levictl
+    /// reload`); they are taken between two orders, whole or not at all.
+    pub fn new(
+        engine: RiskEngine,
+        limits: Option<ParamsReceiver<RiskLimits>>,
+        appender: Appender,
+        clock: StageClock,
+        counters: &CountersWriter,
+    ) -> Result<RiskStage, ShmError> {
+        let mut rejected_by_check = Vec::with_capacity(RiskCheck::COUNT);
+        for check in RiskCheck::ALL {
+            rejected_by_check.push(counter(counters, &format!("risk.reject.{}", check.name()))?);
+        }
+        let stage = RiskStage {
+            engine,
+            limits,
+            appender,
+            clock,
+            passed: counter(counters, "risk.passed")?,
+            rejected: counter(counters, "risk.rejected")?,
+            rejected_by_check,
+            trading_state: counters.allocate("risk.trading_state", counter_type::STATE)?,
+            limits_updates: counter(counters, "risk.limits_updates")?,
+            limits_update_errors: counter(counters, "risk.limits_update_errors")?,
+            journal_errors: counter(counters, "risk.journal_errors")?,
+        };
+        stage.publish_state();
+        Ok(stage)
+    }
+
+    pub fn engine(&self) -> &RiskEngine {
+        &self.engine
+    }
+
+    /// The kill switch and its release (cold side; through the control path in issue 6).
+    pub fn set_trading_state(&mut self, state: TradingState) {
+        self.engine.set_trading_state(state);
+        self.publish_state();
+    }
+
+    fn publish_state(&self) {
+        self.trading_state
+            .set(trading_state_code(self.engine.trading_state()));
+    }
+
+    #[inline]
+    fn take_limits(&mut self) {
+        let Some(mailbox) = self.limits.as_mut() else {
+            return;
+        };
+        match self.engine.apply_pending_limits(mailbox) {
+            None => {}
+            Some(Ok(())) => self.limits_updates.increment(),
+            // The cold side validated them before sending; a refusal here leaves the limits in
+            // force unchanged.
+            Some(Err(_)) => self.limits_update_errors.increment(),
+        }
+    }
+
+    /// Checks one order. Passed: the order, stamped `risk_tsc`. Refused: the journaled
+    /// `RiskReject` has been counted, and the returned report (exec type REJECTED, reason = the
+    /// check's code) tells the strategy.
+    #[inline]
+    pub fn on_order(&mut self, staged: &StagedOrder) -> Result<StagedOrder, ExecutionReport> {
+        let risk_start_tsc = self.clock.now_tsc();
+        self.take_limits();
+        let result = self
+            .engine
+            .check(&staged.order, self.clock.unix_ns(risk_start_tsc));
+        let risk_tsc = self.clock.now_tsc();
+        self.publish_state();
+        match result {
+            Ok(()) => {
+                self.passed.increment();
+                let mut passed = *staged;
+                passed.order.risk_tsc = risk_tsc;
+                passed.risk_start_tsc = risk_start_tsc;
+                Ok(passed)
+            }
+            Err(mut reject) => {
+                reject.request.risk_tsc = risk_tsc;
+                self.rejected.increment();
+                if let Some(check) = RiskCheck::from_code(reject.check) {
+                    self.rejected_by_check[check.index()].increment();
+                }
+                if self
+                    .appender
+                    .append(RiskReject::RECORD_TYPE, reject.to_bytes())
+                    .is_err()
+                {
+                    self.journal_errors.increment();
+                }
+                Err(rejected_report(
+                    &staged.order,
+                    u32::from(reject.check),
+                    risk_tsc,
+                ))
+            }
+        }
+    }
+
+    /// The top of an instrument's book moved: the reference and mark price.
+    #[inline]
+    pub fn on_mark(&mut self, instrument_id: u32, bid_px: i64, ask_px: i64) {
+        self.engine.on_market(instrument_id, bid_px, ask_px);
+    }
+
+    /// An execution report: positions, open orders, PnL.
+    #[inline]
+    pub fn on_report(&mut self, report: &ExecutionReport) {
+        let now = self.clock.now_tsc();
+        self.engine.on_execution(report, self.clock.unix_ns(now));
+        self.publish_state();
+    }
+}
+
+/// The trading state as a counter value: 0 active, 1 reduce-only, 2 halted.
+pub fn trading_state_code(state: TradingState) -> i64 {
+    match state {
+        TradingState::Active => 0,
+        TradingState::ReduceOnly => 1,
+        TradingState::Halted => 2,
+    }
+}
+
+/// The report that tells a strategy its order did not go out (`reject_reason`: why).
+fn rejected_report(order: &OrderRequest, reject_reason: u32, recv_tsc: u64) -> ExecutionReport {
+    ExecutionReport {
+        recv_tsc,
+        client_order_id: order.client_order_id,
+        px: order.px,
+        instrument_id: order.instrument_id,
+        exec_type: exec_type::REJECTED,
+        ord_status: b'8',
+        side: order.side,
+        reject_reason,
+        ..ExecutionReport::default()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Gateway: encode, journal, send; and the venue's reports back.
+
+/// `reject_reason` of an order the gateway could not encode.
+pub const REJECT_REASON_ENCODE: u32 = 1000;
+
+/// Encodes orders for the venue, journals each one (before it is sent), sends it, and takes the
+/// venue's execution reports.
+pub struct GatewayStage<V: Venue> {
+    encoder: OrderEncoder,
+    venue: V,
+    next_msg_seq_num: u64,
+    appender: Appender,
+    clock: StageClock,
+    sent: Counter,
+    encode_errors: Counter,
+    reports: Counter,
+    journal_errors: Counter,
+}
+
+impl<V: Venue> GatewayStage<V> {
+    /// `first_msg_seq_num`: the session's next outgoing sequence number (recovered from the
+    /// journal after a restart, in issue 5).
+    pub fn new(
+        encoder: OrderEncoder,
+        venue: V,
+        first_msg_seq_num: u64,
+        appender: Appender,
+        clock: StageClock,
+        counters: &CountersWriter,
+    ) -> Result<GatewayStage<V>, ShmError> {
+        Ok(GatewayStage {
+            encoder,
+            venue,
+            next_msg_seq_num: first_msg_seq_num,
+            appender,
+            clock,
+            sent: counter(counters, "gateway.orders_sent")?,
+            encode_errors: counter(counters, "gateway.encode_errors")?,
+            reports: counter(counters, "gateway.reports")?,
+            journal_errors: counter(counters, "gateway.journal_errors")?,
+        })
+    }
+
+    pub fn venue(&self) -> &V {
+        &self.venue
+    }
+
+    /// Encodes, journals and sends one order. An order that cannot be encoded comes back as a
+    /// REJECTED report (for risk and the strategy), counted.
+    #[inline]
+    pub fn on_order(&mut self, staged: &StagedOrder) -> Result<SentOrder, ExecutionReport> {
+        let start = self.clock.now_tsc();
+        let msg_seq_num = self.next_msg_seq_num;
+        let bytes = match self
+            .encoder
+            .encode(&staged.order, msg_seq_num, self.clock.unix_ns(start))
+        {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                self.encode_errors.increment();
+                return Err(rejected_report(
+                    &staged.order,
+                    REJECT_REASON_ENCODE,
+                    self.clock.now_tsc(),
+                ));
+            }
+        };
+        let encoded_tsc = self.clock.now_tsc();
+        self.next_msg_seq_num += 1;
+        let sent = SentOrder {
+            request: staged.order,
+            due_tsc: staged.due_tsc,
+            recv_tsc: staged.recv_tsc,
+            decoded_tsc: staged.decoded_tsc,
+            strategy_start_tsc: staged.strategy_start_tsc,
+            risk_start_tsc: staged.risk_start_tsc,
+            encode_start_tsc: start,
+            encoded_tsc,
+            msg_seq_num,
+            encoded_len: bytes.len() as u32,
+            reserved: 0,
+        };
+        // Write-ahead: journaled before it leaves, so a crash never forgets a sent order.
+        if self
+            .appender
+            .append(SentOrder::RECORD_TYPE, sent.to_bytes())
+            .is_err()
+        {
+            self.journal_errors.increment();
+        }
+        self.venue.send(&staged.order, bytes);
+        self.sent.increment();
+        Ok(sent)
+    }
+
+    /// The venue's next execution report, stamped and journaled.
+    #[inline]
+    pub fn poll_report(&mut self) -> Option<ExecutionReport> {
+        let mut report = self.venue.poll_report()?;
+        if report.recv_tsc == 0 {
+            report.recv_tsc = self.clock.now_tsc();
+        }
+        self.reports.increment();
+        if self
+            .appender
+            .append(ExecutionReport::RECORD_TYPE, report.to_bytes())
+            .is_err()
+        {
+            self.journal_errors.increment();
+        }
+        Some(report)
+    }
+}

@@ -1,0 +1,439 @@
+//! The maker over the corpus, through risk, against a venue that fills some of its orders:
+//! every order that reaches the venue obeys every limit, checked independently of the risk
+//! engine (a book rebuilt from the journal for the collar, the venue's own view of positions
+//! and resting orders for the worst-case checks and self-trade, the sent orders' stamps for the
+//! rates and duplicates); and a limit changed mid-run holds from the very next order.
+
+use std::collections::BTreeMap;
+
+use levibot_engine::book::{BookLimits, BookOutcome, OrderBook};
+use levibot_engine::pipeline::reference::{self, QUOTE_LOTS};
+use levibot_engine::pipeline::{MessageSource, Pipeline, Polled, ReplaySource, Venue};
+use levibot_engine::ring::Rtrb;
+use levibot_engine::risk::{RiskCheck, RiskLimits};
+use levibot_engine::strategy::maker::Maker;
+use levibot_gateway::capture::Recording;
+use levibot_shm::counters::CountersWriter;
+use levibot_shm::records::{
+    BookTicker, DepthDiff, ExecutionReport, OrderRequest, Record, RiskReject, SentOrder, exec_type,
+    order_kind, record_type, side,
+};
+use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
+
+const PASSES: u64 = 30;
+/// The venue fills every `FILL_EVERY`th order it accepts, in full, at its price.
+const FILL_EVERY: u64 = 3;
+
+/// A venue that acknowledges everything, fills some orders, and keeps its own view of what
+/// rests and what we hold, checking each order against the limits as it arrives.
+struct CheckingVenue {
+    limits: RiskLimits,
+    instrument_id: u32,
+    resting: BTreeMap<u64, (u8, i64, i64)>,
+    position: i64,
+    accepted: u64,
+    reports: std::collections::VecDeque<ExecutionReport>,
+    violations: Vec<String>,
+    /// NEW and REPLACE orders seen, for the test's own counts.
+    entries: u64,
+}
+
+impl CheckingVenue {
+    fn check(&mut self, order: &OrderRequest) {
+        let Some(l) = self.limits.instruments[order.instrument_id as usize] else {
+            self.violations
+                .push(format!("unknown instrument: {order:?}"));
+            return;
+        };
+        let mut bad = |what: &str| self.violations.push(format!("{what}: {order:?}"));
+        if order.px % l.tick_units != 0 {
+            bad("price off the tick grid");
+        }
+        if order.qty % l.lot_units != 0 {
+            bad("quantity off the lot grid");
+        }
+        if order.qty < l.qty_min_units || (l.qty_max_units > 0 && order.qty > l.qty_max_units) {
+            bad("quantity outside the exchange filter");
+        }
+        if order.qty > l.order_qty_max_units {
+            bad("quantity over order_qty_max_units");
+        }
+        // Worst case with this order, counting what rests (a replace instead of its original).
+        let (mut buys, mut sells) = (0, 0);
+        let mut count = 0;
+        for (&id, &(s, _, qty)) in &self.resting {
+            if order.kind == order_kind::REPLACE && id == order.orig_client_order_id {
+                continue;
+            }
+            count += 1;
+            if s == side::BUY {
+                buys += qty;
+            } else {
+                sells += qty;
+            }
+        }
+        if order.side == side::BUY {
+            buys += order.qty;
+        } else {
+            sells += order.qty;
+        }
+        let worst = (self.position + buys).max(sells - self.position);
+        if worst > l.position_max_units {
+            bad("worst-case position over position_max_units");
+        }
+        if order.kind == order_kind::NEW && count + 1 > l.open_orders_max as usize {
+            bad("open orders over open_orders_max");
+        }
+        // Self-trade: never at or through one of our own resting orders on the other side.
+        for (&id, &(s, px, _)) in &self.resting {
+            let same_order = order.kind == order_kind::REPLACE && id == order.orig_client_order_id;
+            let crosses = if order.side == side::BUY {
+                s == side::SELL && order.px >= px
+            } else {
+                s == side::BUY && order.px <= px
+            };
+            if crosses && !same_order {
+                self.violations
+                    .push(format!("self-trade against {id} at {px}: {order:?}"));
+            }
+        }
+    }
+
+    fn report(&mut self, order: &OrderRequest, client_order_id: u64, exec: u8, leaves: i64) {
+        self.reports.push_back(ExecutionReport {
+            client_order_id,
+            px: order.px,
+            last_px: order.px,
+            last_qty: if exec == exec_type::TRADE {
+                order.qty
+            } else {
+                0
+            },
+            cum_qty: if exec == exec_type::TRADE {
+                order.qty
+            } else {
+                0
+            },
+            leaves_qty: leaves,
+            instrument_id: order.instrument_id,
+            exec_type: exec,
+            ord_status: if exec == exec_type::TRADE { b'2' } else { b'0' },
+            side: order.side,
+            ..ExecutionReport::default()
+        });
+    }
+}
+
+impl Venue for CheckingVenue {
+    fn send(&mut self, order: &OrderRequest, _bytes: &[u8]) {
+        assert_eq!(order.instrument_id, self.instrument_id);
+        match order.kind {
+            order_kind::NEW | order_kind::REPLACE => {
+                self.entries += 1;
+                self.check(order);
+                if order.kind == order_kind::REPLACE {
+                    self.resting.remove(&order.orig_client_order_id);
+                    self.report(order, order.client_order_id, exec_type::REPLACED, order.qty);
+                } else {
+                    self.report(order, order.client_order_id, exec_type::NEW, order.qty);
+                }
+                self.accepted += 1;
+                if self.accepted.is_multiple_of(FILL_EVERY) {
+                    self.report(order, order.client_order_id, exec_type::TRADE, 0);
+                    self.position += if order.side == side::BUY {
+                        order.qty
+                    } else {
+                        -order.qty
+                    };
+                } else {
+                    self.resting
+                        .insert(order.client_order_id, (order.side, order.px, order.qty));
+                }
+            }
+            order_kind::CANCEL if self.resting.remove(&order.orig_client_order_id).is_some() => {
+                self.report(order, order.orig_client_order_id, exec_type::CANCELED, 0);
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_report(&mut self) -> Option<ExecutionReport> {
+        self.reports.pop_front()
+    }
+}
+
+/// The corpus, held back after `pause_at` messages until released.
+struct Gate<S> {
+    inner: S,
+    issued: u64,
+    pause_at: u64,
+    released: bool,
+}
+
+impl<S: MessageSource> MessageSource for Gate<S> {
+    fn poll(&mut self, now_tsc: u64) -> Polled<'_> {
+        if self.issued == self.pause_at && !self.released {
+            return Polled::Idle;
+        }
+        let polled = self.inner.poll(now_tsc);
+        if matches!(polled, Polled::Message { .. }) {
+            self.issued += 1;
+        }
+        polled
+    }
+}
+
+#[test]
+fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_order() {
+    let recording = Recording::corpus().unwrap();
+    let (instruments, instrument, snapshot) = reference::recording_parts(&recording).unwrap();
+    let mut spec = reference::maker_spec(instruments, &instrument, snapshot.clone()).unwrap();
+    // Tight enough that position, open-order and self-trade checks bind.
+    let lot = instrument.lot_units;
+    for each in spec.risk_limits.instruments_mut() {
+        each.position_max_units = 3 * QUOTE_LOTS * lot;
+        each.open_orders_max = 1;
+    }
+    // The replay runs unpaced: thousands of fills a second would trip the repeated-execution
+    // halt, which is not what this test is about.
+    spec.risk_limits.fill_rate.count_max = 1_000;
+    spec.risk_limits.fill_rate.window_ns = 1_000_000;
+    spec.risk_limits.validate().unwrap();
+    let limits = spec.risk_limits;
+    let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
+    let replay = ReplaySource::new(&recording, PASSES, None, &calibration).unwrap();
+    let total = replay.messages_per_pass() as u64 * PASSES;
+    let source = Gate {
+        inner: replay,
+        issued: 0,
+        pause_at: total / 2,
+        released: false,
+    };
+    let venue = CheckingVenue {
+        limits,
+        instrument_id: instrument.id,
+        resting: BTreeMap::new(),
+        position: 0,
+        accepted: 0,
+        reports: Default::default(),
+        violations: Vec::new(),
+        entries: 0,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&JournalConfig {
+        dir: dir.path().to_owned(),
+        segment_size: 64 << 20,
+        prefault: false,
+        retention: RetentionPolicy::keep_all(),
+    })
+    .unwrap();
+    let counters = CountersWriter::create(dir.path().join("c.lvc"), 256, journal.epoch()).unwrap();
+    let (mut pipeline, mut controls) = Pipeline::<_, Maker, CheckingVenue, Rtrb>::assemble(
+        spec, source, venue, &journal, &counters, true,
+    )
+    .unwrap();
+
+    // First half under the limits above.
+    while pipeline.run_rounds(1) > 0 {}
+    let entries_before = pipeline.gateway.stage().venue().entries;
+    let refused: Vec<(&str, u64)> = RiskCheck::ALL
+        .iter()
+        .map(|c| (c.name(), pipeline.risk.stage().engine().rejects_of(*c)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("first half: {entries_before} orders and replaces sent, refused: {refused:?}");
+    for binding in [RiskCheck::PositionMax, RiskCheck::InstrumentOpenOrders] {
+        assert!(
+            pipeline.risk.stage().engine().rejects_of(binding) > 0,
+            "{} never bound: the test would prove nothing about it",
+            binding.name()
+        );
+    }
+    assert!(
+        entries_before > 50,
+        "the maker barely quoted: {entries_before}"
+    );
+    // Mid-run: orders may no longer be as large as the maker's quotes.
+    let mut smaller = limits;
+    for each in smaller.instruments_mut() {
+        each.order_qty_max_units = QUOTE_LOTS * lot - lot;
+    }
+    assert!(controls.limits.send(smaller));
+    let journal_mark = journal_position(dir.path());
+    pipeline.feed.source_mut().released = true;
+    pipeline.run_to_completion();
+    let venue = pipeline.gateway.stage().venue();
+    assert!(
+        venue.violations.is_empty(),
+        "{} violations, first: {:?}",
+        venue.violations.len(),
+        venue.violations.first()
+    );
+    assert_eq!(
+        venue.entries, entries_before,
+        "after the change no new order or replace may pass"
+    );
+    drop(pipeline);
+    drop(journal);
+
+    // From the journal: the collar, the rates, duplicates, and the change's first order.
+    let frames = read_all(dir.path());
+    check_collar_rates_and_duplicates(&frames, &limits, &snapshot, &calibration);
+    let after: Vec<&Frame> = frames.iter().skip(journal_mark).collect();
+    let first_request = after
+        .iter()
+        .find_map(|f| match f {
+            Frame::Request(r) if matches!(r.kind, order_kind::NEW | order_kind::REPLACE) => Some(r),
+            _ => None,
+        })
+        .expect("the maker kept quoting after the change");
+    let refusal = after
+        .iter()
+        .find_map(|f| match f {
+            Frame::Reject(r) if r.request.client_order_id == first_request.client_order_id => {
+                Some(r)
+            }
+            _ => None,
+        })
+        .expect("the first order after the change was refused");
+    assert_eq!(refusal.check, RiskCheck::OrderQtyMax.code());
+    assert_eq!(refusal.limit, QUOTE_LOTS * lot - lot);
+    assert!(!after.iter().any(|f| matches!(
+        f,
+        Frame::Sent(s) if matches!(s.request.kind, order_kind::NEW | order_kind::REPLACE)
+    )));
+}
+
+enum Frame {
+    Ticker(BookTicker),
+    Depth(Box<DepthDiff>),
+    Request(OrderRequest),
+    Sent(SentOrder),
+    Reject(RiskReject),
+    Other,
+}
+
+fn read_all(dir: &std::path::Path) -> Vec<Frame> {
+    let mut frames = Vec::new();
+    let mut tailer = Tailer::open(dir, StartAt::Beginning).unwrap();
+    while tailer
+        .poll(4096, |f| {
+            frames.push(match f.record_type {
+                record_type::BOOK_TICKER => {
+                    Frame::Ticker(BookTicker::from_bytes(f.payload).unwrap())
+                }
+                record_type::DEPTH_DIFF => {
+                    Frame::Depth(Box::new(DepthDiff::from_bytes(f.payload).unwrap()))
+                }
+                record_type::ORDER_REQUEST => {
+                    Frame::Request(OrderRequest::from_bytes(f.payload).unwrap())
+                }
+                record_type::ORDER_SENT => Frame::Sent(SentOrder::from_bytes(f.payload).unwrap()),
+                record_type::RISK_REJECT => {
+                    Frame::Reject(RiskReject::from_bytes(f.payload).unwrap())
+                }
+                _ => Frame::Other,
+            })
+        })
+        .unwrap()
+        .frames
+        > 0
+    {}
+    frames
+}
+
+fn journal_position(dir: &std::path::Path) -> usize {
+    read_all(dir).len()
+}
+
+/// Rebuilds the reference price from the journaled market data (the fused pipeline journals in
+/// program order) and checks every sent entry against the collar; checks the order and message
+/// rates over the sent orders' risk stamps, and that no two identical new orders went out
+/// within the duplicate window.
+fn check_collar_rates_and_duplicates(
+    frames: &[Frame],
+    limits: &RiskLimits,
+    snapshot: &levibot_engine::pipeline::OwnedSnapshot,
+    calibration: &levibot_shm::TscCalibration,
+) {
+    let l = limits.instruments[snapshot.instrument_id as usize].unwrap();
+    let mut book = OrderBook::new(snapshot.instrument_id, BookLimits::DEFAULT).unwrap();
+    let _ = book.apply_snapshot(&snapshot.view()).unwrap();
+    // The top of book after each market record, by the receive stamp of its message: the
+    // feed journals a message's records after the orders it caused, so an order's reference
+    // is found by its `recv_tsc`, not by its place in the journal.
+    let mut tops: Vec<(u64, i64, i64)> = Vec::new();
+    let mut sent: Vec<&SentOrder> = Vec::new();
+    for frame in frames {
+        match frame {
+            Frame::Ticker(t) if t.instrument_id == snapshot.instrument_id => {
+                tops.push((t.recv_tsc, t.bid_px, t.ask_px));
+            }
+            Frame::Depth(d) if d.instrument_id == snapshot.instrument_id => {
+                // A new pass starts again from the snapshot (the replay reloads it).
+                let mut outcome = book.apply_diff_chunk(d);
+                if !matches!(outcome, Ok(BookOutcome::Applied)) {
+                    let _ = book.apply_snapshot(&snapshot.view()).unwrap();
+                    outcome = book.apply_diff_chunk(d);
+                }
+                if matches!(outcome, Ok(BookOutcome::Applied))
+                    && let (Some(b), Some(a)) = (book.best_bid(), book.best_ask())
+                {
+                    tops.push((d.recv_tsc, b.px, a.px));
+                }
+            }
+            Frame::Sent(s) => sent.push(s),
+            _ => {}
+        }
+    }
+    assert!(
+        tops.is_sorted_by_key(|t| t.0),
+        "market data journaled in receive order"
+    );
+    let mut sent_ns: Vec<u64> = Vec::new();
+    let mut entries_ns: Vec<u64> = Vec::new();
+    let mut last_new: BTreeMap<(u8, i64, i64), u64> = BTreeMap::new();
+    let mut collar_checked = 0;
+    for s in sent {
+        let ns = calibration.ticks_to_ns(s.request.risk_tsc) as u64;
+        sent_ns.push(ns);
+        let r = &s.request;
+        if matches!(r.kind, order_kind::NEW | order_kind::REPLACE) {
+            entries_ns.push(ns);
+            let at = tops.partition_point(|t| t.0 <= s.recv_tsc);
+            assert!(at > 0, "an order before any top of book: {r:?}");
+            let (_, bid, ask) = tops[at - 1];
+            let mid2 = (bid + ask) as i128; // twice the mid
+            let dist = (2 * r.px as i128 - mid2).abs() * 10_000;
+            assert!(
+                dist <= l.collar_bps as i128 * mid2,
+                "outside the collar: {r:?}, reference {bid}/{ask}"
+            );
+            collar_checked += 1;
+        }
+        if r.kind == order_kind::NEW {
+            let key = (r.side, r.px, r.qty);
+            if let Some(&prev) = last_new.get(&key) {
+                assert!(
+                    ns.saturating_sub(prev) >= limits.duplicate_window_ns,
+                    "a duplicate within the window: {r:?}"
+                );
+            }
+            last_new.insert(key, ns);
+        }
+    }
+    assert!(collar_checked > 50);
+    for (stamps, limit) in [
+        (&sent_ns, limits.message_rate),
+        (&entries_ns, limits.order_rate),
+    ] {
+        let n = limit.count_max as usize;
+        for i in n..stamps.len() {
+            assert!(
+                stamps[i] - stamps[i - n] >= limit.window_ns,
+                "more than {n} within {} ns",
+                limit.window_ns
+            );
+        }
+    }
+}
