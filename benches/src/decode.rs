@@ -649,14 +649,7 @@ impl Figures {
             self.corpus_dir.display(),
             self.untimed_messages
         ));
-        line(format!(
-            "machine: {}, {} cpus{}, kernel {}, clocksource {}",
-            m.cpu_model,
-            m.nproc,
-            if m.virtualized { " (VM)" } else { "" },
-            m.kernel,
-            m.clocksource
-        ));
+        line(m.summary_line());
         line(format!(
             "clock: ticks every {} ns; two reads with nothing between (in every latency below): p50 {} ns, p99 {} ns",
             self.clock_resolution_ns,

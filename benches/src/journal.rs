@@ -8,7 +8,6 @@
 //! threads (writers, or a writer and a tailer, or a producer and a blocking consumer), plus the
 //! journal's maintenance thread, which sleeps between passes.
 
-use std::fs;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +30,7 @@ use crate::report::{
     LatencySummary, MachineInfo, Throughput, cache_line_round_trip_ns, clock_resolution_ns,
     latency_histogram,
 };
+use crate::scratch::{MaintainStats, ScratchDir, with_maintainer};
 
 /// Bytes of one frame in the journal: the 32-byte frame header plus a 32-byte payload.
 const FRAME_BYTES: usize = 64;
@@ -39,9 +39,6 @@ const _: () = assert!(align_frame(FRAME_HEADER_LEN + PAYLOAD_BYTES) == FRAME_BYT
 
 const RECORD: RecordType = RecordType(RecordType::FIRST_USER);
 
-/// The maintenance thread sleeps this long between passes: a new spare segment is on its way
-/// within 10 ms of a rollover, and the thread costs nothing while it sleeps.
-const MAINTAIN_INTERVAL: Duration = Duration::from_millis(10);
 /// Frames handed out per `Tailer::poll`, like a real consumer's batch.
 const POLL_FRAMES_MAX: usize = 1024;
 /// Bound of the `sync_channel` baseline: deep enough that the producer rarely waits for the
@@ -518,54 +515,6 @@ fn mpsc_recv_throughput(plan: &Plan) -> Result<Throughput> {
     })
 }
 
-/// How the maintenance thread's passes went during a run.
-#[derive(Clone, Copy, Debug, Default)]
-struct MaintainStats {
-    passes: u64,
-    /// The longest pass: creating and prefaulting the next segment dominates it.
-    longest: Duration,
-}
-
-impl MaintainStats {
-    fn to_json(self) -> serde_json::Value {
-        json!({
-            "passes": self.passes,
-            "longest_pass_ms": (self.longest.as_secs_f64() * 1e6).round() / 1e3,
-        })
-    }
-}
-
-/// Runs `body` while a cold thread calls `journal.maintain()` every `MAINTAIN_INTERVAL`, as the
-/// daemon does: the next segment is created (and prefaulted) ahead of the writers, and old ones
-/// are pruned. It sleeps between passes; it never spins.
-fn with_maintainer<R>(
-    journal: &Journal,
-    body: impl FnOnce() -> Result<R>,
-) -> Result<(R, MaintainStats)> {
-    // The first pass runs before the body, so the first rollover already finds its segment.
-    journal.maintain().context("maintaining the journal")?;
-    let stop = AtomicBool::new(false);
-    thread::scope(|s| {
-        let maintainer = s.spawn(|| -> Result<MaintainStats> {
-            let mut stats = MaintainStats::default();
-            while !stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                journal.maintain().context("maintaining the journal")?;
-                stats.passes += 1;
-                stats.longest = stats.longest.max(started.elapsed());
-                thread::sleep(MAINTAIN_INTERVAL);
-            }
-            Ok(stats)
-        });
-        let result = body();
-        stop.store(true, Ordering::Relaxed);
-        let maintained = maintainer
-            .join()
-            .map_err(|_| anyhow!("maintenance thread panicked"))?;
-        Ok((result?, maintained?))
-    })
-}
-
 fn join_all<T>(threads: Vec<ScopedJoinHandle<'_, Result<T>>>) -> Result<Vec<T>> {
     threads
         .into_iter()
@@ -593,54 +542,6 @@ fn merged(threads: Vec<Timed>) -> Result<LatencySummary> {
     Ok(LatencySummary::of(&total, span.ended - span.started))
 }
 
-/// A fresh directory for the run's journals, removed at the end (also on an error).
-struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    fn create(parent: Option<&Path>) -> Result<ScratchDir> {
-        let parent = match parent {
-            Some(parent) => parent.to_owned(),
-            None if Path::new("/dev/shm").is_dir() => PathBuf::from("/dev/shm"),
-            None => std::env::temp_dir(),
-        };
-        let unique = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = parent.join(format!("levibot-bench-{}-{unique}", std::process::id()));
-        // create_dir, not create_dir_all: it fails if the directory exists, so we never remove
-        // anything we did not create.
-        fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(ScratchDir { path })
-    }
-
-    /// Runs `f` on a journal directory inside this one, removed afterwards so that memory holds
-    /// one run's segments at a time.
-    fn with_dir<R>(&self, name: &str, f: impl FnOnce(&Path) -> Result<R>) -> Result<R> {
-        let dir = self.path.join(name);
-        let result = f(&dir);
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
-        }
-        result
-    }
-
-    fn remove(self) -> Result<()> {
-        fs::remove_dir_all(&self.path)
-            .with_context(|| format!("removing {}", self.path.display()))?;
-        // Already gone: nothing left for Drop.
-        std::mem::forget(self);
-        Ok(())
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
 impl Figures {
     fn table(&self) -> String {
         let m = &self.machine;
@@ -658,14 +559,7 @@ impl Figures {
         line(format!(
             "frame = {FRAME_BYTES} B in the journal: {FRAME_HEADER_LEN} B frame header + {PAYLOAD_BYTES} B payload; baselines move a [u8; {FRAME_BYTES}]"
         ));
-        line(format!(
-            "machine: {}, {} cpus{}, kernel {}, clocksource {}",
-            m.cpu_model,
-            m.nproc,
-            if m.virtualized { " (VM)" } else { "" },
-            m.kernel,
-            m.clocksource
-        ));
+        line(m.summary_line());
         line(format!(
             "clock: ticks every {} ns; two reads with nothing between (in every latency below): p50 {} ns, p99 {} ns",
             self.clock_resolution_ns,

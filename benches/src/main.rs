@@ -6,6 +6,8 @@
 mod decode;
 mod journal;
 mod report;
+mod scratch;
+mod tick_to_trade;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -17,7 +19,6 @@ struct Cli {
     command: Command,
 }
 
-// Later benchmarks (tick-to-trade, ...) are further variants here.
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Shared-memory journal: append latency (1 and 2 writers) and tailer throughput, each
@@ -27,11 +28,16 @@ enum Command {
     /// recordings, ours (scanner and simd-json paths) beside serde_json and sonic-rs baselines
     /// that produce the same records.
     Decode(decode::DecodeArgs),
+    /// The whole hot path, venue bytes to FIX order bytes: decode, strategy, risk, encode and
+    /// tick-to-trade percentiles from the journal, over the corpus and a paced synthetic
+    /// stream, with rtrb rings beside a std::sync::mpsc baseline, fused or spread.
+    TickToTrade(tick_to_trade::TickToTradeArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Journal(args) => journal::run(&args),
         Command::Decode(args) => decode::run(&args),
+        Command::TickToTrade(args) => tick_to_trade::run(&args),
     }
 }

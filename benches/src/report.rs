@@ -133,6 +133,18 @@ impl MachineInfo {
         }
     }
 
+    /// One line for a benchmark's table: `machine: <cpu>, <n> cpus (VM), kernel .., clocksource ..`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "machine: {}, {} cpus{}, kernel {}, clocksource {}",
+            self.cpu_model,
+            self.nproc,
+            if self.virtualized { " (VM)" } else { "" },
+            self.kernel,
+            self.clocksource
+        )
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "nproc": self.nproc,
