@@ -424,13 +424,34 @@ where
                 risk,
                 gateway,
             } => {
-                // Downstream first, so each agent's consumer is running when it starts.
-                let gateway = spawn(self.gateway, gateway, Some(runner_counters("gateway")?))?;
-                let risk = spawn(self.risk, risk, Some(runner_counters("risk")?))?;
-                let strategy = spawn(self.strategy, strategy, Some(runner_counters("strategy")?))?;
-                let feed = spawn(self.feed, feed, Some(runner_counters("feed")?))?;
+                let counters = [
+                    runner_counters("gateway")?,
+                    runner_counters("risk")?,
+                    runner_counters("strategy")?,
+                    runner_counters("feed")?,
+                ];
+                let [c_gateway, c_risk, c_strategy, c_feed] = counters;
+                // Downstream first, so each agent's consumer is running when it starts; if one
+                // cannot start, those already running are stopped.
+                let mut started = Vec::with_capacity(4);
+                let mut start = |spawned: Result<RunnerHandle, RunnerError>| match spawned {
+                    Ok(handle) => {
+                        started.push(handle);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                };
+                let result = start(spawn(self.gateway, gateway, Some(c_gateway)))
+                    .and_then(|()| start(spawn(self.risk, risk, Some(c_risk))))
+                    .and_then(|()| start(spawn(self.strategy, strategy, Some(c_strategy))))
+                    .and_then(|()| start(spawn(self.feed, feed, Some(c_feed))));
                 // Stopped upstream first: each drains into a consumer still running.
-                vec![feed, strategy, risk, gateway]
+                started.reverse();
+                if let Err(e) = result {
+                    let _ = crate::runner::stop_in_order(started);
+                    return Err(e.into());
+                }
+                started
             }
         };
         Ok(RunningPipeline { handles })
