@@ -17,7 +17,8 @@ pub const BACKOFF_PARK_MIN_NS: u64 = 1_000;
 pub const BACKOFF_PARK_MAX_NS: u64 = 1_000_000;
 
 /// How an agent idles (from config: `busy_spin`, `yield`, `backoff`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum IdleStrategy {
     BusySpin,
     Yield,

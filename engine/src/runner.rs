@@ -22,10 +22,13 @@ pub mod counter_type {
     pub const CYCLE_NS_MAX: u32 = 102;
 }
 
-/// Where and how an agent runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Where and how an agent runs. In config: `{ core = 2, idle = "busy_spin" }` (both optional:
+/// not pinned, backoff).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunnerConfig {
     /// The core to pin the thread to (`None`: not pinned).
+    #[serde(rename = "core")]
     pub core_id: Option<usize>,
     pub idle: IdleStrategy,
 }

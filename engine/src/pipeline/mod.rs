@@ -122,8 +122,21 @@ impl Default for RingCapacities {
     }
 }
 
-/// Where the agents run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the agents run. In config (TOML), each agent with its own core and idle strategy:
+///
+/// ```toml
+/// [layout]
+/// kind = "spread"                                   # or "fused"
+/// feed = { core = 0, idle = "busy_spin" }           # fused: pipeline = { core = 1, ... }
+/// strategy = { core = 1, idle = "busy_spin" }
+/// risk = { core = 2, idle = "busy_spin" }
+/// gateway = { core = 3, idle = "backoff" }
+/// ```
+///
+/// Deserializing checks the shape (unknown keys are errors); [`validate`](Self::validate)
+/// checks it against the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Layout {
     /// decode -> strategy -> risk -> encode on one thread.
     Fused { pipeline: RunnerConfig },
@@ -467,5 +480,85 @@ impl RunningPipeline {
     /// Stops the agents upstream first, each drained before the next, and waits for them.
     pub fn stop(self) -> Result<(), RunnerError> {
         crate::runner::stop_in_order(self.handles)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idle::IdleStrategy;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Config {
+        layout: Layout,
+    }
+
+    fn parse(text: &str) -> Result<Layout, String> {
+        toml::from_str::<Config>(text)
+            .map(|c| c.layout)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn layouts_come_from_config_with_a_core_and_idle_strategy_per_agent() {
+        let spread = parse(
+            r#"
+            [layout]
+            kind = "spread"
+            feed = { core = 0, idle = "busy_spin" }
+            strategy = { core = 1, idle = "yield" }
+            risk = { idle = "backoff" }
+            gateway = { core = 3 }
+            "#,
+        )
+        .unwrap();
+        let Layout::Spread {
+            feed,
+            strategy,
+            risk,
+            gateway,
+        } = spread
+        else {
+            panic!("{spread:?}");
+        };
+        assert_eq!((feed.core_id, feed.idle), (Some(0), IdleStrategy::BusySpin));
+        assert_eq!(strategy.idle, IdleStrategy::Yield);
+        assert_eq!((risk.core_id, risk.idle), (None, IdleStrategy::Backoff));
+        assert_eq!(
+            (gateway.core_id, gateway.idle),
+            (Some(3), IdleStrategy::Backoff)
+        );
+        let fused =
+            parse("[layout]\nkind = \"fused\"\npipeline = { core = 1, idle = \"busy_spin\" }")
+                .unwrap();
+        assert!(fused.is_fused());
+        assert_eq!(fused.runners()[0].1.core_id, Some(1));
+    }
+
+    #[test]
+    fn bad_layouts_are_errors_that_name_the_key() {
+        for (text, expected) in [
+            ("[layout]\nkind = \"diagonal\"", "diagonal"),
+            (
+                "[layout]\nkind = \"fused\"\npipeline = { core = 1, idle = \"nap\" }",
+                "nap",
+            ),
+            (
+                "[layout]\nkind = \"fused\"\npipeline = { cores = 1 }",
+                "cores",
+            ),
+            (
+                "[layout]\nkind = \"fused\"\npipeline = {}\nfeed = {}",
+                "feed",
+            ),
+            ("[layout]\nkind = \"spread\"\nfeed = {}", "strategy"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+        // Well formed, but not for this machine: the error names the agent and the core.
+        let far = parse("[layout]\nkind = \"fused\"\npipeline = { core = 100000 }").unwrap();
+        let err = far.validate().unwrap_err().to_string();
+        assert!(err.contains("pipeline") && err.contains("100000"), "{err}");
     }
 }
