@@ -13,3 +13,4 @@ pub mod capture;
 pub mod decimal;
 pub mod fix;
 pub mod instrument;
+pub mod ws;
