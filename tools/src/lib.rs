@@ -2,5 +2,7 @@
 //! status, kill, resume, reload), `levibot-exporter` (issue 7) and `venue-sim` (issue 5).
 //!
 //! - [`capture_check`]: replays a recorded capture through the decoder and the books.
+//! - [`venue`]: the simulated venue's parts (the matching engine, so far).
 
 pub mod capture_check;
+pub mod venue;
