@@ -244,9 +244,9 @@ fn random_flow_never_crosses_and_conserves_quantity() {
         let owner = rng.u32(0..4);
         let order_side = if rng.bool() { side::BUY } else { side::SELL };
         let out = match rng.u8(0..10) {
-            0 => venue.cancel(owner, id, rng.u64(1..id)),
+            0 => venue.cancel(owner, id, rng.u64(1..=id)),
             1 => venue.replace(
-                rng.u64(1..id),
+                rng.u64(1..=id),
                 limit(
                     owner,
                     id,

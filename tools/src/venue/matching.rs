@@ -307,6 +307,32 @@ impl MatchingEngine {
         Some((bids, asks))
     }
 
+    /// The smallest quantity on the lot grid that the filters accept at `px` (min qty and min
+    /// notional).
+    pub fn min_qty_at(&self, instrument_id: u32, px: i64) -> Option<i64> {
+        let f = &self.books.get(instrument_id as usize)?.filters;
+        if px <= 0 {
+            return None;
+        }
+        let for_notional = (f.notional_min + px as i128 - 1) / px as i128;
+        let qty = (for_notional as i64).max(f.qty_min).max(f.lot_units);
+        Some((qty + f.lot_units - 1) / f.lot_units * f.lot_units)
+    }
+
+    /// The tick and lot of an instrument, in its units.
+    pub fn grid(&self, instrument_id: u32) -> Option<(i64, i64)> {
+        let f = &self.books.get(instrument_id as usize)?.filters;
+        Some((f.tick_units, f.lot_units))
+    }
+
+    /// Best bid and ask with their total quantities.
+    pub fn top_levels(&self, instrument_id: u32) -> (Option<(i64, i64)>, Option<(i64, i64)>) {
+        match self.depth(instrument_id, 1) {
+            Some((bids, asks)) => (bids.first().copied(), asks.first().copied()),
+            None => (None, None),
+        }
+    }
+
     /// Best bid and ask prices.
     pub fn top(&self, instrument_id: u32) -> (Option<i64>, Option<i64>) {
         match self.books.get(instrument_id as usize) {

@@ -2,5 +2,9 @@
 //! filters; its market-data and FIX order-entry servers come next.
 //!
 //! - [`matching`]: price-time-priority books, order entry to owner notices and feed updates.
+//! - [`feed`]: the venue's market data as Binance combined-stream messages and REST snapshots.
+//! - [`flow`]: synthetic traders that move prices.
 
+pub mod feed;
+pub mod flow;
 pub mod matching;
