@@ -14,7 +14,7 @@ use levibot_gateway::decimal::Scale;
 use levibot_gateway::instrument::Instrument;
 use levibot_shm::records::side;
 
-use super::matching::MarketUpdate;
+use super::matching::{MarketUpdate, Top};
 
 /// One instrument's names and scales for the feed.
 #[derive(Clone, Debug)]
@@ -163,7 +163,7 @@ impl FeedEncoder {
     pub fn flush_depth(
         &mut self,
         event_time_ms: u64,
-        top: impl Fn(u32) -> (Option<(i64, i64)>, Option<(i64, i64)>),
+        top: impl Fn(u32) -> Top,
         messages: &mut Vec<String>,
     ) {
         for (id, pending) in self.pending.iter_mut().enumerate() {

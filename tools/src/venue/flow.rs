@@ -85,7 +85,7 @@ impl SyntheticFlow {
         }
         let fair = *fair;
         let buy = (r >> 8) & 1 == 1;
-        let aggressive = (r >> 9) % 8 == 0;
+        let aggressive = (r >> 9).is_multiple_of(8);
         let distance = 1 + ((r >> 12) % SYNTHETIC_SPREAD_TICKS_MAX as u64) as i64;
         let ticks = match (buy, aggressive) {
             (true, false) => fair - distance,

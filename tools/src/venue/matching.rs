@@ -13,6 +13,11 @@ use levibot_gateway::instrument::Instrument;
 use levibot_shm::records::{ord_type, side, time_in_force};
 use rust_decimal::Decimal;
 
+/// A price level's price and total quantity.
+pub type LevelTotal = (i64, i64);
+/// The best bid and ask levels, if any.
+pub type Top = (Option<LevelTotal>, Option<LevelTotal>);
+
 /// Why the venue refused an order (the text goes into FIX Text(58); the code into
 /// OrdRejReason(103) where FIX has one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,12 +288,11 @@ impl MatchingEngine {
     }
 
     /// Aggregated levels, best first, at most `depth` a side: (bids, asks) as (px, qty).
-    #[allow(clippy::type_complexity)]
     pub fn depth(
         &self,
         instrument_id: u32,
         depth: usize,
-    ) -> Option<(Vec<(i64, i64)>, Vec<(i64, i64)>)> {
+    ) -> Option<(Vec<LevelTotal>, Vec<LevelTotal>)> {
         let book = self.books.get(instrument_id as usize)?;
         let total = |q: &VecDeque<Resting>| q.iter().map(|o| o.qty - o.cum_qty).sum::<i64>();
         let bids = book
@@ -326,7 +330,7 @@ impl MatchingEngine {
     }
 
     /// Best bid and ask with their total quantities.
-    pub fn top_levels(&self, instrument_id: u32) -> (Option<(i64, i64)>, Option<(i64, i64)>) {
+    pub fn top_levels(&self, instrument_id: u32) -> Top {
         match self.depth(instrument_id, 1) {
             Some((bids, asks)) => (bids.first().copied(), asks.first().copied()),
             None => (None, None),
