@@ -1,5 +1,5 @@
-//! FIX 4.4 order entry on the hot path: the allocation-free order encoder and a zero-copy
-//! message reader. The FIX session (Logon, heartbeats, resend) of issue 5 builds on these.
+//! FIX 4.4 order entry: the allocation-free order encoder, a zero-copy message reader, and the
+//! initiator session (Logon, heartbeats, test requests, resend and gap fill, logout) on them.
 //!
 //! - [`OrderEncoder`] (`encode.rs`): an [`OrderRequest`](levibot_shm::records::OrderRequest)
 //!   that passed risk -> NewOrderSingle (`D`), OrderCancelRequest (`F`),
@@ -13,6 +13,8 @@
 //!   framing (BeginString, exact BodyLength, CheckSum) and field syntax, then iterates its
 //!   `(tag, value)` fields without copying; a prefix of a message is
 //!   [`FixParseError::Incomplete`], so a socket reader can wait for more bytes.
+//! - [`FixSession`] and [`FixConnection`] (`session.rs`): the initiator session, sans-IO, and
+//!   its mio transport.
 //!
 //! A message on the wire (`|` is SOH, byte 0x01):
 //!
@@ -28,6 +30,7 @@
 
 mod encode;
 mod parse;
+mod session;
 mod time;
 mod writer;
 
@@ -37,6 +40,14 @@ pub use encode::{
 pub use parse::{
     FIX_INBOUND_LEN_MAX, Fields, FixMessage, FixParseError, data_tag_for_length_tag, parse_message,
     value_u64,
+};
+pub use session::{
+    API_KEY_LEN_MAX, BinanceLogon, BinanceLogonError, CONNECTION_READ_BUF_LEN, ConnectionError,
+    ConnectionStatus, DisconnectReason, FixConnection, FixSession, HEART_BT_INT_S_MAX, Handled,
+    INSTRUMENT_UNKNOWN, MessageHandling, ORDER_SEQ_MAP_LEN, OUTBOUND_BUF_LEN, ReportError,
+    SESSION_REJECT_REASON_BASE, SIGNATURE_BASE64_LEN, SessionConfig, SessionConfigError,
+    SessionError, SessionEvent, SessionSeqNums, SessionState, TEST_REQUEST_MARGIN_PERCENT,
+    decode_execution_report, decode_order_cancel_reject, session_reject_reason,
 };
 pub use time::{UTC_TIMESTAMP_LEN, UtcTimestamp, UtcTimestampCache, civil_from_unix_days};
 pub use writer::FixWriter;
@@ -123,16 +134,20 @@ const fn pow10_u32(exp: usize) -> u32 {
 pub mod tag {
     use super::Tag;
 
+    pub const AVG_PX: Tag = Tag::new(6);
+    pub const BEGIN_SEQ_NO: Tag = Tag::new(7);
     pub const BEGIN_STRING: Tag = Tag::new(8);
     pub const BODY_LENGTH: Tag = Tag::new(9);
     pub const CHECK_SUM: Tag = Tag::new(10);
     pub const CL_ORD_ID: Tag = Tag::new(11);
     pub const CUM_QTY: Tag = Tag::new(14);
+    pub const END_SEQ_NO: Tag = Tag::new(16);
     pub const EXEC_ID: Tag = Tag::new(17);
     pub const LAST_PX: Tag = Tag::new(31);
     pub const LAST_QTY: Tag = Tag::new(32);
     pub const MSG_SEQ_NUM: Tag = Tag::new(34);
     pub const MSG_TYPE: Tag = Tag::new(35);
+    pub const NEW_SEQ_NO: Tag = Tag::new(36);
     pub const ORDER_ID: Tag = Tag::new(37);
     pub const ORDER_QTY: Tag = Tag::new(38);
     pub const ORD_STATUS: Tag = Tag::new(39);
@@ -140,6 +155,7 @@ pub mod tag {
     pub const ORIG_CL_ORD_ID: Tag = Tag::new(41);
     pub const POSS_DUP_FLAG: Tag = Tag::new(43);
     pub const PRICE: Tag = Tag::new(44);
+    pub const REF_SEQ_NUM: Tag = Tag::new(45);
     pub const SENDER_COMP_ID: Tag = Tag::new(49);
     pub const SENDING_TIME: Tag = Tag::new(52);
     pub const SIDE: Tag = Tag::new(54);
@@ -151,6 +167,8 @@ pub mod tag {
     pub const RAW_DATA_LENGTH: Tag = Tag::new(95);
     pub const RAW_DATA: Tag = Tag::new(96);
     pub const ENCRYPT_METHOD: Tag = Tag::new(98);
+    pub const CXL_REJ_REASON: Tag = Tag::new(102);
+    pub const ORD_REJ_REASON: Tag = Tag::new(103);
     pub const HEART_BT_INT: Tag = Tag::new(108);
     pub const TEST_REQ_ID: Tag = Tag::new(112);
     pub const ORIG_SENDING_TIME: Tag = Tag::new(122);
@@ -158,7 +176,13 @@ pub mod tag {
     pub const RESET_SEQ_NUM_FLAG: Tag = Tag::new(141);
     pub const EXEC_TYPE: Tag = Tag::new(150);
     pub const LEAVES_QTY: Tag = Tag::new(151);
+    pub const REF_TAG_ID: Tag = Tag::new(371);
+    pub const REF_MSG_TYPE: Tag = Tag::new(372);
+    pub const SESSION_REJECT_REASON: Tag = Tag::new(373);
+    pub const CXL_REJ_RESPONSE_TO: Tag = Tag::new(434);
+    pub const USERNAME: Tag = Tag::new(553);
     pub const MASS_CANCEL_REQUEST_TYPE: Tag = Tag::new(530);
+    pub const MESSAGE_HANDLING: Tag = Tag::new(25_035);
 }
 
 /// FIX 4.4 message types (tag 35).

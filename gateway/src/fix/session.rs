@@ -1,0 +1,1139 @@
+//! The FIX 4.4 initiator session: [`FixSession`], a sans-IO state machine (bytes in, bytes
+//! out, time passed in as `now_ns`), and [`FixConnection`], its thin non-blocking mio transport.
+//!
+//! ```text
+//!            logon()            peer Logon            logout()            peer Logout
+//! Disconnected -----> LogonSent -----------> Active ----------> LogoutSent ----------> Closed
+//!                         |                    |   peer Logout (answered) ------------> Closed
+//!                         +--------------------+-- fatal (seq too low, timeout) ------> Closed
+//! ```
+//!
+//! **Binance** signs the Logon with Ed25519: set [`SessionConfig::binance_logon`] (see
+//! [`BinanceLogon`] for the payload).
+//!
+//! **Driving it.** The caller (the transport) hands received bytes to [`FixSession::handle`],
+//! which takes at most one message from their start and says how many bytes it consumed and
+//! what happened ([`SessionEvent`]); [`FixSession::poll_timers`] runs the heartbeat clock;
+//! [`FixSession::send_order`] encodes an order with the existing [`OrderEncoder`]. Everything
+//! the session writes goes into one fixed outbound buffer that the transport drains
+//! ([`FixSession::outbound`], [`FixSession::consume_outbound`]).
+//!
+//! **Sequence numbers** ([`SessionSeqNums`], saved and restored by the caller):
+//!
+//! - an inbound MsgSeqNum equal to the expected one is processed and consumed;
+//! - higher: a gap. We send one ResendRequest (7 = expected, 16 = 0, "everything after") and
+//!   drop messages beyond the gap until the peer's resend or GapFill closes it (a Logon or
+//!   Logout is still acted on);
+//! - lower without PossDupFlag (43) = Y: fatal, a Logout naming both numbers, then close;
+//!   lower with PossDupFlag = Y: a duplicate, ignored;
+//! - SequenceReset-GapFill (123 = Y) moves the expected number to NewSeqNo (36) like any
+//!   in-order message; SequenceReset-Reset (no 123 or 123 = N) sets it whatever its MsgSeqNum;
+//! - garbled input (bad checksum, BodyLength, framing) is skipped up to the next `8=FIX.4.4`
+//!   without consuming a sequence number; a valid message missing a required field consumes
+//!   its number and gets a session Reject (35=3 with 45, 371, 372, 373).
+//!
+//! **The peer's ResendRequest** is always answered with one SequenceReset-GapFill over the whole
+//! range, never with the original messages: an order re-sent seconds or minutes late would
+//! trade on a market that has moved, and risk checked it against the state of that moment. The
+//! strategy decides again from the reports it has; the venue learns that those numbers are
+//! used.
+//!
+//! **Orders** go out with the session's next MsgSeqNum, and the session remembers which order
+//! each outbound number carried in a fixed table of [`ORDER_SEQ_MAP_LEN`] entries indexed by
+//! the number, so that a session Reject (35=3) whose RefSeqNum (45) is one of our orders becomes
+//! a REJECTED [`ExecutionReport`] for that order, with `reject_reason` =
+//! [`SESSION_REJECT_REASON_BASE`] + SessionRejectReason (373).
+//!
+//! Hot path ([`FixSession::send_order`], and [`FixSession::handle`] of an ExecutionReport): no
+//! allocation, no formatting, no syscall. Session messages (heartbeats and the rest) are
+//! written with the same field writer; only the text of a fatal Logout is formatted.
+
+mod binance;
+mod report;
+mod transport;
+
+pub use binance::{
+    API_KEY_LEN_MAX, BinanceLogon, BinanceLogonError, MessageHandling, SIGNATURE_BASE64_LEN,
+};
+pub use report::{
+    INSTRUMENT_UNKNOWN, ReportError, decode_execution_report, decode_order_cancel_reject,
+};
+pub use transport::{CONNECTION_READ_BUF_LEN, ConnectionError, ConnectionStatus, FixConnection};
+
+use std::io::Write as _;
+
+use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
+
+use crate::instrument::InstrumentTable;
+
+use super::encode::{FixConfigError, FixEncodeError, OrderEncoder};
+use super::parse::{FixMessage, FixParseError, parse_message, value_u64};
+use super::time::UtcTimestampCache;
+use super::writer::FixWriter;
+use super::{SOH, Tag, msg_type, tag};
+
+/// Capacity of the outbound buffer, in bytes: what the session may have written and the
+/// transport not yet sent. A full buffer refuses orders ([`SessionError::OutboundFull`]).
+pub const OUTBOUND_BUF_LEN: usize = 64 * 1024;
+
+/// Entries of the outbound MsgSeqNum -> order table (a power of two; the table is indexed by
+/// `seq & (ORDER_SEQ_MAP_LEN - 1)`, so it remembers the last this many orders' numbers).
+pub const ORDER_SEQ_MAP_LEN: usize = 4096;
+const _: () = assert!(ORDER_SEQ_MAP_LEN.is_power_of_two());
+
+/// Largest HeartBtInt (108) we send, in seconds.
+pub const HEART_BT_INT_S_MAX: u32 = 3600;
+
+/// The margin over HeartBtInt before we send a TestRequest (and again before we give up on
+/// its answer), in percent of HeartBtInt: FIX suggests "a reasonable transmission time", a
+/// fifth of the interval here.
+pub const TEST_REQUEST_MARGIN_PERCENT: u64 = 20;
+
+/// Added to SessionRejectReason (373) in the `reject_reason` of a REJECTED report made from a
+/// session Reject of one of our orders, so that it is not taken for an OrdRejReason (103).
+pub const SESSION_REJECT_REASON_BASE: u32 = 1000;
+
+/// Longest Text (58) the session writes, in bytes.
+const TEXT_LEN_MAX: usize = 128;
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// SessionRejectReason (373) values the session sends.
+pub mod session_reject_reason {
+    pub const REQUIRED_TAG_MISSING: u32 = 1;
+    pub const VALUE_INCORRECT: u32 = 5;
+    pub const INCORRECT_DATA_FORMAT: u32 = 6;
+    pub const COMP_ID_PROBLEM: u32 = 9;
+}
+
+/// The next MsgSeqNum we send and the next we expect. Saved by the caller (the journal, issue
+/// 6) and given back to [`FixSession::new`] or [`FixSession::set_seq_nums`]: logging on again
+/// with the same value continues the session where it stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionSeqNums {
+    pub next_sender: u64,
+    pub next_target: u64,
+}
+
+impl Default for SessionSeqNums {
+    fn default() -> Self {
+        SessionSeqNums {
+            next_sender: 1,
+            next_target: 1,
+        }
+    }
+}
+
+/// What the session needs to know, checked by [`FixSession::new`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our SenderCompID (49).
+    pub sender_comp_id: String,
+    /// The venue's CompID, our TargetCompID (56).
+    pub target_comp_id: String,
+    /// HeartBtInt (108), in seconds: 1 to [`HEART_BT_INT_S_MAX`].
+    pub heart_bt_int_s: u32,
+    /// Send ResetSeqNumFlag (141) = Y in the Logon and start both sides at 1.
+    pub reset_seq_num: bool,
+    /// Sign the Logon the way Binance's FIX API requires (see [`BinanceLogon`]).
+    pub binance_logon: Option<BinanceLogon>,
+}
+
+/// Where the session is (see the module doc's diagram).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// No connection, or not logged on yet: [`FixSession::logon`] starts.
+    Disconnected,
+    LogonSent,
+    Active,
+    LogoutSent,
+    /// Finished: the transport sends what is left in the outbound buffer and closes.
+    Closed,
+}
+
+/// Why the session closed on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// An inbound MsgSeqNum lower than expected without PossDupFlag (43) = Y.
+    SeqNumTooLow { expected: u64, received: u64 },
+    /// A message without MsgSeqNum (34).
+    MissingSeqNum,
+    /// SenderCompID (49) or TargetCompID (56) is not the configured pair.
+    CompIdMismatch,
+    /// The venue answered our Logon with a Logout.
+    LogonRefused,
+    /// The first message after our Logon was neither a Logon nor a Logout.
+    NotLogon,
+    /// No answer to our Logon in time.
+    LogonTimeout,
+    /// No message for HeartBtInt + margin, and no answer to the TestRequest after as long.
+    HeartbeatTimeout,
+    /// No answer to our Logout in time.
+    LogoutTimeout,
+    /// The outbound buffer was full when the session had to answer.
+    OutboundFull,
+}
+
+/// What one call of [`FixSession::handle`] or [`FixSession::poll_timers`] brought.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The venue answered our Logon.
+    LoggedOn { heart_bt_int_s: u32 },
+    /// An execution report, a cancel reject, or a session Reject of one of our orders.
+    Report(ExecutionReport),
+    /// A session Reject (35=3) of a message of ours that was not an order.
+    Rejected {
+        ref_seq_num: u64,
+        ref_tag: u32,
+        reason: u32,
+    },
+    /// An ExecutionReport or OrderCancelReject we could not read; we answered with a session
+    /// Reject.
+    BadReport(ReportError),
+    /// Inbound MsgSeqNum higher than expected: a ResendRequest is out (or already was).
+    GapDetected { expected: u64, received: u64 },
+    /// The Logout handshake is over (`by_peer`: the venue started it and we answered). Close.
+    LoggedOut { by_peer: bool },
+    /// The session gave up (a Logout was written when there was a session to log out of).
+    /// Close.
+    Disconnected(DisconnectReason),
+}
+
+/// The result of [`FixSession::handle`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handled {
+    /// Bytes taken from the start of the input: 0 when it holds only part of a message.
+    pub consumed: usize,
+    pub event: Option<SessionEvent>,
+}
+
+/// Why the session could not be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionConfigError {
+    #[error(transparent)]
+    Encoder(#[from] FixConfigError),
+    #[error("HeartBtInt (108) {heart_bt_int_s} s is not in 1..={HEART_BT_INT_S_MAX}")]
+    HeartBtInt { heart_bt_int_s: u32 },
+}
+
+/// Why the session refused to send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session is {state:?}, not in a state to send this")]
+    NotActive { state: SessionState },
+    #[error("outbound buffer full: {len} bytes do not fit in the {free} free")]
+    OutboundFull { len: usize, free: usize },
+    #[error(transparent)]
+    Encode(#[from] FixEncodeError),
+}
+
+/// The fixed outbound buffer: bytes `[start, end)` wait for the transport.
+struct Outbound {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl Outbound {
+    fn push(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        if self.buf.len() - self.end < bytes.len() && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let free = self.buf.len() - self.end;
+        if free < bytes.len() {
+            return Err(SessionError::OutboundFull {
+                len: bytes.len(),
+                free,
+            });
+        }
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
+        Ok(())
+    }
+}
+
+/// What the session remembers of an order it sent.
+#[derive(Clone, Copy, Debug, Default)]
+struct SentEntry {
+    /// 0: empty.
+    msg_seq_num: u64,
+    client_order_id: u64,
+    px: i64,
+    instrument_id: u32,
+    side: u8,
+}
+
+/// Header and body fields the session reads from every inbound message (first occurrence).
+#[derive(Default)]
+struct SessionFields<'a> {
+    seq: Option<&'a [u8]>,
+    sender: Option<&'a [u8]>,
+    target: Option<&'a [u8]>,
+    sending_time: Option<&'a [u8]>,
+    poss_dup: Option<&'a [u8]>,
+    gap_fill: Option<&'a [u8]>,
+    new_seq_no: Option<&'a [u8]>,
+    test_req_id: Option<&'a [u8]>,
+    begin_seq_no: Option<&'a [u8]>,
+    end_seq_no: Option<&'a [u8]>,
+    ref_seq_num: Option<&'a [u8]>,
+    ref_tag_id: Option<&'a [u8]>,
+    session_reject_reason: Option<&'a [u8]>,
+    heart_bt_int: Option<&'a [u8]>,
+    encrypt_method: Option<&'a [u8]>,
+    reset_seq_num: Option<&'a [u8]>,
+}
+
+impl<'a> SessionFields<'a> {
+    fn of(msg: &FixMessage<'a>) -> SessionFields<'a> {
+        let mut f = SessionFields::default();
+        for (number, value) in msg.body_fields() {
+            let slot = match number {
+                34 => &mut f.seq,
+                49 => &mut f.sender,
+                56 => &mut f.target,
+                52 => &mut f.sending_time,
+                43 => &mut f.poss_dup,
+                123 => &mut f.gap_fill,
+                36 => &mut f.new_seq_no,
+                112 => &mut f.test_req_id,
+                7 => &mut f.begin_seq_no,
+                16 => &mut f.end_seq_no,
+                45 => &mut f.ref_seq_num,
+                371 => &mut f.ref_tag_id,
+                373 => &mut f.session_reject_reason,
+                108 => &mut f.heart_bt_int,
+                98 => &mut f.encrypt_method,
+                141 => &mut f.reset_seq_num,
+                _ => continue,
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        f
+    }
+}
+
+/// A problem with one field of an inbound session message, answered with a session Reject.
+struct FieldProblem {
+    tag: Tag,
+    reason: u32,
+}
+
+fn required(value: Option<&[u8]>, tag: Tag) -> Result<&[u8], FieldProblem> {
+    value.ok_or(FieldProblem {
+        tag,
+        reason: session_reject_reason::REQUIRED_TAG_MISSING,
+    })
+}
+
+fn required_u64(value: Option<&[u8]>, tag: Tag) -> Result<u64, FieldProblem> {
+    value_u64(required(value, tag)?).ok_or(FieldProblem {
+        tag,
+        reason: session_reject_reason::INCORRECT_DATA_FORMAT,
+    })
+}
+
+/// The FIX 4.4 initiator session state machine (see the module doc).
+pub struct FixSession {
+    config: SessionConfig,
+    encoder: OrderEncoder,
+    instruments: InstrumentTable,
+    writer: FixWriter,
+    clock: UtcTimestampCache,
+    /// `49=<sender>|56=<target>|`.
+    comp_id_fields: Box<[u8]>,
+    out: Outbound,
+    sent: Box<[SentEntry]>,
+    seq: SessionSeqNums,
+    state: SessionState,
+    heart_bt_int_ns: u64,
+    last_sent_ns: u64,
+    last_received_ns: u64,
+    /// When the state's deadline counts from: our Logon, our Logout, or our TestRequest.
+    pending_since_ns: Option<u64>,
+    next_test_req_id: u64,
+    /// The end of the gap our ResendRequest asked for (inbound numbers below it are resent).
+    resend_until: Option<u64>,
+    /// Messages skipped because they were garbled.
+    garbled_count: u64,
+}
+
+impl std::fmt::Debug for FixSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixSession")
+            .field("config", &self.config)
+            .field("state", &self.state)
+            .field("seq", &self.seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FixSession {
+    /// Cold path: checks `config`, prepares the order encoder for `instruments` and allocates
+    /// the fixed buffers. The session starts [`SessionState::Disconnected`] with `seq`.
+    pub fn new(
+        config: SessionConfig,
+        instruments: InstrumentTable,
+        seq: SessionSeqNums,
+    ) -> Result<FixSession, SessionConfigError> {
+        if !(1..=HEART_BT_INT_S_MAX).contains(&config.heart_bt_int_s) {
+            return Err(SessionConfigError::HeartBtInt {
+                heart_bt_int_s: config.heart_bt_int_s,
+            });
+        }
+        // Checks both comp ids.
+        let encoder =
+            OrderEncoder::new(&config.sender_comp_id, &config.target_comp_id, &instruments)?;
+        let mut comp_id_fields = Vec::new();
+        for part in [
+            tag::SENDER_COMP_ID.prefix(),
+            config.sender_comp_id.as_bytes(),
+            &[SOH],
+            tag::TARGET_COMP_ID.prefix(),
+            config.target_comp_id.as_bytes(),
+            &[SOH],
+        ] {
+            comp_id_fields.extend_from_slice(part);
+        }
+        Ok(FixSession {
+            heart_bt_int_ns: u64::from(config.heart_bt_int_s) * NANOS_PER_SECOND,
+            config,
+            encoder,
+            instruments,
+            writer: FixWriter::new(),
+            clock: UtcTimestampCache::new(),
+            comp_id_fields: comp_id_fields.into_boxed_slice(),
+            out: Outbound {
+                buf: vec![0; OUTBOUND_BUF_LEN].into_boxed_slice(),
+                start: 0,
+                end: 0,
+            },
+            sent: vec![SentEntry::default(); ORDER_SEQ_MAP_LEN].into_boxed_slice(),
+            seq,
+            state: SessionState::Disconnected,
+            last_sent_ns: 0,
+            last_received_ns: 0,
+            pending_since_ns: None,
+            next_test_req_id: 1,
+            resend_until: None,
+            garbled_count: 0,
+        })
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The instruments orders and reports refer to.
+    pub fn instruments(&self) -> &InstrumentTable {
+        &self.instruments
+    }
+
+    /// Where the session is.
+    pub fn state(&self) -> SessionState {
+        self.state
+    }
+
+    /// The sequence numbers to save (and give back on the next start).
+    pub fn seq_nums(&self) -> SessionSeqNums {
+        self.seq
+    }
+
+    /// Replaces the sequence numbers (recovery); only while disconnected or closed.
+    pub fn set_seq_nums(&mut self, seq: SessionSeqNums) -> Result<(), SessionError> {
+        match self.state {
+            SessionState::Disconnected | SessionState::Closed => {
+                self.seq = seq;
+                Ok(())
+            }
+            state => Err(SessionError::NotActive { state }),
+        }
+    }
+
+    /// Inbound messages skipped as garbled so far.
+    pub fn garbled_count(&self) -> u64 {
+        self.garbled_count
+    }
+
+    /// Bytes written and not yet sent.
+    #[inline]
+    pub fn outbound(&self) -> &[u8] {
+        &self.out.buf[self.out.start..self.out.end]
+    }
+
+    /// Marks the first `len` bytes of [`outbound`](Self::outbound) as sent.
+    #[inline]
+    pub fn consume_outbound(&mut self, len: usize) {
+        assert!(
+            len <= self.out.end - self.out.start,
+            "consumed more than outbound"
+        );
+        self.out.start += len;
+        if self.out.start == self.out.end {
+            self.out.start = 0;
+            self.out.end = 0;
+        }
+    }
+
+    /// The connection is gone: back to [`SessionState::Disconnected`], keeping the sequence
+    /// numbers. Unsent bytes are dropped; their numbers stay used (the venue will ask for them
+    /// and get a GapFill).
+    pub fn on_disconnected(&mut self) {
+        self.state = SessionState::Disconnected;
+        self.out.start = 0;
+        self.out.end = 0;
+        self.pending_since_ns = None;
+        self.resend_until = None;
+    }
+
+    /// Writes our Logon (98=0, 108, and 141=Y when configured, which restarts both sequences
+    /// at 1). From [`SessionState::Disconnected`] or [`SessionState::Closed`].
+    pub fn logon(&mut self, now_ns: u64) -> Result<(), SessionError> {
+        if !matches!(
+            self.state,
+            SessionState::Disconnected | SessionState::Closed
+        ) {
+            return Err(SessionError::NotActive { state: self.state });
+        }
+        self.out.start = 0;
+        self.out.end = 0;
+        if self.config.reset_seq_num {
+            self.seq = SessionSeqNums::default();
+        }
+        let reset = self.config.reset_seq_num;
+        let heart_bt_int_s = u64::from(self.config.heart_bt_int_s);
+        let mut signature = [0u8; SIGNATURE_BASE64_LEN];
+        if let Some(binance) = &self.config.binance_logon {
+            // The same `now_ns` formats to the same SendingTime in write_session.
+            let time = self.clock.format(now_ns);
+            binance.sign(
+                self.config.sender_comp_id.as_bytes(),
+                self.config.target_comp_id.as_bytes(),
+                self.seq.next_sender,
+                &time,
+                &mut signature,
+            );
+        }
+        let binance = self
+            .config
+            .binance_logon
+            .as_ref()
+            .map(|b| (b.api_key().as_bytes(), b.message_handling().code()));
+        let written = write_header(
+            &mut self.writer,
+            &mut self.clock,
+            &self.comp_id_fields,
+            msg_type::LOGON,
+            self.seq.next_sender,
+            now_ns,
+        )
+        .and_then(|()| {
+            let w = &mut self.writer;
+            if binance.is_some() {
+                w.field_u64(tag::RAW_DATA_LENGTH, SIGNATURE_BASE64_LEN as u64)?;
+                w.field(tag::RAW_DATA, &signature)?;
+            }
+            w.field_char(tag::ENCRYPT_METHOD, b'0')?;
+            w.field_u64(tag::HEART_BT_INT, heart_bt_int_s)?;
+            if reset {
+                w.field_char(tag::RESET_SEQ_NUM_FLAG, b'Y')?;
+            }
+            if let Some((api_key, message_handling)) = binance {
+                w.field(tag::USERNAME, api_key)?;
+                w.field_char(tag::MESSAGE_HANDLING, message_handling)?;
+            }
+            Ok(())
+        });
+        written?;
+        self.out.push(self.writer.finish())?;
+        self.seq.next_sender += 1;
+        self.last_sent_ns = now_ns;
+        self.state = SessionState::LogonSent;
+        self.last_received_ns = now_ns;
+        self.pending_since_ns = Some(now_ns);
+        self.resend_until = None;
+        Ok(())
+    }
+
+    /// Writes our Logout and waits for the venue's.
+    pub fn logout(&mut self, now_ns: u64) -> Result<(), SessionError> {
+        if self.state != SessionState::Active {
+            return Err(SessionError::NotActive { state: self.state });
+        }
+        self.write_logout(now_ns, b"")?;
+        self.state = SessionState::LogoutSent;
+        self.pending_since_ns = Some(now_ns);
+        Ok(())
+    }
+
+    /// Encodes `order` with the next MsgSeqNum into the outbound buffer and remembers which
+    /// order that number carried. Returns the MsgSeqNum. Hot path: no allocation.
+    #[inline]
+    pub fn send_order(&mut self, order: &OrderRequest, now_ns: u64) -> Result<u64, SessionError> {
+        if self.state != SessionState::Active {
+            return Err(SessionError::NotActive { state: self.state });
+        }
+        let msg_seq_num = self.seq.next_sender;
+        let bytes = self.encoder.encode(order, msg_seq_num, now_ns)?;
+        self.out.push(bytes)?;
+        self.seq.next_sender += 1;
+        self.last_sent_ns = now_ns;
+        self.sent[msg_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)] = SentEntry {
+            msg_seq_num,
+            client_order_id: order.client_order_id,
+            px: order.px,
+            instrument_id: order.instrument_id,
+            side: order.side,
+        };
+        Ok(msg_seq_num)
+    }
+
+    /// Runs the clocks: a Heartbeat after HeartBtInt of silence from us; a TestRequest after
+    /// HeartBtInt + margin of silence from the venue, and a Logout and close after as long
+    /// again without an answer; the Logon and Logout deadlines (HeartBtInt + margin).
+    pub fn poll_timers(&mut self, now_ns: u64) -> Option<SessionEvent> {
+        let grace_ns =
+            self.heart_bt_int_ns + self.heart_bt_int_ns * TEST_REQUEST_MARGIN_PERCENT / 100;
+        let since = |t: u64| now_ns.saturating_sub(t);
+        match self.state {
+            SessionState::LogonSent => {
+                if self.pending_since_ns.is_some_and(|t| since(t) >= grace_ns) {
+                    return Some(self.close(DisconnectReason::LogonTimeout));
+                }
+            }
+            SessionState::LogoutSent => {
+                if self.pending_since_ns.is_some_and(|t| since(t) >= grace_ns) {
+                    return Some(self.close(DisconnectReason::LogoutTimeout));
+                }
+            }
+            SessionState::Active => {
+                match self.pending_since_ns {
+                    Some(t) if since(t) >= grace_ns => {
+                        let _ = self.write_logout(now_ns, b"no answer to TestRequest");
+                        return Some(self.close(DisconnectReason::HeartbeatTimeout));
+                    }
+                    None if since(self.last_received_ns) >= grace_ns => {
+                        let id = self.next_test_req_id;
+                        self.next_test_req_id += 1;
+                        if self
+                            .write_session(msg_type::TEST_REQUEST, now_ns, |w| {
+                                w.field_u64(tag::TEST_REQ_ID, id)
+                            })
+                            .is_err()
+                        {
+                            return Some(self.close(DisconnectReason::OutboundFull));
+                        }
+                        self.pending_since_ns = Some(now_ns);
+                    }
+                    _ => {}
+                }
+                if since(self.last_sent_ns) >= self.heart_bt_int_ns
+                    && self
+                        .write_session(msg_type::HEARTBEAT, now_ns, |_| Ok(()))
+                        .is_err()
+                {
+                    return Some(self.close(DisconnectReason::OutboundFull));
+                }
+            }
+            SessionState::Disconnected | SessionState::Closed => {}
+        }
+        None
+    }
+
+    /// Takes at most one message from the start of `input`, received at `now_ns`: see
+    /// [`Handled`]. Garbled bytes are consumed (up to the next `8=FIX.4.4`) without an event.
+    pub fn handle(&mut self, input: &[u8], now_ns: u64) -> Handled {
+        let msg = match parse_message(input) {
+            Ok(msg) => msg,
+            Err(FixParseError::Incomplete { .. }) => {
+                return Handled {
+                    consumed: 0,
+                    event: None,
+                };
+            }
+            Err(_) => {
+                self.garbled_count += 1;
+                return Handled {
+                    consumed: resync_point(input),
+                    event: None,
+                };
+            }
+        };
+        let consumed = msg.as_bytes().len();
+        let event = if matches!(
+            self.state,
+            SessionState::Disconnected | SessionState::Closed
+        ) {
+            None
+        } else {
+            self.last_received_ns = now_ns;
+            if self.state == SessionState::Active {
+                // Any message answers a TestRequest.
+                self.pending_since_ns = None;
+            }
+            self.on_message(&msg, now_ns)
+        };
+        Handled { consumed, event }
+    }
+
+    fn on_message(&mut self, msg: &FixMessage<'_>, now_ns: u64) -> Option<SessionEvent> {
+        let f = SessionFields::of(msg);
+        let kind = msg.msg_type();
+        let Some(seq) = f.seq.and_then(value_u64) else {
+            let _ = self.write_logout(now_ns, b"MsgSeqNum (34) missing or not a number");
+            return Some(self.close(DisconnectReason::MissingSeqNum));
+        };
+        if f.sender != Some(self.config.target_comp_id.as_bytes())
+            || f.target != Some(self.config.sender_comp_id.as_bytes())
+        {
+            let tag = if f.sender != Some(self.config.target_comp_id.as_bytes()) {
+                tag::SENDER_COMP_ID
+            } else {
+                tag::TARGET_COMP_ID
+            };
+            let _ = self.write_reject(
+                now_ns,
+                seq,
+                kind,
+                tag,
+                session_reject_reason::COMP_ID_PROBLEM,
+            );
+            let _ = self.write_logout(now_ns, b"CompID problem");
+            return Some(self.close(DisconnectReason::CompIdMismatch));
+        }
+        if self.state == SessionState::LogonSent && kind == msg_type::LOGOUT {
+            // The venue refused our Logon (a bad signature, an unknown comp id): no answer.
+            return Some(self.close(DisconnectReason::LogonRefused));
+        }
+        if self.state == SessionState::LogonSent && kind != msg_type::LOGON {
+            let _ = self.write_logout(now_ns, b"first message is not a Logon");
+            return Some(self.close(DisconnectReason::NotLogon));
+        }
+        if kind == msg_type::LOGON && f.reset_seq_num == Some(b"Y") {
+            self.seq.next_target = 1;
+        }
+        let is_gap_fill = f.gap_fill == Some(b"Y");
+        if kind == msg_type::SEQUENCE_RESET && !is_gap_fill {
+            // Reset mode: MsgSeqNum is ignored.
+            return self.on_sequence_reset(&f, seq, kind, now_ns);
+        }
+
+        let expected = self.seq.next_target;
+        if seq < expected {
+            if f.poss_dup == Some(b"Y") {
+                return None;
+            }
+            let mut text = [0u8; TEXT_LEN_MAX];
+            let len = {
+                let mut cursor = std::io::Cursor::new(&mut text[..]);
+                // Cold path; the text fits in TEXT_LEN_MAX.
+                let _ = write!(
+                    cursor,
+                    "MsgSeqNum too low, expecting {expected} but received {seq}"
+                );
+                cursor.position() as usize
+            };
+            let _ = self.write_logout(now_ns, &text[..len]);
+            return Some(self.close(DisconnectReason::SeqNumTooLow {
+                expected,
+                received: seq,
+            }));
+        }
+        if seq > expected {
+            // Logon and Logout are acted on; the rest waits for the resend.
+            let gap = SessionEvent::GapDetected {
+                expected,
+                received: seq,
+            };
+            // One request at a time: EndSeqNo 0 asks for everything after `expected`.
+            if self.resend_until.is_none() && kind != msg_type::LOGOUT {
+                let requested = self.write_session(msg_type::RESEND_REQUEST, now_ns, |w| {
+                    w.field_u64(tag::BEGIN_SEQ_NO, expected)?;
+                    w.field_u64(tag::END_SEQ_NO, 0)
+                });
+                if requested.is_err() {
+                    return Some(self.close(DisconnectReason::OutboundFull));
+                }
+            }
+            self.resend_until = Some(self.resend_until.map_or(seq, |until| until.max(seq)));
+            return match kind {
+                msg_type::LOGON => self.on_logon(&f, seq, kind, now_ns).or(Some(gap)),
+                msg_type::LOGOUT => self.on_logout(now_ns),
+                _ => Some(gap),
+            };
+        }
+
+        // In order.
+        self.seq.next_target = seq + 1;
+        if self
+            .resend_until
+            .is_some_and(|until| self.seq.next_target > until)
+        {
+            self.resend_until = None;
+        }
+        if f.sending_time.is_none() {
+            return self.reject(
+                now_ns,
+                seq,
+                kind,
+                FieldProblem {
+                    tag: tag::SENDING_TIME,
+                    reason: session_reject_reason::REQUIRED_TAG_MISSING,
+                },
+            );
+        }
+        match kind {
+            msg_type::LOGON => self.on_logon(&f, seq, kind, now_ns),
+            msg_type::HEARTBEAT => None,
+            msg_type::TEST_REQUEST => {
+                let id = match required(f.test_req_id, tag::TEST_REQ_ID) {
+                    Ok(id) => id,
+                    Err(problem) => return self.reject(now_ns, seq, kind, problem),
+                };
+                if self
+                    .write_session(msg_type::HEARTBEAT, now_ns, |w| {
+                        w.field(tag::TEST_REQ_ID, id)
+                    })
+                    .is_err()
+                {
+                    return Some(self.close(DisconnectReason::OutboundFull));
+                }
+                None
+            }
+            msg_type::RESEND_REQUEST => self.on_resend_request(&f, seq, kind, now_ns),
+            msg_type::SEQUENCE_RESET => self.on_sequence_reset(&f, seq, kind, now_ns),
+            msg_type::REJECT => self.on_reject(&f, seq, kind, now_ns),
+            msg_type::LOGOUT => self.on_logout(now_ns),
+            msg_type::EXECUTION_REPORT | msg_type::ORDER_CANCEL_REJECT => {
+                let decoded = if kind == msg_type::EXECUTION_REPORT {
+                    decode_execution_report(msg, &self.instruments)
+                } else {
+                    decode_order_cancel_reject(msg, &self.instruments)
+                };
+                match decoded {
+                    Ok(mut report) => {
+                        if report.instrument_id == INSTRUMENT_UNKNOWN {
+                            self.fill_from_sent(&mut report);
+                        }
+                        Some(SessionEvent::Report(report))
+                    }
+                    Err(error) => {
+                        let reason = match error {
+                            ReportError::MissingField { .. } => {
+                                session_reject_reason::REQUIRED_TAG_MISSING
+                            }
+                            ReportError::BadValue { .. } | ReportError::UnknownSymbol { .. } => {
+                                session_reject_reason::VALUE_INCORRECT
+                            }
+                            ReportError::BadDecimal { .. } => {
+                                session_reject_reason::INCORRECT_DATA_FORMAT
+                            }
+                        };
+                        let tag = Tag::new(error.tag());
+                        if self.write_reject(now_ns, seq, kind, tag, reason).is_err() {
+                            return Some(self.close(DisconnectReason::OutboundFull));
+                        }
+                        Some(SessionEvent::BadReport(error))
+                    }
+                }
+            }
+            // Other application messages (a mass cancel report, news) are not ours to read.
+            _ => None,
+        }
+    }
+
+    fn on_logon(
+        &mut self,
+        f: &SessionFields<'_>,
+        seq: u64,
+        kind: &[u8],
+        now_ns: u64,
+    ) -> Option<SessionEvent> {
+        if self.state != SessionState::LogonSent {
+            // A second Logon on an active session: nothing to do.
+            return None;
+        }
+        let heart_bt_int_s = match required_u64(f.heart_bt_int, tag::HEART_BT_INT) {
+            Ok(value) => value,
+            Err(problem) => return self.reject(now_ns, seq, kind, problem),
+        };
+        if let Err(problem) = required(f.encrypt_method, tag::ENCRYPT_METHOD) {
+            return self.reject(now_ns, seq, kind, problem);
+        }
+        self.state = SessionState::Active;
+        self.pending_since_ns = None;
+        Some(SessionEvent::LoggedOn {
+            heart_bt_int_s: u32::try_from(heart_bt_int_s).unwrap_or(u32::MAX),
+        })
+    }
+
+    fn on_logout(&mut self, now_ns: u64) -> Option<SessionEvent> {
+        if self.state == SessionState::LogoutSent {
+            self.state = SessionState::Closed;
+            self.pending_since_ns = None;
+            return Some(SessionEvent::LoggedOut { by_peer: false });
+        }
+        let _ = self.write_logout(now_ns, b"");
+        self.state = SessionState::Closed;
+        self.pending_since_ns = None;
+        Some(SessionEvent::LoggedOut { by_peer: true })
+    }
+
+    fn on_resend_request(
+        &mut self,
+        f: &SessionFields<'_>,
+        seq: u64,
+        kind: &[u8],
+        now_ns: u64,
+    ) -> Option<SessionEvent> {
+        let begin = match required_u64(f.begin_seq_no, tag::BEGIN_SEQ_NO) {
+            Ok(begin) => begin,
+            Err(problem) => return self.reject(now_ns, seq, kind, problem),
+        };
+        if let Err(problem) = required_u64(f.end_seq_no, tag::END_SEQ_NO) {
+            return self.reject(now_ns, seq, kind, problem);
+        }
+        let next = self.seq.next_sender;
+        if begin == 0 || begin >= next {
+            // Nothing we sent is in the range.
+            return None;
+        }
+        // One GapFill over [begin, next): see the module doc for why nothing is re-sent.
+        let time = self.clock.format(now_ns);
+        let written = (|| {
+            let w = &mut self.writer;
+            w.begin(msg_type::SEQUENCE_RESET)?;
+            w.encoded_fields(tag::SENDER_COMP_ID, &self.comp_id_fields)?;
+            w.field_u64(tag::MSG_SEQ_NUM, begin)?;
+            w.field_char(tag::POSS_DUP_FLAG, b'Y')?;
+            w.field_timestamp(tag::SENDING_TIME, &time)?;
+            w.field_timestamp(tag::ORIG_SENDING_TIME, &time)?;
+            w.field_char(tag::GAP_FILL_FLAG, b'Y')?;
+            w.field_u64(tag::NEW_SEQ_NO, next)?;
+            Ok::<_, FixEncodeError>(())
+        })();
+        if written.is_err() || self.out.push(self.writer.finish()).is_err() {
+            return Some(self.close(DisconnectReason::OutboundFull));
+        }
+        self.last_sent_ns = now_ns;
+        None
+    }
+
+    fn on_sequence_reset(
+        &mut self,
+        f: &SessionFields<'_>,
+        seq: u64,
+        kind: &[u8],
+        now_ns: u64,
+    ) -> Option<SessionEvent> {
+        let new_seq_no = match required_u64(f.new_seq_no, tag::NEW_SEQ_NO) {
+            Ok(value) => value,
+            Err(problem) => return self.reject(now_ns, seq, kind, problem),
+        };
+        // A GapFill's own number was consumed above (next_target = seq + 1).
+        if new_seq_no < self.seq.next_target {
+            return self.reject(
+                now_ns,
+                seq,
+                kind,
+                FieldProblem {
+                    tag: tag::NEW_SEQ_NO,
+                    reason: session_reject_reason::VALUE_INCORRECT,
+                },
+            );
+        }
+        self.seq.next_target = new_seq_no;
+        if self.resend_until.is_some_and(|until| new_seq_no > until) {
+            self.resend_until = None;
+        }
+        None
+    }
+
+    fn on_reject(
+        &mut self,
+        f: &SessionFields<'_>,
+        seq: u64,
+        kind: &[u8],
+        now_ns: u64,
+    ) -> Option<SessionEvent> {
+        let ref_seq_num = match required_u64(f.ref_seq_num, tag::REF_SEQ_NUM) {
+            Ok(value) => value,
+            Err(problem) => return self.reject(now_ns, seq, kind, problem),
+        };
+        let ref_tag = f
+            .ref_tag_id
+            .and_then(value_u64)
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or(0);
+        let reason = f
+            .session_reject_reason
+            .and_then(value_u64)
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or(0);
+        let entry = self.sent[ref_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)];
+        if ref_seq_num != 0 && entry.msg_seq_num == ref_seq_num {
+            return Some(SessionEvent::Report(ExecutionReport {
+                client_order_id: entry.client_order_id,
+                px: entry.px,
+                leaves_qty: 0,
+                instrument_id: entry.instrument_id,
+                exec_type: exec_type::REJECTED,
+                ord_status: exec_type::REJECTED,
+                side: entry.side,
+                reject_reason: SESSION_REJECT_REASON_BASE.saturating_add(reason),
+                ..ExecutionReport::default()
+            }));
+        }
+        Some(SessionEvent::Rejected {
+            ref_seq_num,
+            ref_tag,
+            reason,
+        })
+    }
+
+    /// The instrument and side of a report that did not name them, from the order table.
+    fn fill_from_sent(&self, report: &mut ExecutionReport) {
+        if let Some(entry) = self
+            .sent
+            .iter()
+            .find(|e| e.msg_seq_num != 0 && e.client_order_id == report.client_order_id)
+        {
+            report.instrument_id = entry.instrument_id;
+            if report.side == 0 {
+                report.side = entry.side;
+            }
+        }
+    }
+
+    /// Writes a session Reject of the inbound message `ref_seq_num`.
+    fn reject(
+        &mut self,
+        now_ns: u64,
+        ref_seq_num: u64,
+        ref_msg_type: &[u8],
+        problem: FieldProblem,
+    ) -> Option<SessionEvent> {
+        if self
+            .write_reject(
+                now_ns,
+                ref_seq_num,
+                ref_msg_type,
+                problem.tag,
+                problem.reason,
+            )
+            .is_err()
+        {
+            return Some(self.close(DisconnectReason::OutboundFull));
+        }
+        None
+    }
+
+    fn write_reject(
+        &mut self,
+        now_ns: u64,
+        ref_seq_num: u64,
+        ref_msg_type: &[u8],
+        ref_tag: Tag,
+        reason: u32,
+    ) -> Result<(), SessionError> {
+        self.write_session(msg_type::REJECT, now_ns, |w| {
+            w.field_u64(tag::REF_SEQ_NUM, ref_seq_num)?;
+            w.field_u64(tag::REF_TAG_ID, u64::from(ref_tag.number()))?;
+            w.field(tag::REF_MSG_TYPE, ref_msg_type)?;
+            w.field_u64(tag::SESSION_REJECT_REASON, u64::from(reason))
+        })
+    }
+
+    fn write_logout(&mut self, now_ns: u64, text: &[u8]) -> Result<(), SessionError> {
+        self.write_session(msg_type::LOGOUT, now_ns, |w| {
+            if !text.is_empty() {
+                w.field(tag::TEXT, text)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Ends the session for `reason`.
+    fn close(&mut self, reason: DisconnectReason) -> SessionEvent {
+        self.state = SessionState::Closed;
+        self.pending_since_ns = None;
+        SessionEvent::Disconnected(reason)
+    }
+
+    /// Writes one session message with the next MsgSeqNum: the standard header, then `body`.
+    fn write_session(
+        &mut self,
+        kind: &[u8],
+        now_ns: u64,
+        body: impl FnOnce(&mut FixWriter) -> Result<(), FixEncodeError>,
+    ) -> Result<(), SessionError> {
+        write_header(
+            &mut self.writer,
+            &mut self.clock,
+            &self.comp_id_fields,
+            kind,
+            self.seq.next_sender,
+            now_ns,
+        )?;
+        let w = &mut self.writer;
+        body(w)?;
+        self.out.push(w.finish())?;
+        self.seq.next_sender += 1;
+        self.last_sent_ns = now_ns;
+        Ok(())
+    }
+}
+
+/// Begins a message of type `kind` in `w` with the standard header.
+fn write_header(
+    w: &mut FixWriter,
+    clock: &mut UtcTimestampCache,
+    comp_id_fields: &[u8],
+    kind: &[u8],
+    msg_seq_num: u64,
+    now_ns: u64,
+) -> Result<(), FixEncodeError> {
+    let time = clock.format(now_ns);
+    w.begin(kind)?;
+    w.encoded_fields(tag::SENDER_COMP_ID, comp_id_fields)?;
+    w.field_u64(tag::MSG_SEQ_NUM, msg_seq_num)?;
+    w.field_timestamp(tag::SENDING_TIME, &time)
+}
+
+/// `8=FIX.4.4|`, where a message may start.
+const MESSAGE_START: &[u8] = b"8=FIX.4.4\x01";
+
+/// How many bytes of garbled `input` to skip: up to the next `8=FIX.4.4|` after its first
+/// byte, or all but a tail that might be the start of one.
+fn resync_point(input: &[u8]) -> usize {
+    if let Some(at) = input
+        .windows(MESSAGE_START.len())
+        .skip(1)
+        .position(|window| window == MESSAGE_START)
+    {
+        return at + 1;
+    }
+    let keep = (1..MESSAGE_START.len())
+        .rev()
+        .find(|&len| len < input.len() && input.ends_with(&MESSAGE_START[..len]))
+        .unwrap_or(0);
+    (input.len() - keep).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_skips_to_the_next_message() {
+        assert_eq!(resync_point(b"8=FIX.4.4\x01junk8=FIX.4.4\x01"), 14);
+        assert_eq!(resync_point(b"garbage"), 7);
+        assert_eq!(resync_point(b"garbage8=FI"), 7);
+        assert_eq!(resync_point(b"8"), 1);
+    }
+}

@@ -1,0 +1,190 @@
+//! [`FixConnection`]: a [`FixSession`] over a non-blocking mio [`TcpStream`].
+//!
+//! The connection owns the socket and one fixed read buffer; the session owns the outbound
+//! buffer. [`FixConnection::poll`] never blocks in the kernel: it finishes a pending connect
+//! (and then writes the Logon), writes what the session has queued until the socket would
+//! block, reads until it would block, and hands each complete message to the session; a
+//! partial message stays in the buffer until the rest arrives. The caller decides how to
+//! wait between polls (spin, sleep, or a mio `Poll` with [`FixConnection::stream_mut`]
+//! registered).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use mio::net::TcpStream;
+
+use super::{FixSession, SessionError, SessionEvent, SessionState};
+use crate::fix::FIX_INBOUND_LEN_MAX;
+
+/// Size of the read buffer, in bytes: room for the longest message the reader accepts
+/// (a body of [`FIX_INBOUND_LEN_MAX`] and its header and trailer) several times over.
+pub const CONNECTION_READ_BUF_LEN: usize = 64 * 1024;
+const _: () = assert!(CONNECTION_READ_BUF_LEN >= 2 * (FIX_INBOUND_LEN_MAX + 64));
+
+/// Where the connection is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    /// The TCP connect is in progress.
+    Connecting,
+    /// Connected; the session is in the state it says.
+    Open,
+    /// The peer closed, or the session finished and its last bytes were sent: drop the
+    /// connection (the session keeps its sequence numbers for the next one).
+    Closed,
+}
+
+/// Why the connection failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("connect to {addr}: {source}")]
+    Connect { addr: SocketAddr, source: io::Error },
+    #[error("socket I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// A [`FixSession`]'s TCP transport (see the module doc).
+pub struct FixConnection {
+    stream: TcpStream,
+    addr: SocketAddr,
+    status: ConnectionStatus,
+    read_buf: Box<[u8]>,
+    /// Received bytes not yet handed to the session: `read_buf[read_start..read_end]`.
+    read_start: usize,
+    read_end: usize,
+}
+
+impl std::fmt::Debug for FixConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixConnection")
+            .field("addr", &self.addr)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FixConnection {
+    /// Starts a non-blocking connect to `addr`. [`poll`](Self::poll) completes it and logs on.
+    pub fn connect(addr: SocketAddr) -> Result<FixConnection, ConnectionError> {
+        let stream =
+            TcpStream::connect(addr).map_err(|source| ConnectionError::Connect { addr, source })?;
+        Ok(FixConnection {
+            stream,
+            addr,
+            status: ConnectionStatus::Connecting,
+            read_buf: vec![0; CONNECTION_READ_BUF_LEN].into_boxed_slice(),
+            read_start: 0,
+            read_end: 0,
+        })
+    }
+
+    /// The socket, to register with a mio `Poll` (readable and writable interest).
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// Where the connection is.
+    pub fn status(&self) -> ConnectionStatus {
+        self.status
+    }
+
+    /// One round of work: connect, write, read, hand messages to `session` (each event to
+    /// `on_event`), run its timers. `now_ns` is the caller's clock (Unix nanoseconds: it is
+    /// also SendingTime). Returns the status after the round.
+    pub fn poll(
+        &mut self,
+        session: &mut FixSession,
+        now_ns: u64,
+        mut on_event: impl FnMut(SessionEvent),
+    ) -> Result<ConnectionStatus, ConnectionError> {
+        if self.status == ConnectionStatus::Connecting {
+            if let Some(error) = self.stream.take_error()? {
+                return Err(ConnectionError::Connect {
+                    addr: self.addr,
+                    source: error,
+                });
+            }
+            match self.stream.peer_addr() {
+                Ok(_) => {
+                    self.status = ConnectionStatus::Open;
+                    self.stream.set_nodelay(true)?;
+                    session.on_disconnected();
+                    session.logon(now_ns)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    return Ok(self.status);
+                }
+                Err(source) => {
+                    return Err(ConnectionError::Connect {
+                        addr: self.addr,
+                        source,
+                    });
+                }
+            }
+        }
+        if self.status == ConnectionStatus::Closed {
+            return Ok(self.status);
+        }
+        if let Some(event) = session.poll_timers(now_ns) {
+            on_event(event);
+        }
+        self.flush(session)?;
+        let peer_closed = self.read()?;
+        let mut progressed = true;
+        while progressed && self.read_start < self.read_end {
+            let handled = session.handle(&self.read_buf[self.read_start..self.read_end], now_ns);
+            self.read_start += handled.consumed;
+            progressed = handled.consumed > 0;
+            if let Some(event) = handled.event {
+                on_event(event);
+            }
+        }
+        if self.read_start == self.read_end {
+            self.read_start = 0;
+            self.read_end = 0;
+        }
+        self.flush(session)?;
+        let finished = session.state() == SessionState::Closed && session.outbound().is_empty();
+        if peer_closed || finished {
+            self.status = ConnectionStatus::Closed;
+            session.on_disconnected();
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        }
+        Ok(self.status)
+    }
+
+    /// Writes the session's outbound bytes until done or the socket would block.
+    fn flush(&mut self, session: &mut FixSession) -> Result<(), ConnectionError> {
+        while !session.outbound().is_empty() {
+            match self.stream.write(session.outbound()) {
+                Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
+                Ok(n) => session.consume_outbound(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads until the socket would block or the buffer is full; `true` if the peer closed.
+    fn read(&mut self) -> Result<bool, ConnectionError> {
+        if self.read_start > 0 {
+            self.read_buf.copy_within(self.read_start..self.read_end, 0);
+            self.read_end -= self.read_start;
+            self.read_start = 0;
+        }
+        while self.read_end < self.read_buf.len() {
+            match self.stream.read(&mut self.read_buf[self.read_end..]) {
+                Ok(0) => return Ok(true),
+                Ok(n) => self.read_end += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(false)
+    }
+}
