@@ -4,9 +4,12 @@
 //! - [`instrument`]: instruments and filters from Binance's `exchangeInfo`; the symbol table.
 //! - [`capture`]: the corpus capture file format (`<epoch>: <json>` lines).
 //! - [`binance`]: the Binance Spot market-data decoder (fast scanner + simd-json general path).
-//! - [`fix`]: FIX 4.4 order entry: the allocation-free order encoder and a zero-copy reader.
+//! - [`fix`]: FIX 4.4 order entry: the allocation-free order encoder, a zero-copy reader, and
+//!   the initiator session with its mio transport.
 //!
-//! To come: the WebSocket client, the FIX 4.4 session and TLS (issue 5). See ARCHITECTURE.md.
+//! - [`ws`]: the WebSocket market-data client (RFC 6455) and the REST depth snapshot fetch.
+//!
+//! To come: TLS (issue 5). See ARCHITECTURE.md.
 
 pub mod binance;
 pub mod capture;

@@ -1,0 +1,394 @@
+//! The transport: a [`WsCodec`] over a non-blocking mio `TcpStream` (plain `ws://`; TLS is to
+//! come). Every socket call is non-blocking; waiting is `mio::Poll` with a deadline, and a
+//! zero timeout never waits at all (for a busy-spinning feed agent).
+//!
+//! Hot path ([`WsClient::read_message`]): one `read` per burst of bytes into the codec's fixed
+//! buffer, messages handed out in place, a `write` only when a pong or close is pending. No
+//! allocation, no formatting (errors carry only `Copy` data until shown, except the peer's close
+//! reason, at the end of the connection).
+
+use std::io::{ErrorKind, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::codec::{CodecState, CodecStats, FrameError, MessageKind, RawEvent, SendError};
+use super::handshake::{Handshake, HandshakeError, random_nonce};
+use super::{HANDSHAKE_RESPONSE_LEN_MAX, POLL_EVENTS_CAPACITY, WsCodec, WsConfig};
+
+const SOCKET: Token = Token(0);
+
+/// A whole data message and when its last bytes were read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub kind: MessageKind,
+    /// Valid until the next call on the client.
+    pub payload: &'a [u8],
+    /// The stamp taken right after the `read` that brought the message's last bytes.
+    pub recv_tsc: u64,
+}
+
+/// Why a connection failed or ended. Any of them ends the connection: reconnect (see
+/// [`Backoff`](super::Backoff)).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("WebSocket {addr}: {op}: {source}")]
+    Io {
+        addr: SocketAddr,
+        op: &'static str,
+        source: std::io::Error,
+    },
+    #[error("WebSocket {addr}: {what} took longer than {timeout:?}")]
+    Timeout {
+        addr: SocketAddr,
+        what: &'static str,
+        timeout: Duration,
+    },
+    #[error("WebSocket {addr}: {source}")]
+    Handshake {
+        addr: SocketAddr,
+        source: HandshakeError,
+    },
+    #[error("WebSocket {addr}: the connection closed during the handshake after {got} bytes")]
+    HandshakeEof { addr: SocketAddr, got: usize },
+    #[error("WebSocket {addr}: {source}")]
+    Frame {
+        addr: SocketAddr,
+        source: FrameError,
+    },
+    #[error(
+        "WebSocket {addr}: the server closed the connection (code {code:?}, reason {reason:?})"
+    )]
+    Closed {
+        addr: SocketAddr,
+        code: Option<u16>,
+        reason: String,
+    },
+    #[error("WebSocket {addr}: the TCP connection ended at stream byte {offset} without a Close")]
+    Eof { addr: SocketAddr, offset: u64 },
+    #[error("WebSocket {addr}: the connection is closed")]
+    NotOpen { addr: SocketAddr },
+    #[error("WebSocket {addr}: {source}")]
+    Send { addr: SocketAddr, source: SendError },
+    #[error("WebSocket {addr}: the OS random source failed: {source}")]
+    Random {
+        addr: SocketAddr,
+        source: getrandom::Error,
+    },
+}
+
+/// A connected WebSocket client.
+pub struct WsClient {
+    addr: SocketAddr,
+    stream: TcpStream,
+    poll: Poll,
+    events: Events,
+    codec: WsCodec,
+    last_read_tsc: u64,
+}
+
+impl std::fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsClient")
+            .field("addr", &self.addr)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is left of a deadline; `None` once it passed.
+fn remaining(deadline: Instant) -> Option<Duration> {
+    deadline
+        .checked_duration_since(Instant::now())
+        .filter(|d| !d.is_zero())
+}
+
+impl WsClient {
+    /// Connects to `addr`, sends the upgrade request for `path` with `Host: host`, and checks the
+    /// answer, all within `timeout`. `stamp` gives the receive stamp of the bytes read (a raw TSC
+    /// reading, e.g. `|| clock.raw()` with a `quanta::Clock`): frames that came with the
+    /// handshake response carry the stamp of that read.
+    pub fn connect(
+        addr: SocketAddr,
+        host: &str,
+        path: &str,
+        config: WsConfig,
+        timeout: Duration,
+        mut stamp: impl FnMut() -> u64,
+    ) -> Result<WsClient, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let io = |op| move |source| ClientError::Io { addr, op, source };
+        let timed_out = |what| ClientError::Timeout {
+            addr,
+            what,
+            timeout,
+        };
+        let nonce = random_nonce().map_err(|source| ClientError::Random { addr, source })?;
+        let handshake = Handshake::new(host, path, nonce);
+
+        let mut stream = TcpStream::connect(addr).map_err(io("connect"))?;
+        let poll = Poll::new().map_err(io("epoll_create"))?;
+        poll.registry()
+            .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .map_err(io("register"))?;
+        let mut client = WsClient {
+            addr,
+            stream,
+            poll,
+            events: Events::with_capacity(POLL_EVENTS_CAPACITY),
+            codec: WsCodec::new(config),
+            last_read_tsc: 0,
+        };
+
+        // The non-blocking connect finishes when the socket turns writable (mio's procedure:
+        // then take_error, then peer_addr to tell "connected" from a spurious wakeup).
+        loop {
+            let left = remaining(deadline).ok_or_else(|| timed_out("connect"))?;
+            client.wait(Some(left)).map_err(io("poll"))?;
+            if let Some(e) = client.stream.take_error().map_err(io("connect"))? {
+                return Err(io("connect")(e));
+            }
+            match client.stream.peer_addr() {
+                Ok(_) => break,
+                Err(e) if e.kind() == ErrorKind::NotConnected => continue,
+                Err(e) => return Err(io("connect")(e)),
+            }
+        }
+        client.stream.set_nodelay(true).map_err(io("set_nodelay"))?;
+
+        let mut sent = 0;
+        let request = handshake.request();
+        while sent < request.len() {
+            match client.stream.write(&request[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let left = remaining(deadline).ok_or_else(|| timed_out("the handshake"))?;
+                    client.wait(Some(left)).map_err(io("poll"))?;
+                }
+                Err(e) => return Err(io("write")(e)),
+            }
+        }
+
+        let mut response = vec![0u8; HANDSHAKE_RESPONSE_LEN_MAX];
+        let mut got = 0;
+        let head_len = loop {
+            match client.stream.read(&mut response[got..]) {
+                Ok(0) => return Err(ClientError::HandshakeEof { addr, got }),
+                Ok(n) => {
+                    client.last_read_tsc = stamp();
+                    got += n;
+                    match handshake.parse_response(&response[..got]) {
+                        Ok(Some(head_len)) => break head_len,
+                        Ok(None) => {}
+                        Err(source) => return Err(ClientError::Handshake { addr, source }),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    let left = remaining(deadline).ok_or_else(|| timed_out("the handshake"))?;
+                    client.wait(Some(left)).map_err(io("poll"))?;
+                }
+                Err(e) => return Err(io("read")(e)),
+            }
+        };
+        let extra = &response[head_len..got];
+        let fed = client.codec.feed(extra);
+        debug_assert_eq!(fed, extra.len(), "the receive buffer is larger than a head");
+        Ok(client)
+    }
+
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> CodecState {
+        self.codec.state()
+    }
+
+    pub fn stats(&self) -> CodecStats {
+        self.codec.stats()
+    }
+
+    /// The next whole data message. Pings are answered, pongs skipped on the way.
+    ///
+    /// `timeout`: `Some(Duration::ZERO)` returns `Ok(None)` as soon as no whole message is
+    /// buffered and the socket has nothing (never waits: for a spinning agent); `Some(t)` waits up
+    /// to `t`; `None` waits as long as it takes. `stamp` is called right after each `read` that
+    /// returned bytes.
+    ///
+    /// Any error ends the connection, the server's Close included ([`ClientError::Closed`], after
+    /// our answering Close was sent).
+    pub fn read_message(
+        &mut self,
+        timeout: Option<Duration>,
+        mut stamp: impl FnMut() -> u64,
+    ) -> Result<Option<Message<'_>>, ClientError> {
+        let addr = self.addr;
+        let mut deadline = None;
+        loop {
+            match self.codec.poll_raw() {
+                Ok(Some(RawEvent::Message(kind, span))) => {
+                    return Ok(Some(Message {
+                        kind,
+                        payload: self.codec.span(span),
+                        recv_tsc: self.last_read_tsc,
+                    }));
+                }
+                Ok(Some(RawEvent::Ping(_))) => {
+                    self.flush()?;
+                    continue;
+                }
+                Ok(Some(RawEvent::Pong(_))) => continue,
+                Ok(Some(RawEvent::Close(code, span))) => {
+                    let reason = String::from_utf8_lossy(self.codec.span(span)).into_owned();
+                    // Best effort: the peer is going away anyway.
+                    let _ = self.flush();
+                    let _ = self.stream.shutdown(Shutdown::Write);
+                    return Err(ClientError::Closed { addr, code, reason });
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    // Send our Close (with the error's status code) if the socket takes it.
+                    let _ = self.flush();
+                    let _ = self.stream.shutdown(Shutdown::Both);
+                    return Err(ClientError::Frame { addr, source });
+                }
+            }
+            if self.codec.state() == CodecState::Closed {
+                return Err(ClientError::NotOpen { addr });
+            }
+            match self.stream.read(self.codec.read_buf()) {
+                Ok(0) => {
+                    return Err(ClientError::Eof {
+                        addr,
+                        offset: self.codec.stats().bytes_in,
+                    });
+                }
+                Ok(n) => {
+                    self.last_read_tsc = stamp();
+                    self.codec.filled(n);
+                    if self.codec.wants_write() {
+                        self.flush()?;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.flush()?;
+                    let wait = match timeout {
+                        Some(t) if t.is_zero() => return Ok(None),
+                        Some(t) => {
+                            let deadline = *deadline.get_or_insert_with(|| Instant::now() + t);
+                            match remaining(deadline) {
+                                Some(left) => Some(left),
+                                None => return Ok(None),
+                            }
+                        }
+                        None => None,
+                    };
+                    self.wait(wait).map_err(|source| ClientError::Io {
+                        addr,
+                        op: "poll",
+                        source,
+                    })?;
+                }
+                Err(source) => {
+                    return Err(ClientError::Io {
+                        addr,
+                        op: "read",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends one text message (a single frame; at most [`SEND_PAYLOAD_LEN_MAX`] bytes).
+    ///
+    /// [`SEND_PAYLOAD_LEN_MAX`]: super::SEND_PAYLOAD_LEN_MAX
+    pub fn send_text(&mut self, text: &str) -> Result<(), ClientError> {
+        let addr = self.addr;
+        self.codec
+            .send(MessageKind::Text, text.as_bytes())
+            .map_err(|source| ClientError::Send { addr, source })?;
+        self.flush()
+    }
+
+    /// The close handshake: sends a Close with `code` and `reason`, then reads (and drops)
+    /// messages until the server's Close, the end of the stream or `timeout`; then closes the
+    /// socket. A server that does not answer in time is not an error: we are leaving anyway.
+    pub fn close(mut self, code: u16, reason: &str, timeout: Duration) -> Result<(), ClientError> {
+        let addr = self.addr;
+        let deadline = Instant::now() + timeout;
+        self.codec
+            .close(code, reason.as_bytes())
+            .map_err(|source| ClientError::Send { addr, source })?;
+        // Write the Close out, waiting for room if the socket is full.
+        while self.codec.wants_write() {
+            self.flush()?;
+            if !self.codec.wants_write() {
+                break;
+            }
+            let Some(left) = remaining(deadline) else {
+                break;
+            };
+            self.wait(Some(left)).map_err(|source| ClientError::Io {
+                addr,
+                op: "poll",
+                source,
+            })?;
+        }
+        while let Some(left) = remaining(deadline) {
+            match self.read_message(Some(left), || 0) {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(ClientError::Closed { .. } | ClientError::Eof { .. }) => break,
+                Err(ClientError::NotOpen { .. }) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = self.stream.shutdown(Shutdown::Both);
+        Ok(())
+    }
+
+    /// Writes what the codec has queued, until it is sent or the socket is full.
+    fn flush(&mut self) -> Result<(), ClientError> {
+        let addr = self.addr;
+        while self.codec.wants_write() {
+            let out = self.codec.output();
+            if out.is_empty() {
+                break;
+            }
+            match self.stream.write(out) {
+                Ok(0) => {
+                    return Err(ClientError::Io {
+                        addr,
+                        op: "write",
+                        source: ErrorKind::WriteZero.into(),
+                    });
+                }
+                Ok(n) => self.codec.consume_output(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(source) => {
+                    return Err(ClientError::Io {
+                        addr,
+                        op: "write",
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for readiness (edge-triggered: called only after a call returned `WouldBlock`).
+    fn wait(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+            other => other,
+        }
+    }
+}
