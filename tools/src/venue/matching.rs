@@ -88,9 +88,10 @@ pub struct NewOrder {
 /// What happened to an order, for its owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderEvent {
-    /// Resting (or about to fill): the venue's order id.
+    /// Resting (or about to fill): the venue's order id and the order's quantity.
     Accepted {
         venue_order_id: u64,
+        qty: i64,
     },
     /// Filled `last_qty` at `last_px`; `leaves_qty` still working.
     Filled {
@@ -114,10 +115,12 @@ pub enum OrderEvent {
     Rejected {
         reason: RejectReason,
     },
-    /// A cancel or replace request was refused; the order (if any) is unchanged.
+    /// A cancel (or, with `replace`, a replace) request was refused; the order (if any) is
+    /// unchanged.
     CancelRejected {
         orig_client_order_id: u64,
         reason: RejectReason,
+        replace: bool,
     },
 }
 
@@ -416,8 +419,10 @@ impl MatchingEngine {
         }
         let venue_order_id = self.next_venue_order_id;
         self.next_venue_order_id += 1;
-        out.notices
-            .push(notice(OrderEvent::Accepted { venue_order_id }));
+        out.notices.push(notice(OrderEvent::Accepted {
+            venue_order_id,
+            qty: order.qty,
+        }));
         let cum_qty = self.cross(&order, venue_order_id, 0, &mut out);
         let leaves = order.qty - cum_qty;
         if leaves == 0 {
@@ -671,6 +676,7 @@ impl MatchingEngine {
                 event: OrderEvent::CancelRejected {
                     orig_client_order_id,
                     reason: RejectReason::UnknownOrder,
+                    replace: false,
                 },
             }),
         }
@@ -691,6 +697,7 @@ impl MatchingEngine {
             event: OrderEvent::CancelRejected {
                 orig_client_order_id,
                 reason,
+                replace: true,
             },
         };
         let Some(at) = self
