@@ -1,0 +1,639 @@
+//! The simulated venue's FIX 4.4 order entry, acceptor side, sans-IO: bytes from one client in,
+//! engine requests out; engine notices in, ExecutionReports and OrderCancelRejects out. The
+//! server owns the sockets and routes each notice to the session of its order's owner (fills of
+//! a resting order come from someone else's request).
+//!
+//! Session layer: Logon (answered with the client's HeartBtInt; ResetSeqNumFlag honoured),
+//! Heartbeat and TestRequest, Logout, a client's ResendRequest answered with a
+//! SequenceReset-GapFill (the venue never re-sends reports), SequenceReset in, session Reject
+//! (35=3) of malformed messages, MsgSeqNum checks (a gap is accepted and noted; too low is a
+//! Logout). Fault switches let tests skip an outbound sequence number, go mute or send garbage.
+//!
+//! Application: NewOrderSingle (D), OrderCancelRequest (F), OrderCancelReplaceRequest (G),
+//! OrderMassCancelRequest (q). ExecutionReports carry 11 (and 41 for cancels and replaces), 37,
+//! 17, 150, 39, 55, 54, 38, 44, 31, 32, 14, 151, 6 (AvgPx: the last fill's price; the
+//! simulator keeps no average) and 103/58 on rejects.
+
+use levibot_gateway::decimal::parse_units;
+use levibot_gateway::fix::{
+    FixEncodeError, FixParseError, FixWriter, UtcTimestampCache, msg_type, parse_message, tag,
+    value_u64,
+};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::records::{ord_type, side, time_in_force};
+
+use super::matching::{MatchingEngine, NewOrder, Notice, OrderEvent, Outcome};
+
+/// Bytes of inbound data held while a message is incomplete; more is a protocol error.
+pub const ACCEPTOR_INBOUND_LEN_MAX: usize = 64 * 1024;
+/// Outbound bytes waiting for the socket before the session is dropped as too slow.
+pub const ACCEPTOR_OUTBOUND_LEN_MAX: usize = 4 * 1024 * 1024;
+
+/// FIX SessionRejectReason (373) values the acceptor sends.
+mod reject_reason {
+    pub const REQUIRED_TAG_MISSING: u64 = 1;
+    pub const VALUE_INCORRECT: u64 = 5;
+    pub const COMP_ID_PROBLEM: u64 = 9;
+    pub const INVALID_MSG_TYPE: u64 = 11;
+}
+
+/// Where the session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AcceptorState {
+    AwaitingLogon,
+    Active,
+    /// Logged out or dropped: the server closes the connection once the outbound is sent.
+    Closed,
+}
+
+/// Test switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FixFaults {
+    /// The next outbound message skips one MsgSeqNum (the client sees a gap).
+    pub skip_seq_num: bool,
+    /// Answer nothing at the session level (no heartbeats, no test request answers).
+    pub mute: bool,
+    /// Write garbage bytes before the next message.
+    pub garbage: bool,
+}
+
+/// One client's FIX session.
+#[derive(Debug)]
+pub struct FixAcceptor {
+    comp_id: String,
+    /// The client's CompID, from its Logon.
+    client_comp_id: Option<String>,
+    owner: u32,
+    instruments: InstrumentTable,
+    state: AcceptorState,
+    next_out: u64,
+    next_in: u64,
+    heart_bt_int_ns: u64,
+    last_out_ns: u64,
+    inbound: Vec<u8>,
+    outbound: Vec<u8>,
+    writer: FixWriter,
+    clock: UtcTimestampCache,
+    next_exec_id: u64,
+    pub faults: FixFaults,
+    /// Inbound messages that could not be read at all (skipped).
+    pub garbled: u64,
+    /// Inbound sequence gaps seen (accepted; the venue does not ask for resends).
+    pub gaps: u64,
+}
+
+/// A field's value as text for an error.
+fn text(value: &[u8]) -> String {
+    String::from_utf8_lossy(value).into_owned()
+}
+
+impl FixAcceptor {
+    /// A session of the venue `comp_id` whose orders belong to `owner`.
+    pub fn new(comp_id: &str, owner: u32, instruments: InstrumentTable) -> FixAcceptor {
+        FixAcceptor {
+            comp_id: comp_id.to_owned(),
+            client_comp_id: None,
+            owner,
+            instruments,
+            state: AcceptorState::AwaitingLogon,
+            next_out: 1,
+            next_in: 1,
+            heart_bt_int_ns: 30_000_000_000,
+            last_out_ns: 0,
+            inbound: Vec::with_capacity(ACCEPTOR_INBOUND_LEN_MAX),
+            outbound: Vec::new(),
+            writer: FixWriter::new(),
+            clock: UtcTimestampCache::new(),
+            next_exec_id: 1,
+            faults: FixFaults::default(),
+            garbled: 0,
+            gaps: 0,
+        }
+    }
+
+    pub fn state(&self) -> AcceptorState {
+        self.state
+    }
+
+    pub fn owner(&self) -> u32 {
+        self.owner
+    }
+
+    /// Bytes to send to the client.
+    pub fn outbound(&self) -> &[u8] {
+        &self.outbound
+    }
+
+    /// The first `n` bytes of [`outbound`](Self::outbound) were sent.
+    pub fn consume_outbound(&mut self, n: usize) {
+        self.outbound.drain(..n.min(self.outbound.len()));
+    }
+
+    /// Whether the session has more unsent output than a live client would ever leave.
+    pub fn is_backed_up(&self) -> bool {
+        self.outbound.len() > ACCEPTOR_OUTBOUND_LEN_MAX
+    }
+
+    /// Begins an outbound message with the standard header, at the next MsgSeqNum.
+    fn begin(&mut self, msg: &[u8], now_ns: u64) -> Result<(), FixEncodeError> {
+        if self.faults.skip_seq_num {
+            self.faults.skip_seq_num = false;
+            self.next_out += 1;
+        }
+        self.begin_at(msg, self.next_out, now_ns)
+    }
+
+    /// Begins an outbound message with the standard header, at MsgSeqNum `seq`.
+    fn begin_at(&mut self, msg: &[u8], seq: u64, now_ns: u64) -> Result<(), FixEncodeError> {
+        let timestamp = self.clock.format(now_ns);
+        let w = &mut self.writer;
+        w.begin(msg)?;
+        w.field(tag::SENDER_COMP_ID, self.comp_id.as_bytes())?;
+        let target = self.client_comp_id.as_deref().unwrap_or("UNKNOWN");
+        w.field(tag::TARGET_COMP_ID, target.as_bytes())?;
+        w.field_u64(tag::MSG_SEQ_NUM, seq)?;
+        w.field_timestamp(tag::SENDING_TIME, &timestamp)
+    }
+
+    /// Finishes the message begun and queues it.
+    fn finish(&mut self, now_ns: u64) {
+        if self.faults.garbage {
+            self.faults.garbage = false;
+            self.outbound
+                .extend_from_slice(b"8=FIX.4.4\x019=5\x01garbage\x01\x01\x01");
+        }
+        let bytes = self.writer.finish();
+        self.outbound.extend_from_slice(bytes);
+        self.next_out += 1;
+        self.last_out_ns = now_ns;
+    }
+
+    /// Writes one message through `body` (after the header); a message that does not fit the
+    /// writer is dropped (it cannot happen with the venue's own fields).
+    fn send(
+        &mut self,
+        msg: &[u8],
+        now_ns: u64,
+        body: impl FnOnce(&mut FixWriter, &InstrumentTable) -> Result<(), FixEncodeError>,
+    ) {
+        if self.begin(msg, now_ns).is_ok() && body(&mut self.writer, &self.instruments).is_ok() {
+            self.finish(now_ns);
+        }
+    }
+
+    fn session_reject(
+        &mut self,
+        ref_seq_num: u64,
+        ref_tag: u32,
+        reason: u64,
+        why: &str,
+        now_ns: u64,
+    ) {
+        self.send(msg_type::REJECT, now_ns, |w, _| {
+            w.field_u64(tag::REF_SEQ_NUM, ref_seq_num)?;
+            if ref_tag > 0 {
+                w.field_u64(tag::REF_TAG_ID, u64::from(ref_tag))?;
+            }
+            w.field_u64(tag::SESSION_REJECT_REASON, reason)?;
+            w.field(tag::TEXT, why.as_bytes())
+        });
+    }
+
+    fn logout(&mut self, why: &str, now_ns: u64) {
+        self.send(msg_type::LOGOUT, now_ns, |w, _| {
+            w.field(tag::TEXT, why.as_bytes())
+        });
+        self.state = AcceptorState::Closed;
+    }
+
+    /// Heartbeats while the client is quiet on our side.
+    pub fn poll_timers(&mut self, now_ns: u64) {
+        if self.state == AcceptorState::Active
+            && !self.faults.mute
+            && now_ns.saturating_sub(self.last_out_ns) >= self.heart_bt_int_ns
+        {
+            self.send(msg_type::HEARTBEAT, now_ns, |_, _| Ok(()));
+        }
+    }
+
+    /// Takes bytes from the client, handles every complete message (engine requests go to
+    /// `engine`), and returns what the requests caused, for the server to route.
+    pub fn on_bytes(
+        &mut self,
+        bytes: &[u8],
+        engine: &mut MatchingEngine,
+        now_ns: u64,
+    ) -> Vec<Outcome> {
+        let mut outcomes = Vec::new();
+        if self.inbound.len() + bytes.len() > ACCEPTOR_INBOUND_LEN_MAX {
+            self.logout("inbound message too long", now_ns);
+            return outcomes;
+        }
+        self.inbound.extend_from_slice(bytes);
+        let mut start = 0;
+        while start < self.inbound.len() && self.state != AcceptorState::Closed {
+            let input = std::mem::take(&mut self.inbound);
+            let parsed = parse_message(&input[start..]).map(|m| m.as_bytes().len());
+            self.inbound = input;
+            match parsed {
+                Ok(len) => {
+                    let message = self.inbound[start..start + len].to_vec();
+                    start += len;
+                    if let Some(outcome) = self.on_message(&message, engine, now_ns) {
+                        outcomes.push(outcome);
+                    }
+                }
+                Err(FixParseError::Incomplete { .. }) => break,
+                Err(_) => {
+                    // Garbled: skip to the next BeginString; no sequence number is used.
+                    self.garbled += 1;
+                    start += next_message_start(&self.inbound[start + 1..])
+                        .map_or(self.inbound.len() - start, |at| at + 1);
+                }
+            }
+        }
+        self.inbound.drain(..start);
+        outcomes
+    }
+
+    fn on_message(
+        &mut self,
+        bytes: &[u8],
+        engine: &mut MatchingEngine,
+        now_ns: u64,
+    ) -> Option<Outcome> {
+        let msg = parse_message(bytes).ok()?;
+        let kind = msg.msg_type();
+        let Some(seq) = msg.get(34).and_then(value_u64) else {
+            self.logout("MsgSeqNum (34) missing", now_ns);
+            return None;
+        };
+        if kind == msg_type::LOGON {
+            if self.state != AcceptorState::AwaitingLogon {
+                self.session_reject(
+                    seq,
+                    35,
+                    reject_reason::VALUE_INCORRECT,
+                    "already logged on",
+                    now_ns,
+                );
+                return None;
+            }
+            if msg.get(56) != Some(self.comp_id.as_bytes()) {
+                self.client_comp_id = msg.get(49).map(text);
+                self.logout("TargetCompID (56) is not this venue", now_ns);
+                return None;
+            }
+            self.client_comp_id = msg.get(49).map(text);
+            if msg.get(141) == Some(b"Y") {
+                self.next_out = 1;
+                self.next_in = seq;
+            }
+            let heart_bt_int_s = msg
+                .get(108)
+                .and_then(value_u64)
+                .unwrap_or(30)
+                .clamp(1, 3_600);
+            self.heart_bt_int_ns = heart_bt_int_s * 1_000_000_000;
+            self.check_seq(seq, now_ns);
+            self.state = AcceptorState::Active;
+            let reset = msg.get(141) == Some(b"Y");
+            self.send(msg_type::LOGON, now_ns, |w, _| {
+                w.field_u64(tag::ENCRYPT_METHOD, 0)?;
+                w.field_u64(tag::HEART_BT_INT, heart_bt_int_s)?;
+                if reset {
+                    w.field_char(tag::RESET_SEQ_NUM_FLAG, b'Y')?;
+                }
+                Ok(())
+            });
+            return None;
+        }
+        if self.state != AcceptorState::Active {
+            self.logout("first message was not a Logon", now_ns);
+            return None;
+        }
+        if msg.get(49).map(text).as_deref() != self.client_comp_id.as_deref()
+            || msg.get(56) != Some(self.comp_id.as_bytes())
+        {
+            self.session_reject(
+                seq,
+                49,
+                reject_reason::COMP_ID_PROBLEM,
+                "CompID problem",
+                now_ns,
+            );
+            self.logout("CompID problem", now_ns);
+            return None;
+        }
+        if kind == msg_type::SEQUENCE_RESET {
+            if let Some(new) = msg.get(36).and_then(value_u64) {
+                self.next_in = new;
+            }
+            return None;
+        }
+        if !self.check_seq(seq, now_ns) {
+            return None;
+        }
+        match kind {
+            msg_type::HEARTBEAT => None,
+            msg_type::TEST_REQUEST => {
+                if !self.faults.mute {
+                    let id = msg.get(112).unwrap_or(b"?").to_vec();
+                    self.send(msg_type::HEARTBEAT, now_ns, |w, _| {
+                        w.field(tag::TEST_REQ_ID, &id)
+                    });
+                }
+                None
+            }
+            msg_type::RESEND_REQUEST => {
+                // Reports are never re-sent (their orders' state has moved on): a gap fill.
+                // The gap fill carries the first number asked for and uses none of ours.
+                let begin = msg
+                    .get(7)
+                    .and_then(value_u64)
+                    .unwrap_or(self.next_out)
+                    .min(self.next_out);
+                let new_seq = self.next_out;
+                let ok = self
+                    .begin_at(msg_type::SEQUENCE_RESET, begin, now_ns)
+                    .is_ok()
+                    && self.writer.field_char(tag::POSS_DUP_FLAG, b'Y').is_ok()
+                    && self.writer.field_char(tag::GAP_FILL_FLAG, b'Y').is_ok()
+                    && self.writer.field_u64(tag::NEW_SEQ_NO, new_seq).is_ok();
+                if ok {
+                    let bytes = self.writer.finish();
+                    self.outbound.extend_from_slice(bytes);
+                    self.last_out_ns = now_ns;
+                }
+                None
+            }
+            msg_type::LOGOUT => {
+                self.logout("logout", now_ns);
+                None
+            }
+            msg_type::NEW_ORDER_SINGLE => self.new_order(&msg, seq, engine, now_ns),
+            msg_type::ORDER_CANCEL_REQUEST => {
+                let (Some(id), Some(orig)) = (
+                    msg.get(11).and_then(value_u64),
+                    msg.get(41).and_then(value_u64),
+                ) else {
+                    self.session_reject(
+                        seq,
+                        41,
+                        reject_reason::REQUIRED_TAG_MISSING,
+                        "ClOrdID (11) and OrigClOrdID (41) required",
+                        now_ns,
+                    );
+                    return None;
+                };
+                Some(engine.cancel(self.owner, id, orig))
+            }
+            msg_type::ORDER_CANCEL_REPLACE_REQUEST => {
+                let Some(orig) = msg.get(41).and_then(value_u64) else {
+                    self.session_reject(
+                        seq,
+                        41,
+                        reject_reason::REQUIRED_TAG_MISSING,
+                        "OrigClOrdID (41) required",
+                        now_ns,
+                    );
+                    return None;
+                };
+                let order = self.order_fields(&msg, seq, now_ns)?;
+                Some(engine.replace(orig, order))
+            }
+            msg_type::ORDER_MASS_CANCEL_REQUEST => {
+                let instrument = match msg.get(530) {
+                    Some(b"7") => None,
+                    _ => msg
+                        .get(55)
+                        .and_then(|s| self.instruments.find(s))
+                        .map(|i| i.id),
+                };
+                Some(engine.mass_cancel(self.owner, instrument))
+            }
+            _ => {
+                self.session_reject(
+                    seq,
+                    35,
+                    reject_reason::INVALID_MSG_TYPE,
+                    "unsupported MsgType",
+                    now_ns,
+                );
+                None
+            }
+        }
+    }
+
+    /// Checks an inbound MsgSeqNum; `false` if the message must be dropped (too low).
+    fn check_seq(&mut self, seq: u64, now_ns: u64) -> bool {
+        if seq < self.next_in {
+            self.logout(
+                &format!(
+                    "MsgSeqNum too low, expecting {} but received {seq}",
+                    self.next_in
+                ),
+                now_ns,
+            );
+            return false;
+        }
+        if seq > self.next_in {
+            self.gaps += 1;
+        }
+        self.next_in = seq + 1;
+        true
+    }
+
+    fn new_order(
+        &mut self,
+        msg: &levibot_gateway::fix::FixMessage<'_>,
+        seq: u64,
+        engine: &mut MatchingEngine,
+        now_ns: u64,
+    ) -> Option<Outcome> {
+        let order = self.order_fields(msg, seq, now_ns)?;
+        Some(engine.submit(order))
+    }
+
+    /// An order from D or G fields; a session Reject (and `None`) if one is missing or bad.
+    fn order_fields(
+        &mut self,
+        msg: &levibot_gateway::fix::FixMessage<'_>,
+        seq: u64,
+        now_ns: u64,
+    ) -> Option<NewOrder> {
+        let mut missing = |tag_number: u32, what: &str| {
+            self.session_reject(
+                seq,
+                tag_number,
+                reject_reason::REQUIRED_TAG_MISSING,
+                what,
+                now_ns,
+            );
+            None
+        };
+        let Some(client_order_id) = msg.get(11).and_then(value_u64) else {
+            return missing(11, "ClOrdID (11) missing or not a number");
+        };
+        let Some(symbol) = msg.get(55) else {
+            return missing(55, "Symbol (55) missing");
+        };
+        let Some(order_side) = msg.get(54) else {
+            return missing(54, "Side (54) missing");
+        };
+        let Some(order_type) = msg.get(40) else {
+            return missing(40, "OrdType (40) missing");
+        };
+        let Some(qty_text) = msg.get(38) else {
+            return missing(38, "OrderQty (38) missing");
+        };
+        let instrument = self.instruments.find(symbol).cloned();
+        let (instrument_id, qty, px) = match &instrument {
+            Some(i) => {
+                let qty = parse_units(qty_text, i.qty_scale).unwrap_or(-1);
+                let px = msg
+                    .get(44)
+                    .map_or(Ok(0), |p| parse_units(p, i.price_scale))
+                    .unwrap_or(-1);
+                (i.id, qty, px)
+            }
+            // The engine rejects it (unknown instrument) with an ExecutionReport.
+            None => (u32::MAX, 0, 0),
+        };
+        let byte = |v: &[u8]| if v.len() == 1 { v[0] } else { 0 };
+        let side_code = match byte(order_side) {
+            b'1' => side::BUY,
+            b'2' => side::SELL,
+            _ => 0,
+        };
+        let type_code = match byte(order_type) {
+            b'1' => ord_type::MARKET,
+            b'2' => ord_type::LIMIT,
+            _ => 0,
+        };
+        let tif = match msg.get(59).map(byte) {
+            None | Some(b'0') | Some(b'1') => time_in_force::GTC,
+            Some(b'3') => time_in_force::IOC,
+            Some(b'4') => time_in_force::FOK,
+            Some(_) => 0,
+        };
+        Some(NewOrder {
+            owner: self.owner,
+            client_order_id,
+            instrument_id,
+            side: side_code,
+            ord_type: type_code,
+            time_in_force: tif,
+            px,
+            qty,
+        })
+    }
+
+    /// Writes what `notice` tells this session's client (notices of other owners are ignored).
+    pub fn deliver(&mut self, notice: &Notice, now_ns: u64) {
+        if notice.owner != self.owner || self.state != AcceptorState::Active {
+            return;
+        }
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let n = *notice;
+        if let OrderEvent::CancelRejected {
+            orig_client_order_id,
+            reason,
+            replace,
+        } = n.event
+        {
+            self.send(msg_type::ORDER_CANCEL_REJECT, now_ns, |w, _| {
+                w.field(tag::ORDER_ID, b"NONE")?;
+                w.field_u64(tag::CL_ORD_ID, n.client_order_id)?;
+                w.field_u64(tag::ORIG_CL_ORD_ID, orig_client_order_id)?;
+                w.field_char(tag::ORD_STATUS, b'8')?;
+                w.field_char(tag::CXL_REJ_RESPONSE_TO, if replace { b'2' } else { b'1' })?;
+                w.field_u64(tag::CXL_REJ_REASON, u64::from(reason.fix_code()))?;
+                w.field(tag::TEXT, reason.text().as_bytes())
+            });
+            return;
+        }
+        self.send(msg_type::EXECUTION_REPORT, now_ns, |w, instruments| {
+            let instrument = instruments.get(n.instrument_id);
+            let (venue_order_id, exec, status) = match n.event {
+                OrderEvent::Accepted { venue_order_id, .. } => (venue_order_id, b'0', b'0'),
+                OrderEvent::Filled {
+                    venue_order_id,
+                    leaves_qty,
+                    ..
+                } => (
+                    venue_order_id,
+                    b'F',
+                    if leaves_qty == 0 { b'2' } else { b'1' },
+                ),
+                OrderEvent::Canceled { venue_order_id, .. } => (venue_order_id, b'4', b'4'),
+                OrderEvent::Replaced { venue_order_id, .. } => (venue_order_id, b'5', b'0'),
+                OrderEvent::Rejected { .. } => (0, b'8', b'8'),
+                OrderEvent::CancelRejected { .. } => (0, b'8', b'8'),
+            };
+            w.field_u64(tag::ORDER_ID, venue_order_id)?;
+            w.field_u64(tag::CL_ORD_ID, n.client_order_id)?;
+            match n.event {
+                OrderEvent::Canceled { .. } => {
+                    w.field_u64(tag::ORIG_CL_ORD_ID, n.client_order_id)?
+                }
+                OrderEvent::Replaced {
+                    orig_client_order_id,
+                    ..
+                } => w.field_u64(tag::ORIG_CL_ORD_ID, orig_client_order_id)?,
+                _ => {}
+            }
+            w.field_u64(tag::EXEC_ID, exec_id)?;
+            w.field_char(tag::EXEC_TYPE, exec)?;
+            w.field_char(tag::ORD_STATUS, status)?;
+            if let Some(i) = instrument {
+                w.field(tag::SYMBOL, i.symbol.as_str().as_bytes())?;
+            }
+            w.field_char(tag::SIDE, if n.side == side::SELL { b'2' } else { b'1' })?;
+            let scales = instrument.map(|i| (i.price_scale, i.qty_scale));
+            let (leaves, cum, last) = match n.event {
+                OrderEvent::Accepted { qty, .. } => (qty, 0, None),
+                OrderEvent::Filled {
+                    last_px,
+                    last_qty,
+                    cum_qty,
+                    leaves_qty,
+                    ..
+                } => (leaves_qty, cum_qty, Some((last_px, last_qty))),
+                OrderEvent::Canceled { cum_qty, .. } => (0, cum_qty, None),
+                OrderEvent::Replaced { leaves_qty, .. } => (leaves_qty, 0, None),
+                _ => (0, 0, None),
+            };
+            if let Some((ps, qs)) = scales {
+                if n.px > 0 {
+                    w.field_units(tag::PRICE, n.px, ps)?;
+                }
+                w.field_units(tag::LEAVES_QTY, leaves, qs)?;
+                w.field_units(tag::CUM_QTY, cum, qs)?;
+                match last {
+                    Some((px, qty)) => {
+                        w.field_units(tag::LAST_PX, px, ps)?;
+                        w.field_units(tag::LAST_QTY, qty, qs)?;
+                        w.field_units(tag::AVG_PX, px, ps)?;
+                    }
+                    None => w.field_u64(tag::AVG_PX, 0)?,
+                }
+            } else {
+                w.field_u64(tag::LEAVES_QTY, 0)?;
+                w.field_u64(tag::CUM_QTY, 0)?;
+                w.field_u64(tag::AVG_PX, 0)?;
+            }
+            if let OrderEvent::Rejected { reason } = n.event {
+                w.field_u64(tag::ORD_REJ_REASON, u64::from(reason.fix_code()))?;
+                w.field(tag::TEXT, reason.text().as_bytes())?;
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Offset of the next `8=FIX` in `bytes` (a message start after garbage).
+fn next_message_start(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(5).position(|w| w == b"8=FIX")
+}
