@@ -8,12 +8,14 @@
 //!   the initiator session with its mio transport.
 //!
 //! - [`ws`]: the WebSocket market-data client (RFC 6455) and the REST depth snapshot fetch.
+//! - [`tls`]: TLS with rustls for `wss://` and FIX: the non-blocking [`tls::Transport`].
 //!
-//! To come: TLS (issue 5). See ARCHITECTURE.md.
+//! See ARCHITECTURE.md.
 
 pub mod binance;
 pub mod capture;
 pub mod decimal;
 pub mod fix;
 pub mod instrument;
+pub mod tls;
 pub mod ws;

@@ -1,18 +1,23 @@
-//! The transport: a [`WsCodec`] over a non-blocking mio `TcpStream` (plain `ws://`; TLS is to
-//! come). Every socket call is non-blocking; waiting is `mio::Poll` with a deadline, and a
-//! zero timeout never waits at all (for a busy-spinning feed agent).
+//! The transport: a [`WsCodec`] over a non-blocking mio `TcpStream`, plain (`ws://`,
+//! [`WsClient::connect`]) or under TLS (`wss://`, [`WsClient::connect_tls`], through
+//! [`Transport`]: the handshake, frames, ping/pong and close are the same on top). Every socket
+//! call is non-blocking; waiting is `mio::Poll` with a deadline, and a zero timeout never waits at
+//! all (for a busy-spinning feed agent). The TLS handshake runs inside the connect's deadline.
 //!
 //! Hot path ([`WsClient::read_message`]): one `read` per burst of bytes into the codec's fixed
 //! buffer, messages handed out in place, a `write` only when a pong or close is pending. No
 //! allocation, no formatting (errors carry only `Copy` data until shown, except the peer's close
-//! reason, at the end of the connection).
+//! reason, at the end of the connection). Over TLS, rustls allocates per received record: see
+//! [`crate::tls`].
 
 use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+
+use crate::tls::{TlsConfig, TlsError, Transport, server_name_of_host};
 
 use super::codec::{CodecState, CodecStats, FrameError, MessageKind, RawEvent, SendError};
 use super::handshake::{Handshake, HandshakeError, random_nonce};
@@ -77,12 +82,149 @@ pub enum ClientError {
         addr: SocketAddr,
         source: getrandom::Error,
     },
+    /// A URL given to [`WsClient::connect_url`] was refused.
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    /// A URL's host name did not resolve.
+    #[error("WebSocket {host}: resolving the host: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    /// TLS failed: the handshake (certificate, alert, a close during it) or a record after it.
+    /// (Boxed: rustls' errors are large, and this enum is on the read path's return.)
+    #[error("WebSocket {addr}: {source}")]
+    Tls {
+        addr: SocketAddr,
+        source: Box<TlsError>,
+    },
+}
+
+/// A socket error from the transport: a TLS failure becomes [`ClientError::Tls`].
+fn transport_error(addr: SocketAddr, op: &'static str, error: std::io::Error) -> ClientError {
+    match TlsError::from_io(error) {
+        Ok(source) => ClientError::Tls {
+            addr,
+            source: Box::new(source),
+        },
+        Err(source) => ClientError::Io { addr, op, source },
+    }
+}
+
+/// A `ws://` or `wss://` URL split into what a connection needs. Cold path (allocates).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WsUrl {
+    /// `wss://`: TLS.
+    pub tls: bool,
+    /// The host name or IP address (an IPv6 literal without its brackets).
+    pub host: String,
+    /// The port: the URL's, else 443 for `wss://` and 80 for `ws://`.
+    pub port: u16,
+    /// The path and query; `/` when the URL has none.
+    pub path: String,
+}
+
+/// Why a URL was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("URL {url:?}: the scheme is not ws:// or wss://")]
+    Scheme { url: String },
+    #[error("URL {url:?}: no host")]
+    NoHost { url: String },
+    #[error("URL {url:?}: the port is not a number in 1..=65535")]
+    Port { url: String },
+    #[error("URL {url:?}: user info and fragments are not supported")]
+    Unsupported { url: String },
+}
+
+impl WsUrl {
+    /// Splits `url` (`ws[s]://host[:port][/path][?query]`, the scheme in any case).
+    pub fn parse(url: &str) -> Result<WsUrl, UrlError> {
+        let err = |make: fn(String) -> UrlError| make(url.to_owned());
+        let scheme_end = url
+            .find("://")
+            .ok_or_else(|| err(|url| UrlError::Scheme { url }))?;
+        let tls = match url[..scheme_end].to_ascii_lowercase().as_str() {
+            "wss" => true,
+            "ws" => false,
+            _ => return Err(err(|url| UrlError::Scheme { url })),
+        };
+        let rest = &url[scheme_end + 3..];
+        if rest.contains('#') {
+            return Err(err(|url| UrlError::Unsupported { url }));
+        }
+        let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        if authority.contains('@') {
+            return Err(err(|url| UrlError::Unsupported { url }));
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| err(|url| UrlError::NoHost { url }))?;
+            match after {
+                "" => (host, None),
+                _ => match after.strip_prefix(':') {
+                    Some(port) => (host, Some(port)),
+                    None => return Err(err(|url| UrlError::Port { url })),
+                },
+            }
+        } else {
+            match authority.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(err(|url| UrlError::NoHost { url }));
+        }
+        let port = match port {
+            None => {
+                if tls {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| err(|url| UrlError::Port { url }))?,
+        };
+        let path = match path {
+            "" => "/".to_owned(),
+            query if query.starts_with('?') => format!("/{query}"),
+            path => path.to_owned(),
+        };
+        Ok(WsUrl {
+            tls,
+            host: host.to_owned(),
+            port,
+            path,
+        })
+    }
+
+    /// The `Host` header: the host (an IPv6 literal in brackets), and the port unless it is the
+    /// scheme's default.
+    pub fn host_header(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let default = if self.tls { 443 } else { 80 };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
 }
 
 /// A connected WebSocket client.
 pub struct WsClient {
     addr: SocketAddr,
-    stream: TcpStream,
+    stream: Transport,
     poll: Poll,
     events: Events,
     codec: WsCodec,
@@ -93,6 +235,7 @@ impl std::fmt::Debug for WsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsClient")
             .field("addr", &self.addr)
+            .field("stream", &self.stream)
             .field("codec", &self.codec)
             .finish_non_exhaustive()
     }
@@ -116,10 +259,95 @@ impl WsClient {
         path: &str,
         config: WsConfig,
         timeout: Duration,
+        stamp: impl FnMut() -> u64,
+    ) -> Result<WsClient, ClientError> {
+        WsClient::open(addr, host, path, config, None, timeout, stamp)
+    }
+
+    /// [`connect`](Self::connect) over TLS (`wss://`): the server's certificate is verified
+    /// against `tls`'s roots for `host` without its port (sent as SNI when it is a DNS name).
+    /// The TLS handshake, the upgrade and its answer all happen within `timeout`; a TLS failure
+    /// is [`ClientError::Tls`].
+    pub fn connect_tls(
+        addr: SocketAddr,
+        host: &str,
+        path: &str,
+        config: WsConfig,
+        tls: &TlsConfig,
+        timeout: Duration,
+        stamp: impl FnMut() -> u64,
+    ) -> Result<WsClient, ClientError> {
+        WsClient::open(addr, host, path, config, Some(tls), timeout, stamp)
+    }
+
+    /// Connects to a `ws://` or `wss://` URL: resolves its host (the system resolver: blocking,
+    /// cold path) and tries each address in turn within `timeout` in all. For `wss://`, `tls` is
+    /// the configuration, or `None` for the public roots ([`TlsConfig::webpki_roots`]); it is
+    /// not used for `ws://`. The error is the last address's.
+    pub fn connect_url(
+        url: &str,
+        config: WsConfig,
+        tls: Option<&TlsConfig>,
+        timeout: Duration,
         mut stamp: impl FnMut() -> u64,
     ) -> Result<WsClient, ClientError> {
         let deadline = Instant::now() + timeout;
-        let io = |op| move |source| ClientError::Io { addr, op, source };
+        let url = WsUrl::parse(url)?;
+        let resolve_error = |source| ClientError::Resolve {
+            host: url.host.clone(),
+            source,
+        };
+        let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
+            .to_socket_addrs()
+            .map_err(resolve_error)?
+            .collect();
+        let Some(&first) = addrs.first() else {
+            return Err(resolve_error(std::io::Error::new(
+                ErrorKind::NotFound,
+                "no address",
+            )));
+        };
+        let roots;
+        let tls = match (url.tls, tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => {
+                roots = TlsConfig::webpki_roots().map_err(|source| ClientError::Tls {
+                    addr: first,
+                    source: Box::new(source),
+                })?;
+                Some(&roots)
+            }
+        };
+        let host = url.host_header();
+        let mut last = None;
+        for addr in addrs {
+            let Some(left) = remaining(deadline) else {
+                break;
+            };
+            match WsClient::open(addr, &host, &url.path, config, tls, left, &mut stamp) {
+                Ok(client) => return Ok(client),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(ClientError::Timeout {
+            addr: first,
+            what: "connect",
+            timeout,
+        }))
+    }
+
+    fn open(
+        addr: SocketAddr,
+        host: &str,
+        path: &str,
+        config: WsConfig,
+        tls: Option<&TlsConfig>,
+        timeout: Duration,
+        mut stamp: impl FnMut() -> u64,
+    ) -> Result<WsClient, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let io = |op| move |source| transport_error(addr, op, source);
         let timed_out = |what| ClientError::Timeout {
             addr,
             what,
@@ -128,11 +356,20 @@ impl WsClient {
         let nonce = random_nonce().map_err(|source| ClientError::Random { addr, source })?;
         let handshake = Handshake::new(host, path, nonce);
 
-        let mut stream = TcpStream::connect(addr).map_err(io("connect"))?;
+        let mut tcp = TcpStream::connect(addr).map_err(io("connect"))?;
         let poll = Poll::new().map_err(io("epoll_create"))?;
         poll.registry()
-            .register(&mut stream, SOCKET, Interest::READABLE | Interest::WRITABLE)
+            .register(&mut tcp, SOCKET, Interest::READABLE | Interest::WRITABLE)
             .map_err(io("register"))?;
+        let stream = match tls {
+            None => Transport::plain(tcp),
+            Some(tls) => Transport::tls(tcp, tls, server_name_of_host(host)).map_err(|source| {
+                ClientError::Tls {
+                    addr,
+                    source: Box::new(source),
+                }
+            })?,
+        };
         let mut client = WsClient {
             addr,
             stream,
@@ -147,16 +384,20 @@ impl WsClient {
         loop {
             let left = remaining(deadline).ok_or_else(|| timed_out("connect"))?;
             client.wait(Some(left)).map_err(io("poll"))?;
-            if let Some(e) = client.stream.take_error().map_err(io("connect"))? {
+            if let Some(e) = client.stream.tcp().take_error().map_err(io("connect"))? {
                 return Err(io("connect")(e));
             }
-            match client.stream.peer_addr() {
+            match client.stream.tcp().peer_addr() {
                 Ok(_) => break,
                 Err(e) if e.kind() == ErrorKind::NotConnected => continue,
                 Err(e) => return Err(io("connect")(e)),
             }
         }
-        client.stream.set_nodelay(true).map_err(io("set_nodelay"))?;
+        client
+            .stream
+            .tcp()
+            .set_nodelay(true)
+            .map_err(io("set_nodelay"))?;
 
         let mut sent = 0;
         let request = handshake.request();
@@ -202,6 +443,11 @@ impl WsClient {
 
     pub fn peer_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The byte stream: plain TCP or TLS (its version, whether the handshake is done).
+    pub fn transport(&self) -> &Transport {
+        &self.stream
     }
 
     pub fn state(&self) -> CodecState {
@@ -294,13 +540,7 @@ impl WsClient {
                         source,
                     })?;
                 }
-                Err(source) => {
-                    return Err(ClientError::Io {
-                        addr,
-                        op: "read",
-                        source,
-                    });
-                }
+                Err(source) => return Err(transport_error(addr, "read", source)),
             }
         }
     }
@@ -326,9 +566,9 @@ impl WsClient {
             .close(code, reason.as_bytes())
             .map_err(|source| ClientError::Send { addr, source })?;
         // Write the Close out, waiting for room if the socket is full.
-        while self.codec.wants_write() {
+        while self.codec.wants_write() || self.stream.wants_write() {
             self.flush()?;
-            if !self.codec.wants_write() {
+            if !self.codec.wants_write() && !self.stream.wants_write() {
                 break;
             }
             let Some(left) = remaining(deadline) else {
@@ -372,15 +612,13 @@ impl WsClient {
                 Ok(n) => self.codec.consume_output(n),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(source) => {
-                    return Err(ClientError::Io {
-                        addr,
-                        op: "write",
-                        source,
-                    });
-                }
+                Err(source) => return Err(transport_error(addr, "write", source)),
             }
         }
+        // TLS records rustls still holds (a no-op on plain TCP).
+        self.stream
+            .send_pending()
+            .map_err(|source| transport_error(addr, "write", source))?;
         Ok(())
     }
 

@@ -6,8 +6,8 @@
 //! - [`frame`]: frame headers, parsing and masked writing.
 //! - [`handshake`]: the HTTP/1.1 upgrade request and the check of the response
 //!   (`Sec-WebSocket-Accept` = base64(sha1(key + GUID))).
-//! - [`client`]: [`WsClient`], the codec over a non-blocking mio `TcpStream` (plain `ws://`;
-//!   TLS is to come).
+//! - [`client`]: [`WsClient`], the codec over a non-blocking mio stream, plain `ws://` or
+//!   `wss://` through [`crate::tls`].
 //! - [`path`]: `/stream?streams=...` from symbols and stream kinds; the depth snapshot path.
 //! - [`backoff`]: [`Backoff`], exponential with jitter, and how to reconnect.
 //! - [`http`]: the blocking REST GET of the cold path ([`fetch_depth_snapshot`]).

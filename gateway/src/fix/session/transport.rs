@@ -1,4 +1,6 @@
-//! [`FixConnection`]: a [`FixSession`] over a non-blocking mio [`TcpStream`].
+//! [`FixConnection`]: a [`FixSession`] over a non-blocking mio [`TcpStream`], plain
+//! ([`FixConnection::connect`]) or under TLS ([`FixConnection::connect_tls`], through
+//! [`Transport`]).
 //!
 //! The connection owns the socket and one fixed read buffer; the session owns the outbound
 //! buffer. [`FixConnection::poll`] never blocks in the kernel: it finishes a pending connect
@@ -7,6 +9,11 @@
 //! partial message stays in the buffer until the rest arrives. The caller decides how to
 //! wait between polls (spin, sleep, or a mio `Poll` with [`FixConnection::stream_mut`]
 //! registered).
+//!
+//! Over TLS the Logon is written as soon as TCP connects: rustls holds it until its handshake is
+//! done, and the handshake progresses inside the same polls (reads and writes drive it), so the
+//! session's logon timeout bounds the TLS handshake too. A TLS failure is
+//! [`ConnectionError::Tls`].
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -15,6 +22,7 @@ use mio::net::TcpStream;
 
 use super::{FixSession, SessionError, SessionEvent, SessionState};
 use crate::fix::FIX_INBOUND_LEN_MAX;
+use crate::tls::{TlsConfig, TlsError, Transport};
 
 /// Size of the read buffer, in bytes: room for the longest message the reader accepts
 /// (a body of [`FIX_INBOUND_LEN_MAX`] and its header and trailer) several times over.
@@ -39,14 +47,27 @@ pub enum ConnectionError {
     #[error("connect to {addr}: {source}")]
     Connect { addr: SocketAddr, source: io::Error },
     #[error("socket I/O: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// TLS failed: the handshake (certificate, alert, a close during it) or a record after it.
+    #[error(transparent)]
+    Tls(TlsError),
+}
+
+impl From<io::Error> for ConnectionError {
+    /// A transport error: a TLS failure becomes [`ConnectionError::Tls`].
+    fn from(error: io::Error) -> ConnectionError {
+        match TlsError::from_io(error) {
+            Ok(tls) => ConnectionError::Tls(tls),
+            Err(io) => ConnectionError::Io(io),
+        }
+    }
 }
 
 /// A [`FixSession`]'s TCP transport (see the module doc).
 pub struct FixConnection {
-    stream: TcpStream,
+    stream: Transport,
     addr: SocketAddr,
     status: ConnectionStatus,
     read_buf: Box<[u8]>,
@@ -59,6 +80,7 @@ impl std::fmt::Debug for FixConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FixConnection")
             .field("addr", &self.addr)
+            .field("stream", &self.stream)
             .field("status", &self.status)
             .finish_non_exhaustive()
     }
@@ -67,21 +89,44 @@ impl std::fmt::Debug for FixConnection {
 impl FixConnection {
     /// Starts a non-blocking connect to `addr`. [`poll`](Self::poll) completes it and logs on.
     pub fn connect(addr: SocketAddr) -> Result<FixConnection, ConnectionError> {
-        let stream =
+        let tcp =
             TcpStream::connect(addr).map_err(|source| ConnectionError::Connect { addr, source })?;
-        Ok(FixConnection {
+        Ok(FixConnection::over(addr, Transport::plain(tcp)))
+    }
+
+    /// [`connect`](Self::connect) with TLS: the venue's certificate is verified against `tls`'s
+    /// roots for `server_name` (a DNS name, also sent as SNI, or an IP address).
+    pub fn connect_tls(
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &TlsConfig,
+    ) -> Result<FixConnection, ConnectionError> {
+        let tcp =
+            TcpStream::connect(addr).map_err(|source| ConnectionError::Connect { addr, source })?;
+        let stream = Transport::tls(tcp, tls, server_name).map_err(ConnectionError::Tls)?;
+        Ok(FixConnection::over(addr, stream))
+    }
+
+    fn over(addr: SocketAddr, stream: Transport) -> FixConnection {
+        FixConnection {
             stream,
             addr,
             status: ConnectionStatus::Connecting,
             read_buf: vec![0; CONNECTION_READ_BUF_LEN].into_boxed_slice(),
             read_start: 0,
             read_end: 0,
-        })
+        }
     }
 
-    /// The socket, to register with a mio `Poll` (readable and writable interest).
+    /// The socket, to register with a mio `Poll` (readable and writable interest). Under TLS,
+    /// only for registration and socket options: reading or writing it would break the stream.
     pub fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+        self.stream.tcp_mut()
+    }
+
+    /// The byte stream: plain TCP or TLS (its version, whether the handshake is done).
+    pub fn transport(&self) -> &Transport {
+        &self.stream
     }
 
     /// Where the connection is.
@@ -99,16 +144,16 @@ impl FixConnection {
         mut on_event: impl FnMut(SessionEvent),
     ) -> Result<ConnectionStatus, ConnectionError> {
         if self.status == ConnectionStatus::Connecting {
-            if let Some(error) = self.stream.take_error()? {
+            if let Some(error) = self.stream.tcp().take_error()? {
                 return Err(ConnectionError::Connect {
                     addr: self.addr,
                     source: error,
                 });
             }
-            match self.stream.peer_addr() {
+            match self.stream.tcp().peer_addr() {
                 Ok(_) => {
                     self.status = ConnectionStatus::Open;
-                    self.stream.set_nodelay(true)?;
+                    self.stream.tcp().set_nodelay(true)?;
                     session.on_disconnected();
                     session.logon(now_ns)?;
                 }
@@ -165,6 +210,8 @@ impl FixConnection {
                 Err(e) => return Err(e.into()),
             }
         }
+        // TLS records rustls still holds (a no-op on plain TCP).
+        self.stream.send_pending()?;
         Ok(())
     }
 
@@ -181,7 +228,11 @@ impl FixConnection {
                 Ok(n) => self.read_end += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(true),
+                // A reset is the peer going away, as a close is; not during a TLS handshake,
+                // where it is a failed handshake (a `TlsError` inside the `io::Error`).
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && e.get_ref().is_none() => {
+                    return Ok(true);
+                }
                 Err(e) => return Err(e.into()),
             }
         }
