@@ -1,0 +1,298 @@
+//! `venue-sim`: the simulated venue. Market data in Binance Spot's formats (WebSocket streams
+//! and the REST depth snapshot on one port) from a matching engine moved by synthetic traders
+//! (`run`), or a recorded capture played back (`replay`).
+//!
+//! ```text
+//! venue-sim run --md-addr 127.0.0.1:9443 --symbols NKNUSDT,BLZETH --rate 200
+//! venue-sim replay --capture BINANCE.ws.1.0 --snapshots BINANCE.http.0.0 --md-addr 127.0.0.1:9443
+//! ```
+//!
+//! It prints what it listens on to stdout (one `listening` line per endpoint), then runs until
+//! `--duration` seconds have passed, or until SIGINT/SIGTERM end the process (their default
+//! action: the OS closes the sockets; the simulator keeps no state worth saving).
+//!
+//! FIX order entry (`--fix-addr`) is coming: the option is accepted and refused with a message
+//! until the FIX acceptor (`levibot_tools::venue::fix_acceptor`) is plugged in below.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use levibot_gateway::capture::Recording;
+use levibot_gateway::instrument::{Instrument, InstrumentTable};
+use levibot_tools::venue::md_server::{
+    FeedConfig, FeedThread, Hub, MdConfig, MdServer, ReplayConfig, ReplaySnapshots, ReplayThread,
+    SnapshotSource, VenueCore, load_capture,
+};
+use rust_decimal::Decimal;
+
+/// Prints a line to stdout; a closed stdout (the reader went away) is not worth dying for.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// Fair price of an instrument without a recorded snapshot, in ticks.
+const FAIR_TICKS_DEFAULT: i64 = 10_000;
+/// How often the main thread looks at the clock while it waits.
+const MAIN_SLEEP: Duration = Duration::from_millis(100);
+
+#[derive(Parser, Debug)]
+#[command(name = "venue-sim", version, about = "LeviBot's simulated venue")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// A matching engine moved by synthetic traders, its market data served.
+    Run(RunArgs),
+    /// A recorded capture served as market data.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args, Debug)]
+struct ServerArgs {
+    /// Address of the market-data server (WebSocket streams and REST snapshots).
+    #[arg(long, default_value = "127.0.0.1:9443")]
+    md_addr: SocketAddr,
+    /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seconds between the server's pings to each client.
+    #[arg(long, default_value_t = 20.0)]
+    ping_interval_s: f64,
+    /// Seconds a client has to answer a ping before it is dropped.
+    #[arg(long, default_value_t = 60.0)]
+    pong_timeout_s: f64,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Symbols traded, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "NKNUSDT")]
+    symbols: Vec<String>,
+    /// Synthetic order actions a second, over all symbols.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// Milliseconds between depth messages.
+    #[arg(long, default_value_t = 100)]
+    depth_interval_ms: u64,
+    /// exchangeInfo file (bare JSON or a capture line); default: the corpus's.
+    #[arg(long)]
+    exchange_info: Option<PathBuf>,
+    /// Seed of the synthetic traders.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// FIX order entry address: coming (the FIX acceptor is not plugged in yet).
+    #[arg(long)]
+    fix_addr: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The stream capture (`<epoch>: <json>` lines).
+    #[arg(long)]
+    capture: PathBuf,
+    /// The REST snapshots recorded with it (`<url> -> <epoch>: <json>` lines).
+    #[arg(long)]
+    snapshots: PathBuf,
+    /// Pace: 1 is the recorded pace, 10 ten times faster, 0 as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    speed: f64,
+    /// Start at once rather than when the first client subscribes.
+    #[arg(long)]
+    no_wait: bool,
+}
+
+fn seconds(what: &str, s: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(s).with_context(|| format!("{what}: {s} is not a duration"))
+}
+
+impl ServerArgs {
+    fn config(&self) -> Result<MdConfig> {
+        Ok(MdConfig {
+            ping_interval: seconds("--ping-interval-s", self.ping_interval_s)?,
+            pong_timeout: seconds("--pong-timeout-s", self.pong_timeout_s)?,
+            ..MdConfig::default()
+        })
+    }
+
+    fn serve(&self, hub: Arc<Hub>, snapshots: Arc<dyn SnapshotSource>) -> Result<MdServer> {
+        let server = MdServer::bind(self.md_addr, hub, snapshots, self.config()?)
+            .context("starting the market-data server")?;
+        let addr = server.local_addr();
+        say!(
+            "venue-sim: market data listening on {addr}: ws://{addr}/stream?streams=..., ws://{addr}/ws/<stream>, http://{addr}/api/v3/depth"
+        );
+        Ok(server)
+    }
+
+    /// Waits for `--duration`, or forever (the process ends on SIGINT/SIGTERM), calling `tick`
+    /// every [`MAIN_SLEEP`].
+    fn wait(&self, mut tick: impl FnMut()) -> Result<()> {
+        let until = match self.duration {
+            Some(s) => Some(Instant::now() + seconds("--duration", s)?),
+            None => None,
+        };
+        while until.is_none_or(|u| Instant::now() < u) {
+            tick();
+            std::thread::sleep(MAIN_SLEEP);
+        }
+        Ok(())
+    }
+}
+
+/// The instruments of an exchangeInfo file, or of the corpus.
+fn all_instruments(file: Option<&Path>) -> Result<Vec<Instrument>> {
+    let recording = match file {
+        Some(path) => Recording {
+            exchange_info: std::fs::read(path)
+                .with_context(|| format!("reading --exchange-info {}", path.display()))?,
+            exchange_info_path: path.to_owned(),
+            stream: Vec::new(),
+            stream_path: PathBuf::new(),
+            snapshots: Vec::new(),
+            snapshots_path: PathBuf::new(),
+        },
+        None => Recording::corpus().context("reading the corpus (set LEVIBOT_CORPUS_DIR)")?,
+    };
+    Ok(recording.instruments()?)
+}
+
+/// Each instrument's starting fair price in ticks: the best bid of its corpus snapshot if there
+/// is one, else [`FAIR_TICKS_DEFAULT`] (raised to the minimum price).
+fn fair_ticks(table: &InstrumentTable) -> Vec<i64> {
+    let recorded: Vec<(String, Decimal)> = Recording::corpus()
+        .ok()
+        .and_then(|r| {
+            let lines = r.snapshot_lines().ok()?;
+            Some(
+                lines
+                    .iter()
+                    .filter_map(|s| {
+                        let body: serde_json::Value = serde_json::from_slice(s.line.body).ok()?;
+                        let px: Decimal = body["bids"][0][0].as_str()?.parse().ok()?;
+                        Some((s.symbol.to_ascii_uppercase(), px))
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap_or_default();
+    table
+        .iter()
+        .map(|i| {
+            let from_snapshot = recorded
+                .iter()
+                .find(|(s, _)| s == i.symbol.as_str())
+                .and_then(|(_, px)| {
+                    let ticks = (*px / i.tick_size).trunc();
+                    ticks.to_string().parse::<i64>().ok()
+                });
+            let floor = (i.min_price / i.tick_size)
+                .ceil()
+                .to_string()
+                .parse::<i64>()
+                .unwrap_or(1);
+            from_snapshot
+                .unwrap_or(FAIR_TICKS_DEFAULT)
+                .max(floor + FAIR_TICKS_DEFAULT / 10)
+        })
+        .collect()
+}
+
+fn run(args: &RunArgs) -> Result<()> {
+    if let Some(addr) = args.fix_addr {
+        // The FIX listener plugs in here: a TcpListener on `addr` whose sessions
+        // (venue::fix_acceptor) call `core.execute(|engine| ...)` and send the notices back.
+        bail!("--fix-addr {addr}: FIX order entry is coming and not served yet");
+    }
+    let all = all_instruments(args.exchange_info.as_deref())?;
+    let symbols: Vec<&str> = args.symbols.iter().map(String::as_str).collect();
+    let table = InstrumentTable::select(&all, &symbols).context("choosing --symbols")?;
+    let hub = Arc::new(Hub::new(MdConfig::default().client_queue_len));
+    let fair = fair_ticks(&table);
+    let core = Arc::new(
+        VenueCore::new(table, fair, args.seed, Arc::clone(&hub)).context("building the venue")?,
+    );
+    let server = args
+        .server
+        .serve(hub, Arc::clone(&core) as Arc<dyn SnapshotSource>)?;
+    let feed = FeedThread::spawn(
+        Arc::clone(&core),
+        FeedConfig {
+            rate: args.rate,
+            depth_interval: Duration::from_millis(args.depth_interval_ms.max(1)),
+        },
+    )
+    .context("starting the feed")?;
+    say!(
+        "venue-sim: trading {} at {} actions/s, depth every {} ms",
+        args.symbols.join(","),
+        args.rate,
+        args.depth_interval_ms
+    );
+    args.server.wait(|| {})?;
+    feed.stop();
+    server.shutdown();
+    Ok(())
+}
+
+fn replay(args: &ReplayArgs) -> Result<()> {
+    let messages = load_capture(&args.capture).context("--capture")?;
+    let snapshots = Arc::new(ReplaySnapshots::load(&args.snapshots).context("--snapshots")?);
+    let hub = Arc::new(Hub::new(MdConfig::default().client_queue_len));
+    let count = messages.len();
+    let server = args.server.serve(
+        Arc::clone(&hub),
+        Arc::clone(&snapshots) as Arc<dyn SnapshotSource>,
+    )?;
+    let thread = ReplayThread::spawn(
+        hub,
+        messages,
+        snapshots,
+        ReplayConfig {
+            speed: args.speed,
+            wait_for_subscriber: !args.no_wait,
+        },
+    )
+    .context("starting the replay")?;
+    say!(
+        "venue-sim: replaying {count} messages of {} at speed {}{}",
+        args.capture.display(),
+        args.speed,
+        if args.no_wait {
+            ""
+        } else {
+            " from the first subscriber on"
+        }
+    );
+    let mut reported = false;
+    args.server.wait(|| {
+        if thread.is_done() && !reported {
+            reported = true;
+            say!("venue-sim: replay done: {} messages", thread.published());
+        }
+    })?;
+    thread.stop();
+    server.shutdown();
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Run(args) => run(args),
+        Command::Replay(args) => replay(args),
+    }
+}
