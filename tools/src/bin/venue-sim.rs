@@ -3,7 +3,7 @@
 //! (`run`), or a recorded capture played back (`replay`).
 //!
 //! ```text
-//! venue-sim run --md-addr 127.0.0.1:9443 --symbols NKNUSDT,BLZETH --rate 200
+//! venue-sim run --md-addr 127.0.0.1:9443 --fix-addr 127.0.0.1:9878 --symbols NKNUSDT --rate 200
 //! venue-sim replay --capture BINANCE.ws.1.0 --snapshots BINANCE.http.0.0 --md-addr 127.0.0.1:9443
 //! ```
 //!
@@ -11,18 +11,19 @@
 //! `--duration` seconds have passed, or until SIGINT/SIGTERM end the process (their default
 //! action: the OS closes the sockets; the simulator keeps no state worth saving).
 //!
-//! FIX order entry (`--fix-addr`) is coming: the option is accepted and refused with a message
-//! until the FIX acceptor (`levibot_tools::venue::fix_acceptor`) is plugged in below.
+//! With `--fix-addr`, `run` also accepts FIX 4.4 order-entry sessions (TargetCompID
+//! `--fix-comp-id`, default `VENUE`) that trade on the same books.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
+use levibot_tools::venue::fix_server::FixServer;
 use levibot_tools::venue::md_server::{
     FeedConfig, FeedThread, Hub, MdConfig, MdServer, ReplayConfig, ReplaySnapshots, ReplayThread,
     SnapshotSource, VenueCore, load_capture,
@@ -92,9 +93,12 @@ struct RunArgs {
     /// Seed of the synthetic traders.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// FIX order entry address: coming (the FIX acceptor is not plugged in yet).
+    /// FIX 4.4 order-entry address (none: market data only).
     #[arg(long)]
     fix_addr: Option<SocketAddr>,
+    /// The venue's CompID: clients' TargetCompID.
+    #[arg(long, default_value = "VENUE")]
+    fix_comp_id: String,
 }
 
 #[derive(Args, Debug)]
@@ -212,11 +216,6 @@ fn fair_ticks(table: &InstrumentTable) -> Vec<i64> {
 }
 
 fn run(args: &RunArgs) -> Result<()> {
-    if let Some(addr) = args.fix_addr {
-        // The FIX listener plugs in here: a TcpListener on `addr` whose sessions
-        // (venue::fix_acceptor) call `core.execute(|engine| ...)` and send the notices back.
-        bail!("--fix-addr {addr}: FIX order entry is coming and not served yet");
-    }
     let all = all_instruments(args.exchange_info.as_deref())?;
     let symbols: Vec<&str> = args.symbols.iter().map(String::as_str).collect();
     let table = InstrumentTable::select(&all, &symbols).context("choosing --symbols")?;
@@ -228,6 +227,19 @@ fn run(args: &RunArgs) -> Result<()> {
     let server = args
         .server
         .serve(hub, Arc::clone(&core) as Arc<dyn SnapshotSource>)?;
+    let fix = match args.fix_addr {
+        Some(addr) => {
+            let fix = FixServer::bind(addr, Arc::clone(&core), &args.fix_comp_id)
+                .with_context(|| format!("--fix-addr {addr}"))?;
+            say!(
+                "venue-sim: FIX order entry listening on {} (CompID {})",
+                fix.local_addr(),
+                args.fix_comp_id
+            );
+            Some(fix)
+        }
+        None => None,
+    };
     let feed = FeedThread::spawn(
         Arc::clone(&core),
         FeedConfig {
@@ -244,6 +256,9 @@ fn run(args: &RunArgs) -> Result<()> {
     );
     args.server.wait(|| {})?;
     feed.stop();
+    if let Some(fix) = fix {
+        fix.shutdown();
+    }
     server.shutdown();
     Ok(())
 }

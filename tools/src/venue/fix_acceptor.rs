@@ -46,6 +46,10 @@ pub enum AcceptorState {
     Closed,
 }
 
+/// Sequence numbers kept per client CompID across connections: (next outbound, next inbound).
+/// A client that logs on again without ResetSeqNumFlag continues where it stopped.
+pub type SeqStore = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>>;
+
 /// Test switches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FixFaults {
@@ -76,6 +80,7 @@ pub struct FixAcceptor {
     clock: UtcTimestampCache,
     next_exec_id: u64,
     pub faults: FixFaults,
+    seq_store: Option<SeqStore>,
     /// Inbound messages that could not be read at all (skipped).
     pub garbled: u64,
     /// Inbound sequence gaps seen (accepted; the venue does not ask for resends).
@@ -106,8 +111,25 @@ impl FixAcceptor {
             clock: UtcTimestampCache::new(),
             next_exec_id: 1,
             faults: FixFaults::default(),
+            seq_store: None,
             garbled: 0,
             gaps: 0,
+        }
+    }
+
+    /// Keeps this session's sequence numbers in `store`, by client CompID.
+    pub fn with_seq_store(mut self, store: SeqStore) -> FixAcceptor {
+        self.seq_store = Some(store);
+        self
+    }
+
+    /// Saves the sequence numbers (after each batch of input and output).
+    fn save_seq(&self) {
+        if let (Some(store), Some(client)) = (&self.seq_store, &self.client_comp_id)
+            && self.state != AcceptorState::AwaitingLogon
+            && let Ok(mut map) = store.lock()
+        {
+            map.insert(client.clone(), (self.next_out, self.next_in));
         }
     }
 
@@ -213,6 +235,7 @@ impl FixAcceptor {
             && now_ns.saturating_sub(self.last_out_ns) >= self.heart_bt_int_ns
         {
             self.send(msg_type::HEARTBEAT, now_ns, |_, _| Ok(()));
+            self.save_seq();
         }
     }
 
@@ -253,6 +276,7 @@ impl FixAcceptor {
             }
         }
         self.inbound.drain(..start);
+        self.save_seq();
         outcomes
     }
 
@@ -288,6 +312,15 @@ impl FixAcceptor {
             if msg.get(141) == Some(b"Y") {
                 self.next_out = 1;
                 self.next_in = seq;
+            } else if let (Some(store), Some(client)) = (&self.seq_store, &self.client_comp_id)
+                && let Some(&(next_out, next_in)) = store
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(client).copied())
+                    .as_ref()
+            {
+                self.next_out = next_out;
+                self.next_in = next_in;
             }
             let heart_bt_int_s = msg
                 .get(108)
@@ -534,6 +567,11 @@ impl FixAcceptor {
         if notice.owner != self.owner || self.state != AcceptorState::Active {
             return;
         }
+        self.deliver_active(notice, now_ns);
+        self.save_seq();
+    }
+
+    fn deliver_active(&mut self, notice: &Notice, now_ns: u64) {
         let exec_id = self.next_exec_id;
         self.next_exec_id += 1;
         let n = *notice;

@@ -7,9 +7,11 @@
 //! - [`md_server`]: the market-data server (WebSocket streams, REST snapshot, fault switches),
 //!   the venue core it shares with the FIX side, and capture replay.
 //! - [`fix_acceptor`]: FIX 4.4 order entry, acceptor side (sans-IO).
+//! - [`fix_server`]: the FIX listener: one acceptor per connection on the shared venue core.
 
 pub mod feed;
 pub mod fix_acceptor;
+pub mod fix_server;
 pub mod flow;
 pub mod matching;
 pub mod md_server;

@@ -17,8 +17,8 @@ use levibot_gateway::instrument::InstrumentTable;
 use super::hub::Hub;
 use super::{SnapshotError, SnapshotSource};
 use crate::venue::feed::FeedEncoder;
-use crate::venue::flow::SyntheticFlow;
-use crate::venue::matching::{FilterError, MatchingEngine, Outcome};
+use crate::venue::flow::{SYNTHETIC_OWNER, SyntheticFlow};
+use crate::venue::matching::{FilterError, MatchingEngine, Notice, Outcome};
 
 /// The update id every book starts at.
 pub const FIRST_UPDATE_ID: u64 = 1_000;
@@ -53,7 +53,14 @@ struct VenueState {
     flow: SyntheticFlow,
     /// Messages written by the feed encoder, waiting to be published.
     messages: Vec<String>,
+    /// Notices for owners other than the synthetic traders, waiting for the FIX side
+    /// ([`VenueCore::take_notices`]); bounded by `NOTICES_PENDING_MAX`.
+    notices: Vec<Notice>,
 }
+
+/// Notices of the flow kept for the FIX side before the oldest are dropped (a venue with no FIX
+/// server never takes them).
+pub const NOTICES_PENDING_MAX: usize = 65_536;
 
 /// The shared venue.
 #[derive(Debug)]
@@ -94,6 +101,7 @@ impl VenueCore {
                 feed,
                 flow: SyntheticFlow::new(fair_ticks, seed),
                 messages: Vec::new(),
+                notices: Vec::new(),
             }),
             hub,
             instruments,
@@ -120,12 +128,19 @@ impl VenueCore {
 
     /// Runs one order-entry call on the engine (`|e| e.submit(order)`, `cancel`, `replace`,
     /// `mass_cancel`): its trades are published at once, its level changes with the next depth
-    /// flush. Returns the outcome (the owners' notices, for the FIX side).
+    /// flush, and its notices wait for the FIX side ([`take_notices`](Self::take_notices)).
+    /// Returns the outcome.
     pub fn execute(&self, call: impl FnOnce(&mut MatchingEngine) -> Outcome) -> Outcome {
         let mut state = self.lock();
         let outcome = call(&mut state.engine);
-        let VenueState { feed, messages, .. } = &mut *state;
+        let VenueState {
+            feed,
+            messages,
+            notices,
+            ..
+        } = &mut *state;
         feed.apply(&outcome.market, now_ms(), messages);
+        keep_notices(notices, &outcome);
         self.publish(&mut state);
         outcome
     }
@@ -142,12 +157,14 @@ impl VenueCore {
                 feed,
                 flow,
                 messages,
+                notices,
             } = &mut *state;
             let Some(action) = flow.next(engine) else {
                 break;
             };
             let outcome = SyntheticFlow::apply(engine, action);
             feed.apply(&outcome.market, time, messages);
+            keep_notices(notices, &outcome);
             done += 1;
         }
         self.publish(&mut state);
@@ -175,9 +192,28 @@ impl VenueCore {
         read(&state.engine)
     }
 
+    /// The notices of every owner but the synthetic traders since the last call (answers to
+    /// requests, and fills of resting orders whoever caused them), for the FIX side to route to
+    /// their sessions.
+    pub fn take_notices(&self) -> Vec<Notice> {
+        std::mem::take(&mut self.lock().notices)
+    }
+
     /// Reads the engine under the lock.
     pub fn with_engine<R>(&self, read: impl FnOnce(&MatchingEngine) -> R) -> R {
         read(&self.lock().engine)
+    }
+}
+
+/// Keeps the notices of `outcome` that are not the synthetic traders' own.
+fn keep_notices(kept: &mut Vec<Notice>, outcome: &Outcome) {
+    for notice in &outcome.notices {
+        if notice.owner != SYNTHETIC_OWNER {
+            if kept.len() == NOTICES_PENDING_MAX {
+                kept.remove(0);
+            }
+            kept.push(*notice);
+        }
     }
 }
 
