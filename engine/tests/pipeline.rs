@@ -101,10 +101,11 @@ fn run_threads<R: Rings, Src: MessageSource + 'static>(
     let journal = journal(dir);
     let counters_path = dir.join("counters.lvc");
     let counters = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
+    let venue = spec.ack_venue().unwrap();
     let (pipeline, controls) = Pipeline::<_, Maker, AckVenue, R>::assemble(
         spec,
         source,
-        AckVenue::default(),
+        venue,
         &journal,
         &counters,
         layout.is_fused(),
@@ -268,13 +269,9 @@ fn synthetic_stream_keeps_the_book_synced_and_every_order_is_valid_fix() {
     let journal = journal(dir.path());
     let counters_path = dir.path().join("counters.lvc");
     let counters = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
+    let venue = spec.ack_venue().unwrap();
     let (mut pipeline, _controls) = Pipeline::<_, Maker, AckVenue, Rtrb>::assemble(
-        spec,
-        source,
-        AckVenue::default(),
-        &journal,
-        &counters,
-        true,
+        spec, source, venue, &journal, &counters, true,
     )
     .unwrap();
     let mut last_seen = 0;

@@ -51,13 +51,9 @@ fn steady_state_allocations<Src: MessageSource + 'static>(
     journal.maintain().unwrap();
     let counters_path = dir.join("counters.lvc");
     let counters = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
+    let venue = spec.ack_venue().unwrap();
     let (mut pipeline, _controls) = Pipeline::<_, Maker, AckVenue, Rtrb>::assemble(
-        spec,
-        source,
-        AckVenue::default(),
-        &journal,
-        &counters,
-        true,
+        spec, source, venue, &journal, &counters, true,
     )
     .unwrap();
     let stop = AtomicBool::new(false);

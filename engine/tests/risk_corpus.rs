@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use levibot_engine::book::{BookLimits, BookOutcome, OrderBook};
 use levibot_engine::pipeline::reference::{self, QUOTE_LOTS};
-use levibot_engine::pipeline::{MessageSource, Pipeline, Polled, ReplaySource, Venue};
+use levibot_engine::pipeline::{
+    MessageSource, Pipeline, Polled, Queued, ReplaySource, Venue, VenueSendError,
+};
 use levibot_engine::ring::Rtrb;
 use levibot_engine::risk::{RiskCheck, RiskLimits};
 use levibot_engine::strategy::maker::Maker;
@@ -36,6 +38,7 @@ struct CheckingVenue {
     violations: Vec<String>,
     /// NEW and REPLACE orders seen, for the test's own counts.
     entries: u64,
+    seq: u64,
 }
 
 impl CheckingVenue {
@@ -125,7 +128,22 @@ impl CheckingVenue {
 }
 
 impl Venue for CheckingVenue {
-    fn send(&mut self, order: &OrderRequest, _bytes: &[u8]) {
+    fn send(&mut self, order: &OrderRequest, _now_ns: u64) -> Result<Queued, VenueSendError> {
+        self.take(order);
+        self.seq += 1;
+        Ok(Queued {
+            msg_seq_num: self.seq,
+            encoded_len: 0,
+        })
+    }
+
+    fn poll_report(&mut self) -> Option<ExecutionReport> {
+        self.reports.pop_front()
+    }
+}
+
+impl CheckingVenue {
+    fn take(&mut self, order: &OrderRequest) {
         assert_eq!(order.instrument_id, self.instrument_id);
         match order.kind {
             order_kind::NEW | order_kind::REPLACE => {
@@ -155,10 +173,6 @@ impl Venue for CheckingVenue {
             }
             _ => {}
         }
-    }
-
-    fn poll_report(&mut self) -> Option<ExecutionReport> {
-        self.reports.pop_front()
     }
 }
 
@@ -218,6 +232,7 @@ fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_
         reports: Default::default(),
         violations: Vec::new(),
         entries: 0,
+        seq: 0,
     };
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(&JournalConfig {

@@ -82,8 +82,28 @@ impl<Src: MessageSource, R: Rings> Agent for FeedAgent<Src, R> {
             match self.source.poll(now) {
                 Polled::Message { bytes, due_tsc } => {
                     let out = &mut self.out;
-                    self.stage.on_message(bytes, due_tsc, |d| {
+                    let gap = self.stage.on_message(bytes, due_tsc, |d| {
                         out.send(d);
+                    });
+                    if let Some(instrument_id) = gap {
+                        self.source.resync(instrument_id);
+                    }
+                }
+                Polled::Snapshot {
+                    instrument_id,
+                    body,
+                } => {
+                    let out = &mut self.out;
+                    self.stage.on_snapshot(instrument_id, body, |d| {
+                        out.send(d);
+                    });
+                }
+                Polled::Stale => {
+                    self.out.send(Decoded {
+                        record: MarketRecord::Stale,
+                        due_tsc: now,
+                        recv_tsc: now,
+                        decoded_tsc: now,
                     });
                 }
                 Polled::Resync => {
@@ -296,6 +316,7 @@ impl<V: Venue, R: Rings> Agent for GatewayAgent<V, R> {
             }
             work += 1;
         }
+        self.stage.poll_venue();
         for _ in 0..REPORTS_PER_CYCLE_MAX {
             if self.to_strategy.is_blocked() || self.to_risk.is_blocked() {
                 break;

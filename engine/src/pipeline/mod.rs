@@ -22,10 +22,12 @@
 //! per-stage latency is computed from the journal alone.
 
 pub mod agents;
+pub mod fix_venue;
 pub mod reference;
 pub mod source;
 pub mod stages;
 pub mod venue;
+pub mod ws_feed;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,11 +40,13 @@ use levibot_shm::counters::CountersWriter;
 use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
 
 pub use agents::{FeedAgent, GatewayAgent, RiskAgent, StrategyAgent};
+pub use fix_venue::{FixVenue, FixVenueStats};
 pub use source::{MessageSource, OwnedSnapshot, Pacer, Polled, ReplaySource, SyntheticSource};
 pub use stages::{
     FeedStage, GatewayStage, RiskStage, StageClock, StageError, StrategyStage, TradedInstrument,
 };
-pub use venue::{AckVenue, Venue};
+pub use venue::{AckVenue, Queued, Venue, VenueSendError};
+pub use ws_feed::{WsFeed, WsFeedConfig, WsFeedError, WsFeedStats};
 
 use crate::agent::Agent;
 use crate::book::BookLimits;
@@ -64,6 +68,12 @@ pub enum MarketRecord {
     AggTrade(AggTrade),
     /// The books must reload their snapshots (a replay's next pass).
     Resync,
+    /// One chunk of a fresh REST snapshot (live resync): levels as in a depth chunk,
+    /// `first_update_id` = `final_update_id` = the snapshot's `lastUpdateId`; a book loads it
+    /// when its last chunk arrives.
+    Snapshot(DepthDiff),
+    /// The live feed lost its connection: every book must resync.
+    Stale,
 }
 
 /// A market record with the feed's stamps.
@@ -220,8 +230,21 @@ pub struct PipelineSpec<S: Strategy> {
     pub strategy_id: u16,
     /// The first client order id (recovered from the journal after a restart).
     pub first_client_order_id: u64,
-    /// The venue session's next outgoing sequence number.
+    /// The venue session's next outgoing sequence number (for an [`AckVenue`] made by
+    /// [`ack_venue`](Self::ack_venue); a FIX session keeps its own).
     pub first_msg_seq_num: u64,
+}
+
+impl<S: Strategy> PipelineSpec<S> {
+    /// An [`AckVenue`] encoding for this spec's instruments and CompIDs.
+    pub fn ack_venue(&self) -> Result<AckVenue, FixConfigError> {
+        let encoder = OrderEncoder::new(
+            &self.sender_comp_id,
+            &self.target_comp_id,
+            &self.instruments,
+        )?;
+        Ok(AckVenue::new(encoder, self.first_msg_seq_num))
+    }
 }
 
 /// The cold side's handles on a pipeline: new strategy parameters and risk limits (taken
@@ -345,11 +368,6 @@ where
             clock: quanta::Clock::new(),
             calibration: journal.calibration(),
         };
-        let encoder = OrderEncoder::new(
-            &spec.sender_comp_id,
-            &spec.target_comp_id,
-            &spec.instruments,
-        )?;
         let instruments_len = spec.instruments.len();
         let feed = FeedStage::new(
             Decoder::new(spec.instruments),
@@ -379,9 +397,7 @@ where
             counters,
         )?;
         let gateway = GatewayStage::new(
-            encoder,
             venue,
-            spec.first_msg_seq_num,
             journal.appender(writer_id::GATEWAY)?,
             clock,
             counters,

@@ -21,6 +21,10 @@ pub enum Polled<'a> {
     Message { bytes: &'a [u8], due_tsc: u64 },
     /// The stream starts over (a replay's next pass): the books must reload their snapshots.
     Resync,
+    /// A REST depth snapshot of one instrument (a live feed's (re)sync): its book loads it.
+    Snapshot { instrument_id: u32, body: &'a [u8] },
+    /// The live feed lost its connection: every book is stale until its next snapshot.
+    Stale,
     /// Nothing is due yet.
     Idle,
     /// The source has nothing more, ever.
@@ -31,6 +35,10 @@ pub enum Polled<'a> {
 /// lock or make a syscall.
 pub trait MessageSource: Send {
     fn poll(&mut self, now_tsc: u64) -> Polled<'_>;
+
+    /// The depth stream of `instrument_id` lost an update: a live source fetches a new
+    /// snapshot (cold path, off the feed's thread); a replay has nothing to fetch.
+    fn resync(&mut self, _instrument_id: u32) {}
 }
 
 /// Hands out message `i` at `start + i x interval`, or at once when unpaced.
@@ -85,6 +93,16 @@ pub struct OwnedSnapshot {
 }
 
 impl OwnedSnapshot {
+    /// No snapshot: the book waits for one from the feed.
+    pub fn none(instrument_id: u32) -> OwnedSnapshot {
+        OwnedSnapshot {
+            instrument_id,
+            last_update_id: 0,
+            bids: Vec::new(),
+            asks: Vec::new(),
+        }
+    }
+
     pub fn from_snapshot(snapshot: &DepthSnapshot<'_>) -> OwnedSnapshot {
         OwnedSnapshot {
             instrument_id: snapshot.instrument_id,

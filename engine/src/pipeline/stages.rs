@@ -3,8 +3,9 @@
 //! directly. Every stage journals what it produces, stamped with the TSC at its edge, and
 //! counts into shm counters. Hot path: no allocation, no lock, no syscall, no formatting.
 
-use levibot_gateway::binance::{Decoder, LEVELS_PER_MESSAGE_MAX, MESSAGE_LEN_MAX, MarketEvent};
-use levibot_gateway::fix::OrderEncoder;
+use levibot_gateway::binance::{
+    Decoder, DepthSnapshot, DepthUpdate, LEVELS_PER_MESSAGE_MAX, MESSAGE_LEN_MAX, MarketEvent,
+};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     DEPTH_LEVELS_PER_RECORD, ExecutionReport, Level, OrderRequest, Record, RiskReject, SentOrder,
@@ -74,6 +75,10 @@ pub struct FeedStage {
     pending_recv_tsc: Option<u64>,
     /// The last message's records (capacity `RECORDS_PER_MESSAGE_MAX`, never grown).
     pending_records: Vec<MarketRecord>,
+    /// The last depth update's `u` of each instrument id (0: none since the last snapshot):
+    /// a stream whose next `U` is not `u + 1` has lost an update.
+    last_final_update_id: Vec<u64>,
+    stream_gaps: Counter,
 }
 
 impl FeedStage {
@@ -85,6 +90,7 @@ impl FeedStage {
         clock: StageClock,
         counters: &CountersWriter,
     ) -> Result<FeedStage, ShmError> {
+        let instruments_len = decoder.instruments().len();
         Ok(FeedStage {
             decoder,
             recorder: MarketDataRecorder::new(appender, source_id),
@@ -95,7 +101,62 @@ impl FeedStage {
             pending_raw: Vec::with_capacity(MESSAGE_LEN_MAX),
             pending_recv_tsc: None,
             pending_records: Vec::with_capacity(Self::RECORDS_PER_MESSAGE_MAX),
+            last_final_update_id: vec![0; instruments_len],
+            stream_gaps: counter(counters, "feed.stream_gaps")?,
         })
+    }
+
+    /// A REST depth snapshot of `instrument_id` (a live feed's resync), journaled raw and handed
+    /// on as [`MarketRecord::Snapshot`] chunks. A body that does not decode is counted. Cold
+    /// path (a connect or a gap), but allocation-free all the same.
+    pub fn on_snapshot(&mut self, instrument_id: u32, body: &[u8], mut emit: impl FnMut(Decoded)) {
+        self.journal_pending();
+        let recv_tsc = self.clock.now_tsc();
+        if self.recorder.record_raw(recv_tsc, body).is_err() {
+            self.journal_errors.increment();
+        }
+        let snapshot = match self.decoder.decode_snapshot(body, instrument_id) {
+            Ok(snapshot) => snapshot,
+            Err(_) => {
+                self.decode_errors.increment();
+                return;
+            }
+        };
+        let decoded_tsc = self.clock.now_tsc();
+        if let Some(last) = self.last_final_update_id.get_mut(instrument_id as usize) {
+            *last = 0; // the stream's continuity is checked afresh from here
+        }
+        let as_update = DepthUpdate {
+            instrument_id,
+            recv_tsc,
+            event_time_ms: 0,
+            first_update_id: snapshot.last_update_id,
+            final_update_id: snapshot.last_update_id,
+            bids: snapshot.bids,
+            asks: snapshot.asks,
+        };
+        for chunk in depth_chunks(&as_update) {
+            emit(Decoded {
+                record: MarketRecord::Snapshot(chunk),
+                due_tsc: recv_tsc,
+                recv_tsc,
+                decoded_tsc,
+            });
+        }
+    }
+
+    /// Whether the last message was a depth update that did not continue its stream (`U` not
+    /// the previous `u + 1`): its instrument, for the source to fetch a new snapshot.
+    #[inline]
+    fn check_continuity(&mut self, instrument_id: u32, first: u64, last: u64) -> Option<u32> {
+        let slot = self.last_final_update_id.get_mut(instrument_id as usize)?;
+        let gap = *slot != 0 && first != *slot + 1;
+        *slot = last;
+        if gap {
+            self.stream_gaps.increment();
+            return Some(instrument_id);
+        }
+        None
     }
 
     pub fn decoder(&self) -> &Decoder {
@@ -117,8 +178,16 @@ impl FeedStage {
     /// journaled by the next [`journal_pending`](Self::journal_pending) (the previous message's
     /// are, first, if still pending). A message that does not decode is journaled and counted,
     /// never lost.
+    ///
+    /// Returns the instrument whose depth stream has just lost an update, if any (the source
+    /// then fetches a new snapshot; the book has already noticed and waits for it).
     #[inline]
-    pub fn on_message(&mut self, bytes: &[u8], due_tsc: u64, mut emit: impl FnMut(Decoded)) {
+    pub fn on_message(
+        &mut self,
+        bytes: &[u8],
+        due_tsc: u64,
+        mut emit: impl FnMut(Decoded),
+    ) -> Option<u32> {
         self.journal_pending();
         let recv_tsc = self.clock.now_tsc();
         self.messages.increment();
@@ -146,6 +215,12 @@ impl FeedStage {
             Ok(MarketEvent::Skipped(_)) => {}
             Err(_) => self.decode_errors.increment(),
         }
+        let gap = match &event {
+            Ok(MarketEvent::Depth(d)) => {
+                Some((d.instrument_id, d.first_update_id, d.final_update_id))
+            }
+            _ => None,
+        };
         if bytes.len() <= self.pending_raw.capacity() {
             self.pending_raw.extend_from_slice(bytes);
             self.pending_recv_tsc = Some(recv_tsc);
@@ -153,6 +228,7 @@ impl FeedStage {
             // Longer than any message the decoder takes: journaled now rather than copied.
             self.journal_errors.increment();
         }
+        gap.and_then(|(id, first, last)| self.check_continuity(id, first, last))
     }
 
     /// Journals the last message's bytes and records, if still pending; returns how many
@@ -175,7 +251,8 @@ impl FeedStage {
                 MarketRecord::Depth(d) => self.recorder.append(d),
                 MarketRecord::Trade(t) => self.recorder.append(t),
                 MarketRecord::AggTrade(t) => self.recorder.append(t),
-                MarketRecord::Resync => Ok(()),
+                // A snapshot's raw body is journaled as it arrives (FeedStage::on_snapshot).
+                MarketRecord::Snapshot(_) | MarketRecord::Resync | MarketRecord::Stale => Ok(()),
             }
             .is_err();
             appended += 1;
@@ -192,7 +269,8 @@ impl FeedStage {
 // Strategy: books, features and the strategy of each traded instrument.
 
 /// One instrument a strategy stage trades: its order grid, the snapshot its book starts from
-/// (and reloads on a resync), and its strategy.
+/// (and reloads on a replay's resync; `last_update_id` 0 for none: a live feed brings it), and
+/// its strategy.
 pub struct TradedInstrument<S> {
     pub grid: Grid,
     pub snapshot: OwnedSnapshot,
@@ -242,6 +320,10 @@ pub struct StrategyStage<S: Strategy> {
     sink: OrderSink,
     params: Option<ParamsReceiver<S::Params>>,
     appender: Appender,
+    /// A live snapshot's levels while its chunks arrive (capacity `LEVELS_PER_MESSAGE_MAX`
+    /// each, never grown: the decoder takes no larger message).
+    snapshot_bids: Vec<Level>,
+    snapshot_asks: Vec<Level>,
     /// Requests sent on but not journaled yet (deferred work; capacity
     /// `REQUESTS_PENDING_MAX`, never grown).
     pending_requests: Vec<OrderRequest>,
@@ -280,6 +362,8 @@ impl<S: Strategy> StrategyStage<S> {
             sink,
             params,
             appender,
+            snapshot_bids: Vec::with_capacity(LEVELS_PER_MESSAGE_MAX),
+            snapshot_asks: Vec::with_capacity(LEVELS_PER_MESSAGE_MAX),
             pending_requests: Vec::with_capacity(REQUESTS_PENDING_MAX),
             clock,
             events: counter(counters, "strategy.events")?,
@@ -337,6 +421,9 @@ impl<S: Strategy> StrategyStage<S> {
     /// Reloads every book from its snapshot (start-up, and a replay's next pass). Cold path.
     pub fn reload_snapshots(&mut self) {
         for (book, snapshot) in self.books.iter_mut().zip(&self.snapshots) {
+            if snapshot.last_update_id == 0 {
+                continue; // none: the live feed brings the book's snapshot
+            }
             if !matches!(
                 book.apply_snapshot(&snapshot.view()),
                 Ok(BookOutcome::Applied)
@@ -408,8 +495,15 @@ impl<S: Strategy> StrategyStage<S> {
             MarketRecord::Depth(d) => d.instrument_id,
             MarketRecord::Trade(t) => t.instrument_id,
             MarketRecord::AggTrade(t) => t.instrument_id,
+            MarketRecord::Snapshot(d) => d.instrument_id,
             MarketRecord::Resync => {
                 self.reload_snapshots();
+                return;
+            }
+            MarketRecord::Stale => {
+                for book in &mut self.books {
+                    book.mark_needs_resync();
+                }
                 return;
             }
         };
@@ -453,6 +547,34 @@ impl<S: Strategy> StrategyStage<S> {
                     _ => None,
                 }
             }
+            MarketRecord::Snapshot(chunk) => {
+                if chunk.chunk == 0 {
+                    self.snapshot_bids.clear();
+                    self.snapshot_asks.clear();
+                }
+                self.snapshot_bids.extend_from_slice(chunk.bids());
+                self.snapshot_asks.extend_from_slice(chunk.asks());
+                if chunk.chunk + 1 < chunk.chunk_count {
+                    return;
+                }
+                let book = &mut self.books[slot];
+                let snapshot = DepthSnapshot {
+                    instrument_id,
+                    last_update_id: chunk.final_update_id,
+                    bids: &self.snapshot_bids,
+                    asks: &self.snapshot_asks,
+                };
+                if !matches!(book.apply_snapshot(&snapshot), Ok(BookOutcome::Applied)) {
+                    self.book_resyncs.increment();
+                }
+                match (book.best_bid(), book.best_ask()) {
+                    (Some(bid), Some(ask)) if book.state() == BookState::Synced => {
+                        features.on_book_top(bid, ask, ts_ns);
+                        Some((bid.px, ask.px))
+                    }
+                    _ => None,
+                }
+            }
             MarketRecord::Trade(t) => {
                 features.on_trade_record(t, ts_ns);
                 None
@@ -462,7 +584,7 @@ impl<S: Strategy> StrategyStage<S> {
                 features.on_trade(t.px, t.qty, seller_aggressed, ts_ns);
                 None
             }
-            MarketRecord::Resync => None,
+            MarketRecord::Resync | MarketRecord::Stale => None,
         };
         if let Some((bid_px, ask_px)) = top {
             emit(ToRisk::Mark {
@@ -706,12 +828,10 @@ fn rejected_report(order: &OrderRequest, reject_reason: u32, recv_tsc: u64) -> E
 /// `reject_reason` of an order the gateway could not encode.
 pub const REJECT_REASON_ENCODE: u32 = 1000;
 
-/// Encodes orders for the venue, journals each one (before it is sent), sends it, and takes the
-/// venue's execution reports.
+/// Hands orders to the venue (which encodes them), journals each one before its bytes leave,
+/// then lets them leave; takes the venue's execution reports.
 pub struct GatewayStage<V: Venue> {
-    encoder: OrderEncoder,
     venue: V,
-    next_msg_seq_num: u64,
     appender: Appender,
     clock: StageClock,
     sent: Counter,
@@ -721,20 +841,14 @@ pub struct GatewayStage<V: Venue> {
 }
 
 impl<V: Venue> GatewayStage<V> {
-    /// `first_msg_seq_num`: the session's next outgoing sequence number (recovered from the
-    /// journal after a restart, in issue 5).
     pub fn new(
-        encoder: OrderEncoder,
         venue: V,
-        first_msg_seq_num: u64,
         appender: Appender,
         clock: StageClock,
         counters: &CountersWriter,
     ) -> Result<GatewayStage<V>, ShmError> {
         Ok(GatewayStage {
-            encoder,
             venue,
-            next_msg_seq_num: first_msg_seq_num,
             appender,
             clock,
             sent: counter(counters, "gateway.orders_sent")?,
@@ -748,17 +862,17 @@ impl<V: Venue> GatewayStage<V> {
         &self.venue
     }
 
-    /// Encodes, journals and sends one order. An order that cannot be encoded comes back as a
-    /// REJECTED report (for risk and the strategy), counted.
+    pub fn venue_mut(&mut self) -> &mut V {
+        &mut self.venue
+    }
+
+    /// Encodes (through the venue), journals and sends one order. An order the venue cannot
+    /// take comes back as a REJECTED report (for risk and the strategy), counted.
     #[inline]
     pub fn on_order(&mut self, staged: &StagedOrder) -> Result<SentOrder, ExecutionReport> {
         let start = self.clock.now_tsc();
-        let msg_seq_num = self.next_msg_seq_num;
-        let bytes = match self
-            .encoder
-            .encode(&staged.order, msg_seq_num, self.clock.unix_ns(start))
-        {
-            Ok(bytes) => bytes,
+        let queued = match self.venue.send(&staged.order, self.clock.unix_ns(start)) {
+            Ok(queued) => queued,
             Err(_) => {
                 self.encode_errors.increment();
                 return Err(rejected_report(
@@ -769,7 +883,6 @@ impl<V: Venue> GatewayStage<V> {
             }
         };
         let encoded_tsc = self.clock.now_tsc();
-        self.next_msg_seq_num += 1;
         let sent = SentOrder {
             request: staged.order,
             due_tsc: staged.due_tsc,
@@ -779,11 +892,11 @@ impl<V: Venue> GatewayStage<V> {
             risk_start_tsc: staged.risk_start_tsc,
             encode_start_tsc: start,
             encoded_tsc,
-            msg_seq_num,
-            encoded_len: bytes.len() as u32,
+            msg_seq_num: queued.msg_seq_num,
+            encoded_len: queued.encoded_len,
             reserved: 0,
         };
-        // Write-ahead: journaled before it leaves, so a crash never forgets a sent order.
+        // Write-ahead: journaled before the bytes leave, so a crash never forgets a sent order.
         if self
             .appender
             .append(SentOrder::RECORD_TYPE, sent.to_bytes())
@@ -791,9 +904,17 @@ impl<V: Venue> GatewayStage<V> {
         {
             self.journal_errors.increment();
         }
-        self.venue.send(&staged.order, bytes);
+        self.venue.flush(self.clock.unix_ns(encoded_tsc));
         self.sent.increment();
         Ok(sent)
+    }
+
+    /// Lets the venue do its I/O (send what is queued, read what arrived, timers): every duty
+    /// cycle, orders or not.
+    #[inline]
+    pub fn poll_venue(&mut self) {
+        let now = self.clock.now_tsc();
+        self.venue.flush(self.clock.unix_ns(now));
     }
 
     /// The venue's next execution report, stamped and journaled.

@@ -1,16 +1,42 @@
-//! Where the gateway stage's order bytes go, and where execution reports come from. Issue 5's
-//! FIX session over TCP is the real venue; here are the seam and an in-process stand-in for
-//! benchmarks and tests.
+//! Where the gateway stage's orders go, and where execution reports come from: the `Venue`
+//! seam. [`FixVenue`](super::fix_venue::FixVenue) is a FIX 4.4 session over TCP or TLS;
+//! [`AckVenue`] an in-process stand-in for benchmarks and tests.
 
 use std::collections::VecDeque;
 
+use levibot_gateway::fix::{FixEncodeError, OrderEncoder};
 use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type, order_kind};
 
-/// The venue side of the gateway. Hot path: neither call may allocate or lock; `send` may do
-/// socket I/O.
+/// An order the venue has encoded and queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Queued {
+    /// The session's MsgSeqNum for it.
+    pub msg_seq_num: u64,
+    /// Bytes of its message.
+    pub encoded_len: u32,
+}
+
+/// Why a venue could not take an order (it is reported back as REJECTED).
+#[derive(Debug, thiserror::Error)]
+pub enum VenueSendError {
+    #[error("encoding: {0}")]
+    Encode(#[from] FixEncodeError),
+    #[error("the venue session is not up")]
+    NotConnected,
+}
+
+/// The venue side of the gateway. Hot path: no allocation, no lock; only `flush` does I/O, and
+/// only on its socket.
 pub trait Venue: Send {
-    /// The order's venue bytes are ready: send them.
-    fn send(&mut self, order: &OrderRequest, bytes: &[u8]);
+    /// Encodes `order` and queues its bytes: they are ready when this returns (the gateway
+    /// journals the order then), and leave on the next [`flush`](Self::flush).
+    fn send(
+        &mut self,
+        order: &OrderRequest,
+        sending_time_unix_ns: u64,
+    ) -> Result<Queued, VenueSendError>;
+    /// Socket I/O and timers: writes what is queued, reads what arrived.
+    fn flush(&mut self, _now_ns: u64) {}
     /// The next execution report the venue sent, if any. Reports wait in the venue (a socket's
     /// buffer) while the gateway cannot pass them on.
     fn poll_report(&mut self) -> Option<ExecutionReport>;
@@ -23,9 +49,12 @@ pub const ACK_VENUE_REPORTS_MAX: usize = 1 << 16;
 /// A venue that accepts every order at once and never fills: a new order is acknowledged
 /// (`exec_type` NEW), a replace is REPLACED (reported under the new id), a cancel is CANCELED
 /// (reported under the cancelled order's id), a mass cancel is acknowledged under its own id.
-/// It counts what it was sent and keeps the last message's bytes, for tests.
+/// Orders are encoded as FIX 4.4, as a real session would (the cost is the same); it keeps the
+/// last message's bytes, for tests.
 #[derive(Debug)]
 pub struct AckVenue {
+    encoder: OrderEncoder,
+    next_msg_seq_num: u64,
     reports: VecDeque<ExecutionReport>,
     /// Orders sent.
     pub sent: u64,
@@ -36,9 +65,12 @@ pub struct AckVenue {
     next_venue_order_id: u64,
 }
 
-impl Default for AckVenue {
-    fn default() -> Self {
+impl AckVenue {
+    /// Encodes with `encoder`, numbering messages from `first_msg_seq_num`.
+    pub fn new(encoder: OrderEncoder, first_msg_seq_num: u64) -> AckVenue {
         AckVenue {
+            encoder,
+            next_msg_seq_num: first_msg_seq_num.max(1),
             reports: VecDeque::with_capacity(ACK_VENUE_REPORTS_MAX),
             sent: 0,
             bytes: 0,
@@ -47,9 +79,7 @@ impl Default for AckVenue {
             next_venue_order_id: 1,
         }
     }
-}
 
-impl AckVenue {
     /// The bytes of the last message sent (up to 512).
     pub fn last_message(&self) -> &[u8] {
         &self.last[..self.last_len]
@@ -57,11 +87,21 @@ impl AckVenue {
 }
 
 impl Venue for AckVenue {
-    fn send(&mut self, order: &OrderRequest, bytes: &[u8]) {
+    fn send(
+        &mut self,
+        order: &OrderRequest,
+        sending_time_unix_ns: u64,
+    ) -> Result<Queued, VenueSendError> {
+        let msg_seq_num = self.next_msg_seq_num;
+        let bytes = self
+            .encoder
+            .encode(order, msg_seq_num, sending_time_unix_ns)?;
+        self.next_msg_seq_num += 1;
         self.sent += 1;
         self.bytes += bytes.len() as u64;
         self.last_len = bytes.len().min(self.last.len());
         self.last[..self.last_len].copy_from_slice(&bytes[..self.last_len]);
+        let encoded_len = bytes.len() as u32;
         let (client_order_id, exec, ord_status, leaves_qty) = match order.kind {
             order_kind::NEW => (order.client_order_id, exec_type::NEW, b'0', order.qty),
             order_kind::REPLACE => (order.client_order_id, exec_type::REPLACED, b'5', order.qty),
@@ -85,6 +125,10 @@ impl Venue for AckVenue {
             ..ExecutionReport::default()
         });
         self.next_venue_order_id += 1;
+        Ok(Queued {
+            msg_seq_num,
+            encoded_len,
+        })
     }
 
     fn poll_report(&mut self) -> Option<ExecutionReport> {
