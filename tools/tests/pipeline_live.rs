@@ -1,0 +1,265 @@
+//! The whole pipeline against venue-sim over loopback: market data over WebSocket with REST
+//! snapshots (`WsFeed`), orders over a FIX 4.4 session (`FixVenue`), the maker on NKNUSDT with
+//! its risk limits, fused on this thread. The books sync, the maker trades, every order that
+//! reaches the venue passed risk, the venue's fills move risk's position exactly as the journaled
+//! reports say, and the journal holds all of it. Then the venue drops every market-data
+//! connection: the feed reconnects, resyncs from fresh snapshots, and the book is never crossed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use levibot_engine::book::BookState;
+use levibot_engine::pipeline::reference::{SYNTHETIC_MID_TICKS, maker_spec};
+use levibot_engine::pipeline::{FixVenue, OwnedSnapshot, Pipeline, WsFeed, WsFeedConfig};
+use levibot_engine::ring::Rtrb;
+use levibot_engine::strategy::maker::Maker;
+use levibot_gateway::capture::Recording;
+use levibot_gateway::fix::{FixSession, SessionConfig, SessionSeqNums};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_gateway::ws::Stream;
+use levibot_shm::counters::{CountersReader, CountersWriter};
+use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record_type, side};
+use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
+use levibot_tools::venue::fix_server::FixServer;
+use levibot_tools::venue::md_server::{
+    FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore,
+};
+
+/// The pipeline of this test: the live feed, the maker, a FIX venue, rtrb rings.
+type Live = Pipeline<WsFeed, Maker, FixVenue, Rtrb>;
+
+/// Generous: a loaded 2-core CI machine.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Fills wanted before the test moves on.
+const FILLS_WANTED: usize = 3;
+
+fn counters(path: &Path) -> Vec<(String, i64)> {
+    CountersReader::open(path)
+        .unwrap()
+        .counters()
+        .into_iter()
+        .map(|c| (c.label, c.value))
+        .collect()
+}
+
+fn counter(values: &[(String, i64)], label: &str) -> i64 {
+    values
+        .iter()
+        .find(|(l, _)| l == label)
+        .map_or_else(|| panic!("no counter {label}"), |(_, v)| *v)
+}
+
+#[test]
+fn the_pipeline_trades_on_venue_sim_over_loopback() {
+    let seed = levibot_testkit::seed();
+    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
+    let nkn = table.get(0).unwrap().clone();
+
+    // The venue: books moved by synthetic traders, market data and FIX order entry.
+    let md_config = MdConfig::default();
+    let hub = Arc::new(Hub::new(md_config.client_queue_len));
+    let core = Arc::new(
+        VenueCore::new(
+            table.clone(),
+            vec![SYNTHETIC_MID_TICKS],
+            seed,
+            Arc::clone(&hub),
+        )
+        .unwrap(),
+    );
+    core.run_flow(1_000);
+    core.flush_depth();
+    let md = MdServer::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        hub,
+        Arc::clone(&core) as Arc<dyn SnapshotSource>,
+        md_config,
+    )
+    .unwrap();
+    let fix = FixServer::bind("127.0.0.1:0".parse().unwrap(), Arc::clone(&core), "VENUE").unwrap();
+    let flow = FeedThread::spawn(
+        Arc::clone(&core),
+        FeedConfig {
+            rate: 2_000,
+            depth_interval: Duration::from_millis(20),
+        },
+    )
+    .unwrap();
+
+    // Our side.
+    let md_addr = md.local_addr();
+    let feed = WsFeed::start(WsFeedConfig {
+        addr: md_addr,
+        host: md_addr.to_string(),
+        symbols: vec![("NKNUSDT".into(), nkn.id)],
+        streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
+    })
+    .unwrap();
+    let feed_stats = feed.stats();
+    let session = FixSession::new(
+        SessionConfig {
+            sender_comp_id: "LEVIBOT".into(),
+            target_comp_id: "VENUE".into(),
+            heart_bt_int_s: 30,
+            reset_seq_num: true,
+            binance_logon: None,
+        },
+        table.clone(),
+        SessionSeqNums::default(),
+    )
+    .unwrap();
+    let venue = FixVenue::connect(fix.local_addr(), session).unwrap();
+    let spec = maker_spec(table.clone(), &nkn, OwnedSnapshot::none(nkn.id)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&JournalConfig {
+        dir: dir.path().to_owned(),
+        segment_size: 64 << 20,
+        prefault: false,
+        retention: RetentionPolicy::keep_all(),
+    })
+    .unwrap();
+    let counters_path = dir.path().join("counters.lvc");
+    let counters_file = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
+    let (mut pipeline, _controls) = Pipeline::<_, Maker, FixVenue, Rtrb>::assemble(
+        spec,
+        feed,
+        venue,
+        &journal,
+        &counters_file,
+        true,
+    )
+    .unwrap();
+
+    let run_until = |pipeline: &mut Live, what: &str, done: &dyn Fn(&Live) -> bool| {
+        let deadline = Instant::now() + TIMEOUT;
+        while !done(pipeline) {
+            assert!(Instant::now() < deadline, "seed {seed}: {what}: timed out");
+            if pipeline.run_rounds(64) == 0 {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if let Some(book) = pipeline.strategy.stage().book(0)
+                && let (Some(bid), Some(ask)) = (book.best_bid(), book.best_ask())
+            {
+                assert!(bid.px < ask.px, "seed {seed}: {what}: crossed book");
+            }
+        }
+    };
+    let reports_in = |p: &Live| p.gateway.stage().venue().stats().reports;
+    run_until(&mut pipeline, "logon, sync and trade", &|p| {
+        p.gateway.stage().venue().is_up()
+            && p.strategy
+                .stage()
+                .book(0)
+                .is_some_and(|b| b.state() == BookState::Synced)
+            && p.risk.stage().engine().position(0) != 0
+            && reports_in(p) > 10
+    });
+    let sent_before = pipeline
+        .gateway
+        .stage()
+        .venue()
+        .session()
+        .seq_nums()
+        .next_sender;
+    assert!(sent_before > 5, "seed {seed}: the maker barely traded");
+
+    // The venue drops every market-data connection: reconnect, fresh snapshots, synced again.
+    let connects = feed_stats
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed);
+    md.faults().drop_all_connections();
+    run_until(&mut pipeline, "reconnect and resync", &|p| {
+        p.feed.source().is_connected()
+            && feed_stats
+                .connects
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > connects
+            && p.strategy
+                .stage()
+                .book(0)
+                .is_some_and(|b| b.state() == BookState::Synced)
+    });
+    assert!(
+        feed_stats
+            .disconnects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // And trading goes on.
+    let reports_now = reports_in(&pipeline);
+    run_until(&mut pipeline, "trade after the resync", &|p| {
+        reports_in(p) > reports_now + FILLS_WANTED as u64
+    });
+
+    let position = pipeline.risk.stage().engine().position(0);
+    drop(pipeline);
+    drop(flow);
+    drop(fix);
+    drop(md);
+    drop(journal);
+
+    // The journal holds all of it.
+    let mut raw = 0;
+    let mut requests = 0;
+    let mut sent: Vec<SentOrder> = Vec::new();
+    let mut reports: Vec<ExecutionReport> = Vec::new();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    while tailer
+        .poll(4096, |f| match f.record_type {
+            record_type::RAW_MESSAGE => raw += 1,
+            record_type::ORDER_REQUEST => requests += 1,
+            record_type::ORDER_SENT => sent.push(SentOrder::from_bytes(f.payload).unwrap()),
+            record_type::EXECUTION_REPORT => {
+                reports.push(ExecutionReport::from_bytes(f.payload).unwrap())
+            }
+            _ => {}
+        })
+        .unwrap()
+        .frames
+        > 0
+    {}
+    let values = counters(&counters_path);
+    assert!(raw > 10, "seed {seed}: {raw} raw messages");
+    assert_eq!(
+        raw as i64,
+        counter(&values, "feed.messages") + 2,
+        "every message and both snapshots journaled raw"
+    );
+    assert!(!sent.is_empty());
+    // Every order that reached the venue passed risk; the others were refused, by risk or
+    // because the session was not up yet.
+    assert_eq!(
+        sent.len() as i64,
+        counter(&values, "risk.passed") - counter(&values, "gateway.encode_errors")
+    );
+    assert_eq!(
+        requests,
+        counter(&values, "risk.passed") + counter(&values, "risk.rejected")
+    );
+    // Fills move the position exactly as the journaled reports say.
+    let filled: i64 = reports
+        .iter()
+        .filter(|r| r.exec_type == exec_type::TRADE)
+        .map(|r| {
+            if r.side == side::BUY {
+                r.last_qty
+            } else {
+                -r.last_qty
+            }
+        })
+        .sum();
+    assert!(
+        reports
+            .iter()
+            .filter(|r| r.exec_type == exec_type::TRADE)
+            .count()
+            >= FILLS_WANTED
+    );
+    assert_eq!(
+        position, filled,
+        "seed {seed}: risk's position vs the journaled fills"
+    );
+    assert_eq!(counter(&values, "feed.decode_errors"), 0);
+}
