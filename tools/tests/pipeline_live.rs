@@ -146,7 +146,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             }
         }
     };
-    let reports_in = |p: &Live| p.gateway.stage().venue().stats().reports;
+    let fills = |p: &Live| p.gateway.stage().venue().stats().fills;
     run_until(&mut pipeline, "logon, sync and trade", &|p| {
         p.gateway.stage().venue().is_up()
             && p.strategy
@@ -154,7 +154,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
                 .book(0)
                 .is_some_and(|b| b.state() == BookState::Synced)
             && p.risk.stage().engine().position(0) != 0
-            && reports_in(p) > 10
+            && fills(p) >= FILLS_WANTED as u64
     });
     let sent_before = pipeline
         .gateway
@@ -188,14 +188,25 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             >= 1
     );
     // And trading goes on.
-    let reports_now = reports_in(&pipeline);
+    let fills_before = fills(&pipeline);
     run_until(&mut pipeline, "trade after the resync", &|p| {
-        reports_in(p) > reports_now + FILLS_WANTED as u64
+        fills(p) >= fills_before + FILLS_WANTED as u64
     });
 
-    let position = pipeline.risk.stage().engine().position(0);
-    drop(pipeline);
+    // Quiet the venue, then let every report reach the journal, risk and the strategy.
     drop(flow);
+    let mut quiet_rounds = 0;
+    while quiet_rounds < 200 {
+        if pipeline.run_rounds(1) == 0 {
+            quiet_rounds += 1;
+            std::thread::sleep(Duration::from_micros(100));
+        } else {
+            quiet_rounds = 0;
+        }
+    }
+    let position = pipeline.risk.stage().engine().position(0);
+    let fills_seen = fills(&pipeline);
+    drop(pipeline);
     drop(fix);
     drop(md);
     drop(journal);
@@ -250,13 +261,15 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             }
         })
         .sum();
-    assert!(
-        reports
-            .iter()
-            .filter(|r| r.exec_type == exec_type::TRADE)
-            .count()
-            >= FILLS_WANTED
+    let journaled_fills = reports
+        .iter()
+        .filter(|r| r.exec_type == exec_type::TRADE)
+        .count();
+    assert_eq!(
+        journaled_fills as u64, fills_seen,
+        "seed {seed}: every fill journaled"
     );
+    assert!(journaled_fills >= 2 * FILLS_WANTED);
     assert_eq!(
         position, filled,
         "seed {seed}: risk's position vs the journaled fills"

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use levibot_gateway::fix::{
     ConnectionError, ConnectionStatus, FixConnection, FixSession, SessionEvent, SessionState,
 };
-use levibot_shm::records::{ExecutionReport, OrderRequest};
+use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
 
 use super::venue::{Queued, Venue, VenueSendError};
 
@@ -23,6 +23,8 @@ pub const FIX_VENUE_REPORTS_MAX: usize = 4096;
 pub struct FixVenueStats {
     pub logons: u64,
     pub reports: u64,
+    /// Reports of fills (exec type TRADE), partial or whole.
+    pub fills: u64,
     /// Reports dropped because the ring was full.
     pub reports_dropped: u64,
     /// Session Rejects of our non-order messages, and reports we could not read.
@@ -118,6 +120,7 @@ impl Venue for FixVenue {
                 if reports.len() < FIX_VENUE_REPORTS_MAX {
                     reports.push_back(report);
                     stats.reports += 1;
+                    stats.fills += u64::from(report.exec_type == exec_type::TRADE);
                 } else {
                     stats.reports_dropped += 1;
                 }
