@@ -396,10 +396,11 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
     let counters_path = dir.join("counters.lvc");
     let counters = CountersWriter::create(&counters_path, 256, journal.epoch())
         .context("creating the run's counters")?;
+    let venue = spec.ack_venue().context("the venue's FIX encoder")?;
     let (pipeline, controls) = Pipeline::<_, Maker, AckVenue, R>::assemble(
         spec,
         source,
-        AckVenue::default(),
+        venue,
         &journal,
         &counters,
         layout.is_fused(),
