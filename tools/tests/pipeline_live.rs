@@ -3,7 +3,8 @@
 //! its risk limits, fused on this thread. The books sync, the maker trades, every order that
 //! reaches the venue passed risk, the venue's fills move risk's position exactly as the journaled
 //! reports say, and the journal holds all of it. Then the venue drops every market-data
-//! connection: the feed reconnects, resyncs from fresh snapshots, and the book is never crossed.
+//! connection: the feed reconnects, resyncs from fresh snapshots, and the book is never crossed;
+//! a lost depth message is a gap the feed repairs with a fresh snapshot of its symbol.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -135,7 +136,19 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     let run_until = |pipeline: &mut Live, what: &str, done: &dyn Fn(&Live) -> bool| {
         let deadline = Instant::now() + TIMEOUT;
         while !done(pipeline) {
-            assert!(Instant::now() < deadline, "seed {seed}: {what}: timed out");
+            assert!(
+                Instant::now() < deadline,
+                "seed {seed}: {what}: timed out; book {:?}, counters {:?}",
+                pipeline
+                    .strategy
+                    .stage()
+                    .book(0)
+                    .map(|b| (b.state(), b.last_update_id())),
+                counters(&counters_path)
+                    .into_iter()
+                    .filter(|(l, _)| l.starts_with("feed") || l.starts_with("strategy"))
+                    .collect::<Vec<_>>()
+            );
             if pipeline.run_rounds(64) == 0 {
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -187,6 +200,17 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 1
     );
+    // A depth message lost on the way: the feed sees U != u + 1, fetches a fresh snapshot of
+    // that symbol (no reconnect), and the book is synced again.
+    let gaps = counter(&counters(&counters_path), "feed.stream_gaps");
+    md.faults().skip_depth_messages(1);
+    run_until(&mut pipeline, "a gap, then a fresh snapshot", &|p| {
+        counter(&counters(&counters_path), "feed.stream_gaps") > gaps
+            && p.strategy
+                .stage()
+                .book(0)
+                .is_some_and(|b| b.state() == BookState::Synced)
+    });
     // And trading goes on.
     let fills_before = fills(&pipeline);
     run_until(&mut pipeline, "trade after the resync", &|p| {
@@ -235,8 +259,8 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     assert!(raw > 10, "seed {seed}: {raw} raw messages");
     assert_eq!(
         raw as i64,
-        counter(&values, "feed.messages") + 2,
-        "every message and both snapshots journaled raw"
+        counter(&values, "feed.messages") + 3,
+        "every message and the three snapshots journaled raw"
     );
     assert!(!sent.is_empty());
     // Every order that reached the venue passed risk; the others were refused, by risk or

@@ -75,9 +75,11 @@ pub struct FeedStage {
     pending_recv_tsc: Option<u64>,
     /// The last message's records (capacity `RECORDS_PER_MESSAGE_MAX`, never grown).
     pending_records: Vec<MarketRecord>,
-    /// The last depth update's `u` of each instrument id (0: none since the last snapshot):
-    /// a stream whose next `U` is not `u + 1` has lost an update.
+    /// The last depth update's `u` of each instrument id (0: none yet), or its snapshot's
+    /// `lastUpdateId` while `after_snapshot`: a stream whose next `U` is not `u + 1` (or, after
+    /// a snapshot, does not straddle it) has lost an update.
     last_final_update_id: Vec<u64>,
+    after_snapshot: Vec<bool>,
     stream_gaps: Counter,
 }
 
@@ -102,6 +104,7 @@ impl FeedStage {
             pending_recv_tsc: None,
             pending_records: Vec::with_capacity(Self::RECORDS_PER_MESSAGE_MAX),
             last_final_update_id: vec![0; instruments_len],
+            after_snapshot: vec![false; instruments_len],
             stream_gaps: counter(counters, "feed.stream_gaps")?,
         })
     }
@@ -124,7 +127,9 @@ impl FeedStage {
         };
         let decoded_tsc = self.clock.now_tsc();
         if let Some(last) = self.last_final_update_id.get_mut(instrument_id as usize) {
-            *last = 0; // the stream's continuity is checked afresh from here
+            // The stream's continuity is checked against the snapshot from here.
+            *last = snapshot.last_update_id;
+            self.after_snapshot[instrument_id as usize] = true;
         }
         let as_update = DepthUpdate {
             instrument_id,
@@ -149,8 +154,20 @@ impl FeedStage {
     /// the previous `u + 1`): its instrument, for the source to fetch a new snapshot.
     #[inline]
     fn check_continuity(&mut self, instrument_id: u32, first: u64, last: u64) -> Option<u32> {
-        let slot = self.last_final_update_id.get_mut(instrument_id as usize)?;
-        let gap = *slot != 0 && first != *slot + 1;
+        let i = instrument_id as usize;
+        let slot = self.last_final_update_id.get_mut(i)?;
+        let after_snapshot = &mut self.after_snapshot[i];
+        let gap = if *after_snapshot {
+            // Binance's rule after a snapshot at `L`: updates with `u <= L` are old news; the
+            // first one after must straddle `L + 1`.
+            if last <= *slot {
+                return None;
+            }
+            *after_snapshot = false;
+            first > *slot + 1
+        } else {
+            *slot != 0 && first != *slot + 1
+        };
         *slot = last;
         if gap {
             self.stream_gaps.increment();
