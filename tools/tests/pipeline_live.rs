@@ -4,7 +4,9 @@
 //! reaches the venue passed risk, the venue's fills move risk's position exactly as the journaled
 //! reports say, and the journal holds all of it. Then the venue drops every market-data
 //! connection: the feed reconnects, resyncs from fresh snapshots, and the book is never crossed;
-//! a lost depth message is a gap the feed repairs with a fresh snapshot of its symbol.
+//! a lost depth message is a gap the feed repairs with a fresh snapshot of its symbol; a dropped
+//! FIX connection is reconnected with the same sequence numbers, and the orders that worked
+//! meanwhile are reconciled (every fill reaches risk and the journal).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -104,7 +106,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             sender_comp_id: "LEVIBOT".into(),
             target_comp_id: "VENUE".into(),
             heart_bt_int_s: 30,
-            reset_seq_num: true,
+            reset_seq_num: false,
             binance_logon: None,
         },
         table.clone(),
@@ -211,6 +213,34 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
                 .book(0)
                 .is_some_and(|b| b.state() == BookState::Synced)
     });
+    // The FIX connection drops with orders working: the venue reconnects, logs on with the same
+    // sequence numbers, and hears of what happened to its orders meanwhile (the final check
+    // below: risk's position equals every journaled fill).
+    let logons = pipeline.gateway.stage().venue().stats().logons;
+    let sent_before_drop = pipeline
+        .gateway
+        .stage()
+        .venue()
+        .session()
+        .seq_nums()
+        .next_sender;
+    fix.drop_all_connections();
+    run_until(&mut pipeline, "FIX reconnect and logon", &|p| {
+        let venue = p.gateway.stage().venue();
+        venue.stats().logons > logons && venue.is_up()
+    });
+    assert!(pipeline.gateway.stage().venue().stats().reconnects >= 1);
+    assert!(
+        pipeline
+            .gateway
+            .stage()
+            .venue()
+            .session()
+            .seq_nums()
+            .next_sender
+            >= sent_before_drop,
+        "sequence numbers carry on"
+    );
     // And trading goes on.
     let fills_before = fills(&pipeline);
     run_until(&mut pipeline, "trade after the resync", &|p| {

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use levibot_gateway::fix::{
     ConnectionError, ConnectionStatus, FixConnection, FixSession, SessionEvent, SessionState,
 };
+use levibot_gateway::ws::Backoff;
 use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
 
 use super::venue::{Queued, Venue, VenueSendError};
@@ -31,12 +32,19 @@ pub struct FixVenueStats {
     pub rejects: u64,
     /// The session ended (logout, disconnect, or an I/O error).
     pub disconnects: u64,
+    /// Connections made again after a drop.
+    pub reconnects: u64,
 }
 
 /// A FIX session as the pipeline's venue.
 pub struct FixVenue {
     session: FixSession,
     connection: Option<FixConnection>,
+    /// Where to reconnect after a drop (plain TCP; `None`: no reconnect).
+    addr: Option<SocketAddr>,
+    backoff: Backoff,
+    /// When the next connect is due, while disconnected.
+    reconnect_at_ns: Option<u64>,
     reports: VecDeque<ExecutionReport>,
     stats: FixVenueStats,
     last_error: Option<ConnectionError>,
@@ -52,16 +60,24 @@ impl std::fmt::Debug for FixVenue {
 }
 
 impl FixVenue {
-    /// Connects to `addr` (plain TCP) and starts logging on with `session`.
+    /// Connects to `addr` (plain TCP) and starts logging on with `session`. After a drop it
+    /// connects again (backoff with jitter between attempts) and logs on with the same sequence
+    /// numbers, so the session continues; orders sent while it is down are refused.
     pub fn connect(addr: SocketAddr, session: FixSession) -> Result<FixVenue, ConnectionError> {
-        Ok(FixVenue::over(FixConnection::connect(addr)?, session))
+        let mut venue = FixVenue::over(FixConnection::connect(addr)?, session);
+        venue.addr = Some(addr);
+        Ok(venue)
     }
 
-    /// A venue on an existing connection (TLS: [`FixConnection::connect_tls`]).
+    /// A venue on an existing connection (TLS: [`FixConnection::connect_tls`]); it does not
+    /// reconnect by itself.
     pub fn over(connection: FixConnection, session: FixSession) -> FixVenue {
         FixVenue {
             session,
             connection: Some(connection),
+            addr: None,
+            backoff: Backoff::new(u64::from(std::process::id())),
+            reconnect_at_ns: None,
             reports: VecDeque::with_capacity(FIX_VENUE_REPORTS_MAX),
             stats: FixVenueStats::default(),
             last_error: None,
@@ -92,6 +108,40 @@ impl FixVenue {
     }
 }
 
+impl FixVenue {
+    /// The connection is gone: the session keeps its sequence numbers; a reconnect is due
+    /// after the backoff.
+    fn dropped(&mut self, now_ns: u64) {
+        self.connection = None;
+        self.session.on_disconnected();
+        if self.addr.is_some() {
+            self.reconnect_at_ns = Some(now_ns + self.backoff.next_delay().as_nanos() as u64);
+        }
+    }
+
+    /// Connects again when the backoff allows (a non-blocking connect: it completes, and the
+    /// Logon goes out, in the following polls). Cold path.
+    fn reconnect(&mut self, now_ns: u64) {
+        let (Some(addr), Some(at)) = (self.addr, self.reconnect_at_ns) else {
+            return;
+        };
+        if now_ns < at {
+            return;
+        }
+        match FixConnection::connect(addr) {
+            Ok(connection) => {
+                self.connection = Some(connection);
+                self.reconnect_at_ns = None;
+                self.stats.reconnects += 1;
+            }
+            Err(e) => {
+                self.last_error = Some(e);
+                self.reconnect_at_ns = Some(now_ns + self.backoff.next_delay().as_nanos() as u64);
+            }
+        }
+    }
+}
+
 impl Venue for FixVenue {
     #[inline]
     fn send(&mut self, order: &OrderRequest, now_ns: u64) -> Result<Queued, VenueSendError> {
@@ -111,10 +161,13 @@ impl Venue for FixVenue {
 
     #[inline]
     fn flush(&mut self, now_ns: u64) {
+        if self.connection.is_none() {
+            self.reconnect(now_ns);
+        }
         let Some(connection) = self.connection.as_mut() else {
             return;
         };
-        let (reports, stats) = (&mut self.reports, &mut self.stats);
+        let (reports, stats, backoff) = (&mut self.reports, &mut self.stats, &mut self.backoff);
         let polled = connection.poll(&mut self.session, now_ns, |event| match event {
             SessionEvent::Report(report) => {
                 if reports.len() < FIX_VENUE_REPORTS_MAX {
@@ -125,7 +178,10 @@ impl Venue for FixVenue {
                     stats.reports_dropped += 1;
                 }
             }
-            SessionEvent::LoggedOn { .. } => stats.logons += 1,
+            SessionEvent::LoggedOn { .. } => {
+                stats.logons += 1;
+                backoff.reset();
+            }
             SessionEvent::Rejected { .. } | SessionEvent::BadReport(_) => stats.rejects += 1,
             SessionEvent::LoggedOut { .. } | SessionEvent::Disconnected(_) => {
                 stats.disconnects += 1;
@@ -133,16 +189,12 @@ impl Venue for FixVenue {
             SessionEvent::GapDetected { .. } => {}
         });
         match polled {
-            Ok(ConnectionStatus::Closed) => {
-                self.connection = None;
-                self.session.on_disconnected();
-            }
+            Ok(ConnectionStatus::Closed) => self.dropped(now_ns),
             Ok(_) => {}
             Err(e) => {
                 self.last_error = Some(e);
                 self.stats.disconnects += 1;
-                self.connection = None;
-                self.session.on_disconnected();
+                self.dropped(now_ns);
             }
         }
     }

@@ -141,6 +141,17 @@ impl FixAcceptor {
         self.owner
     }
 
+    /// The client's CompID, once it has logged on.
+    pub fn client_comp_id(&self) -> Option<&str> {
+        self.client_comp_id.as_deref()
+    }
+
+    /// Makes the session's orders `owner`'s: the server keeps one owner per client CompID, so a
+    /// client that reconnects finds its orders (and hears of what happened to them meanwhile).
+    pub fn set_owner(&mut self, owner: u32) {
+        self.owner = owner;
+    }
+
     /// Bytes to send to the client.
     pub fn outbound(&self) -> &[u8] {
         &self.outbound

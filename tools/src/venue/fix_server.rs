@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,12 +23,22 @@ use super::md_server::VenueCore;
 
 /// Connections served at once; more are refused (closed at once).
 pub const FIX_CONNECTIONS_MAX: usize = 32;
+/// Notices kept for a client that is not connected, delivered when it logs on again.
+pub const UNDELIVERED_MAX: usize = 4096;
 /// How long a connection thread waits for bytes before it runs timers and routes notices.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
 /// Owner ids of FIX sessions start here (the synthetic traders are `u32::MAX`).
 const FIRST_OWNER: u32 = 1;
 
-type Sessions = Arc<Mutex<HashMap<u32, Arc<Mutex<FixAcceptor>>>>>;
+/// The sessions by owner, the owner of each client CompID, and what could not be delivered.
+#[derive(Debug, Default)]
+struct Registry {
+    sessions: HashMap<u32, Arc<Mutex<FixAcceptor>>>,
+    owners: HashMap<String, u32>,
+    undelivered: HashMap<u32, Vec<Notice>>,
+}
+
+type Sessions = Arc<Mutex<Registry>>;
 
 /// A running FIX server.
 #[derive(Debug)]
@@ -36,6 +46,8 @@ pub struct FixServer {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
     faults: Arc<Mutex<FixFaults>>,
+    /// Bumped to drop every connection (a test fault).
+    drops: Arc<AtomicU64>,
     acceptor_thread: Option<JoinHandle<()>>,
 }
 
@@ -49,17 +61,45 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Hands every notice to its owner's session.
+/// Hands every notice to its owner's session, or keeps it until that owner logs on again.
 fn route(sessions: &Sessions, notices: &[Notice], now: u64) {
     if notices.is_empty() {
         return;
     }
-    let map = lock(sessions);
+    let mut registry = lock(sessions);
     for notice in notices {
-        if let Some(session) = map.get(&notice.owner) {
-            lock(session).deliver(notice, now);
+        match registry.sessions.get(&notice.owner) {
+            Some(session) => lock(session).deliver(notice, now),
+            None => {
+                let kept = registry.undelivered.entry(notice.owner).or_default();
+                if kept.len() < UNDELIVERED_MAX {
+                    kept.push(*notice);
+                }
+            }
         }
     }
+}
+
+/// Once a session has logged on: its orders belong to its CompID's owner (the same as on its
+/// last connection), and what happened to them meanwhile is delivered.
+fn adopt(
+    sessions: &Sessions,
+    session: &Arc<Mutex<FixAcceptor>>,
+    provisional: u32,
+    now: u64,
+) -> Option<u32> {
+    let comp_id = lock(session).client_comp_id()?.to_owned();
+    let mut registry = lock(sessions);
+    let owner = *registry.owners.entry(comp_id).or_insert(provisional);
+    registry.sessions.remove(&provisional);
+    registry.sessions.insert(owner, Arc::clone(session));
+    let missed = registry.undelivered.remove(&owner).unwrap_or_default();
+    let mut s = lock(session);
+    s.set_owner(owner);
+    for notice in &missed {
+        s.deliver(notice, now);
+    }
+    Some(owner)
 }
 
 impl FixServer {
@@ -74,7 +114,9 @@ impl FixServer {
         let local_addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let faults = Arc::new(Mutex::new(FixFaults::default()));
-        let sessions: Sessions = Arc::new(Mutex::new(HashMap::new()));
+        let drops = Arc::new(AtomicU64::new(0));
+        let thread_drops = Arc::clone(&drops);
+        let sessions: Sessions = Arc::new(Mutex::new(Registry::default()));
         let seq_store: SeqStore = Arc::new(Mutex::new(HashMap::new()));
         let next_owner = Arc::new(AtomicU32::new(FIRST_OWNER));
         let comp_id = comp_id.to_owned();
@@ -94,21 +136,17 @@ impl FixServer {
                                     FixAcceptor::new(&comp_id, owner, core.instruments().clone())
                                         .with_seq_store(Arc::clone(&seq_store));
                                 let session = Arc::new(Mutex::new(acceptor));
-                                lock(&sessions).insert(owner, Arc::clone(&session));
-                                let (core, sessions, stop, faults) = (
-                                    Arc::clone(&core),
-                                    Arc::clone(&sessions),
-                                    Arc::clone(&thread_stop),
-                                    Arc::clone(&thread_faults),
-                                );
+                                lock(&sessions).sessions.insert(owner, Arc::clone(&session));
+                                let link = Link {
+                                    core: Arc::clone(&core),
+                                    sessions: Arc::clone(&sessions),
+                                    stop: Arc::clone(&thread_stop),
+                                    faults: Arc::clone(&thread_faults),
+                                    drops: Arc::clone(&thread_drops),
+                                };
                                 if let Ok(handle) = std::thread::Builder::new()
                                     .name("venue-fix-conn".into())
-                                    .spawn(move || {
-                                        serve(
-                                            stream, owner, session, &core, &sessions, &stop,
-                                            &faults,
-                                        )
-                                    })
+                                    .spawn(move || serve(stream, owner, session, &link))
                                 {
                                     connections.push(handle);
                                 }
@@ -128,6 +166,7 @@ impl FixServer {
             local_addr,
             stop,
             faults,
+            drops,
             acceptor_thread: Some(acceptor_thread),
         })
     }
@@ -139,6 +178,12 @@ impl FixServer {
     /// Fault switches applied to every session at its next poll (each switch once).
     pub fn set_faults(&self, faults: FixFaults) {
         *lock(&self.faults) = faults;
+    }
+
+    /// Closes every connection now, without a Logout (a test fault: a network drop). Clients
+    /// may connect again; their orders and sequence numbers are kept.
+    pub fn drop_all_connections(&self) {
+        self.drops.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Stops accepting, closes every connection and joins the threads.
@@ -160,21 +205,32 @@ impl Drop for FixServer {
     }
 }
 
+/// What a connection thread shares with the server.
+struct Link {
+    core: Arc<VenueCore>,
+    sessions: Sessions,
+    stop: Arc<AtomicBool>,
+    faults: Arc<Mutex<FixFaults>>,
+    drops: Arc<AtomicU64>,
+}
+
 /// One connection: read, hand to the session and the engine, route, write, until closed.
-fn serve(
-    mut stream: TcpStream,
-    owner: u32,
-    session: Arc<Mutex<FixAcceptor>>,
-    core: &VenueCore,
-    sessions: &Sessions,
-    stop: &AtomicBool,
-    faults: &Mutex<FixFaults>,
-) {
+fn serve(mut stream: TcpStream, owner: u32, session: Arc<Mutex<FixAcceptor>>, link: &Link) {
+    let (core, sessions, stop, faults, drops) = (
+        &*link.core,
+        &link.sessions,
+        &*link.stop,
+        &*link.faults,
+        &*link.drops,
+    );
     let _ = stream.set_read_timeout(Some(POLL_INTERVAL));
     let _ = stream.set_nodelay(true);
     let mut buf = vec![0u8; 16 * 1024];
     let mut closing = false;
-    while !stop.load(Ordering::Relaxed) {
+    let mut owner = owner;
+    let mut adopted = false;
+    let drops_seen = drops.load(Ordering::Relaxed);
+    while !stop.load(Ordering::Relaxed) && drops.load(Ordering::Relaxed) == drops_seen {
         let read = match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
@@ -202,6 +258,12 @@ fn serve(
                 all
             });
         }
+        if !adopted && lock(&session).state() == AcceptorState::Active {
+            if let Some(o) = adopt(sessions, &session, owner, now) {
+                owner = o;
+            }
+            adopted = true;
+        }
         route(sessions, &core.take_notices(), now);
         let (out, state) = {
             let mut s = lock(&session);
@@ -220,5 +282,5 @@ fn serve(
             closing = true; // one more round to flush, then close
         }
     }
-    lock(sessions).remove(&owner);
+    lock(sessions).sessions.remove(&owner);
 }
