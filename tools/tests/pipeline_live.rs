@@ -24,6 +24,7 @@ use levibot_gateway::ws::Stream;
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record_type, side};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
+use levibot_tools::venue::fix_acceptor::FixFaults;
 use levibot_tools::venue::fix_server::FixServer;
 use levibot_tools::venue::md_server::{
     FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore,
@@ -241,6 +242,20 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             >= sent_before_drop,
         "sequence numbers carry on"
     );
+    // Garbage on both wires: a counted decode error on a market-data connection that stays
+    // up, and skipped bytes on a FIX session that stays logged on.
+    let garbled = pipeline.gateway.stage().venue().session().garbled_count();
+    md.faults().send_garbage_text();
+    fix.set_faults(FixFaults {
+        garbage: true,
+        ..FixFaults::default()
+    });
+    run_until(&mut pipeline, "garbage counted, connections up", &|p| {
+        counter(&counters(&counters_path), "feed.decode_errors") >= 1
+            && p.gateway.stage().venue().session().garbled_count() > garbled
+    });
+    assert!(pipeline.feed.source().is_connected());
+    assert!(pipeline.gateway.stage().venue().is_up());
     // And trading goes on.
     let fills_before = fills(&pipeline);
     run_until(&mut pipeline, "trade after the resync", &|p| {
@@ -328,5 +343,9 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         position, filled,
         "seed {seed}: risk's position vs the journaled fills"
     );
-    assert_eq!(counter(&values, "feed.decode_errors"), 0);
+    assert_eq!(
+        counter(&values, "feed.decode_errors"),
+        1,
+        "the garbage, and nothing else"
+    );
 }
