@@ -4,12 +4,15 @@
 //! reaches the venue passed risk, the venue's fills move risk's position exactly as the journaled
 //! reports say, and the journal holds all of it. Then the venue drops every market-data
 //! connection: the feed reconnects, resyncs from fresh snapshots, and the book is never crossed;
-//! a lost depth message is a gap the feed repairs with a fresh snapshot of its symbol; a dropped
+//! a lost depth message is a gap the feed repairs with a fresh snapshot of its symbol; a server
+//! that stops answering pings is given up and reconnected; garbage on either wire is counted
+//! and both connections stay up; a dropped
 //! FIX connection is reconnected with the same sequence numbers, and the orders that worked
 //! meanwhile are reconciled (every fill reaches risk and the journal).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use levibot_engine::book::BookState;
@@ -99,6 +102,8 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         host: md_addr.to_string(),
         symbols: vec![("NKNUSDT".into(), nkn.id)],
         streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
+        ping_interval: Duration::from_millis(20),
+        pong_timeout: Duration::from_millis(300),
     })
     .unwrap();
     let feed_stats = feed.stats();
@@ -182,27 +187,17 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     assert!(sent_before > 5, "seed {seed}: the maker barely traded");
 
     // The venue drops every market-data connection: reconnect, fresh snapshots, synced again.
-    let connects = feed_stats
-        .connects
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let connects = feed_stats.connects.load(Ordering::Relaxed);
     md.faults().drop_all_connections();
     run_until(&mut pipeline, "reconnect and resync", &|p| {
         p.feed.source().is_connected()
-            && feed_stats
-                .connects
-                .load(std::sync::atomic::Ordering::Relaxed)
-                > connects
+            && feed_stats.connects.load(Ordering::Relaxed) > connects
             && p.strategy
                 .stage()
                 .book(0)
                 .is_some_and(|b| b.state() == BookState::Synced)
     });
-    assert!(
-        feed_stats
-            .disconnects
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
+    assert!(feed_stats.disconnects.load(Ordering::Relaxed) >= 1);
     // A depth message lost on the way: the feed sees U != u + 1, fetches a fresh snapshot of
     // that symbol (no reconnect), and the book is synced again.
     let gaps = counter(&counters(&counters_path), "feed.stream_gaps");
@@ -242,6 +237,21 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
             >= sent_before_drop,
         "sequence numbers carry on"
     );
+    // The server stops answering our pings: the feed gives the connection up and reconnects.
+    let timeouts = feed_stats.pong_timeouts.load(Ordering::Relaxed);
+    md.faults().set_ignore_pings(true);
+    run_until(&mut pipeline, "a missed pong", &|_| {
+        feed_stats.pong_timeouts.load(Ordering::Relaxed) > timeouts
+    });
+    md.faults().set_ignore_pings(false);
+    let connects = feed_stats.connects.load(Ordering::Relaxed);
+    run_until(&mut pipeline, "reconnect after the missed pong", &|p| {
+        feed_stats.connects.load(Ordering::Relaxed) > connects
+            && p.strategy
+                .stage()
+                .book(0)
+                .is_some_and(|b| b.state() == BookState::Synced)
+    });
     // Garbage on both wires: a counted decode error on a market-data connection that stays
     // up, and skipped bytes on a FIX session that stays logged on.
     let garbled = pipeline.gateway.stage().venue().session().garbled_count();
@@ -304,8 +314,8 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     assert!(raw > 10, "seed {seed}: {raw} raw messages");
     assert_eq!(
         raw as i64,
-        counter(&values, "feed.messages") + 3,
-        "every message and the three snapshots journaled raw"
+        counter(&values, "feed.messages") + 4,
+        "every message and the four snapshots journaled raw"
     );
     assert!(!sent.is_empty());
     // Every order that reached the venue passed risk; the others were refused, by risk or

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use levibot_gateway::ws::{
     Backoff, ClientError, MessageKind, Stream, WsClient, WsConfig, fetch_depth_snapshot,
@@ -39,7 +39,14 @@ pub struct WsFeedConfig {
     /// Symbols and their instrument ids.
     pub symbols: Vec<(String, u32)>,
     pub streams: Vec<Stream>,
+    /// How often the feed pings the server (a keepalive that finds a dead peer).
+    pub ping_interval: Duration,
+    /// A ping unanswered this long means the connection is dead: reconnect.
+    pub pong_timeout: Duration,
 }
+
+/// Polls between two looks at the clock for the keepalive (the clock is read rarely).
+const KEEPALIVE_CHECK_POLLS: u32 = 1024;
 
 /// What the feed asks of the connector.
 enum Request {
@@ -61,6 +68,8 @@ pub struct WsFeedStats {
     pub connects: AtomicU64,
     pub disconnects: AtomicU64,
     pub failed_attempts: AtomicU64,
+    /// Connections given up because a keepalive ping went unanswered.
+    pub pong_timeouts: AtomicU64,
 }
 
 /// The live feed, a [`MessageSource`].
@@ -79,6 +88,11 @@ pub struct WsFeed {
     resnapshots_pending: usize,
     /// Symbol of each instrument id, for resync requests.
     symbols: Vec<(String, u32)>,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    polls_until_check: u32,
+    /// When the last ping went out, and the pong count then (the keepalive).
+    last_ping: Option<(Instant, u64)>,
     stop: Arc<AtomicBool>,
     connector: Option<JoinHandle<()>>,
     stats: Arc<WsFeedStats>,
@@ -118,6 +132,7 @@ impl WsFeed {
         let stats = Arc::new(WsFeedStats::default());
         let (thread_stop, thread_stats) = (Arc::clone(&stop), Arc::clone(&stats));
         let symbols = config.symbols.clone();
+        let (ping_interval, pong_timeout) = (config.ping_interval, config.pong_timeout);
         let connector = std::thread::Builder::new()
             .name("ws-connector".into())
             .spawn(move || {
@@ -176,6 +191,10 @@ impl WsFeed {
             resnapshots,
             resnapshots_pending: 0,
             symbols,
+            ping_interval,
+            pong_timeout,
+            polls_until_check: KEEPALIVE_CHECK_POLLS,
+            last_ping: None,
             stop,
             connector: Some(connector),
             stats,
@@ -192,7 +211,7 @@ impl WsFeed {
         self.client.is_some()
     }
 
-    /// The error that ended the last connection.
+    /// The error that ended the last connection (`None` after a pong timeout).
     pub fn last_error(&self) -> Option<&ClientError> {
         self.last_error.as_ref()
     }
@@ -232,6 +251,46 @@ fn sleep_unless_stopped(delay: Duration, stop: &AtomicBool) {
         let now = left.min(step);
         std::thread::sleep(now);
         left -= now;
+    }
+}
+
+impl WsFeed {
+    /// The connection is gone: books stale, a new connection asked for.
+    fn lost(&mut self, error: Option<ClientError>) -> Polled<'_> {
+        self.last_error = error;
+        self.client = None;
+        self.last_ping = None;
+        self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
+        let _ = self.requests.send(Request::Connect);
+        Polled::Stale
+    }
+
+    /// Pings every `ping_interval`; `true` when a ping has gone unanswered for `pong_timeout`.
+    /// The clock is read once every `KEEPALIVE_CHECK_POLLS` polls.
+    fn keepalive_failed(&mut self) -> bool {
+        self.polls_until_check -= 1;
+        if self.polls_until_check > 0 {
+            return false;
+        }
+        self.polls_until_check = KEEPALIVE_CHECK_POLLS;
+        let Some(client) = self.client.as_mut() else {
+            return false;
+        };
+        let now = Instant::now();
+        match self.last_ping {
+            Some((at, pongs)) if client.pongs_received() == pongs => {
+                now.duration_since(at) > self.pong_timeout
+            }
+            Some((at, _)) if now.duration_since(at) < self.ping_interval => false,
+            _ => {
+                let pongs = client.pongs_received();
+                if client.send_ping(b"levibot").is_err() {
+                    return true;
+                }
+                self.last_ping = Some((now, pongs));
+                false
+            }
+        }
     }
 }
 
@@ -277,6 +336,10 @@ impl MessageSource for WsFeed {
                 body,
             };
         }
+        if self.keepalive_failed() {
+            self.stats.pong_timeouts.fetch_add(1, Ordering::Relaxed);
+            return self.lost(None);
+        }
         let Some(client) = self.client.as_mut() else {
             return Polled::Idle;
         };
@@ -290,13 +353,7 @@ impl MessageSource for WsFeed {
                 true
             }
             Ok(_) => false,
-            Err(e) => {
-                self.last_error = Some(e);
-                self.client = None;
-                self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                let _ = self.requests.send(Request::Connect);
-                return Polled::Stale;
-            }
+            Err(e) => return self.lost(Some(e)),
         };
         if !received {
             return Polled::Idle;

@@ -229,6 +229,8 @@ pub struct WsClient {
     events: Events,
     codec: WsCodec,
     last_read_tsc: u64,
+    /// Pongs received (answers to our keepalive pings).
+    pongs_received: u64,
 }
 
 impl std::fmt::Debug for WsClient {
@@ -377,6 +379,7 @@ impl WsClient {
             events: Events::with_capacity(POLL_EVENTS_CAPACITY),
             codec: WsCodec::new(config),
             last_read_tsc: 0,
+            pongs_received: 0,
         };
 
         // The non-blocking connect finishes when the socket turns writable (mio's procedure:
@@ -487,7 +490,10 @@ impl WsClient {
                     self.flush()?;
                     continue;
                 }
-                Ok(Some(RawEvent::Pong(_))) => continue,
+                Ok(Some(RawEvent::Pong(_))) => {
+                    self.pongs_received += 1;
+                    continue;
+                }
                 Ok(Some(RawEvent::Close(code, span))) => {
                     let reason = String::from_utf8_lossy(self.codec.span(span)).into_owned();
                     // Best effort: the peer is going away anyway.
@@ -543,6 +549,20 @@ impl WsClient {
                 Err(source) => return Err(transport_error(addr, "read", source)),
             }
         }
+    }
+
+    /// Sends a Ping (keepalive); the server's Pong shows in [`pongs_received`](Self::pongs_received).
+    pub fn send_ping(&mut self, payload: &[u8]) -> Result<(), ClientError> {
+        let addr = self.addr;
+        self.codec
+            .ping(payload)
+            .map_err(|source| ClientError::Send { addr, source })?;
+        self.flush()
+    }
+
+    /// Pongs received on this connection.
+    pub fn pongs_received(&self) -> u64 {
+        self.pongs_received
     }
 
     /// Sends one text message (a single frame; at most [`SEND_PAYLOAD_LEN_MAX`] bytes).

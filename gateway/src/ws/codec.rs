@@ -391,6 +391,21 @@ impl WsCodec {
         self.queue(opcode, payload)
     }
 
+    /// Queues a Ping with `payload` (at most 125 bytes): the keepalive a client sends to find
+    /// out whether the server still answers.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        if self.state != CodecState::Open {
+            return Err(SendError::Closing);
+        }
+        if payload.len() > CONTROL_PAYLOAD_LEN_MAX {
+            return Err(SendError::OutputFull {
+                len: payload.len(),
+                free: CONTROL_PAYLOAD_LEN_MAX,
+            });
+        }
+        self.queue(Opcode::Ping, payload)
+    }
+
     /// Starts the close handshake with `code` and `reason` (at most 123 bytes). Does nothing if
     /// a Close was sent already.
     pub fn close(&mut self, code: u16, reason: &[u8]) -> Result<(), SendError> {
