@@ -8,6 +8,7 @@ mod journal;
 mod report;
 mod scratch;
 mod tick_to_trade;
+mod wire;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ enum Command {
     /// tick-to-trade percentiles from the journal, over the corpus and a paced synthetic
     /// stream, with rtrb rings beside a std::sync::mpsc baseline, fused or spread.
     TickToTrade(tick_to_trade::TickToTradeArgs),
+    /// Wire to wire over loopback, as the venue sees it: a market-data frame written -> the
+    /// order it caused read on the FIX session; the whole pipeline beside an echo baseline.
+    Wire(wire::WireArgs),
 }
 
 fn main() -> Result<()> {
@@ -39,5 +43,6 @@ fn main() -> Result<()> {
         Command::Journal(args) => journal::run(&args),
         Command::Decode(args) => decode::run(&args),
         Command::TickToTrade(args) => tick_to_trade::run(&args),
+        Command::Wire(args) => wire::run(&args),
     }
 }

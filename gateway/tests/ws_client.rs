@@ -101,7 +101,10 @@ fn keepalive_pings_are_masked_control_frames_and_bounded() {
     let mut expected = vec![0x89, 0x80 | 2, 1, 2, 3, 4];
     expected.extend(b"ka".iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     assert_eq!(take_output(&mut codec), expected);
-    assert!(codec.ping(&[0u8; 126]).is_err(), "a control payload is at most 125 bytes");
+    assert!(
+        codec.ping(&[0u8; 126]).is_err(),
+        "a control payload is at most 125 bytes"
+    );
 }
 
 #[test]
