@@ -55,6 +55,8 @@ pub mod record_type {
     pub const RISK_REJECT: RecordType = RecordType(0x202);
     /// An execution report from the venue (ack, fill, cancel, reject).
     pub const EXECUTION_REPORT: RecordType = RecordType(0x203);
+    /// The venue session's sequence numbers after they changed: what a restart resumes from.
+    pub const FIX_SEQ_NUMS: RecordType = RecordType(0x204);
 }
 
 /// A fixed-size record with its journal record type.
@@ -326,6 +328,19 @@ pub struct SentOrder {
     pub reserved: u32,
 }
 
+/// A FIX session's next sequence numbers (both directions), journaled when they change so that
+/// a restarted daemon logs on where the session stopped.
+///
+/// ```text
+///   0 u64 next_sender (our next MsgSeqNum)   8 u64 next_target (the venue's next, expected)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct FixSeqNums {
+    pub next_sender: u64,
+    pub next_target: u64,
+}
+
 /// Precedes the venue's bytes in a `RAW_MESSAGE` frame.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -356,6 +371,9 @@ impl Record for OrderRequest {
 impl Record for SentOrder {
     const RECORD_TYPE: RecordType = record_type::ORDER_SENT;
 }
+impl Record for FixSeqNums {
+    const RECORD_TYPE: RecordType = record_type::FIX_SEQ_NUMS;
+}
 impl Record for RiskReject {
     const RECORD_TYPE: RecordType = record_type::RISK_REJECT;
 }
@@ -372,6 +390,7 @@ const _: () = assert!(size_of::<RawMessageHeader>() == 16);
 const _: () = assert!(size_of::<OrderRequest>() == 64);
 const _: () = assert!(size_of::<RiskReject>() == 88);
 const _: () = assert!(size_of::<SentOrder>() == 136);
+const _: () = assert!(size_of::<FixSeqNums>() == 16);
 const _: () = assert!(size_of::<ExecutionReport>() == 80);
 
 #[cfg(test)]

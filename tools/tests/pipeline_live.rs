@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use levibot_engine::book::BookState;
 use levibot_engine::pipeline::reference::{SYNTHETIC_MID_TICKS, maker_spec};
-use levibot_engine::pipeline::{FixVenue, OwnedSnapshot, Pipeline, WsFeed, WsFeedConfig};
+use levibot_engine::pipeline::{
+    FixVenue, OwnedSnapshot, Pipeline, WsFeed, WsFeedConfig, recover_seq_nums, writer_id,
+};
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::Recording;
@@ -119,7 +121,6 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         SessionSeqNums::default(),
     )
     .unwrap();
-    let venue = FixVenue::connect(fix.local_addr(), session).unwrap();
     let spec = maker_spec(table.clone(), &nkn, OwnedSnapshot::none(nkn.id)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(&JournalConfig {
@@ -129,6 +130,9 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         retention: RetentionPolicy::keep_all(),
     })
     .unwrap();
+    let venue = FixVenue::connect(fix.local_addr(), session)
+        .unwrap()
+        .with_journal(journal.appender(writer_id::VENUE_SESSION).unwrap());
     let counters_path = dir.path().join("counters.lvc");
     let counters_file = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
     let (mut pipeline, _controls) = Pipeline::<_, Maker, FixVenue, Rtrb>::assemble(
@@ -285,6 +289,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     }
     let position = pipeline.risk.stage().engine().position(0);
     let fills_seen = fills(&pipeline);
+    let seq_nums = pipeline.gateway.stage().venue().session().seq_nums();
     drop(pipeline);
     drop(fix);
     drop(md);
@@ -353,6 +358,8 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         position, filled,
         "seed {seed}: risk's position vs the journaled fills"
     );
+    // A restart would log on where the session stopped.
+    assert_eq!(recover_seq_nums(dir.path()).unwrap(), Some(seq_nums));
     assert_eq!(
         counter(&values, "feed.decode_errors"),
         1,

@@ -10,8 +10,14 @@ use std::net::SocketAddr;
 use levibot_gateway::fix::{
     ConnectionError, ConnectionStatus, FixConnection, FixSession, SessionEvent, SessionState,
 };
+use std::path::Path;
+
+use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::ws::Backoff;
-use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
+use levibot_shm::records::{
+    ExecutionReport, FixSeqNums, OrderRequest, Record, SentOrder, exec_type,
+};
+use levibot_shm::{Appender, ShmError, StartAt, Tailer};
 
 use super::venue::{Queued, Venue, VenueSendError};
 
@@ -45,6 +51,8 @@ pub struct FixVenue {
     backoff: Backoff,
     /// When the next connect is due, while disconnected.
     reconnect_at_ns: Option<u64>,
+    /// Where the sequence numbers are journaled when they change (a restart resumes there).
+    journal: Option<(Appender, SessionSeqNums)>,
     reports: VecDeque<ExecutionReport>,
     stats: FixVenueStats,
     last_error: Option<ConnectionError>,
@@ -78,10 +86,19 @@ impl FixVenue {
             addr: None,
             backoff: Backoff::new(u64::from(std::process::id())),
             reconnect_at_ns: None,
+            journal: None,
             reports: VecDeque::with_capacity(FIX_VENUE_REPORTS_MAX),
             stats: FixVenueStats::default(),
             last_error: None,
         }
+    }
+
+    /// Journals the session's sequence numbers (a [`FixSeqNums`] record) whenever they change,
+    /// through `appender` (its own writer id), so that [`recover_seq_nums`] finds them after a
+    /// restart.
+    pub fn with_journal(mut self, appender: Appender) -> FixVenue {
+        self.journal = Some((appender, SessionSeqNums::default()));
+        self
     }
 
     pub fn session(&self) -> &FixSession {
@@ -109,6 +126,26 @@ impl FixVenue {
 }
 
 impl FixVenue {
+    /// Appends the sequence numbers if they moved since the last append.
+    #[inline]
+    fn journal_seq_nums(&mut self) {
+        let now = self.session.seq_nums();
+        if let Some((appender, last)) = self.journal.as_mut()
+            && *last != now
+        {
+            let record = FixSeqNums {
+                next_sender: now.next_sender,
+                next_target: now.next_target,
+            };
+            if appender
+                .append(FixSeqNums::RECORD_TYPE, record.to_bytes())
+                .is_ok()
+            {
+                *last = now;
+            }
+        }
+    }
+
     /// The connection is gone: the session keeps its sequence numbers; a reconnect is due
     /// after the backoff.
     fn dropped(&mut self, now_ns: u64) {
@@ -188,6 +225,7 @@ impl Venue for FixVenue {
             }
             SessionEvent::GapDetected { .. } => {}
         });
+        self.journal_seq_nums();
         match polled {
             Ok(ConnectionStatus::Closed) => self.dropped(now_ns),
             Ok(_) => {}
@@ -202,5 +240,94 @@ impl Venue for FixVenue {
     #[inline]
     fn poll_report(&mut self) -> Option<ExecutionReport> {
         self.reports.pop_front()
+    }
+}
+
+/// The sequence numbers a restarted session resumes from, read from the journal in `dir`: the
+/// last journaled [`FixSeqNums`], and past every order journaled as sent (a `SentOrder` is
+/// journaled before its bytes leave, so a crash between the two cannot reuse its number).
+/// `None` if the journal holds neither. An inbound number that is behind only makes the session
+/// ask for a resend, the safe direction.
+pub fn recover_seq_nums(dir: &Path) -> Result<Option<SessionSeqNums>, ShmError> {
+    let mut tailer = Tailer::open(dir, StartAt::Beginning)?;
+    let mut last: Option<FixSeqNums> = None;
+    let mut sent_max: Option<u64> = None;
+    while tailer
+        .poll(4096, |frame| {
+            if frame.record_type == FixSeqNums::RECORD_TYPE {
+                last = FixSeqNums::from_bytes(frame.payload).or(last);
+            } else if frame.record_type == SentOrder::RECORD_TYPE
+                && let Some(sent) = SentOrder::from_bytes(frame.payload)
+            {
+                sent_max = Some(sent_max.map_or(sent.msg_seq_num, |m| m.max(sent.msg_seq_num)));
+            }
+        })?
+        .frames
+        > 0
+    {}
+    Ok(match (last, sent_max) {
+        (None, None) => None,
+        (last, sent) => {
+            let last = last.unwrap_or(FixSeqNums {
+                next_sender: 1,
+                next_target: 1,
+            });
+            Some(SessionSeqNums {
+                next_sender: last.next_sender.max(sent.map_or(1, |s| s + 1)),
+                next_target: last.next_target,
+            })
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use levibot_shm::records::OrderRequest;
+    use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
+
+    #[test]
+    fn sequence_numbers_are_recovered_past_every_sent_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = JournalConfig {
+            dir: dir.path().to_owned(),
+            segment_size: 1 << 20,
+            prefault: false,
+            retention: RetentionPolicy::keep_all(),
+        };
+        let journal = Journal::open(&config).unwrap();
+        assert_eq!(
+            recover_seq_nums(dir.path()).unwrap(),
+            None,
+            "nothing journaled"
+        );
+        let mut appender = journal.appender(5).unwrap();
+        let seq = |next_sender, next_target| FixSeqNums {
+            next_sender,
+            next_target,
+        };
+        appender
+            .append(FixSeqNums::RECORD_TYPE, seq(5, 3).to_bytes())
+            .unwrap();
+        appender
+            .append(FixSeqNums::RECORD_TYPE, seq(10, 7).to_bytes())
+            .unwrap();
+        let sent = SentOrder {
+            request: OrderRequest::default(),
+            msg_seq_num: 12,
+            ..SentOrder::default()
+        };
+        appender
+            .append(SentOrder::RECORD_TYPE, sent.to_bytes())
+            .unwrap();
+        // The last record says 10, but order 12 was journaled as sent (its bytes may have left
+        // before the crash): resume at 13.
+        assert_eq!(
+            recover_seq_nums(dir.path()).unwrap(),
+            Some(SessionSeqNums {
+                next_sender: 13,
+                next_target: 7
+            })
+        );
     }
 }

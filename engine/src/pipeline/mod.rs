@@ -40,7 +40,7 @@ use levibot_shm::counters::CountersWriter;
 use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
 
 pub use agents::{FeedAgent, GatewayAgent, RiskAgent, StrategyAgent};
-pub use fix_venue::{FixVenue, FixVenueStats};
+pub use fix_venue::{FixVenue, FixVenueStats, recover_seq_nums};
 pub use source::{MessageSource, OwnedSnapshot, Pacer, Polled, ReplaySource, SyntheticSource};
 pub use stages::{
     FeedStage, GatewayStage, RiskStage, StageClock, StageError, StrategyStage, TradedInstrument,
@@ -212,6 +212,8 @@ pub mod writer_id {
     pub const STRATEGY: u16 = 2;
     pub const RISK: u16 = 3;
     pub const GATEWAY: u16 = 4;
+    /// The venue session's own records (its sequence numbers).
+    pub const VENUE_SESSION: u16 = 5;
 }
 
 /// Everything a pipeline is made of besides its source, venue, journal and counters.
