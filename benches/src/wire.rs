@@ -240,6 +240,7 @@ fn start_pipeline(
         streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
         ping_interval: Duration::from_secs(3_600),
         pong_timeout: Duration::from_secs(3_600),
+        tls: None,
     })?;
     let session = FixSession::new(
         SessionConfig {

@@ -868,3 +868,69 @@ fn tls_allocations_per_record() {
     let _ = client.close(1000, "", TIMEOUT);
     server.join().unwrap();
 }
+
+// ---- the REST snapshot over HTTPS ----
+
+#[test]
+fn the_depth_snapshot_comes_over_https() {
+    let (listener, addr) = bind();
+    let server = thread::spawn(move || {
+        let mut stream = accept_tls(&listener);
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed before its request was whole");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"lastUpdateId":7,"bids":[["0.35000000","10.00000000"]],"asks":[]}"#;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        stream.flush().unwrap();
+        stream.conn.send_close_notify();
+        let _ = stream.flush();
+        String::from_utf8(request).unwrap()
+    });
+    let host = format!("localhost:{}", addr.port());
+    let body = levibot_gateway::ws::fetch_depth_snapshot_over(
+        addr,
+        &host,
+        "NKNUSDT",
+        100,
+        TIMEOUT,
+        Some(&client_tls()),
+    )
+    .unwrap();
+    assert!(body.starts_with(br#"{"lastUpdateId":7"#));
+    let request = server.join().unwrap();
+    assert!(
+        request.starts_with("GET /api/v3/depth?symbol=NKNUSDT&limit=100 HTTP/1.1\r\n"),
+        "{request}"
+    );
+
+    // A client trusting another CA refuses the same server, with a TLS error.
+    let (listener, addr) = bind();
+    let server = thread::spawn(move || {
+        let mut stream = accept_tls(&listener);
+        let _ = stream.read(&mut [0u8; 64]);
+    });
+    let other = new_ca("another CA");
+    let foreign = TlsConfig::with_ca_pem(other.pem().as_bytes()).unwrap();
+    let err = levibot_gateway::ws::https_get(addr, "localhost", "/api/v3/depth", TIMEOUT, &foreign)
+        .unwrap_err();
+    assert!(
+        matches!(err, levibot_gateway::ws::HttpError::Io { .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("certificate")
+            || err.to_string().contains("Certificate")
+            || err.to_string().contains("issuer"),
+        "{err}"
+    );
+    let _ = server.join();
+}

@@ -106,6 +106,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
         ping_interval: Duration::from_millis(20),
         pong_timeout: Duration::from_millis(300),
+        tls: None,
     })
     .unwrap();
     let feed_stats = feed.stats();

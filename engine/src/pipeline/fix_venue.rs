@@ -13,6 +13,7 @@ use levibot_gateway::fix::{
 use std::path::Path;
 
 use levibot_gateway::fix::SessionSeqNums;
+use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::Backoff;
 use levibot_shm::records::{
     ExecutionReport, FixSeqNums, OrderRequest, Record, SentOrder, exec_type,
@@ -46,8 +47,10 @@ pub struct FixVenueStats {
 pub struct FixVenue {
     session: FixSession,
     connection: Option<FixConnection>,
-    /// Where to reconnect after a drop (plain TCP; `None`: no reconnect).
+    /// Where to reconnect after a drop (`None`: no reconnect), and over TLS with this server
+    /// name and configuration if set.
     addr: Option<SocketAddr>,
+    tls: Option<(String, TlsConfig)>,
     backoff: Backoff,
     /// When the next connect is due, while disconnected.
     reconnect_at_ns: Option<u64>,
@@ -77,13 +80,28 @@ impl FixVenue {
         Ok(venue)
     }
 
-    /// A venue on an existing connection (TLS: [`FixConnection::connect_tls`]); it does not
-    /// reconnect by itself.
+    /// [`connect`](Self::connect) over TLS: the venue's certificate checked against `tls` for
+    /// `server_name`; reconnects over TLS too.
+    pub fn connect_tls(
+        addr: SocketAddr,
+        server_name: &str,
+        tls: &TlsConfig,
+        session: FixSession,
+    ) -> Result<FixVenue, ConnectionError> {
+        let connection = FixConnection::connect_tls(addr, server_name, tls)?;
+        let mut venue = FixVenue::over(connection, session);
+        venue.addr = Some(addr);
+        venue.tls = Some((server_name.to_owned(), tls.clone()));
+        Ok(venue)
+    }
+
+    /// A venue on an existing connection; it does not reconnect by itself.
     pub fn over(connection: FixConnection, session: FixSession) -> FixVenue {
         FixVenue {
             session,
             connection: Some(connection),
             addr: None,
+            tls: None,
             backoff: Backoff::new(u64::from(std::process::id())),
             reconnect_at_ns: None,
             journal: None,
@@ -165,7 +183,11 @@ impl FixVenue {
         if now_ns < at {
             return;
         }
-        match FixConnection::connect(addr) {
+        let connected = match &self.tls {
+            None => FixConnection::connect(addr),
+            Some((name, tls)) => FixConnection::connect_tls(addr, name, tls),
+        };
+        match connected {
             Ok(connection) => {
                 self.connection = Some(connection);
                 self.reconnect_at_ns = None;

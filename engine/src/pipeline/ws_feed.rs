@@ -18,8 +18,9 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::{
-    Backoff, ClientError, MessageKind, Stream, WsClient, WsConfig, fetch_depth_snapshot,
+    Backoff, ClientError, MessageKind, Stream, WsClient, WsConfig, fetch_depth_snapshot_over,
     stream_path,
 };
 
@@ -43,6 +44,8 @@ pub struct WsFeedConfig {
     pub ping_interval: Duration,
     /// A ping unanswered this long means the connection is dead: reconnect.
     pub pong_timeout: Duration,
+    /// `wss://` and HTTPS snapshots, trusting these roots (`None`: plain `ws://` and HTTP).
+    pub tls: Option<TlsConfig>,
 }
 
 /// Polls between two looks at the clock for the keepalive (the clock is read rarely).
@@ -164,12 +167,13 @@ impl WsFeed {
                         } => {
                             // One try: if it fails, the connection is likely down too, and the
                             // reconnect snapshots every symbol anyway.
-                            if let Ok(body) = fetch_depth_snapshot(
+                            if let Ok(body) = fetch_depth_snapshot_over(
                                 config.addr,
                                 &config.host,
                                 &symbol,
                                 SNAPSHOT_LIMIT,
                                 CONNECT_TIMEOUT,
+                                config.tls.as_ref(),
                             ) && resnapshot_tx.send((instrument_id, body)).is_err()
                             {
                                 return;
@@ -219,23 +223,35 @@ impl WsFeed {
 
 /// Connects, subscribes, then snapshots every symbol (cold path).
 fn connect(config: &WsFeedConfig, path: &str) -> Result<Connected, String> {
-    let client = WsClient::connect(
-        config.addr,
-        &config.host,
-        path,
-        WsConfig::default(),
-        CONNECT_TIMEOUT,
-        || 0,
-    )
+    let client = match &config.tls {
+        None => WsClient::connect(
+            config.addr,
+            &config.host,
+            path,
+            WsConfig::default(),
+            CONNECT_TIMEOUT,
+            || 0,
+        ),
+        Some(tls) => WsClient::connect_tls(
+            config.addr,
+            &config.host,
+            path,
+            WsConfig::default(),
+            tls,
+            CONNECT_TIMEOUT,
+            || 0,
+        ),
+    }
     .map_err(|e| e.to_string())?;
     let mut snapshots = Vec::with_capacity(config.symbols.len());
     for (symbol, id) in &config.symbols {
-        let body = fetch_depth_snapshot(
+        let body = fetch_depth_snapshot_over(
             config.addr,
             &config.host,
             symbol,
             SNAPSHOT_LIMIT,
             CONNECT_TIMEOUT,
+            config.tls.as_ref(),
         )
         .map_err(|e| e.to_string())?;
         snapshots.push((*id, body));

@@ -5,7 +5,13 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+
+use crate::tls::{TlsConfig, server_name_of_host};
 
 use super::path::{PathError, depth_snapshot_path};
 use super::{HTTP_BODY_LEN_MAX, HTTP_HEAD_LEN_MAX, HTTP_HEADERS_MAX};
@@ -65,6 +71,8 @@ pub enum HttpError {
     },
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error("GET {path}: TLS: {reason}")]
+    Tls { path: String, reason: String },
 }
 
 /// Fetches `GET /api/v3/depth?symbol=<symbol>&limit=<limit>` from `addr` (`host` goes in the
@@ -80,12 +88,88 @@ pub fn fetch_depth_snapshot(
     http_get(addr, host, &path, timeout)
 }
 
+/// [`fetch_depth_snapshot`] over HTTPS (`tls`: the roots or CA to trust), or over plain HTTP
+/// with `None`: what a live feed fetches from a real venue.
+pub fn fetch_depth_snapshot_over(
+    addr: SocketAddr,
+    host: &str,
+    symbol: &str,
+    limit: u32,
+    timeout: Duration,
+    tls: Option<&TlsConfig>,
+) -> Result<Vec<u8>, HttpError> {
+    let path = depth_snapshot_path(symbol, limit)?;
+    get(addr, host, &path, timeout, tls)
+}
+
 /// `GET path` on `addr`; the body of a 200 answer. The whole exchange must end within `timeout`.
 pub fn http_get(
     addr: SocketAddr,
     host: &str,
     path: &str,
     timeout: Duration,
+) -> Result<Vec<u8>, HttpError> {
+    get(addr, host, path, timeout, None)
+}
+
+/// [`http_get`] over TLS: the server's certificate is checked against `tls` for the host name
+/// of `host` (its port dropped).
+pub fn https_get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+    tls: &TlsConfig,
+) -> Result<Vec<u8>, HttpError> {
+    get(addr, host, path, timeout, Some(tls))
+}
+
+/// The connection of one GET: plain, or TLS over the same blocking socket.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(tcp) => tcp,
+            Conn::Tls(stream) => &stream.sock,
+        }
+    }
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.read(buf),
+            Conn::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.write(buf),
+            Conn::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(tcp) => tcp.flush(),
+            Conn::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
+fn get(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    timeout: Duration,
+    tls: Option<&TlsConfig>,
 ) -> Result<Vec<u8>, HttpError> {
     let deadline = Instant::now() + timeout;
     let io = |source| HttpError::Io {
@@ -97,9 +181,30 @@ pub fn http_get(
         path: path.to_owned(),
         timeout,
     };
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
-    stream.set_nodelay(true).map_err(io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
+    let tcp = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
+    tcp.set_nodelay(true).map_err(io)?;
+    tcp.set_write_timeout(Some(timeout)).map_err(io)?;
+    // The handshake runs inside the first write and read, under the same timeouts.
+    tcp.set_read_timeout(Some(timeout)).map_err(io)?;
+    let mut stream = match tls {
+        None => Conn::Plain(tcp),
+        Some(tls) => {
+            let name = ServerName::try_from(server_name_of_host(host).to_owned()).map_err(|e| {
+                HttpError::Tls {
+                    path: path.to_owned(),
+                    reason: format!("server name {host:?}: {e}"),
+                }
+            })?;
+            let conn =
+                ClientConnection::new(Arc::clone(tls.client_config()), name).map_err(|e| {
+                    HttpError::Tls {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                    }
+                })?;
+            Conn::Tls(Box::new(StreamOwned::new(conn, tcp)))
+        }
+    };
     let request = format!(
         "GET {path} HTTP/1.1\r\n\
          Host: {host}\r\n\
@@ -116,7 +221,7 @@ pub fn http_get(
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
             .ok_or_else(timed_out)?;
-        stream.set_read_timeout(Some(left)).map_err(io)?;
+        stream.tcp().set_read_timeout(Some(left)).map_err(io)?;
         let at = buf.len();
         buf.resize(at + HTTP_READ_CHUNK_LEN, 0);
         match stream.read(&mut buf[at..]) {

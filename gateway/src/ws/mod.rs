@@ -75,7 +75,7 @@ pub use codec::{
     SendError, WsCodec, WsConfig, close_code,
 };
 pub use handshake::{Handshake, HandshakeError, accept_key};
-pub use http::{HttpError, fetch_depth_snapshot, http_get};
+pub use http::{HttpError, fetch_depth_snapshot, fetch_depth_snapshot_over, http_get, https_get};
 pub use path::{PathError, Stream, depth_snapshot_path, stream_path};
 
 /// Longest data message, whole or reassembled: the decoder's limit.
