@@ -556,13 +556,7 @@ impl<S: Strategy> StrategyStage<S> {
                         self.book_resyncs.increment();
                     }
                 }
-                match (book.best_bid(), book.best_ask()) {
-                    (Some(bid), Some(ask)) if book.state() == BookState::Synced => {
-                        features.on_book_top(bid, ask, ts_ns);
-                        Some((bid.px, ask.px))
-                    }
-                    _ => None,
-                }
+                synced_top(book, features, ts_ns)
             }
             MarketRecord::Snapshot(chunk) => {
                 if chunk.chunk == 0 {
@@ -584,13 +578,7 @@ impl<S: Strategy> StrategyStage<S> {
                 if !matches!(book.apply_snapshot(&snapshot), Ok(BookOutcome::Applied)) {
                     self.book_resyncs.increment();
                 }
-                match (book.best_bid(), book.best_ask()) {
-                    (Some(bid), Some(ask)) if book.state() == BookState::Synced => {
-                        features.on_book_top(bid, ask, ts_ns);
-                        Some((bid.px, ask.px))
-                    }
-                    _ => None,
-                }
+                synced_top(book, features, ts_ns)
             }
             MarketRecord::Trade(t) => {
                 features.on_trade_record(t, ts_ns);
@@ -812,6 +800,19 @@ impl RiskStage {
         let now = self.clock.now_tsc();
         self.engine.on_execution(report, self.clock.unix_ns(now));
         self.publish_state();
+    }
+}
+
+/// The top of a synced book, also handed to its features; `None` while the book is not the
+/// venue's.
+#[inline]
+fn synced_top(book: &OrderBook, features: &mut Features, ts_ns: u64) -> Option<(i64, i64)> {
+    match (book.best_bid(), book.best_ask()) {
+        (Some(bid), Some(ask)) if book.state() == BookState::Synced => {
+            features.on_book_top(bid, ask, ts_ns);
+            Some((bid.px, ask.px))
+        }
+        _ => None,
     }
 }
 
