@@ -351,6 +351,7 @@ where
                     agents::REPORTS_PER_CYCLE_MAX,
                     Some(full("reports_to_risk")?),
                 ),
+                venue_poll_in: 0,
             },
         })
     }
