@@ -8,7 +8,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use levibot_gateway::fix::{
-    ConnectionError, ConnectionStatus, FixConnection, FixSession, SessionEvent, SessionState,
+    ConnectionError, ConnectionStatus, FixConnection, FixSession, REJECT_REASON_LOST_IN_FLIGHT,
+    SessionEvent, SessionState,
 };
 use std::path::Path;
 
@@ -41,6 +42,9 @@ pub struct FixVenueStats {
     pub disconnects: u64,
     /// Connections made again after a drop.
     pub reconnects: u64,
+    /// Orders the venue never received (gap-filled after it asked for a resend): reported
+    /// REJECTED, so that risk and the strategy let them go.
+    pub lost_in_flight: u64,
 }
 
 /// A FIX session as the pipeline's venue.
@@ -229,6 +233,8 @@ impl Venue for FixVenue {
         let (reports, stats, backoff) = (&mut self.reports, &mut self.stats, &mut self.backoff);
         let polled = connection.poll(&mut self.session, now_ns, |event| match event {
             SessionEvent::Report(report) => {
+                stats.lost_in_flight +=
+                    u64::from(report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT);
                 if reports.len() < FIX_VENUE_REPORTS_MAX {
                     reports.push_back(report);
                     stats.reports += 1;

@@ -93,6 +93,10 @@ pub const TEST_REQUEST_MARGIN_PERCENT: u64 = 20;
 /// session Reject of one of our orders, so that it is not taken for an OrdRejReason (103).
 pub const SESSION_REJECT_REASON_BASE: u32 = 1000;
 
+/// `reject_reason` of the REJECTED report for an order the venue never received: its number fell
+/// in a range the venue asked us to resend, and we gap-filled it (orders are never re-sent).
+pub const REJECT_REASON_LOST_IN_FLIGHT: u32 = 2000;
+
 /// Longest Text (58) the session writes, in bytes.
 const TEXT_LEN_MAX: usize = 128;
 
@@ -348,6 +352,9 @@ pub struct FixSession {
     comp_id_fields: Box<[u8]>,
     out: Outbound,
     sent: Box<[SentEntry]>,
+    /// Reports waiting for [`take_event`](FixSession::take_event): orders lost in flight
+    /// (capacity `ORDER_SEQ_MAP_LEN`, never grown).
+    queued: Vec<ExecutionReport>,
     seq: SessionSeqNums,
     state: SessionState,
     heart_bt_int_ns: u64,
@@ -413,6 +420,7 @@ impl FixSession {
                 end: 0,
             },
             sent: vec![SentEntry::default(); ORDER_SEQ_MAP_LEN].into_boxed_slice(),
+            queued: Vec::with_capacity(ORDER_SEQ_MAP_LEN),
             seq,
             state: SessionState::Disconnected,
             last_sent_ns: 0,
@@ -921,7 +929,35 @@ impl FixSession {
             return Some(self.close(DisconnectReason::OutboundFull));
         }
         self.last_sent_ns = now_ns;
+        // The orders in the range never reached the venue and never will: each becomes a
+        // REJECTED report (only the last ORDER_SEQ_MAP_LEN numbers are remembered).
+        let first = begin.max(next.saturating_sub(ORDER_SEQ_MAP_LEN as u64));
+        for lost in first..next {
+            let entry = self.sent[lost as usize & (ORDER_SEQ_MAP_LEN - 1)];
+            if entry.msg_seq_num == lost && self.queued.len() < self.queued.capacity() {
+                self.queued.push(ExecutionReport {
+                    client_order_id: entry.client_order_id,
+                    px: entry.px,
+                    instrument_id: entry.instrument_id,
+                    exec_type: exec_type::REJECTED,
+                    ord_status: exec_type::REJECTED,
+                    side: entry.side,
+                    reject_reason: REJECT_REASON_LOST_IN_FLIGHT,
+                    ..ExecutionReport::default()
+                });
+            }
+        }
         None
+    }
+
+    /// A queued event: the REJECTED report of an order lost in flight (see
+    /// [`REJECT_REASON_LOST_IN_FLIGHT`]). [`FixConnection::poll`] hands them on after each
+    /// message.
+    pub fn take_event(&mut self) -> Option<SessionEvent> {
+        if self.queued.is_empty() {
+            return None;
+        }
+        Some(SessionEvent::Report(self.queued.remove(0)))
     }
 
     fn on_sequence_reset(

@@ -59,6 +59,9 @@ pub struct FixFaults {
     pub mute: bool,
     /// Write garbage bytes before the next message.
     pub garbage: bool,
+    /// Lose the next order message (NewOrderSingle, cancel or replace) as a network would: it
+    /// is not processed, its number not used, and the connection is dropped at once.
+    pub lose_next_order: bool,
 }
 
 /// One client's FIX session.
@@ -83,8 +86,10 @@ pub struct FixAcceptor {
     seq_store: Option<SeqStore>,
     /// Inbound messages that could not be read at all (skipped).
     pub garbled: u64,
-    /// Inbound sequence gaps seen (accepted; the venue does not ask for resends).
+    /// Inbound sequence gaps seen (each answered with a ResendRequest).
     pub gaps: u64,
+    /// The first number of a gap just seen: a ResendRequest goes out after the message.
+    resend_from: Option<u64>,
 }
 
 /// A field's value as text for an error.
@@ -114,6 +119,7 @@ impl FixAcceptor {
             seq_store: None,
             garbled: 0,
             gaps: 0,
+            resend_from: None,
         }
     }
 
@@ -276,6 +282,7 @@ impl FixAcceptor {
                     if let Some(outcome) = self.on_message(&message, engine, now_ns) {
                         outcomes.push(outcome);
                     }
+                    self.request_resend(now_ns);
                 }
                 Err(FixParseError::Incomplete { .. }) => break,
                 Err(_) => {
@@ -373,6 +380,18 @@ impl FixAcceptor {
             if let Some(new) = msg.get(36).and_then(value_u64) {
                 self.next_in = new;
             }
+            return None;
+        }
+        let is_order = matches!(
+            kind,
+            msg_type::NEW_ORDER_SINGLE
+                | msg_type::ORDER_CANCEL_REQUEST
+                | msg_type::ORDER_CANCEL_REPLACE_REQUEST
+        );
+        if is_order && self.faults.lose_next_order {
+            // Lost on the wire: not processed, its number not used, the connection gone.
+            self.faults.lose_next_order = false;
+            self.state = AcceptorState::Closed;
             return None;
         }
         if !self.check_seq(seq, now_ns) {
@@ -483,9 +502,22 @@ impl FixAcceptor {
         }
         if seq > self.next_in {
             self.gaps += 1;
+            self.resend_from = Some(self.next_in);
         }
         self.next_in = seq + 1;
         true
+    }
+
+    /// Asks the client to resend what a gap lost (it answers with a gap fill for orders).
+    fn request_resend(&mut self, now_ns: u64) {
+        if let Some(from) = self.resend_from.take()
+            && self.state == AcceptorState::Active
+        {
+            self.send(msg_type::RESEND_REQUEST, now_ns, |w, _| {
+                w.field_u64(tag::BEGIN_SEQ_NO, from)?;
+                w.field_u64(tag::END_SEQ_NO, 0)
+            });
+        }
     }
 
     fn new_order(

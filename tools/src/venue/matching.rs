@@ -340,6 +340,16 @@ impl MatchingEngine {
         }
     }
 
+    /// Orders working for `owner`.
+    pub fn working_orders_of(&self, owner: u32) -> usize {
+        self.working.keys().filter(|(o, _)| *o == owner).count()
+    }
+
+    /// Orders working, every owner's.
+    pub fn working_orders(&self) -> usize {
+        self.working.len()
+    }
+
     /// Best bid and ask prices.
     pub fn top(&self, instrument_id: u32) -> (Option<i64>, Option<i64>) {
         match self.books.get(instrument_id as usize) {

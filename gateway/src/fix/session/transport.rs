@@ -184,6 +184,9 @@ impl FixConnection {
             if let Some(event) = handled.event {
                 on_event(event);
             }
+            while let Some(event) = session.take_event() {
+                on_event(event);
+            }
         }
         if self.read_start == self.read_end {
             self.read_start = 0;
