@@ -9,7 +9,8 @@
 //! and both connections stay up; a dropped
 //! FIX connection is reconnected with the same sequence numbers, and the orders that worked
 //! meanwhile are reconciled (every fill reaches risk and the journal); an order lost on the wire
-//! is gap-filled after the reconnect and reported REJECTED.
+//! is gap-filled after the reconnect and reported REJECTED, and at the end risk's open orders
+//! are exactly ours working at the venue.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
 use levibot_tools::venue::fix_acceptor::FixFaults;
 use levibot_tools::venue::fix_server::FixServer;
+use levibot_tools::venue::flow::SYNTHETIC_OWNER;
 use levibot_tools::venue::md_server::{
     FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore,
 };
@@ -307,6 +309,19 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     }
     let position = pipeline.risk.stage().engine().position(0);
     let fills_seen = fills(&pipeline);
+    // Reconciled: risk's open orders are exactly ours working at the venue.
+    let ours_at_venue =
+        core.with_engine(|e| e.working_orders() - e.working_orders_of(SYNTHETIC_OWNER));
+    let risk = pipeline.risk.stage().engine();
+    let open: Vec<_> = risk
+        .open_order_ids()
+        .filter_map(|id| risk.open_order(id))
+        .collect();
+    assert_eq!(
+        risk.open_orders(),
+        ours_at_venue,
+        "seed {seed}: risk's open orders vs the venue's: {open:?}"
+    );
     let seq_nums = pipeline.gateway.stage().venue().session().seq_nums();
     drop(pipeline);
     drop(fix);

@@ -4,8 +4,8 @@
 //! a resting order come from someone else's request).
 //!
 //! Session layer: Logon (answered with the client's HeartBtInt; ResetSeqNumFlag honoured),
-//! Heartbeat and TestRequest, Logout, a client's ResendRequest answered with a
-//! SequenceReset-GapFill (the venue never re-sends reports), SequenceReset in, session Reject
+//! Heartbeat and TestRequest, Logout, a client's ResendRequest answered with the reports it
+//! missed (PossDupFlag) and SequenceReset-GapFill over the rest, SequenceReset in, session Reject
 //! (35=3) of malformed messages, MsgSeqNum checks (a gap is accepted and noted; too low is a
 //! Logout). Fault switches let tests skip an outbound sequence number, go mute or send garbage.
 //!
@@ -13,6 +13,9 @@
 //! OrderMassCancelRequest (q). ExecutionReports carry 11 (and 41 for cancels and replaces), 37,
 //! 17, 150, 39, 55, 54, 38, 44, 31, 32, 14, 151, 6 (AvgPx: the last fill's price; the
 //! simulator keeps no average) and 103/58 on rejects.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use levibot_gateway::decimal::parse_units;
 use levibot_gateway::fix::{
@@ -46,9 +49,22 @@ pub enum AcceptorState {
     Closed,
 }
 
-/// Sequence numbers kept per client CompID across connections: (next outbound, next inbound).
-/// A client that logs on again without ResetSeqNumFlag continues where it stopped.
-pub type SeqStore = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (u64, u64)>>>;
+/// What the venue keeps of a client's session across connections: a client that logs on again
+/// without ResetSeqNumFlag continues where it stopped, and a ResendRequest gets the reports it
+/// missed (the last [`RESEND_NOTICES_MAX`]).
+#[derive(Clone, Debug, Default)]
+pub struct SessionStore {
+    pub next_out: u64,
+    pub next_in: u64,
+    /// The notices sent, by MsgSeqNum, oldest first.
+    pub sent: VecDeque<(u64, Notice)>,
+}
+
+/// Sessions kept per client CompID.
+pub type SeqStore = Arc<Mutex<HashMap<String, SessionStore>>>;
+
+/// Reports a session keeps for resending.
+pub const RESEND_NOTICES_MAX: usize = 4096;
 
 /// Test switches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -84,6 +100,8 @@ pub struct FixAcceptor {
     next_exec_id: u64,
     pub faults: FixFaults,
     seq_store: Option<SeqStore>,
+    /// The notices written, by MsgSeqNum (for resends).
+    sent: VecDeque<(u64, Notice)>,
     /// Inbound messages that could not be read at all (skipped).
     pub garbled: u64,
     /// Inbound sequence gaps seen (each answered with a ResendRequest).
@@ -117,6 +135,7 @@ impl FixAcceptor {
             next_exec_id: 1,
             faults: FixFaults::default(),
             seq_store: None,
+            sent: VecDeque::new(),
             garbled: 0,
             gaps: 0,
             resend_from: None,
@@ -135,7 +154,14 @@ impl FixAcceptor {
             && self.state != AcceptorState::AwaitingLogon
             && let Ok(mut map) = store.lock()
         {
-            map.insert(client.clone(), (self.next_out, self.next_in));
+            map.insert(
+                client.clone(),
+                SessionStore {
+                    next_out: self.next_out,
+                    next_in: self.next_in,
+                    sent: self.sent.clone(),
+                },
+            );
         }
     }
 
@@ -217,6 +243,33 @@ impl FixAcceptor {
     ) {
         if self.begin(msg, now_ns).is_ok() && body(&mut self.writer, &self.instruments).is_ok() {
             self.finish(now_ns);
+        }
+    }
+
+    /// [`send`](Self::send), or, with `resend_seq`, the same message again at that number with
+    /// PossDupFlag (43) and OrigSendingTime (122), using none of the next numbers.
+    fn send_as(
+        &mut self,
+        resend_seq: Option<u64>,
+        msg: &[u8],
+        now_ns: u64,
+        body: impl FnOnce(&mut FixWriter, &InstrumentTable) -> Result<(), FixEncodeError>,
+    ) {
+        let Some(seq) = resend_seq else {
+            return self.send(msg, now_ns, body);
+        };
+        let timestamp = self.clock.format(now_ns);
+        let ok = self.begin_at(msg, seq, now_ns).is_ok()
+            && self.writer.field_char(tag::POSS_DUP_FLAG, b'Y').is_ok()
+            && self
+                .writer
+                .field_timestamp(tag::ORIG_SENDING_TIME, &timestamp)
+                .is_ok()
+            && body(&mut self.writer, &self.instruments).is_ok();
+        if ok {
+            let bytes = self.writer.finish();
+            self.outbound.extend_from_slice(bytes);
+            self.last_out_ns = now_ns;
         }
     }
 
@@ -331,14 +384,11 @@ impl FixAcceptor {
                 self.next_out = 1;
                 self.next_in = seq;
             } else if let (Some(store), Some(client)) = (&self.seq_store, &self.client_comp_id)
-                && let Some(&(next_out, next_in)) = store
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(client).copied())
-                    .as_ref()
+                && let Some(kept) = store.lock().ok().and_then(|m| m.get(client).cloned())
             {
-                self.next_out = next_out;
-                self.next_in = next_in;
+                self.next_out = kept.next_out;
+                self.next_in = kept.next_in;
+                self.sent = kept.sent;
             }
             let heart_bt_int_s = msg
                 .get(108)
@@ -409,25 +459,12 @@ impl FixAcceptor {
                 None
             }
             msg_type::RESEND_REQUEST => {
-                // Reports are never re-sent (their orders' state has moved on): a gap fill.
-                // The gap fill carries the first number asked for and uses none of ours.
                 let begin = msg
                     .get(7)
                     .and_then(value_u64)
                     .unwrap_or(self.next_out)
                     .min(self.next_out);
-                let new_seq = self.next_out;
-                let ok = self
-                    .begin_at(msg_type::SEQUENCE_RESET, begin, now_ns)
-                    .is_ok()
-                    && self.writer.field_char(tag::POSS_DUP_FLAG, b'Y').is_ok()
-                    && self.writer.field_char(tag::GAP_FILL_FLAG, b'Y').is_ok()
-                    && self.writer.field_u64(tag::NEW_SEQ_NO, new_seq).is_ok();
-                if ok {
-                    let bytes = self.writer.finish();
-                    self.outbound.extend_from_slice(bytes);
-                    self.last_out_ns = now_ns;
-                }
+                self.resend(begin, now_ns);
                 None
             }
             msg_type::LOGOUT => {
@@ -605,16 +642,63 @@ impl FixAcceptor {
         })
     }
 
-    /// Writes what `notice` tells this session's client (notices of other owners are ignored).
-    pub fn deliver(&mut self, notice: &Notice, now_ns: u64) {
+    /// Writes what `notice` tells this session's client; `false` if this session cannot take it
+    /// (another owner's, or not logged on: the server keeps it for the owner's next session).
+    pub fn deliver(&mut self, notice: &Notice, now_ns: u64) -> bool {
         if notice.owner != self.owner || self.state != AcceptorState::Active {
-            return;
+            return false;
         }
-        self.deliver_active(notice, now_ns);
+        let before = self.next_out;
+        self.deliver_at(notice, None, now_ns);
+        if self.next_out > before {
+            if self.sent.len() == RESEND_NOTICES_MAX {
+                self.sent.pop_front();
+            }
+            self.sent.push_back((self.next_out - 1, *notice));
+        }
         self.save_seq();
+        true
     }
 
-    fn deliver_active(&mut self, notice: &Notice, now_ns: u64) {
+    /// Answers a ResendRequest from `begin`: the reports kept are written again at their numbers
+    /// (PossDupFlag set), every other number in the range (session messages, reports no longer
+    /// kept) is covered by a SequenceReset-GapFill. Uses none of the next numbers.
+    fn resend(&mut self, begin: u64, now_ns: u64) {
+        let end = self.next_out;
+        let kept: Vec<(u64, Notice)> = self
+            .sent
+            .iter()
+            .filter(|(seq, _)| (begin..end).contains(seq))
+            .copied()
+            .collect();
+        let mut at = begin;
+        for (seq, notice) in kept {
+            if seq > at {
+                self.gap_fill(at, seq, now_ns);
+            }
+            self.deliver_at(&notice, Some(seq), now_ns);
+            at = seq + 1;
+        }
+        if at < end {
+            self.gap_fill(at, end, now_ns);
+        }
+    }
+
+    /// A SequenceReset-GapFill at MsgSeqNum `seq` to `new_seq`.
+    fn gap_fill(&mut self, seq: u64, new_seq: u64, now_ns: u64) {
+        let ok = self.begin_at(msg_type::SEQUENCE_RESET, seq, now_ns).is_ok()
+            && self.writer.field_char(tag::POSS_DUP_FLAG, b'Y').is_ok()
+            && self.writer.field_char(tag::GAP_FILL_FLAG, b'Y').is_ok()
+            && self.writer.field_u64(tag::NEW_SEQ_NO, new_seq).is_ok();
+        if ok {
+            let bytes = self.writer.finish();
+            self.outbound.extend_from_slice(bytes);
+            self.last_out_ns = now_ns;
+        }
+    }
+
+    /// Writes a notice's message at the next number, or again at `resend_seq` (PossDupFlag).
+    fn deliver_at(&mut self, notice: &Notice, resend_seq: Option<u64>, now_ns: u64) {
         let exec_id = self.next_exec_id;
         self.next_exec_id += 1;
         let n = *notice;
@@ -624,7 +708,7 @@ impl FixAcceptor {
             replace,
         } = n.event
         {
-            self.send(msg_type::ORDER_CANCEL_REJECT, now_ns, |w, _| {
+            self.send_as(resend_seq, msg_type::ORDER_CANCEL_REJECT, now_ns, |w, _| {
                 w.field(tag::ORDER_ID, b"NONE")?;
                 w.field_u64(tag::CL_ORD_ID, n.client_order_id)?;
                 w.field_u64(tag::ORIG_CL_ORD_ID, orig_client_order_id)?;
@@ -635,82 +719,87 @@ impl FixAcceptor {
             });
             return;
         }
-        self.send(msg_type::EXECUTION_REPORT, now_ns, |w, instruments| {
-            let instrument = instruments.get(n.instrument_id);
-            let (venue_order_id, exec, status) = match n.event {
-                OrderEvent::Accepted { venue_order_id, .. } => (venue_order_id, b'0', b'0'),
-                OrderEvent::Filled {
-                    venue_order_id,
-                    leaves_qty,
-                    ..
-                } => (
-                    venue_order_id,
-                    b'F',
-                    if leaves_qty == 0 { b'2' } else { b'1' },
-                ),
-                OrderEvent::Canceled { venue_order_id, .. } => (venue_order_id, b'4', b'4'),
-                OrderEvent::Replaced { venue_order_id, .. } => (venue_order_id, b'5', b'0'),
-                OrderEvent::Rejected { .. } => (0, b'8', b'8'),
-                OrderEvent::CancelRejected { .. } => (0, b'8', b'8'),
-            };
-            w.field_u64(tag::ORDER_ID, venue_order_id)?;
-            w.field_u64(tag::CL_ORD_ID, n.client_order_id)?;
-            match n.event {
-                OrderEvent::Canceled { .. } => {
-                    w.field_u64(tag::ORIG_CL_ORD_ID, n.client_order_id)?
-                }
-                OrderEvent::Replaced {
-                    orig_client_order_id,
-                    ..
-                } => w.field_u64(tag::ORIG_CL_ORD_ID, orig_client_order_id)?,
-                _ => {}
-            }
-            w.field_u64(tag::EXEC_ID, exec_id)?;
-            w.field_char(tag::EXEC_TYPE, exec)?;
-            w.field_char(tag::ORD_STATUS, status)?;
-            if let Some(i) = instrument {
-                w.field(tag::SYMBOL, i.symbol.as_str().as_bytes())?;
-            }
-            w.field_char(tag::SIDE, if n.side == side::SELL { b'2' } else { b'1' })?;
-            let scales = instrument.map(|i| (i.price_scale, i.qty_scale));
-            let (leaves, cum, last) = match n.event {
-                OrderEvent::Accepted { qty, .. } => (qty, 0, None),
-                OrderEvent::Filled {
-                    last_px,
-                    last_qty,
-                    cum_qty,
-                    leaves_qty,
-                    ..
-                } => (leaves_qty, cum_qty, Some((last_px, last_qty))),
-                OrderEvent::Canceled { cum_qty, .. } => (0, cum_qty, None),
-                OrderEvent::Replaced { leaves_qty, .. } => (leaves_qty, 0, None),
-                _ => (0, 0, None),
-            };
-            if let Some((ps, qs)) = scales {
-                if n.px > 0 {
-                    w.field_units(tag::PRICE, n.px, ps)?;
-                }
-                w.field_units(tag::LEAVES_QTY, leaves, qs)?;
-                w.field_units(tag::CUM_QTY, cum, qs)?;
-                match last {
-                    Some((px, qty)) => {
-                        w.field_units(tag::LAST_PX, px, ps)?;
-                        w.field_units(tag::LAST_QTY, qty, qs)?;
-                        w.field_units(tag::AVG_PX, px, ps)?;
+        self.send_as(
+            resend_seq,
+            msg_type::EXECUTION_REPORT,
+            now_ns,
+            |w, instruments| {
+                let instrument = instruments.get(n.instrument_id);
+                let (venue_order_id, exec, status) = match n.event {
+                    OrderEvent::Accepted { venue_order_id, .. } => (venue_order_id, b'0', b'0'),
+                    OrderEvent::Filled {
+                        venue_order_id,
+                        leaves_qty,
+                        ..
+                    } => (
+                        venue_order_id,
+                        b'F',
+                        if leaves_qty == 0 { b'2' } else { b'1' },
+                    ),
+                    OrderEvent::Canceled { venue_order_id, .. } => (venue_order_id, b'4', b'4'),
+                    OrderEvent::Replaced { venue_order_id, .. } => (venue_order_id, b'5', b'0'),
+                    OrderEvent::Rejected { .. } => (0, b'8', b'8'),
+                    OrderEvent::CancelRejected { .. } => (0, b'8', b'8'),
+                };
+                w.field_u64(tag::ORDER_ID, venue_order_id)?;
+                w.field_u64(tag::CL_ORD_ID, n.client_order_id)?;
+                match n.event {
+                    OrderEvent::Canceled { .. } => {
+                        w.field_u64(tag::ORIG_CL_ORD_ID, n.client_order_id)?
                     }
-                    None => w.field_u64(tag::AVG_PX, 0)?,
+                    OrderEvent::Replaced {
+                        orig_client_order_id,
+                        ..
+                    } => w.field_u64(tag::ORIG_CL_ORD_ID, orig_client_order_id)?,
+                    _ => {}
                 }
-            } else {
-                w.field_u64(tag::LEAVES_QTY, 0)?;
-                w.field_u64(tag::CUM_QTY, 0)?;
-                w.field_u64(tag::AVG_PX, 0)?;
-            }
-            if let OrderEvent::Rejected { reason } = n.event {
-                w.field_u64(tag::ORD_REJ_REASON, u64::from(reason.fix_code()))?;
-                w.field(tag::TEXT, reason.text().as_bytes())?;
-            }
-            Ok(())
-        });
+                w.field_u64(tag::EXEC_ID, exec_id)?;
+                w.field_char(tag::EXEC_TYPE, exec)?;
+                w.field_char(tag::ORD_STATUS, status)?;
+                if let Some(i) = instrument {
+                    w.field(tag::SYMBOL, i.symbol.as_str().as_bytes())?;
+                }
+                w.field_char(tag::SIDE, if n.side == side::SELL { b'2' } else { b'1' })?;
+                let scales = instrument.map(|i| (i.price_scale, i.qty_scale));
+                let (leaves, cum, last) = match n.event {
+                    OrderEvent::Accepted { qty, .. } => (qty, 0, None),
+                    OrderEvent::Filled {
+                        last_px,
+                        last_qty,
+                        cum_qty,
+                        leaves_qty,
+                        ..
+                    } => (leaves_qty, cum_qty, Some((last_px, last_qty))),
+                    OrderEvent::Canceled { cum_qty, .. } => (0, cum_qty, None),
+                    OrderEvent::Replaced { leaves_qty, .. } => (leaves_qty, 0, None),
+                    _ => (0, 0, None),
+                };
+                if let Some((ps, qs)) = scales {
+                    if n.px > 0 {
+                        w.field_units(tag::PRICE, n.px, ps)?;
+                    }
+                    w.field_units(tag::LEAVES_QTY, leaves, qs)?;
+                    w.field_units(tag::CUM_QTY, cum, qs)?;
+                    match last {
+                        Some((px, qty)) => {
+                            w.field_units(tag::LAST_PX, px, ps)?;
+                            w.field_units(tag::LAST_QTY, qty, qs)?;
+                            w.field_units(tag::AVG_PX, px, ps)?;
+                        }
+                        None => w.field_u64(tag::AVG_PX, 0)?,
+                    }
+                } else {
+                    w.field_u64(tag::LEAVES_QTY, 0)?;
+                    w.field_u64(tag::CUM_QTY, 0)?;
+                    w.field_u64(tag::AVG_PX, 0)?;
+                }
+                if let OrderEvent::Rejected { reason } = n.event {
+                    w.field_u64(tag::ORD_REJ_REASON, u64::from(reason.fix_code()))?;
+                    w.field(tag::TEXT, reason.text().as_bytes())?;
+                }
+                Ok(())
+            },
+        );
     }
 }
 

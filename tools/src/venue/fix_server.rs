@@ -68,13 +68,15 @@ fn route(sessions: &Sessions, notices: &[Notice], now: u64) {
     }
     let mut registry = lock(sessions);
     for notice in notices {
-        match registry.sessions.get(&notice.owner) {
-            Some(session) => lock(session).deliver(notice, now),
-            None => {
-                let kept = registry.undelivered.entry(notice.owner).or_default();
-                if kept.len() < UNDELIVERED_MAX {
-                    kept.push(*notice);
-                }
+        let delivered = registry
+            .sessions
+            .get(&notice.owner)
+            .is_some_and(|session| lock(session).deliver(notice, now));
+        if !delivered {
+            // Not connected, or its session is closing: kept for its next session.
+            let kept = registry.undelivered.entry(notice.owner).or_default();
+            if kept.len() < UNDELIVERED_MAX {
+                kept.push(*notice);
             }
         }
     }
