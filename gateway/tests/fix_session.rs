@@ -12,9 +12,9 @@ use levibot_gateway::capture::Recording;
 use levibot_gateway::decimal::DecimalError;
 use levibot_gateway::fix::{
     BinanceLogon, BinanceLogonError, ConnectionStatus, DisconnectReason, FixConnection, FixSession,
-    INSTRUMENT_UNKNOWN, MessageHandling, ReportError, SESSION_REJECT_REASON_BASE, SessionConfig,
-    SessionConfigError, SessionError, SessionEvent, SessionSeqNums, SessionState, checksum,
-    parse_message,
+    INSTRUMENT_UNKNOWN, MessageHandling, REJECT_REASON_LOST_IN_FLIGHT, ReportError,
+    SESSION_REJECT_REASON_BASE, SessionConfig, SessionConfigError, SessionError, SessionEvent,
+    SessionSeqNums, SessionState, checksum, parse_message,
 };
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::records::{
@@ -520,6 +520,22 @@ fn orders_use_the_next_seq_num_and_the_venue_resend_request_gets_a_gap_fill() {
     assert_eq!(value(gap_fill, 36), Some("4"));
     assert_eq!(value(gap_fill, 122), Some("20240229-12:00:01.000"));
     assert_eq!(session.seq_nums().next_sender, 4);
+    // The venue never got orders 7 and 8 and never will: each is reported REJECTED, in order.
+    for id in [7, 8] {
+        let Some(SessionEvent::Report(report)) = session.take_event() else {
+            panic!("expected the lost order {id} reported");
+        };
+        assert_eq!(
+            (
+                report.client_order_id,
+                report.exec_type,
+                report.reject_reason
+            ),
+            (id, exec_type::REJECTED, REJECT_REASON_LOST_IN_FLIGHT)
+        );
+        assert_eq!(report.instrument_id, nknusdt().id);
+    }
+    assert_eq!(session.take_event(), None);
 }
 
 #[test]
