@@ -269,6 +269,22 @@ struct SentEntry {
     side: u8,
 }
 
+impl SentEntry {
+    /// The REJECTED report of the order this number carried.
+    fn rejected(&self, reject_reason: u32) -> ExecutionReport {
+        ExecutionReport {
+            client_order_id: self.client_order_id,
+            px: self.px,
+            instrument_id: self.instrument_id,
+            exec_type: exec_type::REJECTED,
+            ord_status: exec_type::REJECTED,
+            side: self.side,
+            reject_reason,
+            ..ExecutionReport::default()
+        }
+    }
+}
+
 /// Header and body fields the session reads from every inbound message (first occurrence).
 #[derive(Default)]
 struct SessionFields<'a> {
@@ -935,16 +951,8 @@ impl FixSession {
         for lost in first..next {
             let entry = self.sent[lost as usize & (ORDER_SEQ_MAP_LEN - 1)];
             if entry.msg_seq_num == lost && self.queued.len() < self.queued.capacity() {
-                self.queued.push(ExecutionReport {
-                    client_order_id: entry.client_order_id,
-                    px: entry.px,
-                    instrument_id: entry.instrument_id,
-                    exec_type: exec_type::REJECTED,
-                    ord_status: exec_type::REJECTED,
-                    side: entry.side,
-                    reject_reason: REJECT_REASON_LOST_IN_FLIGHT,
-                    ..ExecutionReport::default()
-                });
+                self.queued
+                    .push(entry.rejected(REJECT_REASON_LOST_IN_FLIGHT));
             }
         }
         None
@@ -1013,17 +1021,9 @@ impl FixSession {
             .unwrap_or(0);
         let entry = self.sent[ref_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)];
         if ref_seq_num != 0 && entry.msg_seq_num == ref_seq_num {
-            return Some(SessionEvent::Report(ExecutionReport {
-                client_order_id: entry.client_order_id,
-                px: entry.px,
-                leaves_qty: 0,
-                instrument_id: entry.instrument_id,
-                exec_type: exec_type::REJECTED,
-                ord_status: exec_type::REJECTED,
-                side: entry.side,
-                reject_reason: SESSION_REJECT_REASON_BASE.saturating_add(reason),
-                ..ExecutionReport::default()
-            }));
+            return Some(SessionEvent::Report(
+                entry.rejected(SESSION_REJECT_REASON_BASE.saturating_add(reason)),
+            ));
         }
         Some(SessionEvent::Rejected {
             ref_seq_num,
