@@ -10,6 +10,7 @@ use std::io::Write;
 
 use levibot_gateway::binance::DepthSnapshot;
 use levibot_gateway::capture::{CaptureError, Recording};
+use levibot_gateway::decimal::Scale;
 use levibot_gateway::instrument::Instrument;
 use levibot_shm::TscCalibration;
 use levibot_shm::records::Level;
@@ -216,8 +217,8 @@ pub struct SyntheticSource {
     instrument_id: u32,
     /// Price units per tick, and the price's and quantity's decimals.
     tick_units: i64,
-    price_decimals: u32,
-    qty_decimals: u32,
+    price_scale: Scale,
+    qty_scale: Scale,
     lot_units: i64,
     mid_ticks: i64,
     /// Quantity resting `k + 1` ticks below and above the mid.
@@ -264,9 +265,6 @@ impl SyntheticSource {
         if symbol.len() > 10 {
             return Err(err("symbol longer than 10 bytes"));
         }
-        if instrument.price_scale.mantissa != 1 || instrument.qty_scale.mantissa != 1 {
-            return Err(err("price and quantity units must be powers of ten"));
-        }
         if mid_ticks <= SYNTHETIC_DEPTH_LEVELS * 2 {
             return Err(err("the mid must be above twice the book depth in ticks"));
         }
@@ -284,8 +282,8 @@ impl SyntheticSource {
             symbol_len: symbol.len(),
             instrument_id: instrument.id,
             tick_units: instrument.tick_units,
-            price_decimals: u32::from(instrument.price_scale.exp),
-            qty_decimals: u32::from(instrument.qty_scale.exp),
+            price_scale: instrument.price_scale,
+            qty_scale: instrument.qty_scale,
             lot_units: instrument.lot_units,
             mid_ticks,
             bid_qty: depth,
@@ -337,8 +335,10 @@ impl SyntheticSource {
         let (stream, symbol) = (self.stream, self.symbol);
         let stream = std::str::from_utf8(&stream[..self.stream_len]).unwrap_or("");
         let symbol = std::str::from_utf8(&symbol[..self.symbol_len]).unwrap_or("");
-        let (pd, qd, tick_units) = (self.price_decimals, self.qty_decimals, self.tick_units);
-        let px = |ticks: i64| Decimal(ticks * tick_units, pd);
+        // Exact decimals at the instrument's precision, as Binance prints them ("0.35130000"):
+        // `Scale::to_decimal` keeps the scale, and its Display writes without allocating.
+        let (ps, qs, tick_units) = (self.price_scale, self.qty_scale, self.tick_units);
+        let px = |ticks: i64| ps.to_decimal(ticks * tick_units);
         let event_ms = 1_700_000_000_000 + self.step;
         // The buffer holds the longest message these formats make: writes cannot fail.
         let _ = match self.phase {
@@ -392,7 +392,7 @@ impl SyntheticSource {
                         )
                     }
                 };
-                let q = |units: i64| Decimal(units, qd);
+                let q = |units: i64| qs.to_decimal(units);
                 write!(
                     out,
                     r#"{{"stream":"{stream}@depth@100ms","data":{{"e":"depthUpdate","E":{event_ms},"s":"{symbol}","U":{first},"u":{last_id},"b":[["{}","{}"],["{}","{}"]],"a":[["{}","{}"],["{}","{}"]]}}}}"#,
@@ -414,9 +414,9 @@ impl SyntheticSource {
                     r#"{{"stream":"{stream}@bookTicker","data":{{"u":{},"s":"{symbol}","b":"{}","B":"{}","a":"{}","A":"{}"}}}}"#,
                     self.update_id,
                     px(mid - 1),
-                    Decimal(self.bid_qty[0], qd),
+                    qs.to_decimal(self.bid_qty[0]),
                     px(mid + 1),
-                    Decimal(self.ask_qty[0], qd),
+                    qs.to_decimal(self.ask_qty[0]),
                 )
             }
             _ => {
@@ -432,7 +432,7 @@ impl SyntheticSource {
                     out,
                     r#"{{"stream":"{stream}@aggTrade","data":{{"e":"aggTrade","E":{event_ms},"s":"{symbol}","a":{id},"p":"{}","q":"{}","f":{id},"l":{id},"T":{event_ms},"m":{buyer_is_maker},"M":true}}}}"#,
                     px(ticks),
-                    Decimal((1 + (r >> 8) as i64 % 20) * self.lot_units, qd),
+                    qs.to_decimal((1 + (r >> 8) as i64 % 20) * self.lot_units),
                     id = self.trade_id,
                 )
             }
@@ -471,23 +471,4 @@ impl MessageSource for SyntheticSource {
 /// The quantity first resting `k` ticks from the mid, in quantity units.
 fn level_qty(k: i64, lot_units: i64) -> i64 {
     (100 + 10 * k) * lot_units
-}
-
-/// A non-negative number of units with `.1` decimals, written exactly (`Display`, no allocation).
-struct Decimal(i64, u32);
-
-impl std::fmt::Display for Decimal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scale = 10i64.pow(self.1);
-        if self.1 == 0 {
-            return write!(f, "{}", self.0);
-        }
-        write!(
-            f,
-            "{}.{:0width$}",
-            self.0 / scale,
-            self.0 % scale,
-            width = self.1 as usize
-        )
-    }
 }

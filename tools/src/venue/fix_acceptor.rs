@@ -154,14 +154,21 @@ impl FixAcceptor {
             && self.state != AcceptorState::AwaitingLogon
             && let Ok(mut map) = store.lock()
         {
-            map.insert(
-                client.clone(),
-                SessionStore {
-                    next_out: self.next_out,
-                    next_in: self.next_in,
-                    sent: self.sent.clone(),
-                },
-            );
+            let kept = map.entry(client.clone()).or_default();
+            kept.next_out = self.next_out;
+            kept.next_in = self.next_in;
+        }
+    }
+
+    /// Keeps the session for the client's next connection: its numbers and the reports it may
+    /// ask for again (once, when the connection ends; the numbers are kept as they move).
+    pub fn save_session(&self) {
+        self.save_seq();
+        if let (Some(store), Some(client)) = (&self.seq_store, &self.client_comp_id)
+            && self.state != AcceptorState::AwaitingLogon
+            && let Ok(mut map) = store.lock()
+        {
+            map.entry(client.clone()).or_default().sent = self.sent.clone();
         }
     }
 
@@ -322,17 +329,16 @@ impl FixAcceptor {
             self.logout("inbound message too long", now_ns);
             return outcomes;
         }
-        self.inbound.extend_from_slice(bytes);
+        // Taken out while its messages are handled (they borrow it; handling needs `self`).
+        let mut inbound = std::mem::take(&mut self.inbound);
+        inbound.extend_from_slice(bytes);
         let mut start = 0;
-        while start < self.inbound.len() && self.state != AcceptorState::Closed {
-            let input = std::mem::take(&mut self.inbound);
-            let parsed = parse_message(&input[start..]).map(|m| m.as_bytes().len());
-            self.inbound = input;
-            match parsed {
+        while start < inbound.len() && self.state != AcceptorState::Closed {
+            match parse_message(&inbound[start..]).map(|m| m.as_bytes().len()) {
                 Ok(len) => {
-                    let message = self.inbound[start..start + len].to_vec();
+                    let message = &inbound[start..start + len];
                     start += len;
-                    if let Some(outcome) = self.on_message(&message, engine, now_ns) {
+                    if let Some(outcome) = self.on_message(message, engine, now_ns) {
                         outcomes.push(outcome);
                     }
                     self.request_resend(now_ns);
@@ -341,12 +347,13 @@ impl FixAcceptor {
                 Err(_) => {
                     // Garbled: skip to the next BeginString; no sequence number is used.
                     self.garbled += 1;
-                    start += next_message_start(&self.inbound[start + 1..])
-                        .map_or(self.inbound.len() - start, |at| at + 1);
+                    start += next_message_start(&inbound[start + 1..])
+                        .map_or(inbound.len() - start, |at| at + 1);
                 }
             }
         }
-        self.inbound.drain(..start);
+        inbound.drain(..start);
+        self.inbound = inbound;
         self.save_seq();
         outcomes
     }

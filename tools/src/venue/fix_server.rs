@@ -284,5 +284,6 @@ fn serve(mut stream: TcpStream, owner: u32, session: Arc<Mutex<FixAcceptor>>, li
             closing = true; // one more round to flush, then close
         }
     }
+    lock(&session).save_session();
     lock(sessions).sessions.remove(&owner);
 }
