@@ -20,6 +20,7 @@
 
 pub mod agent;
 pub mod book;
+pub mod daemon;
 pub mod features;
 pub mod idle;
 pub mod pipeline;

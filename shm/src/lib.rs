@@ -12,7 +12,8 @@
 //! - [`Tailer`]: the read-only follower.
 //! - [`retention`]: sealing, gzip compression and pruning of old segments.
 //! - [`counters`]: single-writer, cache-line-padded counter slots.
-//! - [`records`]: the fixed-size market-event records journaled and passed through rings.
+//! - [`records`]: the fixed-size records journaled and passed through rings.
+//! - [`paths`]: where a daemon's journal, counters and control socket are by default.
 //!
 //! ```
 //! use levibot_shm::{Journal, JournalConfig, RecordType, StartAt, Tailer};
@@ -35,6 +36,7 @@ pub mod counters;
 mod error;
 mod journal;
 pub mod layout;
+pub mod paths;
 pub mod records;
 pub mod retention;
 mod segment;

@@ -57,6 +57,15 @@ pub mod record_type {
     pub const EXECUTION_REPORT: RecordType = RecordType(0x203);
     /// The venue session's sequence numbers after they changed: what a restart resumes from.
     pub const FIX_SEQ_NUMS: RecordType = RecordType(0x204);
+    /// An instrument the daemon trades or decodes: an [`InstrumentDef`](super::InstrumentDef),
+    /// journaled at start-up so that readers turn ids and units into symbols and decimals.
+    pub const INSTRUMENT_DEF: RecordType = RecordType(0x120);
+    /// Something the daemon did or was told to do (start, ready, kill, resume, reload, stop):
+    /// a [`DaemonEvent`](super::DaemonEvent).
+    pub const DAEMON_EVENT: RecordType = RecordType(0x300);
+    /// The text of the configuration file the daemon started with or reloaded (UTF-8 TOML,
+    /// variable length): what the limits and parameters in force came from.
+    pub const CONFIG_TEXT: RecordType = RecordType(0x301);
 }
 
 /// A fixed-size record with its journal record type.
@@ -341,6 +350,111 @@ pub struct FixSeqNums {
     pub next_target: u64,
 }
 
+/// Longest symbol an [`InstrumentDef`] holds (Binance's are at most 20 bytes).
+pub const SYMBOL_LEN_MAX: usize = 24;
+
+/// An instrument as the journal's readers need it: its id, symbol and the decimal value of one
+/// price and one quantity unit (`mantissa x 10^-exp`, as `levibot_gateway::decimal::Scale`).
+///
+/// ```text
+///   0 u32 instrument_id    4 u8 symbol_len   5 u8 price_exp   6 u8 qty_exp   7 u8 reserved
+///   8 u64 price_mantissa  16 u64 qty_mantissa
+///  24 [u8; 24] symbol (ASCII, symbol_len bytes used)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct InstrumentDef {
+    pub instrument_id: u32,
+    pub symbol_len: u8,
+    pub price_exp: u8,
+    pub qty_exp: u8,
+    pub reserved: u8,
+    pub price_mantissa: u64,
+    pub qty_mantissa: u64,
+    pub symbol: [u8; SYMBOL_LEN_MAX],
+}
+
+impl InstrumentDef {
+    /// The symbol, or `None` if it is not what [`new`](Self::new) wrote (a corrupt record).
+    pub fn symbol(&self) -> Option<&str> {
+        let bytes = self.symbol.get(..self.symbol_len as usize)?;
+        std::str::from_utf8(bytes).ok()
+    }
+
+    /// `None` if `symbol` is longer than [`SYMBOL_LEN_MAX`].
+    pub fn new(
+        instrument_id: u32,
+        symbol: &str,
+        (price_mantissa, price_exp): (u64, u8),
+        (qty_mantissa, qty_exp): (u64, u8),
+    ) -> Option<InstrumentDef> {
+        let mut def = InstrumentDef {
+            instrument_id,
+            symbol_len: u8::try_from(symbol.len()).ok()?,
+            price_exp,
+            qty_exp,
+            reserved: 0,
+            price_mantissa,
+            qty_mantissa,
+            symbol: [0; SYMBOL_LEN_MAX],
+        };
+        def.symbol.get_mut(..symbol.len())?.copy_from_slice(symbol.as_bytes());
+        Some(def)
+    }
+}
+
+/// What a [`DaemonEvent`] reports. Values are stable: they are journaled.
+pub mod daemon_event {
+    /// The daemon started (`value`: 1 if it recovered state from an earlier run, else 0).
+    pub const STARTED: u16 = 1;
+    /// Sessions up, books synced, reconciliation done: trading may begin.
+    pub const READY: u16 = 2;
+    /// The trading state was set (`value`: 0 active, 1 reduce-only, 2 halted).
+    pub const TRADING_STATE: u16 = 3;
+    /// Cancel-all was requested (`value`: open orders at that moment).
+    pub const CANCEL_ALL: u16 = 4;
+    /// Cancel-all finished (`value`: open orders left; 0 = every cancel confirmed).
+    pub const CANCEL_ALL_DONE: u16 = 5;
+    /// New risk limits and strategy parameters were applied (the `CONFIG_TEXT` before it says
+    /// which; `value`: the reload's number).
+    pub const RELOADED: u16 = 6;
+    /// A reload was refused; nothing changed (`value`: the problems found).
+    pub const RELOAD_REFUSED: u16 = 7;
+    /// One risk limit was set (`levictl set`; the `CONFIG_TEXT` before it names it).
+    pub const LIMIT_SET: u16 = 8;
+    /// State rebuilt from the journal after a restart (`value`: open orders recovered).
+    pub const RECOVERED: u16 = 9;
+    /// Reconciliation with the venue finished (`value`: orders it changed).
+    pub const RECONCILED: u16 = 10;
+    /// Shutdown began (SIGTERM).
+    pub const STOPPING: u16 = 11;
+    /// Clean shutdown: the last record of a run.
+    pub const STOPPED: u16 = 12;
+}
+
+/// Who asked for a [`DaemonEvent`]. Values are stable: they are journaled.
+pub mod event_source {
+    pub const DAEMON: u16 = 0;
+    pub const SIGNAL: u16 = 1;
+    pub const CONTROL_SOCKET: u16 = 2;
+}
+
+/// Something the daemon did or was told to do (cold path).
+///
+/// ```text
+///   0 u64 unix_ns   8 i64 value   16 u16 kind (daemon_event)   18 u16 source (event_source)
+///  20 u32 peer_uid (control socket requests; else 0)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct DaemonEvent {
+    pub unix_ns: u64,
+    pub value: i64,
+    pub kind: u16,
+    pub source: u16,
+    pub peer_uid: u32,
+}
+
 /// Precedes the venue's bytes in a `RAW_MESSAGE` frame.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -380,6 +494,12 @@ impl Record for RiskReject {
 impl Record for ExecutionReport {
     const RECORD_TYPE: RecordType = record_type::EXECUTION_REPORT;
 }
+impl Record for InstrumentDef {
+    const RECORD_TYPE: RecordType = record_type::INSTRUMENT_DEF;
+}
+impl Record for DaemonEvent {
+    const RECORD_TYPE: RecordType = record_type::DAEMON_EVENT;
+}
 
 const _: () = assert!(size_of::<BookTicker>() == 56);
 const _: () = assert!(size_of::<Trade>() == 56);
@@ -392,6 +512,8 @@ const _: () = assert!(size_of::<RiskReject>() == 88);
 const _: () = assert!(size_of::<SentOrder>() == 136);
 const _: () = assert!(size_of::<FixSeqNums>() == 16);
 const _: () = assert!(size_of::<ExecutionReport>() == 80);
+const _: () = assert!(size_of::<InstrumentDef>() == 48);
+const _: () = assert!(size_of::<DaemonEvent>() == 24);
 
 #[cfg(test)]
 mod tests {
@@ -423,5 +545,17 @@ mod tests {
             back.asks(),
             &[Level { px: 11, qty: 2 }, Level { px: 12, qty: 0 }]
         );
+    }
+
+    #[test]
+    fn instrument_defs_keep_their_symbol_and_refuse_long_ones() {
+        let def = InstrumentDef::new(3, "NKNUSDT", (1, 8), (1, 8)).unwrap();
+        let back = InstrumentDef::from_bytes(def.to_bytes()).unwrap();
+        assert_eq!(back.symbol(), Some("NKNUSDT"));
+        assert_eq!((back.instrument_id, back.price_exp), (3, 8));
+        assert!(InstrumentDef::new(0, &"X".repeat(SYMBOL_LEN_MAX + 1), (1, 0), (1, 0)).is_none());
+        let mut corrupt = def;
+        corrupt.symbol_len = 200;
+        assert_eq!(corrupt.symbol(), None);
     }
 }

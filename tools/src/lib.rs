@@ -1,9 +1,15 @@
-//! LeviBot's operator tools: `levictl` (today: `capture check`; later tail, stat, export,
-//! status, kill, resume, reload), `levibot-exporter` (issue 7) and `venue-sim` (issue 5).
+//! LeviBot's operator tools: `levictl`, `levibotd`'s binary and demo, `levibot-exporter`
+//! (issue 7) and `venue-sim`.
 //!
 //! - [`capture_check`]: replays a recorded capture through the decoder and the books.
+//! - [`tail`], [`stat`], [`export`]: `levictl`'s journal and counter readers.
+//! - [`control_cli`]: `levictl`'s requests on the daemon's control socket.
 //! - [`venue`]: the simulated venue: matching engine, Binance-format feed, synthetic flow, FIX
 //!   acceptor, market-data server (`venue-sim` is its binary).
 
 pub mod capture_check;
+pub mod control_cli;
+pub mod export;
+pub mod stat;
+pub mod tail;
 pub mod venue;
