@@ -1,1 +1,878 @@
-//! Filled in by issue 6.
+//! `levibotd`'s configuration: one TOML file, validated all at once at start-up. Every problem is
+//! reported together, each under its key's path and with the reason (an unknown key, a wrong
+//! type, a value out of range, a core not on this machine, a missing credentials file, a symbol
+//! not in exchangeInfo, ...), so that an operator fixes the file in one go. `systemd/levibot.toml`
+//! is the commented example.
+//!
+//! ```toml
+//! [daemon]                           # every key optional
+//! control_socket = "/dev/shm/levibot/control.sock"  # default <journal.dir>/control.sock
+//! control_socket_mode = 0o660        # who may connect: owner and group only (o-rwx)
+//! log_level = "info"                 # tracing filter directives; RUST_LOG wins
+//! log_format = "text"                # "text" | "json"
+//! lock_memory = true                 # mlockall at start-up
+//! cancel_deadline_ms = 5000          # 1..=60000: how long SIGTERM / kill waits for cancels
+//! start_timeout_ms = 30000           # 1..=600000: sessions up and books synced within this
+//! heartbeat_timeout_ms = 1000        # 10..=60000: a runner whose duty cycles stall is stale
+//! reconcile = "cancel_all"           # after a restart: "cancel_all" | "mass_status"
+//!
+//! [journal]                          # every key optional
+//! dir = "/dev/shm/levibot"           # levibot_shm::paths::DEFAULT_DIR
+//! segment_size_mib = 64              # a power of two in 1..=1024
+//! prefault = true
+//! [journal.retention]
+//! compress = true
+//! raw_segments_kept = 2              # 0..=1024
+//! max_age_hours = 168                # 1..=87600; absent: no age limit
+//! max_total_mib = 4096               # >= 2 segments; absent: 4096 (the journal is in RAM)
+//!
+//! [venue]
+//! exchange_info = "/etc/levibot/exchangeInfo.json"  # bare JSON or a capture line
+//! credentials = "/etc/levibot/credentials.toml"     # required when binance_logon = true
+//! [venue.market_data]
+//! url = "ws://127.0.0.1:9443"        # ws:// or wss://host[:port], no path
+//! streams = ["depth@100ms", "bookTicker", "aggTrade"]  # Stream::suffix names; one depth stream
+//! ping_interval_ms = 20000           # 100..=600000
+//! pong_timeout_ms = 10000            # 100..=600000
+//! ca_file = "/etc/levibot/ca.pem"    # wss only: trust only these CAs (default: web roots)
+//! [venue.order_entry]
+//! url = "tcp://127.0.0.1:9878"       # tcp:// or tls://host:port (FIX 4.4)
+//! sender_comp_id = "LEVIBOT"         # printable ASCII without '=', 1..=32 bytes
+//! target_comp_id = "VENUE"
+//! heart_bt_int_s = 30                # 1..=3600
+//! binance_logon = false              # Ed25519-signed Logon (and ResetSeqNumFlag = Y)
+//! ca_file = "/etc/levibot/ca.pem"    # tls only
+//!
+//! [strategy]
+//! kind = "maker"                     # "maker" | "signal" (required)
+//! id = 1                             # 0..=65535, stamped on orders
+//!
+//! [risk]                             # every key required; amounts in the quote asset
+//! open_orders_max = 64               # 1..=1024
+//! gross_exposure_max = "100000"      # decimal strings (or integers; never floats)
+//! net_exposure_max = "100000"
+//! loss_max = "1000"
+//! loss_state = "reduce_only"         # "reduce_only" | "halted"
+//! order_rate = { count_max = 1000, window_ms = 10 }    # count 1..=1024, window 1..=3600000
+//! message_rate = { count_max = 1000, window_ms = 10 }
+//! fill_rate = { count_max = 100, window_ms = 1000 }
+//! duplicate_window_us = 50           # 1..=60000000
+//!
+//! [[instruments]]                    # 1..=64; instrument ids 0..n in this order
+//! symbol = "NKNUSDT"                 # in exchangeInfo
+//! collar_bps = 500                   # 1..=10000 (required, as the four below)
+//! order_qty_max = "1000"             # base asset
+//! order_notional_max = "10000"       # quote asset
+//! position_max = "2000"              # base asset
+//! open_orders_max = 16               # <= risk.open_orders_max
+//! [instruments.maker]                # kind = "maker"; absent keys: the reference values shown
+//! half_spread_ticks = 2
+//! quote_lots = 100
+//! skew_ticks_per_quote = 1.0         # fair price moves this many ticks per quote_lots held
+//! requote_threshold_ticks = 0
+//! inventory_max_lots = 1000          # >= quote_lots
+//! # [instruments.signal]             # kind = "signal"; every key required but the weights
+//! # weights = { top_imbalance = 1.0, trade_flow_imbalance = 0.0, microprice_premium = 0.0,
+//! #             mid_momentum = 0.0 } # absent weights are 0; not all 0
+//! # entry_threshold = 0.5
+//! # risk_budget = "5"                # quote asset risked per trade: size = budget / (k x ATR)
+//! # atr_multiple = 2.0               # k
+//! # take_profit_atr = 2.0
+//! # stop_loss_atr = 1.0
+//! # qty_max_lots = 100
+//!
+//! [layout]                           # exactly pipeline::Layout's serde form
+//! kind = "fused"
+//! pipeline = { core = 1, idle = "busy_spin" }
+//! ```
+//!
+//! Relative paths are relative to the directory of the file that names them.
+//!
+//! The credentials file (TOML, not readable by other users, nor is the key file):
+//!
+//! ```toml
+//! api_key = "..."                    # the API key registered with the Ed25519 public key
+//! private_key_file = "ed25519.pem"   # PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes
+//! # private_key = """-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----"""  (or inline)
+//! message_handling = "sequential"    # optional: "sequential" | "unordered" (tag 25035)
+//! ```
+//!
+//! Validation reads the files the config names, resolves host names, and checks the layout
+//! against the CPU set of the calling thread (`runner::available_cores`): call [`load`] from a
+//! thread that is not pinned. Reloads ([`DaemonConfig::reloadable_change`]) may change only risk
+//! limits and strategy parameters; [`DaemonConfig::with_limit_set`] edits one risk limit in the
+//! text, keeping its comments.
+
+mod edit;
+mod reader;
+mod trading;
+mod venue;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use levibot_gateway::fix::{OrderEncoder, SessionConfig};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_gateway::tls::TlsConfig;
+use levibot_gateway::ws::Stream;
+use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
+use levibot_shm::{JournalConfig, RetentionPolicy, paths};
+
+use crate::pipeline::Layout;
+use crate::risk::RiskLimits;
+use crate::runner::RunnerError;
+use crate::strategy::maker::MakerParams;
+use crate::strategy::signal::SignalParams;
+use reader::{Problems, Section};
+
+pub use trading::{DUPLICATE_WINDOW_US_MAX, RATE_WINDOW_MS_MAX};
+pub use venue::{
+    CA_FILE_LEN_MAX, CREDENTIALS_LEN_MAX, EXCHANGE_INFO_LEN_MAX, STREAMS_DEFAULT, URL_LEN_MAX,
+};
+
+/// Largest config file read.
+pub const CONFIG_LEN_MAX: u64 = 1 << 20;
+/// Longest `daemon.log_level`.
+pub const LOG_LEVEL_LEN_MAX: usize = 1024;
+/// Longest Unix socket path (`sun_path` is 108 bytes with the NUL).
+pub const CONTROL_SOCKET_PATH_LEN_MAX: usize = 107;
+/// Default `journal.retention.max_total_mib`: the journal lives in RAM, so it is always bounded.
+pub const RETENTION_TOTAL_MIB_DEFAULT: u64 = 4096;
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// The file it came from (or a label).
+    pub path: PathBuf,
+    /// The file's text (journaled at start and on reload).
+    pub text: String,
+    pub daemon: DaemonSettings,
+    pub journal: JournalConfig,
+    /// `venue.exchange_info`, resolved.
+    pub exchange_info: PathBuf,
+    pub market_data: MarketDataSettings,
+    pub order_entry: OrderEntrySettings,
+    /// The configured symbols only, ids `0..n` in config order.
+    pub instruments: InstrumentTable,
+    pub strategy_id: u16,
+    /// One parameter set per instrument, in id order, in the instrument's units.
+    pub strategy: StrategySettings,
+    /// Validated (`RiskLimits::validate`).
+    pub risk_limits: RiskLimits,
+    /// Validated against this machine.
+    pub layout: Layout,
+}
+
+/// `[daemon]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// Resolved: `<journal.dir>/control.sock` unless set.
+    pub control_socket: PathBuf,
+    pub control_socket_mode: u32,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub lock_memory: bool,
+    pub cancel_deadline: Duration,
+    pub start_timeout: Duration,
+    pub heartbeat_timeout: Duration,
+    pub reconcile: Reconcile,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the daemon does about orders a previous run left at the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconcile {
+    /// Cancel them all (one mass cancel) before trading.
+    CancelAll,
+    /// Ask the venue for their status and adopt them.
+    MassStatus,
+}
+
+/// `[venue.market_data]`.
+#[derive(Clone, Debug)]
+pub struct MarketDataSettings {
+    pub url: String,
+    /// Resolved from the URL's host and port.
+    pub addr: SocketAddr,
+    /// `host:port` for the Host header (and the REST host).
+    pub host: String,
+    /// `Some` for `wss://`.
+    pub tls: Option<TlsConfig>,
+    /// The CA file `tls` trusts (`None`: the web roots).
+    pub ca_file: Option<PathBuf>,
+    pub streams: Vec<Stream>,
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+}
+
+/// `[venue.order_entry]`.
+#[derive(Clone, Debug)]
+pub struct OrderEntrySettings {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The host name (the TLS server name).
+    pub host: String,
+    /// `Some` for `tls://`.
+    pub tls: Option<TlsConfig>,
+    pub ca_file: Option<PathBuf>,
+    /// `venue.credentials`, resolved.
+    pub credentials: Option<PathBuf>,
+    /// `reset_seq_num` is set only with `binance_logon` (Binance requires it).
+    pub session: SessionConfig,
+}
+
+/// The strategy and its parameters, one per instrument in id order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrategySettings {
+    Maker(Vec<MakerParams>),
+    Signal(Vec<SignalParams>),
+}
+
+impl StrategySettings {
+    /// `strategy.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StrategySettings::Maker(_) => "maker",
+            StrategySettings::Signal(_) => "signal",
+        }
+    }
+}
+
+/// One problem: the key's path (`instruments[NKNUSDT].collar_bps`, `layout.pipeline.core`;
+/// `""` for the file as a whole) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+/// Every problem of a config file. Displayed one per line: `<file>: <key>: <problem>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub path: PathBuf,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, p) in self.problems.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: ", self.path.display())?;
+            if !p.key.is_empty() {
+                write!(f, "{}: ", p.key)?;
+            }
+            f.write_str(&p.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    fn one(path: &Path, key: &str, problem: impl Into<String>) -> ConfigErrors {
+        ConfigErrors {
+            path: path.to_owned(),
+            problems: vec![ConfigProblem {
+                key: key.to_owned(),
+                problem: problem.into(),
+            }],
+        }
+    }
+}
+
+/// Reads and validates the config file `path`.
+pub fn load(path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    let bytes = venue::read_limited(path, CONFIG_LEN_MAX)
+        .map_err(|problem| ConfigErrors::one(path, "", problem))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ConfigErrors::one(path, "", format!("not UTF-8: {e}")))?;
+    parse(&text, path)
+}
+
+/// Validates `text`, the config file `path` (relative paths are resolved against its directory).
+pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigErrors::one(path, "", syntax_problem(text, &e)))?;
+    let base = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut p = Problems::default();
+    let mut root = Section::new("", Some(&table));
+
+    let (journal_dir, journal) = match root.table(&mut p, "journal") {
+        Some(s) => journal(&mut p, s, base),
+        None => (None, None),
+    };
+    let daemon = root
+        .table(&mut p, "daemon")
+        .and_then(|s| daemon(&mut p, s, base, journal_dir.as_deref()));
+
+    let mut exchange_info = None;
+    let mut all_instruments = None;
+    let mut market_data = None;
+    let mut order_entry = None;
+    if let Some(mut s) = root.required_table(&mut p, "venue") {
+        exchange_info = s.required(&mut p, "exchange_info", reader::path(base));
+        if let Some(file) = &exchange_info {
+            all_instruments = venue::exchange_info(file)
+                .map_err(|e| p.push("venue.exchange_info", e))
+                .ok();
+        }
+        let credentials_path = s.optional(&mut p, "credentials", reader::path(base));
+        let credentials = match &credentials_path {
+            Some(Some(file)) => Some(venue::credentials(&mut p, "venue.credentials", file)),
+            Some(None) => None,
+            None => Some(Err(())), // reported
+        };
+        market_data = s
+            .required_table(&mut p, "market_data")
+            .and_then(|md| venue::market_data(&mut p, md, base));
+        if let Some(oe) = s.required_table(&mut p, "order_entry") {
+            order_entry = venue::order_entry(
+                &mut p,
+                oe,
+                base,
+                credentials.as_ref(),
+                credentials_path.flatten().as_deref(),
+            );
+        }
+        s.finish(&mut p);
+    }
+
+    let (kind, strategy_id) = match root.required_table(&mut p, "strategy") {
+        Some(s) => trading::strategy(&mut p, s),
+        None => (None, None),
+    };
+    let exchange_info_label = exchange_info
+        .as_deref()
+        .map_or_else(String::new, |f| f.display().to_string());
+    let trading = trading::trading(
+        &mut p,
+        &mut root,
+        all_instruments.as_deref(),
+        &exchange_info_label,
+        kind,
+    );
+    let layout = layout(&mut p, &mut root);
+    root.finish(&mut p);
+
+    if let (Some(md), Some(t)) = (&market_data, &trading) {
+        venue::check_stream_count(&mut p, md.streams.len(), t.instruments.len());
+    }
+    if let (Some(oe), Some(t)) = (&order_entry, &trading)
+        && let Err(e) = OrderEncoder::new(
+            &oe.session.sender_comp_id,
+            &oe.session.target_comp_id,
+            &t.instruments,
+        )
+    {
+        p.push("instruments", format!("FIX order entry: {e}"));
+    }
+
+    match (
+        daemon,
+        journal,
+        exchange_info,
+        market_data,
+        order_entry,
+        strategy_id,
+        trading,
+        layout,
+    ) {
+        (
+            Some(daemon),
+            Some(journal),
+            Some(exchange_info),
+            Some(market_data),
+            Some(order_entry),
+            Some(strategy_id),
+            Some(trading),
+            Some(layout),
+        ) if p.is_empty() => Ok(DaemonConfig {
+            path: path.to_owned(),
+            text: text.to_owned(),
+            daemon,
+            journal,
+            exchange_info,
+            market_data,
+            order_entry,
+            instruments: trading.instruments,
+            strategy_id,
+            strategy: trading.strategy,
+            risk_limits: trading.risk_limits,
+            layout,
+        }),
+        _ => {
+            // Every part that is missing reported why.
+            debug_assert!(!p.is_empty());
+            if p.is_empty() {
+                p.push("", "refused without a reason (a bug: please report it)");
+            }
+            edit::add_lines(text, &mut p.0);
+            Err(ConfigErrors {
+                path: path.to_owned(),
+                problems: p.0,
+            })
+        }
+    }
+}
+
+/// A TOML syntax error as one line, with its line and column (1-based).
+fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("TOML syntax error at line {line}, column {column}: {message}")
+        }
+        None => format!("TOML syntax error: {message}"),
+    }
+}
+
+/// `[journal]`: (its directory, when valid; the whole config).
+fn journal(
+    p: &mut Problems,
+    mut s: Section<'_>,
+    base: &Path,
+) -> (Option<PathBuf>, Option<JournalConfig>) {
+    let dir = s.or(
+        p,
+        "dir",
+        PathBuf::from(paths::DEFAULT_DIR),
+        reader::path(base),
+    );
+    let mib_max = (SEGMENT_SIZE_MAX >> 20) as i64;
+    let mib_min = SEGMENT_SIZE_MIN.div_ceil(1 << 20) as i64;
+    let segment_mib = s.or(p, "segment_size_mib", 64, |v| {
+        let mib = reader::int(mib_min..=mib_max)(v)?;
+        if (mib as u64).is_power_of_two() {
+            Ok(mib)
+        } else {
+            Err(format!(
+                "{mib} is not a power of two (in {mib_min}..={mib_max})"
+            ))
+        }
+    });
+    let prefault = s.or(p, "prefault", true, reader::boolean);
+    let retention = s.table(p, "retention").and_then(|mut r| {
+        let compress = r.or(p, "compress", true, reader::boolean);
+        let raw_segments_kept = r.or(p, "raw_segments_kept", 2, reader::int(0..=1024));
+        let max_age_hours = r.optional(p, "max_age_hours", reader::int(1..=87_600));
+        let total_key = r.key("max_total_mib");
+        let max_total_mib = r.or(
+            p,
+            "max_total_mib",
+            RETENTION_TOTAL_MIB_DEFAULT as i64,
+            reader::int(1..=1 << 30),
+        );
+        r.finish(p);
+        if let (Some(total), Some(segment)) = (max_total_mib, segment_mib)
+            && total < 2 * segment
+        {
+            p.push(
+                total_key,
+                format!(
+                    "{total} MiB is less than two segments ({segment} MiB each): retention \
+                     would delete every finished segment"
+                ),
+            );
+            return None;
+        }
+        Some(RetentionPolicy {
+            compress: compress?,
+            raw_segments_kept: raw_segments_kept? as usize,
+            max_age: max_age_hours?.map(|h| Duration::from_secs(h as u64 * 3600)),
+            max_total_bytes: Some((max_total_mib? as u64) << 20),
+        })
+    });
+    s.finish(p);
+    let config = (|| {
+        Some(JournalConfig {
+            dir: dir.clone()?,
+            segment_size: (segment_mib? as usize) << 20,
+            prefault: prefault?,
+            retention: retention?,
+        })
+    })();
+    (dir, config)
+}
+
+fn log_level(value: &toml::Value) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let text = reader::string(LOG_LEVEL_LEN_MAX)(value)?;
+    for directive in text.split(',') {
+        let directive = directive.trim();
+        if directive.is_empty() {
+            return Err(format!("{text:?} has an empty directive"));
+        }
+        // Span and field filters (`target[span{field=x}]=debug`) are tracing's to check.
+        if directive.contains(['[', '{']) {
+            continue;
+        }
+        if let Some((target, level)) = directive.rsplit_once('=')
+            && (target.is_empty() || !LEVELS.contains(&level.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "{directive:?} is not target=level with a level of {}",
+                LEVELS.join(", ")
+            ));
+        }
+        let target_chars = |b: u8| b.is_ascii_alphanumeric() || b"_:-.=".contains(&b);
+        if !directive.bytes().all(target_chars) {
+            return Err(format!("{directive:?} is not a tracing filter directive"));
+        }
+    }
+    Ok(text)
+}
+
+/// `[daemon]`.
+fn daemon(
+    p: &mut Problems,
+    mut s: Section<'_>,
+    base: &Path,
+    journal_dir: Option<&Path>,
+) -> Option<DaemonSettings> {
+    let socket_key = s.key("control_socket");
+    let control_socket = s.optional(p, "control_socket", reader::path(base));
+    let control_socket_mode = s.or(p, "control_socket_mode", 0o660, |v| {
+        let mode = reader::int(0..=0o777)(v)?;
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "0o{mode:03o} lets every user of the machine connect (and kill or set limits); \
+                 use a group, e.g. 0o660"
+            ));
+        }
+        Ok(mode)
+    });
+    let log_level = s.or(p, "log_level", "info".to_owned(), log_level);
+    let log_format = s.or(
+        p,
+        "log_format",
+        LogFormat::Text,
+        reader::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)]),
+    );
+    let lock_memory = s.or(p, "lock_memory", true, reader::boolean);
+    let ms = |v: Option<i64>| v.map(|ms| Duration::from_millis(ms as u64));
+    let cancel_deadline = s.or(p, "cancel_deadline_ms", 5_000, reader::int(1..=60_000));
+    let start_timeout = s.or(p, "start_timeout_ms", 30_000, reader::int(1..=600_000));
+    let heartbeat_timeout = s.or(p, "heartbeat_timeout_ms", 1_000, reader::int(10..=60_000));
+    let reconcile = s.or(
+        p,
+        "reconcile",
+        Reconcile::CancelAll,
+        reader::choice(&[
+            ("cancel_all", Reconcile::CancelAll),
+            ("mass_status", Reconcile::MassStatus),
+        ]),
+    );
+    s.finish(p);
+    let control_socket = match control_socket? {
+        Some(path) => path,
+        // The journal's problem is reported already.
+        None => paths::control_socket_path(journal_dir?),
+    };
+    let len = control_socket.as_os_str().len();
+    if len > CONTROL_SOCKET_PATH_LEN_MAX {
+        p.push(
+            socket_key,
+            format!(
+                "{} is {len} bytes long; a Unix socket path has at most \
+                 {CONTROL_SOCKET_PATH_LEN_MAX}",
+                control_socket.display()
+            ),
+        );
+        return None;
+    }
+    Some(DaemonSettings {
+        control_socket,
+        control_socket_mode: control_socket_mode? as u32,
+        log_level: log_level?,
+        log_format: log_format?,
+        lock_memory: lock_memory?,
+        cancel_deadline: ms(cancel_deadline)?,
+        start_timeout: ms(start_timeout)?,
+        heartbeat_timeout: ms(heartbeat_timeout)?,
+        reconcile: reconcile?,
+    })
+}
+
+/// The roles of each layout kind, as `Layout`'s serde form names them.
+const LAYOUT_ROLES: [(&str, &[&str]); 2] = [
+    ("fused", &["pipeline"]),
+    ("spread", &["feed", "strategy", "risk", "gateway"]),
+];
+
+/// `[layout]`: its keys checked one by one (for exact key paths), then `Layout`'s own serde
+/// form, then the machine.
+fn layout(p: &mut Problems, root: &mut Section<'_>) -> Option<Layout> {
+    let before = p.len();
+    let mut s = root.required_table(p, "layout")?;
+    let kinds: &[(&str, usize)] = &[("fused", 0), ("spread", 1)];
+    let kind = s.required(p, "kind", |v| {
+        let names = kinds
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect::<Vec<_>>();
+        let Some(text) = v.as_str() else {
+            return Err(reader::wrong_type(&names.join(" or "), v));
+        };
+        kinds
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|&(_, i)| i)
+            .ok_or_else(|| format!("{text:?} is not {}", names.join(" or ")))
+    });
+    let idles: &'static [(&'static str, ())] = &[("busy_spin", ()), ("yield", ()), ("backoff", ())];
+    // The known keys only: unknown ones are reported, and the rest is still checked against
+    // the machine.
+    let mut known = toml::Table::new();
+    let mut roles = Vec::new();
+    match kind {
+        Some(index) => {
+            known.insert("kind".into(), s.value("kind").cloned()?);
+            for role in LAYOUT_ROLES[index].1 {
+                if let Some(mut r) = s.required_table(p, role) {
+                    let mut runner = toml::Table::new();
+                    for (name, check) in [("core", true), ("idle", false)] {
+                        let value = if check {
+                            r.optional(p, name, reader::int(0..=i64::from(u32::MAX)))
+                                .and(r.table_ref().and_then(|t| t.get(name)))
+                        } else {
+                            r.optional(p, name, reader::choice(idles))
+                                .and(r.table_ref().and_then(|t| t.get(name)))
+                        };
+                        if let Some(value) = value {
+                            runner.insert(name.into(), value.clone());
+                        }
+                    }
+                    known.insert((*role).into(), toml::Value::Table(runner));
+                    roles.push(r);
+                }
+            }
+        }
+        None => {
+            // Unknown kind: its roles are not checked, nor reported as unknown.
+            for (_, roles) in LAYOUT_ROLES {
+                for role in roles {
+                    s.value(role);
+                }
+            }
+        }
+    }
+    let values_ok = p.len() == before;
+    s.finish(p);
+    for r in roles {
+        r.finish(p);
+    }
+    if !values_ok {
+        return None;
+    }
+    let layout: Layout = match toml::Value::Table(known).try_into() {
+        Ok(layout) => layout,
+        Err(e) => {
+            p.push("layout", e.message().trim().replace('\n', "; "));
+            return None;
+        }
+    };
+    if let Err(e) = layout.validate() {
+        let key = match &e {
+            RunnerError::NoSuchCore { role, .. } => format!("layout.{role}.core"),
+            RunnerError::SpinnersShareCore { second, .. } => format!("layout.{second}.core"),
+            _ => "layout".to_owned(),
+        };
+        p.push(key, e.to_string());
+    }
+    (p.len() == before).then_some(layout)
+}
+
+impl DaemonConfig {
+    /// SIGHUP / `levictl reload`: `new` may differ from `self` only in risk limits and strategy
+    /// parameters. Anything else that changed is a problem naming its key ("layout.kind: changed
+    /// ...; needs a restart"), and nothing applies.
+    pub fn reloadable_change(&self, new: &DaemonConfig) -> Result<(), ConfigErrors> {
+        let mut p = Problems::default();
+        fn same(p: &mut Problems, key: &str, was: &dyn fmt::Debug, now: &dyn fmt::Debug) {
+            p.push(
+                key,
+                format!("changed from {was:?} to {now:?}; needs a restart"),
+            );
+        }
+        macro_rules! same {
+            ($key:expr, $was:expr, $now:expr) => {
+                if $was != $now {
+                    same(&mut p, $key, &$was, &$now);
+                }
+            };
+        }
+        let (a, b) = (&self.daemon, &new.daemon);
+        same!("daemon.control_socket", a.control_socket, b.control_socket);
+        same!(
+            "daemon.control_socket_mode",
+            a.control_socket_mode,
+            b.control_socket_mode
+        );
+        same!("daemon.log_level", a.log_level, b.log_level);
+        same!("daemon.log_format", a.log_format, b.log_format);
+        same!("daemon.lock_memory", a.lock_memory, b.lock_memory);
+        same!(
+            "daemon.cancel_deadline_ms",
+            a.cancel_deadline,
+            b.cancel_deadline
+        );
+        same!("daemon.start_timeout_ms", a.start_timeout, b.start_timeout);
+        same!(
+            "daemon.heartbeat_timeout_ms",
+            a.heartbeat_timeout,
+            b.heartbeat_timeout
+        );
+        same!("daemon.reconcile", a.reconcile, b.reconcile);
+
+        let (a, b) = (&self.journal, &new.journal);
+        same!("journal.dir", a.dir, b.dir);
+        same!(
+            "journal.segment_size_mib",
+            a.segment_size >> 20,
+            b.segment_size >> 20
+        );
+        same!("journal.prefault", a.prefault, b.prefault);
+        let (ra, rb) = (&a.retention, &b.retention);
+        same!("journal.retention.compress", ra.compress, rb.compress);
+        same!(
+            "journal.retention.raw_segments_kept",
+            ra.raw_segments_kept,
+            rb.raw_segments_kept
+        );
+        same!("journal.retention.max_age_hours", ra.max_age, rb.max_age);
+        same!(
+            "journal.retention.max_total_mib",
+            ra.max_total_bytes,
+            rb.max_total_bytes
+        );
+
+        let symbols = |c: &DaemonConfig| c.instruments.iter().map(|i| i.symbol).collect::<Vec<_>>();
+        let (sa, sb) = (symbols(self), symbols(new));
+        if sa != sb {
+            same!("instruments", sa, sb);
+        } else {
+            for (ia, ib) in self.instruments.iter().zip(new.instruments.iter()) {
+                if ia != ib {
+                    p.push(
+                        "venue.exchange_info",
+                        format!("the filters of {} changed; needs a restart", ia.symbol),
+                    );
+                }
+            }
+        }
+
+        let (a, b) = (&self.market_data, &new.market_data);
+        same!("venue.market_data.url", a.url, b.url);
+        same!("venue.market_data.streams", a.streams, b.streams);
+        same!(
+            "venue.market_data.ping_interval_ms",
+            a.ping_interval,
+            b.ping_interval
+        );
+        same!(
+            "venue.market_data.pong_timeout_ms",
+            a.pong_timeout,
+            b.pong_timeout
+        );
+        same!("venue.market_data.ca_file", a.ca_file, b.ca_file);
+
+        let (a, b) = (&self.order_entry, &new.order_entry);
+        same!("venue.order_entry.url", a.url, b.url);
+        same!("venue.order_entry.ca_file", a.ca_file, b.ca_file);
+        same!("venue.credentials", a.credentials, b.credentials);
+        let (sa, sb) = (&a.session, &b.session);
+        same!(
+            "venue.order_entry.sender_comp_id",
+            sa.sender_comp_id,
+            sb.sender_comp_id
+        );
+        same!(
+            "venue.order_entry.target_comp_id",
+            sa.target_comp_id,
+            sb.target_comp_id
+        );
+        same!(
+            "venue.order_entry.heart_bt_int_s",
+            sa.heart_bt_int_s,
+            sb.heart_bt_int_s
+        );
+        same!(
+            "venue.order_entry.binance_logon",
+            sa.binance_logon.is_some(),
+            sb.binance_logon.is_some()
+        );
+        if sa.binance_logon.is_some()
+            && sb.binance_logon.is_some()
+            && sa.binance_logon != sb.binance_logon
+        {
+            // Secrets: named, never shown.
+            p.push(
+                "venue.credentials",
+                "the API key or private key changed; needs a restart",
+            );
+        }
+
+        same!("strategy.kind", self.strategy.kind(), new.strategy.kind());
+        same!("strategy.id", self.strategy_id, new.strategy_id);
+
+        let (la, lb) = (self.layout.runners(), new.layout.runners());
+        let roles = |l: &[(&'static str, crate::runner::RunnerConfig)]| {
+            l.iter().map(|(role, _)| *role).collect::<Vec<_>>()
+        };
+        if self.layout.is_fused() != new.layout.is_fused() || roles(&la) != roles(&lb) {
+            let kind = |l: &Layout| if l.is_fused() { "fused" } else { "spread" };
+            same(
+                &mut p,
+                "layout.kind",
+                &kind(&self.layout),
+                &kind(&new.layout),
+            );
+        } else {
+            for ((role, ra), (_, rb)) in la.iter().zip(&lb) {
+                same!(&format!("layout.{role}.core"), ra.core_id, rb.core_id);
+                same!(&format!("layout.{role}.idle"), ra.idle, rb.idle);
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors {
+                path: new.path.clone(),
+                problems: p.0,
+            })
+        }
+    }
+
+    /// `levictl set`: this config with one risk limit set, validated whole. Keys are the file's:
+    /// `risk.loss_max`, `risk.order_rate.count_max`, `instruments.NKNUSDT.collar_bps` (or
+    /// `instruments[NKNUSDT].collar_bps`); only `[risk]` keys and the instruments' risk keys
+    /// (`collar_bps`, `order_qty_max`, `order_notional_max`, `position_max`,
+    /// `open_orders_max`) may be set. The result's `text` is the edited file, comments kept.
+    pub fn with_limit_set(&self, key: &str, value: &str) -> Result<DaemonConfig, ConfigErrors> {
+        let text = edit::set_limit(&self.text, key, value)
+            .map_err(|(key, problem)| ConfigErrors::one(&self.path, &key, problem))?;
+        let new = parse(&text, &self.path)?;
+        self.reloadable_change(&new)?;
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -6,3 +6,5 @@
 pub mod config;
 pub mod control;
 pub mod recovery;
+pub mod run;
+pub mod strategies;

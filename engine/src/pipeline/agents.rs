@@ -162,6 +162,12 @@ impl<S: Strategy, R: Rings> Agent for StrategyAgent<S, R> {
     fn do_work(&mut self) -> usize {
         self.out.flush();
         let mut work = 0;
+        if self.out.room() > ORDERS_PER_EVENT_MAX {
+            let out = &mut self.out;
+            work += self.stage.take_commands(|x| {
+                out.send(x);
+            });
+        }
         // Reports first: they change what the strategy has working. Taken while the spill has
         // room for what one report can make the strategy send (plus a mark).
         for _ in 0..REPORTS_PER_CYCLE_MAX {
@@ -229,6 +235,11 @@ impl<R: Rings> RiskAgent<R> {
     pub fn stage(&self) -> &RiskStage {
         &self.stage
     }
+
+    /// Before the pipeline starts (a restart restores the engine recovered from the journal).
+    pub fn stage_mut(&mut self) -> &mut RiskStage {
+        &mut self.stage
+    }
 }
 
 impl<R: Rings> Agent for RiskAgent<R> {
@@ -240,6 +251,8 @@ impl<R: Rings> Agent for RiskAgent<R> {
     fn do_work(&mut self) -> usize {
         self.out.flush();
         self.rejects.flush();
+        // The kill switch holds from this duty cycle on.
+        self.stage.take_trading_state();
         let mut work = 0;
         // Reports need no output: always taken.
         for _ in 0..REPORTS_PER_CYCLE_MAX {

@@ -16,6 +16,7 @@ use std::path::Path;
 use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::Backoff;
+use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     ExecutionReport, FixSeqNums, OrderRequest, Record, SentOrder, exec_type,
 };
@@ -63,6 +64,21 @@ pub struct FixVenue {
     reports: VecDeque<ExecutionReport>,
     stats: FixVenueStats,
     last_error: Option<ConnectionError>,
+    /// Where the stats and whether the session is up are published, and what was last.
+    gauges: Option<(VenueGauges, FixVenueStats, bool)>,
+}
+
+/// `venue.order_entry.*` counters: `up` (1 while logged on) and the [`FixVenueStats`].
+struct VenueGauges {
+    up: Counter,
+    logons: Counter,
+    reports: Counter,
+    fills: Counter,
+    reports_dropped: Counter,
+    rejects: Counter,
+    disconnects: Counter,
+    reconnects: Counter,
+    lost_in_flight: Counter,
 }
 
 impl std::fmt::Debug for FixVenue {
@@ -112,7 +128,56 @@ impl FixVenue {
             reports: VecDeque::with_capacity(FIX_VENUE_REPORTS_MAX),
             stats: FixVenueStats::default(),
             last_error: None,
+            gauges: None,
         }
+    }
+
+    /// Publishes whether the session is up and its stats as `venue.order_entry.*` counters
+    /// (updated when they change, from the gateway's duty cycle).
+    pub fn with_counters(mut self, counters: &CountersWriter) -> Result<FixVenue, ShmError> {
+        let events = |name: &str| {
+            counters.allocate(
+                &format!("venue.order_entry.{name}"),
+                super::stages::counter_type::EVENTS,
+            )
+        };
+        let gauges = VenueGauges {
+            up: counters.allocate("venue.order_entry.up", super::stages::counter_type::STATE)?,
+            logons: events("logons")?,
+            reports: events("reports")?,
+            fills: events("fills")?,
+            reports_dropped: events("reports_dropped")?,
+            rejects: events("rejects")?,
+            disconnects: events("disconnects")?,
+            reconnects: events("reconnects")?,
+            lost_in_flight: events("lost_in_flight")?,
+        };
+        self.gauges = Some((gauges, FixVenueStats::default(), false));
+        self.publish();
+        Ok(self)
+    }
+
+    /// Publishes what changed since the last call.
+    #[inline]
+    fn publish(&mut self) {
+        let up = self.is_up();
+        let Some((g, last, last_up)) = self.gauges.as_mut() else {
+            return;
+        };
+        if *last == self.stats && *last_up == up {
+            return;
+        }
+        let s = &self.stats;
+        g.up.set(i64::from(up));
+        g.logons.set(s.logons as i64);
+        g.reports.set(s.reports as i64);
+        g.fills.set(s.fills as i64);
+        g.reports_dropped.set(s.reports_dropped as i64);
+        g.rejects.set(s.rejects as i64);
+        g.disconnects.set(s.disconnects as i64);
+        g.reconnects.set(s.reconnects as i64);
+        g.lost_in_flight.set(s.lost_in_flight as i64);
+        (*last, *last_up) = (self.stats, up);
     }
 
     /// Journals the session's sequence numbers (a [`FixSeqNums`] record) whenever they change,
@@ -224,6 +289,20 @@ impl Venue for FixVenue {
 
     #[inline]
     fn flush(&mut self, now_ns: u64) {
+        self.poll_connection(now_ns);
+        self.publish();
+    }
+
+    #[inline]
+    fn poll_report(&mut self) -> Option<ExecutionReport> {
+        self.reports.pop_front()
+    }
+}
+
+impl FixVenue {
+    /// The I/O of one flush: reconnect when due, send what is queued, read what arrived.
+    #[inline]
+    fn poll_connection(&mut self, now_ns: u64) {
         if self.connection.is_none() {
             self.reconnect(now_ns);
         }
@@ -263,11 +342,6 @@ impl Venue for FixVenue {
                 self.dropped(now_ns);
             }
         }
-    }
-
-    #[inline]
-    fn poll_report(&mut self) -> Option<ExecutionReport> {
-        self.reports.pop_front()
     }
 }
 

@@ -53,7 +53,7 @@ use crate::book::BookLimits;
 use crate::composite;
 use crate::features::FeatureConfig;
 use crate::ring::{Outbox, RingCapacityError, Rings};
-use crate::risk::{RiskEngine, RiskLimits, RiskLimitsError};
+use crate::risk::{RiskEngine, RiskLimits, RiskLimitsError, TradingState};
 use crate::runner::{RunnerConfig, RunnerCounters, RunnerError, RunnerHandle, spawn};
 use crate::strategy::{OrderSink, ParamsSender, Strategy, params_mailbox};
 
@@ -109,6 +109,54 @@ pub enum ToRisk {
         bid_px: i64,
         ask_px: i64,
     },
+}
+
+/// What the operator tells a running pipeline: the kill switch, and its release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TradingCommand {
+    /// No new orders: risk halts (from its next duty cycle) and the strategies stop deciding;
+    /// books, features and reports keep up.
+    Halt,
+    /// [`Halt`](Self::Halt), then cancel every open order at the venue (one mass cancel).
+    HaltAndCancelAll,
+    /// Trading resumes: risk active, the strategies decide again.
+    Resume,
+}
+
+/// The strategy agent's part of a [`TradingCommand`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyCommand {
+    Pause,
+    PauseAndCancelAll,
+    Resume,
+}
+
+/// Commands that may wait for the strategy agent (it takes them every duty cycle).
+pub const STRATEGY_COMMANDS_PENDING_MAX: usize = 16;
+
+/// The cold side's kill switch on a pipeline.
+pub struct TradingControl {
+    risk: ParamsSender<TradingState>,
+    strategy: rtrb::Producer<StrategyCommand>,
+}
+
+impl TradingControl {
+    /// Sends `command`: risk's new state first, so that nothing the strategies send after
+    /// taking theirs can pass risk before it holds. `false` if the mailboxes are full (send
+    /// again once the agents have taken what waits).
+    pub fn send(&mut self, command: TradingCommand) -> bool {
+        let (state, strategy) = match command {
+            TradingCommand::Halt => (TradingState::Halted, StrategyCommand::Pause),
+            TradingCommand::HaltAndCancelAll => {
+                (TradingState::Halted, StrategyCommand::PauseAndCancelAll)
+            }
+            TradingCommand::Resume => (TradingState::Active, StrategyCommand::Resume),
+        };
+        if self.strategy.slots() == 0 {
+            return false;
+        }
+        self.risk.send(state) && self.strategy.push(strategy).is_ok()
+    }
 }
 
 /// Capacities of the pipeline's rings, records (powers of two, fixed at start-up).
@@ -214,6 +262,8 @@ pub mod writer_id {
     pub const GATEWAY: u16 = 4;
     /// The venue session's own records (its sequence numbers).
     pub const VENUE_SESSION: u16 = 5;
+    /// The daemon's cold path: its events, config texts and instrument definitions.
+    pub const DAEMON: u16 = 6;
 }
 
 /// Everything a pipeline is made of besides its source, venue, journal and counters.
@@ -254,6 +304,7 @@ impl<S: Strategy> PipelineSpec<S> {
 pub struct PipelineControls<P> {
     pub params: ParamsSender<P>,
     pub limits: ParamsSender<RiskLimits>,
+    pub trading: TradingControl,
     pub source_done: Arc<AtomicBool>,
 }
 
@@ -372,6 +423,13 @@ where
             calibration: journal.calibration(),
         };
         let instruments_len = spec.instruments.len();
+        let symbols: Vec<String> = (0..instruments_len as u32)
+            .map(|id| {
+                spec.instruments
+                    .get(id)
+                    .map_or_else(|| id.to_string(), |i| i.symbol.to_string())
+            })
+            .collect();
         let feed = FeedStage::new(
             Decoder::new(spec.instruments),
             journal.appender(writer_id::FEED)?,
@@ -391,14 +449,21 @@ where
             clock.clone(),
             counters,
         )?;
+        let mut strategy = strategy;
+        strategy.publish_books(counters, |id| symbols[id as usize].clone())?;
+        let (strategy_commands_tx, strategy_commands_rx) =
+            rtrb::RingBuffer::new(STRATEGY_COMMANDS_PENDING_MAX);
+        strategy.set_commands(strategy_commands_rx);
+        let (trading_tx, trading_rx) = params_mailbox();
         let (limits_tx, limits_rx) = params_mailbox();
-        let risk = RiskStage::new(
+        let mut risk = RiskStage::new(
             RiskEngine::new(spec.risk_limits)?,
             Some(limits_rx),
             journal.appender(writer_id::RISK)?,
             clock.clone(),
             counters,
         )?;
+        risk.set_trading_commands(trading_rx);
         let gateway = GatewayStage::new(
             venue,
             journal.appender(writer_id::GATEWAY)?,
@@ -411,6 +476,10 @@ where
         let controls = PipelineControls {
             params: params_tx,
             limits: limits_tx,
+            trading: TradingControl {
+                risk: trading_tx,
+                strategy: strategy_commands_tx,
+            },
             source_done: pipeline.feed.done_flag.clone(),
         };
         Ok((pipeline, controls))

@@ -15,7 +15,7 @@ use levibot_shm::{Appender, ShmError, TscCalibration};
 
 use super::source::OwnedSnapshot;
 use super::venue::Venue;
-use super::{Decoded, MarketRecord, StagedOrder, ToRisk};
+use super::{Decoded, MarketRecord, StagedOrder, StrategyCommand, ToRisk};
 use crate::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use crate::features::{FeatureConfig, Features};
 use crate::recorder::{MarketDataRecorder, depth_chunks};
@@ -28,6 +28,21 @@ pub mod counter_type {
     pub const EVENTS: u32 = 200;
     /// A state shown as a number (the trading state: 0 active, 1 reduce-only, 2 halted).
     pub const STATE: u32 = 201;
+    /// A level that goes up and down (a position, open orders, a price, PnL); the label says
+    /// its unit.
+    pub const GAUGE: u32 = 202;
+}
+
+fn gauge(counters: &CountersWriter, label: &str) -> Result<Counter, ShmError> {
+    counters.allocate(label, counter_type::GAUGE)
+}
+
+/// Per traded instrument: whether its book is the venue's, and its best bid and ask in price
+/// units (`book.<SYMBOL>.synced|bid_px|ask_px`).
+struct BookGauges {
+    synced: Counter,
+    bid_px: Counter,
+    ask_px: Counter,
 }
 
 fn counter(counters: &CountersWriter, label: &str) -> Result<Counter, ShmError> {
@@ -351,6 +366,12 @@ pub struct StrategyStage<S: Strategy> {
     sink_overflows: Counter,
     params_updates: Counter,
     journal_errors: Counter,
+    /// The operator's commands (kill switch, resume), taken every duty cycle.
+    commands: Option<rtrb::Consumer<StrategyCommand>>,
+    /// Paused by the operator: books, features and marks keep up, strategies decide nothing
+    /// (their reports still reach them).
+    paused: bool,
+    book_gauges: Vec<BookGauges>,
 }
 
 impl<S: Strategy> StrategyStage<S> {
@@ -389,6 +410,9 @@ impl<S: Strategy> StrategyStage<S> {
             sink_overflows: counter(counters, "strategy.sink_overflows")?,
             params_updates: counter(counters, "strategy.params_updates")?,
             journal_errors: counter(counters, "strategy.journal_errors")?,
+            commands: None,
+            paused: false,
+            book_gauges: Vec::new(),
         };
         for (slot, t) in traded.into_iter().enumerate() {
             let id = t.snapshot.instrument_id;
@@ -415,6 +439,58 @@ impl<S: Strategy> StrategyStage<S> {
         stage.slot_of = slot_of;
         stage.reload_snapshots();
         Ok(stage)
+    }
+
+    /// Publishes each traded book's state and top as counters (`book.<SYMBOL>.synced`,
+    /// `.bid_px`, `.ask_px`; `symbol_of` names an instrument id). Cold path.
+    pub fn publish_books(
+        &mut self,
+        counters: &CountersWriter,
+        symbol_of: impl Fn(u32) -> String,
+    ) -> Result<(), ShmError> {
+        let mut gauges = Vec::with_capacity(self.books.len());
+        for book in &self.books {
+            let symbol = symbol_of(book.instrument_id());
+            gauges.push(BookGauges {
+                synced: counters.allocate(&format!("book.{symbol}.synced"), counter_type::STATE)?,
+                bid_px: gauge(counters, &format!("book.{symbol}.bid_px"))?,
+                ask_px: gauge(counters, &format!("book.{symbol}.ask_px"))?,
+            });
+        }
+        self.book_gauges = gauges;
+        Ok(())
+    }
+
+    /// Takes the operator's commands from `commands` from now on.
+    pub fn set_commands(&mut self, commands: rtrb::Consumer<StrategyCommand>) {
+        self.commands = Some(commands);
+    }
+
+    /// Whether the operator paused the strategies.
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Applies the operator's pending commands; a cancel-all hands one mass cancel (every
+    /// instrument) to `emit`. Returns how many were taken.
+    #[inline]
+    pub fn take_commands(&mut self, mut emit: impl FnMut(ToRisk)) -> usize {
+        let mut taken = 0;
+        while let Some(command) = self.commands.as_mut().and_then(|c| c.pop().ok()) {
+            taken += 1;
+            match command {
+                StrategyCommand::Pause => self.paused = true,
+                StrategyCommand::Resume => self.paused = false,
+                StrategyCommand::PauseAndCancelAll => {
+                    self.paused = true;
+                    let now = self.clock.now_tsc();
+                    self.sink.begin(now);
+                    self.sink.mass_cancel(u32::MAX);
+                    self.emit_orders(caused_at(now), &mut emit);
+                }
+            }
+        }
+        taken
     }
 
     /// The book of a traded instrument.
@@ -591,12 +667,23 @@ impl<S: Strategy> StrategyStage<S> {
             }
             MarketRecord::Resync | MarketRecord::Stale => None,
         };
+        if let Some(gauges) = self.book_gauges.get(slot) {
+            let synced = self.books[slot].state() == BookState::Synced;
+            gauges.synced.set(i64::from(synced));
+            if let Some((bid_px, ask_px)) = top {
+                gauges.bid_px.set(bid_px);
+                gauges.ask_px.set(ask_px);
+            }
+        }
         if let Some((bid_px, ask_px)) = top {
             emit(ToRisk::Mark {
                 instrument_id,
                 bid_px,
                 ask_px,
             });
+        }
+        if self.paused {
+            return;
         }
         self.sink.begin(decoded.decoded_tsc);
         let view = MarketView {
@@ -645,6 +732,9 @@ impl<S: Strategy> StrategyStage<S> {
 
     /// The timer of the strategy in `slot`.
     pub fn on_timer(&mut self, slot: usize, mut emit: impl FnMut(ToRisk)) {
+        if self.paused {
+            return;
+        }
         let now = self.clock.now_tsc();
         let now_ns = self.clock.unix_ns(now);
         self.sink.begin(now);
@@ -684,7 +774,29 @@ pub struct RiskStage {
     limits_updates: Counter,
     limits_update_errors: Counter,
     journal_errors: Counter,
+    /// The operator's trading state (kill switch, resume), newest wins; taken before every
+    /// order and every duty cycle.
+    trading: Option<ParamsReceiver<TradingState>>,
+    open_orders: Counter,
+    /// Per instrument with limits: position and PnL gauges.
+    ledgers: Vec<LedgerGauges>,
+    pnl_total: Counter,
+    /// Marks until PnL is published again (a 128-bit division: not on every mark).
+    marks_until_pnl: u32,
 }
+
+/// An instrument's position (`risk.position_units.<SYMBOL>`, quantity units) and PnL
+/// (`risk.pnl_microquote.<SYMBOL>`, realised + marked, in 10^-6 of the quote asset).
+struct LedgerGauges {
+    instrument_id: u32,
+    position_units: Counter,
+    pnl_microquote: Counter,
+}
+
+/// Marks between two PnL publications.
+const MARKS_PER_PNL_PUBLISH: u32 = 64;
+/// Notional units per micro-unit of the quote asset.
+const NOTIONAL_PER_MICROQUOTE: i128 = crate::risk::limits::NOTIONAL_ONE / 1_000_000;
 
 impl RiskStage {
     /// `limits`, if given, is where new limits arrive from the cold side (SIGHUP, `levictl
@@ -700,7 +812,23 @@ impl RiskStage {
         for check in RiskCheck::ALL {
             rejected_by_check.push(counter(counters, &format!("risk.reject.{}", check.name()))?);
         }
+        let mut ledgers = Vec::new();
+        for (id, limits) in engine.limits().instruments.iter().enumerate() {
+            if let Some(limits) = limits {
+                let symbol = limits.symbol;
+                ledgers.push(LedgerGauges {
+                    instrument_id: id as u32,
+                    position_units: gauge(counters, &format!("risk.position_units.{symbol}"))?,
+                    pnl_microquote: gauge(counters, &format!("risk.pnl_microquote.{symbol}"))?,
+                });
+            }
+        }
         let stage = RiskStage {
+            trading: None,
+            open_orders: gauge(counters, "risk.open_orders")?,
+            ledgers,
+            pnl_total: gauge(counters, "risk.pnl_microquote")?,
+            marks_until_pnl: 0,
             engine,
             limits,
             appender,
@@ -714,7 +842,49 @@ impl RiskStage {
             journal_errors: counter(counters, "risk.journal_errors")?,
         };
         stage.publish_state();
+        stage.publish_ledgers();
         Ok(stage)
+    }
+
+    /// Replaces the engine with one restored from the journal (a restart; before the pipeline
+    /// starts). The limits in force are `engine`'s.
+    pub fn restore(&mut self, engine: RiskEngine) {
+        self.engine = engine;
+        self.publish_state();
+        self.publish_ledgers();
+    }
+
+    /// Takes the operator's trading state from `trading` from now on.
+    pub fn set_trading_commands(&mut self, trading: ParamsReceiver<TradingState>) {
+        self.trading = Some(trading);
+    }
+
+    /// Applies the operator's newest trading state, if one waits.
+    #[inline]
+    pub fn take_trading_state(&mut self) {
+        if let Some(state) = self.trading.as_mut().and_then(|t| t.latest()) {
+            self.set_trading_state(state);
+        }
+    }
+
+    /// Publishes open orders, positions and PnL.
+    fn publish_ledgers(&self) {
+        self.open_orders.set(self.engine.open_orders() as i64);
+        for l in &self.ledgers {
+            l.position_units.set(self.engine.position(l.instrument_id));
+        }
+        self.publish_pnl();
+    }
+
+    fn publish_pnl(&self) {
+        let micro = |notional: i128| {
+            (notional / NOTIONAL_PER_MICROQUOTE).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        };
+        for l in &self.ledgers {
+            l.pnl_microquote
+                .set(micro(self.engine.instrument_pnl(l.instrument_id)));
+        }
+        self.pnl_total.set(micro(self.engine.pnl()));
     }
 
     pub fn engine(&self) -> &RiskEngine {
@@ -753,6 +923,7 @@ impl RiskStage {
     pub fn on_order(&mut self, staged: &StagedOrder) -> Result<StagedOrder, ExecutionReport> {
         let risk_start_tsc = self.clock.now_tsc();
         self.take_limits();
+        self.take_trading_state();
         let result = self
             .engine
             .check(&staged.order, self.clock.unix_ns(risk_start_tsc));
@@ -760,6 +931,7 @@ impl RiskStage {
         self.publish_state();
         match result {
             Ok(()) => {
+                self.open_orders.set(self.engine.open_orders() as i64);
                 self.passed.increment();
                 let mut passed = *staged;
                 passed.order.risk_tsc = risk_tsc;
@@ -792,6 +964,11 @@ impl RiskStage {
     #[inline]
     pub fn on_mark(&mut self, instrument_id: u32, bid_px: i64, ask_px: i64) {
         self.engine.on_market(instrument_id, bid_px, ask_px);
+        if self.marks_until_pnl == 0 {
+            self.marks_until_pnl = MARKS_PER_PNL_PUBLISH;
+            self.publish_pnl();
+        }
+        self.marks_until_pnl -= 1;
     }
 
     /// An execution report: positions, open orders, PnL.
@@ -800,6 +977,7 @@ impl RiskStage {
         let now = self.clock.now_tsc();
         self.engine.on_execution(report, self.clock.unix_ns(now));
         self.publish_state();
+        self.publish_ledgers();
     }
 }
 

@@ -159,6 +159,17 @@ impl OrderSink {
         })
     }
 
+    /// Cancels every open order of `instrument_id` at the venue (`u32::MAX`: of every
+    /// instrument): the kill switch's one request.
+    #[inline]
+    pub fn mass_cancel(&mut self, instrument_id: u32) -> Option<u64> {
+        self.push(OrderRequest {
+            instrument_id,
+            kind: order_kind::MASS_CANCEL,
+            ..OrderRequest::default()
+        })
+    }
+
     /// Replaces `orig_client_order_id` with a new price and quantity.
     #[inline]
     pub fn replace(

@@ -1,5 +1,109 @@
-//! `levibotd`: the daemon (issue 6: being written).
+//! `levibotd`: the daemon.
+//!
+//! ```text
+//! levibotd run --config /etc/levibot/levibot.toml   # the service (systemd: Type=notify)
+//! levibotd run --config FILE --check                # validate the config, start nothing
+//! levibotd demo                                      # trade against an embedded venue-sim
+//! ```
+//!
+//! Exit codes: 0 a clean stop (SIGTERM/SIGINT: every open order cancelled or the deadline
+//! passed, the journal closed); 1 the daemon failed (systemd restarts it); 2 the config is
+//! invalid (every problem printed, nothing started).
+//!
+//! The binary lives in `tools/` rather than `engine/` (where the daemon's library is) because
+//! the demo starts the simulated venue in-process, and the venue is a tool.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("levibotd is not built yet")
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use levibot_engine::daemon::config::{self, LogFormat};
+use levibot_engine::daemon::run::{RunOptions, run};
+use levibot_tools::demo::{DemoArgs, run_demo};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser, Debug)]
+#[command(name = "levibotd", version, about = "LeviBot's execution daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon on a config file (see systemd/levibot.toml).
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Only validate the config: print every problem, exit 2 if there is one.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Trade against an embedded simulated venue, with a live summary.
+    Demo(DemoArgs),
+}
+
+/// Logs go to stderr (journald keeps them under systemd); `RUST_LOG` overrides the config.
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run { config, check } => {
+            let config = match config::load(&config) {
+                Ok(config) => config,
+                Err(errors) => {
+                    eprintln!(
+                        "levibotd: {} problem(s) in the config; nothing started:",
+                        errors.problems.len()
+                    );
+                    eprintln!("{errors}");
+                    return ExitCode::from(2);
+                }
+            };
+            if check {
+                println!("{}: valid", config.path.display());
+                return ExitCode::SUCCESS;
+            }
+            init_logging(&config.daemon.log_level, config.daemon.log_format);
+            let options = RunOptions {
+                handle_signals: true,
+                ..RunOptions::default()
+            };
+            match run(config, options) {
+                Ok(report) => {
+                    tracing::info!(
+                        open_orders_left = report.open_orders_left,
+                        "levibotd stopped cleanly"
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    tracing::error!("levibotd: {e}");
+                    eprintln!("levibotd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo(args) => {
+            init_logging("warn", LogFormat::Text);
+            match run_demo(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("levibotd demo: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
 }

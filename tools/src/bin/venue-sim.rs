@@ -23,11 +23,11 @@ use anyhow::{Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
-use levibot_tools::venue::fix_server::FixServer;
 use levibot_tools::venue::md_server::{
-    FeedConfig, FeedThread, Hub, MdConfig, MdServer, ReplayConfig, ReplaySnapshots, ReplayThread,
-    SnapshotSource, VenueCore, load_capture,
+    FeedConfig, Hub, MdConfig, MdServer, ReplayConfig, ReplaySnapshots, ReplayThread,
+    SnapshotSource, load_capture,
 };
+use levibot_tools::venue::sim::{SimVenue, SimVenueConfig};
 use rust_decimal::Decimal;
 
 /// Prints a line to stdout; a closed stdout (the reader went away) is not worth dying for.
@@ -132,6 +132,7 @@ impl ServerArgs {
         })
     }
 
+    /// Serves a replay's market data.
     fn serve(&self, hub: Arc<Hub>, snapshots: Arc<dyn SnapshotSource>) -> Result<MdServer> {
         let server = MdServer::bind(self.md_addr, hub, snapshots, self.config()?)
             .context("starting the market-data server")?;
@@ -219,35 +220,31 @@ fn run(args: &RunArgs) -> Result<()> {
     let all = all_instruments(args.exchange_info.as_deref())?;
     let symbols: Vec<&str> = args.symbols.iter().map(String::as_str).collect();
     let table = InstrumentTable::select(&all, &symbols).context("choosing --symbols")?;
-    let hub = Arc::new(Hub::new(MdConfig::default().client_queue_len));
-    let fair = fair_ticks(&table);
-    let core = Arc::new(
-        VenueCore::new(table, fair, args.seed, Arc::clone(&hub)).context("building the venue")?,
-    );
-    let server = args
-        .server
-        .serve(hub, Arc::clone(&core) as Arc<dyn SnapshotSource>)?;
-    let fix = match args.fix_addr {
-        Some(addr) => {
-            let fix = FixServer::bind(addr, Arc::clone(&core), &args.fix_comp_id)
-                .with_context(|| format!("--fix-addr {addr}"))?;
-            say!(
-                "venue-sim: FIX order entry listening on {} (CompID {})",
-                fix.local_addr(),
-                args.fix_comp_id
-            );
-            Some(fix)
-        }
-        None => None,
-    };
-    let feed = FeedThread::spawn(
-        Arc::clone(&core),
-        FeedConfig {
+    let fair_ticks = fair_ticks(&table);
+    let venue = SimVenue::start(SimVenueConfig {
+        instruments: table,
+        fair_ticks,
+        seed: args.seed,
+        md_addr: args.server.md_addr,
+        md: args.server.config()?,
+        fix_addr: args.fix_addr,
+        fix_comp_id: args.fix_comp_id.clone(),
+        feed: FeedConfig {
             rate: args.rate,
             depth_interval: Duration::from_millis(args.depth_interval_ms.max(1)),
         },
-    )
-    .context("starting the feed")?;
+    })
+    .context("starting the venue")?;
+    let addr = venue.md_addr();
+    say!(
+        "venue-sim: market data listening on {addr}: ws://{addr}/stream?streams=..., ws://{addr}/ws/<stream>, http://{addr}/api/v3/depth"
+    );
+    if let Some(fix) = venue.fix_addr() {
+        say!(
+            "venue-sim: FIX order entry listening on {fix} (CompID {})",
+            args.fix_comp_id
+        );
+    }
     say!(
         "venue-sim: trading {} at {} actions/s, depth every {} ms",
         args.symbols.join(","),
@@ -255,11 +252,7 @@ fn run(args: &RunArgs) -> Result<()> {
         args.depth_interval_ms
     );
     args.server.wait(|| {})?;
-    feed.stop();
-    if let Some(fix) = fix {
-        fix.shutdown();
-    }
-    server.shutdown();
+    venue.stop();
     Ok(())
 }
 

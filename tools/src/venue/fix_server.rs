@@ -27,8 +27,9 @@ pub const FIX_CONNECTIONS_MAX: usize = 32;
 pub const UNDELIVERED_MAX: usize = 4096;
 /// How long a connection thread waits for bytes before it runs timers and routes notices.
 const POLL_INTERVAL: Duration = Duration::from_millis(2);
-/// Owner ids of FIX sessions start here (the synthetic traders are `u32::MAX`).
-const FIRST_OWNER: u32 = 1;
+/// Owner ids of FIX sessions start here (the synthetic traders are `u32::MAX`): the first
+/// CompID to log on owns its orders as `FIRST_OWNER`, across reconnects.
+pub const FIRST_OWNER: u32 = 1;
 
 /// The sessions by owner, the owner of each client CompID, and what could not be delivered.
 #[derive(Debug, Default)]

@@ -211,6 +211,9 @@ struct Location {
 pub struct MatchingEngine {
     books: Vec<Book>,
     working: HashMap<(u32, u64), Location>,
+    /// Each owner's position per instrument (bought - sold, quantity units): the venue's
+    /// own view, which a client's books are checked against.
+    positions: HashMap<(u32, u32), i64>,
     next_venue_order_id: u64,
     next_trade_id: u64,
 }
@@ -280,6 +283,7 @@ impl MatchingEngine {
         Ok(MatchingEngine {
             books,
             working: HashMap::new(),
+            positions: HashMap::new(),
             next_venue_order_id: 1,
             next_trade_id: 1,
         })
@@ -343,6 +347,26 @@ impl MatchingEngine {
     /// Orders working for `owner`.
     pub fn working_orders_of(&self, owner: u32) -> usize {
         self.working.keys().filter(|(o, _)| *o == owner).count()
+    }
+
+    /// The client order ids of `owner`'s working orders, sorted.
+    pub fn working_order_ids_of(&self, owner: u32) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .working
+            .keys()
+            .filter(|(o, _)| *o == owner)
+            .map(|(_, id)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// `owner`'s position in `instrument_id` from its fills here (bought - sold).
+    pub fn position_of(&self, owner: u32, instrument_id: u32) -> i64 {
+        self.positions
+            .get(&(owner, instrument_id))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Orders working, every owner's.
@@ -557,6 +581,15 @@ impl MatchingEngine {
                 qty: level_qty,
                 update_id,
             });
+            let signed = |s: u8| if s == side::BUY { qty } else { -qty };
+            *self
+                .positions
+                .entry((maker_copy.owner, instrument_id))
+                .or_default() += signed(maker_side);
+            *self
+                .positions
+                .entry((order.owner, instrument_id))
+                .or_default() += signed(order.side);
             out.notices.push(Notice {
                 owner: maker_copy.owner,
                 client_order_id: maker_copy.client_order_id,

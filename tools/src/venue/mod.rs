@@ -8,6 +8,7 @@
 //!   the venue core it shares with the FIX side, and capture replay.
 //! - [`fix_acceptor`]: FIX 4.4 order entry, acceptor side (sans-IO).
 //! - [`fix_server`]: the FIX listener: one acceptor per connection on the shared venue core.
+//! - [`sim`]: all of it started as one `SimVenue` (`venue-sim run`, the demo, the daemon tests).
 
 pub mod feed;
 pub mod fix_acceptor;
@@ -15,3 +16,4 @@ pub mod fix_server;
 pub mod flow;
 pub mod matching;
 pub mod md_server;
+pub mod sim;
