@@ -398,7 +398,9 @@ impl InstrumentDef {
             qty_mantissa,
             symbol: [0; SYMBOL_LEN_MAX],
         };
-        def.symbol.get_mut(..symbol.len())?.copy_from_slice(symbol.as_bytes());
+        def.symbol
+            .get_mut(..symbol.len())?
+            .copy_from_slice(symbol.as_bytes());
         Some(def)
     }
 }

@@ -481,7 +481,7 @@ impl Screen {
             let list: Vec<String> = reasons.iter().map(|(r, v)| format!("{r} {v}")).collect();
             out.push_str(&format!("  rejects by check: {}\n", list.join(", ")));
         }
-        if h.len() > 0 {
+        if !h.is_empty() {
             out.push_str(&format!(
                 "tick-to-trade (bytes in -> order out, {} orders): p50 {:.2} us  p99 {:.2} us  p99.9 {:.2} us  max {:.2} us\n",
                 h.len(),

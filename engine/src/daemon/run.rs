@@ -115,6 +115,9 @@ fn start_error(what: &'static str) -> impl FnOnce(String) -> DaemonError {
     move |reason| DaemonError::Start { what, reason }
 }
 
+/// Called once the daemon runs.
+pub type OnReady = Box<dyn FnOnce(&ReadyInfo) + Send>;
+
 /// How the daemon is run besides its config.
 #[derive(Default)]
 pub struct RunOptions {
@@ -123,7 +126,7 @@ pub struct RunOptions {
     /// Stop on SIGTERM and SIGINT, reload on SIGHUP (`levibotd run` and the demo).
     pub handle_signals: bool,
     /// Called once, when the daemon is running (READY): the demo's cue.
-    pub on_ready: Option<Box<dyn FnOnce(&ReadyInfo) + Send>>,
+    pub on_ready: Option<OnReady>,
 }
 
 /// What a caller may want once the daemon runs.
@@ -429,6 +432,7 @@ fn drive(
             });
         }
         gauges.refresh(shared, journal);
+        watchdog.feed_if_fresh(&shared.counters, gauges);
         std::thread::sleep(TICK);
     }
 
@@ -496,11 +500,7 @@ fn drive(
         if now >= next_gauges {
             next_gauges = now + GAUGE_INTERVAL;
             gauges.refresh(shared, journal);
-            let fresh = watchdog.all_fresh(&shared.counters);
-            gauges.agents_fresh.set(i64::from(fresh));
-            if fresh && watchdog.due() {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-            }
+            watchdog.feed_if_fresh(&shared.counters, gauges);
         }
         if now >= next_maintain {
             next_maintain = now + MAINTAIN_INTERVAL;
@@ -732,6 +732,15 @@ impl Watchdog {
             }
         }
         fresh
+    }
+
+    /// Publishes whether the agents are fresh and, if they are and it is time, tells systemd.
+    fn feed_if_fresh(&mut self, counters: &CounterIndex, gauges: &DaemonGauges) {
+        let fresh = self.all_fresh(counters);
+        gauges.agents_fresh.set(i64::from(fresh));
+        if fresh && self.due() {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        }
     }
 
     fn due(&mut self) -> bool {

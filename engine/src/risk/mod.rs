@@ -60,6 +60,16 @@
 //! ids, of another instrument, with a zero or negative fill, or of an unknown exec type are
 //! ignored and counted ([`RiskEngine::ignored_reports`]).
 //!
+//! # Restoring after a restart
+//!
+//! [`RiskEngine::restore_order`] records an order an earlier run sent exactly as `check`
+//! recorded it when it passed (the same steps; no check, no rate window, no recent order), and
+//! the earlier run's reports replay through `on_execution` (see `restore.rs`):
+//! [`daemon::recovery`](crate::daemon::recovery) replays the journal through them.
+//! [`restore_next_client_order_id`](RiskEngine::restore_next_client_order_id) raises a
+//! strategy's client-order-id mark; [`set_trading_state`](RiskEngine::set_trading_state) sets
+//! the state.
+//!
 //! # Client order ids
 //!
 //! Every request carries a new client order id, increasing per `strategy_id` (the strategy's
@@ -70,6 +80,7 @@
 mod grid;
 pub mod limits;
 mod orders;
+mod restore;
 mod window;
 
 use levibot_shm::records::{
@@ -85,6 +96,7 @@ pub use limits::{
 };
 pub use orders::{OPEN_ORDERS_MAX, REPLACES_PENDING_MAX};
 use orders::{OpenOrder, OpenOrders, PendingReplace};
+pub use restore::{RESTORED_WORST_MAX, RestoreError, RestoreProblem};
 use window::{OrderKey, RateWindow, RecentOrders};
 pub use window::{RATE_WINDOW_MAX, RECENT_ORDERS_MAX};
 
@@ -657,15 +669,7 @@ impl RiskEngine {
         let approval = self.check_worst_case(o, id, buy, worst_long, worst_short)?;
 
         // Passed: record it.
-        let order = OpenOrder::new(
-            o.client_order_id,
-            o.instrument_id,
-            o.side,
-            o.ord_type,
-            stp_px,
-            o.qty,
-        );
-        if self.orders.insert(order).is_none() {
+        if !self.record_new(o, id, stp_px) {
             // Unreachable: open_orders_max <= OPEN_ORDERS_MAX (validated). Refuse, never panic.
             let limit = OPEN_ORDERS_MAX as i64;
             return Err(self.reject(o, RiskCheck::OpenOrders, limit, limit + 1));
@@ -673,14 +677,8 @@ impl RiskEngine {
         self.message_window.record(now_ns);
         self.order_window.record(now_ns);
         self.recent.record(key, now_ns);
+        // The checks computed the exposure with the order: no need to compute it again.
         let s = &mut self.instruments[id];
-        if buy {
-            s.open_buy_qty += o.qty;
-            s.best_buy_px = s.best_buy_px.max(stp_px);
-        } else {
-            s.open_sell_qty += o.qty;
-            s.best_sell_px = s.best_sell_px.min(stp_px);
-        }
         s.gross = approval.gross;
         s.long = approval.long;
         s.short = approval.short;
@@ -735,22 +733,7 @@ impl RiskEngine {
         // Passed: the replace is pending until the venue answers.
         self.message_window.record(now_ns);
         self.order_window.record(now_ns);
-        let order = self.orders.get_mut(slot);
-        order.pending[order.pending_len as usize] = PendingReplace {
-            client_order_id: o.client_order_id,
-            px: o.px,
-            qty: o.qty,
-        };
-        order.pending_len += 1;
-        self.orders.index_insert(o.client_order_id, slot);
-        let s = &mut self.instruments[id];
-        if buy {
-            s.best_buy_px = s.best_buy_px.max(o.px);
-        } else {
-            s.best_sell_px = s.best_sell_px.min(o.px);
-        }
-        self.recount(slot);
-        self.refresh_exposure(id);
+        self.record_replace(o, id, slot);
         Ok(())
     }
 
@@ -767,6 +750,66 @@ impl RiskEngine {
         };
         self.check_rates(o, now_ns, false)?;
         self.message_window.record(now_ns);
+        self.record_cancel(o, slot);
+        Ok(())
+    }
+
+    // What a request that passed leaves behind: shared by `check` and `restore_order` (see
+    // `restore.rs`), so that a restored order is recorded exactly as a checked one. Rate
+    // windows and recent orders are the caller's: a restore touches neither.
+
+    /// Records a new order as open: the table, its side's open quantity and best price (not
+    /// the exposure: `check` has it computed already, a restore refreshes it). `false` if the
+    /// table is full.
+    #[inline(always)]
+    fn record_new(&mut self, o: &OrderRequest, id: usize, stp_px: i64) -> bool {
+        let order = OpenOrder::new(
+            o.client_order_id,
+            o.instrument_id,
+            o.side,
+            o.ord_type,
+            stp_px,
+            o.qty,
+        );
+        if self.orders.insert(order).is_none() {
+            return false;
+        }
+        let s = &mut self.instruments[id];
+        if o.side == side::BUY {
+            s.open_buy_qty += o.qty;
+            s.best_buy_px = s.best_buy_px.max(stp_px);
+        } else {
+            s.open_sell_qty += o.qty;
+            s.best_sell_px = s.best_sell_px.min(stp_px);
+        }
+        true
+    }
+
+    /// Records a replace of the order in `slot` as pending until the venue answers (the slot
+    /// has room for one more: `pending_len < REPLACES_PENDING_MAX`).
+    #[inline(always)]
+    fn record_replace(&mut self, o: &OrderRequest, id: usize, slot: u16) {
+        let order = self.orders.get_mut(slot);
+        order.pending[order.pending_len as usize] = PendingReplace {
+            client_order_id: o.client_order_id,
+            px: o.px,
+            qty: o.qty,
+        };
+        order.pending_len += 1;
+        self.orders.index_insert(o.client_order_id, slot);
+        let s = &mut self.instruments[id];
+        if o.side == side::BUY {
+            s.best_buy_px = s.best_buy_px.max(o.px);
+        } else {
+            s.best_sell_px = s.best_sell_px.min(o.px);
+        }
+        self.recount(slot);
+        self.refresh_exposure(id);
+    }
+
+    /// Records a cancel of the order in `slot` as pending.
+    #[inline(always)]
+    fn record_cancel(&mut self, o: &OrderRequest, slot: u16) {
         // The venue may answer with the cancel's id: it finds the order too (the latest only).
         let order = *self.orders.get(slot);
         if order.cancel_pending {
@@ -776,7 +819,14 @@ impl RiskEngine {
         order.cancel_pending = true;
         order.cancel_client_order_id = o.client_order_id;
         self.orders.index_insert(o.client_order_id, slot);
-        Ok(())
+    }
+
+    /// Raises the strategy's lowest client order id not yet seen to at least `next` (ids
+    /// below it are duplicates from then on). Cold: `check` does this in
+    /// `check_client_order_id`, with the test.
+    fn see_client_order_id(&mut self, strategy_id: u16, next: u64) {
+        let mark = &mut self.next_client_order_id[strategy_id as usize];
+        *mark = (*mark).max(next);
     }
 
     /// Side, type, time in force, quantity and (limit) price make sense.
@@ -923,11 +973,7 @@ impl RiskEngine {
             return Err(self.reject_order_notional(o, id, check, notional));
         }
         let buy = o.side == side::BUY;
-        let stp_px = match (market, buy) {
-            (false, _) => px,
-            (true, true) => MARKET_BUY_PX,
-            (true, false) => MARKET_SELL_PX,
-        };
+        let stp_px = stp_px(market, buy, px);
         let (crosses, opposite) = if buy {
             (stp_px >= s.best_sell_px, s.best_sell_px)
         } else {
@@ -1648,6 +1694,17 @@ impl Role {
             return Role::Cancel;
         }
         Role::Live
+    }
+}
+
+/// The price self-trade prevention records for an order: its own, or for a market order the
+/// side's crossing sentinel.
+#[inline(always)]
+fn stp_px(market: bool, buy: bool, px: i64) -> i64 {
+    match (market, buy) {
+        (false, _) => px,
+        (true, true) => MARKET_BUY_PX,
+        (true, false) => MARKET_SELL_PX,
     }
 }
 

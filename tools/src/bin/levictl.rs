@@ -41,9 +41,7 @@ enum Command {
     /// Set one risk limit, e.g. `levictl set risk.loss_max 500`.
     Set(control_cli::SetArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,7 +82,12 @@ fn main() -> Result<ExitCode> {
         Command::Reload(args) => control_cli::reload(&args, &journal),
         Command::Set(args) => control_cli::set(&args, &journal),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "levictl", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "levictl",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -1,0 +1,582 @@
+//! `levibotd` as operators run it: the real binary on a config file, against venue-sim on
+//! loopback (the demo's venue and config), driven by signals and `levictl`. Each test checks
+//! what the venue itself saw, not only what the daemon says:
+//!
+//! - a bad config exits 2, names every problem and starts nothing;
+//! - SIGTERM cancels every open order at the venue before the process exits 0;
+//! - `levictl kill` stops order flow at once and cancels everything; `resume` trades again;
+//! - SIGHUP and `levictl set` change a limit while trading, with no market-data message lost;
+//! - kill -9 while trading, then a restart: the journal gives back exactly the venue's open
+//!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use levibot_engine::daemon::{config, recovery};
+use levibot_shm::counters::CountersReader;
+use levibot_shm::records::{
+    DaemonEvent, OrderRequest, Record, SentOrder, daemon_event, order_kind,
+};
+use levibot_shm::{StartAt, Tailer};
+use levibot_tools::demo;
+use levibot_tools::venue::fix_server::FIRST_OWNER;
+use levibot_tools::venue::sim::SimVenue;
+
+/// Generous: a loaded 2-core CI machine.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(config: &Path, dir: &Path) -> Daemon {
+        let log = dir.join(format!("levibotd-{}.log", std::process::id()));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            dir: dir.to_owned(),
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let until = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < until,
+                "levibotd did not exit:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `ok` holds for the daemon's counters.
+    fn wait_for(&mut self, what: &str, ok: impl Fn(&HashMap<String, i64>) -> bool) {
+        let until = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "levibotd exited ({status}) waiting for {what}:\n{}",
+                    self.log()
+                );
+            }
+            if ok(&counters(&self.dir)) {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for {what}; counters {:?}\n{}",
+                counters(&self.dir),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until this process (not a killed predecessor, whose counters file may still be
+    /// there) runs.
+    fn wait_running(&mut self) {
+        let pid = self.child.id();
+        let path = levibot_shm::paths::counters_path(&self.dir);
+        self.wait_for("the daemon to run", |c| {
+            c.get("daemon.phase") == Some(&3)
+                && CountersReader::open(&path).is_ok_and(|r| r.writer_pid() == pid)
+        });
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn counters(dir: &Path) -> HashMap<String, i64> {
+    match CountersReader::open(levibot_shm::paths::counters_path(dir)) {
+        Ok(r) => r
+            .counters()
+            .into_iter()
+            .map(|c| (c.label, c.value))
+            .collect(),
+        Err(_) => HashMap::new(),
+    }
+}
+
+fn get(c: &HashMap<String, i64>, label: &str) -> i64 {
+    c.get(label).copied().unwrap_or(0)
+}
+
+/// Every frame of the journal: (record type, payload).
+fn journal(dir: &Path) -> Vec<(u16, Vec<u8>)> {
+    let mut tailer = Tailer::open(dir, StartAt::Beginning).unwrap();
+    let mut frames = Vec::new();
+    while tailer
+        .poll(4096, |f| frames.push((f.record_type.0, f.payload.to_vec())))
+        .unwrap()
+        .frames
+        > 0
+    {}
+    frames
+}
+
+fn events(dir: &Path) -> Vec<DaemonEvent> {
+    journal(dir)
+        .iter()
+        .filter(|(t, _)| *t == DaemonEvent::RECORD_TYPE.0)
+        .filter_map(|(_, p)| DaemonEvent::from_bytes(p))
+        .collect()
+}
+
+fn sent_orders(dir: &Path) -> Vec<SentOrder> {
+    journal(dir)
+        .iter()
+        .filter(|(t, _)| *t == SentOrder::RECORD_TYPE.0)
+        .filter_map(|(_, p)| SentOrder::from_bytes(p))
+        .collect()
+}
+
+fn levictl(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_levictl"))
+        .arg("--journal")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The demo's venue (three symbols, synthetic traders) and its config, journal in `dir`.
+fn venue_and_config(dir: &Path, seed: u64) -> (SimVenue, PathBuf) {
+    let venue = demo::start_venue(demo::venue_config(seed, 400).unwrap()).unwrap();
+    let config = demo::write_config(dir, dir, &venue).unwrap();
+    (venue, config)
+}
+
+fn venue_working(venue: &SimVenue) -> Vec<u64> {
+    venue
+        .core
+        .with_engine(|e| e.working_order_ids_of(FIRST_OWNER))
+}
+
+#[test]
+fn a_bad_config_exits_2_naming_every_problem_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[daemon]
+log_levle = "info"
+cancel_deadline_ms = 0
+
+[journal]
+dir = "{}"
+segment_size_mib = 3
+
+[venue]
+exchange_info = "/nonexistent/exchangeInfo.json"
+credentials = "/nonexistent/credentials.toml"
+
+[venue.market_data]
+url = "http://127.0.0.1:1"
+
+[venue.order_entry]
+url = "tcp://127.0.0.1:2"
+sender_comp_id = "LEVIBOT"
+target_comp_id = "VENUE"
+binance_logon = true
+
+[strategy]
+kind = "maker"
+id = 1
+
+[layout]
+kind = "fused"
+pipeline = {{ core = 100000 }}
+"#,
+            journal.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for key in [
+        "daemon.log_levle",
+        "daemon.cancel_deadline_ms",
+        "journal.segment_size_mib",
+        "venue.exchange_info",
+        "venue.credentials",
+        "venue.market_data.url",
+        "layout.pipeline.core",
+    ] {
+        assert!(stderr.contains(key), "{key} not named:\n{stderr}");
+    }
+    assert!(
+        !journal.exists(),
+        "a journal was created: nothing may start"
+    );
+    // --check says the same without starting anything either.
+    let check = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["run", "--check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(2));
+}
+
+#[test]
+fn sigterm_cancels_every_open_order_at_the_venue_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let mut daemon = Daemon::start(&config, dir.path());
+    daemon.wait_running();
+    daemon.wait_for("open orders", |c| get(c, "risk.open_orders") > 0);
+    let until = Instant::now() + TIMEOUT;
+    while venue_working(&venue).is_empty() {
+        assert!(Instant::now() < until, "no order reached the venue");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    daemon.signal(rustix::process::Signal::TERM);
+    let status = daemon.wait();
+    assert_eq!(status.code(), Some(0), "{}", daemon.log());
+    assert_eq!(
+        venue_working(&venue),
+        Vec::<u64>::new(),
+        "orders left at the venue"
+    );
+    let events = events(dir.path());
+    let kinds: Vec<u16> = events.iter().map(|e| e.kind).collect();
+    let done = events
+        .iter()
+        .rev()
+        .find(|e| e.kind == daemon_event::CANCEL_ALL_DONE)
+        .expect("a cancel-all on SIGTERM");
+    assert_eq!(done.value, 0, "unconfirmed cancels: {kinds:?}");
+    assert_eq!(kinds.last(), Some(&daemon_event::STOPPED), "{kinds:?}");
+    assert!(kinds.contains(&daemon_event::STOPPING));
+    venue.stop();
+}
+
+#[test]
+fn levictl_kill_stops_order_flow_and_cancels_everything_and_resume_trades_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let mut daemon = Daemon::start(&config, dir.path());
+    daemon.wait_running();
+    daemon.wait_for("open orders", |c| get(c, "risk.open_orders") > 0);
+
+    let out = levictl(dir.path(), &["kill"]);
+    assert!(
+        out.status.success(),
+        "kill: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        venue_working(&venue),
+        Vec::<u64>::new(),
+        "orders left at the venue"
+    );
+    let c = counters(dir.path());
+    assert_eq!(get(&c, "risk.trading_state"), 2);
+    assert_eq!(get(&c, "risk.open_orders"), 0);
+    // The market moves on; nothing new leaves.
+    let sent = get(&c, "gateway.orders_sent");
+    std::thread::sleep(Duration::from_millis(1_000));
+    let c = counters(dir.path());
+    assert_eq!(
+        get(&c, "gateway.orders_sent"),
+        sent,
+        "orders sent after the kill"
+    );
+    // In the journal: once the mass cancel went out, no new order or replace followed it.
+    let orders = sent_orders(dir.path());
+    let mass = orders
+        .iter()
+        .rposition(|o| o.request.kind == order_kind::MASS_CANCEL)
+        .expect("the kill's mass cancel was sent");
+    let after: Vec<&OrderRequest> = orders[mass..]
+        .iter()
+        .map(|o| &o.request)
+        .filter(|r| r.kind == order_kind::NEW || r.kind == order_kind::REPLACE)
+        .collect();
+    assert!(after.is_empty(), "sent after the kill: {after:?}");
+
+    let out = levictl(dir.path(), &["resume"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    daemon.wait_for("orders after resume", move |c| {
+        get(c, "gateway.orders_sent") > sent + 1
+    });
+    daemon.signal(rustix::process::Signal::TERM);
+    assert_eq!(daemon.wait().code(), Some(0));
+    venue.stop();
+}
+
+#[test]
+fn reload_and_set_change_limits_while_trading_without_losing_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config_path) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let mut daemon = Daemon::start(&config_path, dir.path());
+    daemon.wait_running();
+    daemon.wait_for("orders", |c| get(c, "gateway.orders_sent") > 5);
+
+    // SIGHUP after the file changed: NKNUSDT's price collar is now 1 bp (the maker quotes
+    // two ticks, ~6 bp, from the microprice), so its orders are refused from the next on.
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let edited = text.replacen("collar_bps = 500", "collar_bps = 1", 1);
+    assert_ne!(text, edited);
+    std::fs::write(&config_path, edited).unwrap();
+    let before = counters(dir.path());
+    daemon.signal(rustix::process::Signal::HUP);
+    daemon.wait_for("the new limit to refuse orders", |c| {
+        get(c, "risk.reject.price_collar") > 0 && get(c, "risk.limits_updates") >= 1
+    });
+    assert!(
+        events(dir.path())
+            .iter()
+            .any(|e| e.kind == daemon_event::RELOADED)
+    );
+
+    // levictl set: one limit, journaled.
+    let out = levictl(dir.path(), &["set", "risk.loss_max", "900"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        events(dir.path())
+            .iter()
+            .any(|e| e.kind == daemon_event::LIMIT_SET)
+    );
+    // A refused reload changes nothing and says why.
+    std::fs::write(
+        &config_path,
+        text.replace("kind = \"fused\"", "kind = \"sideways\""),
+    )
+    .unwrap();
+    let out = levictl(dir.path(), &["reload"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("layout"));
+
+    // Market data went on throughout: more messages, no gap, no decode error, no reconnect.
+    let after = counters(dir.path());
+    assert!(get(&after, "feed.messages") > get(&before, "feed.messages"));
+    assert_eq!(get(&after, "feed.stream_gaps"), 0);
+    assert_eq!(get(&after, "feed.decode_errors"), 0);
+    assert_eq!(get(&after, "venue.market_data.disconnects"), 0);
+    assert_eq!(get(&after, "strategy.book_resyncs"), 0);
+    daemon.signal(rustix::process::Signal::TERM);
+    assert_eq!(daemon.wait().code(), Some(0), "{}", daemon.log());
+    venue.stop();
+}
+
+#[test]
+fn after_kill_9_a_restart_recovers_exactly_and_sends_no_order_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config_path) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let mut daemon = Daemon::start(&config_path, dir.path());
+    daemon.wait_running();
+    daemon.wait_for("fills and open orders", |c| {
+        get(c, "venue.order_entry.fills") > 0 && get(c, "risk.open_orders") > 0
+    });
+    // Freeze the market so the venue's view holds still, then kill -9 mid-session.
+    venue.set_rate(0);
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.signal(rustix::process::Signal::KILL);
+    daemon.wait();
+
+    // What the journal says we own is exactly what the venue says we own.
+    let config = config::load(&config_path).unwrap();
+    let recovered =
+        recovery::recover(&config.journal.dir, config.risk_limits, &config.instruments).unwrap();
+    let mut ids: Vec<u64> = recovered
+        .open_orders
+        .iter()
+        .map(|o| o.client_order_id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, venue_working(&venue), "open orders");
+    for id in 0..config.instruments.len() as u32 {
+        assert_eq!(
+            recovered.engine.position(id),
+            venue.core.with_engine(|e| e.position_of(FIRST_OWNER, id)),
+            "position of instrument {id}"
+        );
+    }
+
+    // Restart: it logs on where the session stopped, cancels what we had working, trades on.
+    venue.set_rate(400);
+    let mut daemon = Daemon::start(&config_path, dir.path());
+    daemon.wait_running();
+    let reconciled = events(dir.path())
+        .into_iter()
+        .rev()
+        .find(|e| e.kind == daemon_event::RECONCILED)
+        .expect("reconciled");
+    assert_eq!(
+        reconciled.value as usize,
+        ids.len(),
+        "{}\n{:?}",
+        daemon.log(),
+        counters(dir.path())
+    );
+    let sent_before = sent_orders(dir.path()).len();
+    daemon.wait_for("orders after the restart", |c| {
+        get(c, "gateway.orders_sent") > 3
+    });
+    daemon.signal(rustix::process::Signal::TERM);
+    assert_eq!(daemon.wait().code(), Some(0), "{}", daemon.log());
+    assert_eq!(venue_working(&venue), Vec::<u64>::new());
+
+    // No client order id went out twice, across both runs.
+    let sent = sent_orders(dir.path());
+    assert!(sent.len() > sent_before);
+    let mut seen = HashSet::new();
+    for s in &sent {
+        assert!(
+            seen.insert(s.request.client_order_id),
+            "client order id {} sent twice",
+            s.request.client_order_id
+        );
+    }
+    venue.stop();
+}
+
+#[test]
+fn the_demo_trades_and_says_where_the_journal_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["demo", "--duration", "8", "--plain", "--journal"])
+        .arg(&journal)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&journal.display().to_string()), "{stdout}");
+    assert!(stdout.contains("levictl tail"), "{stdout}");
+    assert!(!sent_orders(&journal).is_empty(), "the demo sent no order");
+    // A second run empties its own old journal; a non-demo journal is refused.
+    let other = dir.path().join("service");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("journal-0.lvj"), b"x").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["demo", "--duration", "1", "--plain", "--journal"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a demo"));
+}
+
+#[test]
+fn systemd_hears_ready_then_the_watchdog_then_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let socket_path = dir.path().join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let log = dir.path().join("levibotd.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut heard: Vec<String> = Vec::new();
+    let mut buf = [0u8; 512];
+    let until = Instant::now() + TIMEOUT;
+    let mut stopping_sent = false;
+    loop {
+        if let Ok(n) = socket.recv(&mut buf) {
+            heard.extend(
+                String::from_utf8_lossy(&buf[..n])
+                    .lines()
+                    .map(str::to_owned),
+            );
+        }
+        let watchdogs = heard.iter().filter(|l| *l == "WATCHDOG=1").count();
+        if !stopping_sent && heard.iter().any(|l| l == "READY=1") && watchdogs >= 3 {
+            let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+            rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+            stopping_sent = true;
+        }
+        if stopping_sent && heard.iter().any(|l| l == "STOPPING=1") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "heard {heard:?}\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let ready = heard.iter().position(|l| l == "READY=1").unwrap();
+    let stopping = heard.iter().position(|l| l == "STOPPING=1").unwrap();
+    assert!(ready < stopping, "{heard:?}");
+    assert!(
+        heard[ready..stopping]
+            .iter()
+            .filter(|l| *l == "WATCHDOG=1")
+            .count()
+            >= 2,
+        "{heard:?}"
+    );
+    venue.stop();
+}
