@@ -251,6 +251,57 @@ fn every_kind_reads_back_with_its_fields() {
     assert_eq!(parsed.get(34).and_then(value_u64), Some(u64::MAX));
 }
 
+#[test]
+fn order_mass_status_request_exact_bytes() {
+    let mut encoder = encoder();
+    let all = OrderRequest {
+        kind: order_kind::MASS_STATUS,
+        client_order_id: 77,
+        instrument_id: u32::MAX,
+        side: side::SELL, // ignored, as are the terms
+        px: 5,
+        qty: 5,
+        ..OrderRequest::default()
+    };
+    let message = encoder.encode(&all, 9, LEAP_DAY_NS).unwrap().to_vec();
+    // BodyLength and CheckSum computed by hand (python: sum(bytes) % 256). No ClOrdID (11)
+    // and no TransactTime (60): FIX 4.4 defines neither for 35=AF.
+    assert_eq!(
+        show(&message),
+        "8=FIX.4.4|9=71|35=AF|49=LEVIBOT|56=BINANCE|34=9|52=20240229-12:34:56.789|584=77|\
+         585=7|10=174|"
+    );
+    let by_security = OrderRequest {
+        client_order_id: 78,
+        instrument_id: instrument("NKNUSDT").id,
+        ..all
+    };
+    let message = encoder.encode(&by_security, 10, LEAP_DAY_NS).unwrap();
+    assert_eq!(
+        show(message),
+        "8=FIX.4.4|9=83|35=AF|49=LEVIBOT|56=BINANCE|34=10|52=20240229-12:34:56.789|584=78|\
+         585=1|55=NKNUSDT|10=163|"
+    );
+    assert_eq!(
+        body_after_header(message, "AF", 10, LEAP_DAY_TEXT),
+        pairs(&[(584, "78"), (585, "1"), (55, "NKNUSDT")])
+    );
+    // An instrument the encoder does not know is an error, as for a mass cancel.
+    assert_eq!(
+        encoder.encode(
+            &OrderRequest {
+                instrument_id: 100_000,
+                ..all
+            },
+            11,
+            LEAP_DAY_NS
+        ),
+        Err(FixEncodeError::UnknownInstrument {
+            instrument_id: 100_000
+        })
+    );
+}
+
 /// A small xorshift generator, so that the random tests need no dependency.
 struct Rng(u64);
 
@@ -680,13 +731,21 @@ fn random_requests_never_panic_and_every_message_reads_back() {
                     .unwrap_or_else(|e| panic!("seed {seed}, record {i}: {e}: {}", show(message)));
                 assert_eq!(parsed.as_bytes().len(), message.len());
                 assert_eq!(parsed.get(34).and_then(value_u64), Some(seq));
+                // A mass status request carries its id in 584 and has no TransactTime.
+                let (id_tag, transact_time) = match order.kind {
+                    order_kind::MASS_STATUS => (584, false),
+                    _ => (11, true),
+                };
                 assert_eq!(
-                    parsed.get(11).and_then(value_u64),
+                    parsed.get(id_tag).and_then(value_u64),
                     Some(order.client_order_id)
                 );
                 let time = UtcTimestamp::from_unix_ns(ns);
                 assert_eq!(parsed.get(52), Some(&time.as_bytes()[..]));
-                assert_eq!(parsed.get(60), Some(&time.as_bytes()[..]));
+                assert_eq!(parsed.get(60).is_some(), transact_time, "{}", show(message));
+                if transact_time {
+                    assert_eq!(parsed.get(60), Some(&time.as_bytes()[..]));
+                }
             }
             Err(e) => {
                 refused += 1;

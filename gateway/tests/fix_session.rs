@@ -18,7 +18,8 @@ use levibot_gateway::fix::{
 };
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::records::{
-    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
+    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
+    time_in_force,
 };
 
 #[global_allocator]
@@ -539,6 +540,37 @@ fn orders_use_the_next_seq_num_and_the_venue_resend_request_gets_a_gap_fill() {
 }
 
 #[test]
+fn after_a_restart_a_journaled_order_the_venue_never_got_is_reported_lost() {
+    // The journal says numbers 5 and 6 carried orders 40 and 41 (write-ahead), then the
+    // process died; 6 never left. The restarted session resumes at 7.
+    let mut session = session_with(SessionSeqNums {
+        next_sender: 7,
+        next_target: 1,
+    });
+    session.remember_sent(&limit_buy(40), 5);
+    session.remember_sent(&limit_buy(41), 6);
+    // Numbers not yet used are not remembered.
+    session.remember_sent(&limit_buy(42), 7);
+    session.logon(T0).unwrap();
+    drain(&mut session);
+    feed(&mut session, &peer("A", 1, "98=0|108=30|"), T0);
+    // The venue got up to 5: it asks for 6 onwards.
+    assert_eq!(feed(&mut session, &peer("2", 2, "7=6|16=0|"), T0), None);
+    let Some(SessionEvent::Report(report)) = session.take_event() else {
+        panic!("order 41 reported lost");
+    };
+    assert_eq!(
+        (
+            report.client_order_id,
+            report.exec_type,
+            report.reject_reason
+        ),
+        (41, exec_type::REJECTED, REJECT_REASON_LOST_IN_FLIGHT)
+    );
+    assert_eq!(session.take_event(), None);
+}
+
+#[test]
 fn session_reject_of_an_order_is_a_rejected_report() {
     let mut session = active();
     let market = OrderRequest {
@@ -740,6 +772,176 @@ fn bad_report_fields_are_typed_errors_naming_the_tag() {
     assert_eq!(drain(&mut session).len(), 5);
     assert_eq!(session.state(), SessionState::Active);
     assert_eq!(session.seq_nums().next_target, 7);
+}
+
+#[test]
+fn order_status_reports_are_decoded_with_the_last_flag() {
+    let mut session = active();
+    let instrument = nknusdt();
+    let price = |text: &str| {
+        levibot_gateway::decimal::parse_units(text.as_bytes(), instrument.price_scale).unwrap()
+    };
+    let qty = |text: &str| {
+        levibot_gateway::decimal::parse_units(text.as_bytes(), instrument.qty_scale).unwrap()
+    };
+    // One working order of two: AvgPx becomes last_px; no flag.
+    let first = report_of(
+        &mut session,
+        2,
+        "8",
+        "11=7|37=12|17=9|150=I|39=1|54=1|55=NKNUSDT|44=0.3513|38=3|14=1.5|151=1.5|6=0.3512|\
+         584=77|911=2|912=N|",
+    );
+    assert_eq!(
+        first,
+        ExecutionReport {
+            client_order_id: 7,
+            venue_order_id: 12,
+            px: price("0.3513"),
+            last_px: price("0.3512"),
+            cum_qty: qty("1.5"),
+            leaves_qty: qty("1.5"),
+            instrument_id: instrument.id,
+            exec_type: exec_type::ORDER_STATUS,
+            ord_status: b'1',
+            side: side::BUY,
+            flags: 0,
+            ..ExecutionReport::default()
+        }
+    );
+    // The last one (912=Y), a sell without AvgPx: last_px 0.
+    let last = report_of(
+        &mut session,
+        3,
+        "8",
+        "11=8|37=13|17=10|150=I|39=0|54=2|55=NKNUSDT|44=0.36|38=2|14=0|151=2|584=77|911=2|912=Y|",
+    );
+    assert_eq!(
+        (
+            last.client_order_id,
+            last.side,
+            last.last_px,
+            last.leaves_qty
+        ),
+        (8, side::SELL, 0, qty("2"))
+    );
+    assert_eq!(last.flags, report_flag::LAST_OF_MASS_STATUS);
+    // The answer without orders: no ClOrdID, Symbol or Side.
+    let empty = report_of(
+        &mut session,
+        4,
+        "8",
+        "37=NONE|17=11|150=I|39=8|14=0|151=0.000|6=0|584=78|911=0|912=Y|58=no orders|",
+    );
+    assert_eq!(
+        empty,
+        ExecutionReport {
+            instrument_id: INSTRUMENT_UNKNOWN,
+            exec_type: exec_type::ORDER_STATUS,
+            ord_status: b'8',
+            flags: report_flag::LAST_OF_MASS_STATUS,
+            ..ExecutionReport::default()
+        }
+    );
+    assert_eq!(drain(&mut session).len(), 0);
+}
+
+#[test]
+fn bad_order_status_fields_are_typed_errors() {
+    let mut session = active();
+    let mut seq = 1;
+    let mut bad = |session: &mut FixSession, body: &str| {
+        seq += 1;
+        match feed(session, &peer("8", seq, body), T0) {
+            Some(SessionEvent::BadReport(error)) => error,
+            other => panic!("expected a bad report, got {other:?}"),
+        }
+    };
+    // Only the answer without orders may leave Symbol out.
+    assert_eq!(
+        bad(
+            &mut session,
+            "11=7|37=1|17=1|150=I|39=0|14=0|151=1|911=1|912=Y|"
+        ),
+        ReportError::MissingField { tag: 55 }
+    );
+    assert_eq!(
+        bad(
+            &mut session,
+            "37=NONE|17=1|150=I|39=8|14=0|151=0|911=3|912=Y|"
+        ),
+        ReportError::MissingField { tag: 55 }
+    );
+    assert_eq!(
+        bad(&mut session, "37=NONE|17=1|150=I|39=8|14=0|151=0|912=Y|"),
+        ReportError::MissingField { tag: 55 }
+    );
+    // Its quantities are zero: there is no unit to read them in.
+    assert!(matches!(
+        bad(
+            &mut session,
+            "37=NONE|17=1|150=I|39=8|14=1|151=0|911=0|912=Y|"
+        ),
+        ReportError::BadValue { tag: 14, .. }
+    ));
+    assert!(matches!(
+        bad(
+            &mut session,
+            "37=NONE|17=1|150=I|39=8|14=0|151=0|911=x|912=Y|"
+        ),
+        ReportError::BadValue { tag: 911, .. }
+    ));
+    assert!(matches!(
+        bad(
+            &mut session,
+            "11=7|37=1|17=1|150=I|39=0|54=1|55=NKNUSDT|14=0|151=1|911=1|912=y|"
+        ),
+        ReportError::BadValue { tag: 912, .. }
+    ));
+    assert!(matches!(
+        bad(
+            &mut session,
+            "11=7|37=1|17=1|150=I|39=0|54=1|55=NKNUSDT|14=0|151=1|6=0.3x|912=Y|"
+        ),
+        ReportError::BadDecimal { tag: 6, .. }
+    ));
+    assert_eq!(
+        bad(
+            &mut session,
+            "11=7|37=1|17=1|150=I|39=0|54=1|55=NKNUSDT|14=0|912=Y|"
+        ),
+        ReportError::MissingField { tag: 151 }
+    );
+    // Each was answered with a session Reject; the session goes on.
+    assert_eq!(drain(&mut session).len(), 8);
+    assert_eq!(session.state(), SessionState::Active);
+}
+
+#[test]
+fn order_status_decoding_allocates_nothing() {
+    let mut session = active();
+    let inbound: Vec<Vec<u8>> = (0..100u64)
+        .map(|i| {
+            let last = if i == 99 { "Y" } else { "N" };
+            peer(
+                "8",
+                2 + i,
+                &format!(
+                    "11={i}|37={i}|17={i}|150=I|39=0|54=1|55=NKNUSDT|44=0.3513|14=0|151=1|\
+                     6=0|584=5|911=100|912={last}|"
+                ),
+            )
+        })
+        .collect();
+    let before = levibot_testkit::allocations();
+    let mut flagged = 0;
+    for message in &inbound {
+        if let Some(SessionEvent::Report(report)) = session.handle(message, T0).event {
+            flagged += usize::from(report.flags & report_flag::LAST_OF_MASS_STATUS != 0);
+        }
+    }
+    assert_eq!(levibot_testkit::allocations() - before, 0);
+    assert_eq!(flagged, 1);
 }
 
 #[test]

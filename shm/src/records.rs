@@ -28,7 +28,9 @@
 //! ```
 //!
 //! Order-side records (`OrderRequest`, `RiskReject`, `SentOrder`, `ExecutionReport`) are drawn where they
-//! are defined, below.
+//! are defined, below; so are the daemon's records (`InstrumentDef`, `DaemonEvent`) and the
+//! checkpoint records that let recovery start from a checkpoint instead of the first segment
+//! (`CheckpointBegin` .. `CheckpointEnd`).
 //!
 //! A depth update with more levels than one `DepthDiff` holds is split into `chunk_count` chunks
 //! with the same update ids; a book applies the sequence check once, at chunk 0.
@@ -66,6 +68,21 @@ pub mod record_type {
     /// The text of the configuration file the daemon started with or reloaded (UTF-8 TOML,
     /// variable length): what the limits and parameters in force came from.
     pub const CONFIG_TEXT: RecordType = RecordType(0x301);
+    /// A checkpoint of the state recovery rebuilds begins: a
+    /// [`CheckpointBegin`](super::CheckpointBegin), then its instruments, open orders,
+    /// client-order-id marks and fill stamps, then a
+    /// [`CheckpointEnd`](super::CheckpointEnd) with the same id (see `CheckpointBegin`).
+    pub const CHECKPOINT_BEGIN: RecordType = RecordType(0x302);
+    /// One instrument of a checkpoint: a [`CheckpointInstrument`](super::CheckpointInstrument).
+    pub const CHECKPOINT_INSTRUMENT: RecordType = RecordType(0x303);
+    /// One open order of a checkpoint: a [`CheckpointOrder`](super::CheckpointOrder).
+    pub const CHECKPOINT_ORDER: RecordType = RecordType(0x304);
+    /// Client-order-id marks of a checkpoint: a [`CheckpointMarks`](super::CheckpointMarks).
+    pub const CHECKPOINT_MARKS: RecordType = RecordType(0x305);
+    /// Fill stamps of a checkpoint: a [`CheckpointFills`](super::CheckpointFills).
+    pub const CHECKPOINT_FILLS: RecordType = RecordType(0x306);
+    /// A checkpoint is complete: a [`CheckpointEnd`](super::CheckpointEnd).
+    pub const CHECKPOINT_END: RecordType = RecordType(0x307);
 }
 
 /// A fixed-size record with its journal record type.
@@ -193,6 +210,11 @@ pub mod order_kind {
     pub const REPLACE: u8 = 3;
     /// Cancel every open order of the instrument (or of all, with `instrument_id == u32::MAX`).
     pub const MASS_CANCEL: u8 = 4;
+    /// Ask the venue for the status of every working order of the instrument (or of all, with
+    /// `instrument_id == u32::MAX`); `client_order_id` is the request's id (FIX MassStatusReqID
+    /// 584). The venue answers with `exec_type::ORDER_STATUS` reports, the last one flagged
+    /// [`report_flag::LAST_OF_MASS_STATUS`](super::report_flag::LAST_OF_MASS_STATUS).
+    pub const MASS_STATUS: u8 = 5;
 }
 
 /// Order sides, as FIX tag 54 (`1` buy, `2` sell).
@@ -266,6 +288,15 @@ pub mod exec_type {
     pub const REJECTED: u8 = b'8';
     pub const EXPIRED: u8 = b'C';
     pub const TRADE: u8 = b'F';
+    /// Order Status: one working order's state in the answer to a mass status request
+    /// (`last_px` is the order's AvgPx, 6, or 0).
+    pub const ORDER_STATUS: u8 = b'I';
+}
+
+/// Bits of [`ExecutionReport::flags`]. Values are stable: they are journaled.
+pub mod report_flag {
+    /// The last report of the answer to a mass status request (FIX LastRptRequested 912=Y).
+    pub const LAST_OF_MASS_STATUS: u8 = 1;
 }
 
 /// What the venue said about one of our orders.
@@ -275,7 +306,8 @@ pub mod exec_type {
 ///  24 i64 px (order price)   32 i64 last_px   40 i64 last_qty
 ///  48 i64 cum_qty            56 i64 leaves_qty
 ///  64 u32 instrument_id      68 u8 exec_type (FIX 150)  69 u8 ord_status (FIX 39)
-///  70 u8 side                71 u8 reserved    72 u32 reject_reason (FIX 103)  76 u32 reserved
+///  70 u8 side                71 u8 flags (report_flag)  72 u32 reject_reason (FIX 103)
+///  76 u32 reserved
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -292,7 +324,8 @@ pub struct ExecutionReport {
     pub exec_type: u8,
     pub ord_status: u8,
     pub side: u8,
-    pub reserved_a: u8,
+    /// [`report_flag`] bits.
+    pub flags: u8,
     pub reject_reason: u32,
     pub reserved_b: u32,
 }
@@ -432,6 +465,9 @@ pub mod daemon_event {
     pub const STOPPING: u16 = 11;
     /// Clean shutdown: the last record of a run.
     pub const STOPPED: u16 = 12;
+    /// An order mass status round with the venue finished (`value`: what it changed in risk:
+    /// missed fills applied + orders dropped + orders adopted; -1: no answer in time).
+    pub const MASS_STATUS: u16 = 13;
 }
 
 /// Who asked for a [`DaemonEvent`]. Values are stable: they are journaled.
@@ -465,6 +501,266 @@ pub struct RawMessageHeader {
     /// Which connection the bytes came from (the daemon's numbering).
     pub source_id: u32,
     pub reserved: u32,
+}
+
+/// Bits of [`CheckpointBegin::flags`]. Values are stable: they are journaled.
+pub mod checkpoint_flag {
+    /// The last daemon event before the checkpoint's position was `STOPPED`, and nothing
+    /// order-related came after it.
+    pub const CLEAN_STOP: u16 = 1;
+    /// `client_order_id_max` holds a value (some client order id was seen).
+    pub const CLIENT_ORDER_ID_MAX: u16 = 2;
+    /// `fix_next_sender` and `fix_next_target` hold the last `FixSeqNums` journaled.
+    pub const FIX_SEQ_NUMS: u16 = 4;
+    /// `sent_msg_seq_num_max` holds a value (some order was sent).
+    pub const SENT_MSG_SEQ_NUM_MAX: u16 = 8;
+    /// A trip is pending: `trip_check`, `trip_limit`, `trip_value` hold it.
+    pub const TRIP: u16 = 16;
+    /// A status round (order mass status) awaits the venue's last report.
+    pub const STATUS_ROUND_OPEN: u16 = 32;
+}
+
+/// Bits of [`CheckpointInstrument::flags`].
+pub mod checkpoint_instrument_flag {
+    /// `def` is the instrument's definition (else the id had risk limits and no definition).
+    pub const DEFINED: u32 = 1;
+    /// The instrument has risk limits: the ledger fields hold its state.
+    pub const RISK: u32 = 2;
+}
+
+/// Bits of [`CheckpointOrder::flags`].
+pub mod checkpoint_order_flag {
+    /// The venue acknowledged the order.
+    pub const ACKED: u8 = 1;
+    /// A cancel awaits the venue (`cancel_client_order_id` is its id).
+    pub const CANCEL_PENDING: u8 = 2;
+    /// Open when the status round began and not yet reported on in it.
+    pub const AWAITING_STATUS: u8 = 4;
+}
+
+/// Replaces one [`CheckpointOrder`] holds (the risk engine's `REPLACES_PENDING_MAX`, which must
+/// not exceed it).
+pub const CHECKPOINT_REPLACES_MAX: usize = 3;
+/// Marks one [`CheckpointMarks`] holds.
+pub const CHECKPOINT_MARKS_PER_RECORD: usize = 16;
+/// Stamps one [`CheckpointFills`] holds.
+pub const CHECKPOINT_FILLS_PER_RECORD: usize = 64;
+
+/// An `i128` as two `u64` words, low word first (records keep 8-byte alignment).
+pub fn i128_to_words(value: i128) -> [u64; 2] {
+    [value as u64, (value >> 64) as u64]
+}
+
+/// The `i128` of [`i128_to_words`].
+pub fn i128_from_words(words: [u64; 2]) -> i128 {
+    (words[0] as u128 | (words[1] as u128) << 64) as i128
+}
+
+/// The first record of a checkpoint: the state recovery rebuilds, as of journal position
+/// `replay_from` (exactly what a replay of every frame before it gives). Recovery restores the
+/// last complete checkpoint and replays only the frames from `replay_from` on, so segments
+/// before it may be pruned. The records of one checkpoint, in this order: this one, `instruments`
+/// [`CheckpointInstrument`]s, `orders` [`CheckpointOrder`]s, `ceil(marks / 16)`
+/// [`CheckpointMarks`], `ceil(fills / 64)` [`CheckpointFills`], then a [`CheckpointEnd`]; every
+/// one carries `checkpoint_id` and comes from the same writer. Other writers' frames may lie
+/// between them. A checkpoint without its end (a crash while writing it) is ignored.
+///
+/// ```text
+///   0 u64 checkpoint_id         8 u64 replay_from (journal position P)
+///  16 u64 unix_ns (written)    24 u64 frames (before P)
+///  32 u64 runs (writer runs before P)   40 u64 epoch (run of the last frame before P; 0: none)
+///  48 u64 orders_sent          56 u64 reports
+///  64 u64 targets_gone         72 u64 skipped
+///  80 u64 client_order_id_max (flag CLIENT_ORDER_ID_MAX)
+///  88 u64 fix_next_sender      96 u64 fix_next_target (flag FIX_SEQ_NUMS)
+/// 104 u64 sent_msg_seq_num_max (flag SENT_MSG_SEQ_NUM_MAX)
+/// 112 u64 ignored_reports     120 i64 trip_limit   128 i64 trip_value (flag TRIP)
+/// 136 [u64; 2] pnl_total (i128 notional, low word first)
+/// 152 u32 instruments   156 u32 orders   160 u32 marks   164 u32 fills
+/// 168 u16 flags (checkpoint_flag)   170 u16 trip_check (risk check code)
+/// 172 u8 trading_state (0 active, 1 reduce-only, 2 halted)   173 [u8; 3] reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointBegin {
+    pub checkpoint_id: u64,
+    /// `Position.0` of the first frame the checkpoint does not cover.
+    pub replay_from: u64,
+    pub unix_ns: u64,
+    pub frames: u64,
+    pub runs: u64,
+    pub epoch: u64,
+    pub orders_sent: u64,
+    pub reports: u64,
+    pub targets_gone: u64,
+    pub skipped: u64,
+    pub client_order_id_max: u64,
+    pub fix_next_sender: u64,
+    pub fix_next_target: u64,
+    pub sent_msg_seq_num_max: u64,
+    pub ignored_reports: u64,
+    pub trip_limit: i64,
+    pub trip_value: i64,
+    pub pnl_total: [u64; 2],
+    pub instruments: u32,
+    pub orders: u32,
+    pub marks: u32,
+    pub fills: u32,
+    pub flags: u16,
+    pub trip_check: u16,
+    pub trading_state: u8,
+    pub reserved: [u8; 3],
+}
+
+/// One instrument of a checkpoint: what it is (checked against the configuration, as an
+/// [`InstrumentDef`] is) and its risk ledger. Money is in the instrument's `px x qty` units
+/// (`pnl` in notional units), each `i128` as two words, low first.
+///
+/// ```text
+///   0 u64 checkpoint_id
+///   8 InstrumentDef def (48 B)
+///  56 i64 position            64 i64 open_buy_qty    72 i64 open_sell_qty (as its orders add up)
+///  80 i64 mark_px             88 i64 worst_max (the bound restored/adopted orders raised)
+///  96 [u64; 2] realised      112 [u64; 2] open_cost  128 [u64; 2] pnl
+/// 144 u32 flags (checkpoint_instrument_flag)         148 u32 reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointInstrument {
+    pub checkpoint_id: u64,
+    pub def: InstrumentDef,
+    pub position: i64,
+    pub open_buy_qty: i64,
+    pub open_sell_qty: i64,
+    pub mark_px: i64,
+    /// The largest worst-case bound that restored or adopted orders raised the ledger to (0:
+    /// none; the position limits' part comes from the limits in force).
+    pub worst_max: i64,
+    pub realised: [u64; 2],
+    pub open_cost: [u64; 2],
+    pub pnl: [u64; 2],
+    pub flags: u32,
+    pub reserved: u32,
+}
+
+/// A replace awaiting the venue, in a [`CheckpointOrder`]: the order's new total quantity.
+///
+/// ```text
+///   0 u64 client_order_id   8 i64 px   16 i64 qty
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointReplace {
+    pub client_order_id: u64,
+    pub px: i64,
+    pub qty: i64,
+}
+
+/// One open order of a checkpoint, as risk's open-order table holds it.
+///
+/// ```text
+///   0 u64 checkpoint_id
+///   8 u64 client_order_id (the working order's)   16 u64 cancel_client_order_id (0: none)
+///  24 i64 px (a market order: its side's crossing sentinel)
+///  32 i64 leaves_qty          40 i64 cum_qty        48 i64 counted_qty
+///  56 CheckpointReplace[3] pending (oldest first; 24 B each)
+/// 128 u32 instrument_id      132 u8 side   133 u8 ord_type   134 u8 pending_len
+/// 135 u8 flags (checkpoint_order_flag)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointOrder {
+    pub checkpoint_id: u64,
+    pub client_order_id: u64,
+    pub cancel_client_order_id: u64,
+    pub px: i64,
+    pub leaves_qty: i64,
+    pub cum_qty: i64,
+    pub counted_qty: i64,
+    pub pending: [CheckpointReplace; CHECKPOINT_REPLACES_MAX],
+    pub instrument_id: u32,
+    pub side: u8,
+    pub ord_type: u8,
+    pub pending_len: u8,
+    pub flags: u8,
+}
+
+/// A strategy's lowest client order id not yet seen, in a [`CheckpointMarks`].
+///
+/// ```text
+///   0 u64 next_client_order_id   8 u16 strategy_id   10 u16 reserved   12 u32 reserved
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct StrategyMark {
+    pub next_client_order_id: u64,
+    pub strategy_id: u16,
+    pub reserved_a: u16,
+    pub reserved_b: u32,
+}
+
+/// Up to [`CHECKPOINT_MARKS_PER_RECORD`] client-order-id marks of a checkpoint.
+///
+/// ```text
+///   0 u64 checkpoint_id   8 u32 count   12 u32 reserved
+///  16 StrategyMark[16] (count used; 16 B each)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointMarks {
+    pub checkpoint_id: u64,
+    pub count: u32,
+    pub reserved: u32,
+    pub marks: [StrategyMark; CHECKPOINT_MARKS_PER_RECORD],
+}
+
+impl CheckpointMarks {
+    /// The marks used (clamped to the record, never a panic on a bad count).
+    pub fn used(&self) -> &[StrategyMark] {
+        &self.marks[..(self.count as usize).min(CHECKPOINT_MARKS_PER_RECORD)]
+    }
+}
+
+/// Up to [`CHECKPOINT_FILLS_PER_RECORD`] stamps (ns) of the fills the repeated-execution
+/// throttle remembers, oldest first across the checkpoint's records.
+///
+/// ```text
+///   0 u64 checkpoint_id   8 u32 count   12 u32 reserved
+///  16 u64 stamps_ns[64] (count used)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointFills {
+    pub checkpoint_id: u64,
+    pub count: u32,
+    pub reserved: u32,
+    pub stamps_ns: [u64; CHECKPOINT_FILLS_PER_RECORD],
+}
+
+impl Default for CheckpointFills {
+    fn default() -> Self {
+        Self::zeroed()
+    }
+}
+
+impl CheckpointFills {
+    /// The stamps used (clamped to the record, never a panic on a bad count).
+    pub fn used(&self) -> &[u64] {
+        &self.stamps_ns[..(self.count as usize).min(CHECKPOINT_FILLS_PER_RECORD)]
+    }
+}
+
+/// The last record of a checkpoint: it is complete.
+///
+/// ```text
+///   0 u64 checkpoint_id   8 u64 records (between begin and end)   16 u64 replay_from (as begun)
+/// ```
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct CheckpointEnd {
+    pub checkpoint_id: u64,
+    pub records: u64,
+    pub replay_from: u64,
 }
 
 impl Record for BookTicker {
@@ -502,6 +798,24 @@ impl Record for InstrumentDef {
 impl Record for DaemonEvent {
     const RECORD_TYPE: RecordType = record_type::DAEMON_EVENT;
 }
+impl Record for CheckpointBegin {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_BEGIN;
+}
+impl Record for CheckpointInstrument {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_INSTRUMENT;
+}
+impl Record for CheckpointOrder {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_ORDER;
+}
+impl Record for CheckpointMarks {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_MARKS;
+}
+impl Record for CheckpointFills {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_FILLS;
+}
+impl Record for CheckpointEnd {
+    const RECORD_TYPE: RecordType = record_type::CHECKPOINT_END;
+}
 
 const _: () = assert!(size_of::<BookTicker>() == 56);
 const _: () = assert!(size_of::<Trade>() == 56);
@@ -516,6 +830,14 @@ const _: () = assert!(size_of::<FixSeqNums>() == 16);
 const _: () = assert!(size_of::<ExecutionReport>() == 80);
 const _: () = assert!(size_of::<InstrumentDef>() == 48);
 const _: () = assert!(size_of::<DaemonEvent>() == 24);
+const _: () = assert!(size_of::<CheckpointBegin>() == 176);
+const _: () = assert!(size_of::<CheckpointInstrument>() == 152);
+const _: () = assert!(size_of::<CheckpointReplace>() == 24);
+const _: () = assert!(size_of::<CheckpointOrder>() == 136);
+const _: () = assert!(size_of::<StrategyMark>() == 16);
+const _: () = assert!(size_of::<CheckpointMarks>() == 16 + 16 * CHECKPOINT_MARKS_PER_RECORD);
+const _: () = assert!(size_of::<CheckpointFills>() == 16 + 8 * CHECKPOINT_FILLS_PER_RECORD);
+const _: () = assert!(size_of::<CheckpointEnd>() == 24);
 
 #[cfg(test)]
 mod tests {
@@ -547,6 +869,26 @@ mod tests {
             back.asks(),
             &[Level { px: 11, qty: 2 }, Level { px: 12, qty: 0 }]
         );
+    }
+
+    #[test]
+    fn i128_words_round_trip_and_checkpoint_counts_are_clamped() {
+        for v in [0i128, 1, -1, i128::MAX, i128::MIN, 1 << 64, -(1 << 64) + 7] {
+            assert_eq!(i128_from_words(i128_to_words(v)), v);
+        }
+        let mut marks = CheckpointMarks {
+            count: 2,
+            ..CheckpointMarks::default()
+        };
+        marks.marks[1].strategy_id = 9;
+        let back = CheckpointMarks::from_bytes(marks.to_bytes()).unwrap();
+        assert_eq!(back.used().len(), 2);
+        assert_eq!(back.used()[1].strategy_id, 9);
+        let fills = CheckpointFills {
+            count: u32::MAX,
+            ..CheckpointFills::default()
+        };
+        assert_eq!(fills.used().len(), CHECKPOINT_FILLS_PER_RECORD);
     }
 
     #[test]

@@ -831,6 +831,7 @@ fn kind_name(code: u8) -> String {
         order_kind::CANCEL => "cancel".into(),
         order_kind::REPLACE => "replace".into(),
         order_kind::MASS_CANCEL => "mass_cancel".into(),
+        order_kind::MASS_STATUS => "mass_status".into(),
         other => other.to_string(),
     }
 }
@@ -869,6 +870,7 @@ fn exec_type_name(code: u8) -> String {
         exec_type::REJECTED => "rejected".into(),
         exec_type::EXPIRED => "expired".into(),
         exec_type::TRADE => "trade".into(),
+        exec_type::ORDER_STATUS => "order_status".into(),
         other => fix_char(other),
     }
 }
@@ -909,6 +911,7 @@ fn event_name(code: u16) -> String {
         daemon_event::RECONCILED => "reconciled".into(),
         daemon_event::STOPPING => "stopping".into(),
         daemon_event::STOPPED => "stopped".into(),
+        daemon_event::MASS_STATUS => "mass_status".into(),
         other => format!("event_{other}"),
     }
 }
@@ -1443,6 +1446,7 @@ impl View {
             }
             order_kind::CANCEL => write!(out, "{symbol} CANCEL {side}"),
             order_kind::MASS_CANCEL => write!(out, "{symbol} MASS_CANCEL"),
+            order_kind::MASS_STATUS => write!(out, "{symbol} MASS_STATUS"),
             other => write!(out, "{symbol} kind={other} {side}"),
         };
         if r.orig_client_order_id != 0 {

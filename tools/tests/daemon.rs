@@ -15,9 +15,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use levibot_engine::daemon::{config, recovery};
+use levibot_gateway::fix::REJECT_REASON_LOST_IN_FLIGHT;
 use levibot_shm::counters::CountersReader;
 use levibot_shm::records::{
-    DaemonEvent, OrderRequest, Record, SentOrder, daemon_event, order_kind,
+    DaemonEvent, ExecutionReport, OrderRequest, Record, SentOrder, daemon_event, exec_type,
+    order_kind,
 };
 use levibot_shm::{StartAt, Tailer};
 use levibot_tools::demo;
@@ -415,10 +417,19 @@ fn reload_and_set_change_limits_while_trading_without_losing_a_message() {
     venue.stop();
 }
 
-#[test]
-fn after_kill_9_a_restart_recovers_exactly_and_sends_no_order_twice() {
+/// kill -9 while trading; the journal's state is checked against the venue's own view; one
+/// order is then journaled as sent though its bytes never left (the crash came between the
+/// write-ahead and the send); a restart reconciles by `reconcile` and trades on.
+fn kill_9_then_restart(reconcile: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (venue, config_path) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    let text = text.replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nreconcile = \"{reconcile}\"\n"),
+        1,
+    );
+    std::fs::write(&config_path, text).unwrap();
     let mut daemon = Daemon::start(&config_path, dir.path());
     daemon.wait_running();
     daemon.wait_for("fills and open orders", |c| {
@@ -434,37 +445,130 @@ fn after_kill_9_a_restart_recovers_exactly_and_sends_no_order_twice() {
     let config = config::load(&config_path).unwrap();
     let recovered =
         recovery::recover(&config.journal.dir, config.risk_limits, &config.instruments).unwrap();
-    let mut ids: Vec<u64> = recovered
+    let ids: Vec<u64> = recovered
         .open_orders
         .iter()
         .map(|o| o.client_order_id)
         .collect();
-    ids.sort_unstable();
     assert_eq!(ids, venue_working(&venue), "open orders");
-    for id in 0..config.instruments.len() as u32 {
+    let venue_positions: Vec<i64> = (0..config.instruments.len() as u32)
+        .map(|id| venue.core.with_engine(|e| e.position_of(FIRST_OWNER, id)))
+        .collect();
+    for (id, venue_position) in venue_positions.iter().enumerate() {
         assert_eq!(
-            recovered.engine.position(id),
-            venue.core.with_engine(|e| e.position_of(FIRST_OWNER, id)),
+            recovered.engine.position(id as u32),
+            *venue_position,
             "position of instrument {id}"
         );
     }
 
-    // Restart: it logs on where the session stopped, cancels what we had working, trades on.
-    venue.set_rate(400);
+    // The phantom: journaled as sent with the next sequence number, never on the wire.
+    let phantom_id = recovered.next_client_order_id;
+    let nkn = config.instruments.get(0).unwrap();
+    let bid = venue.core.with_engine(|e| e.top(0)).0.unwrap();
+    {
+        let mut journal = levibot_shm::JournalConfig::new(&config.journal.dir);
+        journal.segment_size = config.journal.segment_size;
+        journal.prefault = false;
+        let journal = levibot_shm::Journal::open(&journal).unwrap();
+        let mut appender = journal
+            .appender(levibot_engine::pipeline::writer_id::GATEWAY)
+            .unwrap();
+        let phantom = SentOrder {
+            request: OrderRequest {
+                client_order_id: phantom_id,
+                px: bid - 10 * nkn.tick_units,
+                qty: 100 * nkn.lot_units,
+                instrument_id: 0,
+                strategy_id: config.strategy_id,
+                kind: order_kind::NEW,
+                side: levibot_shm::records::side::BUY,
+                ord_type: levibot_shm::records::ord_type::LIMIT,
+                time_in_force: levibot_shm::records::time_in_force::GTC,
+                ..OrderRequest::default()
+            },
+            msg_seq_num: recovered.seq_nums.unwrap().next_sender,
+            ..SentOrder::default()
+        };
+        appender
+            .append(SentOrder::RECORD_TYPE, phantom.to_bytes())
+            .unwrap();
+    }
+
+    // Restart: it logs on where the session stopped, reconciles, trades on.
     let mut daemon = Daemon::start(&config_path, dir.path());
     daemon.wait_running();
-    let reconciled = events(dir.path())
-        .into_iter()
+    let after_restart = events(dir.path());
+    let reconciled = after_restart
+        .iter()
         .rev()
         .find(|e| e.kind == daemon_event::RECONCILED)
         .expect("reconciled");
-    assert_eq!(
-        reconciled.value as usize,
-        ids.len(),
-        "{}\n{:?}",
-        daemon.log(),
-        counters(dir.path())
+    let status = after_restart
+        .iter()
+        .rev()
+        .find(|e| e.kind == daemon_event::MASS_STATUS);
+    let log = || format!("{}\n{:?}", daemon.log(), counters(dir.path()));
+    let c = counters(dir.path());
+    // Everything we had at the venue was cancelled and confirmed, the phantom let go (the
+    // daemon trades again at once, so its new quotes may already be working).
+    let working = venue_working(&venue);
+    assert!(
+        ids.iter().all(|id| !working.contains(id)),
+        "{working:?} {}",
+        log()
     );
+    let cancelled = after_restart
+        .iter()
+        .rev()
+        .find(|e| e.kind == daemon_event::CANCEL_ALL_DONE)
+        .unwrap();
+    assert_eq!(cancelled.value, 0, "{}", log());
+    match reconcile {
+        "mass_status" => {
+            // The venue does not have the phantom: the status round drops it (or the resend
+            // gap fill reported it lost first); the rest were cancelled.
+            let status = status.expect("a mass status event");
+            assert!(status.value >= 0, "no answer: {}", log());
+            assert!(reconciled.value as usize >= ids.len(), "{}", log());
+        }
+        _ => {
+            assert!(status.is_none());
+            assert_eq!(reconciled.value as usize, ids.len(), "{}", log());
+            // The venue asked for the phantom's number again: reported lost, let go.
+            let lost = journal(dir.path())
+                .iter()
+                .filter(|(t, _)| *t == ExecutionReport::RECORD_TYPE.0)
+                .filter_map(|(_, p)| ExecutionReport::from_bytes(p))
+                .any(|r| {
+                    r.client_order_id == phantom_id
+                        && r.exec_type == exec_type::REJECTED
+                        && r.reject_reason == REJECT_REASON_LOST_IN_FLIGHT
+                });
+            assert!(
+                lost,
+                "the phantom was not reported lost in flight: {}",
+                log()
+            );
+        }
+    }
+    // The phantom never reached the venue and is not open anywhere.
+    assert!(!venue_working(&venue).contains(&phantom_id));
+    for (id, venue_position) in venue_positions.iter().enumerate() {
+        let symbol = config
+            .instruments
+            .get(id as u32)
+            .unwrap()
+            .symbol
+            .to_string();
+        assert_eq!(
+            get(&c, &format!("risk.position_units.{symbol}")),
+            *venue_position,
+            "position of {symbol} after the restart"
+        );
+    }
+
+    venue.set_rate(400);
     let sent_before = sent_orders(dir.path()).len();
     daemon.wait_for("orders after the restart", |c| {
         get(c, "gateway.orders_sent") > 3
@@ -473,7 +577,7 @@ fn after_kill_9_a_restart_recovers_exactly_and_sends_no_order_twice() {
     assert_eq!(daemon.wait().code(), Some(0), "{}", daemon.log());
     assert_eq!(venue_working(&venue), Vec::<u64>::new());
 
-    // No client order id went out twice, across both runs.
+    // No client order id went out twice, across both runs (the phantom counts as used).
     let sent = sent_orders(dir.path());
     assert!(sent.len() > sent_before);
     let mut seen = HashSet::new();
@@ -485,6 +589,16 @@ fn after_kill_9_a_restart_recovers_exactly_and_sends_no_order_twice() {
         );
     }
     venue.stop();
+}
+
+#[test]
+fn after_kill_9_a_restart_recovers_exactly_cancels_all_and_sends_no_order_twice() {
+    kill_9_then_restart("cancel_all");
+}
+
+#[test]
+fn after_kill_9_a_restart_reconciles_by_order_mass_status() {
+    kill_9_then_restart("mass_status");
 }
 
 #[test]

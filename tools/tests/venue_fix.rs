@@ -3,13 +3,17 @@
 //! acknowledged, a fill caused by another trader, cancel and replace under the pipeline's id
 //! conventions, rejects from the venue's filters, a cancel of an unknown order, a skipped
 //! sequence number that the initiator repairs with a ResendRequest the venue gap-fills, garbage
-//! that is skipped, and the logout handshake.
+//! that is skipped, and the logout handshake; a mass status request answered with exactly the
+//! working orders.
 
 use levibot_gateway::capture::Recording;
-use levibot_gateway::fix::{FixSession, SessionConfig, SessionEvent, SessionSeqNums, SessionState};
+use levibot_gateway::fix::{
+    FixSession, INSTRUMENT_UNKNOWN, SessionConfig, SessionEvent, SessionSeqNums, SessionState,
+};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{
-    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
+    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
+    time_in_force,
 };
 use levibot_tools::venue::fix_acceptor::{AcceptorState, FixAcceptor};
 use levibot_tools::venue::matching::{MatchingEngine, NewOrder};
@@ -299,4 +303,159 @@ fn the_acceptor_refuses_what_it_must() {
     raw.on_bytes(&bytes, &mut p.engine, T0);
     assert_eq!(raw.state(), AcceptorState::Closed);
     assert!(String::from_utf8_lossy(raw.outbound()).contains("35=5"));
+}
+
+/// Another trader's order, its notices delivered (our session ignores them).
+fn other_trader(p: &mut Pair, id: u64, order_side: u8, tif: u8, ticks: i64, lots: i64, now: u64) {
+    let out = p.engine.submit(NewOrder {
+        owner: OTHER,
+        client_order_id: id,
+        instrument_id: 0,
+        side: order_side,
+        ord_type: ord_type::LIMIT,
+        time_in_force: tif,
+        px: ticks * TICK,
+        qty: lots * LOT,
+    });
+    for notice in &out.notices {
+        p.venue.deliver(notice, now);
+    }
+    p.pump(now);
+}
+
+fn mass_status(id: u64, instrument_id: u32) -> OrderRequest {
+    OrderRequest {
+        client_order_id: id,
+        instrument_id,
+        kind: order_kind::MASS_STATUS,
+        ..OrderRequest::default()
+    }
+}
+
+#[test]
+fn a_mass_status_request_reads_back_exactly_the_working_orders() {
+    let mut p = Pair::new();
+    p.client.logon(T0).unwrap();
+    p.pump(T0);
+    p.events.clear();
+
+    // Nothing working: one report that names no order, flagged last.
+    p.send(mass_status(70, u32::MAX), T0 + 1);
+    let r = p.reports();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(
+        (
+            r[0].client_order_id,
+            r[0].instrument_id,
+            r[0].exec_type,
+            r[0].flags,
+            r[0].leaves_qty
+        ),
+        (
+            0,
+            INSTRUMENT_UNKNOWN,
+            exec_type::ORDER_STATUS,
+            report_flag::LAST_OF_MASS_STATUS,
+            0
+        )
+    );
+
+    // Order 1 rests and is partly filled by another trader; 2 rests and is cancelled; 3
+    // rests; 4 takes two asks of another trader (30 at 0.3550, 30 at 0.3560) and rests the
+    // rest; 5 takes another trader's ask entirely.
+    p.send(limit(1, side::BUY, 3_500, 100), T0 + 2);
+    other_trader(&mut p, 1, side::SELL, time_in_force::IOC, 3_500, 40, T0 + 3);
+    p.send(limit(2, side::BUY, 3_490, 50), T0 + 4);
+    p.send(
+        OrderRequest {
+            kind: order_kind::CANCEL,
+            orig_client_order_id: 2,
+            ..limit(20, side::BUY, 0, 0)
+        },
+        T0 + 5,
+    );
+    p.send(limit(3, side::SELL, 3_600, 80), T0 + 6);
+    other_trader(&mut p, 2, side::SELL, time_in_force::GTC, 3_550, 30, T0 + 7);
+    other_trader(&mut p, 3, side::SELL, time_in_force::GTC, 3_560, 30, T0 + 8);
+    p.send(limit(4, side::BUY, 3_560, 100), T0 + 9);
+    other_trader(
+        &mut p,
+        4,
+        side::SELL,
+        time_in_force::GTC,
+        3_580,
+        30,
+        T0 + 10,
+    );
+    p.send(limit(5, side::BUY, 3_580, 30), T0 + 11);
+    assert_eq!(p.engine.position_of(US, 0), (40 + 60 + 30) * LOT);
+    assert_eq!(p.engine.working_order_ids_of(US), vec![1, 3, 4]);
+    p.events.clear();
+
+    p.send(mass_status(71, u32::MAX), T0 + 12);
+    let r = p.reports();
+    let working = p.engine.working_orders_detail_of(US, None);
+    assert_eq!(r.len(), working.len(), "{r:?}");
+    for (i, (report, order)) in r.iter().zip(&working).enumerate() {
+        let last = if i + 1 == r.len() {
+            report_flag::LAST_OF_MASS_STATUS
+        } else {
+            0
+        };
+        assert_eq!(
+            *report,
+            ExecutionReport {
+                client_order_id: order.client_order_id,
+                venue_order_id: order.venue_order_id,
+                px: order.px,
+                last_px: order.avg_px,
+                cum_qty: order.cum_qty,
+                leaves_qty: order.qty - order.cum_qty,
+                instrument_id: 0,
+                exec_type: exec_type::ORDER_STATUS,
+                ord_status: if order.cum_qty > 0 { b'1' } else { b'0' },
+                side: order.side,
+                flags: last,
+                ..ExecutionReport::default()
+            }
+        );
+    }
+    // And by hand: what each order filled, at what average.
+    let by_hand: Vec<(u64, u8, i64, i64, i64, i64)> = r
+        .iter()
+        .map(|r| {
+            (
+                r.client_order_id,
+                r.side,
+                r.px,
+                r.cum_qty,
+                r.leaves_qty,
+                r.last_px,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_hand,
+        vec![
+            (1, side::BUY, 3_500 * TICK, 40 * LOT, 60 * LOT, 3_500 * TICK),
+            (3, side::SELL, 3_600 * TICK, 0, 80 * LOT, 0),
+            (4, side::BUY, 3_560 * TICK, 60 * LOT, 40 * LOT, 3_555 * TICK),
+        ]
+    );
+
+    // By security (585=1 with Symbol): the same orders; the session goes on afterwards.
+    p.send(mass_status(72, 0), T0 + 13);
+    let again = p.reports();
+    assert_eq!(
+        again.iter().map(|r| r.client_order_id).collect::<Vec<_>>(),
+        vec![1, 3, 4]
+    );
+    assert_eq!(
+        again.last().unwrap().flags,
+        report_flag::LAST_OF_MASS_STATUS
+    );
+    p.send(limit(6, side::BUY, 3_300, 100), T0 + 14);
+    let r = p.reports();
+    assert_eq!((r[0].client_order_id, r[0].exec_type), (6, exec_type::NEW));
+    assert_eq!(p.client.state(), SessionState::Active);
 }

@@ -3,6 +3,7 @@
 //! - [`config`]: the TOML configuration, validated all at once (every problem named by its key).
 //! - [`control`]: the control socket (`levictl status|kill|resume|reload|set`).
 //! - [`recovery`]: state rebuilt from the journal after a crash.
+pub mod checkpoint;
 pub mod config;
 pub mod control;
 pub mod recovery;

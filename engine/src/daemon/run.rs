@@ -1,12 +1,15 @@
 //! The daemon's life: start, recover, reconcile, trade, reload, kill, stop.
 //!
 //! ```text
-//!  open journal -> recover state -> counters, journal start records -> assemble pipeline
+//!  open journal -> recover state (from the last checkpoint) -> counters, journal start
+//!   records, a checkpoint -> assemble pipeline
 //!   (risk restored, halted; strategies paused) -> start agents -> control socket
 //!   -> wait: order entry logged on, market data connected, every book synced   (start_timeout)
-//!   -> reconcile: cancel-all at the venue, wait for the confirmations          (cancel_deadline)
+//!   -> reconcile: [mass status: risk takes the venue's view] then cancel-all at the venue,
+//!      wait for the confirmations                                              (cancel_deadline)
 //!   -> resume (unless the journal says halted) -> READY=1 -> running:
-//!        every 10 ms: stop? SIGHUP? ; every 100 ms: gauges, heartbeat, watchdog ; every 1 s: maintain
+//!        every 10 ms: stop? SIGHUP? ; every 100 ms: gauges, heartbeat, watchdog, shadow
+//!        replay ; every 1 s: maintain (retention) ; every 60 s: checkpoint
 //!   -> SIGTERM/SIGINT: halt, cancel-all, wait (cancel_deadline) -> stop agents (drained)
 //!   -> STOPPED record -> close the journal -> exit 0
 //! ```
@@ -29,6 +32,7 @@ use levibot_shm::records::{
 };
 use levibot_shm::{Appender, Journal};
 
+use super::checkpoint::ShadowRecovery;
 use super::config::{DaemonConfig, Reconcile, StrategySettings};
 use super::control::{
     AccessPolicy, ControlHandler, ControlServer, InstrumentStatus, Peer, SessionStatus,
@@ -57,6 +61,9 @@ const TICK: Duration = Duration::from_millis(10);
 const GAUGE_INTERVAL: Duration = Duration::from_millis(100);
 /// How often the journal's housekeeping runs (pre-creating the next segment, retention).
 const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the state is checkpointed into the journal, so that recovery never needs a
+/// segment retention has pruned (see `checkpoint.rs`).
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Where the daemon is in its life (`daemon.phase`; also in `levictl status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +249,14 @@ where
         "state recovered from the journal"
     );
 
+    // The shadow replays the journal as it grows (cold side), so that checkpoints are what a
+    // recovery from scratch would compute.
+    let mut shadow = ShadowRecovery::start(
+        &journal,
+        config.risk_limits,
+        &config.instruments,
+        &recovered,
+    )?;
     let appender = |id: u16, what: &'static str| {
         journal
             .appender(id)
@@ -249,6 +264,10 @@ where
     };
     let mut events = appender(writer_id::DAEMON, "journal appender")?;
     journal_start(&mut events, &config, &recovered)?;
+    // Before the first `maintain`: from here on, recovery needs nothing older.
+    shadow
+        .write_checkpoint(&mut events)
+        .map_err(|e| start_error("checkpoint")(e.to_string()))?;
 
     // The pipeline: the live feed, the strategies, risk (restored), the FIX session.
     let feed = WsFeed::start(WsFeedConfig {
@@ -268,12 +287,17 @@ where
     .map_err(|e| start_error("market data feed")(e.to_string()))?;
     let feed_stats = feed.stats();
     let seq_nums = recovered.seq_nums.unwrap_or_else(SessionSeqNums::default);
-    let session = FixSession::new(
+    let mut session = FixSession::new(
         config.order_entry.session.clone(),
         config.instruments.clone(),
         seq_nums,
     )
     .map_err(|e| start_error("FIX session")(e.to_string()))?;
+    // An order journaled but never sent (a crash between the two) is then reported lost
+    // when the venue asks for its number again, and risk lets it go.
+    for (msg_seq_num, order) in &recovered.recent_sent {
+        session.remember_sent(order, *msg_seq_num);
+    }
     let venue = match &config.order_entry.tls {
         None => FixVenue::connect(config.order_entry.addr, session),
         Some(tls) => FixVenue::connect_tls(
@@ -319,8 +343,10 @@ where
         first_client_order_id: recovered.next_client_order_id,
         first_msg_seq_num: seq_nums.next_sender,
     };
-    let recovered_open_orders = recovered.open_orders.len();
-    let recovered_state = recovered.trading_state;
+    let recovered_summary = RecoveredSummary {
+        open_orders: recovered.open_orders.len(),
+        trading_state: recovered.trading_state,
+    };
     let (mut pipeline, controls) = Pipeline::<_, _, _, Rtrb>::assemble(
         spec,
         feed,
@@ -372,8 +398,8 @@ where
         &gauges,
         &signals,
         &mut options,
-        recovered_open_orders,
-        recovered_state,
+        &mut shadow,
+        recovered_summary,
     );
     // Whatever happened, the agents are stopped and drained before the journal closes.
     control.shutdown();
@@ -404,9 +430,10 @@ fn drive(
     gauges: &DaemonGauges,
     signals: &Signals,
     options: &mut RunOptions,
-    recovered_open_orders: usize,
-    recovered_state: TradingState,
+    shadow: &mut ShadowRecovery,
+    recovered: RecoveredSummary,
 ) -> Result<i64, DaemonError> {
+    let recovered_open_orders = recovered.open_orders;
     let (start_timeout, cancel_deadline) = {
         let c = shared.config();
         (c.daemon.start_timeout, c.daemon.cancel_deadline)
@@ -433,38 +460,34 @@ fn drive(
         }
         gauges.refresh(shared, journal);
         watchdog.feed_if_fresh(&shared.counters, gauges);
+        catch_up(shadow);
         std::thread::sleep(TICK);
     }
 
     // Reconcile with the venue: what we may still have working there is cancelled.
     shared.phase.set(Phase::Reconciling);
     let reconcile = shared.config().daemon.reconcile;
-    let changed = match reconcile {
-        Reconcile::CancelAll => {
-            let (before, left) = shared.cancel_all(event_source::DAEMON, 0, cancel_deadline);
-            if left > 0 {
-                tracing::warn!(
-                    left,
-                    "reconciliation: open orders still unconfirmed after the cancel deadline"
-                );
-            }
-            before - left
-        }
-        Reconcile::MassStatus => {
-            return Err(start_error("reconciliation")(
-                "daemon.reconcile = \"mass_status\" is not supported by the FIX session yet; \
-                 use \"cancel_all\""
-                    .into(),
-            ));
-        }
+    // Mass status first (risk's view becomes the venue's), then the cancel-all either way:
+    // strategies cannot adopt orders they did not place.
+    let status_changed = match reconcile {
+        Reconcile::CancelAll => 0,
+        Reconcile::MassStatus => shared.mass_status(cancel_deadline).max(0),
     };
+    let (before, left) = shared.cancel_all(event_source::DAEMON, 0, cancel_deadline);
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "reconciliation: open orders still unconfirmed after the cancel deadline"
+        );
+    }
+    let changed = status_changed + before - left;
     shared.event(daemon_event::RECONCILED, event_source::DAEMON, 0, changed);
     tracing::info!(
         recovered_open_orders,
         cancelled = changed,
         "reconciled with the venue"
     );
-    if recovered_state == TradingState::Halted {
+    if recovered.trading_state == TradingState::Halted {
         tracing::warn!("the journal says trading was halted: staying halted (levictl resume)");
     } else {
         shared.set_trading(TradingCommand::Resume, event_source::DAEMON, 0);
@@ -489,6 +512,7 @@ fn drive(
     // Running.
     let mut next_gauges = Instant::now();
     let mut next_maintain = Instant::now();
+    let mut next_checkpoint = Instant::now() + CHECKPOINT_INTERVAL;
     while !stop_requested() {
         if signals.reload.swap(false, Ordering::AcqRel) {
             match shared.reload(event_source::SIGNAL, 0) {
@@ -501,6 +525,13 @@ fn drive(
             next_gauges = now + GAUGE_INTERVAL;
             gauges.refresh(shared, journal);
             watchdog.feed_if_fresh(&shared.counters, gauges);
+            catch_up(shadow);
+        }
+        if now >= next_checkpoint {
+            next_checkpoint = now + CHECKPOINT_INTERVAL;
+            if let Err(e) = shadow.write_checkpoint(&mut lock(&shared.events)) {
+                tracing::error!("checkpoint: {e}");
+            }
         }
         if now >= next_maintain {
             next_maintain = now + MAINTAIN_INTERVAL;
@@ -515,13 +546,33 @@ fn drive(
     shared.phase.set(Phase::Stopping);
     gauges.phase.set(Phase::Stopping as i64);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    shared.event(daemon_event::STOPPING, event_source::SIGNAL, 0, 0);
+    // A signal, or the embedding program (the demo's duration).
+    let source = if signals.stop.load(Ordering::Acquire) {
+        event_source::SIGNAL
+    } else {
+        event_source::DAEMON
+    };
+    shared.event(daemon_event::STOPPING, source, 0, 0);
     tracing::info!("stopping: halting and cancelling every open order");
-    let (_, left) = shared.cancel_all(event_source::SIGNAL, 0, cancel_deadline);
+    let (_, left) = shared.cancel_all(source, 0, cancel_deadline);
     if left > 0 {
         tracing::warn!(left, "cancel deadline passed with open orders unconfirmed");
     }
     Ok(left)
+}
+
+/// What start-up needs of the recovered state once the engine has gone to the pipeline.
+#[derive(Clone, Copy, Debug)]
+struct RecoveredSummary {
+    open_orders: usize,
+    trading_state: TradingState,
+}
+
+/// Replays what the journal gained into the shadow (bounded per call; the next tick goes on).
+fn catch_up(shadow: &mut ShadowRecovery) {
+    if let Err(e) = shadow.catch_up() {
+        tracing::error!("checkpoint shadow replay stopped: {e}");
+    }
 }
 
 /// Writes the run's first records: the instruments, the config text, STARTED and (after a
@@ -879,13 +930,60 @@ impl Shared {
     fn set_trading(&self, command: TradingCommand, source: u16, peer_uid: u32) -> bool {
         let sent = lock(&self.trading).send(command);
         let state = match command {
-            TradingCommand::Resume => 0,
-            TradingCommand::Halt | TradingCommand::HaltAndCancelAll => 2,
+            TradingCommand::Resume => Some(0),
+            TradingCommand::Halt
+            | TradingCommand::HaltAndCancelAll
+            | TradingCommand::HaltAndMassStatus => Some(2),
+            TradingCommand::AbandonMassStatus => None,
         };
-        if sent {
+        if sent && let Some(state) = state {
             self.event(daemon_event::TRADING_STATE, source, peer_uid, state);
         }
         sent
+    }
+
+    /// Halts and asks the venue for the status of every order of ours; waits until risk has
+    /// taken the whole answer or the deadline passes (then the round is given up). Returns
+    /// what the round changed in risk (missed fills + dropped + adopted), -1 without an answer.
+    fn mass_status(&self, deadline: Duration) -> i64 {
+        let _one_at_a_time = lock(&self.kill);
+        let c = &self.counters;
+        let changes = || {
+            c.get("risk.status_fills_applied")
+                + c.get("risk.status_dropped")
+                + c.get("risk.status_adopted")
+        };
+        let (rounds, changes_before) = (c.get("risk.status_rounds"), changes());
+        let until = Instant::now() + deadline;
+        while !self.set_trading(TradingCommand::HaltAndMassStatus, event_source::DAEMON, 0) {
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        while c.get("risk.status_rounds") == rounds && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let changed = if c.get("risk.status_rounds") > rounds {
+            let changed = changes() - changes_before;
+            tracing::info!(
+                fills_applied = c.get("risk.status_fills_applied"),
+                dropped = c.get("risk.status_dropped"),
+                adopted = c.get("risk.status_adopted"),
+                unaccounted = c.get("risk.status_unaccounted"),
+                "order mass status: risk's view is the venue's"
+            );
+            changed
+        } else {
+            tracing::warn!(
+                "order mass status: no complete answer within {deadline:?}; given up \
+                 (the cancel-all still runs)"
+            );
+            lock(&self.trading).send(TradingCommand::AbandonMassStatus);
+            -1
+        };
+        self.event(daemon_event::MASS_STATUS, event_source::DAEMON, 0, changed);
+        changed
     }
 
     /// Halts, cancels every open order at the venue and waits until risk has none open or the

@@ -252,7 +252,7 @@ impl<R: Rings> Agent for RiskAgent<R> {
         self.out.flush();
         self.rejects.flush();
         // The kill switch holds from this duty cycle on.
-        self.stage.take_trading_state();
+        self.stage.take_commands();
         let mut work = 0;
         // Reports need no output: always taken.
         for _ in 0..REPORTS_PER_CYCLE_MAX {

@@ -119,6 +119,11 @@ pub enum TradingCommand {
     Halt,
     /// [`Halt`](Self::Halt), then cancel every open order at the venue (one mass cancel).
     HaltAndCancelAll,
+    /// [`Halt`](Self::Halt), then ask the venue for the status of every order of ours (FIX
+    /// OrderMassStatusRequest); risk makes its view the venue's from the answers.
+    HaltAndMassStatus,
+    /// Give up a mass status round whose answer did not come (risk closes it).
+    AbandonMassStatus,
     /// Trading resumes: risk active, the strategies decide again.
     Resume,
 }
@@ -128,15 +133,23 @@ pub enum TradingCommand {
 pub enum StrategyCommand {
     Pause,
     PauseAndCancelAll,
+    PauseAndMassStatus,
     Resume,
 }
 
-/// Commands that may wait for the strategy agent (it takes them every duty cycle).
-pub const STRATEGY_COMMANDS_PENDING_MAX: usize = 16;
+/// The risk agent's part of a [`TradingCommand`], taken in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RiskCommand {
+    SetState(TradingState),
+    AbandonStatusRound,
+}
+
+/// Commands that may wait for the strategy or risk agent (they take them every duty cycle).
+pub const COMMANDS_PENDING_MAX: usize = 16;
 
 /// The cold side's kill switch on a pipeline.
 pub struct TradingControl {
-    risk: ParamsSender<TradingState>,
+    risk: rtrb::Producer<RiskCommand>,
     strategy: rtrb::Producer<StrategyCommand>,
 }
 
@@ -145,17 +158,28 @@ impl TradingControl {
     /// taking theirs can pass risk before it holds. `false` if the mailboxes are full (send
     /// again once the agents have taken what waits).
     pub fn send(&mut self, command: TradingCommand) -> bool {
-        let (state, strategy) = match command {
-            TradingCommand::Halt => (TradingState::Halted, StrategyCommand::Pause),
-            TradingCommand::HaltAndCancelAll => {
-                (TradingState::Halted, StrategyCommand::PauseAndCancelAll)
+        let halted = RiskCommand::SetState(TradingState::Halted);
+        let (risk, strategy) = match command {
+            TradingCommand::Halt => (halted, Some(StrategyCommand::Pause)),
+            TradingCommand::HaltAndCancelAll => (halted, Some(StrategyCommand::PauseAndCancelAll)),
+            TradingCommand::HaltAndMassStatus => {
+                (halted, Some(StrategyCommand::PauseAndMassStatus))
             }
-            TradingCommand::Resume => (TradingState::Active, StrategyCommand::Resume),
+            TradingCommand::AbandonMassStatus => (RiskCommand::AbandonStatusRound, None),
+            TradingCommand::Resume => (
+                RiskCommand::SetState(TradingState::Active),
+                Some(StrategyCommand::Resume),
+            ),
         };
-        if self.strategy.slots() == 0 {
+        if self.strategy.slots() == 0 || self.risk.slots() == 0 {
             return false;
         }
-        self.risk.send(state) && self.strategy.push(strategy).is_ok()
+        // Room was checked for both: neither push fails.
+        let _ = self.risk.push(risk);
+        if let Some(strategy) = strategy {
+            let _ = self.strategy.push(strategy);
+        }
+        true
     }
 }
 
@@ -452,9 +476,9 @@ where
         let mut strategy = strategy;
         strategy.publish_books(counters, |id| symbols[id as usize].clone())?;
         let (strategy_commands_tx, strategy_commands_rx) =
-            rtrb::RingBuffer::new(STRATEGY_COMMANDS_PENDING_MAX);
+            rtrb::RingBuffer::new(COMMANDS_PENDING_MAX);
         strategy.set_commands(strategy_commands_rx);
-        let (trading_tx, trading_rx) = params_mailbox();
+        let (trading_tx, trading_rx) = rtrb::RingBuffer::new(COMMANDS_PENDING_MAX);
         let (limits_tx, limits_rx) = params_mailbox();
         let mut risk = RiskStage::new(
             RiskEngine::new(spec.risk_limits)?,
@@ -463,7 +487,7 @@ where
             clock.clone(),
             counters,
         )?;
-        risk.set_trading_commands(trading_rx);
+        risk.set_commands(trading_rx);
         let gateway = GatewayStage::new(
             venue,
             journal.appender(writer_id::GATEWAY)?,

@@ -15,7 +15,7 @@ use levibot_shm::{Appender, ShmError, TscCalibration};
 
 use super::source::OwnedSnapshot;
 use super::venue::Venue;
-use super::{Decoded, MarketRecord, StagedOrder, StrategyCommand, ToRisk};
+use super::{Decoded, MarketRecord, RiskCommand, StagedOrder, StrategyCommand, ToRisk};
 use crate::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use crate::features::{FeatureConfig, Features};
 use crate::recorder::{MarketDataRecorder, depth_chunks};
@@ -481,11 +481,15 @@ impl<S: Strategy> StrategyStage<S> {
             match command {
                 StrategyCommand::Pause => self.paused = true,
                 StrategyCommand::Resume => self.paused = false,
-                StrategyCommand::PauseAndCancelAll => {
+                StrategyCommand::PauseAndCancelAll | StrategyCommand::PauseAndMassStatus => {
                     self.paused = true;
                     let now = self.clock.now_tsc();
                     self.sink.begin(now);
-                    self.sink.mass_cancel(u32::MAX);
+                    if command == StrategyCommand::PauseAndCancelAll {
+                        self.sink.mass_cancel(u32::MAX);
+                    } else {
+                        self.sink.mass_status(u32::MAX);
+                    }
                     self.emit_orders(caused_at(now), &mut emit);
                 }
             }
@@ -774,9 +778,12 @@ pub struct RiskStage {
     limits_updates: Counter,
     limits_update_errors: Counter,
     journal_errors: Counter,
-    /// The operator's trading state (kill switch, resume), newest wins; taken before every
-    /// order and every duty cycle.
-    trading: Option<ParamsReceiver<TradingState>>,
+    /// The operator's commands (kill switch, resume, a mass status given up), in order; taken
+    /// before every order and every duty cycle.
+    commands: Option<rtrb::Consumer<RiskCommand>>,
+    /// `risk.status_rounds|status_fills_applied|status_dropped|status_adopted|
+    /// status_unaccounted`: order mass status rounds and what they changed.
+    status: [Counter; 5],
     open_orders: Counter,
     /// Per instrument with limits: position and PnL gauges.
     ledgers: Vec<LedgerGauges>,
@@ -824,7 +831,14 @@ impl RiskStage {
             }
         }
         let stage = RiskStage {
-            trading: None,
+            commands: None,
+            status: [
+                counter(counters, "risk.status_rounds")?,
+                counter(counters, "risk.status_fills_applied")?,
+                counter(counters, "risk.status_dropped")?,
+                counter(counters, "risk.status_adopted")?,
+                counter(counters, "risk.status_unaccounted")?,
+            ],
             open_orders: gauge(counters, "risk.open_orders")?,
             ledgers,
             pnl_total: gauge(counters, "risk.pnl_microquote")?,
@@ -854,16 +868,35 @@ impl RiskStage {
         self.publish_ledgers();
     }
 
-    /// Takes the operator's trading state from `trading` from now on.
-    pub fn set_trading_commands(&mut self, trading: ParamsReceiver<TradingState>) {
-        self.trading = Some(trading);
+    /// Takes the operator's commands from `commands` from now on.
+    pub fn set_commands(&mut self, commands: rtrb::Consumer<RiskCommand>) {
+        self.commands = Some(commands);
     }
 
-    /// Applies the operator's newest trading state, if one waits.
+    /// Applies the operator's pending commands, in order.
     #[inline]
-    pub fn take_trading_state(&mut self) {
-        if let Some(state) = self.trading.as_mut().and_then(|t| t.latest()) {
-            self.set_trading_state(state);
+    pub fn take_commands(&mut self) {
+        while let Some(command) = self.commands.as_mut().and_then(|c| c.pop().ok()) {
+            match command {
+                RiskCommand::SetState(state) => self.set_trading_state(state),
+                RiskCommand::AbandonStatusRound => self.engine.abandon_status_round(),
+            }
+        }
+    }
+
+    /// Publishes the mass status rounds' counts (after an order status report).
+    #[cold]
+    fn publish_status(&self) {
+        let e = &self.engine;
+        let values = [
+            e.status_rounds(),
+            e.status_fills_applied(),
+            e.status_dropped(),
+            e.status_adopted(),
+            e.status_unaccounted(),
+        ];
+        for (counter, value) in self.status.iter().zip(values) {
+            counter.set(value as i64);
         }
     }
 
@@ -923,7 +956,7 @@ impl RiskStage {
     pub fn on_order(&mut self, staged: &StagedOrder) -> Result<StagedOrder, ExecutionReport> {
         let risk_start_tsc = self.clock.now_tsc();
         self.take_limits();
-        self.take_trading_state();
+        self.take_commands();
         let result = self
             .engine
             .check(&staged.order, self.clock.unix_ns(risk_start_tsc));
@@ -977,7 +1010,23 @@ impl RiskStage {
         let now = self.clock.now_tsc();
         self.engine.on_execution(report, self.clock.unix_ns(now));
         self.publish_state();
-        self.publish_ledgers();
+        // O(1) per report: open orders and the report's position; PnL (a 128-bit division
+        // per instrument) waits for the next mark, which a fill makes due at once.
+        self.open_orders.set(self.engine.open_orders() as i64);
+        if let Some(l) = self
+            .ledgers
+            .iter()
+            .find(|l| l.instrument_id == report.instrument_id)
+        {
+            l.position_units
+                .set(self.engine.position(report.instrument_id));
+        }
+        if report.exec_type == exec_type::TRADE {
+            self.marks_until_pnl = 0;
+        }
+        if report.exec_type == exec_type::ORDER_STATUS {
+            self.publish_status();
+        }
     }
 }
 

@@ -132,6 +132,9 @@ impl AckVenue {
             order_kind::NEW => (order.client_order_id, exec_type::NEW, b'0', order.qty),
             order_kind::REPLACE => (order.client_order_id, exec_type::REPLACED, b'5', order.qty),
             order_kind::CANCEL => (order.orig_client_order_id, exec_type::CANCELED, b'4', 0),
+            // It keeps no book of working orders to report: refused, as a venue without
+            // OrderMassStatusRequest would.
+            order_kind::MASS_STATUS => (order.client_order_id, exec_type::REJECTED, b'8', 0),
             _ => (order.client_order_id, exec_type::NEW, b'0', 0),
         };
         assert!(

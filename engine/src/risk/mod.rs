@@ -58,7 +58,9 @@
 //! replace the working order. A refused replace or cancel (FIX OrderCancelReject) must reach
 //! `on_execution` as `REJECTED` with the refused request's client order id. Reports for unknown
 //! ids, of another instrument, with a zero or negative fill, or of an unknown exec type are
-//! ignored and counted ([`RiskEngine::ignored_reports`]).
+//! ignored and counted ([`RiskEngine::ignored_reports`]). `ORDER_STATUS` reports reconcile
+//! with the venue during a status round (see `status.rs`,
+//! [`RiskEngine::begin_status_round`]) and are ignored outside one.
 //!
 //! # Restoring after a restart
 //!
@@ -81,6 +83,7 @@ mod grid;
 pub mod limits;
 mod orders;
 mod restore;
+mod status;
 mod window;
 
 use levibot_shm::records::{
@@ -96,7 +99,10 @@ pub use limits::{
 };
 pub use orders::{OPEN_ORDERS_MAX, REPLACES_PENDING_MAX};
 use orders::{OpenOrder, OpenOrders, PendingReplace};
-pub use restore::{RESTORED_WORST_MAX, RestoreError, RestoreProblem};
+pub use restore::{
+    EngineState, LedgerState, OrderState, RESTORED_WORST_MAX, ReplaceState, RestoreError,
+    RestoreProblem, StateProblem, TripState,
+};
 use window::{OrderKey, RateWindow, RecentOrders};
 pub use window::{RATE_WINDOW_MAX, RECENT_ORDERS_MAX};
 
@@ -578,6 +584,7 @@ pub struct RiskEngine {
     rejects: [u64; RiskCheck::COUNT],
     ignored_reports: u64,
     limits: Box<RiskLimits>,
+    status: status::StatusRounds,
 }
 
 impl RiskEngine {
@@ -607,6 +614,7 @@ impl RiskEngine {
             rejects: [0; RiskCheck::COUNT],
             ignored_reports: 0,
             limits: Box::new(limits),
+            status: status::StatusRounds::default(),
         };
         engine.apply_limits(&limits);
         Ok(engine)
@@ -623,6 +631,12 @@ impl RiskEngine {
             order_kind::REPLACE => self.check_replace(order, now_ns),
             order_kind::CANCEL => self.check_cancel(order, now_ns),
             order_kind::MASS_CANCEL => {
+                self.message_window.record(now_ns);
+                Ok(())
+            }
+            // Opened here, before the request leaves, so the round is open before any answer.
+            order_kind::MASS_STATUS => {
+                self.begin_status_round();
                 self.message_window.record(now_ns);
                 Ok(())
             }
@@ -1129,6 +1143,9 @@ impl RiskEngine {
     /// Updates positions and open orders from the venue's report. Garbage (unknown id, another
     /// instrument, a zero or negative fill, an unknown exec type) is ignored and counted.
     pub fn on_execution(&mut self, report: &ExecutionReport, now_ns: u64) {
+        if report.exec_type == exec_type::ORDER_STATUS {
+            return self.on_order_status(report);
+        }
         let Some(slot) = self.orders.find(report.client_order_id) else {
             self.ignored_reports += 1;
             return;
@@ -1179,24 +1196,7 @@ impl RiskEngine {
                 return;
             }
         }
-        let order = *self.orders.get(slot);
-        let id = order.instrument_id as usize;
-        let buy = order.side == side::BUY;
-        // Never more than what is open: a garbage report cannot push the position past what
-        // risk approved.
-        let qty = report.last_qty.min(order.leaves_qty);
-        self.apply_fill(id, buy, qty, report.last_px);
-        let leaves = (order.leaves_qty - qty).min(report.leaves_qty.max(0));
-        if leaves == 0 {
-            self.remove_order(slot);
-        } else {
-            let o = self.orders.get_mut(slot);
-            o.leaves_qty = leaves;
-            o.cum_qty += qty;
-            self.recount(slot);
-            self.refresh_exposure(id);
-        }
-        self.refresh_pnl(id);
+        self.fill(slot, report.last_qty, report.last_px, report.leaves_qty);
         let rate = self.globals.fill_rate;
         if !self
             .fill_window
@@ -1213,6 +1213,29 @@ impl RiskEngine {
             );
         }
         self.fill_window.record(now_ns);
+    }
+
+    /// A fill of `last_qty` (positive) at `last_px` of the order in `slot`, which the venue
+    /// says leaves `report_leaves` open: position, cost, PnL, leaves, exposure.
+    fn fill(&mut self, slot: u16, last_qty: i64, last_px: i64, report_leaves: i64) {
+        let order = *self.orders.get(slot);
+        let id = order.instrument_id as usize;
+        let buy = order.side == side::BUY;
+        // Never more than what is open: a garbage report cannot push the position past what
+        // risk approved.
+        let qty = last_qty.min(order.leaves_qty);
+        self.apply_fill(id, buy, qty, last_px);
+        let leaves = (order.leaves_qty - qty).min(report_leaves.max(0));
+        if leaves == 0 {
+            self.remove_order(slot);
+        } else {
+            let o = self.orders.get_mut(slot);
+            o.leaves_qty = leaves;
+            o.cum_qty += qty;
+            self.recount(slot);
+            self.refresh_exposure(id);
+        }
+        self.refresh_pnl(id);
     }
 
     /// Position and cost after a fill of `qty` at `px` (average cost).

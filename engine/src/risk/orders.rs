@@ -65,6 +65,9 @@ pub(crate) struct OpenOrder {
     pub(crate) ord_type: u8,
     /// The venue acknowledged it (exec type NEW seen).
     pub(crate) acked: bool,
+    /// Open when a status round began and not yet reported on by the venue in it (see
+    /// `super::status`); orders that enter the table later never are.
+    pub(crate) awaiting_status: bool,
     pub(crate) instrument_id: u32,
     /// In the table (not on the free stack).
     in_use: bool,
@@ -95,6 +98,7 @@ impl OpenOrder {
             side,
             ord_type,
             acked: false,
+            awaiting_status: false,
             instrument_id,
             in_use: false,
             prev: NIL,
@@ -299,6 +303,20 @@ impl OpenOrders {
         InstrumentOrders {
             orders: self,
             at: self.heads[instrument_id as usize],
+        }
+    }
+
+    /// Whether `slot` holds an open order still awaiting the venue's status (cold: the end of
+    /// a status round walks every slot).
+    pub(crate) fn awaits_status(&self, slot: u16) -> bool {
+        let order = &self.orders[slot as usize];
+        order.in_use && order.awaiting_status
+    }
+
+    /// Sets (or clears) the status flag of every open order (cold: a status round's start).
+    pub(crate) fn set_awaiting_status(&mut self, awaiting: bool) {
+        for order in self.orders.iter_mut().filter(|o| o.in_use) {
+            order.awaiting_status = awaiting;
         }
     }
 

@@ -170,6 +170,18 @@ impl OrderSink {
         })
     }
 
+    /// Asks the venue for the status of every working order of `instrument_id` (`u32::MAX`:
+    /// of every instrument); the request's client order id is its MassStatusReqID. Open a
+    /// status round in risk first (`RiskEngine::begin_status_round`).
+    #[inline]
+    pub fn mass_status(&mut self, instrument_id: u32) -> Option<u64> {
+        self.push(OrderRequest {
+            instrument_id,
+            kind: order_kind::MASS_STATUS,
+            ..OrderRequest::default()
+        })
+    }
+
     /// Replaces `orig_client_order_id` with a new price and quantity.
     #[inline]
     pub fn replace(

@@ -8,6 +8,7 @@
 //! | `CANCEL` | `F` OrderCancelRequest | 41 OrigClOrdID, 11 ClOrdID, 55 Symbol, 54 Side, 60 TransactTime, 38 OrderQty (when `qty > 0`) |
 //! | `REPLACE` | `G` OrderCancelReplaceRequest | 41, 11, 55, 54, 60, 38, 40, 44 (limit only), 59 (when given) |
 //! | `MASS_CANCEL` | `q` OrderMassCancelRequest | 11 ClOrdID, 530 MassCancelRequestType (`1` by security, `7` all), 55 Symbol (by security only), 60 TransactTime |
+//! | `MASS_STATUS` | `AF` OrderMassStatusRequest | 584 MassStatusReqID (the `client_order_id`), 585 MassStatusReqType (`1` by security, `7` all), 55 Symbol (by security only) |
 //!
 //! These are FIX 4.4's required fields of each message. Choices where FIX leaves one:
 //!
@@ -21,6 +22,9 @@
 //! - OrderMassCancelRequest cancels regardless of side (the record's `side` is ignored, no 54):
 //!   the record means "every open order of the instrument", or of all instruments when
 //!   `instrument_id == u32::MAX`.
+//! - OrderMassStatusRequest carries no ClOrdID (11) and no TransactTime (60): FIX 4.4 does not
+//!   define them for it, and an acceptor that validates against its data dictionary refuses
+//!   undefined fields. Its side and terms are ignored as for a mass cancel.
 //! - Prices and quantities are exact decimals with trailing fraction zeros trimmed
 //!   ([`FixWriter::field_units`]); timestamps have millisecond precision.
 //!
@@ -49,6 +53,14 @@ pub mod mass_cancel_request_type {
     /// Cancel the orders of one security (Symbol, 55).
     pub const BY_SECURITY: u8 = b'1';
     /// Cancel all orders.
+    pub const ALL: u8 = b'7';
+}
+
+/// Values of MassStatusReqType (tag 585) that LeviBot sends.
+pub mod mass_status_request_type {
+    /// The status of the orders of one security (Symbol, 55).
+    pub const BY_SECURITY: u8 = b'1';
+    /// The status of all orders.
     pub const ALL: u8 = b'7';
 }
 
@@ -82,7 +94,9 @@ pub enum FixConfigError {
 /// Why an order request could not be encoded. No message was produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FixEncodeError {
-    #[error("unknown order kind {kind} (expected 1 new, 2 cancel, 3 replace, 4 mass cancel)")]
+    #[error(
+        "unknown order kind {kind} (expected 1 new, 2 cancel, 3 replace, 4 mass cancel, 5 mass status)"
+    )]
     UnknownKind { kind: u8 },
     #[error("unknown instrument_id {instrument_id}")]
     UnknownInstrument { instrument_id: u32 },
@@ -243,8 +257,9 @@ impl OrderEncoder {
 
     /// Encodes `order` by its kind: `order_kind::NEW` -> NewOrderSingle (35=D), `CANCEL` ->
     /// OrderCancelRequest (35=F), `REPLACE` -> OrderCancelReplaceRequest (35=G), `MASS_CANCEL`
-    /// -> OrderMassCancelRequest (35=q). `sending_time_unix_ns` gives SendingTime (52) and
-    /// TransactTime (60), UTC with millisecond precision (`YYYYMMDD-HH:MM:SS.sss`).
+    /// -> OrderMassCancelRequest (35=q), `MASS_STATUS` -> OrderMassStatusRequest (35=AF).
+    /// `sending_time_unix_ns` gives SendingTime (52) and TransactTime (60), UTC with
+    /// millisecond precision (`YYYYMMDD-HH:MM:SS.sss`).
     ///
     /// Returns the whole message (`8=FIX.4.4` .. `10=xxx` SOH), valid until the next call.
     /// Hot path: no allocation, lock or syscall.
@@ -263,6 +278,7 @@ impl OrderEncoder {
             order_kind::CANCEL => msg_type::ORDER_CANCEL_REQUEST,
             order_kind::REPLACE => msg_type::ORDER_CANCEL_REPLACE_REQUEST,
             order_kind::MASS_CANCEL => msg_type::ORDER_MASS_CANCEL_REQUEST,
+            order_kind::MASS_STATUS => msg_type::ORDER_MASS_STATUS_REQUEST,
             kind => return Err(FixEncodeError::UnknownKind { kind }),
         };
         let instruments = &self.instruments;
@@ -294,6 +310,19 @@ impl OrderEncoder {
                 w.encoded_fields(tag::SYMBOL, instrument.symbol_field())?;
             }
             w.field_timestamp(tag::TRANSACT_TIME, &time)?;
+        } else if order.kind == order_kind::MASS_STATUS {
+            w.field_u64(tag::MASS_STATUS_REQ_ID, order.client_order_id)?;
+            // u32::MAX: every order of every instrument.
+            if order.instrument_id == u32::MAX {
+                w.field_char(tag::MASS_STATUS_REQ_TYPE, mass_status_request_type::ALL)?;
+            } else {
+                let instrument = instrument(order.instrument_id)?;
+                w.field_char(
+                    tag::MASS_STATUS_REQ_TYPE,
+                    mass_status_request_type::BY_SECURITY,
+                )?;
+                w.encoded_fields(tag::SYMBOL, instrument.symbol_field())?;
+            }
         } else {
             let instrument = instrument(order.instrument_id)?;
             let side = side_code(order.side)?;

@@ -3,7 +3,8 @@
 //!
 //! - [`OrderEncoder`] (`encode.rs`): an [`OrderRequest`](levibot_shm::records::OrderRequest)
 //!   that passed risk -> NewOrderSingle (`D`), OrderCancelRequest (`F`),
-//!   OrderCancelReplaceRequest (`G`) or OrderMassCancelRequest (`q`), as wire bytes.
+//!   OrderCancelReplaceRequest (`G`), OrderMassCancelRequest (`q`) or
+//!   OrderMassStatusRequest (`AF`), as wire bytes.
 //! - [`FixWriter`] (`writer.rs`): the field writer under it: one fixed buffer, typed field
 //!   writers (integers, exact decimals of integer units, timestamps), and `finish`, which puts
 //!   BeginString, BodyLength and CheckSum around the body without moving it.
@@ -36,6 +37,7 @@ mod writer;
 
 pub use encode::{
     COMP_ID_LEN_MAX, FixConfigError, FixEncodeError, OrderEncoder, mass_cancel_request_type,
+    mass_status_request_type,
 };
 pub use parse::{
     FIX_INBOUND_LEN_MAX, Fields, FixMessage, FixParseError, data_tag_for_length_tag, parse_message,
@@ -183,6 +185,10 @@ pub mod tag {
     pub const CXL_REJ_RESPONSE_TO: Tag = Tag::new(434);
     pub const USERNAME: Tag = Tag::new(553);
     pub const MASS_CANCEL_REQUEST_TYPE: Tag = Tag::new(530);
+    pub const MASS_STATUS_REQ_ID: Tag = Tag::new(584);
+    pub const MASS_STATUS_REQ_TYPE: Tag = Tag::new(585);
+    pub const TOT_NUM_REPORTS: Tag = Tag::new(911);
+    pub const LAST_RPT_REQUESTED: Tag = Tag::new(912);
     pub const MESSAGE_HANDLING: Tag = Tag::new(25_035);
 }
 
@@ -202,6 +208,7 @@ pub mod msg_type {
     pub const ORDER_CANCEL_REPLACE_REQUEST: &[u8] = b"G";
     pub const ORDER_MASS_CANCEL_REQUEST: &[u8] = b"q";
     pub const ORDER_MASS_CANCEL_REPORT: &[u8] = b"r";
+    pub const ORDER_MASS_STATUS_REQUEST: &[u8] = b"AF";
 }
 
 /// The FIX CheckSum of `bytes`: their sum modulo 256.
@@ -220,6 +227,7 @@ mod tests {
         assert_eq!(tag::PRICE.prefix(), b"44=");
         assert_eq!(tag::BEGIN_STRING.prefix(), b"8=");
         assert_eq!(tag::MASS_CANCEL_REQUEST_TYPE.prefix(), b"530=");
+        assert_eq!(tag::LAST_RPT_REQUESTED.prefix(), b"912=");
         assert_eq!(Tag::new(10).prefix(), b"10=");
         assert_eq!(Tag::new(9_999_999).prefix(), b"9999999=");
         assert_eq!(Tag::new(1_000_000).prefix(), b"1000000=");

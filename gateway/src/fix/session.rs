@@ -607,6 +607,12 @@ impl FixSession {
         self.out.push(bytes)?;
         self.seq.next_sender += 1;
         self.last_sent_ns = now_ns;
+        self.note_sent(order, msg_seq_num);
+        Ok(msg_seq_num)
+    }
+
+    #[inline(always)]
+    fn note_sent(&mut self, order: &OrderRequest, msg_seq_num: u64) {
         self.sent[msg_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)] = SentEntry {
             msg_seq_num,
             client_order_id: order.client_order_id,
@@ -614,7 +620,18 @@ impl FixSession {
             instrument_id: order.instrument_id,
             side: order.side,
         };
-        Ok(msg_seq_num)
+    }
+
+    /// Remembers that our `msg_seq_num` carried `order`, as [`send_order`](Self::send_order)
+    /// does. Cold path, before the Logon of a restarted daemon, with the orders the journal
+    /// says were sent and are still open: one whose bytes never left (journaled write-ahead,
+    /// then a crash) is in the range the venue asks to be resent, so it is reported REJECTED
+    /// (lost in flight) like an order lost on a live connection, and risk lets it go.
+    pub fn remember_sent(&mut self, order: &OrderRequest, msg_seq_num: u64) {
+        if msg_seq_num == 0 || msg_seq_num >= self.seq.next_sender {
+            return; // not a number this session has used
+        }
+        self.note_sent(order, msg_seq_num);
     }
 
     /// Runs the clocks: a Heartbeat after HeartBtInt of silence from us; a TestRequest after

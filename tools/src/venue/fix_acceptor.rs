@@ -13,19 +13,26 @@
 //! OrderMassCancelRequest (q). ExecutionReports carry 11 (and 41 for cancels and replaces), 37,
 //! 17, 150, 39, 55, 54, 38, 44, 31, 32, 14, 151, 6 (AvgPx: the last fill's price; the
 //! simulator keeps no average) and 103/58 on rejects.
+//!
+//! OrderMassStatusRequest (AF; 585=7 all orders, or 585=1 with Symbol 55) is answered with one
+//! ExecutionReport (150=I) per working order of the session's owner: 11, 37, 17, 150, 39 (0
+//! new or 1 partially filled), 55, 54, 38, 44, 14, 151, 6 (the average of its fills), 584,
+//! 911, and 912=Y on the last; without working orders, one report with 37=NONE, 39=8, 911=0
+//! and 912=Y. The answer is written at once to this session and not kept for resends (a
+//! ResendRequest over it gets a gap fill: the client asks again).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use levibot_gateway::decimal::parse_units;
 use levibot_gateway::fix::{
-    FixEncodeError, FixParseError, FixWriter, UtcTimestampCache, msg_type, parse_message, tag,
-    value_u64,
+    FixEncodeError, FixMessage, FixParseError, FixWriter, UtcTimestampCache, msg_type,
+    parse_message, tag, value_u64,
 };
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{ord_type, side, time_in_force};
 
-use super::matching::{MatchingEngine, NewOrder, Notice, OrderEvent, Outcome};
+use super::matching::{MatchingEngine, NewOrder, Notice, OrderEvent, Outcome, WorkingOrder};
 
 /// Bytes of inbound data held while a message is incomplete; more is a protocol error.
 pub const ACCEPTOR_INBOUND_LEN_MAX: usize = 64 * 1024;
@@ -519,6 +526,10 @@ impl FixAcceptor {
                 };
                 Some(engine.mass_cancel(self.owner, instrument))
             }
+            msg_type::ORDER_MASS_STATUS_REQUEST => {
+                self.mass_status(&msg, seq, engine, now_ns);
+                None
+            }
             _ => {
                 self.session_reject(
                     seq,
@@ -529,6 +540,87 @@ impl FixAcceptor {
                 );
                 None
             }
+        }
+    }
+
+    /// Answers an OrderMassStatusRequest with the status of the owner's working orders (see the
+    /// module doc); a session Reject if 584 is missing or 585 and 55 name nothing we know.
+    fn mass_status(
+        &mut self,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        engine: &MatchingEngine,
+        now_ns: u64,
+    ) {
+        let Some(req_id) = msg.get(584).map(<[u8]>::to_vec) else {
+            self.session_reject(
+                seq,
+                584,
+                reject_reason::REQUIRED_TAG_MISSING,
+                "MassStatusReqID (584) required",
+                now_ns,
+            );
+            return;
+        };
+        let instrument = match msg.get(585) {
+            Some(b"7") => None,
+            Some(b"1") => match msg.get(55).and_then(|s| self.instruments.find(s)) {
+                Some(i) => Some(i.id),
+                None => {
+                    self.session_reject(
+                        seq,
+                        55,
+                        reject_reason::VALUE_INCORRECT,
+                        "Symbol (55) missing or unknown",
+                        now_ns,
+                    );
+                    return;
+                }
+            },
+            _ => {
+                self.session_reject(
+                    seq,
+                    585,
+                    reject_reason::VALUE_INCORRECT,
+                    "MassStatusReqType (585) must be 1 or 7",
+                    now_ns,
+                );
+                return;
+            }
+        };
+        let orders = engine.working_orders_detail_of(self.owner, instrument);
+        if orders.is_empty() {
+            let exec_id = self.next_exec_id;
+            self.next_exec_id += 1;
+            self.send(msg_type::EXECUTION_REPORT, now_ns, |w, _| {
+                w.field(tag::ORDER_ID, b"NONE")?;
+                w.field_u64(tag::EXEC_ID, exec_id)?;
+                w.field_char(tag::EXEC_TYPE, b'I')?;
+                w.field_char(tag::ORD_STATUS, b'8')?;
+                w.field_u64(tag::LEAVES_QTY, 0)?;
+                w.field_u64(tag::CUM_QTY, 0)?;
+                w.field_u64(tag::AVG_PX, 0)?;
+                w.field(tag::MASS_STATUS_REQ_ID, &req_id)?;
+                w.field_u64(tag::TOT_NUM_REPORTS, 0)?;
+                w.field_char(tag::LAST_RPT_REQUESTED, b'Y')?;
+                w.field(tag::TEXT, b"no working orders")
+            });
+            return;
+        }
+        let total = orders.len();
+        for (i, order) in orders.iter().enumerate() {
+            let exec_id = self.next_exec_id;
+            self.next_exec_id += 1;
+            let last = i + 1 == total;
+            self.send(msg_type::EXECUTION_REPORT, now_ns, |w, instruments| {
+                write_order_status(w, instruments, order, exec_id)?;
+                w.field(tag::MASS_STATUS_REQ_ID, &req_id)?;
+                w.field_u64(tag::TOT_NUM_REPORTS, total as u64)?;
+                if last {
+                    w.field_char(tag::LAST_RPT_REQUESTED, b'Y')?;
+                }
+                Ok(())
+            });
         }
     }
 
@@ -808,6 +900,35 @@ impl FixAcceptor {
             },
         );
     }
+}
+
+/// The order fields of one Order Status report (ExecType I).
+fn write_order_status(
+    w: &mut FixWriter,
+    instruments: &InstrumentTable,
+    order: &WorkingOrder,
+    exec_id: u64,
+) -> Result<(), FixEncodeError> {
+    let instrument_id = order.instrument_id;
+    let instrument = instruments
+        .get(instrument_id)
+        .ok_or(FixEncodeError::UnknownInstrument { instrument_id })?;
+    let (ps, qs) = (instrument.price_scale, instrument.qty_scale);
+    w.field_u64(tag::ORDER_ID, order.venue_order_id)?;
+    w.field_u64(tag::CL_ORD_ID, order.client_order_id)?;
+    w.field_u64(tag::EXEC_ID, exec_id)?;
+    w.field_char(tag::EXEC_TYPE, b'I')?;
+    w.field_char(tag::ORD_STATUS, if order.cum_qty > 0 { b'1' } else { b'0' })?;
+    w.field(tag::SYMBOL, instrument.symbol.as_str().as_bytes())?;
+    w.field_char(
+        tag::SIDE,
+        if order.side == side::SELL { b'2' } else { b'1' },
+    )?;
+    w.field_units(tag::ORDER_QTY, order.qty, qs)?;
+    w.field_units(tag::PRICE, order.px, ps)?;
+    w.field_units(tag::CUM_QTY, order.cum_qty, qs)?;
+    w.field_units(tag::LEAVES_QTY, order.qty - order.cum_qty, qs)?;
+    w.field_units(tag::AVG_PX, order.avg_px, ps)
 }
 
 /// Offset of the next `8=FIX` in `bytes` (a message start after garbage).

@@ -173,6 +173,26 @@ struct Resting {
     client_order_id: u64,
     qty: i64,
     cum_qty: i64,
+    /// Sum of `px x qty` over its fills: its average price is this over `cum_qty`.
+    filled_px_qty: i128,
+}
+
+/// What an order has filled: quantity, and the sum of `px x qty` over its fills.
+type Filled = (i64, i128);
+
+/// One working order as the venue reports its status (FIX Order Status, ExecType I).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkingOrder {
+    pub client_order_id: u64,
+    pub venue_order_id: u64,
+    pub instrument_id: u32,
+    pub side: u8,
+    pub px: i64,
+    /// Its total quantity (FIX OrderQty): `cum_qty` + what is left.
+    pub qty: i64,
+    pub cum_qty: i64,
+    /// The average price of its fills, rounded down to a price unit (0 before any fill).
+    pub avg_px: i64,
 }
 
 /// The exchange filters of one instrument, in its units.
@@ -361,6 +381,51 @@ impl MatchingEngine {
         ids
     }
 
+    /// `owner`'s working orders (of one instrument, or all with `None`) as a status report
+    /// gives them, by client order id.
+    pub fn working_orders_detail_of(
+        &self,
+        owner: u32,
+        instrument_id: Option<u32>,
+    ) -> Vec<WorkingOrder> {
+        let mut orders: Vec<WorkingOrder> = self
+            .working
+            .iter()
+            .filter(|((o, _), at)| {
+                *o == owner && instrument_id.is_none_or(|i| i == at.instrument_id)
+            })
+            .filter_map(|(&(_, client_order_id), at)| {
+                let book = self.books.get(at.instrument_id as usize)?;
+                let levels = if at.side == side::BUY {
+                    &book.bids
+                } else {
+                    &book.asks
+                };
+                let resting = levels
+                    .get(&at.px)?
+                    .iter()
+                    .find(|r| r.owner == owner && r.client_order_id == client_order_id)?;
+                let avg_px = if resting.cum_qty > 0 {
+                    (resting.filled_px_qty / resting.cum_qty as i128) as i64
+                } else {
+                    0
+                };
+                Some(WorkingOrder {
+                    client_order_id,
+                    venue_order_id: resting.venue_order_id,
+                    instrument_id: at.instrument_id,
+                    side: at.side,
+                    px: at.px,
+                    qty: resting.qty,
+                    cum_qty: resting.cum_qty,
+                    avg_px,
+                })
+            })
+            .collect();
+        orders.sort_unstable_by_key(|o| o.client_order_id);
+        orders
+    }
+
     /// `owner`'s position in `instrument_id` from its fills here (bought - sold).
     pub fn position_of(&self, owner: u32, instrument_id: u32) -> i64 {
         self.positions
@@ -457,13 +522,14 @@ impl MatchingEngine {
             venue_order_id,
             qty: order.qty,
         }));
-        let cum_qty = self.cross(&order, venue_order_id, 0, &mut out);
+        let filled = self.cross(&order, venue_order_id, (0, 0), &mut out);
+        let cum_qty = filled.0;
         let leaves = order.qty - cum_qty;
         if leaves == 0 {
             return out;
         }
         if order.ord_type == ord_type::LIMIT && order.time_in_force == time_in_force::GTC {
-            self.rest(&order, venue_order_id, cum_qty, &mut out);
+            self.rest(&order, venue_order_id, filled, &mut out);
         } else {
             out.notices.push(notice(OrderEvent::Canceled {
                 venue_order_id,
@@ -501,19 +567,21 @@ impl MatchingEngine {
         }
     }
 
-    /// Matches `order` against the opposite side; returns its filled quantity.
+    /// Matches `order`, which has `filled` already, against the opposite side; returns what
+    /// it has filled then.
     fn cross(
         &mut self,
         order: &NewOrder,
         venue_order_id: u64,
-        mut cum_qty: i64,
+        filled: Filled,
         out: &mut Outcome,
-    ) -> i64 {
+    ) -> Filled {
         let instrument_id = order.instrument_id;
+        let (mut cum_qty, mut filled_px_qty) = filled;
         loop {
             let leaves = order.qty - cum_qty;
             if leaves == 0 {
-                return cum_qty;
+                return (cum_qty, filled_px_qty);
             }
             let book = &mut self.books[instrument_id as usize];
             let best = if order.side == side::BUY {
@@ -521,7 +589,9 @@ impl MatchingEngine {
             } else {
                 book.bids.last_key_value().map(|(&px, _)| px)
             };
-            let Some(px) = best else { return cum_qty };
+            let Some(px) = best else {
+                return (cum_qty, filled_px_qty);
+            };
             let crosses = order.ord_type == ord_type::MARKET
                 || if order.side == side::BUY {
                     px <= order.px
@@ -529,7 +599,7 @@ impl MatchingEngine {
                     px >= order.px
                 };
             if !crosses {
-                return cum_qty;
+                return (cum_qty, filled_px_qty);
             }
             let (level, maker_side) = if order.side == side::BUY {
                 (
@@ -545,7 +615,9 @@ impl MatchingEngine {
             let maker = level.front_mut().expect("levels are never empty");
             let qty = leaves.min(maker.qty - maker.cum_qty);
             maker.cum_qty += qty;
+            maker.filled_px_qty += px as i128 * qty as i128;
             cum_qty += qty;
+            filled_px_qty += px as i128 * qty as i128;
             let maker_copy = *maker;
             let maker_done = maker.cum_qty == maker.qty;
             if maker_done {
@@ -621,7 +693,7 @@ impl MatchingEngine {
         }
     }
 
-    fn rest(&mut self, order: &NewOrder, venue_order_id: u64, cum_qty: i64, out: &mut Outcome) {
+    fn rest(&mut self, order: &NewOrder, venue_order_id: u64, filled: Filled, out: &mut Outcome) {
         let book = &mut self.books[order.instrument_id as usize];
         let levels = if order.side == side::BUY {
             &mut book.bids
@@ -634,7 +706,8 @@ impl MatchingEngine {
             owner: order.owner,
             client_order_id: order.client_order_id,
             qty: order.qty,
-            cum_qty,
+            cum_qty: filled.0,
+            filled_px_qty: filled.1,
         });
         let qty = level.iter().map(|o| o.qty - o.cum_qty).sum();
         book.update_id += 1;
@@ -783,9 +856,10 @@ impl MatchingEngine {
             orig_client_order_id,
             leaves_qty: new.qty - old.cum_qty,
         }));
-        let cum_qty = self.cross(&new, old.venue_order_id, old.cum_qty, &mut out);
-        if cum_qty < new.qty {
-            self.rest(&new, old.venue_order_id, cum_qty, &mut out);
+        let filled = (old.cum_qty, old.filled_px_qty);
+        let filled = self.cross(&new, old.venue_order_id, filled, &mut out);
+        if filled.0 < new.qty {
+            self.rest(&new, old.venue_order_id, filled, &mut out);
         }
         out
     }

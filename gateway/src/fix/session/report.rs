@@ -10,8 +10,15 @@
 //! `AckVenue`): CANCELED under the cancelled order's id (OrigClOrdID 41, or ClOrdID 11 when the
 //! venue leaves 41 out), REPLACED under the new id (ClOrdID 11), everything else under ClOrdID
 //! 11; an OrderCancelReject is REJECTED under the refused request's id (ClOrdID 11).
+//!
+//! An Order Status report (ExecType I), one per working order in the answer to an
+//! OrderMassStatusRequest, is filed under ClOrdID (11) too; its `last_px` is the order's AvgPx
+//! (6) and the last report of the answer (LastRptRequested 912=Y) is flagged
+//! [`report_flag::LAST_OF_MASS_STATUS`]. An answer without orders is one report that names no
+//! order: no ClOrdID, no Symbol, TotNumReports (911) 0; it becomes a record with client order
+//! id 0 and instrument [`INSTRUMENT_UNKNOWN`].
 
-use levibot_shm::records::{ExecutionReport, exec_type, side};
+use levibot_shm::records::{ExecutionReport, exec_type, report_flag, side};
 
 use crate::decimal::{DecimalError, Scale, parse_units};
 use crate::instrument::InstrumentTable;
@@ -60,7 +67,7 @@ impl ReportError {
 }
 
 /// Tag numbers below this index the slot tables.
-const SLOT_TABLE_LEN: usize = 512;
+const SLOT_TABLE_LEN: usize = 1024;
 /// "Not a tag we read" in a slot table.
 const NO_SLOT: u8 = u8::MAX;
 
@@ -77,7 +84,7 @@ const fn slot_table(tags: &[u32]) -> [u8; SLOT_TABLE_LEN] {
 }
 
 /// The tags read from an ExecutionReport or OrderCancelReject, in slot order.
-const REPORT_TAGS: [u32; 15] = [
+const REPORT_TAGS: [u32; 18] = [
     11,  // 0 ClOrdID
     41,  // 1 OrigClOrdID
     37,  // 2 OrderID
@@ -93,6 +100,9 @@ const REPORT_TAGS: [u32; 15] = [
     103, // 12 OrdRejReason
     102, // 13 CxlRejReason
     434, // 14 CxlRejResponseTo
+    6,   // 15 AvgPx
+    911, // 16 TotNumReports
+    912, // 17 LastRptRequested
 ];
 const SLOTS: [u8; SLOT_TABLE_LEN] = slot_table(&REPORT_TAGS);
 const CL_ORD_ID: usize = 0;
@@ -110,6 +120,16 @@ const PRICE: usize = 11;
 const ORD_REJ_REASON: usize = 12;
 const CXL_REJ_REASON: usize = 13;
 const CXL_REJ_RESPONSE_TO: usize = 14;
+const AVG_PX: usize = 15;
+const TOT_NUM_REPORTS: usize = 16;
+const LAST_RPT_REQUESTED: usize = 17;
+
+/// The scale of a report that names no instrument: its quantities must be zero, whatever the
+/// unit, so any unit reads them.
+const NO_INSTRUMENT_SCALE: Scale = Scale {
+    mantissa: 1,
+    exp: 0,
+};
 
 /// The values of [`REPORT_TAGS`] found in one message (the first occurrence of each).
 struct Gathered<'a> {
@@ -206,6 +226,25 @@ impl<'a> Gathered<'a> {
         }
     }
 
+    /// A quantity that must be absent or zero (in a report that names no instrument).
+    fn zero(&self, slot: usize) -> Result<(), ReportError> {
+        match (self.units(slot, NO_INSTRUMENT_SCALE)?, self.optional(slot)) {
+            (0, _) | (_, None) => Ok(()),
+            (_, Some(value)) => Err(self.bad(slot, value, "not zero in a report without Symbol")),
+        }
+    }
+
+    /// LastRptRequested (912): `Y` is the last report of a mass status answer.
+    fn last_report(&self) -> Result<bool, ReportError> {
+        match self.optional(LAST_RPT_REQUESTED) {
+            None | Some(b"N") => Ok(false),
+            Some(b"Y") => Ok(true),
+            Some(value) => {
+                Err(self.bad(LAST_RPT_REQUESTED, value, "LastRptRequested must be Y or N"))
+            }
+        }
+    }
+
     /// The instrument id and scales named by Symbol (55), if present.
     fn instrument(
         &self,
@@ -233,6 +272,9 @@ pub fn decode_execution_report(
     instruments: &InstrumentTable,
 ) -> Result<ExecutionReport, ReportError> {
     let g = Gathered::of(msg);
+    if g.optional(EXEC_TYPE) == Some(&[exec_type::ORDER_STATUS]) {
+        return decode_order_status(&g, instruments);
+    }
     let cl_ord_id = g.required(CL_ORD_ID)?;
     let cl_ord_id = g.id(CL_ORD_ID, cl_ord_id)?;
     let exec = g.char(EXEC_TYPE)?;
@@ -261,8 +303,75 @@ pub fn decode_execution_report(
         exec_type: exec,
         ord_status,
         side: g.side()?,
-        reserved_a: 0,
+        flags: 0,
         reject_reason: g.reason(ORD_REJ_REASON)?,
+        reserved_b: 0,
+    })
+}
+
+/// An Order Status report (ExecType I) as a record: ClOrdID (11, 0 if absent), OrderID (37),
+/// Symbol (55), Side (54), Price (44), CumQty (14), LeavesQty (151), AvgPx (6) as `last_px`
+/// (0 if absent), OrdStatus (39), and the flag of the last report (912=Y). Symbol, CumQty and
+/// LeavesQty are required, except in the answer without orders (no ClOrdID, TotNumReports
+/// 911=0), whose quantities must be absent or zero.
+fn decode_order_status(
+    g: &Gathered<'_>,
+    instruments: &InstrumentTable,
+) -> Result<ExecutionReport, ReportError> {
+    let client_order_id = match g.optional(CL_ORD_ID) {
+        Some(value) => g.id(CL_ORD_ID, value)?,
+        None => 0,
+    };
+    let ord_status = g.char(ORD_STATUS)?;
+    let flags = if g.last_report()? {
+        report_flag::LAST_OF_MASS_STATUS
+    } else {
+        0
+    };
+    let tot_num_reports = match g.optional(TOT_NUM_REPORTS) {
+        Some(value) => Some(
+            value_u64(value).ok_or_else(|| g.bad(TOT_NUM_REPORTS, value, "not a report count"))?,
+        ),
+        None => None,
+    };
+    let Some((instrument_id, price_scale, qty_scale)) = g.instrument(instruments)? else {
+        // Only the answer without orders may leave the instrument out.
+        if g.optional(CL_ORD_ID).is_some() || tot_num_reports != Some(0) {
+            return Err(ReportError::MissingField {
+                tag: tag::SYMBOL.number(),
+            });
+        }
+        for slot in [CUM_QTY, LEAVES_QTY, PRICE, AVG_PX] {
+            g.zero(slot)?;
+        }
+        return Ok(ExecutionReport {
+            client_order_id: 0,
+            venue_order_id: g.venue_order_id()?,
+            instrument_id: INSTRUMENT_UNKNOWN,
+            exec_type: exec_type::ORDER_STATUS,
+            ord_status,
+            side: g.side()?,
+            flags,
+            ..ExecutionReport::default()
+        });
+    };
+    g.required(CUM_QTY)?;
+    g.required(LEAVES_QTY)?;
+    Ok(ExecutionReport {
+        recv_tsc: 0,
+        client_order_id,
+        venue_order_id: g.venue_order_id()?,
+        px: g.units(PRICE, price_scale)?,
+        last_px: g.units(AVG_PX, price_scale)?,
+        last_qty: 0,
+        cum_qty: g.units(CUM_QTY, qty_scale)?,
+        leaves_qty: g.units(LEAVES_QTY, qty_scale)?,
+        instrument_id,
+        exec_type: exec_type::ORDER_STATUS,
+        ord_status,
+        side: g.side()?,
+        flags,
+        reject_reason: 0,
         reserved_b: 0,
     })
 }
