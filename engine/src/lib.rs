@@ -15,8 +15,8 @@
 //! - [`pipeline`]: the hot path assembled: feed, strategy, risk and gateway stages and agents,
 //!   joined by rings in the fused or spread layout; replay and synthetic sources; the venue seam.
 //! - [`risk`]: pre-trade risk: every check an order passes before the gateway, in tens of ns.
-//!
-//! To come: the daemon (issue 6). See ARCHITECTURE.md.
+//! - [`daemon`]: `levibotd` around the pipeline (cold path): config, start-up, recovery and
+//!   checkpoints, reconciliation, signals, the control socket. See ARCHITECTURE.md.
 
 pub mod agent;
 pub mod book;

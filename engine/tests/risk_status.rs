@@ -4,11 +4,7 @@
 //! adopted with their working leaves, replaces the venue confirmed only by its status, reports
 //! outside a round ignored, and no allocation on the way.
 
-use levibot_engine::risk::{
-    InstrumentLimits, RateLimit, RiskEngine, RiskLimits, TradingState, quote,
-};
-use levibot_gateway::decimal::Scale;
-use levibot_gateway::instrument::Symbol;
+use levibot_engine::risk::{RiskEngine, RiskLimits, TradingState};
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
     time_in_force,
@@ -17,62 +13,20 @@ use levibot_shm::records::{
 #[global_allocator]
 static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
 
-const A: u32 = 0;
-const B: u32 = 1;
+mod common;
+use common::{A, B};
 /// Between two requests: longer than the duplicate window.
 const STEP_NS: u64 = 2_000_000;
 
-/// Prices in cents, quantities in thousandths; tick 0.05, lot 0.01 (as `tests/risk.rs`).
-fn instrument(symbol: &str) -> InstrumentLimits {
-    InstrumentLimits {
-        symbol: Symbol::from_ascii(symbol.as_bytes()).unwrap(),
-        quote_asset: Symbol::from_ascii(b"USDT").unwrap(),
-        price_scale: Scale {
-            mantissa: 1,
-            exp: 2,
-        },
-        qty_scale: Scale {
-            mantissa: 1,
-            exp: 3,
-        },
-        tick_units: 5,
-        lot_units: 10,
-        price_min_units: 100,
-        price_max_units: 1_000_000,
-        qty_min_units: 10,
-        qty_max_units: 100_000,
-        notional_min: quote(1) / 100,
-        collar_bps: 100,
-        order_qty_max_units: 10_000,
-        order_notional_max: quote(1_000),
-        position_max_units: 20_000,
-        open_orders_max: 64,
-    }
-}
-
+/// The risk tests' limits, with room for every open order of a test and fewer fills a
+/// second than the missed fills of one test below.
 fn limits() -> RiskLimits {
-    let mut l = RiskLimits::default();
-    l.instruments[A as usize] = Some(instrument("AAAUSDT"));
-    l.instruments[B as usize] = Some(instrument("BBBUSDT"));
+    let mut l = common::limits();
+    for i in l.instruments.iter_mut().flatten() {
+        i.open_orders_max = 64;
+    }
     l.open_orders_max = 128;
-    l.gross_exposure_max = quote(3_000);
-    l.net_exposure_max = quote(2_500);
-    l.loss_max = quote(100);
-    l.loss_state = TradingState::Halted;
-    l.order_rate = RateLimit {
-        count_max: 1_000,
-        window_ns: 1_000_000_000,
-    };
-    l.message_rate = RateLimit {
-        count_max: 1_000,
-        window_ns: 1_000_000_000,
-    };
-    // Fewer than the missed fills of one test below.
-    l.fill_rate = RateLimit {
-        count_max: 10,
-        window_ns: 1_000_000_000,
-    };
-    l.duplicate_window_ns = 1_000_000;
+    l.fill_rate.count_max = 10;
     l
 }
 
