@@ -96,3 +96,37 @@ fn capture_check_flags_a_damaged_capture() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent"));
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+/// Every command, as listed in `levictl --help`.
+const COMMANDS: [&str; 10] = [
+    "capture",
+    "tail",
+    "stat",
+    "export",
+    "status",
+    "kill",
+    "resume",
+    "reload",
+    "set",
+    "completions",
+];
+
+#[test]
+fn every_command_has_help_and_the_shells_get_completions_for_all_of_them() {
+    for command in COMMANDS {
+        let out = levictl().args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{command} --help");
+        assert!(help.contains("Usage: levictl"), "{command}: {help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = levictl().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        for command in COMMANDS {
+            assert!(script.contains(command), "{shell} completion lacks {command}");
+        }
+    }
+    let out = levictl().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+}
