@@ -68,6 +68,7 @@ fn report() -> StatusReport {
             position: "-120".into(),
             open_orders: 2,
             realised_pnl: "1.2345".into(),
+            pnl: "2.5".into(),
             bid: Some("0.0351".into()),
             ask: None,
         }],

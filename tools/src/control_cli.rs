@@ -198,8 +198,16 @@ pub fn render_status(r: &StatusReport) -> String {
     if r.instruments.is_empty() {
         let _ = writeln!(out, "instruments    none");
     } else {
-        let header = ["SYMBOL", "POSITION", "OPEN", "REALISED PNL", "BID", "ASK"];
-        let rows: Vec<[String; 6]> = r
+        let header = [
+            "SYMBOL",
+            "POSITION",
+            "OPEN",
+            "REALISED PNL",
+            "PNL",
+            "BID",
+            "ASK",
+        ];
+        let rows: Vec<[String; 7]> = r
             .instruments
             .iter()
             .map(|i| {
@@ -208,6 +216,7 @@ pub fn render_status(r: &StatusReport) -> String {
                     i.position.clone(),
                     i.open_orders.to_string(),
                     i.realised_pnl.clone(),
+                    i.pnl.clone(),
                     i.bid.clone().unwrap_or_else(|| "-".into()),
                     i.ask.clone().unwrap_or_else(|| "-".into()),
                 ]
@@ -294,6 +303,7 @@ mod tests {
                     position: "-120".into(),
                     open_orders: 2,
                     realised_pnl: "1.5".into(),
+                    pnl: "1.75".into(),
                     bid: Some("0.0351".into()),
                     ask: None,
                 },

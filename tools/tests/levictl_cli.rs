@@ -124,9 +124,16 @@ fn every_command_has_help_and_the_shells_get_completions_for_all_of_them() {
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8_lossy(&out.stdout);
         for command in COMMANDS {
-            assert!(script.contains(command), "{shell} completion lacks {command}");
+            assert!(
+                script.contains(command),
+                "{shell} completion lacks {command}"
+            );
         }
     }
     let out = levictl().args(["completions", "tcsh"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "an unknown shell is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }

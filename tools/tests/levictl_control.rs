@@ -46,6 +46,7 @@ fn report() -> StatusReport {
             position: "-120".into(),
             open_orders: 2,
             realised_pnl: "1.2345".into(),
+            pnl: "1.5".into(),
             bid: Some("0.0351".into()),
             ask: Some("0.0352".into()),
         }],

@@ -252,6 +252,8 @@ pub struct InstrumentStatus {
     pub position: String,
     pub open_orders: u32,
     pub realised_pnl: String,
+    /// Realised + marked to the book.
+    pub pnl: String,
     pub bid: Option<String>,
     pub ask: Option<String>,
 }

@@ -855,6 +855,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Sends the strategy parameters of a config (type-erased: the daemon runs one strategy kind).
 trait ParamsSink: Send {
+    /// Whether `send` would take `config`'s parameters now.
+    fn ready_for(&self, config: &DaemonConfig) -> Result<(), String>;
+    /// Sends them; after `ready_for` said yes, it cannot fail.
     fn send(&mut self, config: &DaemonConfig) -> Result<(), String>;
 }
 
@@ -862,10 +865,25 @@ struct ParamsMailbox<P: Copy> {
     sender: ParamsSender<ParamsByInstrument<P>>,
 }
 
-impl<P: StrategyParamsOf> ParamsSink for ParamsMailbox<P> {
-    fn send(&mut self, config: &DaemonConfig) -> Result<(), String> {
+impl<P: StrategyParamsOf> ParamsMailbox<P> {
+    fn params_of(config: &DaemonConfig) -> Result<ParamsByInstrument<P>, String> {
         let params = P::of(config).ok_or("the strategy kind cannot change without a restart")?;
-        let all = ParamsByInstrument::from_slice(&params).ok_or("too many instruments")?;
+        Ok(ParamsByInstrument::from_slice(&params).ok_or("too many instruments")?)
+    }
+}
+
+impl<P: StrategyParamsOf> ParamsSink for ParamsMailbox<P> {
+    fn ready_for(&self, config: &DaemonConfig) -> Result<(), String> {
+        Self::params_of(config)?;
+        if self.sender.has_room() {
+            Ok(())
+        } else {
+            Err("earlier updates are still waiting for the strategy agent; try again".into())
+        }
+    }
+
+    fn send(&mut self, config: &DaemonConfig) -> Result<(), String> {
+        let all = Self::params_of(config)?;
         if self.sender.send(all) {
             Ok(())
         } else {
@@ -1022,17 +1040,18 @@ impl Shared {
     ) -> Result<(), String> {
         let mut limits = lock(&self.limits);
         let mut params = lock(&self.params);
-        if !limits.send(new.risk_limits) {
+        // All or nothing: both mailboxes must take the update before either is sent (each
+        // has one sender, held here, so room seen now is room when sending).
+        if !limits.has_room() {
             return Err(
                 "earlier limits are still waiting for the risk agent; try again".to_owned(),
             );
         }
-        // Limits are on their way; parameters follow. A full parameter mailbox here would
-        // split the update, so it is checked through the same single-slot rule: both
-        // mailboxes hold several updates and the agents take them every event.
-        if let Err(e) = params.send(&new) {
-            return Err(format!("risk limits sent, strategy parameters not: {e}"));
+        params.ready_for(&new)?;
+        if !limits.send(new.risk_limits) {
+            return Err("the risk agent's mailbox filled up; try again".to_owned());
         }
+        params.send(&new)?;
         let n = self.reloads.fetch_add(1, Ordering::AcqRel) + 1;
         if let Err(e) = lock(&self.events).append(record_type::CONFIG_TEXT, new.text.as_bytes()) {
             tracing::error!("journal: config text: {e}");
@@ -1083,8 +1102,11 @@ impl ControlHandler for Shared {
             };
             instruments.push(InstrumentStatus {
                 position: units(c.get(&format!("risk.position_units.{symbol}")), i.qty_scale),
-                open_orders: 0,
-                realised_pnl: micro_to_decimal(c.get(&format!("risk.pnl_microquote.{symbol}"))),
+                open_orders: c.get(&format!("risk.open_orders.{symbol}")).max(0) as u32,
+                realised_pnl: micro_to_decimal(
+                    c.get(&format!("risk.realised_pnl_microquote.{symbol}")),
+                ),
+                pnl: micro_to_decimal(c.get(&format!("risk.pnl_microquote.{symbol}"))),
                 bid: px("bid_px"),
                 ask: px("ask_px"),
                 symbol,

@@ -792,12 +792,15 @@ pub struct RiskStage {
     marks_until_pnl: u32,
 }
 
-/// An instrument's position (`risk.position_units.<SYMBOL>`, quantity units) and PnL
-/// (`risk.pnl_microquote.<SYMBOL>`, realised + marked, in 10^-6 of the quote asset).
+/// An instrument's position (`risk.position_units.<SYMBOL>`, quantity units), open orders
+/// (`risk.open_orders.<SYMBOL>`) and PnL (`risk.pnl_microquote.<SYMBOL>`, realised + marked,
+/// and `risk.realised_pnl_microquote.<SYMBOL>`, in 10^-6 of the quote asset).
 struct LedgerGauges {
     instrument_id: u32,
     position_units: Counter,
+    open_orders: Counter,
     pnl_microquote: Counter,
+    realised_pnl_microquote: Counter,
 }
 
 /// Marks between two PnL publications.
@@ -826,7 +829,12 @@ impl RiskStage {
                 ledgers.push(LedgerGauges {
                     instrument_id: id as u32,
                     position_units: gauge(counters, &format!("risk.position_units.{symbol}"))?,
+                    open_orders: gauge(counters, &format!("risk.open_orders.{symbol}"))?,
                     pnl_microquote: gauge(counters, &format!("risk.pnl_microquote.{symbol}"))?,
+                    realised_pnl_microquote: gauge(
+                        counters,
+                        &format!("risk.realised_pnl_microquote.{symbol}"),
+                    )?,
                 });
             }
         }
@@ -904,9 +912,17 @@ impl RiskStage {
     fn publish_ledgers(&self) {
         self.open_orders.set(self.engine.open_orders() as i64);
         for l in &self.ledgers {
-            l.position_units.set(self.engine.position(l.instrument_id));
+            self.publish_ledger(l);
         }
         self.publish_pnl();
+    }
+
+    /// An instrument's position and open orders (O(1)).
+    #[inline]
+    fn publish_ledger(&self, l: &LedgerGauges) {
+        l.position_units.set(self.engine.position(l.instrument_id));
+        l.open_orders
+            .set(i64::from(self.engine.open_orders_of(l.instrument_id)));
     }
 
     fn publish_pnl(&self) {
@@ -916,6 +932,8 @@ impl RiskStage {
         for l in &self.ledgers {
             l.pnl_microquote
                 .set(micro(self.engine.instrument_pnl(l.instrument_id)));
+            l.realised_pnl_microquote
+                .set(micro(self.engine.realised_pnl(l.instrument_id)));
         }
         self.pnl_total.set(micro(self.engine.pnl()));
     }
@@ -965,6 +983,15 @@ impl RiskStage {
         match result {
             Ok(()) => {
                 self.open_orders.set(self.engine.open_orders() as i64);
+                if let Some(l) = self
+                    .ledgers
+                    .iter()
+                    .find(|l| l.instrument_id == staged.order.instrument_id)
+                {
+                    l.open_orders.set(i64::from(
+                        self.engine.open_orders_of(staged.order.instrument_id),
+                    ));
+                }
                 self.passed.increment();
                 let mut passed = *staged;
                 passed.order.risk_tsc = risk_tsc;
@@ -1018,8 +1045,7 @@ impl RiskStage {
             .iter()
             .find(|l| l.instrument_id == report.instrument_id)
         {
-            l.position_units
-                .set(self.engine.position(report.instrument_id));
+            self.publish_ledger(l);
         }
         if report.exec_type == exec_type::TRADE {
             self.marks_until_pnl = 0;

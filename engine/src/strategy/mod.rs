@@ -250,6 +250,12 @@ impl<P: Copy> ParamsSender<P> {
     pub fn send(&mut self, params: P) -> bool {
         self.producer.push(params).is_ok()
     }
+
+    /// Whether [`send`](Self::send) would take one more update now (only this sender fills
+    /// the mailbox: a `true` holds until it sends).
+    pub fn has_room(&self) -> bool {
+        self.producer.slots() > 0
+    }
 }
 
 impl<P: Copy> ParamsReceiver<P> {
