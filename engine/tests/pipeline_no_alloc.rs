@@ -1,7 +1,9 @@
 //! Zero heap allocations in steady state through the whole hot path (decode, books and
 //! features, the strategy, risk, FIX encoding, the venue seam and every stage's journal
 //! appends), over 1M synthetic messages and over the corpus replayed (books reloaded between
-//! passes). The pipeline runs fused on this thread, so the counting allocator sees every call;
+//! passes), with the operator's commands arriving on the way (kill switch with cancel-all, mass
+//! status, resume). The pipeline runs fused on this thread, so the counting allocator sees
+//! every call;
 //! the journal's maintenance runs on another thread (its allocations are its own), as in the
 //! daemon.
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use levibot_engine::pipeline::reference::{self, SYNTHETIC_MID_TICKS};
 use levibot_engine::pipeline::{
-    AckVenue, MessageSource, Pipeline, PipelineSpec, ReplaySource, SyntheticSource,
+    AckVenue, MessageSource, Pipeline, PipelineSpec, ReplaySource, SyntheticSource, TradingCommand,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
@@ -27,6 +29,15 @@ const SYNTHETIC_MESSAGES: u64 = 1_000_000;
 const CORPUS_PASSES: u64 = 400;
 /// Fused duty cycles before counting: every buffer, ring and table touched once.
 const WARMUP_ROUNDS: usize = 20_000;
+/// Fused duty cycles between two of the operator's commands.
+const ROUNDS_PER_COMMAND: usize = 20_000;
+/// The commands, in turn: trading is on half the time.
+const COMMANDS: [TradingCommand; 4] = [
+    TradingCommand::HaltAndCancelAll,
+    TradingCommand::Resume,
+    TradingCommand::HaltAndMassStatus,
+    TradingCommand::Resume,
+];
 
 /// Runs `spec` over `source` on this thread, with a maintenance thread beside it; returns the
 /// allocations made after the warm-up, and the counters.
@@ -52,7 +63,7 @@ fn steady_state_allocations<Src: MessageSource + 'static>(
     let counters_path = dir.join("counters.lvc");
     let counters = CountersWriter::create(&counters_path, 256, journal.epoch()).unwrap();
     let venue = spec.ack_venue().unwrap();
-    let (mut pipeline, _controls) = Pipeline::<_, Maker, AckVenue, Rtrb>::assemble(
+    let (mut pipeline, mut controls) = Pipeline::<_, Maker, AckVenue, Rtrb>::assemble(
         spec, source, venue, &journal, &counters, true,
     )
     .unwrap();
@@ -66,6 +77,14 @@ fn steady_state_allocations<Src: MessageSource + 'static>(
         });
         pipeline.run_rounds(WARMUP_ROUNDS);
         let before = allocations();
+        for command in COMMANDS.iter().cycle() {
+            pipeline.run_rounds(ROUNDS_PER_COMMAND);
+            if pipeline.feed.is_done() {
+                break;
+            }
+            assert!(controls.trading.send(*command));
+        }
+        controls.trading.send(TradingCommand::Resume);
         pipeline.run_to_completion();
         let counted = allocations() - before;
         stop.store(true, Ordering::Relaxed);
