@@ -1237,3 +1237,31 @@ fn connection_keeps_partial_messages_until_complete() {
     assert_eq!(session.state(), SessionState::Disconnected);
     assert_eq!(session.seq_nums().next_target, 4);
 }
+
+#[test]
+fn an_order_just_queued_can_be_taken_back_before_it_leaves() {
+    let mut session = active();
+    let first = session.send_order(&limit_buy(7), T0).unwrap();
+    let before = session.outbound().len();
+    let second = session.send_order(&limit_buy(8), T0).unwrap();
+    let len = session.outbound().len() - before;
+    // Only the last one, whole, and with its own number.
+    assert!(!session.retract_order(first, before));
+    assert!(!session.retract_order(second, len + 1));
+    assert!(session.retract_order(second, len));
+    assert_eq!(session.outbound().len(), before);
+    assert_eq!(session.seq_nums().next_sender, second);
+    // Its number is used again by the next order; the first order is untouched.
+    assert_eq!(session.send_order(&limit_buy(9), T0).unwrap(), second);
+    let out = drain(&mut session);
+    let ids: Vec<_> = out
+        .iter()
+        .map(|m| value(m, 11).unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["7", "9"]);
+    // Once bytes were consumed (written out), nothing can be taken back.
+    let third = session.send_order(&limit_buy(10), T0).unwrap();
+    let len = session.outbound().len();
+    session.consume_outbound(1);
+    assert!(!session.retract_order(third, len));
+}

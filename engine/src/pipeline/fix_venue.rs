@@ -297,6 +297,11 @@ impl Venue for FixVenue {
     fn poll_report(&mut self) -> Option<ExecutionReport> {
         self.reports.pop_front()
     }
+
+    fn retract(&mut self, queued: &Queued) -> bool {
+        self.session
+            .retract_order(queued.msg_seq_num, queued.encoded_len as usize)
+    }
 }
 
 impl FixVenue {

@@ -1098,6 +1098,9 @@ fn rejected_report(order: &OrderRequest, reject_reason: u32, recv_tsc: u64) -> E
 
 /// `reject_reason` of an order the gateway could not encode.
 pub const REJECT_REASON_ENCODE: u32 = 1000;
+/// `reject_reason` of an order held back because its write-ahead journal append failed: no
+/// order leaves unjournaled.
+pub const REJECT_REASON_JOURNAL: u32 = 1001;
 
 /// Hands orders to the venue (which encodes them), journals each one before its bytes leave,
 /// then lets them leave; takes the venue's execution reports.
@@ -1168,12 +1171,21 @@ impl<V: Venue> GatewayStage<V> {
             reserved: 0,
         };
         // Write-ahead: journaled before the bytes leave, so a crash never forgets a sent order.
+        // If the journal cannot take it, the order is taken back and refused; only a venue
+        // that cannot take it back lets it leave (counted either way).
         if self
             .appender
             .append(SentOrder::RECORD_TYPE, sent.to_bytes())
             .is_err()
         {
             self.journal_errors.increment();
+            if self.venue.retract(&queued) {
+                return Err(rejected_report(
+                    &staged.order,
+                    REJECT_REASON_JOURNAL,
+                    self.clock.now_tsc(),
+                ));
+            }
         }
         self.venue.flush(self.clock.unix_ns(encoded_tsc));
         self.sent.increment();

@@ -40,6 +40,12 @@ pub trait Venue: Send {
     /// The next execution report the venue sent, if any. Reports wait in the venue (a socket's
     /// buffer) while the gateway cannot pass them on.
     fn poll_report(&mut self) -> Option<ExecutionReport>;
+    /// Takes back the order [`send`](Self::send) just queued, before any flush: its bytes
+    /// never leave. `false` if it cannot (they may leave). Cold path: the gateway calls it when
+    /// the order's write-ahead journal append failed.
+    fn retract(&mut self, _queued: &Queued) -> bool {
+        false
+    }
 }
 
 /// Reports an [`AckVenue`] can hold before a report would be lost: it panics then, since it
@@ -111,6 +117,14 @@ impl Venue for AckVenue {
             msg_seq_num,
             encoded_len,
         })
+    }
+
+    fn retract(&mut self, queued: &Queued) -> bool {
+        if queued.msg_seq_num + 1 != self.next_msg_seq_num || self.unsent.pop_back().is_none() {
+            return false;
+        }
+        self.next_msg_seq_num = queued.msg_seq_num;
+        true
     }
 
     fn flush(&mut self, _now_ns: u64) {

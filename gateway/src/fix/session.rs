@@ -490,6 +490,33 @@ impl FixSession {
         &self.out.buf[self.out.start..self.out.end]
     }
 
+    /// Takes back the order just queued by [`send_order`](Self::send_order) as `msg_seq_num`
+    /// (`encoded_len` bytes), before any of it was written out: its bytes leave the outbound
+    /// buffer and its number is free again. `false` (nothing changed) if it is not the last
+    /// thing queued or some of it was consumed. Cold path: the gateway's answer to a
+    /// write-ahead journal append that failed, so that no order leaves unjournaled.
+    pub fn retract_order(&mut self, msg_seq_num: u64, encoded_len: usize) -> bool {
+        let queued = self.out.end - self.out.start;
+        // The last `encoded_len` bytes must be one whole message (a wrong length would cut
+        // another's bytes).
+        let whole = queued >= encoded_len
+            && self.out.buf[self.out.end - encoded_len..self.out.end].starts_with(b"8=FIX");
+        if msg_seq_num == 0 || msg_seq_num + 1 != self.seq.next_sender || !whole {
+            return false;
+        }
+        self.out.end -= encoded_len;
+        if self.out.start == self.out.end {
+            self.out.start = 0;
+            self.out.end = 0;
+        }
+        self.seq.next_sender = msg_seq_num;
+        let entry = &mut self.sent[msg_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)];
+        if entry.msg_seq_num == msg_seq_num {
+            *entry = SentEntry::default();
+        }
+        true
+    }
+
     /// Marks the first `len` bytes of [`outbound`](Self::outbound) as sent.
     #[inline]
     pub fn consume_outbound(&mut self, len: usize) {
