@@ -495,7 +495,9 @@ pub(super) fn trading(
         each_risk.push(risk_of);
         chosen.push(instrument);
     }
-    if p.len() != before {
+    // Without exchangeInfo (its problem is reported under venue.exchange_info) the instruments,
+    // and the limits built on their filters, cannot be checked further.
+    if p.len() != before || all.is_none() {
         return None;
     }
     let chosen: Vec<Instrument> = chosen.into_iter().flatten().collect();
