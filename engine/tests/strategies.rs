@@ -160,6 +160,26 @@ fn maker_quotes_around_the_microprice_on_the_grid_and_skews_with_inventory() {
 }
 
 #[test]
+fn a_restarted_maker_starts_from_the_position_it_holds() {
+    let bid = Level { px: 1000, qty: 500 };
+    let ask = Level { px: 1100, qty: 500 };
+    let b = book(bid, ask);
+    let mut f = Features::new(FeatureConfig::DEFAULT).unwrap();
+    f.on_book_top(bid, ask, 1);
+    // Long 200 (inventory_max): skewed down by 20 and only offering.
+    let mut maker = Maker::new(ID, maker_params()).unwrap();
+    maker.start_from_position(200);
+    assert_eq!(maker.inventory(), 200);
+    let mut out = OrderSink::new(1, 1);
+    out.begin(9);
+    maker.on_market(&view(&b, &f, 1), &mut out);
+    let orders = out.orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    // Microprice 1050 - 20 = 1030: ask ceil(1055) = 1060.
+    assert_eq!((orders[0].side, orders[0].px), (side::SELL, 1060));
+}
+
+#[test]
 fn maker_pulls_its_quotes_when_the_book_is_not_synced() {
     let bid = Level { px: 1000, qty: 500 };
     let ask = Level { px: 1100, qty: 500 };

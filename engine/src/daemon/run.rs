@@ -315,7 +315,9 @@ where
     let traded = strategies
         .into_iter()
         .enumerate()
-        .map(|(id, strategy)| {
+        .map(|(id, mut strategy)| {
+            // What the journal says we hold: a restarted strategy sizes and skews from it.
+            strategy.start_from_position(recovered.engine.position(id as u32));
             let i = config
                 .instruments
                 .get(id as u32)

@@ -74,6 +74,10 @@ impl<S: Strategy> Strategy for PerInstrument<S> {
         self.inner.on_timer(now_ns, out);
     }
 
+    fn start_from_position(&mut self, position: i64) {
+        self.inner.start_from_position(position);
+    }
+
     fn params(&self) -> Self::Params {
         let mut all = [None; TRADED_MAX];
         if let Some(slot) = all.get_mut(self.instrument_id as usize) {

@@ -167,6 +167,11 @@ impl Strategy for Maker {
         "maker"
     }
 
+    /// A restarted maker's skew and `inventory_max` count what it already holds.
+    fn start_from_position(&mut self, position: i64) {
+        self.inventory = position;
+    }
+
     fn on_market(&mut self, view: &MarketView<'_>, out: &mut OrderSink) {
         if view.instrument_id != self.instrument_id {
             return;

@@ -222,6 +222,10 @@ pub trait Strategy: Send {
     /// Periodic call (the strategy's own timeouts).
     fn on_timer(&mut self, _now_ns: u64, _out: &mut OrderSink) {}
 
+    /// Before the pipeline starts: the position already held in the strategy's instrument
+    /// (recovered from the journal after a restart; quantity units, + long). Cold path.
+    fn start_from_position(&mut self, _position: i64) {}
+
     fn params(&self) -> Self::Params;
 
     /// Takes new parameters (already validated) between two events.
