@@ -56,6 +56,10 @@ pub struct DemoArgs {
     /// Print one summary line a second instead of redrawing the screen.
     #[arg(long)]
     pub plain: bool,
+    /// Where the demo's exporter serves /metrics, /healthz and /readyz (port 0: any free one;
+    /// `none`: no exporter).
+    #[arg(long, default_value = crate::exporter::DEFAULT_LISTEN)]
+    pub exporter_listen: String,
 }
 
 /// Runs the demo; returns once the daemon has stopped.
@@ -92,6 +96,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
         .spawn(move || run::run(config, options))?;
 
     let started = Instant::now();
+    let mut exporter_started = false;
     let mut screen = Screen::new(
         &args.journal,
         table,
@@ -103,6 +108,11 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             stop.store(true, Ordering::Release);
         }
         std::thread::sleep(REFRESH);
+        // The exporter starts once the daemon's journal is there, as the service's would.
+        if !exporter_started && ready.load(Ordering::Acquire) {
+            exporter_started = true;
+            start_exporter(&args.journal, &args.exporter_listen, &mut screen);
+        }
         screen.update();
         screen.draw(started.elapsed(), ready.load(Ordering::Acquire));
     }
@@ -172,6 +182,37 @@ pub fn write_config(dir: &Path, journal: &Path, venue: &SimVenue) -> Result<Path
     std::fs::write(&config_path, &text)
         .with_context(|| format!("writing {}", config_path.display()))?;
     Ok(config_path)
+}
+
+/// Starts the exporter (`levibot-exporter`'s code) on its own threads; it lives until the demo
+/// exits. A port already taken is reported on the screen, not fatal.
+fn start_exporter(journal: &Path, listen: &str, screen: &mut Screen) {
+    if listen == "none" {
+        return;
+    }
+    let listen = match listen.parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            screen.exporter = format!("exporter not started: --exporter-listen {listen}: {e}");
+            return;
+        }
+    };
+    let args = crate::exporter::Args {
+        journal: journal.to_owned(),
+        listen,
+        journal_limit_bytes: crate::exporter::DEFAULT_JOURNAL_LIMIT_BYTES,
+    };
+    screen.exporter = format!("metrics: http://{listen}/metrics (Prometheus exposition)");
+    let spawned = std::thread::Builder::new()
+        .name("exporter".into())
+        .spawn(move || {
+            if let Err(e) = crate::exporter::run(&args) {
+                tracing::warn!("the demo's exporter stopped: {e:#}");
+            }
+        });
+    if let Err(e) = spawned {
+        screen.exporter = format!("exporter not started: {e}");
+    }
 }
 
 /// Empties a demo's old journal directory; refuses one that is not a demo's.
@@ -297,6 +338,8 @@ struct Screen {
     values: HashMap<String, i64>,
     tailer: Option<Tailer>,
     tick_to_trade_ns: Histogram<u64>,
+    /// Where the exporter serves, or why it does not.
+    exporter: String,
     fills: u64,
     cancels: u64,
     venue_rejects: u64,
@@ -314,6 +357,7 @@ impl Screen {
             tailer: None,
             tick_to_trade_ns: Histogram::new_with_bounds(1, 60_000_000_000, 3)
                 .expect("static bounds"),
+            exporter: String::new(),
             fills: 0,
             cancels: 0,
             venue_rejects: 0,
@@ -498,6 +542,9 @@ impl Screen {
             self.get("feed.stream_gaps"),
             self.dir.display()
         ));
+        if !self.exporter.is_empty() {
+            out.push_str(&format!("{}\n", self.exporter));
+        }
         out.push_str("\nCtrl-C stops (cancels every open order first).\n");
         print!("{out}");
         let _ = std::io::stdout().flush();

@@ -12,6 +12,7 @@ pub mod capture_check;
 pub mod control_cli;
 pub mod demo;
 pub mod export;
+pub mod exporter;
 pub mod journal_view;
 pub mod stat;
 pub mod tail;

@@ -9,188 +9,20 @@
 //! - kill -9 while trading, then a restart: the journal gives back exactly the venue's open
 //!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+mod common;
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::*;
 
 use levibot_engine::daemon::{config, recovery};
 use levibot_gateway::fix::REJECT_REASON_LOST_IN_FLIGHT;
-use levibot_shm::counters::CountersReader;
 use levibot_shm::records::{
-    DaemonEvent, ExecutionReport, OrderRequest, Record, SentOrder, daemon_event, exec_type,
-    order_kind,
+    ExecutionReport, OrderRequest, Record, SentOrder, daemon_event, exec_type, order_kind,
 };
-use levibot_shm::{StartAt, Tailer};
-use levibot_tools::demo;
 use levibot_tools::venue::fix_server::FIRST_OWNER;
-use levibot_tools::venue::sim::SimVenue;
-
-/// Generous: a loaded 2-core CI machine.
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(config: &Path, dir: &Path) -> Daemon {
-        let log = dir.join(format!("levibotd-{}.log", std::process::id()));
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_levibotd"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        Daemon {
-            child,
-            dir: dir.to_owned(),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, signal: rustix::process::Signal) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
-        rustix::process::kill_process(pid, signal).unwrap();
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let until = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < until,
-                "levibotd did not exit:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until `ok` holds for the daemon's counters.
-    fn wait_for(&mut self, what: &str, ok: impl Fn(&HashMap<String, i64>) -> bool) {
-        let until = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "levibotd exited ({status}) waiting for {what}:\n{}",
-                    self.log()
-                );
-            }
-            if ok(&counters(&self.dir)) {
-                return;
-            }
-            assert!(
-                Instant::now() < until,
-                "timed out waiting for {what}; counters {:?}\n{}",
-                counters(&self.dir),
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Waits until this process (not a killed predecessor, whose counters file may still be
-    /// there) runs.
-    fn wait_running(&mut self) {
-        let pid = self.child.id();
-        let path = levibot_shm::paths::counters_path(&self.dir);
-        self.wait_for("the daemon to run", |c| {
-            c.get("daemon.phase") == Some(&3)
-                && CountersReader::open(&path).is_ok_and(|r| r.writer_pid() == pid)
-        });
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn counters(dir: &Path) -> HashMap<String, i64> {
-    match CountersReader::open(levibot_shm::paths::counters_path(dir)) {
-        Ok(r) => r
-            .counters()
-            .into_iter()
-            .map(|c| (c.label, c.value))
-            .collect(),
-        Err(_) => HashMap::new(),
-    }
-}
-
-fn get(c: &HashMap<String, i64>, label: &str) -> i64 {
-    c.get(label).copied().unwrap_or(0)
-}
-
-/// Every frame of the journal: (record type, payload).
-fn journal(dir: &Path) -> Vec<(u16, Vec<u8>)> {
-    let mut tailer = Tailer::open(dir, StartAt::Beginning).unwrap();
-    let mut frames = Vec::new();
-    while tailer
-        .poll(4096, |f| frames.push((f.record_type.0, f.payload.to_vec())))
-        .unwrap()
-        .frames
-        > 0
-    {}
-    frames
-}
-
-fn events(dir: &Path) -> Vec<DaemonEvent> {
-    journal(dir)
-        .iter()
-        .filter(|(t, _)| *t == DaemonEvent::RECORD_TYPE.0)
-        .filter_map(|(_, p)| DaemonEvent::from_bytes(p))
-        .collect()
-}
-
-fn sent_orders(dir: &Path) -> Vec<SentOrder> {
-    journal(dir)
-        .iter()
-        .filter(|(t, _)| *t == SentOrder::RECORD_TYPE.0)
-        .filter_map(|(_, p)| SentOrder::from_bytes(p))
-        .collect()
-}
-
-fn levictl(dir: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_levictl"))
-        .arg("--journal")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-/// The demo's venue (three symbols, synthetic traders) and its config, journal in `dir`.
-fn venue_and_config(dir: &Path, seed: u64) -> (SimVenue, PathBuf) {
-    let venue = demo::start_venue(demo::venue_config(seed, 400).unwrap()).unwrap();
-    let config = demo::write_config(dir, dir, &venue).unwrap();
-    (venue, config)
-}
-
-fn venue_working(venue: &SimVenue) -> Vec<u64> {
-    venue
-        .core
-        .with_engine(|e| e.working_order_ids_of(FIRST_OWNER))
-}
 
 #[test]
 fn a_bad_config_exits_2_naming_every_problem_and_starts_nothing() {
@@ -606,7 +438,15 @@ fn the_demo_trades_and_says_where_the_journal_is() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
-        .args(["demo", "--duration", "8", "--plain", "--journal"])
+        .args([
+            "demo",
+            "--duration",
+            "8",
+            "--plain",
+            "--exporter-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--journal")
         .arg(&journal)
         .stdin(Stdio::null())
         .output()
@@ -619,13 +459,25 @@ fn the_demo_trades_and_says_where_the_journal_is() {
     );
     assert!(stdout.contains(&journal.display().to_string()), "{stdout}");
     assert!(stdout.contains("levictl tail"), "{stdout}");
+    assert!(
+        stdout.contains("listening on http://127.0.0.1:"),
+        "no exporter: {stdout}"
+    );
     assert!(!sent_orders(&journal).is_empty(), "the demo sent no order");
     // A second run empties its own old journal; a non-demo journal is refused.
     let other = dir.path().join("service");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(other.join("journal-0.lvj"), b"x").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
-        .args(["demo", "--duration", "1", "--plain", "--journal"])
+        .args([
+            "demo",
+            "--duration",
+            "1",
+            "--plain",
+            "--exporter-listen",
+            "none",
+        ])
+        .arg("--journal")
         .arg(&other)
         .output()
         .unwrap();

@@ -1,0 +1,201 @@
+//! The exporter's HTTP server on tokio-uring (io_uring): `GET /metrics`, `/healthz`, `/readyz`.
+//!
+//! One request per connection (`Connection: close`): a scrape is one request, and it keeps the
+//! server free of keep-alive state. Requests are parsed by `httparse`; anything it refuses, or a
+//! request larger than [`REQUEST_BYTES_MAX`], gets 400. At most [`CONNECTIONS_MAX`] connections
+//! are served at once (more are closed at accept), and each has [`REQUEST_TIMEOUT`] to send its
+//! request.
+
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_uring::net::{TcpListener, TcpStream};
+
+use super::follow::{SharedSnapshot, Snapshot};
+
+/// Largest request accepted (headers included).
+pub const REQUEST_BYTES_MAX: usize = 8 * 1024;
+/// Headers parsed at most.
+pub const HEADERS_MAX: usize = 32;
+/// Connections served at once.
+pub const CONNECTIONS_MAX: usize = 64;
+/// How long a client has to send its whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Content types of /metrics: OpenMetrics text (as prometheus-client writes it) for clients that
+/// accept it (Prometheus does), else the Prometheus text format (curl, `promtool check metrics`).
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Serves until the process ends. Binds first, so that `on_bound` learns the address (port 0
+/// picks a free one).
+pub fn serve(
+    listen: SocketAddr,
+    shared: SharedSnapshot,
+    on_bound: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
+    tokio_uring::start(async move {
+        let listener = TcpListener::bind(listen)?;
+        on_bound(listener.local_addr()?);
+        let active = Rc::new(Cell::new(0usize));
+        loop {
+            let (stream, _peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if active.get() >= CONNECTIONS_MAX {
+                let _ = respond(
+                    &stream,
+                    503,
+                    "text/plain",
+                    b"too many connections\n".to_vec(),
+                )
+                .await;
+                continue;
+            }
+            active.set(active.get() + 1);
+            let shared = Arc::clone(&shared);
+            let active = Rc::clone(&active);
+            tokio_uring::spawn(async move {
+                if let Err(e) = handle(&stream, &shared).await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                active.set(active.get() - 1);
+            });
+        }
+    })
+}
+
+/// What a request asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Request {
+    /// A GET of a path; `openmetrics` when the client accepts OpenMetrics text.
+    Get { path: String, openmetrics: bool },
+    /// Another method (405).
+    Method(String),
+}
+
+/// Parses one request head. `Ok(None)`: incomplete; `Err`: not HTTP/1.x (400).
+pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf)? {
+        httparse::Status::Partial => Ok(None),
+        httparse::Status::Complete(_) => {
+            let method = req.method.unwrap_or_default();
+            let path = req.path.unwrap_or_default();
+            // Drop a query string: `/metrics?x` is `/metrics`.
+            let path = path.split('?').next().unwrap_or_default().to_owned();
+            let openmetrics = req.headers.iter().any(|h| {
+                h.name.eq_ignore_ascii_case("accept")
+                    && String::from_utf8_lossy(h.value).contains("application/openmetrics-text")
+            });
+            Ok(Some(if method == "GET" {
+                Request::Get { path, openmetrics }
+            } else {
+                Request::Method(method.to_owned())
+            }))
+        }
+    }
+}
+
+async fn handle(stream: &TcpStream, shared: &SharedSnapshot) -> std::io::Result<()> {
+    let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(stream)).await {
+        Ok(result) => result?,
+        Err(_) => Err("request timed out".to_owned()),
+    };
+    let snapshot: Arc<Snapshot> = Arc::clone(&shared.lock().unwrap_or_else(|e| e.into_inner()));
+    let (status, content_type, body) = match request {
+        Err(why) => (
+            400,
+            "text/plain",
+            format!("bad request: {why}\n").into_bytes(),
+        ),
+        Ok(Request::Method(method)) => (
+            405,
+            "text/plain",
+            format!("method {method} not allowed\n").into_bytes(),
+        ),
+        Ok(Request::Get { path, openmetrics }) => match path.as_str() {
+            "/metrics" if openmetrics => (
+                200,
+                OPENMETRICS_CONTENT_TYPE,
+                snapshot.openmetrics.clone().into_bytes(),
+            ),
+            "/metrics" => (
+                200,
+                PROMETHEUS_TEXT_CONTENT_TYPE,
+                snapshot.prometheus_text.clone().into_bytes(),
+            ),
+            "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
+            "/readyz" => match &snapshot.ready {
+                Ok(()) => (200, "text/plain", b"ready\n".to_vec()),
+                Err(why) => (
+                    503,
+                    "text/plain",
+                    format!("not ready: {why}\n").into_bytes(),
+                ),
+            },
+            _ => (404, "text/plain", b"not found\n".to_vec()),
+        },
+    };
+    respond(stream, status, content_type, body).await
+}
+
+/// Reads until the request head is complete. `Ok(Err(why))`: a bad request.
+async fn read_request(stream: &TcpStream) -> std::io::Result<Result<Request, String>> {
+    let mut request = Vec::with_capacity(1024);
+    loop {
+        let buf = Vec::with_capacity(REQUEST_BYTES_MAX);
+        let (n, buf) = stream.read(buf).await;
+        let n = n?;
+        if n == 0 {
+            return Ok(Err(
+                "connection closed before the request was complete".into()
+            ));
+        }
+        request.extend_from_slice(&buf[..n]);
+        if request.len() > REQUEST_BYTES_MAX {
+            return Ok(Err(format!("request over {REQUEST_BYTES_MAX} bytes")));
+        }
+        match parse_request(&request) {
+            Ok(Some(parsed)) => return Ok(Ok(parsed)),
+            Ok(None) => continue,
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+    }
+}
+
+async fn respond(
+    stream: &TcpStream,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> std::io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(&body);
+    let (result, _) = stream.write_all(out).await;
+    result?;
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    Ok(())
+}
