@@ -4,6 +4,7 @@
 //! stderr so that stdout stays parseable.
 
 mod decode;
+mod exporter;
 mod journal;
 mod report;
 mod scratch;
@@ -36,6 +37,9 @@ enum Command {
     /// Wire to wire over loopback, as the venue sees it: a market-data frame written -> the
     /// order it caused read on the FIX session; the whole pipeline beside an echo baseline.
     Wire(wire::WireArgs),
+    /// The metrics sidecar's cost to the hot path: the fused pipeline alone, then with a real
+    /// levibot-exporter following its journal while a client scrapes it (100/s by default).
+    Exporter(exporter::ExporterArgs),
 }
 
 fn main() -> Result<()> {
@@ -44,5 +48,6 @@ fn main() -> Result<()> {
         Command::Decode(args) => decode::run(&args),
         Command::TickToTrade(args) => tick_to_trade::run(&args),
         Command::Wire(args) => wire::run(&args),
+        Command::Exporter(args) => exporter::run(&args),
     }
 }

@@ -78,11 +78,11 @@ impl From<IdleArg> for IdleStrategy {
 pub struct TickToTradeArgs {
     /// Thread layout of the agents.
     #[arg(long, value_enum, default_value_t = LayoutArg::Fused)]
-    layout: LayoutArg,
+    pub(crate) layout: LayoutArg,
     /// How idle agents wait. busy_spin needs a core per agent: a spread layout (4 agents) on a
     /// machine with fewer cores is refused unless the agents yield or back off.
     #[arg(long, value_enum, default_value_t = IdleArg::BusySpin)]
-    idle: IdleArg,
+    pub(crate) idle: IdleArg,
     /// Messages a second from the sources (paced; latency is measured from each message's due
     /// time too).
     #[arg(
@@ -90,33 +90,33 @@ pub struct TickToTradeArgs {
         default_value_t = 100_000,
         value_parser = clap::value_parser!(u64).range(1..=10_000_000)
     )]
-    rate: u64,
+    pub(crate) rate: u64,
     /// Seconds of synthetic stream.
     #[arg(long, default_value_t = 5.0)]
-    duration: f64,
+    pub(crate) duration: f64,
     /// Passes over the corpus recording (265 messages each).
     #[arg(
         long,
         default_value_t = 200,
         value_parser = clap::value_parser!(u64).range(1..=100_000)
     )]
-    corpus_passes: u64,
+    pub(crate) corpus_passes: u64,
     /// Messages of the ring-hop measurement (two threads spin on two cores meanwhile).
     #[arg(
         long,
         default_value_t = 200_000,
         value_parser = clap::value_parser!(u64).range(100..=100_000_000)
     )]
-    hop_messages: u64,
+    pub(crate) hop_messages: u64,
     /// Seed of the synthetic stream.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Where to put the scratch journals (default /dev/shm).
     #[arg(long)]
-    dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
     /// Also print every figure as one JSON object, on the last line of stdout.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// How one stage's latency, in ticks, is computed from a `SentOrder`'s stamps.
@@ -125,7 +125,7 @@ type StageTicks = fn(&SentOrder) -> u64;
 /// The stages measured, in pipeline order: each stage's own work, what lies between them
 /// (ring hops, queueing, the journal appends a stage makes after handing its output on), and
 /// the whole.
-const STAGES: [(&str, StageTicks); 7] = [
+pub(crate) const STAGES: [(&str, StageTicks); 7] = [
     ("decode", |o| o.decoded_tsc.saturating_sub(o.recv_tsc)),
     ("strategy", |o| {
         o.request.created_tsc.saturating_sub(o.strategy_start_tsc)
@@ -151,12 +151,12 @@ const STAGES: [(&str, StageTicks); 7] = [
 
 /// Percentiles of one stage, ns.
 #[derive(Clone, Copy, Debug)]
-struct Percentiles {
-    p50: u64,
-    p90: u64,
-    p99: u64,
-    p999: u64,
-    max: u64,
+pub(crate) struct Percentiles {
+    pub(crate) p50: u64,
+    pub(crate) p90: u64,
+    pub(crate) p99: u64,
+    pub(crate) p999: u64,
+    pub(crate) max: u64,
 }
 
 impl Percentiles {
@@ -186,7 +186,7 @@ impl Percentiles {
         }
     }
 
-    fn to_json(self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         json!({
             "p50_ns": self.p50, "p90_ns": self.p90, "p99_ns": self.p99,
             "p999_ns": self.p999, "max_ns": self.max,
@@ -195,16 +195,16 @@ impl Percentiles {
 }
 
 /// What one pipeline run measured.
-struct Run {
-    messages: i64,
-    orders_sent: u64,
-    orders_measured: u64,
-    risk_rejects: i64,
-    decode_errors: i64,
-    ring_full_events: i64,
+pub(crate) struct Run {
+    pub(crate) messages: i64,
+    pub(crate) orders_sent: u64,
+    pub(crate) orders_measured: u64,
+    pub(crate) risk_rejects: i64,
+    pub(crate) decode_errors: i64,
+    pub(crate) ring_full_events: i64,
     /// From the first message's due time to the last order's bytes.
-    elapsed: Duration,
-    stages: Vec<Percentiles>,
+    pub(crate) elapsed: Duration,
+    pub(crate) stages: Vec<Percentiles>,
 }
 
 impl Run {
@@ -234,7 +234,7 @@ impl Run {
 
 /// Which source a run replays.
 #[derive(Clone, Copy, Debug)]
-enum SourceKind {
+pub(crate) enum SourceKind {
     Corpus,
     Synthetic,
 }
@@ -262,9 +262,16 @@ pub fn run(args: &TickToTradeArgs) -> Result<()> {
             progress(&format!("{} with {rings} rings", kind.name()));
             let run = scratch.with_dir(&format!("{}-{rings}", kind.name()), |dir| {
                 if rings == Rtrb::NAME {
-                    run_pipeline::<Rtrb>(args, &layout, kind, &recording, dir)
+                    run_pipeline::<Rtrb>(args, &layout, kind, &recording, dir, &nothing_beside)
                 } else {
-                    run_pipeline::<StdChannel>(args, &layout, kind, &recording, dir)
+                    run_pipeline::<StdChannel>(
+                        args,
+                        &layout,
+                        kind,
+                        &recording,
+                        dir,
+                        &nothing_beside,
+                    )
                 }
             })?;
             runs.push((kind, rings, run));
@@ -300,13 +307,13 @@ pub fn run(args: &TickToTradeArgs) -> Result<()> {
     Ok(())
 }
 
-fn progress(what: &str) {
+pub(crate) fn progress(what: &str) {
     eprintln!("levibot-bench tick-to-trade: {what}...");
 }
 
 /// The layout the arguments ask for, placed on this machine's cores and checked: a spread layout
 /// of busy-spinning agents needs a core each.
-fn layout_for(args: &TickToTradeArgs) -> Result<Layout> {
+pub(crate) fn layout_for(args: &TickToTradeArgs) -> Result<Layout> {
     let cores = available_cores();
     let Some(&last) = cores.last() else {
         bail!("no CPU core is available to this process");
@@ -341,13 +348,23 @@ fn layout_for(args: &TickToTradeArgs) -> Result<Layout> {
     }
 }
 
+/// Something run beside a pipeline (a load whose effect is measured): started once the run's
+/// journal exists, before the agents; stopped when the returned value is dropped, after them.
+pub(crate) type Beside<'a> = &'a dyn Fn(&Path) -> Result<Option<Box<dyn std::any::Any>>>;
+
+/// Nothing beside the pipeline.
+fn nothing_beside(_: &Path) -> Result<Option<Box<dyn std::any::Any>>> {
+    Ok(None)
+}
+
 /// One pipeline run over `kind`'s source with rings `R`; the figures come from the journal.
-fn run_pipeline<R: Rings>(
+pub(crate) fn run_pipeline<R: Rings>(
     args: &TickToTradeArgs,
     layout: &Layout,
     kind: SourceKind,
     recording: &Recording,
     dir: &Path,
+    beside: Beside<'_>,
 ) -> Result<Run> {
     let journal = Journal::open(&JournalConfig {
         dir: dir.to_owned(),
@@ -364,7 +381,7 @@ fn run_pipeline<R: Rings>(
             let source = ReplaySource::new(recording, args.corpus_passes, rate, &calibration)?;
             let messages = source.messages_per_pass() as f64 * args.corpus_passes as f64;
             let spec = reference::maker_spec(instruments, &instrument, corpus_snapshot)?;
-            measure::<R, _>(args, layout, spec, source, messages, journal, dir)
+            measure::<R, _>(args, layout, spec, source, messages, journal, dir, beside)
         }
         SourceKind::Synthetic => {
             let messages = (args.rate as f64 * args.duration) as u64;
@@ -377,12 +394,22 @@ fn run_pipeline<R: Rings>(
                 &calibration,
             )?;
             let spec = reference::maker_spec(instruments, &instrument, source.snapshot())?;
-            measure::<R, _>(args, layout, spec, source, messages as f64, journal, dir)
+            measure::<R, _>(
+                args,
+                layout,
+                spec,
+                source,
+                messages as f64,
+                journal,
+                dir,
+                beside,
+            )
         }
     }
 }
 
 /// Runs `spec` over `source` (about `planned` messages), then reads the figures back.
+#[allow(clippy::too_many_arguments)]
 fn measure<R: Rings, Src: MessageSource + 'static>(
     args: &TickToTradeArgs,
     layout: &Layout,
@@ -391,6 +418,7 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
     planned: f64,
     journal: Journal,
     dir: &Path,
+    beside: Beside<'_>,
 ) -> Result<Run> {
     let calibration = journal.calibration();
     let counters_path = dir.join("counters.lvc");
@@ -406,6 +434,7 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
         layout.is_fused(),
     )?;
     let deadline = Duration::from_secs_f64(planned / args.rate as f64) + RUN_GRACE;
+    let load = beside(dir)?;
     with_maintainer(&journal, || {
         let running = pipeline.start(layout, &counters)?;
         let started = Instant::now();
@@ -421,6 +450,7 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
         running.stop().context("stopping the pipeline")?;
         Ok(())
     })?;
+    drop(load);
     drop(journal);
     let counts = CountersReader::open(&counters_path)?.counters();
     let count = |label: &str| {
