@@ -548,3 +548,130 @@ fn refuses_a_journal_of_an_unknown_major_version() {
         "{stderr}"
     );
 }
+
+/// The daemon restarts (a new writer run: new epoch, new segment, a new counters file) after a
+/// segment of the old run was deleted: the exporter reopens the counters, goes on counting the
+/// new run's orders after the old run's, and keeps serving (whether it had read the deleted
+/// segment already or finds it missing, which it logs and skips).
+#[test]
+fn follows_a_daemon_restart_past_a_deleted_segment() {
+    let mut f = Fixture::new();
+    let nkn = InstrumentDef::new(NKN, "NKNUSDT", (1, 8), (1, 8)).unwrap();
+    Fixture::append(&mut f.daemon, &nkn);
+    f.set("daemon.phase", 3);
+    f.set("venue.order_entry.up", 1);
+    for i in 0..3 {
+        f.sent_and_acked(10_000 + 100_000 * i);
+    }
+    let exporter = start_exporter(f.path());
+    let addr = exporter.addr;
+    metrics_until(addr, "the first run's orders", |b| {
+        value(b, "levibot_tick_to_trade_seconds_count") == Some(3.0)
+    });
+
+    // The old run fills more segments, one of them is deleted, and the daemon "crashes" and
+    // starts again.
+    let Fixture {
+        dir,
+        journal,
+        daemon,
+        feed,
+        gateway,
+        _counters,
+        counters,
+        ..
+    } = f;
+    let filler = vec![0u8; 1000];
+    let mut feed = feed;
+    let first_segment = levibot_shm::list_segments(dir.path()).unwrap().len();
+    while levibot_shm::list_segments(dir.path()).unwrap().len() < first_segment + 3 {
+        feed.append(levibot_shm::RecordType(0x999), &filler)
+            .unwrap();
+    }
+    let segments = levibot_shm::list_segments(dir.path()).unwrap();
+    std::fs::remove_file(&segments[segments.len() - 2].path).unwrap();
+    drop((daemon, feed, gateway, counters, _counters));
+    drop(journal);
+
+    let mut config = JournalConfig::new(dir.path());
+    config.segment_size = 64 * 1024;
+    config.prefault = false;
+    config.retention = RetentionPolicy::keep_all();
+    let journal = Journal::open(&config).unwrap();
+    let writer = CountersWriter::create(counters_path(dir.path()), 64, journal.epoch()).unwrap();
+    let sent_counter = writer
+        .allocate("gateway.orders_sent", counter_type::EVENTS)
+        .unwrap();
+    sent_counter.set(11);
+    writer
+        .allocate("daemon.phase", counter_type::STATE)
+        .unwrap()
+        .set(3);
+    journal.heartbeat();
+    let mut daemon = journal.appender(0).unwrap();
+    Fixture::append(&mut daemon, &nkn);
+    let mut gateway = journal.appender(4).unwrap();
+    let cal = journal.calibration();
+    for i in 0..4u64 {
+        let t = |ns: u64| cal.tsc_ref + ((1_000_000 * i + ns) as f64 * cal.ticks_per_ns) as u64;
+        let sent = SentOrder {
+            request: OrderRequest {
+                client_order_id: 500 + i,
+                instrument_id: NKN,
+                kind: order_kind::NEW,
+                side: side::SELL,
+                ..OrderRequest::default()
+            },
+            recv_tsc: t(0),
+            due_tsc: t(0),
+            decoded_tsc: t(50),
+            encoded_tsc: t(2_000),
+            ..SentOrder::default()
+        };
+        Fixture::append(&mut gateway, &sent);
+    }
+    // The new run's counters replaced the old; its orders are counted after the old run's.
+    let body = metrics_until(addr, "the new run", |b| {
+        value(b, "levibot_orders_sent_total") == Some(11.0)
+            && value(b, "levibot_tick_to_trade_seconds_count") == Some(7.0)
+    });
+    assert!(body.contains("levibot_daemon_up"), "{body}");
+    assert_eq!(get(addr, "/healthz").0, 200, "the exporter carried on");
+    drop(dir);
+}
+
+/// Prometheus asks for OpenMetrics and gets it (counters declared without `_total`, `# EOF`);
+/// everyone else gets the classic text format, as promtool reads it.
+#[test]
+fn openmetrics_for_those_who_ask_classic_text_for_the_rest() {
+    let mut f = Fixture::new();
+    let nkn = InstrumentDef::new(NKN, "NKNUSDT", (1, 8), (1, 8)).unwrap();
+    Fixture::append(&mut f.daemon, &nkn);
+    f.sent_and_acked(10_000);
+    let exporter = start_exporter(f.path());
+    let addr = exporter.addr;
+    metrics_until(addr, "the order", |b| {
+        value(b, "levibot_tick_to_trade_seconds_count") == Some(1.0)
+    });
+    let (status, open) = raw_request(
+        addr,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 200);
+    assert!(open.trim_end().ends_with("# EOF"), "{open}");
+    assert!(
+        open.contains("# TYPE levibot_orders_sent counter"),
+        "{open}"
+    );
+    let (_, classic) = get(addr, "/metrics");
+    assert!(!classic.contains("# EOF"), "{classic}");
+    assert!(
+        classic.contains("# TYPE levibot_orders_sent_total counter"),
+        "{classic}"
+    );
+    // The samples are the same in both.
+    assert_eq!(
+        value(&open, "levibot_tick_to_trade_seconds_count"),
+        value(&classic, "levibot_tick_to_trade_seconds_count")
+    );
+}
