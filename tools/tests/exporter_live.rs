@@ -174,7 +174,7 @@ fn the_exporter_serves_a_trading_daemon_and_prometheus_scrapes_it() {
     }
 
     // promtool reads the live page as Prometheus would.
-    let mut promtool = Command::new("promtool")
+    let promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .output_with_input(second.as_bytes());
@@ -184,7 +184,6 @@ fn the_exporter_serves_a_trading_daemon_and_prometheus_scrapes_it() {
         String::from_utf8_lossy(&promtool.stdout),
         String::from_utf8_lossy(&promtool.stderr)
     );
-    promtool.stdout.clear();
 
     // A real Prometheus scrapes it and answers a query.
     let prom_port = free_port();
@@ -267,4 +266,54 @@ impl OutputWithInput for Command {
         child.stdin.take().unwrap().write_all(input).unwrap();
         child.wait_with_output().unwrap()
     }
+}
+
+/// `levibotd demo` serves the exporter itself: its live page passes `promtool check metrics`.
+#[test]
+fn the_demo_serves_metrics_promtool_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_levibotd"))
+        .args(["demo", "--duration", "10", "--plain"])
+        .args(["--exporter-listen", "127.0.0.1:0", "--journal"])
+        .arg(dir.path().join("demo"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
+    let addr: SocketAddr = loop {
+        let line = lines
+            .next()
+            .expect("the demo ended before its exporter listened")
+            .unwrap();
+        if let Some(addr) = line.strip_prefix("listening on http://") {
+            break addr.trim().parse().unwrap();
+        }
+    };
+    // Let it trade a little, then take the page.
+    let until = Instant::now() + TIMEOUT;
+    let page = loop {
+        let (status, page) = get_http(addr, "/metrics");
+        if status == 200 && sample(&page, "levibot_orders_sent_total", "").unwrap_or(0.0) > 5.0 {
+            break page;
+        }
+        assert!(Instant::now() < until, "the demo never traded:\n{page}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .output_with_input(page.as_bytes());
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Drain its output so it is never blocked on a full pipe, and let it finish.
+    for line in lines.by_ref() {
+        let _ = line;
+    }
+    assert!(demo.wait().unwrap().success());
 }
