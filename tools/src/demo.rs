@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use levibot_engine::daemon::{config, run};
+use levibot_engine::pipeline::stages::microquote_text;
 use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
 use levibot_shm::counters::CountersReader;
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type};
@@ -82,14 +83,9 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let ready = Arc::new(AtomicBool::new(false));
     let options = run::RunOptions {
         stop: Arc::clone(&stop),
         handle_signals: true,
-        on_ready: Some({
-            let ready = Arc::clone(&ready);
-            Box::new(move |_info: &run::ReadyInfo| ready.store(true, Ordering::Release))
-        }),
     };
     let daemon = std::thread::Builder::new()
         .name("levibotd".into())
@@ -108,20 +104,20 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
             stop.store(true, Ordering::Release);
         }
         std::thread::sleep(REFRESH);
-        // The exporter starts once the daemon's journal is there, as the service's would.
-        if !exporter_started && ready.load(Ordering::Acquire) {
+        screen.update();
+        // The exporter starts once the daemon runs (its journal is there), as the service's.
+        if !exporter_started && screen.phase() == Some(run::Phase::Running) {
             exporter_started = true;
             start_exporter(&args.journal, &args.exporter_listen, &mut screen);
         }
-        screen.update();
-        screen.draw(started.elapsed(), ready.load(Ordering::Acquire));
+        screen.draw(started.elapsed());
     }
     let result = daemon
         .join()
         .map_err(|_| anyhow::anyhow!("the daemon thread panicked"))?;
     venue.stop();
     screen.update();
-    screen.draw(started.elapsed(), true);
+    screen.draw(started.elapsed());
     let report = result.context("levibotd")?;
     println!();
     println!(
@@ -417,7 +413,12 @@ impl Screen {
         self.values.get(label).copied().unwrap_or(0)
     }
 
-    fn draw(&mut self, elapsed: Duration, ready: bool) {
+    /// The daemon's phase, from its counter.
+    fn phase(&self) -> Option<run::Phase> {
+        run::Phase::from_code(self.get("daemon.phase"))
+    }
+
+    fn draw(&mut self, elapsed: Duration) {
         if !self.terminal {
             if self
                 .last_plain
@@ -436,24 +437,17 @@ impl Screen {
             1 => "reduce-only",
             _ => "HALTED",
         };
-        let phase = [
-            "starting",
-            "recovering",
-            "reconciling",
-            "running",
-            "stopping",
-        ]
-        .get(self.get("daemon.phase") as usize)
-        .copied()
-        .unwrap_or("?");
+        let phase = self.phase();
+        let waiting = phase.is_none_or(|p| (p as i64) < run::Phase::Running as i64);
+        let phase = phase.map_or("?", run::Phase::name);
         let up = |label: &str| if self.get(label) == 1 { "up" } else { "down" };
         out.push_str(&format!(
             "LeviBot demo  {:>5.1}s  phase {phase}{}  trading {state}  market data {}  FIX {}\n",
             elapsed.as_secs_f64(),
-            if ready {
-                ""
-            } else {
+            if waiting {
                 " (waiting for sessions and books)"
+            } else {
+                ""
             },
             up("venue.market_data.up"),
             up("venue.order_entry.up"),
@@ -465,7 +459,7 @@ impl Screen {
                 self.fills,
                 self.get("risk.rejected"),
                 self.get("risk.open_orders"),
-                micro(self.get("risk.pnl_microquote")),
+                microquote_text(self.get("risk.pnl_microquote")),
             ));
             print!("{out}");
             let _ = std::io::stdout().flush();
@@ -495,7 +489,7 @@ impl Screen {
                 px("bid_px"),
                 px("ask_px"),
                 position.to_string(),
-                micro(self.get(&format!("risk.pnl_microquote.{s}"))),
+                microquote_text(self.get(&format!("risk.pnl_microquote.{s}"))),
             ));
         }
         let h = &self.tick_to_trade_ns;
@@ -506,7 +500,7 @@ impl Screen {
             self.fills,
             self.cancels,
             self.get("risk.open_orders"),
-            micro(self.get("risk.pnl_microquote")),
+            microquote_text(self.get("risk.pnl_microquote")),
         ));
         out.push_str(&format!(
             "risk passed {:>8}   rejected {:>6}   venue rejects {:>6}\n",
@@ -549,9 +543,4 @@ impl Screen {
         print!("{out}");
         let _ = std::io::stdout().flush();
     }
-}
-
-/// Micro-units of the quote asset as a decimal with two places.
-fn micro(v: i64) -> String {
-    format!("{:.2}", v as f64 / 1e6)
 }

@@ -359,7 +359,15 @@ fn serves_health_readiness_and_the_metric_contract() {
     let addr = exporter.addr;
 
     assert_eq!(get(addr, "/healthz"), (200, "ok\n".to_owned()));
-    let (status, body) = get(addr, "/readyz");
+    // Until its first read of the journal, the exporter says only that; then why not ready.
+    let deadline = Instant::now() + WAIT;
+    let (status, body) = loop {
+        let (status, body) = get(addr, "/readyz");
+        if !body.contains("has not read the journal yet") || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(status, 503, "{body}");
     assert!(
         body.contains("daemon phase is reconciling")

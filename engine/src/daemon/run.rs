@@ -42,7 +42,7 @@ use super::recovery::{self, Recovered};
 use super::strategies::{ParamsByInstrument, PerInstrument};
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
-use crate::pipeline::stages::counter_type;
+use crate::pipeline::stages::{counter_type, microquote_text};
 use crate::pipeline::{
     FixVenue, OwnedSnapshot, Pipeline, PipelineSpec, RingCapacities, TradedInstrument,
     TradingCommand, TradingControl, WsFeed, WsFeedConfig, WsFeedStats, writer_id,
@@ -87,14 +87,17 @@ impl Phase {
         }
     }
 
-    fn from_u8(value: u8) -> Phase {
-        match value {
-            1 => Phase::Recovering,
-            2 => Phase::Reconciling,
-            3 => Phase::Running,
-            4 => Phase::Stopping,
-            _ => Phase::Starting,
-        }
+    /// The phase a `daemon.phase` counter value means (`None`: not one of them).
+    pub fn from_code(value: i64) -> Option<Phase> {
+        [
+            Phase::Starting,
+            Phase::Recovering,
+            Phase::Reconciling,
+            Phase::Running,
+            Phase::Stopping,
+        ]
+        .into_iter()
+        .find(|p| *p as i64 == value)
     }
 }
 
@@ -122,9 +125,6 @@ fn start_error(what: &'static str) -> impl FnOnce(String) -> DaemonError {
     move |reason| DaemonError::Start { what, reason }
 }
 
-/// Called once the daemon runs.
-pub type OnReady = Box<dyn FnOnce(&ReadyInfo) + Send>;
-
 /// How the daemon is run besides its config.
 #[derive(Default)]
 pub struct RunOptions {
@@ -132,17 +132,6 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Stop on SIGTERM and SIGINT, reload on SIGHUP (`levibotd run` and the demo).
     pub handle_signals: bool,
-    /// Called once, when the daemon is running (READY): the demo's cue.
-    pub on_ready: Option<OnReady>,
-}
-
-/// What a caller may want once the daemon runs.
-#[derive(Clone, Debug)]
-pub struct ReadyInfo {
-    pub journal_dir: PathBuf,
-    pub counters_path: PathBuf,
-    pub control_socket: PathBuf,
-    pub recovered_open_orders: usize,
 }
 
 /// How the run ended.
@@ -211,7 +200,7 @@ impl StrategyParamsOf for crate::strategy::signal::SignalParams {
 
 fn run_with<S, P>(
     config: DaemonConfig,
-    mut options: RunOptions,
+    options: RunOptions,
     strategies: Vec<PerInstrument<S>>,
     _params: Vec<P>,
 ) -> Result<StopReport, DaemonError>
@@ -399,7 +388,7 @@ where
         &journal,
         &gauges,
         &signals,
-        &mut options,
+        &options,
         &mut shadow,
         recovered_summary,
     );
@@ -431,7 +420,7 @@ fn drive(
     journal: &Journal,
     gauges: &DaemonGauges,
     signals: &Signals,
-    options: &mut RunOptions,
+    options: &RunOptions,
     shadow: &mut ShadowRecovery,
     recovered: RecoveredSummary,
 ) -> Result<i64, DaemonError> {
@@ -498,18 +487,6 @@ fn drive(
     shared.event(daemon_event::READY, event_source::DAEMON, 0, 0);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     tracing::info!("ready");
-    let info = {
-        let c = shared.config();
-        ReadyInfo {
-            journal_dir: c.journal.dir.clone(),
-            counters_path: levibot_shm::paths::counters_path(&c.journal.dir),
-            control_socket: c.daemon.control_socket.clone(),
-            recovered_open_orders,
-        }
-    };
-    if let Some(on_ready) = options.on_ready.take() {
-        on_ready(&info);
-    }
 
     // Running.
     let mut next_gauges = Instant::now();
@@ -690,7 +667,7 @@ impl PhaseCell {
     }
 
     fn get(&self) -> Phase {
-        Phase::from_u8(self.value.load(Ordering::Acquire))
+        Phase::from_code(i64::from(self.value.load(Ordering::Acquire))).unwrap_or(Phase::Starting)
     }
 }
 
@@ -1105,10 +1082,10 @@ impl ControlHandler for Shared {
             instruments.push(InstrumentStatus {
                 position: units(c.get(&format!("risk.position_units.{symbol}")), i.qty_scale),
                 open_orders: c.get(&format!("risk.open_orders.{symbol}")).max(0) as u32,
-                realised_pnl: micro_to_decimal(
+                realised_pnl: microquote_text(
                     c.get(&format!("risk.realised_pnl_microquote.{symbol}")),
                 ),
-                pnl: micro_to_decimal(c.get(&format!("risk.pnl_microquote.{symbol}"))),
+                pnl: microquote_text(c.get(&format!("risk.pnl_microquote.{symbol}"))),
                 bid: px("bid_px"),
                 ask: px("ask_px"),
                 symbol,
@@ -1211,11 +1188,4 @@ impl ControlHandler for Shared {
         tracing::warn!(uid = peer.uid, key, value, "risk limit set");
         Ok(format!("{key} = {value}: applies from the next order"))
     }
-}
-
-/// A micro-quote amount as a decimal string.
-fn micro_to_decimal(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let abs = micro.unsigned_abs();
-    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
 }

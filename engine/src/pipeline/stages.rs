@@ -806,7 +806,18 @@ struct LedgerGauges {
 /// Marks between two PnL publications.
 const MARKS_PER_PNL_PUBLISH: u32 = 64;
 /// Notional units per micro-unit of the quote asset.
-const NOTIONAL_PER_MICROQUOTE: i128 = crate::risk::limits::NOTIONAL_ONE / 1_000_000;
+const NOTIONAL_PER_MICROQUOTE: i128 =
+    crate::risk::limits::NOTIONAL_ONE / MICROQUOTE_PER_QUOTE as i128;
+/// Micro-units in one unit of the quote asset: the unit of the `risk.*pnl_microquote*` gauges.
+pub const MICROQUOTE_PER_QUOTE: i64 = 1_000_000;
+
+/// A `*_microquote` gauge's value as an exact decimal of the quote asset (cold path).
+pub fn microquote_text(micro: i64) -> String {
+    let sign = if micro < 0 { "-" } else { "" };
+    let abs = micro.unsigned_abs();
+    let one = MICROQUOTE_PER_QUOTE as u64;
+    format!("{sign}{}.{:06}", abs / one, abs % one)
+}
 
 impl RiskStage {
     /// `limits`, if given, is where new limits arrive from the cold side (SIGHUP, `levictl

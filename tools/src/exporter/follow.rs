@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use levibot_engine::daemon::run::Phase;
+use levibot_engine::pipeline::stages::MICROQUOTE_PER_QUOTE;
 use levibot_engine::risk::RiskCheck;
 use levibot_shm::clock::unix_now_ns;
 use levibot_shm::counters::CountersReader;
@@ -491,11 +492,11 @@ impl Follower {
             } else if let Some(sym) = label.strip_prefix("risk.pnl_microquote.") {
                 m.pnl
                     .get_or_create(&labels("symbol", sym))
-                    .set(v as f64 / 1e6);
+                    .set(v as f64 / MICROQUOTE_PER_QUOTE as f64);
             } else if let Some(sym) = label.strip_prefix("risk.realised_pnl_microquote.") {
                 m.realised_pnl
                     .get_or_create(&labels("symbol", sym))
-                    .set(v as f64 / 1e6);
+                    .set(v as f64 / MICROQUOTE_PER_QUOTE as f64);
             } else if let Some(sym) = label.strip_prefix("risk.open_orders.") {
                 m.open_orders.get_or_create(&labels("symbol", sym)).set(v);
             } else if let Some(rest) = label.strip_prefix("book.") {
@@ -629,19 +630,11 @@ fn set_float(gauge: &FloatGauge, d: rust_decimal::Decimal) {
 }
 
 fn phase_name(phase: Option<i64>) -> String {
-    let known = [
-        Phase::Starting,
-        Phase::Recovering,
-        Phase::Reconciling,
-        Phase::Running,
-        Phase::Stopping,
-    ];
     match phase {
         None => "unknown (no daemon.phase counter)".to_owned(),
-        Some(v) => known
-            .iter()
-            .find(|p| **p as i64 == v)
-            .map_or_else(|| format!("unknown ({v})"), |p| p.name().to_owned()),
+        Some(v) => {
+            Phase::from_code(v).map_or_else(|| format!("unknown ({v})"), |p| p.name().to_owned())
+        }
     }
 }
 
