@@ -31,6 +31,8 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use crate::clock::unix_now_ns;
 use crate::error::{Result, ShmError};
 use crate::layout::{LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, le_u16, le_u32, le_u64};
+use crate::reserve;
+use crate::segment::TempFile;
 
 /// Magic number at offset 0: the ASCII bytes `LEVICNTR`.
 pub const COUNTERS_MAGIC: u64 = u64::from_le_bytes(*b"LEVICNTR");
@@ -78,7 +80,8 @@ unsafe impl Sync for CountersMapping {}
 
 impl CountersWriter {
     /// Creates (or replaces) the counters file at `path` with room for `capacity` counters. The
-    /// file is written under a temporary name and renamed, so readers see a whole file.
+    /// file is written under a temporary name and renamed, so readers see a whole file. Its space
+    /// is allocated first: a full filesystem is [`ShmError::NoSpace`], never a SIGBUS later.
     pub fn create(path: impl AsRef<Path>, capacity: usize, epoch: u64) -> Result<CountersWriter> {
         let path = path.as_ref();
         if capacity == 0 || capacity > COUNTERS_CAPACITY_MAX {
@@ -87,20 +90,25 @@ impl CountersWriter {
                 reason: format!("{capacity} is not in 1..={COUNTERS_CAPACITY_MAX}"),
             });
         }
-        let tmp = path.with_extension("lvc.tmp");
+        let tmp = TempFile::new(path.with_extension("lvc.tmp"));
+        let len = file_len(capacity);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)
-            .map_err(|e| ShmError::io(&tmp, "create", e))?;
-        let len = file_len(capacity);
-        file.set_len(len as u64)
-            .map_err(|e| ShmError::io(&tmp, "set_len", e))?;
-        // SAFETY: a shared writable mapping of a file we just created and sized.
+            .open(&tmp.path)
+            .map_err(|e| {
+                ShmError::io_or_no_space(&tmp.path, "create", "counters file", len as u64, e)
+            })?;
+        // On a full filesystem, a store to a page of a shared mapping that has no room is a
+        // SIGBUS: allocate every page first, where no room is an error.
+        reserve::reserve_new(&file, len as u64).map_err(|e| {
+            ShmError::io_or_no_space(&tmp.path, "fallocate", "counters file", len as u64, e)
+        })?;
+        // SAFETY: a shared writable mapping of a file we just created, sized and allocated.
         let mut map = unsafe { MmapOptions::new().len(len).populate().map_mut(&file) }
-            .map_err(|e| ShmError::io(&tmp, "mmap", e))?;
+            .map_err(|e| ShmError::io(&tmp.path, "mmap", e))?;
         map[0..8].copy_from_slice(&COUNTERS_MAGIC.to_le_bytes());
         map[8..10].copy_from_slice(&LAYOUT_VERSION_MAJOR.to_le_bytes());
         map[10..12].copy_from_slice(&LAYOUT_VERSION_MINOR.to_le_bytes());
@@ -109,7 +117,8 @@ impl CountersWriter {
         map[OFF_CREATED_UNIX_NS..OFF_CREATED_UNIX_NS + 8]
             .copy_from_slice(&unix_now_ns().to_le_bytes());
         map[OFF_WRITER_PID..OFF_WRITER_PID + 4].copy_from_slice(&std::process::id().to_le_bytes());
-        fs::rename(&tmp, path).map_err(|e| ShmError::io(path, "rename", e))?;
+        fs::rename(&tmp.path, path).map_err(|e| ShmError::io(path, "rename", e))?;
+        tmp.keep();
         let base = map.as_mut_ptr();
         Ok(CountersWriter {
             inner: Arc::new(CountersMapping {

@@ -71,14 +71,65 @@ pub enum ShmError {
     CountersFull { path: PathBuf, capacity: usize },
     #[error("counter label of {len} bytes exceeds {max} bytes")]
     LabelTooLong { len: usize, max: usize },
+    /// The filesystem (or the quota) of `dir` has no room for a new file of `bytes` bytes. The
+    /// file was not created; nothing already written is affected. See [`ShmError::is_no_space`].
+    #[error(
+        "{dir}: no room for a {bytes}-byte {what} ({}); free space there or make the filesystem larger",
+        crate::reserve::errno_name(.source)
+    )]
+    NoSpace {
+        dir: PathBuf,
+        /// What was being created: "journal segment", "counters file".
+        what: &'static str,
+        bytes: u64,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ShmError {
+    /// Whether this error means the filesystem is full (`ENOSPC`, `EDQUOT`): a [`NoSpace`]
+    /// error, or any I/O error with that cause (a compression or a write that ran out of room).
+    /// Retrying will not help until space is freed.
+    ///
+    /// [`NoSpace`]: ShmError::NoSpace
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            ShmError::NoSpace { .. } => true,
+            ShmError::Io { source, .. } => crate::reserve::is_no_space(source),
+            _ => false,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: std::io::Error) -> Self {
         ShmError::Io {
             path: path.into(),
             op,
             source,
+        }
+    }
+
+    /// `NoSpace` for a full filesystem, else an `Io` error naming `path` and `op`.
+    pub(crate) fn io_or_no_space(
+        path: &std::path::Path,
+        op: &'static str,
+        what: &'static str,
+        bytes: u64,
+        source: std::io::Error,
+    ) -> Self {
+        if crate::reserve::is_no_space(&source) {
+            ShmError::NoSpace {
+                dir: path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."))
+                    .to_owned(),
+                what,
+                bytes,
+                source,
+            }
+        } else {
+            ShmError::io(path, op, source)
         }
     }
 }

@@ -95,8 +95,13 @@ struct Shared {
     next_sequences: Mutex<[u64; WRITERS_MAX]>,
     /// Taken only to roll over or maintain, never by an append that fits.
     roll: Mutex<RollState>,
+    /// Segment index from which `maintain` prunes nothing (`NO_RETENTION_FLOOR`: none).
+    retention_floor: AtomicU64,
     _lock_file: File,
 }
+
+/// `Shared::retention_floor` when no floor is set.
+const NO_RETENTION_FLOOR: u64 = u64::MAX;
 
 /// A journal open for writing. Cheap to clone handles come from [`Journal::appender`].
 pub struct Journal {
@@ -178,6 +183,7 @@ impl Journal {
                 spare: None,
                 previous: None,
             }),
+            retention_floor: AtomicU64::new(NO_RETENTION_FLOOR),
             _lock_file: lock_file,
         });
         Ok(Journal {
@@ -251,39 +257,115 @@ impl Journal {
         lock(&self.shared.roll).current.set_heartbeat(unix_now_ns());
     }
 
-    /// Cold-path housekeeping, for a background thread every second or so: creates the next
-    /// segment ahead of time (so that a rollover makes no syscall), seals finished segments, and
-    /// compresses and prunes old ones by the retention policy.
+    /// Keeps the segment that holds `from`, and every later one, from being pruned by
+    /// [`maintain`](Self::maintain), whatever the retention policy's age and size limits say
+    /// (compressing them is fine: tailers read `.gz` segments). The daemon sets it to where its
+    /// last checkpoint's replay starts, so that recovery always finds what it replays.
+    ///
+    /// A floor can keep the journal above `max_total_bytes`: [`RetentionReport::kept_for_floor`]
+    /// and [`RetentionReport::size_limit_exceeded`] say so, for an alert. Setting it again
+    /// replaces it (a lower floor protects nothing already pruned).
+    pub fn set_retention_floor(&self, from: Position) {
+        let (index, _) = from.split(self.shared.segment_size);
+        self.shared.retention_floor.store(index, Ordering::Relaxed);
+    }
+
+    /// Removes the retention floor: `maintain` prunes by the policy alone again.
+    pub fn clear_retention_floor(&self) {
+        self.shared
+            .retention_floor
+            .store(NO_RETENTION_FLOOR, Ordering::Relaxed);
+    }
+
+    /// The index of the oldest segment the retention floor keeps, if one is set.
+    pub fn retention_floor(&self) -> Option<u64> {
+        let index = self.shared.retention_floor.load(Ordering::Relaxed);
+        (index != NO_RETENTION_FLOOR).then_some(index)
+    }
+
+    /// Cold-path housekeeping, for a background thread every second or so, in this order:
+    /// unmaps the segment retired by the last rollover; seals finished segments; prunes old ones
+    /// by the retention policy (never at or after the [retention floor](Self::set_retention_floor));
+    /// compresses sealed ones; and creates the next segment ahead of time (so that a rollover
+    /// makes no syscall). Pruning comes first because it frees the room that compression and the
+    /// new segment need.
+    ///
+    /// Every step runs even when an earlier one failed. A failed compression is not an error: it
+    /// is listed in [`RetentionReport::compress_failed`], its raw segment is kept, and the next
+    /// pass tries again. Any other failure is returned once all steps have run (the failure to
+    /// create the next segment first, as appends need it): [`ShmError::NoSpace`] when the
+    /// filesystem has no room for it (see [`ShmError::is_no_space`]).
     pub fn maintain(&self) -> Result<RetentionReport> {
         let shared = &*self.shared;
-        let (next, spare_ready) = {
-            let roll = lock(&shared.roll);
-            let next = roll.current.index() + 1;
-            (next, roll.spare.as_ref().is_some_and(|s| s.index() == next))
-        };
-        if !spare_ready {
-            // Created (and prefaulted, which can take a while) outside the roll lock, so that
-            // appenders rolling over meanwhile are not held up; one that needs this index first
-            // creates it itself and `WritableSegment::create` makes both end up with one file.
-            let spare = Arc::new(WritableSegment::create(
-                &shared.dir,
-                next,
-                shared.segment_size,
-                shared.epoch,
-                &shared.calibration,
-                shared.prefault,
-            )?);
+        let (retired, current_index, spare_ready) = {
             let mut roll = lock(&shared.roll);
-            if roll.current.index() + 1 == next {
-                roll.spare = Some(spare);
-            }
-        }
-        let (retired, current_index) = {
-            let mut roll = lock(&shared.roll);
-            (roll.previous.take(), roll.current.index())
+            let current = roll.current.index();
+            let spare_ready = roll
+                .spare
+                .as_ref()
+                .is_some_and(|s| s.index() == current + 1);
+            (roll.previous.take(), current, spare_ready)
         };
         drop(retired);
-        retention::maintain(&shared.dir, current_index, &shared.retention, unix_now_ns())
+        let floor = shared.retention_floor.load(Ordering::Relaxed);
+        // Pruning by size makes room for the segment about to be created, too.
+        let to_create = if spare_ready {
+            0
+        } else {
+            shared.segment_size as u64
+        };
+        let (mut report, retention_error) = retention::maintain(
+            &shared.dir,
+            current_index,
+            &shared.retention,
+            unix_now_ns(),
+            floor,
+            to_create,
+        );
+        let spare = if spare_ready {
+            Ok(false)
+        } else {
+            self.prepare_spare()
+        };
+        match (spare, retention_error) {
+            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+            (Ok(created), None) => {
+                if created {
+                    report.total_bytes += shared.segment_size as u64;
+                }
+                Ok(report)
+            }
+        }
+    }
+
+    /// Creates the segment after the current one, unless a rollover got there first. Returns
+    /// whether this call created it.
+    fn prepare_spare(&self) -> Result<bool> {
+        let shared = &*self.shared;
+        let next = {
+            let roll = lock(&shared.roll);
+            let next = roll.current.index() + 1;
+            if roll.spare.as_ref().is_some_and(|s| s.index() == next) {
+                return Ok(false);
+            }
+            next
+        };
+        // Created (and prefaulted, which can take a while) outside the roll lock, so that
+        // appenders rolling over meanwhile are not held up; one that needs this index first
+        // creates it itself and `WritableSegment::create` makes both end up with one file.
+        let spare = Arc::new(WritableSegment::create(
+            &shared.dir,
+            next,
+            shared.segment_size,
+            shared.epoch,
+            &shared.calibration,
+            shared.prefault,
+        )?);
+        let mut roll = lock(&shared.roll);
+        if roll.current.index() + 1 == next {
+            roll.spare = Some(spare);
+        }
+        Ok(true)
     }
 }
 
@@ -334,8 +416,10 @@ impl Appender {
     /// When the segment is full, the appender that crossed its end pads it and rolls over to
     /// the next segment, which `Journal::maintain` normally created ahead of time; this takes the
     /// journal's roll lock (uncontended but for other appenders rolling over at the same moment)
-    /// and, if no segment was ready, creates one without prefaulting it (syscalls and an
-    /// allocation; the appends that follow take its page faults).
+    /// and, if no segment was ready, creates one without prefaulting it (syscalls, an allocation,
+    /// and the `fallocate` of its space; the appends that follow take its page faults). If there
+    /// is no room for it, the append returns [`ShmError::NoSpace`] without writing its frame; a
+    /// later append tries the rollover again.
     #[inline]
     pub fn append_with(
         &mut self,
@@ -406,7 +490,9 @@ impl Appender {
                 Some(spare) if spare.index() == next_index => spare,
                 // The writers outran maintain(). Never prefault here: touching a whole segment
                 // under the roll lock stalls every writer for as long as it takes (seconds for
-                // 1 GiB on the dev VM); page faults spread over the appends cost far less.
+                // 1 GiB on the dev VM); page faults spread over the appends cost far less. Its
+                // space is still reserved (`fallocate` allocates pages without touching them):
+                // a full filesystem makes this append fail, not a later one SIGBUS.
                 _ => Arc::new(WritableSegment::create(
                     &shared.dir,
                     next_index,
@@ -527,7 +613,7 @@ fn recover(listing: &[SegmentFile]) -> Result<(RecoveryReport, [u64; WRITERS_MAX
         if info.sealed {
             continue;
         }
-        let segment = WritableSegment::open(&file.path)?;
+        let segment = WritableSegment::open_for_repair(&file.path)?;
         report.segments_scanned += 1;
         let end = repair_segment(&segment, &mut report)?;
         if end > HEADER_LEN {

@@ -38,6 +38,7 @@ mod journal;
 pub mod layout;
 pub mod paths;
 pub mod records;
+mod reserve;
 pub mod retention;
 mod segment;
 mod tailer;
@@ -49,5 +50,5 @@ pub use layout::{
     FRAME_HEADER_LEN, LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, PAYLOAD_LEN_MAX, Position,
     RecordType, WRITERS_MAX,
 };
-pub use retention::{RetentionPolicy, RetentionReport};
+pub use retention::{CompressFailure, RetentionPolicy, RetentionReport};
 pub use tailer::{Frame, Polled, StartAt, Tailer, WriterRestart};

@@ -9,10 +9,12 @@ use std::time::{Duration, UNIX_EPOCH};
 use crate::error::{Result, ShmError};
 use crate::journal::{SegmentFile, list_segments};
 use crate::layout::*;
-use crate::segment::{Slot, WritableSegment, read_and_check_header};
+use crate::segment::{Slot, TempFile, WritableSegment, read_and_check_header};
 
 /// Which old segments to compress and which to delete. Only sealed segments older than the
-/// current one are touched; the segment being written is never compressed or pruned.
+/// current one are touched; the segment being written is never compressed or pruned, nor is any
+/// segment at or after the journal's retention floor pruned
+/// ([`Journal::set_retention_floor`](crate::Journal::set_retention_floor)).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RetentionPolicy {
     /// Gzip sealed segments (to `journal-N.lvj.gz`) beyond the newest `raw_segments_kept`.
@@ -22,6 +24,8 @@ pub struct RetentionPolicy {
     /// Delete segments created longer ago than this.
     pub max_age: Option<Duration>,
     /// Delete the oldest segments while all segment files together take more bytes than this.
+    /// Counted before this pass compresses anything (pruning runs first, to make room for the
+    /// compression), so a pass may delete a little more than the compressed sizes would need.
     pub max_total_bytes: Option<u64>,
 }
 
@@ -64,74 +68,187 @@ pub struct RetentionReport {
     pub sealed: Vec<u64>,
     pub compressed: Vec<u64>,
     pub pruned: Vec<u64>,
+    /// Segments the policy would have pruned (too old, or over `max_total_bytes`) that the
+    /// journal's retention floor kept, because recovery may replay them.
+    pub kept_for_floor: Vec<u64>,
+    /// Compressions that failed this pass. Their raw segments are kept (and readable); the next
+    /// pass tries again. After a failure for lack of room, the pass compresses nothing more.
+    pub compress_failed: Vec<CompressFailure>,
+    /// Whether all segment files (the next one, about to be created, included) still take more
+    /// than `max_total_bytes` after the pass: kept for the retention floor, behind a segment not
+    /// sealed yet, or a limit below what the current and next segments take.
+    pub size_limit_exceeded: bool,
     /// Bytes of all segment files after the pass.
     pub total_bytes: u64,
 }
 
+/// A segment that could not be compressed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompressFailure {
+    pub index: u64,
+    /// The filesystem was full (`ENOSPC`, `EDQUOT`).
+    pub no_space: bool,
+    /// The error, naming the file.
+    pub error: String,
+}
+
+/// One retention pass over the segments before `current_index`: seal, prune, compress, in that
+/// order (pruning frees the room compression needs). Never prunes a segment at or after
+/// `floor_index`. `bytes_to_create` (the next segment, created right after) counts towards the
+/// size limit. Every step runs even if an earlier one failed; the first error is returned beside
+/// the report. Compression failures are in the report only.
 pub(crate) fn maintain(
     dir: &Path,
     current_index: u64,
     policy: &RetentionPolicy,
     now_unix_ns: u64,
-) -> Result<RetentionReport> {
+    floor_index: u64,
+    bytes_to_create: u64,
+) -> (RetentionReport, Option<ShmError>) {
     let mut report = RetentionReport::default();
-    let old: Vec<SegmentFile> = list_segments(dir)?
-        .into_iter()
-        .filter(|s| s.index < current_index)
-        .collect();
+    let mut first_error = None;
+    let old: Vec<SegmentFile> = match list_segments(dir) {
+        Ok(listing) => listing
+            .into_iter()
+            .filter(|s| s.index < current_index)
+            .collect(),
+        Err(e) => return (report, Some(e)),
+    };
 
     let mut sealed = Vec::with_capacity(old.len());
     for file in &old {
-        if file.compressed || seal_if_finished(file, &mut report)? {
-            sealed.push(file.clone());
+        let is_sealed = file.compressed || {
+            match seal_if_finished(file, &mut report) {
+                Ok(is_sealed) => is_sealed,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    false
+                }
+            }
+        };
+        if is_sealed {
+            sealed.push(file.index);
         }
+    }
+
+    let prune = Prune {
+        dir,
+        current_index,
+        sealed: &sealed,
+        policy,
+        now_unix_ns,
+        floor_index,
+        bytes_to_create,
+    };
+    if let Err(e) = prune.run(&mut report) {
+        first_error.get_or_insert(e);
     }
 
     if policy.compress {
-        let raw_sealed: Vec<&SegmentFile> = sealed.iter().filter(|s| !s.compressed).collect();
+        let raw_sealed: Vec<&SegmentFile> = old
+            .iter()
+            .filter(|s| !s.compressed && sealed.contains(&s.index))
+            .filter(|s| !report.pruned.contains(&s.index))
+            .collect();
         let to_compress = raw_sealed.len().saturating_sub(policy.raw_segments_kept);
         for file in &raw_sealed[..to_compress] {
-            compress_segment(&file.path, file.index)?;
-            report.compressed.push(file.index);
+            match compress_segment(&file.path, file.index) {
+                Ok(()) => report.compressed.push(file.index),
+                Err(e) => {
+                    let no_space = e.is_no_space();
+                    report.compress_failed.push(CompressFailure {
+                        index: file.index,
+                        no_space,
+                        error: e.to_string(),
+                    });
+                    if no_space {
+                        break;
+                    }
+                }
+            }
         }
     }
 
-    // Prune oldest first, by age, then by total size; only sealed segments are candidates.
-    let files = list_segments(dir)?;
-    let mut sizes = Vec::with_capacity(files.len());
-    for f in &files {
-        sizes.push(
-            fs::metadata(&f.path)
-                .map_err(|e| ShmError::io(&f.path, "stat", e))?
-                .len(),
-        );
-    }
-    let mut total: u64 = sizes.iter().sum();
-    let sealed_indexes: Vec<u64> = sealed.iter().map(|s| s.index).collect();
-    let mut i = 0;
-    while i < files.len() {
-        let file = &files[i];
-        if file.index >= current_index || !sealed_indexes.contains(&file.index) {
-            break;
+    match total_bytes(dir) {
+        Ok(total) => {
+            report.total_bytes = total;
+            report.size_limit_exceeded = policy
+                .max_total_bytes
+                .is_some_and(|max| total + bytes_to_create > max);
         }
-        let too_old = match policy.max_age {
-            Some(max_age) => {
-                let created = created_unix_ns(file)?;
-                now_unix_ns.saturating_sub(created) > max_age.as_nanos() as u64
+        Err(e) => {
+            first_error.get_or_insert(e);
+        }
+    }
+    (report, first_error)
+}
+
+/// The pruning step of a pass.
+struct Prune<'a> {
+    dir: &'a Path,
+    current_index: u64,
+    sealed: &'a [u64],
+    policy: &'a RetentionPolicy,
+    now_unix_ns: u64,
+    floor_index: u64,
+    bytes_to_create: u64,
+}
+
+impl Prune<'_> {
+    /// Deletes the oldest segments, by age, then by total size, stopping at the first segment
+    /// that is not sealed, is in use, or is within both limits. Only sealed segments are
+    /// candidates; those at or after the floor are listed in `kept_for_floor` instead.
+    fn run(&self, report: &mut RetentionReport) -> Result<()> {
+        let policy = self.policy;
+        if policy.max_age.is_none() && policy.max_total_bytes.is_none() {
+            return Ok(());
+        }
+        let files = list_segments(self.dir)?;
+        let mut sizes = Vec::with_capacity(files.len());
+        for f in &files {
+            sizes.push(file_size(&f.path)?);
+        }
+        let mut total = sizes.iter().sum::<u64>() + self.bytes_to_create;
+        for (file, size) in files.iter().zip(sizes) {
+            if file.index >= self.current_index || !self.sealed.contains(&file.index) {
+                break;
             }
-            None => false,
-        };
-        let too_big = policy.max_total_bytes.is_some_and(|max| total > max);
-        if !(too_old || too_big) {
-            break;
+            let too_old = match policy.max_age {
+                Some(max_age) => {
+                    let created = created_unix_ns(file)?;
+                    self.now_unix_ns.saturating_sub(created) > max_age.as_nanos() as u64
+                }
+                None => false,
+            };
+            let too_big = policy.max_total_bytes.is_some_and(|max| total > max);
+            if !(too_old || too_big) {
+                break;
+            }
+            if file.index >= self.floor_index {
+                report.kept_for_floor.push(file.index);
+                continue;
+            }
+            fs::remove_file(&file.path).map_err(|e| ShmError::io(&file.path, "remove", e))?;
+            report.pruned.push(file.index);
+            total -= size;
         }
-        fs::remove_file(&file.path).map_err(|e| ShmError::io(&file.path, "remove", e))?;
-        report.pruned.push(file.index);
-        total -= sizes[i];
-        i += 1;
+        Ok(())
     }
-    report.total_bytes = total;
-    Ok(report)
+}
+
+fn file_size(path: &Path) -> Result<u64> {
+    Ok(fs::metadata(path)
+        .map_err(|e| ShmError::io(path, "stat", e))?
+        .len())
+}
+
+/// Bytes of all segment files of `dir`.
+fn total_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for file in list_segments(dir)? {
+        total += file_size(&file.path)?;
+    }
+    Ok(total)
 }
 
 /// Seals a raw segment whose frames are all committed through its end. Returns whether it is
@@ -172,29 +289,32 @@ fn created_unix_ns(file: &SegmentFile) -> Result<u64> {
 }
 
 /// Gzips a sealed segment: writes `.lvj.gz.tmp`, syncs it, renames it to `.lvj.gz`, then removes
-/// the raw file. At every instant one of the two complete files exists for a tailer to open.
+/// the raw file. At every instant one of the two complete files exists for a tailer to open. On
+/// an error (a full filesystem, say) the `.tmp` is removed and the raw file stays.
 fn compress_segment(raw: &Path, index: u64) -> Result<()> {
     let dir = raw.parent().unwrap_or(Path::new("."));
     let gz = dir.join(compressed_file_name(index));
-    let tmp = dir.join(format!("{}.tmp", compressed_file_name(index)));
+    let tmp = TempFile::new(dir.join(format!("{}.tmp", compressed_file_name(index))));
     let source = File::open(raw).map_err(|e| ShmError::io(raw, "open", e))?;
     let created = read_and_check_header(raw, &source)?.created_unix_ns;
-    let out = File::create(&tmp).map_err(|e| ShmError::io(&tmp, "create", e))?;
+    let out = File::create(&tmp.path).map_err(|e| ShmError::io(&tmp.path, "create", e))?;
     let mut encoder =
         flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::fast());
     io::copy(&mut BufReader::new(source), &mut encoder)
-        .map_err(|e| ShmError::io(&tmp, "gzip", e))?;
+        .map_err(|e| ShmError::io(&tmp.path, "gzip", e))?;
     let out = encoder
         .finish()
         .and_then(|mut w| {
             w.flush()?;
             w.into_inner().map_err(|e| e.into_error())
         })
-        .map_err(|e| ShmError::io(&tmp, "gzip", e))?;
+        .map_err(|e| ShmError::io(&tmp.path, "gzip", e))?;
     out.set_modified(UNIX_EPOCH + Duration::from_nanos(created))
-        .map_err(|e| ShmError::io(&tmp, "set mtime", e))?;
-    out.sync_all().map_err(|e| ShmError::io(&tmp, "fsync", e))?;
-    fs::rename(&tmp, &gz).map_err(|e| ShmError::io(&gz, "rename", e))?;
+        .map_err(|e| ShmError::io(&tmp.path, "set mtime", e))?;
+    out.sync_all()
+        .map_err(|e| ShmError::io(&tmp.path, "fsync", e))?;
+    fs::rename(&tmp.path, &gz).map_err(|e| ShmError::io(&gz, "rename", e))?;
+    tmp.keep();
     fs::remove_file(raw).map_err(|e| ShmError::io(raw, "remove", e))?;
     Ok(())
 }

@@ -10,6 +10,10 @@
 //!   `tail` hands each claim a disjoint range), and only before its `frame_len` is committed.
 //!   Readers touch a frame's bytes other than `frame_len` only after loading a positive
 //!   `frame_len` with acquire ordering, after which nobody writes them again.
+//! - Readers read nothing at or past the header's `tail` (the claim counter): no writer has
+//!   touched those bytes yet, and on a full tmpfs faulting their page in would be a SIGBUS.
+//! - A writable segment's pages are all allocated when it is created (`reserve`), so a
+//!   writer's stores never fault on a full filesystem either.
 //! - Read-only mappings get only Relaxed/Acquire atomic loads, which Rust allows on read-only
 //!   memory for these sizes.
 
@@ -24,6 +28,7 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use crate::clock::{TscCalibration, unix_now_ns};
 use crate::error::{Result, ShmError};
 use crate::layout::*;
+use crate::reserve;
 
 /// Immutable facts from a segment header, read when the segment is opened.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -165,9 +170,28 @@ impl SegmentMap {
     /// What lies at `offset` (frame-aligned, `HEADER_LEN <= offset <= size`).
     #[inline]
     pub fn slot_at(&self, offset: usize) -> Result<Slot> {
+        self.slot_below_tail(offset, &mut 0)
+    }
+
+    /// As [`slot_at`](Self::slot_at), with `tail_seen`, the caller's copy of the claim counter
+    /// (0 to start; reloaded only when `offset` reaches it, so that a reader keeping up does not
+    /// pull the writers' contended cache line for every frame).
+    ///
+    /// Nothing at or past the claimed tail is read: it is "not yet" (`Empty`). No writer has
+    /// touched those bytes, so a reader must not fault their page in (on a tmpfs the fault would
+    /// allocate it, and on a full one raise SIGBUS). A cached tail stays a safe bound: claims only
+    /// add to it, and recovery's `set_tail(size)` lowers it only from past the end.
+    #[inline]
+    pub fn slot_below_tail(&self, offset: usize, tail_seen: &mut usize) -> Result<Slot> {
         let size = self.size();
         if offset >= size {
             return Ok(Slot::End);
+        }
+        if offset >= *tail_seen {
+            *tail_seen = self.claimed_tail();
+            if offset >= *tail_seen {
+                return Ok(Slot::Empty);
+            }
         }
         let len = self.frame_len_word(offset).load(ordering::READ);
         if len == 0 {
@@ -189,10 +213,19 @@ impl SegmentMap {
             return Err(self.corrupt(offset, len as i64, "disagrees with the payload_len field"));
         }
         if header.record_type.is_padding() {
-            Ok(Slot::Padding { aligned })
-        } else {
-            Ok(Slot::Frame { aligned })
+            // Not read further. (Recovery may pad past an old tail before it sets the tail to
+            // the segment size.)
+            return Ok(Slot::Padding { aligned });
         }
+        // A frame lies inside its writer's claim: its payload is read only below the tail. The
+        // claim came before the commit we just acquired, so a reload sees it.
+        if aligned > tail_seen.saturating_sub(offset) {
+            *tail_seen = self.claimed_tail();
+            if aligned > tail_seen.saturating_sub(offset) {
+                return Err(self.corrupt(offset, len as i64, "runs past the claimed tail"));
+            }
+        }
+        Ok(Slot::Frame { aligned })
     }
 
     /// The header of the committed frame at `offset`. Call only after `slot_at` returned a
@@ -229,8 +262,9 @@ impl SegmentMap {
         mut offset: usize,
         mut on_frame: impl FnMut(usize, &FrameHeader),
     ) -> Result<(usize, Slot)> {
+        let mut tail_seen = 0;
         loop {
-            match self.slot_at(offset)? {
+            match self.slot_below_tail(offset, &mut tail_seen)? {
                 Slot::Frame { aligned } => {
                     on_frame(offset, &self.frame_header(offset));
                     offset += aligned;
@@ -394,6 +428,38 @@ pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Resu
     })
 }
 
+/// A temporary file, removed when dropped unless [`remove`](TempFile::remove)d first.
+pub(crate) struct TempFile {
+    pub path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    pub fn new(path: PathBuf) -> TempFile {
+        TempFile { path, armed: true }
+    }
+
+    pub fn remove(mut self) -> Result<()> {
+        self.armed = false;
+        fs::remove_file(&self.path).map_err(|e| ShmError::io(&self.path, "remove", e))
+    }
+
+    /// Keeps the file (it was renamed away or is wanted).
+    pub fn keep(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            // An error is already on its way to the caller. (`Journal::open` removes any
+            // journal `.tmp` left over.)
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// Outcome of a claim on a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Claim {
@@ -431,6 +497,10 @@ impl WritableSegment {
     /// published with an exclusive link, so that a reader never opens a file without its header.
     /// If another creator in this process (a rollover racing `maintain`) published the same
     /// index first, this opens that file instead: there is only ever one file per index.
+    ///
+    /// Every page is allocated before the file is mapped (see `reserve`), so that a full
+    /// filesystem is [`ShmError::NoSpace`] here rather than a SIGBUS at some later append; the
+    /// temporary file is removed on any error.
     pub fn create(
         dir: &Path,
         index: u64,
@@ -442,24 +512,28 @@ impl WritableSegment {
         let path = dir.join(segment_file_name(index));
         static TMP_NONCE: AtomicU64 = AtomicU64::new(0);
         let nonce = TMP_NONCE.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{}.{nonce}.tmp", segment_file_name(index)));
+        let tmp = TempFile::new(dir.join(format!("{}.{nonce}.tmp", segment_file_name(index))));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&tmp)
-            .map_err(|e| ShmError::io(&tmp, "create", e))?;
-        file.set_len(size as u64)
-            .map_err(|e| ShmError::io(&tmp, "set_len", e))?;
+            .open(&tmp.path)
+            .map_err(|e| {
+                ShmError::io_or_no_space(&tmp.path, "create", "journal segment", size as u64, e)
+            })?;
+        reserve::reserve_new(&file, size as u64).map_err(|e| {
+            ShmError::io_or_no_space(&tmp.path, "fallocate", "journal segment", size as u64, e)
+        })?;
         let mut options = MmapOptions::new();
         options.len(size);
         if prefault {
             options.populate();
         }
-        // SAFETY: a shared writable mapping of a file we just sized; nobody else has it open yet.
+        // SAFETY: a shared writable mapping of a file we just sized and allocated; nobody else
+        // has it open yet.
         let mut map =
-            unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp, "mmap", e))?;
+            unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp.path, "mmap", e))?;
         let h = &mut map[..HEADER_LEN];
         h[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&SEGMENT_MAGIC.to_le_bytes());
         h[OFF_VERSION_MAJOR..OFF_VERSION_MAJOR + 2]
@@ -480,9 +554,9 @@ impl WritableSegment {
         h[OFF_WRITER_PID..OFF_WRITER_PID + 4].copy_from_slice(&std::process::id().to_le_bytes());
         h[OFF_TAIL..OFF_TAIL + 8].copy_from_slice(&(HEADER_LEN as u64).to_le_bytes());
         h[OFF_HEARTBEAT_UNIX_NS..OFF_HEARTBEAT_UNIX_NS + 8].copy_from_slice(&now.to_le_bytes());
-        let info = check_header(&tmp, &map[..HEADER_LEN], Some(size as u64))?;
-        let published = fs::hard_link(&tmp, &path);
-        fs::remove_file(&tmp).map_err(|e| ShmError::io(&tmp, "remove", e))?;
+        let info = check_header(&tmp.path, &map[..HEADER_LEN], Some(size as u64))?;
+        let published = fs::hard_link(&tmp.path, &path);
+        tmp.remove()?;
         match published {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -501,6 +575,22 @@ impl WritableSegment {
         })
     }
 
+    /// Opens an existing segment read-write for recovery, first allocating any page it still
+    /// lacks (a segment from a build that made them sparse), so that repairing it cannot SIGBUS
+    /// on a full filesystem.
+    pub fn open_for_repair(path: &Path) -> Result<WritableSegment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| ShmError::io(path, "open", e))?;
+        let info = read_and_check_header(path, &file)?;
+        reserve::reserve_existing(&file, info.size as u64).map_err(|e| {
+            ShmError::io_or_no_space(path, "fallocate", "journal segment", info.size as u64, e)
+        })?;
+        WritableSegment::map(path, &file, info)
+    }
+
     /// Opens an existing segment read-write (for recovery and sealing).
     pub fn open(path: &Path) -> Result<WritableSegment> {
         let file = OpenOptions::new()
@@ -509,9 +599,13 @@ impl WritableSegment {
             .open(path)
             .map_err(|e| ShmError::io(path, "open", e))?;
         let info = read_and_check_header(path, &file)?;
+        WritableSegment::map(path, &file, info)
+    }
+
+    fn map(path: &Path, file: &File, info: SegmentInfo) -> Result<WritableSegment> {
         // SAFETY: a shared writable mapping of a file whose size matches its header; we hold the
         // journal's writer lock, so no other process writes it.
-        let mut map = unsafe { MmapOptions::new().len(info.size).map_mut(&file) }
+        let mut map = unsafe { MmapOptions::new().len(info.size).map_mut(file) }
             .map_err(|e| ShmError::io(path, "mmap", e))?;
         let base = map.as_mut_ptr();
         Ok(WritableSegment {

@@ -63,6 +63,8 @@ pub struct Tailer {
     /// Inode of the mapped segment file (0 for a decompressed one).
     inode: u64,
     offset: usize,
+    /// The segment's claim counter as last loaded (see `SegmentMap::slot_below_tail`).
+    tail_seen: usize,
     epoch: u64,
     idle_polls: u32,
 }
@@ -143,6 +145,7 @@ impl Tailer {
             epoch: segment.epoch(),
             segment,
             offset: HEADER_LEN,
+            tail_seen: 0,
             idle_polls: 0,
         })
     }
@@ -189,7 +192,10 @@ impl Tailer {
     ) -> Result<Polled> {
         let mut polled = Polled::default();
         while polled.frames < frames_max {
-            match self.segment.slot_at(self.offset)? {
+            match self
+                .segment
+                .slot_below_tail(self.offset, &mut self.tail_seen)?
+            {
                 Slot::Frame { aligned } => {
                     let header = self.segment.frame_header(self.offset);
                     on_frame(&Frame {
@@ -269,6 +275,7 @@ impl Tailer {
         self.segment = segment;
         self.inode = inode_of(file);
         self.offset = HEADER_LEN;
+        self.tail_seen = 0;
         Ok(self.note_epoch(new_epoch, new_journal))
     }
 

@@ -380,6 +380,79 @@ fn recovery_cuts_claimed_frames_and_keeps_committed_ones_behind_holes() {
 }
 
 #[test]
+fn tailers_and_recovery_read_nothing_past_the_claimed_tail() {
+    let dir = temp_dir();
+    let tail;
+    {
+        let journal = Journal::open(&small_config(dir.path())).unwrap();
+        let mut a = journal.appender(0).unwrap();
+        a.append(TEST_RECORD, b"first").unwrap();
+        tail = a.append(TEST_RECORD, b"second").unwrap().0 as usize + 64;
+    }
+    // A committed-looking frame right at the tail, and one further on: no writer claimed
+    // them, so no reader may look there (on a full tmpfs, faulting such a page in is a SIGBUS).
+    let ghost = b"never claimed";
+    let ghost_len = (FRAME_HEADER_LEN + ghost.len()) as i32;
+    write_raw_frame(dir.path(), 0, tail, ghost_len, 0, 3, ghost);
+    write_raw_frame(dir.path(), 0, tail + 4096, ghost_len, 0, 4, ghost);
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let payloads: Vec<Vec<u8>> = drain(&mut tailer).into_iter().map(|f| f.2).collect();
+    assert_eq!(payloads, [b"first".to_vec(), b"second".to_vec()]);
+    let end = Tailer::open(dir.path(), StartAt::End).unwrap().position();
+    assert_eq!(end, Position(tail as u64));
+
+    // Recovery, too, takes the claimed tail as the end of what the dead writer wrote.
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    assert_eq!(journal.recovery().frames_committed, 2);
+    assert_eq!(
+        journal.recovery().end_of_previous_run,
+        Some(Position(tail as u64))
+    );
+    assert_eq!(journal.appender(0).unwrap().next_sequence(), 3);
+    journal
+        .appender(0)
+        .unwrap()
+        .append(TEST_RECORD, b"third")
+        .unwrap();
+    let all: Vec<Vec<u8>> = drain(&mut Tailer::open(dir.path(), StartAt::Beginning).unwrap())
+        .into_iter()
+        .map(|f| f.2)
+        .collect();
+    assert_eq!(
+        all,
+        [b"first".to_vec(), b"second".to_vec(), b"third".to_vec()]
+    );
+}
+
+#[test]
+fn a_frame_running_past_the_claimed_tail_is_corrupt() {
+    let dir = temp_dir();
+    {
+        let journal = Journal::open(&small_config(dir.path())).unwrap();
+        let mut a = journal.appender(0).unwrap();
+        a.append(TEST_RECORD, b"first").unwrap(); // 64 bytes claimed
+    }
+    // Make the committed frame claim 64 bytes more than were claimed for it.
+    let payload = [7u8; 64 + 5];
+    write_raw_frame(
+        dir.path(),
+        0,
+        HEADER_LEN,
+        (FRAME_HEADER_LEN + payload.len()) as i32,
+        0,
+        1,
+        &payload,
+    );
+    let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let err = tailer.poll(10, |_| panic!("not a frame")).unwrap_err();
+    assert!(
+        matches!(err, ShmError::CorruptFrame { offset, .. } if offset == HEADER_LEN),
+        "{err}"
+    );
+    assert!(err.to_string().contains("claimed tail"), "{err}");
+}
+
+#[test]
 fn a_deleted_segment_is_reported_and_skipped() {
     let dir = temp_dir();
     let journal = Journal::open(&small_config(dir.path())).unwrap();
