@@ -5,10 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use levibot_gateway::capture::Recording;
 use levibot_gateway::decimal::DecimalError;
 use levibot_gateway::fix::{
     BinanceLogon, BinanceLogonError, ConnectionStatus, DisconnectReason, FixConnection, FixSession,
@@ -16,128 +14,16 @@ use levibot_gateway::fix::{
     SESSION_REJECT_REASON_BASE, SessionConfig, SessionConfigError, SessionError, SessionEvent,
     SessionSeqNums, SessionState, checksum, parse_message,
 };
-use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
-    time_in_force,
 };
 
 #[global_allocator]
 static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
 
-const SEC: u64 = 1_000_000_000;
-/// 2024-02-29T12:00:00Z.
-const T0: u64 = 1_709_208_000 * SEC;
-const HEART_BT_INT_S: u32 = 30;
-/// HeartBtInt + 20 %.
-const GRACE: u64 = 36 * SEC;
+mod support;
 
-fn table() -> &'static InstrumentTable {
-    static TABLE: OnceLock<InstrumentTable> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let instruments = Recording::corpus().unwrap().instruments().unwrap();
-        InstrumentTable::new(instruments).unwrap()
-    })
-}
-
-fn nknusdt() -> &'static Instrument {
-    table().find(b"NKNUSDT").unwrap()
-}
-
-fn config() -> SessionConfig {
-    SessionConfig {
-        sender_comp_id: "LEVI".into(),
-        target_comp_id: "EXEC".into(),
-        heart_bt_int_s: HEART_BT_INT_S,
-        reset_seq_num: false,
-        binance_logon: None,
-    }
-}
-
-fn session_with(seq: SessionSeqNums) -> FixSession {
-    FixSession::new(config(), table().clone(), seq).unwrap()
-}
-
-/// One message as `(tag, value)` pairs.
-type Fields = Vec<(u32, String)>;
-
-fn value(fields: &Fields, tag: u32) -> Option<&str> {
-    fields
-        .iter()
-        .find(|(t, _)| *t == tag)
-        .map(|(_, v)| v.as_str())
-}
-
-/// Takes everything the session wrote, as messages.
-fn drain(session: &mut FixSession) -> Vec<Fields> {
-    let mut out = Vec::new();
-    let mut bytes = session.outbound();
-    while !bytes.is_empty() {
-        let msg = parse_message(bytes).expect("the session writes valid messages");
-        out.push(
-            msg.fields()
-                .map(|(t, v)| (t, String::from_utf8(v.to_vec()).unwrap()))
-                .collect(),
-        );
-        bytes = &bytes[msg.as_bytes().len()..];
-    }
-    let len = session.outbound().len();
-    session.consume_outbound(len);
-    out
-}
-
-/// A message from the venue (EXEC -> LEVI): `body` is `tag=value|..` after the header.
-fn peer_with(msg_type: &str, seq: u64, extra_header: &str, body: &str) -> Vec<u8> {
-    let body = format!(
-        "35={msg_type}|34={seq}|49=EXEC|52=20240229-12:00:00.000|56=LEVI|{extra_header}{body}"
-    )
-    .replace('|', "\x01");
-    let mut msg = format!("8=FIX.4.4\x019={}\x01{body}", body.len()).into_bytes();
-    let sum = checksum(&msg);
-    msg.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
-    msg
-}
-
-fn peer(msg_type: &str, seq: u64, body: &str) -> Vec<u8> {
-    peer_with(msg_type, seq, "", body)
-}
-
-/// Hands one whole message to the session.
-fn feed(session: &mut FixSession, bytes: &[u8], now_ns: u64) -> Option<SessionEvent> {
-    let handled = session.handle(bytes, now_ns);
-    assert_eq!(handled.consumed, bytes.len(), "one whole message");
-    handled.event
-}
-
-/// A session logged on at T0: we sent seq 1, the venue answered with its seq 1.
-fn active() -> FixSession {
-    let mut session = session_with(SessionSeqNums::default());
-    session.logon(T0).unwrap();
-    drain(&mut session);
-    let event = feed(&mut session, &peer("A", 1, "98=0|108=30|"), T0);
-    assert_eq!(
-        event,
-        Some(SessionEvent::LoggedOn {
-            heart_bt_int_s: HEART_BT_INT_S
-        })
-    );
-    assert_eq!(session.state(), SessionState::Active);
-    session
-}
-
-fn limit_buy(client_order_id: u64) -> OrderRequest {
-    OrderRequest {
-        client_order_id,
-        px: levibot_gateway::decimal::parse_units(b"0.3513", nknusdt().price_scale).unwrap(),
-        qty: levibot_gateway::decimal::parse_units(b"1.5", nknusdt().qty_scale).unwrap(),
-        instrument_id: nknusdt().id,
-        kind: order_kind::NEW,
-        side: side::BUY,
-        ord_type: ord_type::LIMIT,
-        time_in_force: time_in_force::GTC,
-        ..OrderRequest::default()
-    }
-}
+use support::*;
 
 #[test]
 fn logon_carries_heartbeat_interval_and_sequence() {
@@ -1025,6 +911,11 @@ fn random_bytes_never_panic() {
         ),
         peer("9", 2, "11=7|41=6|37=1|39=0|434=1|"),
         peer("5", 2, ""),
+        // Sequence numbers at the edge of u64.
+        peer("4", 2, "123=N|36=18446744073709551615|"),
+        peer("2", 2, "7=18446744073709551614|16=18446744073709551615|"),
+        peer("0", 9_223_372_036_854_775_807, ""),
+        peer("0", 18_446_744_073_709_551_615, ""),
     ];
     for round in 0..2_000 {
         let mut session = active();
@@ -1059,6 +950,7 @@ fn random_bytes_never_panic() {
             at += handled.consumed;
             now += rng.u64(..10 * SEC);
             session.poll_timers(now);
+            while session.take_event().is_some() {}
             drain(&mut session);
         }
     }
@@ -1264,4 +1156,37 @@ fn an_order_just_queued_can_be_taken_back_before_it_leaves() {
     let len = session.outbound().len();
     session.consume_outbound(1);
     assert!(!session.retract_order(third, len));
+}
+
+#[test]
+fn a_session_with_nothing_to_continue_asks_for_a_reset_once() {
+    // A daemon that found no journal (a reboot) has no sequence numbers: the venue, which kept
+    // the old session, would refuse 34=1 as too low unless the Logon asks for a reset.
+    let mut session = session_with(SessionSeqNums {
+        next_sender: 40,
+        next_target: 30,
+    });
+    session.reset_sequence_on_next_logon();
+    session.logon(T0).unwrap();
+    let out = drain(&mut session);
+    assert_eq!(value(&out[0], 35), Some("A"));
+    assert_eq!(value(&out[0], 34), Some("1"));
+    assert_eq!(value(&out[0], 141), Some("Y"));
+    // A logon that never completed asks again.
+    session.on_disconnected();
+    session.logon(T0 + SEC).unwrap();
+    let out = drain(&mut session);
+    assert_eq!(value(&out[0], 141), Some("Y"));
+    assert_eq!(value(&out[0], 34), Some("1"));
+    let event = feed(&mut session, &peer("A", 1, "98=0|108=30|141=Y|"), T0 + SEC);
+    assert!(
+        matches!(event, Some(SessionEvent::LoggedOn { .. })),
+        "{event:?}"
+    );
+    // Once logged on, a reconnect continues the new sequence.
+    session.on_disconnected();
+    session.logon(T0 + 2 * SEC).unwrap();
+    let out = drain(&mut session);
+    assert_eq!(value(&out[0], 141), None);
+    assert_eq!(value(&out[0], 34), Some("2"));
 }

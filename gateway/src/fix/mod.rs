@@ -45,12 +45,13 @@ pub use parse::{
 };
 pub use session::{
     API_KEY_LEN_MAX, BinanceLogon, BinanceLogonError, CONNECTION_READ_BUF_LEN, ConnectionError,
-    ConnectionStatus, DisconnectReason, FixConnection, FixSession, HEART_BT_INT_S_MAX, Handled,
-    INSTRUMENT_UNKNOWN, MessageHandling, ORDER_SEQ_MAP_LEN, OUTBOUND_BUF_LEN,
-    REJECT_REASON_LOST_IN_FLIGHT, ReportError, SESSION_REJECT_REASON_BASE, SIGNATURE_BASE64_LEN,
-    SessionConfig, SessionConfigError, SessionError, SessionEvent, SessionSeqNums, SessionState,
-    TEST_REQUEST_MARGIN_PERCENT, decode_execution_report, decode_order_cancel_reject,
-    session_reject_reason,
+    ConnectionStatus, DisconnectReason, FixConnection, FixSession, GAP_APP_WINDOW_LEN,
+    GAP_FILL_TIMEOUT_HEART_BT_INTS, GapUnfilledReason, HEART_BT_INT_S_MAX, Handled,
+    INSTRUMENT_UNKNOWN, MessageHandling, ORDER_SEQ_MAP_LEN, OUTBOUND_BUF_LEN, QUEUED_EVENTS_MAX,
+    REJECT_REASON_LOST_IN_FLIGHT, ReportError, SEQ_NUM_MAX, SESSION_REJECT_REASON_BASE,
+    SIGNATURE_BASE64_LEN, SessionConfig, SessionConfigError, SessionError, SessionEvent,
+    SessionSeqNums, SessionState, TEST_REQUEST_MARGIN_PERCENT, decode_execution_report,
+    decode_order_cancel_reject, session_reject_reason,
 };
 pub use time::{UTC_TIMESTAMP_LEN, UtcTimestamp, UtcTimestampCache, civil_from_unix_days};
 pub use writer::FixWriter;

@@ -14,6 +14,7 @@
 //! **Driving it.** The caller (the transport) hands received bytes to [`FixSession::handle`],
 //! which takes at most one message from their start and says how many bytes it consumed and
 //! what happened ([`SessionEvent`]); [`FixSession::poll_timers`] runs the heartbeat clock;
+//! [`FixSession::take_event`] hands on what waits in the queue (see "Queued events");
 //! [`FixSession::send_order`] encodes an order with the existing [`OrderEncoder`]. Everything
 //! the session writes goes into one fixed outbound buffer that the transport drains
 //! ([`FixSession::outbound`], [`FixSession::consume_outbound`]).
@@ -32,24 +33,66 @@
 //!   without consuming a sequence number; a valid message missing a required field consumes
 //!   its number and gets a session Reject (35=3 with 45, 371, 372, 373).
 //!
-//! **The peer's ResendRequest** is always answered with one SequenceReset-GapFill over the whole
-//! range, never with the original messages: an order re-sent seconds or minutes late would
-//! trade on a market that has moved, and risk checked it against the state of that moment. The
-//! strategy decides again from the reports it has; the venue learns that those numbers are
-//! used.
+//! **Sequence-number arithmetic.** Every sequence number (MsgSeqNum 34, BeginSeqNo 7, EndSeqNo
+//! 16 unless 0, NewSeqNo 36, ours and the venue's) is in `1..=`[`SEQ_NUM_MAX`] (`i64::MAX`), so
+//! that the number after any valid one is a `u64` and fits a signed counter: `n + 1` is only
+//! ever computed on a checked number, and nothing wraps. An inbound MsgSeqNum above the
+//! maximum ends the session (a Reject naming tag 34, a Logout saying why,
+//! [`DisconnectReason::SeqNumOutOfRange`]); a BeginSeqNo, EndSeqNo or NewSeqNo out of range
+//! (or going backwards) gets a session Reject naming its tag (373 = 5) and changes nothing
+//! else. Our own next number out of range refuses to send
+//! ([`SessionError::SeqNumOutOfRange`]).
+//!
+//! **Gaps that cannot be filled.** Our inbound gap `[expected, highest number received]` ends
+//! normally when the resent messages or a GapFill bring the expected number past it. It is
+//! given up, with one [`SessionEvent::GapUnfilled`] naming the numbers never received, when:
+//!
+//! - the venue answers with a SequenceReset-Reset past numbers of the gap
+//!   ([`GapUnfilledReason::SequenceReset`]);
+//! - a GapFill skips a number at which the venue sent an application message that we dropped
+//!   because it came after the gap ([`GapUnfilledReason::GapFillOverApplication`]); a GapFill
+//!   over session messages, the normal answer, is not unfillable;
+//! - [`GAP_FILL_TIMEOUT_HEART_BT_INTS`] HeartBtInts pass without progress (no inbound number
+//!   closer to closing it; [`GapUnfilledReason::Timeout`]): the session then expects the number
+//!   after the highest received, so that new messages are processed again;
+//! - the session ends with the gap open: our close, the venue's Logout, the connection dropping
+//!   ([`GapUnfilledReason::Disconnected`]); the next session asks again from the same number.
+//!
+//! A fill may have been in the numbers never received: the caller halts and asks the venue for
+//! its orders' state (mass status).
+//!
+//! **The peer's ResendRequest** is always answered with one SequenceReset-GapFill over the part
+//! of its range `[7, 16]` (16 = 0: up to our last) that we sent, never with the original
+//! messages: an order re-sent seconds or minutes late would trade on a market that has moved,
+//! and risk checked it against the state of that moment. The strategy decides again from the
+//! reports it has; the venue learns that those numbers are used. An order in the range becomes a
+//! REJECTED report ([`REJECT_REASON_LOST_IN_FLIGHT`]) only if the venue never said anything
+//! about it (no execution report, cancel reject, mass cancel report or session Reject naming
+//! it): one it acknowledged or filled is not lost, whatever the venue asks for after its own
+//! restart or twice; and an order is reported lost once. Only the last [`ORDER_SEQ_MAP_LEN`]
+//! numbers are remembered, which also bounds the work of a request for a huge range.
+//!
+//! **Queued events.** The lost orders' reports, and a [`SessionEvent::GapUnfilled`] that comes
+//! with a close, wait in a fixed queue for [`FixSession::take_event`]; while any waits,
+//! [`FixSession::handle`] takes nothing (`consumed` 0), so that one message never produces more
+//! than the queue holds. [`FixConnection::poll`] hands them on after each message.
 //!
 //! **Orders** go out with the session's next MsgSeqNum, and the session remembers which order
 //! each outbound number carried in a fixed table of [`ORDER_SEQ_MAP_LEN`] entries indexed by
 //! the number, so that a session Reject (35=3) whose RefSeqNum (45) is one of our orders becomes
 //! a REJECTED [`ExecutionReport`] for that order, with `reject_reason` =
-//! [`SESSION_REJECT_REASON_BASE`] + SessionRejectReason (373).
+//! [`SESSION_REJECT_REASON_BASE`] + SessionRejectReason (373). A ClOrdID index over the same
+//! table marks each order the venue answers (`session/sent.rs`).
 //!
 //! Hot path ([`FixSession::send_order`], and [`FixSession::handle`] of an ExecutionReport): no
 //! allocation, no formatting, no syscall. Session messages (heartbeats and the rest) are
 //! written with the same field writer; only the text of a fatal Logout is formatted.
 
 mod binance;
+mod fields;
 mod report;
+mod resend;
+mod sent;
 mod transport;
 
 pub use binance::{
@@ -58,11 +101,17 @@ pub use binance::{
 pub use report::{
     INSTRUMENT_UNKNOWN, ReportError, decode_execution_report, decode_order_cancel_reject,
 };
+pub use resend::{GAP_APP_WINDOW_LEN, GAP_FILL_TIMEOUT_HEART_BT_INTS, GapUnfilledReason};
 pub use transport::{CONNECTION_READ_BUF_LEN, ConnectionError, ConnectionStatus, FixConnection};
 
+use std::collections::VecDeque;
 use std::io::Write as _;
 
-use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
+use levibot_shm::records::{ExecutionReport, OrderRequest};
+
+use fields::{FieldProblem, SessionFields, required, required_u64};
+use resend::Gap;
+use sent::SentOrders;
 
 use crate::instrument::InstrumentTable;
 
@@ -80,6 +129,15 @@ pub const OUTBOUND_BUF_LEN: usize = 64 * 1024;
 /// `seq & (ORDER_SEQ_MAP_LEN - 1)`, so it remembers the last this many orders' numbers).
 pub const ORDER_SEQ_MAP_LEN: usize = 4096;
 const _: () = assert!(ORDER_SEQ_MAP_LEN.is_power_of_two());
+
+/// Largest sequence number (MsgSeqNum and the fields that name one), ours or the venue's: the
+/// number after it is still a `u64`, and every number fits an `i64` counter. See the module
+/// doc's rule.
+pub const SEQ_NUM_MAX: u64 = i64::MAX as u64;
+
+/// Events the session queues for [`FixSession::take_event`]: the lost orders' reports of one
+/// ResendRequest ([`ORDER_SEQ_MAP_LEN`] at most) and a few more.
+pub const QUEUED_EVENTS_MAX: usize = ORDER_SEQ_MAP_LEN + 8;
 
 /// Largest HeartBtInt (108) we send, in seconds.
 pub const HEART_BT_INT_S_MAX: u32 = 3600;
@@ -162,6 +220,10 @@ pub enum DisconnectReason {
     SeqNumTooLow { expected: u64, received: u64 },
     /// A message without MsgSeqNum (34).
     MissingSeqNum,
+    /// An inbound MsgSeqNum (34) above [`SEQ_NUM_MAX`].
+    SeqNumOutOfRange { received: u64 },
+    /// Our next MsgSeqNum is not in `1..=SEQ_NUM_MAX` when the session had to answer.
+    SenderSeqNumOutOfRange,
     /// SenderCompID (49) or TargetCompID (56) is not the configured pair.
     CompIdMismatch,
     /// The venue answered our Logon with a Logout.
@@ -196,6 +258,14 @@ pub enum SessionEvent {
     BadReport(ReportError),
     /// Inbound MsgSeqNum higher than expected: a ResendRequest is out (or already was).
     GapDetected { expected: u64, received: u64 },
+    /// Inbound numbers `from..=to` will never be received (see the module doc's "Gaps that
+    /// cannot be filled"; `to` is the highest number known to be missing or dropped): a fill
+    /// may be among them.
+    GapUnfilled {
+        from: u64,
+        to: u64,
+        reason: GapUnfilledReason,
+    },
     /// The Logout handshake is over (`by_peer`: the venue started it and we answered). Close.
     LoggedOut { by_peer: bool },
     /// The session gave up (a Logout was written when there was a session to log out of).
@@ -227,6 +297,8 @@ pub enum SessionError {
     NotActive { state: SessionState },
     #[error("outbound buffer full: {len} bytes do not fit in the {free} free")]
     OutboundFull { len: usize, free: usize },
+    #[error("our next MsgSeqNum (34) {next_sender} is not in 1..={SEQ_NUM_MAX}")]
+    SeqNumOutOfRange { next_sender: u64 },
     #[error(transparent)]
     Encode(#[from] FixEncodeError),
 }
@@ -258,108 +330,12 @@ impl Outbound {
     }
 }
 
-/// What the session remembers of an order it sent.
-#[derive(Clone, Copy, Debug, Default)]
-struct SentEntry {
-    /// 0: empty.
-    msg_seq_num: u64,
-    client_order_id: u64,
-    px: i64,
-    instrument_id: u32,
-    side: u8,
-}
-
-impl SentEntry {
-    /// The REJECTED report of the order this number carried.
-    fn rejected(&self, reject_reason: u32) -> ExecutionReport {
-        ExecutionReport {
-            client_order_id: self.client_order_id,
-            px: self.px,
-            instrument_id: self.instrument_id,
-            exec_type: exec_type::REJECTED,
-            ord_status: exec_type::REJECTED,
-            side: self.side,
-            reject_reason,
-            ..ExecutionReport::default()
-        }
-    }
-}
-
-/// Header and body fields the session reads from every inbound message (first occurrence).
-#[derive(Default)]
-struct SessionFields<'a> {
-    seq: Option<&'a [u8]>,
-    sender: Option<&'a [u8]>,
-    target: Option<&'a [u8]>,
-    sending_time: Option<&'a [u8]>,
-    poss_dup: Option<&'a [u8]>,
-    gap_fill: Option<&'a [u8]>,
-    new_seq_no: Option<&'a [u8]>,
-    test_req_id: Option<&'a [u8]>,
-    begin_seq_no: Option<&'a [u8]>,
-    end_seq_no: Option<&'a [u8]>,
-    ref_seq_num: Option<&'a [u8]>,
-    ref_tag_id: Option<&'a [u8]>,
-    session_reject_reason: Option<&'a [u8]>,
-    heart_bt_int: Option<&'a [u8]>,
-    encrypt_method: Option<&'a [u8]>,
-    reset_seq_num: Option<&'a [u8]>,
-}
-
-impl<'a> SessionFields<'a> {
-    fn of(msg: &FixMessage<'a>) -> SessionFields<'a> {
-        let mut f = SessionFields::default();
-        for (number, value) in msg.body_fields() {
-            let slot = match number {
-                34 => &mut f.seq,
-                49 => &mut f.sender,
-                56 => &mut f.target,
-                52 => &mut f.sending_time,
-                43 => &mut f.poss_dup,
-                123 => &mut f.gap_fill,
-                36 => &mut f.new_seq_no,
-                112 => &mut f.test_req_id,
-                7 => &mut f.begin_seq_no,
-                16 => &mut f.end_seq_no,
-                45 => &mut f.ref_seq_num,
-                371 => &mut f.ref_tag_id,
-                373 => &mut f.session_reject_reason,
-                108 => &mut f.heart_bt_int,
-                98 => &mut f.encrypt_method,
-                141 => &mut f.reset_seq_num,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
-            }
-        }
-        f
-    }
-}
-
-/// A problem with one field of an inbound session message, answered with a session Reject.
-struct FieldProblem {
-    tag: Tag,
-    reason: u32,
-}
-
-fn required(value: Option<&[u8]>, tag: Tag) -> Result<&[u8], FieldProblem> {
-    value.ok_or(FieldProblem {
-        tag,
-        reason: session_reject_reason::REQUIRED_TAG_MISSING,
-    })
-}
-
-fn required_u64(value: Option<&[u8]>, tag: Tag) -> Result<u64, FieldProblem> {
-    value_u64(required(value, tag)?).ok_or(FieldProblem {
-        tag,
-        reason: session_reject_reason::INCORRECT_DATA_FORMAT,
-    })
-}
-
 /// The FIX 4.4 initiator session state machine (see the module doc).
 pub struct FixSession {
     config: SessionConfig,
+    /// Send ResetSeqNumFlag = Y in the next Logon only (a daemon with no journal: it has no
+    /// sequence numbers to continue from).
+    reset_next_logon: bool,
     encoder: OrderEncoder,
     instruments: InstrumentTable,
     writer: FixWriter,
@@ -367,10 +343,10 @@ pub struct FixSession {
     /// `49=<sender>|56=<target>|`.
     comp_id_fields: Box<[u8]>,
     out: Outbound,
-    sent: Box<[SentEntry]>,
-    /// Reports waiting for [`take_event`](FixSession::take_event): orders lost in flight
-    /// (capacity `ORDER_SEQ_MAP_LEN`, never grown).
-    queued: Vec<ExecutionReport>,
+    sent: SentOrders,
+    /// Events waiting for [`take_event`](FixSession::take_event): orders lost in flight, a
+    /// gap given up on close (capacity [`QUEUED_EVENTS_MAX`], never grown).
+    queued: VecDeque<SessionEvent>,
     seq: SessionSeqNums,
     state: SessionState,
     heart_bt_int_ns: u64,
@@ -379,8 +355,8 @@ pub struct FixSession {
     /// When the state's deadline counts from: our Logon, our Logout, or our TestRequest.
     pending_since_ns: Option<u64>,
     next_test_req_id: u64,
-    /// The end of the gap our ResendRequest asked for (inbound numbers below it are resent).
-    resend_until: Option<u64>,
+    /// Our open inbound gap.
+    gap: Gap,
     /// Messages skipped because they were garbled.
     garbled_count: u64,
 }
@@ -423,6 +399,7 @@ impl FixSession {
             comp_id_fields.extend_from_slice(part);
         }
         Ok(FixSession {
+            reset_next_logon: false,
             heart_bt_int_ns: u64::from(config.heart_bt_int_s) * NANOS_PER_SECOND,
             config,
             encoder,
@@ -435,15 +412,15 @@ impl FixSession {
                 start: 0,
                 end: 0,
             },
-            sent: vec![SentEntry::default(); ORDER_SEQ_MAP_LEN].into_boxed_slice(),
-            queued: Vec::with_capacity(ORDER_SEQ_MAP_LEN),
+            sent: SentOrders::new(),
+            queued: VecDeque::with_capacity(QUEUED_EVENTS_MAX),
             seq,
             state: SessionState::Disconnected,
             last_sent_ns: 0,
             last_received_ns: 0,
             pending_since_ns: None,
             next_test_req_id: 1,
-            resend_until: None,
+            gap: Gap::NONE,
             garbled_count: 0,
         })
     }
@@ -501,7 +478,7 @@ impl FixSession {
         // another's bytes).
         let whole = queued >= encoded_len
             && self.out.buf[self.out.end - encoded_len..self.out.end].starts_with(b"8=FIX");
-        if msg_seq_num == 0 || msg_seq_num + 1 != self.seq.next_sender || !whole {
+        if msg_seq_num == 0 || msg_seq_num.checked_add(1) != Some(self.seq.next_sender) || !whole {
             return false;
         }
         self.out.end -= encoded_len;
@@ -510,10 +487,7 @@ impl FixSession {
             self.out.end = 0;
         }
         self.seq.next_sender = msg_seq_num;
-        let entry = &mut self.sent[msg_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)];
-        if entry.msg_seq_num == msg_seq_num {
-            *entry = SentEntry::default();
-        }
+        self.sent.clear(msg_seq_num);
         true
     }
 
@@ -533,17 +507,36 @@ impl FixSession {
 
     /// The connection is gone: back to [`SessionState::Disconnected`], keeping the sequence
     /// numbers. Unsent bytes are dropped; their numbers stay used (the venue will ask for them
-    /// and get a GapFill).
+    /// and get a GapFill). An open inbound gap is queued as [`SessionEvent::GapUnfilled`]
+    /// ([`GapUnfilledReason::Disconnected`]): take it with [`take_event`](Self::take_event).
     pub fn on_disconnected(&mut self) {
         self.state = SessionState::Disconnected;
         self.out.start = 0;
         self.out.end = 0;
         self.pending_since_ns = None;
-        self.resend_until = None;
+        self.gap_lost_on_close();
     }
 
-    /// Writes our Logon (98=0, 108, and 141=Y when configured, which restarts both sequences
-    /// at 1). From [`SessionState::Disconnected`] or [`SessionState::Closed`].
+    /// Our next MsgSeqNum, if it is a valid one (see the module doc's arithmetic rule).
+    #[inline]
+    fn sender_seq(&self) -> Result<u64, SessionError> {
+        match self.seq.next_sender {
+            n @ 1..=SEQ_NUM_MAX => Ok(n),
+            next_sender => Err(SessionError::SeqNumOutOfRange { next_sender }),
+        }
+    }
+
+    /// Asks the venue to start both sequences at 1 in the next Logon (141=Y), once: for a
+    /// session with no sequence numbers to continue from (the daemon found no journal, e.g.
+    /// after a reboot), which a venue that kept the old sequence would otherwise refuse as
+    /// "MsgSeqNum too low". Once logged on, reconnects continue the new sequence.
+    pub fn reset_sequence_on_next_logon(&mut self) {
+        self.reset_next_logon = true;
+    }
+
+    /// Writes our Logon (98=0, 108, and 141=Y when configured or asked for once, which
+    /// restarts both sequences at 1). From [`SessionState::Disconnected`] or
+    /// [`SessionState::Closed`].
     pub fn logon(&mut self, now_ns: u64) -> Result<(), SessionError> {
         if !matches!(
             self.state,
@@ -553,10 +546,13 @@ impl FixSession {
         }
         self.out.start = 0;
         self.out.end = 0;
-        if self.config.reset_seq_num {
+        let reset = self.config.reset_seq_num || self.reset_next_logon;
+        if reset {
             self.seq = SessionSeqNums::default();
+            // The old numbers mean nothing to the new sequence.
+            self.sent.reset();
         }
-        let reset = self.config.reset_seq_num;
+        let msg_seq_num = self.sender_seq()?;
         let heart_bt_int_s = u64::from(self.config.heart_bt_int_s);
         let mut signature = [0u8; SIGNATURE_BASE64_LEN];
         if let Some(binance) = &self.config.binance_logon {
@@ -565,7 +561,7 @@ impl FixSession {
             binance.sign(
                 self.config.sender_comp_id.as_bytes(),
                 self.config.target_comp_id.as_bytes(),
-                self.seq.next_sender,
+                msg_seq_num,
                 &time,
                 &mut signature,
             );
@@ -580,7 +576,7 @@ impl FixSession {
             &mut self.clock,
             &self.comp_id_fields,
             msg_type::LOGON,
-            self.seq.next_sender,
+            msg_seq_num,
             now_ns,
         )
         .and_then(|()| {
@@ -602,12 +598,13 @@ impl FixSession {
         });
         written?;
         self.out.push(self.writer.finish())?;
-        self.seq.next_sender += 1;
+        // msg_seq_num <= SEQ_NUM_MAX < u64::MAX.
+        self.seq.next_sender = msg_seq_num + 1;
         self.last_sent_ns = now_ns;
         self.state = SessionState::LogonSent;
         self.last_received_ns = now_ns;
         self.pending_since_ns = Some(now_ns);
-        self.resend_until = None;
+        self.gap.close();
         Ok(())
     }
 
@@ -629,41 +626,42 @@ impl FixSession {
         if self.state != SessionState::Active {
             return Err(SessionError::NotActive { state: self.state });
         }
-        let msg_seq_num = self.seq.next_sender;
+        let msg_seq_num = self.sender_seq()?;
         let bytes = self.encoder.encode(order, msg_seq_num, now_ns)?;
         self.out.push(bytes)?;
-        self.seq.next_sender += 1;
+        // msg_seq_num <= SEQ_NUM_MAX < u64::MAX.
+        self.seq.next_sender = msg_seq_num + 1;
         self.last_sent_ns = now_ns;
-        self.note_sent(order, msg_seq_num);
+        self.sent.note(order, msg_seq_num);
         Ok(msg_seq_num)
     }
 
-    #[inline(always)]
-    fn note_sent(&mut self, order: &OrderRequest, msg_seq_num: u64) {
-        self.sent[msg_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)] = SentEntry {
-            msg_seq_num,
-            client_order_id: order.client_order_id,
-            px: order.px,
-            instrument_id: order.instrument_id,
-            side: order.side,
-        };
-    }
-
     /// Remembers that our `msg_seq_num` carried `order`, as [`send_order`](Self::send_order)
-    /// does. Cold path, before the Logon of a restarted daemon, with the orders the journal
-    /// says were sent and are still open: one whose bytes never left (journaled write-ahead,
-    /// then a crash) is in the range the venue asks to be resent, so it is reported REJECTED
-    /// (lost in flight) like an order lost on a live connection, and risk lets it go.
+    /// does (not answered yet). Cold path, before the Logon of a restarted daemon, with the
+    /// orders the journal says were sent and are still open: one whose bytes never left
+    /// (journaled write-ahead, then a crash) is in the range the venue asks to be resent, so it
+    /// is reported REJECTED (lost in flight) like an order lost on a live connection, and risk
+    /// lets it go.
     pub fn remember_sent(&mut self, order: &OrderRequest, msg_seq_num: u64) {
         if msg_seq_num == 0 || msg_seq_num >= self.seq.next_sender {
             return; // not a number this session has used
         }
-        self.note_sent(order, msg_seq_num);
+        self.sent.note(order, msg_seq_num);
+    }
+
+    /// Remembers that the venue answered the order sent as `client_order_id` (the journal holds
+    /// a report of it), so that it is not reported lost if the venue asks for its number again.
+    /// Cold path, after [`remember_sent`](Self::remember_sent). `false` if no remembered order
+    /// has that id.
+    pub fn remember_answered(&mut self, client_order_id: u64) -> bool {
+        self.sent.mark_answered_id(client_order_id)
     }
 
     /// Runs the clocks: a Heartbeat after HeartBtInt of silence from us; a TestRequest after
     /// HeartBtInt + margin of silence from the venue, and a Logout and close after as long
-    /// again without an answer; the Logon and Logout deadlines (HeartBtInt + margin).
+    /// again without an answer; the Logon and Logout deadlines (HeartBtInt + margin); the
+    /// deadline of an open inbound gap ([`GapUnfilledReason::Timeout`]). A close with a gap open
+    /// also queues a [`SessionEvent::GapUnfilled`] (see [`take_event`](Self::take_event)).
     pub fn poll_timers(&mut self, now_ns: u64) -> Option<SessionEvent> {
         let grace_ns =
             self.heart_bt_int_ns + self.heart_bt_int_ns * TEST_REQUEST_MARGIN_PERCENT / 100;
@@ -687,26 +685,24 @@ impl FixSession {
                     }
                     None if since(self.last_received_ns) >= grace_ns => {
                         let id = self.next_test_req_id;
-                        self.next_test_req_id += 1;
-                        if self
-                            .write_session(msg_type::TEST_REQUEST, now_ns, |w| {
+                        self.next_test_req_id = id.wrapping_add(1);
+                        if let Err(error) =
+                            self.write_session(msg_type::TEST_REQUEST, now_ns, |w| {
                                 w.field_u64(tag::TEST_REQ_ID, id)
                             })
-                            .is_err()
                         {
-                            return Some(self.close(DisconnectReason::OutboundFull));
+                            return Some(self.failed(error));
                         }
                         self.pending_since_ns = Some(now_ns);
                     }
                     _ => {}
                 }
                 if since(self.last_sent_ns) >= self.heart_bt_int_ns
-                    && self
-                        .write_session(msg_type::HEARTBEAT, now_ns, |_| Ok(()))
-                        .is_err()
+                    && let Err(error) = self.write_session(msg_type::HEARTBEAT, now_ns, |_| Ok(()))
                 {
-                    return Some(self.close(DisconnectReason::OutboundFull));
+                    return Some(self.failed(error));
                 }
+                return self.gap_timeout(now_ns);
             }
             SessionState::Disconnected | SessionState::Closed => {}
         }
@@ -715,7 +711,14 @@ impl FixSession {
 
     /// Takes at most one message from the start of `input`, received at `now_ns`: see
     /// [`Handled`]. Garbled bytes are consumed (up to the next `8=FIX.4.4`) without an event.
+    /// Takes nothing while queued events wait for [`take_event`](Self::take_event).
     pub fn handle(&mut self, input: &[u8], now_ns: u64) -> Handled {
+        if !self.queued.is_empty() {
+            return Handled {
+                consumed: 0,
+                event: None,
+            };
+        }
         let msg = match parse_message(input) {
             Ok(msg) => msg,
             Err(FixParseError::Incomplete { .. }) => {
@@ -774,6 +777,18 @@ impl FixSession {
             let _ = self.write_logout(now_ns, b"CompID problem");
             return Some(self.close(DisconnectReason::CompIdMismatch));
         }
+        if seq > SEQ_NUM_MAX {
+            // No number after it: the sequence cannot go on.
+            let _ = self.write_reject(
+                now_ns,
+                seq,
+                kind,
+                tag::MSG_SEQ_NUM,
+                session_reject_reason::VALUE_INCORRECT,
+            );
+            let _ = self.write_logout(now_ns, b"MsgSeqNum (34) out of range");
+            return Some(self.close(DisconnectReason::SeqNumOutOfRange { received: seq }));
+        }
         if self.state == SessionState::LogonSent && kind == msg_type::LOGOUT {
             // The venue refused our Logon (a bad signature, an unknown comp id): no answer.
             return Some(self.close(DisconnectReason::LogonRefused));
@@ -782,13 +797,14 @@ impl FixSession {
             let _ = self.write_logout(now_ns, b"first message is not a Logon");
             return Some(self.close(DisconnectReason::NotLogon));
         }
+        self.note_answer(&f, kind);
         if kind == msg_type::LOGON && f.reset_seq_num == Some(b"Y") {
             self.seq.next_target = 1;
         }
         let is_gap_fill = f.gap_fill == Some(b"Y");
         if kind == msg_type::SEQUENCE_RESET && !is_gap_fill {
             // Reset mode: MsgSeqNum is ignored.
-            return self.on_sequence_reset(&f, seq, kind, now_ns);
+            return self.on_sequence_reset(&f, seq, kind, false, now_ns);
         }
 
         let expected = self.seq.next_target;
@@ -813,37 +829,12 @@ impl FixSession {
             }));
         }
         if seq > expected {
-            // Logon and Logout are acted on; the rest waits for the resend.
-            let gap = SessionEvent::GapDetected {
-                expected,
-                received: seq,
-            };
-            // One request at a time: EndSeqNo 0 asks for everything after `expected`.
-            if self.resend_until.is_none() && kind != msg_type::LOGOUT {
-                let requested = self.write_session(msg_type::RESEND_REQUEST, now_ns, |w| {
-                    w.field_u64(tag::BEGIN_SEQ_NO, expected)?;
-                    w.field_u64(tag::END_SEQ_NO, 0)
-                });
-                if requested.is_err() {
-                    return Some(self.close(DisconnectReason::OutboundFull));
-                }
-            }
-            self.resend_until = Some(self.resend_until.map_or(seq, |until| until.max(seq)));
-            return match kind {
-                msg_type::LOGON => self.on_logon(&f, seq, kind, now_ns).or(Some(gap)),
-                msg_type::LOGOUT => self.on_logout(now_ns),
-                _ => Some(gap),
-            };
+            return self.on_gap(&f, seq, kind, expected, now_ns);
         }
 
-        // In order.
+        // In order; seq <= SEQ_NUM_MAX < u64::MAX.
         self.seq.next_target = seq + 1;
-        if self
-            .resend_until
-            .is_some_and(|until| self.seq.next_target > until)
-        {
-            self.resend_until = None;
-        }
+        self.gap_progress(now_ns);
         if f.sending_time.is_none() {
             return self.reject(
                 now_ns,
@@ -863,18 +854,15 @@ impl FixSession {
                     Ok(id) => id,
                     Err(problem) => return self.reject(now_ns, seq, kind, problem),
                 };
-                if self
-                    .write_session(msg_type::HEARTBEAT, now_ns, |w| {
-                        w.field(tag::TEST_REQ_ID, id)
-                    })
-                    .is_err()
-                {
-                    return Some(self.close(DisconnectReason::OutboundFull));
+                if let Err(error) = self.write_session(msg_type::HEARTBEAT, now_ns, |w| {
+                    w.field(tag::TEST_REQ_ID, id)
+                }) {
+                    return Some(self.failed(error));
                 }
                 None
             }
             msg_type::RESEND_REQUEST => self.on_resend_request(&f, seq, kind, now_ns),
-            msg_type::SEQUENCE_RESET => self.on_sequence_reset(&f, seq, kind, now_ns),
+            msg_type::SEQUENCE_RESET => self.on_sequence_reset(&f, seq, kind, true, now_ns),
             msg_type::REJECT => self.on_reject(&f, seq, kind, now_ns),
             msg_type::LOGOUT => self.on_logout(now_ns),
             msg_type::EXECUTION_REPORT | msg_type::ORDER_CANCEL_REJECT => {
@@ -903,8 +891,8 @@ impl FixSession {
                             }
                         };
                         let tag = Tag::new(error.tag());
-                        if self.write_reject(now_ns, seq, kind, tag, reason).is_err() {
-                            return Some(self.close(DisconnectReason::OutboundFull));
+                        if let Err(error) = self.write_reject(now_ns, seq, kind, tag, reason) {
+                            return Some(self.failed(error));
                         }
                         Some(SessionEvent::BadReport(error))
                     }
@@ -935,159 +923,44 @@ impl FixSession {
         }
         self.state = SessionState::Active;
         self.pending_since_ns = None;
+        // The new sequence holds: reconnects continue it.
+        self.reset_next_logon = false;
         Some(SessionEvent::LoggedOn {
             heart_bt_int_s: u32::try_from(heart_bt_int_s).unwrap_or(u32::MAX),
         })
     }
 
     fn on_logout(&mut self, now_ns: u64) -> Option<SessionEvent> {
-        if self.state == SessionState::LogoutSent {
-            self.state = SessionState::Closed;
-            self.pending_since_ns = None;
-            return Some(SessionEvent::LoggedOut { by_peer: false });
+        let by_peer = self.state != SessionState::LogoutSent;
+        if by_peer {
+            let _ = self.write_logout(now_ns, b"");
         }
-        let _ = self.write_logout(now_ns, b"");
         self.state = SessionState::Closed;
         self.pending_since_ns = None;
-        Some(SessionEvent::LoggedOut { by_peer: true })
+        self.gap_lost_on_close();
+        Some(SessionEvent::LoggedOut { by_peer })
     }
 
-    fn on_resend_request(
-        &mut self,
-        f: &SessionFields<'_>,
-        seq: u64,
-        kind: &[u8],
-        now_ns: u64,
-    ) -> Option<SessionEvent> {
-        let begin = match required_u64(f.begin_seq_no, tag::BEGIN_SEQ_NO) {
-            Ok(begin) => begin,
-            Err(problem) => return self.reject(now_ns, seq, kind, problem),
-        };
-        if let Err(problem) = required_u64(f.end_seq_no, tag::END_SEQ_NO) {
-            return self.reject(now_ns, seq, kind, problem);
-        }
-        let next = self.seq.next_sender;
-        if begin == 0 || begin >= next {
-            // Nothing we sent is in the range.
-            return None;
-        }
-        // One GapFill over [begin, next): see the module doc for why nothing is re-sent.
-        let time = self.clock.format(now_ns);
-        let written = (|| {
-            let w = &mut self.writer;
-            w.begin(msg_type::SEQUENCE_RESET)?;
-            w.encoded_fields(tag::SENDER_COMP_ID, &self.comp_id_fields)?;
-            w.field_u64(tag::MSG_SEQ_NUM, begin)?;
-            w.field_char(tag::POSS_DUP_FLAG, b'Y')?;
-            w.field_timestamp(tag::SENDING_TIME, &time)?;
-            w.field_timestamp(tag::ORIG_SENDING_TIME, &time)?;
-            w.field_char(tag::GAP_FILL_FLAG, b'Y')?;
-            w.field_u64(tag::NEW_SEQ_NO, next)?;
-            Ok::<_, FixEncodeError>(())
-        })();
-        if written.is_err() || self.out.push(self.writer.finish()).is_err() {
-            return Some(self.close(DisconnectReason::OutboundFull));
-        }
-        self.last_sent_ns = now_ns;
-        // The orders in the range never reached the venue and never will: each becomes a
-        // REJECTED report (only the last ORDER_SEQ_MAP_LEN numbers are remembered).
-        let first = begin.max(next.saturating_sub(ORDER_SEQ_MAP_LEN as u64));
-        for lost in first..next {
-            let entry = self.sent[lost as usize & (ORDER_SEQ_MAP_LEN - 1)];
-            if entry.msg_seq_num == lost && self.queued.len() < self.queued.capacity() {
-                self.queued
-                    .push(entry.rejected(REJECT_REASON_LOST_IN_FLIGHT));
-            }
-        }
-        None
-    }
-
-    /// A queued event: the REJECTED report of an order lost in flight (see
-    /// [`REJECT_REASON_LOST_IN_FLIGHT`]). [`FixConnection::poll`] hands them on after each
-    /// message.
+    /// Takes the next queued event: the REJECTED report of an order lost in flight (see
+    /// [`REJECT_REASON_LOST_IN_FLIGHT`]), or a gap given up when the session ended
+    /// ([`SessionEvent::GapUnfilled`]). Take them all after each [`handle`](Self::handle),
+    /// [`poll_timers`](Self::poll_timers) and [`on_disconnected`](Self::on_disconnected):
+    /// `handle` takes nothing while one waits. [`FixConnection::poll`] does.
+    #[inline]
     pub fn take_event(&mut self) -> Option<SessionEvent> {
-        if self.queued.is_empty() {
-            return None;
-        }
-        Some(SessionEvent::Report(self.queued.remove(0)))
+        self.queued.pop_front()
     }
 
-    fn on_sequence_reset(
-        &mut self,
-        f: &SessionFields<'_>,
-        seq: u64,
-        kind: &[u8],
-        now_ns: u64,
-    ) -> Option<SessionEvent> {
-        let new_seq_no = match required_u64(f.new_seq_no, tag::NEW_SEQ_NO) {
-            Ok(value) => value,
-            Err(problem) => return self.reject(now_ns, seq, kind, problem),
-        };
-        // A GapFill's own number was consumed above (next_target = seq + 1).
-        if new_seq_no < self.seq.next_target {
-            return self.reject(
-                now_ns,
-                seq,
-                kind,
-                FieldProblem {
-                    tag: tag::NEW_SEQ_NO,
-                    reason: session_reject_reason::VALUE_INCORRECT,
-                },
-            );
-        }
-        self.seq.next_target = new_seq_no;
-        if self.resend_until.is_some_and(|until| new_seq_no > until) {
-            self.resend_until = None;
-        }
-        None
+    /// The next queued event, left in the queue.
+    #[inline]
+    pub fn peek_event(&self) -> Option<&SessionEvent> {
+        self.queued.front()
     }
 
-    fn on_reject(
-        &mut self,
-        f: &SessionFields<'_>,
-        seq: u64,
-        kind: &[u8],
-        now_ns: u64,
-    ) -> Option<SessionEvent> {
-        let ref_seq_num = match required_u64(f.ref_seq_num, tag::REF_SEQ_NUM) {
-            Ok(value) => value,
-            Err(problem) => return self.reject(now_ns, seq, kind, problem),
-        };
-        let ref_tag = f
-            .ref_tag_id
-            .and_then(value_u64)
-            .and_then(|t| u32::try_from(t).ok())
-            .unwrap_or(0);
-        let reason = f
-            .session_reject_reason
-            .and_then(value_u64)
-            .and_then(|r| u32::try_from(r).ok())
-            .unwrap_or(0);
-        let entry = self.sent[ref_seq_num as usize & (ORDER_SEQ_MAP_LEN - 1)];
-        if ref_seq_num != 0 && entry.msg_seq_num == ref_seq_num {
-            return Some(SessionEvent::Report(
-                entry.rejected(SESSION_REJECT_REASON_BASE.saturating_add(reason)),
-            ));
-        }
-        Some(SessionEvent::Rejected {
-            ref_seq_num,
-            ref_tag,
-            reason,
-        })
-    }
-
-    /// The instrument and side of a report that did not name them, from the order table.
-    fn fill_from_sent(&self, report: &mut ExecutionReport) {
-        if let Some(entry) = self
-            .sent
-            .iter()
-            .find(|e| e.msg_seq_num != 0 && e.client_order_id == report.client_order_id)
-        {
-            report.instrument_id = entry.instrument_id;
-            if report.side == 0 {
-                report.side = entry.side;
-            }
-        }
+    /// How many events wait for [`take_event`](Self::take_event).
+    #[inline]
+    pub fn queued_events(&self) -> usize {
+        self.queued.len()
     }
 
     /// Writes a session Reject of the inbound message `ref_seq_num`.
@@ -1098,17 +971,14 @@ impl FixSession {
         ref_msg_type: &[u8],
         problem: FieldProblem,
     ) -> Option<SessionEvent> {
-        if self
-            .write_reject(
-                now_ns,
-                ref_seq_num,
-                ref_msg_type,
-                problem.tag,
-                problem.reason,
-            )
-            .is_err()
-        {
-            return Some(self.close(DisconnectReason::OutboundFull));
+        if let Err(error) = self.write_reject(
+            now_ns,
+            ref_seq_num,
+            ref_msg_type,
+            problem.tag,
+            problem.reason,
+        ) {
+            return Some(self.failed(error));
         }
         None
     }
@@ -1138,11 +1008,20 @@ impl FixSession {
         })
     }
 
-    /// Ends the session for `reason`.
+    /// Ends the session for `reason` (an open gap is queued as unfilled).
     fn close(&mut self, reason: DisconnectReason) -> SessionEvent {
         self.state = SessionState::Closed;
         self.pending_since_ns = None;
+        self.gap_lost_on_close();
         SessionEvent::Disconnected(reason)
+    }
+
+    /// Ends the session because it could not write a message it had to.
+    fn failed(&mut self, error: SessionError) -> SessionEvent {
+        self.close(match error {
+            SessionError::SeqNumOutOfRange { .. } => DisconnectReason::SenderSeqNumOutOfRange,
+            _ => DisconnectReason::OutboundFull,
+        })
     }
 
     /// Writes one session message with the next MsgSeqNum: the standard header, then `body`.
@@ -1152,18 +1031,20 @@ impl FixSession {
         now_ns: u64,
         body: impl FnOnce(&mut FixWriter) -> Result<(), FixEncodeError>,
     ) -> Result<(), SessionError> {
+        let msg_seq_num = self.sender_seq()?;
         write_header(
             &mut self.writer,
             &mut self.clock,
             &self.comp_id_fields,
             kind,
-            self.seq.next_sender,
+            msg_seq_num,
             now_ns,
         )?;
         let w = &mut self.writer;
         body(w)?;
         self.out.push(w.finish())?;
-        self.seq.next_sender += 1;
+        // msg_seq_num <= SEQ_NUM_MAX < u64::MAX.
+        self.seq.next_sender = msg_seq_num + 1;
         self.last_sent_ns = now_ns;
         Ok(())
     }

@@ -10,6 +10,13 @@
 //! wait between polls (spin, sleep, or a mio `Poll` with [`FixConnection::stream_mut`]
 //! registered).
 //!
+//! **Backpressure.** [`FixConnection::poll_bounded`] takes how many reports the caller has room
+//! for: it hands the session a message only while the caller can take what one message makes
+//! (one report, and the session's queued events, which wait in the session), and otherwise
+//! leaves the bytes in the read buffer; a full read buffer is not read into, so the rest waits
+//! in the kernel and TCP slows the venue down. Nothing is dropped for lack of room. A peer that
+//! closed while messages wait is closed only once they are handed over.
+//!
 //! Over TLS the Logon is written as soon as TCP connects: rustls holds it until its handshake is
 //! done, and the handshake progresses inside the same polls (reads and writes drive it), so the
 //! session's logon timeout bounds the TLS handshake too. A TLS failure is
@@ -74,6 +81,8 @@ pub struct FixConnection {
     /// Received bytes not yet handed to the session: `read_buf[read_start..read_end]`.
     read_start: usize,
     read_end: usize,
+    /// The peer closed its side (messages may still wait in the buffer).
+    peer_closed: bool,
 }
 
 impl std::fmt::Debug for FixConnection {
@@ -115,6 +124,7 @@ impl FixConnection {
             read_buf: vec![0; CONNECTION_READ_BUF_LEN].into_boxed_slice(),
             read_start: 0,
             read_end: 0,
+            peer_closed: false,
         }
     }
 
@@ -141,6 +151,19 @@ impl FixConnection {
         &mut self,
         session: &mut FixSession,
         now_ns: u64,
+        on_event: impl FnMut(SessionEvent),
+    ) -> Result<ConnectionStatus, ConnectionError> {
+        self.poll_bounded(session, now_ns, usize::MAX, on_event)
+    }
+
+    /// [`poll`](Self::poll) that hands `on_event` at most `reports_room`
+    /// [`SessionEvent::Report`]s (see the module doc's backpressure): messages and queued
+    /// events that would exceed it wait for a later poll, in order.
+    pub fn poll_bounded(
+        &mut self,
+        session: &mut FixSession,
+        now_ns: u64,
+        mut reports_room: usize,
         mut on_event: impl FnMut(SessionEvent),
     ) -> Result<ConnectionStatus, ConnectionError> {
         if self.status == ConnectionStatus::Connecting {
@@ -172,31 +195,47 @@ impl FixConnection {
             return Ok(self.status);
         }
         if let Some(event) = session.poll_timers(now_ns) {
-            on_event(event);
+            deliver(event, &mut reports_room, &mut on_event);
         }
-        self.flush(session)?;
-        let peer_closed = self.read()?;
-        let mut progressed = true;
-        while progressed && self.read_start < self.read_end {
+        let mut waiting = !deliver_queued(session, &mut reports_room, &mut on_event);
+        if !self.peer_closed {
+            self.flush(session)?;
+            self.peer_closed = self.read()?;
+        }
+        while !waiting && self.read_start < self.read_end {
+            // One message makes at most one report; its queued events wait in the session.
+            if reports_room == 0 {
+                waiting = true;
+                break;
+            }
             let handled = session.handle(&self.read_buf[self.read_start..self.read_end], now_ns);
             self.read_start += handled.consumed;
-            progressed = handled.consumed > 0;
             if let Some(event) = handled.event {
-                on_event(event);
+                deliver(event, &mut reports_room, &mut on_event);
             }
-            while let Some(event) = session.take_event() {
-                on_event(event);
+            waiting = !deliver_queued(session, &mut reports_room, &mut on_event);
+            if handled.consumed == 0 {
+                break;
             }
         }
         if self.read_start == self.read_end {
             self.read_start = 0;
             self.read_end = 0;
         }
-        self.flush(session)?;
-        let finished = session.state() == SessionState::Closed && session.outbound().is_empty();
-        if peer_closed || finished {
+        if !self.peer_closed {
+            self.flush(session)?;
+        } else {
+            // Best effort (an answer to its Logout, say): the peer may be gone.
+            let _ = self.flush(session);
+        }
+        // Closed, its last bytes sent (or nobody left to read them): what still waits would
+        // be ignored by the session anyway.
+        let finished = session.state() == SessionState::Closed
+            && (session.outbound().is_empty() || self.peer_closed);
+        if (self.peer_closed && !waiting) || finished {
             self.status = ConnectionStatus::Closed;
             session.on_disconnected();
+            deliver_queued(session, &mut reports_room, &mut on_event);
             let _ = self.stream.shutdown(std::net::Shutdown::Both);
         }
         Ok(self.status)
@@ -241,4 +280,32 @@ impl FixConnection {
         }
         Ok(false)
     }
+}
+
+/// Hands `event` on, counting a report against `reports_room`.
+#[inline]
+fn deliver(event: SessionEvent, reports_room: &mut usize, on_event: &mut impl FnMut(SessionEvent)) {
+    if matches!(event, SessionEvent::Report(_)) {
+        *reports_room = reports_room.saturating_sub(1);
+    }
+    on_event(event);
+}
+
+/// Hands on the session's queued events, in order, while there is room for reports. `false`
+/// if some wait.
+#[inline]
+fn deliver_queued(
+    session: &mut FixSession,
+    reports_room: &mut usize,
+    on_event: &mut impl FnMut(SessionEvent),
+) -> bool {
+    while let Some(next) = session.peek_event() {
+        if matches!(next, SessionEvent::Report(_)) && *reports_room == 0 {
+            return false;
+        }
+        if let Some(event) = session.take_event() {
+            deliver(event, reports_room, on_event);
+        }
+    }
+    true
 }
