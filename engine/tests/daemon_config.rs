@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use levibot_engine::daemon::config::{
-    self, ConfigErrors, DaemonConfig, LogFormat, Reconcile, StrategySettings,
+    self, ConfigErrors, DaemonConfig, EmptyJournal, LogFormat, Reconcile, StrategySettings,
+    UNIT_TIMEOUT_START_S, UNIT_TIMEOUT_STOP_S,
 };
 use levibot_engine::idle::IdleStrategy;
 use levibot_engine::pipeline::{Layout, reference};
@@ -20,14 +21,25 @@ fn example_text() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The gid of `name` in this machine's /etc/group, read independently of the config's reader.
+fn gid_of(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 3 && fields[0] == name).then(|| fields[2].parse().ok())?
+    })
+}
+
 /// A directory holding a config: the corpus exchangeInfo linked in as `exchangeInfo.json`.
 struct Setup {
     dir: tempfile::TempDir,
 }
 
 impl Setup {
+    /// In the build's own scratch directory rather than /tmp: the journal's filesystem is
+    /// checked against the example's 4096 MiB, and /tmp may be a small tmpfs.
     fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let corpus = levibot_gateway::capture::corpus_dir().join("BINANCE.0");
         std::os::unix::fs::symlink(&corpus, dir.path().join("exchangeInfo.json")).unwrap();
         Setup { dir }
@@ -128,6 +140,9 @@ fn the_example_is_the_reference_configuration() {
     assert_eq!(d.start_timeout, Duration::from_secs(30));
     assert_eq!(d.heartbeat_timeout, Duration::from_secs(1));
     assert_eq!(d.reconcile, Reconcile::CancelAll);
+    assert_eq!(d.empty_journal, EmptyJournal::Halt);
+    assert_eq!(d.control_ops_group, "levibot-ops");
+    assert_eq!(d.control_ops_gid, gid_of("levibot-ops"));
 
     let j = &config.journal;
     assert_eq!(
@@ -217,10 +232,36 @@ open_orders_max = 2
 kind = "fused"
 pipeline = {}
 "#;
-    let config = setup.load(text).unwrap_or_else(|e| panic!("{e}"));
     let dir = PathBuf::from(levibot_shm::paths::DEFAULT_DIR);
+    // The journal's filesystem: /dev/shm here, unless this machine has none.
+    let fs = dir
+        .ancestors()
+        .find_map(|d| rustix::fs::statvfs(d).ok())
+        .unwrap();
+    let fs_size = fs.f_blocks * fs.f_frsize;
+    if fs_size < 3 * (64 << 20) + (1 << 20) {
+        // Too small for three default segments (a container's 64 MiB /dev/shm): refused, naming
+        // the segment size.
+        let errors = setup.errors(text);
+        assert_problem(&errors, "journal.segment_size_mib", &["do not fit"]);
+        assert_eq!(errors.problems.len(), 1, "{errors}");
+        eprintln!("skipped the rest: {} is too small", dir.display());
+        return;
+    }
+    let config = setup.load(text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.journal.dir, dir);
     assert_eq!(config.daemon.control_socket, dir.join("control.sock"));
+    assert_eq!(config.daemon.empty_journal, EmptyJournal::Halt);
+    assert_eq!(config.daemon.control_ops_group, "levibot-ops");
+    assert_eq!(config.daemon.control_ops_gid, gid_of("levibot-ops"));
+    assert_eq!(config.daemon.cancel_deadline, Duration::from_secs(5));
+    assert_eq!(config.daemon.start_timeout, Duration::from_secs(30));
+    // 4096 MiB, or half of the filesystem when that is less (two segments at least).
+    let half = (fs_size / 2) >> 20 << 20;
+    assert_eq!(
+        config.journal.retention.max_total_bytes,
+        Some((4096 << 20).min(half).max(128 << 20))
+    );
     assert_eq!(config.market_data.host, "localhost:9443");
     assert!(config.market_data.addr.ip().is_loopback());
     assert_eq!(
@@ -319,7 +360,7 @@ fn an_out_of_range_value_gives_the_range() {
     assert_problem(
         &errors,
         "daemon.cancel_deadline_ms",
-        &["0 is outside 1..=60000"],
+        &["0 is outside 1..=20000"],
     );
     let errors = setup.errors(&setup.example(&[("collar_bps = 500", "collar_bps = 20000")]));
     assert_problem(
@@ -662,4 +703,261 @@ fn levictl_set_edits_one_risk_limit_and_revalidates() {
         "risk.loss_state",
         &["reduce_only"],
     );
+}
+
+#[test]
+fn an_empty_journal_halts_unless_told_to_trade() {
+    let setup = Setup::new();
+    let line = "empty_journal = \"halt\"\n";
+    let config = setup
+        .load(&setup.example(&[(line, "")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.daemon.empty_journal,
+        EmptyJournal::Halt,
+        "the default"
+    );
+    let trade = setup
+        .load(&setup.example(&[(line, "empty_journal = \"trade\"\n")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(trade.daemon.empty_journal, EmptyJournal::Trade);
+    // Needs a restart, as every [daemon] key.
+    let errors = config.reloadable_change(&trade).unwrap_err();
+    assert_problem(&errors, "daemon.empty_journal", &["restart"]);
+
+    let errors = setup.errors(&setup.example(&[(line, "empty_journal = \"resume\"\n")]));
+    assert_problem(
+        &errors,
+        "daemon.empty_journal",
+        &["\"resume\"", "\"halt\"", "\"trade\""],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    let errors = setup.errors(&setup.example(&[(line, "empty_journal = true\n")]));
+    assert_problem(&errors, "daemon.empty_journal", &["expected", "boolean"]);
+}
+
+#[test]
+fn the_ops_group_must_exist_when_named() {
+    let setup = Setup::new();
+    let commented = "# control_ops_group = \"levibot-ops\"";
+    let errors = setup
+        .errors(&setup.example(&[(commented, "control_ops_group = \"levibot-no-such-group\"")]));
+    assert_problem(
+        &errors,
+        "daemon.control_ops_group",
+        &["no group \"levibot-no-such-group\" in /etc/group"],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+
+    // Every Linux machine has root.
+    let root = setup
+        .load(&setup.example(&[(commented, "control_ops_group = \"root\"")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(root.daemon.control_ops_group, "root");
+    assert_eq!(root.daemon.control_ops_gid, Some(0));
+
+    // Left out: the default group if this machine has it, and no problem if it does not.
+    let default = setup
+        .load(&setup.example(&[]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(default.daemon.control_ops_gid, gid_of("levibot-ops"));
+    let errors = default.reloadable_change(&root).unwrap_err();
+    assert_problem(&errors, "daemon.control_ops_group", &["root", "restart"]);
+
+    for (bad, says) in [
+        ("\"0\"", "gid"),
+        ("\"ops:x\"", "not a group name"),
+        ("7", "string"),
+    ] {
+        let errors =
+            setup.errors(&setup.example(&[(commented, &format!("control_ops_group = {bad}"))]));
+        assert_problem(&errors, "daemon.control_ops_group", &[says]);
+    }
+}
+
+#[test]
+fn the_timeouts_fit_in_the_units() {
+    let setup = Setup::new();
+    // A stop: the cancel deadline, then the agents and the journal, within TimeoutStopSec.
+    let errors = setup
+        .errors(&setup.example(&[("cancel_deadline_ms = 5000", "cancel_deadline_ms = 25000")]));
+    assert_problem(
+        &errors,
+        "daemon.cancel_deadline_ms",
+        &[
+            "25000",
+            "1..=20000",
+            "TimeoutStopSec=30s",
+            "levibot.service",
+        ],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+
+    // A start: the start timeout, then a mass status and a cancel-all, within TimeoutStartSec.
+    let errors =
+        setup.errors(&setup.example(&[("start_timeout_ms = 30000", "start_timeout_ms = 110000")]));
+    assert_problem(
+        &errors,
+        "daemon.start_timeout_ms",
+        &[
+            "110000",
+            "cancel_deadline_ms (5000)",
+            "120000",
+            "TimeoutStartSec=120s",
+            "levibot.service",
+            "at most 100000",
+        ],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    let errors =
+        setup.errors(&setup.example(&[("start_timeout_ms = 30000", "start_timeout_ms = 600000")]));
+    assert_problem(
+        &errors,
+        "daemon.start_timeout_ms",
+        &["600000 is outside 1..=110000", "TimeoutStartSec=120s"],
+    );
+
+    // The limits themselves are accepted.
+    let edge = setup
+        .load(&setup.example(&[
+            ("cancel_deadline_ms = 5000", "cancel_deadline_ms = 20000"),
+            ("start_timeout_ms = 30000", "start_timeout_ms = 70000"),
+        ]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(edge.daemon.cancel_deadline, Duration::from_secs(20));
+    assert_eq!(edge.daemon.start_timeout, Duration::from_secs(70));
+    setup
+        .load(&setup.example(&[("start_timeout_ms = 30000", "start_timeout_ms = 100000")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A systemd time span as the unit writes it (`120s`, `2min`, `90`), in seconds.
+fn seconds(span: &str) -> u64 {
+    let span = span.trim();
+    let (number, unit) = span.split_at(
+        span.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(span.len()),
+    );
+    let n: u64 = number.parse().unwrap_or_else(|e| panic!("{span:?}: {e}"));
+    match unit.trim() {
+        "" | "s" | "sec" => n,
+        "min" | "m" => n * 60,
+        other => panic!("{span:?}: unit {other:?} not handled here"),
+    }
+}
+
+#[test]
+fn the_unit_timeouts_are_the_services() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/levibot.service");
+    let unit = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let setting = |name: &str| {
+        let found: Vec<u64> = unit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(name)?.strip_prefix('='))
+            .map(seconds)
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "{name}= once in {}: {found:?}",
+            path.display()
+        );
+        found[0]
+    };
+    assert_eq!(setting("TimeoutStartSec"), UNIT_TIMEOUT_START_S);
+    assert_eq!(setting("TimeoutStopSec"), UNIT_TIMEOUT_STOP_S);
+}
+
+/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `Err`: why not (not root, or mounting is not allowed here).
+    fn mount(size: &str) -> Result<Tmpfs, String> {
+        if !rustix::process::geteuid().is_root() {
+            return Err("needs root to mount a tmpfs".into());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn retention_must_fit_in_the_journals_filesystem() {
+    let tmpfs = match Tmpfs::mount("16m") {
+        Ok(tmpfs) => tmpfs,
+        Err(why) => {
+            println!("skipped: {why}");
+            return;
+        }
+    };
+    let setup = Setup::new();
+    // The journal in the 16 MiB tmpfs, not made yet: its mount point is what is examined.
+    let dir = format!("dir = \"{}\"", setup.path("journal").display());
+    let small = format!("dir = \"{}/levibot\"", tmpfs.path().display());
+    let segments_of = |mib: u32| {
+        (
+            "segment_size_mib = 64".to_owned(),
+            format!("segment_size_mib = {mib}"),
+        )
+    };
+    let load = |edits: &[(String, String)]| {
+        let mut all = vec![(dir.clone(), small.clone())];
+        all.extend_from_slice(edits);
+        let pairs: Vec<(&str, &str)> = all.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        setup.load(&setup.example(&pairs))
+    };
+    let total = |mib: &str| ("max_total_mib = 4096".to_owned(), mib.to_owned());
+
+    // 64 MiB of segments can never be kept in 16 MiB.
+    let errors = load(&[segments_of(1), total("max_total_mib = 64")]).unwrap_err();
+    assert_problem(
+        &errors,
+        "journal.retention.max_total_mib",
+        &["64 MiB", "tmpfs, 16 MiB", "retention", "at most 14 MiB"],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    // What fits is accepted.
+    let fits =
+        load(&[segments_of(1), total("max_total_mib = 14")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fits.journal.retention.max_total_bytes, Some(14 << 20));
+    // Left out: half the filesystem rather than 4096.
+    let default = load(&[segments_of(1), total("")]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(default.journal.retention.max_total_bytes, Some(8 << 20));
+    // Segments too large to keep three (and the counters file): the segment size is named.
+    let errors = load(&[segments_of(8), total("max_total_mib = 16")]).unwrap_err();
+    assert_problem(
+        &errors,
+        "journal.segment_size_mib",
+        &["8 MiB segments", "tmpfs, 16 MiB", "three"],
+    );
+    assert_eq!(errors.problems.len(), 1, "{errors}");
+    // The example's 64 MiB segments and 4096 MiB: the segments first.
+    let errors = load(&[]).unwrap_err();
+    assert_problem(&errors, "journal.segment_size_mib", &["64 MiB segments"]);
 }

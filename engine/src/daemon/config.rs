@@ -8,23 +8,31 @@
 //! [daemon]                           # every key optional
 //! control_socket = "/dev/shm/levibot/control.sock"  # default <journal.dir>/control.sock
 //! control_socket_mode = 0o660        # who may connect: owner and group only (o-rwx)
+//! control_ops_group = "levibot-ops"  # may trade on the socket (kill, resume, reload, set); the
+//!                                    # rest only status. Set: must be in /etc/group. Absent:
+//!                                    # "levibot-ops" if /etc/group has it, else none (only
+//!                                    # root and the daemon's user may trade)
 //! log_level = "info"                 # tracing filter directives; RUST_LOG wins
 //! log_format = "text"                # "text" | "json"
 //! lock_memory = true                 # mlockall at start-up
-//! cancel_deadline_ms = 5000          # 1..=60000: how long SIGTERM / kill waits for cancels
-//! start_timeout_ms = 30000           # 1..=600000: sessions up and books synced within this
+//! cancel_deadline_ms = 5000          # 1..=20000: how long SIGTERM / kill waits for cancels
+//! start_timeout_ms = 30000           # 1..=110000 - 2 x cancel_deadline_ms (100000 with the
+//!                                    # default): sessions up and books synced within this
 //! heartbeat_timeout_ms = 1000        # 10..=60000: a runner whose duty cycles stall is stale
 //! reconcile = "cancel_all"           # after a restart: "cancel_all" | "mass_status"
+//! empty_journal = "halt"             # no journal at start (a reboot): "halt" | "trade"
 //!
 //! [journal]                          # every key optional
 //! dir = "/dev/shm/levibot"           # levibot_shm::paths::DEFAULT_DIR
-//! segment_size_mib = 64              # a power of two in 1..=1024
+//! segment_size_mib = 64              # a power of two in 1..=1024; 3 fit journal.dir's fs
 //! prefault = true
 //! [journal.retention]
 //! compress = true
 //! raw_segments_kept = 2              # 0..=1024
 //! max_age_hours = 168                # 1..=87600; absent: no age limit
-//! max_total_mib = 4096               # >= 2 segments; absent: 4096 (the journal is in RAM)
+//! max_total_mib = 4096               # >= 2 segments, + 1 segment + counters fit journal.dir's
+//!                                    # filesystem; absent: 4096, or half that filesystem if
+//!                                    # less (never below 2 segments)
 //!
 //! [venue]
 //! exchange_info = "/etc/levibot/exchangeInfo.json"  # bare JSON or a capture line
@@ -88,6 +96,25 @@
 //!
 //! Relative paths are relative to the directory of the file that names them.
 //!
+//! Checks against the machine and the service unit:
+//!
+//! - The timeouts cannot fight `systemd/levibot.service`. A stop waits up to
+//!   `cancel_deadline_ms` for the venue's cancels, then stops the agents and flushes the journal,
+//!   within `TimeoutStopSec=` ([`UNIT_TIMEOUT_STOP_S`]); a start waits up to `start_timeout_ms`
+//!   for the sessions and books, then reconciles (a mass status and a cancel-all, each up to
+//!   `cancel_deadline_ms`) before READY=1, within `TimeoutStartSec=` ([`UNIT_TIMEOUT_START_S`]).
+//!   Each keeps [`UNIT_TIMEOUT_MARGIN_S`] to spare: `cancel_deadline_ms <= 20000` and
+//!   `start_timeout_ms + 2 x cancel_deadline_ms <= 110000`.
+//! - `daemon.control_ops_group` is looked up in `/etc/group` (its gid is `control_ops_gid`).
+//! - The journal's filesystem (`statvfs` of `journal.dir`, or of its nearest existing ancestor
+//!   before the daemon creates it) must hold three segments (the one being written, the next one
+//!   created ahead, the oldest until retention deletes it) and the counters file, and
+//!   `max_total_mib` plus one segment and the counters file: retention deletes old segments only
+//!   once they take more than `max_total_mib`, after the next segment was created, so a larger
+//!   value lets the filesystem fill first. The default is 4096 MiB, or half the filesystem when
+//!   that is less (never below two segments): a small `/dev/shm` (a development machine) gets a
+//!   smaller journal, not a refusal; a value written in the file is never changed, only checked.
+//!
 //! The credentials file (TOML, not readable by other users, nor is the key file):
 //!
 //! ```toml
@@ -104,6 +131,7 @@
 //! text, keeping its comments.
 
 mod edit;
+mod host;
 mod reader;
 mod trading;
 mod venue;
@@ -120,6 +148,7 @@ use levibot_gateway::ws::Stream;
 use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
 use levibot_shm::{JournalConfig, RetentionPolicy, paths};
 
+use crate::daemon::control;
 use crate::pipeline::Layout;
 use crate::risk::RiskLimits;
 use crate::runner::RunnerError;
@@ -139,7 +168,22 @@ pub const LOG_LEVEL_LEN_MAX: usize = 1024;
 /// Longest Unix socket path (`sun_path` is 108 bytes with the NUL).
 pub const CONTROL_SOCKET_PATH_LEN_MAX: usize = 107;
 /// Default `journal.retention.max_total_mib`: the journal lives in RAM, so it is always bounded.
+/// Lowered to half the journal's filesystem when that is smaller (never below two segments).
 pub const RETENTION_TOTAL_MIB_DEFAULT: u64 = 4096;
+/// Default `daemon.control_ops_group`.
+pub const CONTROL_OPS_GROUP_DEFAULT: &str = "levibot-ops";
+/// `TimeoutStartSec=` of `systemd/levibot.service`, in seconds (a test reads the unit).
+pub const UNIT_TIMEOUT_START_S: u64 = 120;
+/// `TimeoutStopSec=` of `systemd/levibot.service`, in seconds (a test reads the unit).
+pub const UNIT_TIMEOUT_STOP_S: u64 = 30;
+/// What the waits on the venue leave of each unit timeout for the rest (recovery, starting or
+/// stopping the agents, the journal's flush).
+pub const UNIT_TIMEOUT_MARGIN_S: u64 = 10;
+/// Largest `daemon.cancel_deadline_ms`: a stop finishes within `TimeoutStopSec=`.
+pub const CANCEL_DEADLINE_MS_MAX: u64 = (UNIT_TIMEOUT_STOP_S - UNIT_TIMEOUT_MARGIN_S) * 1000;
+/// Largest `daemon.start_timeout_ms + 2 x daemon.cancel_deadline_ms`: a start reports READY=1
+/// within `TimeoutStartSec=`.
+pub const START_BUDGET_MS: u64 = (UNIT_TIMEOUT_START_S - UNIT_TIMEOUT_MARGIN_S) * 1000;
 
 /// The whole configuration, validated.
 #[derive(Clone, Debug)]
@@ -171,6 +215,12 @@ pub struct DaemonSettings {
     /// Resolved: `<journal.dir>/control.sock` unless set.
     pub control_socket: PathBuf,
     pub control_socket_mode: u32,
+    /// `control_ops_group`: members may kill, resume, reload and set; other peers the socket
+    /// admits may only ask for status.
+    pub control_ops_group: String,
+    /// Its gid in `/etc/group`; `None` when it was left out and the default group does not exist
+    /// (then only root and the daemon's user may trade).
+    pub control_ops_gid: Option<u32>,
     pub log_level: String,
     pub log_format: LogFormat,
     pub lock_memory: bool,
@@ -178,6 +228,7 @@ pub struct DaemonSettings {
     pub start_timeout: Duration,
     pub heartbeat_timeout: Duration,
     pub reconcile: Reconcile,
+    pub empty_journal: EmptyJournal,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +244,16 @@ pub enum Reconcile {
     CancelAll,
     /// Ask the venue for their status and adopt them.
     MassStatus,
+}
+
+/// What the daemon does when it finds no journal at start (every reboot empties `/dev/shm`):
+/// it reconciles with the venue either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyJournal {
+    /// Stay halted until an operator resumes (`levictl resume`): the default.
+    Halt,
+    /// Resume trading once reconciled (the demo).
+    Trade,
 }
 
 /// `[venue.market_data]`.
@@ -449,6 +510,7 @@ fn journal(
     mut s: Section<'_>,
     base: &Path,
 ) -> (Option<PathBuf>, Option<JournalConfig>) {
+    let dir_key = s.key("dir");
     let dir = s.or(
         p,
         "dir",
@@ -457,6 +519,7 @@ fn journal(
     );
     let mib_max = (SEGMENT_SIZE_MAX >> 20) as i64;
     let mib_min = SEGMENT_SIZE_MIN.div_ceil(1 << 20) as i64;
+    let segment_key = s.key("segment_size_mib");
     let segment_mib = s.or(p, "segment_size_mib", 64, |v| {
         let mib = reader::int(mib_min..=mib_max)(v)?;
         if (mib as u64).is_power_of_two() {
@@ -473,30 +536,33 @@ fn journal(
         let raw_segments_kept = r.or(p, "raw_segments_kept", 2, reader::int(0..=1024));
         let max_age_hours = r.optional(p, "max_age_hours", reader::int(1..=87_600));
         let total_key = r.key("max_total_mib");
-        let max_total_mib = r.or(
-            p,
-            "max_total_mib",
-            RETENTION_TOTAL_MIB_DEFAULT as i64,
-            reader::int(1..=1 << 30),
-        );
+        let max_total_mib = r.optional(p, "max_total_mib", reader::int(1..=1 << 30));
         r.finish(p);
-        if let (Some(total), Some(segment)) = (max_total_mib, segment_mib)
-            && total < 2 * segment
-        {
-            p.push(
-                total_key,
-                format!(
-                    "{total} MiB is less than two segments ({segment} MiB each): retention \
-                     would delete every finished segment"
-                ),
-            );
-            return None;
-        }
+        let max_total_mib = match (max_total_mib?, segment_mib) {
+            (Some(total), Some(segment)) if total < 2 * segment => {
+                p.push(
+                    &total_key,
+                    format!(
+                        "{total} MiB is less than two segments ({segment} MiB each): retention \
+                         would delete every finished segment"
+                    ),
+                );
+                return None;
+            }
+            (total, _) => total.map(|t| t as u64),
+        };
+        let max_total_bytes = journal_room(
+            p,
+            [&dir_key, &segment_key, &total_key],
+            dir.as_deref()?,
+            (segment_mib? as u64) << 20,
+            max_total_mib.map(|mib| mib << 20),
+        )?;
         Some(RetentionPolicy {
             compress: compress?,
             raw_segments_kept: raw_segments_kept? as usize,
             max_age: max_age_hours?.map(|h| Duration::from_secs(h as u64 * 3600)),
-            max_total_bytes: Some((max_total_mib? as u64) << 20),
+            max_total_bytes: Some(max_total_bytes),
         })
     });
     s.finish(p);
@@ -509,6 +575,72 @@ fn journal(
         })
     })();
     (dir, config)
+}
+
+/// Checks the journal against the filesystem of `dir`, and returns `max_total_bytes`: `max_total`
+/// as written, or the default for this filesystem. At any moment the journal holds up to
+/// `max_total` bytes of segments plus the next segment, created before retention deletes the
+/// oldest, plus the counters file: that must fit, or the filesystem fills before retention
+/// frees room.
+fn journal_room(
+    p: &mut Problems,
+    [dir_key, segment_key, total_key]: [&str; 3],
+    dir: &Path,
+    segment: u64,
+    max_total: Option<u64>,
+) -> Option<u64> {
+    const MIB: u64 = 1 << 20;
+    let default = RETENTION_TOTAL_MIB_DEFAULT * MIB;
+    let fs = match host::filesystem_of(dir) {
+        Ok(fs) => fs,
+        Err(e) => {
+            p.push(dir_key, format!("cannot inspect its filesystem: {e}"));
+            return None;
+        }
+    };
+    // A filesystem that reports no size (ramfs) cannot be checked.
+    let Some(size) = fs.size else {
+        return Some(max_total.unwrap_or(default));
+    };
+    let of = format!("the filesystem of {} ({})", dir.display(), fs.describe());
+    let counters = host::COUNTERS_FILE_LEN;
+    let least = 3 * segment + counters;
+    if size < least {
+        p.push(
+            segment_key,
+            format!(
+                "{} MiB segments do not fit in {of}: the journal needs three at once (the one \
+                 being written, the next one created ahead, the oldest until retention deletes \
+                 it) and the counters file, {} MiB in all; use smaller segments or a larger \
+                 filesystem",
+                segment / MIB,
+                least.div_ceil(MIB)
+            ),
+        );
+        return None;
+    }
+    let room = size - segment - counters;
+    match max_total {
+        Some(total) if total > room => {
+            p.push(
+                total_key,
+                format!(
+                    "{} MiB does not fit in {of}: retention deletes old segments only once they \
+                     take more than this, after the next segment ({} MiB) is created, and the \
+                     counters file is there too, so the filesystem would fill before retention \
+                     frees room; at most {} MiB fits",
+                    total / MIB,
+                    segment / MIB,
+                    room / MIB
+                ),
+            );
+            None
+        }
+        Some(total) => Some(total),
+        // Half the filesystem, if that is less than the default, but two segments at least
+        // (which fit: checked above).
+        None => Some(default.min(size / 2 / MIB * MIB).min(room).max(2 * segment)),
+    }
 }
 
 fn log_level(value: &toml::Value) -> Result<String, String> {
@@ -558,6 +690,8 @@ fn daemon(
         }
         Ok(mode)
     });
+    let ops_key = s.key("control_ops_group");
+    let control_ops_group = s.optional(p, "control_ops_group", host::group_name);
     let log_level = s.or(p, "log_level", "info".to_owned(), log_level);
     let log_format = s.or(
         p,
@@ -567,8 +701,9 @@ fn daemon(
     );
     let lock_memory = s.or(p, "lock_memory", true, reader::boolean);
     let ms = |v: Option<i64>| v.map(|ms| Duration::from_millis(ms as u64));
-    let cancel_deadline = s.or(p, "cancel_deadline_ms", 5_000, reader::int(1..=60_000));
-    let start_timeout = s.or(p, "start_timeout_ms", 30_000, reader::int(1..=600_000));
+    let cancel_deadline = s.or(p, "cancel_deadline_ms", 5_000, cancel_deadline_ms);
+    let start_key = s.key("start_timeout_ms");
+    let start_timeout = s.or(p, "start_timeout_ms", 30_000, start_timeout_ms);
     let heartbeat_timeout = s.or(p, "heartbeat_timeout_ms", 1_000, reader::int(10..=60_000));
     let reconcile = s.or(
         p,
@@ -579,7 +714,55 @@ fn daemon(
             ("mass_status", Reconcile::MassStatus),
         ]),
     );
+    let empty_journal = s.or(
+        p,
+        "empty_journal",
+        EmptyJournal::Halt,
+        reader::choice(&[("halt", EmptyJournal::Halt), ("trade", EmptyJournal::Trade)]),
+    );
     s.finish(p);
+
+    let mut ok = true;
+    if let (Some(start), Some(cancel)) = (start_timeout, cancel_deadline)
+        && (start + 2 * cancel) as u64 > START_BUDGET_MS
+    {
+        p.push(
+            start_key,
+            format!(
+                "{start} + 2 x daemon.cancel_deadline_ms ({cancel}) = {} ms is more than \
+                 {START_BUDGET_MS}: start-up waits start_timeout_ms for the sessions and books, \
+                 then reconciles (a mass status and a cancel-all, each up to \
+                 cancel_deadline_ms) before READY=1, within the unit's \
+                 TimeoutStartSec={UNIT_TIMEOUT_START_S}s (systemd/levibot.service) less \
+                 {UNIT_TIMEOUT_MARGIN_S} s; at most {} with this cancel deadline",
+                start + 2 * cancel,
+                START_BUDGET_MS as i64 - 2 * cancel
+            ),
+        );
+        ok = false;
+    }
+    let control_ops = match control_ops_group {
+        Some(Some(name)) => match control::group_gid(&name) {
+            Some(gid) => Some((name, Some(gid))),
+            None => {
+                p.push(
+                    ops_key,
+                    format!(
+                        "no group {name:?} in {}; create it (`groupadd --system {name}`, or a \
+                         `g` line in levibot.sysusers) or name another",
+                        host::GROUP_FILE
+                    ),
+                );
+                None
+            }
+        },
+        // Absent: the default group if this machine has it (a development machine may not).
+        Some(None) => Some((
+            CONTROL_OPS_GROUP_DEFAULT.to_owned(),
+            control::group_gid(CONTROL_OPS_GROUP_DEFAULT),
+        )),
+        None => None,
+    };
     let control_socket = match control_socket? {
         Some(path) => path,
         // The journal's problem is reported already.
@@ -597,9 +780,15 @@ fn daemon(
         );
         return None;
     }
+    let (control_ops_group, control_ops_gid) = control_ops?;
+    if !ok {
+        return None;
+    }
     Some(DaemonSettings {
         control_socket,
         control_socket_mode: control_socket_mode? as u32,
+        control_ops_group,
+        control_ops_gid,
         log_level: log_level?,
         log_format: log_format?,
         lock_memory: lock_memory?,
@@ -607,6 +796,37 @@ fn daemon(
         start_timeout: ms(start_timeout)?,
         heartbeat_timeout: ms(heartbeat_timeout)?,
         reconcile: reconcile?,
+        empty_journal: empty_journal?,
+    })
+}
+
+/// `daemon.cancel_deadline_ms`: a stop waits this long for the cancels, then stops the agents
+/// and flushes the journal, all within the unit's `TimeoutStopSec=`.
+fn cancel_deadline_ms(value: &toml::Value) -> Result<i64, String> {
+    let max = CANCEL_DEADLINE_MS_MAX as i64;
+    reader::int(1..=max)(value).map_err(|e| match value.as_integer() {
+        Some(n) if n > max => format!(
+            "{e}: a stop (SIGTERM) waits this long for the venue's cancels, then stops the \
+             agents and flushes the journal, all within the unit's \
+             TimeoutStopSec={UNIT_TIMEOUT_STOP_S}s (systemd/levibot.service); \
+             {UNIT_TIMEOUT_MARGIN_S} s are kept for the rest, or systemd kills the daemon \
+             mid-cancel"
+        ),
+        _ => e,
+    })
+}
+
+/// `daemon.start_timeout_ms` alone (with the cancel deadline: checked in [`daemon`]).
+fn start_timeout_ms(value: &toml::Value) -> Result<i64, String> {
+    let max = START_BUDGET_MS as i64;
+    reader::int(1..=max)(value).map_err(|e| match value.as_integer() {
+        Some(n) if n > max => format!(
+            "{e}: start-up waits this long for the sessions and books, then reconciles (twice \
+             daemon.cancel_deadline_ms at most) before READY=1, within the unit's \
+             TimeoutStartSec={UNIT_TIMEOUT_START_S}s (systemd/levibot.service) less \
+             {UNIT_TIMEOUT_MARGIN_S} s"
+        ),
+        _ => e,
     })
 }
 
@@ -740,6 +960,12 @@ impl DaemonConfig {
             b.heartbeat_timeout
         );
         same!("daemon.reconcile", a.reconcile, b.reconcile);
+        same!("daemon.empty_journal", a.empty_journal, b.empty_journal);
+        same!(
+            "daemon.control_ops_group",
+            (&a.control_ops_group, a.control_ops_gid),
+            (&b.control_ops_group, b.control_ops_gid)
+        );
 
         let (a, b) = (&self.journal, &new.journal);
         same!("journal.dir", a.dir, b.dir);

@@ -3,6 +3,14 @@
 //! MsgSeqNum into its outbound buffer ([`Venue::send`]); the gateway journals the order, then
 //! [`Venue::flush`] lets the bytes leave and reads what came back. Reports wait in a fixed ring
 //! until the gateway takes them.
+//!
+//! **No report is dropped.** A flush hands the session only as many messages as the ring has
+//! room for the reports they make ([`FixConnection::poll_bounded`]); the rest wait in the
+//! connection's read buffer and the socket, and the session's own queued reports (orders lost
+//! in flight) wait in the session, until the gateway takes reports. A report that still finds
+//! the ring full is counted in `venue.order_entry.reports_dropped`, and an inbound gap the venue
+//! does not fill ([`SessionEvent::GapUnfilled`]) in `venue.order_entry.gaps_unfilled`: a fill
+//! may be missing, so the daemon watches both, halts and asks for a mass status.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,8 +32,8 @@ use levibot_shm::{Appender, ShmError, StartAt, Tailer};
 
 use super::venue::{Queued, Venue, VenueSendError};
 
-/// Execution reports held for the gateway; a venue that sends more between two duty cycles
-/// would be dropped by the session before this fills (it is counted if it does).
+/// Execution reports held for the gateway; when they are all taken, the venue's next messages
+/// wait in the socket (see the module doc).
 pub const FIX_VENUE_REPORTS_MAX: usize = 4096;
 
 /// What happened to the session, for the operator and the tests.
@@ -35,8 +43,11 @@ pub struct FixVenueStats {
     pub reports: u64,
     /// Reports of fills (exec type TRADE), partial or whole.
     pub fills: u64,
-    /// Reports dropped because the ring was full.
+    /// Reports dropped because the ring was full (the last-resort signal: backpressure makes it
+    /// impossible in normal operation).
     pub reports_dropped: u64,
+    /// Inbound gaps given up ([`SessionEvent::GapUnfilled`]): messages never received.
+    pub gaps_unfilled: u64,
     /// Session Rejects of our non-order messages, and reports we could not read.
     pub rejects: u64,
     /// The session ended (logout, disconnect, or an I/O error).
@@ -75,6 +86,7 @@ struct VenueGauges {
     reports: Counter,
     fills: Counter,
     reports_dropped: Counter,
+    gaps_unfilled: Counter,
     rejects: Counter,
     disconnects: Counter,
     reconnects: Counter,
@@ -147,6 +159,7 @@ impl FixVenue {
             reports: events("reports")?,
             fills: events("fills")?,
             reports_dropped: events("reports_dropped")?,
+            gaps_unfilled: events("gaps_unfilled")?,
             rejects: events("rejects")?,
             disconnects: events("disconnects")?,
             reconnects: events("reconnects")?,
@@ -173,6 +186,7 @@ impl FixVenue {
         g.reports.set(s.reports as i64);
         g.fills.set(s.fills as i64);
         g.reports_dropped.set(s.reports_dropped as i64);
+        g.gaps_unfilled.set(s.gaps_unfilled as i64);
         g.rejects.set(s.rejects as i64);
         g.disconnects.set(s.disconnects as i64);
         g.reconnects.set(s.reconnects as i64);
@@ -237,9 +251,10 @@ impl FixVenue {
     /// after the backoff.
     fn dropped(&mut self, now_ns: u64) {
         self.connection = None;
+        // Queues an open gap as unfilled; taken by the next `take_queued`.
         self.session.on_disconnected();
         if self.addr.is_some() {
-            self.reconnect_at_ns = Some(now_ns + self.backoff.next_delay().as_nanos() as u64);
+            self.reconnect_at_ns = Some(now_ns.saturating_add(delay_ns(&mut self.backoff)));
         }
     }
 
@@ -264,7 +279,7 @@ impl FixVenue {
             }
             Err(e) => {
                 self.last_error = Some(e);
-                self.reconnect_at_ns = Some(now_ns + self.backoff.next_delay().as_nanos() as u64);
+                self.reconnect_at_ns = Some(now_ns.saturating_add(delay_ns(&mut self.backoff)));
             }
         }
     }
@@ -305,37 +320,21 @@ impl Venue for FixVenue {
 }
 
 impl FixVenue {
-    /// The I/O of one flush: reconnect when due, send what is queued, read what arrived.
+    /// The I/O of one flush: reconnect when due, send what is queued, read what arrived, as
+    /// far as the report ring has room.
     #[inline]
     fn poll_connection(&mut self, now_ns: u64) {
+        self.take_queued();
         if self.connection.is_none() {
             self.reconnect(now_ns);
         }
         let Some(connection) = self.connection.as_mut() else {
             return;
         };
+        let room = FIX_VENUE_REPORTS_MAX.saturating_sub(self.reports.len());
         let (reports, stats, backoff) = (&mut self.reports, &mut self.stats, &mut self.backoff);
-        let polled = connection.poll(&mut self.session, now_ns, |event| match event {
-            SessionEvent::Report(report) => {
-                stats.lost_in_flight +=
-                    u64::from(report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT);
-                if reports.len() < FIX_VENUE_REPORTS_MAX {
-                    reports.push_back(report);
-                    stats.reports += 1;
-                    stats.fills += u64::from(report.exec_type == exec_type::TRADE);
-                } else {
-                    stats.reports_dropped += 1;
-                }
-            }
-            SessionEvent::LoggedOn { .. } => {
-                stats.logons += 1;
-                backoff.reset();
-            }
-            SessionEvent::Rejected { .. } | SessionEvent::BadReport(_) => stats.rejects += 1,
-            SessionEvent::LoggedOut { .. } | SessionEvent::Disconnected(_) => {
-                stats.disconnects += 1;
-            }
-            SessionEvent::GapDetected { .. } => {}
+        let polled = connection.poll_bounded(&mut self.session, now_ns, room, |event| {
+            on_event(reports, stats, backoff, event);
         });
         self.journal_seq_nums();
         match polled {
@@ -347,7 +346,63 @@ impl FixVenue {
                 self.dropped(now_ns);
             }
         }
+        self.take_queued();
     }
+
+    /// Takes the session's queued events (lost orders' reports, a gap given up when the
+    /// connection went) while the ring has room for reports, in order.
+    #[inline]
+    fn take_queued(&mut self) {
+        while let Some(next) = self.session.peek_event() {
+            if matches!(next, SessionEvent::Report(_))
+                && self.reports.len() >= FIX_VENUE_REPORTS_MAX
+            {
+                return;
+            }
+            let Some(event) = self.session.take_event() else {
+                return;
+            };
+            on_event(&mut self.reports, &mut self.stats, &mut self.backoff, event);
+        }
+    }
+}
+
+/// One session event: a report into the ring (counted dropped if it has no room), the rest
+/// into the stats.
+#[inline]
+fn on_event(
+    reports: &mut VecDeque<ExecutionReport>,
+    stats: &mut FixVenueStats,
+    backoff: &mut Backoff,
+    event: SessionEvent,
+) {
+    match event {
+        SessionEvent::Report(report) => {
+            stats.lost_in_flight += u64::from(report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT);
+            if reports.len() < FIX_VENUE_REPORTS_MAX {
+                reports.push_back(report);
+                stats.reports += 1;
+                stats.fills += u64::from(report.exec_type == exec_type::TRADE);
+            } else {
+                stats.reports_dropped += 1;
+            }
+        }
+        SessionEvent::LoggedOn { .. } => {
+            stats.logons += 1;
+            backoff.reset();
+        }
+        SessionEvent::Rejected { .. } | SessionEvent::BadReport(_) => stats.rejects += 1,
+        SessionEvent::LoggedOut { .. } | SessionEvent::Disconnected(_) => {
+            stats.disconnects += 1;
+        }
+        SessionEvent::GapUnfilled { .. } => stats.gaps_unfilled += 1,
+        SessionEvent::GapDetected { .. } => {}
+    }
+}
+
+/// The backoff's next delay, in nanoseconds (saturating).
+fn delay_ns(backoff: &mut Backoff) -> u64 {
+    u64::try_from(backoff.next_delay().as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The sequence numbers a restarted session resumes from, read from the journal in `dir`: the
@@ -380,7 +435,9 @@ pub fn recover_seq_nums(dir: &Path) -> Result<Option<SessionSeqNums>, ShmError> 
                 next_target: 1,
             });
             Some(SessionSeqNums {
-                next_sender: last.next_sender.max(sent.map_or(1, |s| s + 1)),
+                next_sender: last
+                    .next_sender
+                    .max(sent.map_or(1, |s| s.saturating_add(1))),
                 next_target: last.next_target,
             })
         }
@@ -392,6 +449,231 @@ mod tests {
     use super::*;
     use levibot_shm::records::OrderRequest;
     use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
+
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    use levibot_gateway::capture::Recording;
+    use levibot_gateway::decimal::parse_units;
+    use levibot_gateway::fix::{SessionConfig, checksum, parse_message};
+    use levibot_gateway::instrument::InstrumentTable;
+    use levibot_shm::records::{ord_type, order_kind, side, time_in_force};
+
+    /// 2024-02-29T12:00:00Z: the clock stands still, so no timer fires.
+    const T0: u64 = 1_709_208_000_000_000_000;
+
+    /// A message from the venue (EXEC -> LEVI); `body` is `tag=value|..`.
+    fn venue_message(msg_type: &str, seq: u64, body: &str) -> Vec<u8> {
+        let body =
+            format!("35={msg_type}|34={seq}|49=EXEC|52=20240229-12:00:00.000|56=LEVI|{body}")
+                .replace('|', "\x01");
+        let mut msg = format!("8=FIX.4.4\x019={}\x01{body}", body.len()).into_bytes();
+        let sum = checksum(&msg);
+        msg.extend_from_slice(format!("10={sum:03}\x01").as_bytes());
+        msg
+    }
+
+    fn session_config() -> SessionConfig {
+        SessionConfig {
+            sender_comp_id: "LEVI".into(),
+            target_comp_id: "EXEC".into(),
+            heart_bt_int_s: 30,
+            reset_seq_num: false,
+            binance_logon: None,
+        }
+    }
+
+    fn corpus_table() -> InstrumentTable {
+        InstrumentTable::new(Recording::corpus().unwrap().instruments().unwrap()).unwrap()
+    }
+
+    /// Flushes `venue` until `peer` has read bytes containing `wanted`.
+    fn flush_until_peer_reads(venue: &mut FixVenue, peer: &mut TcpStream, wanted: &[u8]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut received = Vec::new();
+        while !received.windows(wanted.len()).any(|w| w == wanted) {
+            assert!(Instant::now() < deadline, "the peer did not get {wanted:?}");
+            venue.flush(T0);
+            let mut buf = [0u8; 1024];
+            if let Ok(n) = peer.read(&mut buf) {
+                received.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_gap_open_when_the_connection_drops_is_counted_unfilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = CountersWriter::create(dir.path().join("counters.lvc"), 64, 1).unwrap();
+        let session =
+            FixSession::new(session_config(), corpus_table(), SessionSeqNums::default()).unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let connection = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
+        let mut venue = FixVenue::over(connection, session)
+            .with_counters(&counters)
+            .unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        flush_until_peer_reads(&mut venue, &mut peer, b"\x0135=A\x01");
+        peer.write_all(&venue_message("A", 1, "98=0|108=30|"))
+            .unwrap();
+        // The venue's 3 arrives when 2 is expected: our ResendRequest goes out. Then the
+        // connection drops before the resend.
+        peer.write_all(&venue_message("0", 3, "")).unwrap();
+        flush_until_peer_reads(&mut venue, &mut peer, b"\x0135=2\x01");
+        assert!(venue.is_up());
+        assert_eq!(venue.stats().gaps_unfilled, 0);
+        drop(peer);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while venue.is_up() {
+            assert!(Instant::now() < deadline, "no disconnect");
+            venue.flush(T0);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        venue.flush(T0);
+        assert_eq!(venue.stats().gaps_unfilled, 1);
+        let published = levibot_shm::counters::CountersReader::open(counters.path())
+            .unwrap()
+            .counters()
+            .into_iter()
+            .find(|c| c.label == "venue.order_entry.gaps_unfilled")
+            .map(|c| c.value);
+        assert_eq!(published, Some(1));
+    }
+
+    /// The venue floods more reports than the ring holds, with a ResendRequest that loses our
+    /// orders in the middle, while the gateway takes none; then the gateway takes a few per
+    /// flush. Every report arrives, in order, and none is dropped: the rest waited in the
+    /// socket and in the session.
+    #[test]
+    fn a_flood_of_reports_waits_in_the_socket_and_none_is_dropped() {
+        const FLOOD: u64 = FIX_VENUE_REPORTS_MAX as u64 + 1000;
+        const ORDERS: u64 = 10;
+        const TIMEOUT: Duration = Duration::from_secs(60);
+        let table = corpus_table();
+        let nknusdt = table.find(b"NKNUSDT").unwrap().clone();
+        let session = FixSession::new(session_config(), table, SessionSeqNums::default()).unwrap();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let connection = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
+        let mut venue = FixVenue::over(connection, session);
+
+        // The venue: answers the Logon, waits for our orders, then floods.
+        let (go, flood) = mpsc::channel::<()>();
+        let venue_side = std::thread::spawn(move || -> TcpStream {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut received = Vec::new();
+            while parse_message(&received).is_err() {
+                let mut buf = [0u8; 1024];
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "no Logon");
+                received.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(&venue_message("A", 1, "98=0|108=30|"))
+                .unwrap();
+            flood.recv().unwrap();
+            let report = |seq: u64, id: u64| {
+                venue_message(
+                    "8",
+                    seq,
+                    &format!(
+                        "11={id}|37={id}|17={id}|150=F|39=2|54=1|55=NKNUSDT|31=0.3513|32=1|14=1|151=0|"
+                    ),
+                )
+            };
+            let mut seq = 2;
+            for id in 0..FLOOD {
+                if id == FLOOD - 500 {
+                    // Our orders are numbers 2 ..= 1 + ORDERS.
+                    stream
+                        .write_all(&venue_message("2", seq, "7=2|16=0|"))
+                        .unwrap();
+                    seq += 1;
+                }
+                stream.write_all(&report(seq, id)).unwrap();
+                seq += 1;
+            }
+            // Our side stays open (unread bytes would make a close a reset).
+            stream.shutdown(Shutdown::Write).unwrap();
+            stream
+        });
+
+        let deadline = Instant::now() + TIMEOUT;
+        while !venue.is_up() {
+            assert!(Instant::now() < deadline, "no logon");
+            venue.flush(T0);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let px = parse_units(b"0.3513", nknusdt.price_scale).unwrap();
+        let qty = parse_units(b"1", nknusdt.qty_scale).unwrap();
+        for i in 0..ORDERS {
+            let order = OrderRequest {
+                client_order_id: 1_000_000 + i,
+                px,
+                qty,
+                instrument_id: nknusdt.id,
+                kind: order_kind::NEW,
+                side: side::BUY,
+                ord_type: ord_type::LIMIT,
+                time_in_force: time_in_force::GTC,
+                ..OrderRequest::default()
+            };
+            venue.send(&order, T0).unwrap();
+        }
+        venue.flush(T0);
+        go.send(()).unwrap();
+
+        // The gateway takes nothing: the ring fills, and nothing more is read or dropped.
+        while venue.stats().reports < FIX_VENUE_REPORTS_MAX as u64 {
+            assert!(Instant::now() < deadline, "the ring did not fill");
+            venue.flush(T0);
+        }
+        for _ in 0..200 {
+            venue.flush(T0);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        assert_eq!(venue.stats().reports, FIX_VENUE_REPORTS_MAX as u64);
+        assert_eq!(venue.stats().reports_dropped, 0);
+
+        // The gateway takes three a flush: everything arrives, in order.
+        let (mut filled, mut lost) = (Vec::new(), Vec::new());
+        while (filled.len() + lost.len()) < (FLOOD + ORDERS) as usize {
+            assert!(
+                Instant::now() < deadline,
+                "{} fills and {} lost orders of {FLOOD} and {ORDERS}",
+                filled.len(),
+                lost.len()
+            );
+            venue.flush(T0);
+            for _ in 0..3 {
+                let Some(report) = venue.poll_report() else {
+                    break;
+                };
+                if report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT {
+                    lost.push(report.client_order_id);
+                } else {
+                    filled.push(report.client_order_id);
+                }
+            }
+        }
+        for _ in 0..100 {
+            venue.flush(T0);
+        }
+        assert_eq!(venue.poll_report(), None);
+        assert_eq!(filled, (0..FLOOD).collect::<Vec<_>>());
+        assert_eq!(lost, (1_000_000..1_000_000 + ORDERS).collect::<Vec<_>>());
+        let stats = venue.stats();
+        assert_eq!(stats.reports_dropped, 0);
+        assert_eq!(stats.reports, FLOOD + ORDERS);
+        assert_eq!(stats.fills, FLOOD);
+        assert_eq!(stats.lost_in_flight, ORDERS);
+        assert_eq!(stats.gaps_unfilled, 0);
+        assert_eq!(venue.session().seq_nums().next_target, FLOOD + 3);
+        drop(venue_side.join().unwrap());
+    }
 
     #[test]
     fn sequence_numbers_are_recovered_past_every_sent_order() {
