@@ -1,6 +1,7 @@
-//! The control socket: every command, its limits, stale and live sockets, and who may connect.
+//! The control socket: every command, its limits, stale and live sockets, who may connect and
+//! who may trade.
 //!
-//! The permission tests need root (to become `nobody` on one thread); they print why and pass
+//! The permission tests need root (to switch one thread to uid 65534); they print why and pass
 //! when not run as root.
 
 use std::io::{BufRead, BufReader, Write};
@@ -8,30 +9,49 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use levibot_engine::daemon::control::{
     self, AccessPolicy, CONNECTIONS_MAX, ControlError, ControlHandler, ControlServer,
-    InstrumentStatus, Peer, REQUEST_LEN_MAX, Request, Response, ResponseError, SessionStatus,
-    StatusReport,
+    InstrumentStatus, KILL_LANE_MAX, KillReport, Peer, REQUEST_LEN_MAX, Request, Response,
+    ResponseError, SessionStatus, StatusReport,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const NOBODY: u32 = 65534;
+/// The readers' group in the role tests; not in /etc/group on any test machine.
+const READERS_GID: u32 = 64_101;
 
-/// Records every call; `kill` can be made to wait for the test's word.
+/// Records every call; `kill` can be held until the test releases it.
 #[derive(Default)]
 struct Fake {
     calls: Mutex<Vec<(String, Peer)>>,
+    /// Told each time a kill reaches the handler.
     kill_entered: Mutex<Option<mpsc::Sender<()>>>,
-    kill_release: Mutex<Option<mpsc::Receiver<()>>>,
+    /// While true, kills wait in the handler.
+    kill_held: Mutex<bool>,
+    kill_released: Condvar,
 }
 
 impl Fake {
     fn record(&self, call: String, peer: &Peer) {
         self.calls.lock().unwrap().push((call, *peer));
+    }
+
+    /// From now on kills wait in the handler until [`Fake::release_kills`]; the receiver hears
+    /// of each one that arrived.
+    fn hold_kills(&self) -> mpsc::Receiver<()> {
+        let (entered, rx) = mpsc::channel();
+        *self.kill_entered.lock().unwrap() = Some(entered);
+        *self.kill_held.lock().unwrap() = true;
+        rx
+    }
+
+    fn release_kills(&self) {
+        *self.kill_held.lock().unwrap() = false;
+        self.kill_released.notify_all();
     }
 
     fn calls(&self) -> Vec<String> {
@@ -50,6 +70,8 @@ fn report() -> StatusReport {
         version: "0.1.0".into(),
         phase: "running".into(),
         trading_state: "active".into(),
+        halt_reason: "none".into(),
+        halt_detail: String::new(),
         uptime_s: 3723,
         journal_dir: "/dev/shm/levibot".into(),
         config_path: "/etc/levibot/levibot.toml".into(),
@@ -85,17 +107,20 @@ impl ControlHandler for Fake {
         report()
     }
 
-    fn kill(&self, peer: &Peer) -> Result<String, String> {
+    fn kill(&self, peer: &Peer) -> KillReport {
         self.record("kill".into(), peer);
-        if let Some(entered) = self.kill_entered.lock().unwrap().take() {
-            entered.send(()).unwrap();
+        if let Some(entered) = &*self.kill_entered.lock().unwrap() {
+            let _ = entered.send(());
         }
-        let release = self.kill_release.lock().unwrap().take();
-        if let Some(release) = release {
-            // Bounded, so that a broken test fails rather than hangs.
-            release.recv_timeout(Duration::from_secs(30)).unwrap();
-        }
-        Ok("halted; 2 orders cancelled".into())
+        let held = self.kill_held.lock().unwrap();
+        // Bounded, so that a broken test fails rather than hangs.
+        let (held, wait) = self
+            .kill_released
+            .wait_timeout_while(held, Duration::from_secs(30), |held| *held)
+            .unwrap();
+        drop(held);
+        assert!(!wait.timed_out(), "the test never released the kill");
+        kill_report()
     }
 
     fn resume(&self, peer: &Peer) -> Result<String, String> {
@@ -114,6 +139,18 @@ impl ControlHandler for Fake {
             "risk.loss_max" => Ok(format!("{key} = {value}")),
             _ => Err(format!("unknown setting {key}")),
         }
+    }
+}
+
+/// Everything confirmed: two orders cancelled.
+fn kill_report() -> KillReport {
+    KillReport {
+        halted: true,
+        open_before: 2,
+        cancelled_confirmed: 2,
+        unconfirmed: 0,
+        elapsed_ms: 12,
+        deadline_ms: 5000,
     }
 }
 
@@ -148,7 +185,7 @@ fn read_response(stream: UnixStream) -> Response {
 fn is_root() -> bool {
     let root = rustix::process::geteuid().is_root();
     if !root {
-        eprintln!("skipped: needs root, to switch one thread to uid {NOBODY}");
+        eprintln!("skipped: needs root to switch uids (one thread becomes uid {NOBODY})");
     }
     root
 }
@@ -156,14 +193,28 @@ fn is_root() -> bool {
 /// Runs `f` on a new thread whose credentials are nobody's (uid and gid 65534, no
 /// supplementary groups). The per-thread system calls leave every other thread as it was.
 fn as_nobody<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    as_user(NOBODY, NOBODY, &[], f)
+}
+
+/// Runs `f` on a new thread with uid `uid`, effective gid `gid` and supplementary `groups`.
+/// The server finds a peer's supplementary groups in `/proc/<pid>/status`, which shows the
+/// process's main thread: the policy sees only such a thread's uid and effective gid (the
+/// kernel's permission check on the socket file sees its supplementary groups too).
+fn as_user<T: Send + 'static>(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use rustix::thread::{Gid, Uid, set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    let groups: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
     thread::spawn(move || {
-        use rustix::thread::{Gid, Uid, set_thread_groups, set_thread_res_gid, set_thread_res_uid};
-        let gid = Gid::from_raw(NOBODY);
-        let uid = Uid::from_raw(NOBODY);
-        set_thread_groups(&[]).unwrap();
+        let gid = Gid::from_raw(gid);
+        let uid = Uid::from_raw(uid);
+        set_thread_groups(&groups).unwrap();
         set_thread_res_gid(gid, gid, gid).unwrap();
         set_thread_res_uid(uid, uid, uid).unwrap();
-        assert_eq!(rustix::process::geteuid().as_raw(), NOBODY);
+        assert_eq!(rustix::process::geteuid().as_raw(), uid.as_raw());
         f()
     })
     .join()
@@ -181,7 +232,8 @@ fn every_command_round_trips() {
     assert_eq!(status.status, Some(report()));
 
     let kill = control::request(&path, &Request::Kill, TIMEOUT).unwrap();
-    assert_eq!(kill.message, "halted; 2 orders cancelled");
+    assert_eq!(kill.message, kill_report().message());
+    assert_eq!(kill.kill, Some(kill_report()));
     assert_eq!(kill.error, None);
     let resume = control::request(&path, &Request::Resume, TIMEOUT).unwrap();
     assert_eq!(resume.message, "trading resumed");
@@ -246,10 +298,7 @@ fn a_blocked_kill_does_not_delay_status() {
     let dir = scratch();
     let (server, fake) = serve(dir.path(), 0o660, AccessPolicy::default());
     let path = server.path().to_owned();
-    let (entered_tx, entered) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel();
-    *fake.kill_entered.lock().unwrap() = Some(entered_tx);
-    *fake.kill_release.lock().unwrap() = Some(release_rx);
+    let entered = fake.hold_kills();
 
     let kill = {
         let path = path.clone();
@@ -269,9 +318,9 @@ fn a_blocked_kill_does_not_delay_status() {
     );
     assert!(!kill.is_finished(), "the kill is still held by the handler");
 
-    release.send(()).unwrap();
+    fake.release_kills();
     let kill = kill.join().unwrap().unwrap();
-    assert_eq!(kill.message, "halted; 2 orders cancelled");
+    assert_eq!(kill.kill, Some(kill_report()));
 }
 
 #[test]
@@ -485,7 +534,8 @@ fn the_access_policy_refuses_a_peer_the_mode_lets_in() {
     let dir = scratch();
     let policy = AccessPolicy {
         uids: vec![0],
-        gids: vec![0],
+        read_gids: vec![0],
+        ops_gids: vec![],
     };
     let (server, fake) = serve(dir.path(), 0o666, policy);
     let path = server.path().to_owned();
@@ -501,6 +551,146 @@ fn the_access_policy_refuses_a_peer_the_mode_lets_in() {
     assert!(fake.calls().is_empty());
     // Everyone else is still served.
     assert!(control::request(server.path(), &Request::Status, TIMEOUT).is_ok());
+}
+
+/// A group named in /etc/group other than root's, nobody's and the readers': the operators'
+/// group of the role test (so that the refusal can be checked to name it).
+fn some_named_group() -> (String, u32) {
+    let text = std::fs::read_to_string("/etc/group").unwrap();
+    text.lines()
+        .find_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let gid: u32 = fields.nth(1)?.parse().ok()?;
+            (![0, NOBODY, READERS_GID].contains(&gid)).then(|| (name.to_owned(), gid))
+        })
+        .expect("a group besides root's in /etc/group")
+}
+
+#[test]
+fn readers_may_read_but_only_operators_trade() {
+    if !is_root() {
+        return;
+    }
+    let (ops_name, ops_gid) = some_named_group();
+    assert_eq!(control::group_gid(&ops_name), Some(ops_gid));
+    let dir = scratch();
+    let policy = AccessPolicy {
+        uids: vec![0],
+        read_gids: vec![READERS_GID],
+        ops_gids: vec![ops_gid],
+    };
+    let (server, fake) = serve(dir.path(), 0o660, policy);
+    let path = server.path().to_owned();
+    // As in the daemon's setgid journal directory: the socket belongs to the readers' group.
+    rustix::fs::chown(&path, None, Some(rustix::fs::Gid::from_raw(READERS_GID))).unwrap();
+
+    // A reader: status, and nothing else.
+    let (status, trades) = {
+        let path = path.clone();
+        as_user(NOBODY, READERS_GID, &[], move || {
+            let status = control::request(&path, &Request::Status, TIMEOUT);
+            let trades = [
+                Request::Kill,
+                Request::Resume,
+                Request::Reload,
+                Request::Set {
+                    key: "risk.loss_max".into(),
+                    value: "5".into(),
+                },
+            ]
+            .map(|r| (r.name(), control::request(&path, &r, TIMEOUT)));
+            (status, trades)
+        })
+    };
+    assert_eq!(status.unwrap().status, Some(report()));
+    for (command, result) in trades {
+        match result {
+            Err(e @ ControlError::Denied { .. }) => {
+                let text = e.to_string();
+                let needs =
+                    format!("{command} needs membership of group {ops_name} (gid {ops_gid})");
+                assert!(text.contains(&needs), "{text}");
+                assert!(text.contains("uid 65534"), "{text}");
+            }
+            other => panic!("{command}: {other:?}"),
+        }
+    }
+    assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+
+    // An operator is in both groups: the readers' to open the socket, the operators' to trade.
+    let [kill, resume, status] = {
+        let path = path.clone();
+        as_user(NOBODY, ops_gid, &[READERS_GID], move || {
+            [Request::Kill, Request::Resume, Request::Status]
+                .map(|r| control::request(&path, &r, TIMEOUT))
+        })
+    };
+    assert_eq!(kill.unwrap().kill, Some(kill_report()));
+    assert_eq!(resume.unwrap().message, "trading resumed");
+    assert_eq!(status.unwrap().status, Some(report()));
+    let calls = fake.calls.lock().unwrap().clone();
+    let names: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
+    assert_eq!(names, ["kill", "resume"]);
+    assert!(
+        calls
+            .iter()
+            .all(|(_, p)| p.uid == NOBODY && p.gid == ops_gid),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn a_kill_gets_through_while_idle_connections_hold_every_slot() {
+    let dir = scratch();
+    let (server, fake) = serve(dir.path(), 0o660, AccessPolicy::default());
+    let path = server.path().to_owned();
+    let start = Instant::now();
+    // Silent clients: the first ones hold every ordinary slot until the read timeout, the
+    // last two wait in the overflow lane.
+    let _silent: Vec<UnixStream> = (0..CONNECTIONS_MAX + 2)
+        .map(|_| UnixStream::connect(&path).unwrap())
+        .collect();
+    // Accepted after them (the backlog is first in, first out): no slot for a status.
+    match control::request(&path, &Request::Status, TIMEOUT) {
+        Err(ControlError::Busy { message, .. }) => {
+            assert!(message.contains("8 control"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // A kill is served at once, not after the silent clients' timeout.
+    let kill = control::request(&path, &Request::Kill, TIMEOUT).unwrap();
+    assert_eq!(kill.kill, Some(kill_report()));
+
+    // The kill lane has its bound: with that many kills held in the handler, one more is busy.
+    let entered = fake.hold_kills();
+    let held: Vec<_> = (0..KILL_LANE_MAX)
+        .map(|_| {
+            let path = path.clone();
+            let kill = thread::spawn(move || control::request(&path, &Request::Kill, TIMEOUT));
+            entered
+                .recv_timeout(TIMEOUT)
+                .expect("the kill reached the handler");
+            kill
+        })
+        .collect();
+    match control::request(&path, &Request::Kill, TIMEOUT) {
+        Err(ControlError::Busy { message, .. }) => {
+            assert!(message.contains("2 kills"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    fake.release_kills();
+    for kill in held {
+        assert_eq!(kill.join().unwrap().unwrap().kill, Some(kill_report()));
+    }
+    assert_eq!(fake.calls(), ["kill", "kill", "kill"]);
+    // All of it while the silent clients still held their slots.
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Write-ahead holds even when the journal fails: an order whose `SentOrder` append fails is
 //! taken back from the venue before its bytes leave and refused (REJECTED,
-//! `REJECT_REASON_JOURNAL`), so no order ever reaches the venue unjournaled.
+//! `REJECT_REASON_JOURNAL`), so no new order ever reaches the venue unjournaled. Cancels leave
+//! anyway: they only take risk away.
 
 use levibot_engine::pipeline::stages::REJECT_REASON_JOURNAL;
 use levibot_engine::pipeline::{AckVenue, GatewayStage, StageClock, StagedOrder, Venue};
@@ -87,4 +88,21 @@ fn an_order_the_journal_cannot_take_never_leaves() {
     assert_eq!(acked as u64, venue_sent);
     let next = gateway.venue_mut().send(&order(100).order, 0).unwrap();
     assert_eq!(next.msg_seq_num, venue_sent + 1);
+    gateway.venue_mut().retract(&next);
+
+    // Cancels are the exception: on a full journal the daemon halts and cancels everything,
+    // and a cancel that stayed home would leave orders working that nobody watches. They
+    // leave without their write-ahead record (counted), and the venue answers them.
+    let sent_before = gateway.venue().sent;
+    for (id, kind) in [(200, order_kind::CANCEL), (201, order_kind::MASS_CANCEL)] {
+        let mut cancel = order(id);
+        cancel.order.kind = kind;
+        cancel.order.orig_client_order_id = 1;
+        let left = gateway.on_order(&cancel);
+        assert!(left.is_ok(), "a {kind} cancel was held back: {left:?}");
+    }
+    assert_eq!(gateway.venue().sent, sent_before + 2);
+    // A new order is still held back.
+    let refused = gateway.on_order(&order(202)).expect_err("refused");
+    assert_eq!(refused.reject_reason, REJECT_REASON_JOURNAL);
 }

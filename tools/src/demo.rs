@@ -246,18 +246,24 @@ pub fn demo_config(
     md_addr: std::net::SocketAddr,
     fix_addr: std::net::SocketAddr,
 ) -> String {
+    let sizes = JournalSizes::for_dir(journal);
     let mut text = format!(
         r#"# Written by `levibotd demo`: the maker on three symbols against venue-sim.
 [daemon]
 log_level = "warn"
 lock_memory = false
+# A demo's journal is new every run: trade after reconciling (the service halts instead).
+empty_journal = "trade"
 cancel_deadline_ms = 5000
 start_timeout_ms = 30000
 
 [journal]
 dir = "{journal}"
-segment_size_mib = 64
+segment_size_mib = {segment_mib}
 prefault = false
+[journal.retention]
+max_total_mib = {total_mib}
+compress = {compress}
 
 [venue]
 exchange_info = "{exchange_info}"
@@ -295,6 +301,9 @@ pipeline = {{ idle = "backoff" }}
 "#,
         journal = journal.display(),
         exchange_info = exchange_info.display(),
+        segment_mib = sizes.segment_mib,
+        total_mib = sizes.total_mib,
+        compress = sizes.compress,
     );
     for (symbol, qty) in [("NKNUSDT", "1000"), ("BTCUSDT", "0.01"), ("ETHUSDT", "0.1")] {
         text.push_str(&format!(
@@ -317,6 +326,36 @@ inventory_max_lots = 1000
         ));
     }
     text
+}
+
+/// The demo's journal sizes, fitted to the filesystem it is on (a demo on a small tmpfs still
+/// runs, and meets a full filesystem as the daemon must: halted, cancelled, stopped).
+struct JournalSizes {
+    segment_mib: u64,
+    total_mib: u64,
+    /// Gzip finished segments: not on a small filesystem, where the compressed copy needs room
+    /// the pruning has not freed yet.
+    compress: bool,
+}
+
+impl JournalSizes {
+    /// Segments of 64 MiB and 4 GiB in all, or, on a smaller filesystem, segments of an eighth
+    /// of it (a power of two, at least 1 MiB) and half of it in all (at least two segments).
+    fn for_dir(dir: &Path) -> JournalSizes {
+        let fs_mib = dir
+            .ancestors()
+            .find_map(|d| rustix::fs::statvfs(d).ok())
+            .map_or(u64::MAX, |s| s.f_blocks.saturating_mul(s.f_frsize) >> 20);
+        let mut segment_mib = 64;
+        while segment_mib > 1 && segment_mib * 8 > fs_mib {
+            segment_mib /= 2;
+        }
+        JournalSizes {
+            segment_mib,
+            total_mib: (fs_mib / 2).clamp(2 * segment_mib, 4096),
+            compress: fs_mib >= 64,
+        }
+    }
 }
 
 /// `qty` x 2, for decimal strings like "0.01".

@@ -27,8 +27,8 @@ use levibot_engine::risk::RiskCheck;
 use levibot_shm::records::{
     AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FixSeqNums, InstrumentDef,
     Level, OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder,
-    TRADE_FLAG_BUYER_IS_MAKER, Trade, daemon_event, event_source, exec_type, ord_type, order_kind,
-    record_type, side, time_in_force,
+    TRADE_FLAG_BUYER_IS_MAKER, Trade, daemon_event, event_source, exec_type, halt_reason, ord_type,
+    order_kind, record_type, side, time_in_force,
 };
 use levibot_shm::{
     Position, RecordType, ShmError, StartAt, Tailer, TscCalibration, WriterRestart, list_segments,
@@ -912,6 +912,8 @@ fn event_name(code: u16) -> String {
         daemon_event::STOPPING => "stopping".into(),
         daemon_event::STOPPED => "stopped".into(),
         daemon_event::MASS_STATUS => "mass_status".into(),
+        daemon_event::SELF_HALT => "self_halt".into(),
+        daemon_event::JOURNAL_FAILED => "journal_failed".into(),
         other => format!("event_{other}"),
     }
 }
@@ -1393,6 +1395,9 @@ impl View {
                 match (r.kind, trading_state_name(r.value)) {
                     (daemon_event::TRADING_STATE, Some(state)) => {
                         let _ = write!(out, " {state}");
+                    }
+                    (daemon_event::SELF_HALT, _) if halt_reason::name(r.value).is_some() => {
+                        let _ = write!(out, " {}", halt_reason::name(r.value).unwrap_or("?"));
                     }
                     _ => {
                         let _ = write!(out, " value={}", r.value);

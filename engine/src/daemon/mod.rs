@@ -10,6 +10,8 @@
 pub mod checkpoint;
 pub mod config;
 pub mod control;
+mod faults;
 pub mod recovery;
 pub mod run;
+mod shared;
 pub mod strategies;

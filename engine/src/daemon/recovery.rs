@@ -103,7 +103,7 @@
 //! **When.** After `Journal::open` (which cuts what a crash left at the tail: a reader stops at
 //! a frame claimed and never committed) and before the pipeline appends anything.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use levibot_gateway::fix::SessionSeqNums;
@@ -286,6 +286,10 @@ pub struct Recovered {
     /// (`FixSession::remember_sent`), so one journaled but never sent is reported lost when
     /// the venue asks for its number again.
     pub recent_sent: Vec<(u64, OrderRequest)>,
+    /// The client order ids of `recent_sent` the venue answered (the journal holds a report
+    /// of them): the restarted session must not report those lost
+    /// (`FixSession::remember_answered`).
+    pub recent_answered: Vec<u64>,
     /// Execution reports replayed (counting those a checkpoint stands for).
     pub reports: u64,
     /// Replaces and cancels not restored because their target had already left (see the
@@ -545,6 +549,9 @@ pub(super) struct Replay {
     /// carried: only the tail of a crashed run matters, and a checkpoint is written after a
     /// restart has dealt with it).
     pub(super) recent_sent: VecDeque<(u64, OrderRequest)>,
+    /// Client order ids in `recent_sent`, and those of them a report answered.
+    pub(super) recent_ids: HashSet<u64>,
+    pub(super) recent_answered: HashSet<u64>,
 }
 
 /// Sent orders [`Recovered::recent_sent`] keeps: as many numbers as the FIX session remembers.
@@ -571,6 +578,8 @@ impl Replay {
             worst_max: [0; RISK_INSTRUMENTS_MAX],
             checkpoint_id_max: 0,
             recent_sent: VecDeque::new(),
+            recent_ids: HashSet::new(),
+            recent_answered: HashSet::new(),
         }
     }
 
@@ -637,10 +646,14 @@ impl Replay {
             }
             Item::Sent(s) => {
                 self.orders_sent += 1;
-                if self.recent_sent.len() == RECENT_SENT_MAX {
-                    self.recent_sent.pop_front();
+                if self.recent_sent.len() == RECENT_SENT_MAX
+                    && let Some((_, oldest)) = self.recent_sent.pop_front()
+                {
+                    self.recent_ids.remove(&oldest.client_order_id);
+                    self.recent_answered.remove(&oldest.client_order_id);
                 }
                 self.recent_sent.push_back((s.msg_seq_num, s.request));
+                self.recent_ids.insert(s.request.client_order_id);
                 self.sent_seq_max = Some(
                     self.sent_seq_max
                         .map_or(s.msg_seq_num, |m| m.max(s.msg_seq_num)),
@@ -669,6 +682,9 @@ impl Replay {
                 self.reports += 1;
                 self.stopped = false;
                 self.see_id(r.client_order_id);
+                if self.recent_ids.contains(&r.client_order_id) {
+                    self.recent_answered.insert(r.client_order_id);
+                }
                 let bound = self.engine.worst_case_bound(r.instrument_id);
                 if self.engine.replay_execution(&r, at.now_ns) {
                     if self.fill_stamps.len() == RATE_WINDOW_MAX {
@@ -797,6 +813,12 @@ impl Replay {
             open_orders,
             positions,
             orders_sent: self.orders_sent,
+            recent_answered: self
+                .recent_sent
+                .iter()
+                .map(|(_, o)| o.client_order_id)
+                .filter(|id| self.recent_answered.contains(id))
+                .collect(),
             recent_sent: self.recent_sent.into_iter().collect(),
             reports: self.reports,
             targets_gone: self.targets_gone,

@@ -21,37 +21,37 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{FixSession, SessionSeqNums};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::counters::{Counter, CountersReader, CountersWriter};
 use levibot_shm::records::{
-    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
+    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, halt_reason, record_type,
 };
 use levibot_shm::{Appender, Journal};
 
 use super::checkpoint::ShadowRecovery;
+use super::config::EmptyJournal;
 use super::config::{DaemonConfig, Reconcile, StrategySettings};
-use super::control::{
-    AccessPolicy, ControlHandler, ControlServer, InstrumentStatus, Peer, SessionStatus,
-    StatusReport,
-};
+use super::control::{AccessPolicy, ControlHandler, ControlServer};
+use super::faults::{FaultWatch, Maintenance, stop_on_journal_failure};
 use super::recovery::{self, Recovered};
-use super::strategies::{ParamsByInstrument, PerInstrument};
+use super::shared::{CounterIndex, HaltState, ParamsMailbox, Shared, lock};
+use super::strategies::PerInstrument;
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
-use crate::pipeline::stages::{counter_type, microquote_text};
+use crate::pipeline::stages::counter_type;
 use crate::pipeline::{
     FixVenue, OwnedSnapshot, Pipeline, PipelineSpec, RingCapacities, TradedInstrument,
-    TradingCommand, TradingControl, WsFeed, WsFeedConfig, WsFeedStats, writer_id,
+    TradingCommand, WsFeed, WsFeedConfig, writer_id,
 };
 use crate::ring::Rtrb;
-use crate::risk::{RiskLimits, TradingState};
+use crate::risk::TradingState;
 use crate::strategy::maker::Maker;
 use crate::strategy::signal::Signal;
-use crate::strategy::{Grid, ParamsSender, Strategy};
+use crate::strategy::{Grid, Strategy};
 
 /// Counters the daemon's counters file holds at most.
 pub const COUNTERS_CAPACITY: usize = 1024;
@@ -119,6 +119,30 @@ pub enum DaemonError {
     Control(#[from] super::control::ControlError),
     #[error("stopping the agents: {0}")]
     Stop(String),
+    #[error(
+        "journal {dir}: it can no longer take records ({detail}); trading was halted and \
+         every open order cancelled ({open_orders_left} left unconfirmed); free room in the \
+         journal's filesystem (or lower journal.retention.max_total_mib), then start again"
+    )]
+    JournalFailed {
+        dir: PathBuf,
+        detail: String,
+        open_orders_left: i64,
+    },
+}
+
+impl DaemonError {
+    /// The process exit status for this error: [`halt_reason::JOURNAL_EXIT_STATUS`] when the
+    /// journal's filesystem is full (the unit does not restart it: it would only loop), else 1.
+    pub fn exit_status(&self) -> i32 {
+        match self {
+            DaemonError::JournalFailed { .. } => halt_reason::JOURNAL_EXIT_STATUS,
+            DaemonError::Journal { source, .. } if source.is_no_space() => {
+                halt_reason::JOURNAL_EXIT_STATUS
+            }
+            _ => 1,
+        }
+    }
 }
 
 fn start_error(what: &'static str) -> impl FnOnce(String) -> DaemonError {
@@ -176,7 +200,7 @@ fn make_strategies<S: Strategy, P: Copy>(
 }
 
 /// The strategy parameters of `config`, as the pipeline's mailbox takes them.
-trait StrategyParamsOf: Copy + Send + std::fmt::Debug + 'static {
+pub(super) trait StrategyParamsOf: Copy + Send + std::fmt::Debug + 'static {
     fn of(config: &DaemonConfig) -> Option<Vec<Self>>;
 }
 
@@ -221,7 +245,10 @@ where
     })?;
     let counters_path = levibot_shm::paths::counters_path(&journal_dir);
     let counters = CountersWriter::create(&counters_path, COUNTERS_CAPACITY, journal.epoch())
-        .map_err(|e| start_error("counters file")(e.to_string()))?;
+        .map_err(|source| DaemonError::Journal {
+            dir: journal_dir.clone(),
+            source,
+        })?;
     let gauges = DaemonGauges::allocate(&counters)?;
     let phase = Arc::new(PhaseCell::new());
     phase.set(Phase::Recovering);
@@ -254,9 +281,14 @@ where
     let mut events = appender(writer_id::DAEMON, "journal appender")?;
     journal_start(&mut events, &config, &recovered)?;
     // Before the first `maintain`: from here on, recovery needs nothing older.
-    shadow
+    let first = shadow
         .write_checkpoint(&mut events)
         .map_err(|e| start_error("checkpoint")(e.to_string()))?;
+    journal.set_retention_floor(first.replay_from);
+    gauges.checkpoints.increment();
+    gauges
+        .last_checkpoint_unix_s
+        .set((unix_now_ns() / 1_000_000_000) as i64);
 
     // The pipeline: the live feed, the strategies, risk (restored), the FIX session.
     let feed = WsFeed::start(WsFeedConfig {
@@ -282,10 +314,20 @@ where
         seq_nums,
     )
     .map_err(|e| start_error("FIX session")(e.to_string()))?;
+    // No sequence numbers in the journal (none at all, after a reboot): ask the venue to
+    // start both sequences afresh rather than be refused as "MsgSeqNum too low".
+    if recovered.seq_nums.is_none() {
+        session.reset_sequence_on_next_logon();
+    }
     // An order journaled but never sent (a crash between the two) is then reported lost
     // when the venue asks for its number again, and risk lets it go.
     for (msg_seq_num, order) in &recovered.recent_sent {
         session.remember_sent(order, *msg_seq_num);
+    }
+    // Those the venue answered are not: it may ask for their numbers again (a resend after its
+    // own restart), and reporting an acknowledged or filled order lost would lose it in risk.
+    for &client_order_id in &recovered.recent_answered {
+        session.remember_answered(client_order_id);
     }
     let venue = match &config.order_entry.tls {
         None => FixVenue::connect(config.order_entry.addr, session),
@@ -331,12 +373,17 @@ where
         book_limits: BookLimits::DEFAULT,
         feature_config: FeatureConfig::DEFAULT,
         strategy_id: config.strategy_id,
-        first_client_order_id: recovered.next_client_order_id,
+        // Above every id in the journal, and above every id an earlier run can have used even
+        // when the journal vanished (a reboot): see `client_order_id_floor`.
+        first_client_order_id: recovered
+            .next_client_order_id
+            .max(client_order_id_floor(unix_now_ns())),
         first_msg_seq_num: seq_nums.next_sender,
     };
     let recovered_summary = RecoveredSummary {
         open_orders: recovered.open_orders.len(),
         trading_state: recovered.trading_state,
+        found_journal: recovered.found_journal,
     };
     let (mut pipeline, controls) = Pipeline::<_, _, _, Rtrb>::assemble(
         spec,
@@ -358,6 +405,8 @@ where
 
     let reader = CountersReader::open(&counters_path)
         .map_err(|e| start_error("counters file")(e.to_string()))?;
+    let halt =
+        HaltState::allocate(&counters).map_err(|e| start_error("counters")(e.to_string()))?;
     let shared = Arc::new(Shared {
         config: Mutex::new(config),
         trading: Mutex::new(trading),
@@ -366,32 +415,50 @@ where
             sender: controls.params,
         })),
         events: Mutex::new(events),
+        events_failed: AtomicBool::new(false),
         counters: CounterIndex::new(reader),
         phase: Arc::clone(&phase),
         started,
         reloads: AtomicU64::new(0),
         feed_stats,
         kill: Mutex::new(()),
+        halt: Mutex::new(halt),
     });
     let control = {
         let config = shared.config();
         ControlServer::bind(
             &config.daemon.control_socket,
             config.daemon.control_socket_mode,
-            AccessPolicy::default(),
+            // Readers (the daemon's group) may ask for status; trading commands need the
+            // operators' group.
+            AccessPolicy::daemon_default_with_ops(config.daemon.control_ops_gid),
             Arc::clone(&shared) as Arc<dyn ControlHandler>,
         )?
     };
 
-    let result = drive(
-        &shared,
-        &journal,
-        &gauges,
-        &signals,
-        &options,
-        &mut shadow,
-        recovered_summary,
-    );
+    // Housekeeping (the next segment, retention's gzip and pruning) runs on a thread of its
+    // own, so that the control loop's watchdog pings and signals never wait on a gzip.
+    let maintenance = Maintenance::new();
+    let result = std::thread::scope(|scope| {
+        let maintainer = std::thread::Builder::new()
+            .name("journal-maintain".into())
+            .spawn_scoped(scope, || maintenance.run(&journal));
+        if let Err(e) = &maintainer {
+            tracing::error!("journal maintenance thread: {e}; maintaining from the control loop");
+            maintenance.run_from_control_loop();
+        }
+        let result = drive(
+            &shared,
+            &journal,
+            &gauges,
+            &signals,
+            &mut shadow,
+            recovered_summary,
+            &maintenance,
+        );
+        maintenance.stop();
+        result
+    });
     // Whatever happened, the agents are stopped and drained before the journal closes.
     control.shutdown();
     let stopped = running.stop().map_err(|e| DaemonError::Stop(e.to_string()));
@@ -420,9 +487,9 @@ fn drive(
     journal: &Journal,
     gauges: &DaemonGauges,
     signals: &Signals,
-    options: &RunOptions,
     shadow: &mut ShadowRecovery,
     recovered: RecoveredSummary,
+    maintenance: &Maintenance,
 ) -> Result<i64, DaemonError> {
     let recovered_open_orders = recovered.open_orders;
     let (start_timeout, cancel_deadline) = {
@@ -430,8 +497,10 @@ fn drive(
         (c.daemon.start_timeout, c.daemon.cancel_deadline)
     };
     let mut watchdog = Watchdog::new(shared.config().daemon.heartbeat_timeout);
-    let stop_requested =
-        || signals.stop.load(Ordering::Acquire) || options.stop.load(Ordering::Acquire);
+    let stop_requested = || {
+        signals.stop.load(Ordering::Acquire)
+            || signals.stop_requested_by_caller.load(Ordering::Acquire)
+    };
 
     // Sessions up and books synced.
     let deadline = Instant::now() + start_timeout;
@@ -478,8 +547,33 @@ fn drive(
         cancelled = changed,
         "reconciled with the venue"
     );
-    if recovered.trading_state == TradingState::Halted {
-        tracing::warn!("the journal says trading was halted: staying halted (levictl resume)");
+    // Trading resumes only on what the venue confirmed, and only on a journal that vouches
+    // for the state (or an operator who does).
+    let empty_journal = shared.config().daemon.empty_journal;
+    if status_changed < 0 && reconcile == Reconcile::MassStatus || left > 0 {
+        shared.self_halt(
+            halt_reason::RECONCILE_UNCONFIRMED,
+            if left > 0 {
+                format!("{left} orders still unconfirmed after the reconciliation's cancel-all")
+            } else {
+                "the venue did not answer the reconciliation's order mass status".to_owned()
+            },
+        );
+    } else if !recovered.found_journal && empty_journal == EmptyJournal::Halt {
+        shared.self_halt(
+            halt_reason::EMPTY_JOURNAL,
+            "no journal at start (after a reboot?): positions, PnL and the kill switch were \
+             not recovered; check the venue's view, then levictl resume \
+             (daemon.empty_journal = \"halt\")"
+                .to_owned(),
+        );
+    } else if recovered.trading_state == TradingState::Halted {
+        shared.self_halt(
+            halt_reason::JOURNAL_SAYS_HALTED,
+            "the journal says trading was halted when the daemon stopped (a kill switch \
+             engaged before the restart stays engaged)"
+                .to_owned(),
+        );
     } else {
         shared.set_trading(TradingCommand::Resume, event_source::DAEMON, 0);
     }
@@ -492,7 +586,12 @@ fn drive(
     let mut next_gauges = Instant::now();
     let mut next_maintain = Instant::now();
     let mut next_checkpoint = Instant::now() + CHECKPOINT_INTERVAL;
-    while !stop_requested() {
+    let mut watch = FaultWatch::new(&shared.counters);
+    let mut floor_held_seen = maintenance.floor_held();
+    let journal_failure = loop {
+        if stop_requested() {
+            break None;
+        }
         if signals.reload.swap(false, Ordering::AcqRel) {
             match shared.reload(event_source::SIGNAL, 0) {
                 Ok(message) => tracing::info!("SIGHUP: {message}"),
@@ -505,20 +604,35 @@ fn drive(
             gauges.refresh(shared, journal);
             watchdog.feed_if_fresh(&shared.counters, gauges);
             catch_up(shadow);
+            gauges
+                .retention_floor_held
+                .set(maintenance.floor_held() as i64);
+            if let Some(failure) = watch.journal_failure(shared, maintenance) {
+                break Some(failure);
+            }
+            watch.check_reports(shared);
         }
-        if now >= next_checkpoint {
+        // Retention had to keep what the last checkpoint's replay needs past its size limit:
+        // a checkpoint now moves that floor up, rather than letting the filesystem fill.
+        let floor_held = maintenance.floor_held();
+        let floor_in_the_way = floor_held > floor_held_seen;
+        floor_held_seen = floor_held;
+        if now >= next_checkpoint || floor_in_the_way {
             next_checkpoint = now + CHECKPOINT_INTERVAL;
-            if let Err(e) = shadow.write_checkpoint(&mut lock(&shared.events)) {
-                tracing::error!("checkpoint: {e}");
-            }
+            write_checkpoint(shadow, shared, journal, gauges);
         }
-        if now >= next_maintain {
+        if maintenance.is_on_control_loop() && now >= next_maintain {
             next_maintain = now + MAINTAIN_INTERVAL;
-            if let Err(e) = journal.maintain() {
-                tracing::error!("journal maintenance: {e}");
-            }
+            maintenance.once(journal);
         }
         std::thread::sleep(TICK);
+    };
+
+    if let Some(detail) = journal_failure {
+        shared.phase.set(Phase::Stopping);
+        gauges.phase.set(Phase::Stopping as i64);
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        return Err(stop_on_journal_failure(shared, journal, detail));
     }
 
     // Stop: no new orders, cancel everything, wait for the venue.
@@ -545,6 +659,48 @@ fn drive(
 struct RecoveredSummary {
     open_orders: usize,
     trading_state: TradingState,
+    /// False: the journal was empty (a first start, or a reboot emptied /dev/shm).
+    found_journal: bool,
+}
+
+/// The lowest client order id a run starting at `unix_ns` may use, so that ids never repeat
+/// across runs even when the journal vanished (every reboot empties /dev/shm) and the venue
+/// still knows the last run's ids:
+///
+/// ```text
+///   bit 63      62 ........................... 20   19 ............ 0
+///   0           milliseconds since the Unix epoch    order count within the run
+/// ```
+///
+/// A run starting at millisecond `t` begins at `t << 20`; an earlier run (at `t' < t`) would
+/// have to send more than 2^20 orders per millisecond it ran to reach it. The millisecond count
+/// fits in 43 bits until the year 2248. A wall clock set back between two runs could repeat
+/// ids: the journal's own mark (`next_client_order_id`) is kept when it is higher, so that
+/// only a vanished journal *and* a clock set back can do it.
+pub fn client_order_id_floor(unix_ns: u64) -> u64 {
+    (unix_ns / 1_000_000) << 20
+}
+
+/// Writes a checkpoint, counts it, and tells retention to keep everything its replay needs.
+fn write_checkpoint(
+    shadow: &mut ShadowRecovery,
+    shared: &Shared,
+    journal: &Journal,
+    gauges: &DaemonGauges,
+) {
+    match shadow.write_checkpoint(&mut lock(&shared.events)) {
+        Ok(written) => {
+            journal.set_retention_floor(written.replay_from);
+            gauges.checkpoints.increment();
+            gauges
+                .last_checkpoint_unix_s
+                .set((unix_now_ns() / 1_000_000_000) as i64);
+        }
+        Err(e) => {
+            gauges.checkpoint_failures.increment();
+            tracing::error!("checkpoint: {e}");
+        }
+    }
 }
 
 /// Replays what the journal gained into the shadow (bounded per call; the next tick goes on).
@@ -605,7 +761,7 @@ fn journal_start(
     Ok(())
 }
 
-fn unix_now_ns() -> u64 {
+pub(super) fn unix_now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
@@ -627,10 +783,12 @@ fn lock_memory(wanted: bool) {
     }
 }
 
-/// The signals the daemon acts on, as flags the control loop polls.
+/// The signals the daemon acts on, as flags the control loop polls, and the embedding
+/// program's stop flag (`RunOptions::stop`: the demo's duration).
 struct Signals {
     stop: Arc<AtomicBool>,
     reload: Arc<AtomicBool>,
+    stop_requested_by_caller: Arc<AtomicBool>,
 }
 
 impl Signals {
@@ -638,6 +796,7 @@ impl Signals {
         let signals = Signals {
             stop: Arc::new(AtomicBool::new(false)),
             reload: Arc::new(AtomicBool::new(false)),
+            stop_requested_by_caller: Arc::clone(&options.stop),
         };
         if options.handle_signals {
             use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -651,22 +810,22 @@ impl Signals {
 }
 
 /// The phase, shared; the control loop, its only writer, publishes it as `daemon.phase`.
-struct PhaseCell {
+pub(super) struct PhaseCell {
     value: AtomicU8,
 }
 
 impl PhaseCell {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         PhaseCell {
             value: AtomicU8::new(Phase::Starting as u8),
         }
     }
 
-    fn set(&self, phase: Phase) {
+    pub(super) fn set(&self, phase: Phase) {
         self.value.store(phase as u8, Ordering::Release);
     }
 
-    fn get(&self) -> Phase {
+    pub(super) fn get(&self) -> Phase {
         Phase::from_code(i64::from(self.value.load(Ordering::Acquire))).unwrap_or(Phase::Starting)
     }
 }
@@ -682,6 +841,10 @@ struct DaemonGauges {
     agents_fresh: Counter,
     uptime_s: Counter,
     phase: Counter,
+    checkpoints: Counter,
+    checkpoint_failures: Counter,
+    last_checkpoint_unix_s: Counter,
+    retention_floor_held: Counter,
 }
 
 impl DaemonGauges {
@@ -708,6 +871,18 @@ impl DaemonGauges {
                 .map_err(fail)?,
             phase: counters
                 .allocate("daemon.phase", counter_type::STATE)
+                .map_err(fail)?,
+            checkpoints: counters
+                .allocate("daemon.checkpoints", counter_type::EVENTS)
+                .map_err(fail)?,
+            checkpoint_failures: counters
+                .allocate("daemon.checkpoint_failures", counter_type::EVENTS)
+                .map_err(fail)?,
+            last_checkpoint_unix_s: counters
+                .allocate("daemon.last_checkpoint_unix_s", counter_type::GAUGE)
+                .map_err(fail)?,
+            retention_floor_held: counters
+                .allocate("journal.retention_floor_held", counter_type::EVENTS)
                 .map_err(fail)?,
         })
     }
@@ -781,411 +956,5 @@ impl Watchdog {
             }
             _ => false,
         }
-    }
-}
-
-/// The counters file read back by label (the daemon's own view, as levictl's).
-struct CounterIndex {
-    reader: CountersReader,
-    by_label: Mutex<HashMap<String, usize>>,
-}
-
-impl CounterIndex {
-    fn new(reader: CountersReader) -> Self {
-        CounterIndex {
-            reader,
-            by_label: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn id(&self, label: &str) -> Option<usize> {
-        let mut map = lock(&self.by_label);
-        if let Some(&id) = map.get(label) {
-            return Some(id);
-        }
-        for c in self.reader.counters() {
-            map.insert(c.label, c.id);
-        }
-        map.get(label).copied()
-    }
-
-    /// The counter's value, 0 if there is none.
-    fn get(&self, label: &str) -> i64 {
-        self.id(label).map_or(0, |id| self.value(id))
-    }
-
-    fn value(&self, id: usize) -> i64 {
-        self.reader.value(id).unwrap_or(0)
-    }
-
-    fn ids_with_suffix(&self, suffix: &str) -> Vec<(usize, String)> {
-        self.reader
-            .counters()
-            .into_iter()
-            .filter(|c| c.label.ends_with(suffix))
-            .map(|c| (c.id, c.label))
-            .collect()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Sends the strategy parameters of a config (type-erased: the daemon runs one strategy kind).
-trait ParamsSink: Send {
-    /// Whether `send` would take `config`'s parameters now.
-    fn ready_for(&self, config: &DaemonConfig) -> Result<(), String>;
-    /// Sends them; after `ready_for` said yes, it cannot fail.
-    fn send(&mut self, config: &DaemonConfig) -> Result<(), String>;
-}
-
-struct ParamsMailbox<P: Copy> {
-    sender: ParamsSender<ParamsByInstrument<P>>,
-}
-
-impl<P: StrategyParamsOf> ParamsMailbox<P> {
-    fn params_of(config: &DaemonConfig) -> Result<ParamsByInstrument<P>, String> {
-        let params = P::of(config).ok_or("the strategy kind cannot change without a restart")?;
-        Ok(ParamsByInstrument::from_slice(&params).ok_or("too many instruments")?)
-    }
-}
-
-impl<P: StrategyParamsOf> ParamsSink for ParamsMailbox<P> {
-    fn ready_for(&self, config: &DaemonConfig) -> Result<(), String> {
-        Self::params_of(config)?;
-        if self.sender.has_room() {
-            Ok(())
-        } else {
-            Err("earlier updates are still waiting for the strategy agent; try again".into())
-        }
-    }
-
-    fn send(&mut self, config: &DaemonConfig) -> Result<(), String> {
-        let all = Self::params_of(config)?;
-        if self.sender.send(all) {
-            Ok(())
-        } else {
-            Err("earlier updates are still waiting for the strategy agent; try again".into())
-        }
-    }
-}
-
-/// What the control loop and the control socket share.
-struct Shared {
-    /// The config in force (after reloads and `set`s).
-    config: Mutex<DaemonConfig>,
-    trading: Mutex<TradingControl>,
-    limits: Mutex<ParamsSender<RiskLimits>>,
-    params: Mutex<Box<dyn ParamsSink>>,
-    /// The daemon's own journal writer: events and config texts.
-    events: Mutex<Appender>,
-    counters: CounterIndex,
-    phase: Arc<PhaseCell>,
-    started: Instant,
-    reloads: AtomicU64,
-    feed_stats: Arc<WsFeedStats>,
-    /// One kill, cancel-all or reload at a time.
-    kill: Mutex<()>,
-}
-
-impl Shared {
-    fn config(&self) -> MutexGuard<'_, DaemonConfig> {
-        lock(&self.config)
-    }
-
-    fn event(&self, kind: u16, source: u16, peer_uid: u32, value: i64) {
-        let event = DaemonEvent {
-            unix_ns: unix_now_ns(),
-            value,
-            kind,
-            source,
-            peer_uid,
-        };
-        if let Err(e) = lock(&self.events).append(DaemonEvent::RECORD_TYPE, event.to_bytes()) {
-            tracing::error!("journal: daemon event {kind}: {e}");
-        }
-    }
-
-    /// What start-up still waits for (empty: ready to reconcile).
-    fn not_ready(&self) -> Vec<String> {
-        let mut missing = Vec::new();
-        if self.counters.get("venue.order_entry.up") != 1 {
-            missing.push("the FIX session to log on".to_owned());
-        }
-        let config = self.config();
-        for id in 0..config.instruments.len() as u32 {
-            if let Some(i) = config.instruments.get(id)
-                && self.counters.get(&format!("book.{}.synced", i.symbol)) != 1
-            {
-                missing.push(format!("the {} book to sync", i.symbol));
-            }
-        }
-        missing
-    }
-
-    fn set_trading(&self, command: TradingCommand, source: u16, peer_uid: u32) -> bool {
-        let sent = lock(&self.trading).send(command);
-        let state = match command {
-            TradingCommand::Resume => Some(0),
-            TradingCommand::Halt
-            | TradingCommand::HaltAndCancelAll
-            | TradingCommand::HaltAndMassStatus => Some(2),
-            TradingCommand::AbandonMassStatus => None,
-        };
-        if sent && let Some(state) = state {
-            self.event(daemon_event::TRADING_STATE, source, peer_uid, state);
-        }
-        sent
-    }
-
-    /// Halts and asks the venue for the status of every order of ours; waits until risk has
-    /// taken the whole answer or the deadline passes (then the round is given up). Returns
-    /// what the round changed in risk (missed fills + dropped + adopted), -1 without an answer.
-    fn mass_status(&self, deadline: Duration) -> i64 {
-        let _one_at_a_time = lock(&self.kill);
-        let c = &self.counters;
-        let changes = || {
-            c.get("risk.status_fills_applied")
-                + c.get("risk.status_dropped")
-                + c.get("risk.status_adopted")
-        };
-        let (rounds, changes_before) = (c.get("risk.status_rounds"), changes());
-        let until = Instant::now() + deadline;
-        while !self.set_trading(TradingCommand::HaltAndMassStatus, event_source::DAEMON, 0) {
-            if Instant::now() >= until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        while c.get("risk.status_rounds") == rounds && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let changed = if c.get("risk.status_rounds") > rounds {
-            let changed = changes() - changes_before;
-            tracing::info!(
-                fills_applied = c.get("risk.status_fills_applied"),
-                dropped = c.get("risk.status_dropped"),
-                adopted = c.get("risk.status_adopted"),
-                unaccounted = c.get("risk.status_unaccounted"),
-                "order mass status: risk's view is the venue's"
-            );
-            changed
-        } else {
-            tracing::warn!(
-                "order mass status: no complete answer within {deadline:?}; given up \
-                 (the cancel-all still runs)"
-            );
-            lock(&self.trading).send(TradingCommand::AbandonMassStatus);
-            -1
-        };
-        self.event(daemon_event::MASS_STATUS, event_source::DAEMON, 0, changed);
-        changed
-    }
-
-    /// Halts, cancels every open order at the venue and waits until risk has none open or the
-    /// deadline passes. Returns (open orders before, open orders left).
-    fn cancel_all(&self, source: u16, peer_uid: u32, deadline: Duration) -> (i64, i64) {
-        let _one_at_a_time = lock(&self.kill);
-        let before = self.counters.get("risk.open_orders");
-        self.event(daemon_event::CANCEL_ALL, source, peer_uid, before);
-        let until = Instant::now() + deadline;
-        while !self.set_trading(TradingCommand::HaltAndCancelAll, source, peer_uid) {
-            if Instant::now() >= until {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // The halt holds from risk's next duty cycle; the venue's confirmations take a round
-        // trip. Give the agents a moment before the first look, so a count read before the
-        // mass cancel left cannot end the wait early.
-        std::thread::sleep(Duration::from_millis(20).min(deadline));
-        let mut left = self.counters.get("risk.open_orders");
-        while left > 0 && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(5));
-            left = self.counters.get("risk.open_orders");
-        }
-        self.event(daemon_event::CANCEL_ALL_DONE, source, peer_uid, left);
-        (before, left)
-    }
-
-    /// Applies a new config's limits and parameters (all or nothing) and journals it.
-    fn apply(
-        &self,
-        new: DaemonConfig,
-        kind: u16,
-        source: u16,
-        peer_uid: u32,
-    ) -> Result<(), String> {
-        let mut limits = lock(&self.limits);
-        let mut params = lock(&self.params);
-        // All or nothing: both mailboxes must take the update before either is sent (each
-        // has one sender, held here, so room seen now is room when sending).
-        if !limits.has_room() {
-            return Err(
-                "earlier limits are still waiting for the risk agent; try again".to_owned(),
-            );
-        }
-        params.ready_for(&new)?;
-        if !limits.send(new.risk_limits) {
-            return Err("the risk agent's mailbox filled up; try again".to_owned());
-        }
-        params.send(&new)?;
-        let n = self.reloads.fetch_add(1, Ordering::AcqRel) + 1;
-        if let Err(e) = lock(&self.events).append(record_type::CONFIG_TEXT, new.text.as_bytes()) {
-            tracing::error!("journal: config text: {e}");
-        }
-        self.event(kind, source, peer_uid, n as i64);
-        *self.config() = new;
-        Ok(())
-    }
-
-    fn reload(&self, source: u16, peer_uid: u32) -> Result<String, String> {
-        let _one_at_a_time = lock(&self.kill);
-        let path = self.config().path.clone();
-        let refused = |problems: String, count: usize| {
-            self.event(daemon_event::RELOAD_REFUSED, source, peer_uid, count as i64);
-            Err(problems)
-        };
-        let new = match super::config::load(&path) {
-            Ok(new) => new,
-            Err(e) => return refused(e.to_string(), e.problems.len()),
-        };
-        if let Err(e) = self.config().reloadable_change(&new) {
-            return refused(e.to_string(), e.problems.len());
-        }
-        self.apply(new, daemon_event::RELOADED, source, peer_uid)?;
-        Ok(format!(
-            "reloaded {}: risk limits and strategy parameters apply from the next order",
-            path.display()
-        ))
-    }
-}
-
-impl ControlHandler for Shared {
-    fn status(&self) -> StatusReport {
-        let c = &self.counters;
-        let config = self.config();
-        let mut instruments = Vec::new();
-        for id in 0..config.instruments.len() as u32 {
-            let Some(i) = config.instruments.get(id) else {
-                continue;
-            };
-            let symbol = i.symbol.to_string();
-            let units = |v: i64, scale: levibot_gateway::decimal::Scale| {
-                scale.to_decimal(v).normalize().to_string()
-            };
-            let px = |label: &str| {
-                let v = c.get(&format!("book.{symbol}.{label}"));
-                (v > 0).then(|| units(v, i.price_scale))
-            };
-            instruments.push(InstrumentStatus {
-                position: units(c.get(&format!("risk.position_units.{symbol}")), i.qty_scale),
-                open_orders: c.get(&format!("risk.open_orders.{symbol}")).max(0) as u32,
-                realised_pnl: microquote_text(
-                    c.get(&format!("risk.realised_pnl_microquote.{symbol}")),
-                ),
-                pnl: microquote_text(c.get(&format!("risk.pnl_microquote.{symbol}"))),
-                bid: px("bid_px"),
-                ask: px("ask_px"),
-                symbol,
-            });
-        }
-        let trading_state = match c.get("risk.trading_state") {
-            0 => "active",
-            1 => "reduce_only",
-            _ => "halted",
-        };
-        let md_connects = c.get("venue.market_data.connects") as u64;
-        StatusReport {
-            pid: std::process::id(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            phase: self.phase.get().name().to_owned(),
-            trading_state: trading_state.to_owned(),
-            uptime_s: self.started.elapsed().as_secs(),
-            journal_dir: config.journal.dir.display().to_string(),
-            config_path: config.path.display().to_string(),
-            market_data: SessionStatus {
-                connected: c.get("venue.market_data.up") == 1,
-                connects: md_connects,
-                disconnects: c.get("venue.market_data.disconnects") as u64,
-            },
-            order_entry: SessionStatus {
-                connected: c.get("venue.order_entry.up") == 1,
-                connects: c.get("venue.order_entry.logons") as u64,
-                disconnects: c.get("venue.order_entry.disconnects") as u64,
-            },
-            instruments,
-            open_orders: c.get("risk.open_orders").max(0) as u32,
-            orders_sent: c.get("gateway.orders_sent") as u64,
-            fills: c.get("venue.order_entry.fills") as u64,
-            rejects: c.get("risk.rejected") as u64,
-            reloads: self.reloads.load(Ordering::Acquire),
-        }
-    }
-
-    fn kill(&self, peer: &Peer) -> Result<String, String> {
-        let deadline = self.config().daemon.cancel_deadline;
-        let started = Instant::now();
-        let (before, left) = self.cancel_all(event_source::CONTROL_SOCKET, peer.uid, deadline);
-        tracing::warn!(
-            uid = peer.uid,
-            pid = peer.pid,
-            before,
-            left,
-            "kill switch engaged"
-        );
-        if left == 0 {
-            Ok(format!(
-                "halted; {before} open orders cancelled, confirmed by the venue in {} ms",
-                started.elapsed().as_millis()
-            ))
-        } else {
-            Err(format!(
-                "halted; the cancel deadline ({} ms) passed with {left} of {before} open orders \
-                 unconfirmed",
-                deadline.as_millis()
-            ))
-        }
-    }
-
-    fn resume(&self, peer: &Peer) -> Result<String, String> {
-        if self.phase.get() != Phase::Running {
-            return Err(format!(
-                "the daemon is {}; trading resumes only while running",
-                self.phase.get().name()
-            ));
-        }
-        let _one_at_a_time = lock(&self.kill);
-        if self.set_trading(
-            TradingCommand::Resume,
-            event_source::CONTROL_SOCKET,
-            peer.uid,
-        ) {
-            tracing::warn!(uid = peer.uid, "trading resumed");
-            Ok("trading resumed".to_owned())
-        } else {
-            Err("the agents have not taken earlier commands yet; try again".to_owned())
-        }
-    }
-
-    fn reload(&self, peer: &Peer) -> Result<String, String> {
-        Shared::reload(self, event_source::CONTROL_SOCKET, peer.uid)
-    }
-
-    fn set(&self, peer: &Peer, key: &str, value: &str) -> Result<String, String> {
-        let _one_at_a_time = lock(&self.kill);
-        let new = self
-            .config()
-            .with_limit_set(key, value)
-            .map_err(|e| e.to_string())?;
-        self.apply(
-            new,
-            daemon_event::LIMIT_SET,
-            event_source::CONTROL_SOCKET,
-            peer.uid,
-        )?;
-        tracing::warn!(uid = peer.uid, key, value, "risk limit set");
-        Ok(format!("{key} = {value}: applies from the next order"))
     }
 }

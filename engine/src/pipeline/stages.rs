@@ -9,7 +9,7 @@ use levibot_gateway::binance::{
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     DEPTH_LEVELS_PER_RECORD, ExecutionReport, Level, OrderRequest, Record, RiskReject, SentOrder,
-    TRADE_FLAG_BUYER_IS_MAKER, exec_type,
+    TRADE_FLAG_BUYER_IS_MAKER, exec_type, order_kind,
 };
 use levibot_shm::{Appender, ShmError, TscCalibration};
 
@@ -1183,14 +1183,21 @@ impl<V: Venue> GatewayStage<V> {
         };
         // Write-ahead: journaled before the bytes leave, so a crash never forgets a sent order.
         // If the journal cannot take it, the order is taken back and refused; only a venue
-        // that cannot take it back lets it leave (counted either way).
+        // that cannot take it back lets it leave (counted either way). Cancels and status
+        // requests leave anyway: on a full journal the daemon halts and cancels everything,
+        // and an order left working that nobody watches is worse than a cancel recovery does
+        // not know of (reconciliation cancels again, harmlessly).
         if self
             .appender
             .append(SentOrder::RECORD_TYPE, sent.to_bytes())
             .is_err()
         {
             self.journal_errors.increment();
-            if self.venue.retract(&queued) {
+            let reduces_risk = matches!(
+                staged.order.kind,
+                order_kind::CANCEL | order_kind::MASS_CANCEL | order_kind::MASS_STATUS
+            );
+            if !reduces_risk && self.venue.retract(&queued) {
                 return Err(rejected_report(
                     &staged.order,
                     REJECT_REASON_JOURNAL,

@@ -8,7 +8,9 @@
 //!
 //! Exit codes: 0 a clean stop (SIGTERM/SIGINT: every open order cancelled or the deadline
 //! passed, the journal closed); 1 the daemon failed (systemd restarts it); 2 the config is
-//! invalid (every problem printed, nothing started).
+//! invalid (every problem printed, nothing started); 75 the journal's filesystem is full
+//! (trading halted, every open order cancelled, then stopped; systemd does not restart it:
+//! free room first).
 //!
 //! The binary lives in `tools/` rather than `engine/` (where the daemon's library is) because
 //! the demo starts the simulated venue in-process, and the venue is a tool.
@@ -18,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use levibot_engine::daemon::config::{self, LogFormat};
-use levibot_engine::daemon::run::{RunOptions, run};
+use levibot_engine::daemon::run::{DaemonError, RunOptions, run};
 use levibot_tools::demo::{DemoArgs, run_demo};
 use tracing_subscriber::EnvFilter;
 
@@ -91,7 +93,7 @@ fn main() -> ExitCode {
                 Err(e) => {
                     tracing::error!("levibotd: {e}");
                     eprintln!("levibotd: {e}");
-                    ExitCode::FAILURE
+                    ExitCode::from(e.exit_status() as u8)
                 }
             }
         }
@@ -101,7 +103,11 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("levibotd demo: {e:#}");
-                    ExitCode::FAILURE
+                    // A full journal stops the demo as it stops the service (status 75).
+                    let status = e
+                        .downcast_ref::<DaemonError>()
+                        .map_or(1, |d| d.exit_status());
+                    ExitCode::from(status as u8)
                 }
             }
         }

@@ -85,6 +85,9 @@ pub struct FixFaults {
     /// Lose the next order message (NewOrderSingle, cancel or replace) as a network would: it
     /// is not processed, its number not used, and the connection is dropped at once.
     pub lose_next_order: bool,
+    /// Take cancels, mass cancels and mass status requests in sequence but act on none and
+    /// answer nothing (a stuck venue): the client can never confirm them.
+    pub ignore_cancels: bool,
 }
 
 /// One client's FIX session.
@@ -459,6 +462,16 @@ impl FixAcceptor {
             return None;
         }
         if !self.check_seq(seq, now_ns) {
+            return None;
+        }
+        if self.faults.ignore_cancels
+            && matches!(
+                kind,
+                msg_type::ORDER_CANCEL_REQUEST
+                    | msg_type::ORDER_MASS_CANCEL_REQUEST
+                    | msg_type::ORDER_MASS_STATUS_REQUEST
+            )
+        {
             return None;
         }
         match kind {

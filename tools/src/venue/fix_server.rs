@@ -46,7 +46,9 @@ type Sessions = Arc<Mutex<Registry>>;
 pub struct FixServer {
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    faults: Arc<Mutex<FixFaults>>,
+    faults: Arc<Mutex<Option<FixFaults>>>,
+    /// Every session ignores cancels and status requests while set (a test fault).
+    ignore_cancels: Arc<AtomicBool>,
     /// Bumped to drop every connection (a test fault).
     drops: Arc<AtomicU64>,
     acceptor_thread: Option<JoinHandle<()>>,
@@ -116,7 +118,9 @@ impl FixServer {
         listener.set_nonblocking(true)?;
         let local_addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let faults = Arc::new(Mutex::new(FixFaults::default()));
+        let faults = Arc::new(Mutex::new(None));
+        let ignore_cancels = Arc::new(AtomicBool::new(false));
+        let thread_ignore_cancels = Arc::clone(&ignore_cancels);
         let drops = Arc::new(AtomicU64::new(0));
         let thread_drops = Arc::clone(&drops);
         let sessions: Sessions = Arc::new(Mutex::new(Registry::default()));
@@ -145,6 +149,7 @@ impl FixServer {
                                     sessions: Arc::clone(&sessions),
                                     stop: Arc::clone(&thread_stop),
                                     faults: Arc::clone(&thread_faults),
+                                    ignore_cancels: Arc::clone(&thread_ignore_cancels),
                                     drops: Arc::clone(&thread_drops),
                                 };
                                 if let Ok(handle) = std::thread::Builder::new()
@@ -169,6 +174,7 @@ impl FixServer {
             local_addr,
             stop,
             faults,
+            ignore_cancels,
             drops,
             acceptor_thread: Some(acceptor_thread),
         })
@@ -178,9 +184,15 @@ impl FixServer {
         self.local_addr
     }
 
-    /// Fault switches applied to every session at its next poll (each switch once).
+    /// Fault switches applied to the next session that polls (each one-shot switch once).
     pub fn set_faults(&self, faults: FixFaults) {
-        *lock(&self.faults) = faults;
+        *lock(&self.faults) = Some(faults);
+    }
+
+    /// While on, every session, present and future, takes cancels, mass cancels and mass
+    /// status requests without acting on them or answering (a stuck venue).
+    pub fn set_ignore_cancels(&self, on: bool) {
+        self.ignore_cancels.store(on, Ordering::Relaxed);
     }
 
     /// Closes every connection now, without a Logout (a test fault: a network drop). Clients
@@ -213,7 +225,8 @@ struct Link {
     core: Arc<VenueCore>,
     sessions: Sessions,
     stop: Arc<AtomicBool>,
-    faults: Arc<Mutex<FixFaults>>,
+    faults: Arc<Mutex<Option<FixFaults>>>,
+    ignore_cancels: Arc<AtomicBool>,
     drops: Arc<AtomicU64>,
 }
 
@@ -242,11 +255,12 @@ fn serve(mut stream: TcpStream, owner: u32, session: Arc<Mutex<FixAcceptor>>, li
         };
         let now = now_ns();
         {
-            let pending = std::mem::take(&mut *lock(faults));
+            let pending = lock(faults).take();
             let mut s = lock(&session);
-            if pending != FixFaults::default() {
+            if let Some(pending) = pending {
                 s.faults = pending;
             }
+            s.faults.ignore_cancels = link.ignore_cancels.load(Ordering::Relaxed);
         }
         if read > 0 {
             // Own session first, then the engine (the venue lock): never the other way round.

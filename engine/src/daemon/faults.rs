@@ -1,0 +1,236 @@
+//! What the running daemon watches for by itself, and what it does about it (cold path).
+//!
+//! ```text
+//!  journal can take no more records ──> halt, cancel-all (confirmed or deadline), JOURNAL_FAILED
+//!   (the next segment cannot be made,      -> stop the agents -> exit JOURNAL_EXIT_STATUS (75),
+//!    or an order/report/event append       which the unit does not restart
+//!    failed)
+//!  a report could not be queued, or  ──> halt (SELF_HALT), ask the venue for a mass status;
+//!   an inbound FIX gap went unfilled       trading resumes only on `levictl resume`, which
+//!                                          asks again if the round went unanswered
+//! ```
+//!
+//! Journal housekeeping ([`Maintenance`]) runs on its own thread: gzip of a finished segment
+//! can take seconds, and the control loop must keep feeding the watchdog and hearing SIGTERM.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use levibot_shm::Journal;
+use levibot_shm::records::{daemon_event, event_source, halt_reason};
+
+use super::shared::{CounterIndex, Shared, lock};
+
+/// How long the maintenance thread sleeps between passes.
+const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the maintenance thread looks at its stop flag while it sleeps.
+const MAINTAIN_STOP_POLL: Duration = Duration::from_millis(20);
+
+/// Journal housekeeping: pre-creating the next segment and retention (prune, then gzip).
+pub(super) struct Maintenance {
+    stop: AtomicBool,
+    /// Why the journal cannot grow (its filesystem is full), once seen.
+    no_space: Mutex<Option<String>>,
+    /// Passes in which retention had to keep segments recovery needs beyond its size limit.
+    floor_held: AtomicU64,
+    /// No thread could be started for it: the control loop calls [`once`](Self::once).
+    from_control_loop: AtomicBool,
+}
+
+impl Maintenance {
+    pub(super) fn new() -> Self {
+        Maintenance {
+            stop: AtomicBool::new(false),
+            no_space: Mutex::new(None),
+            floor_held: AtomicU64::new(0),
+            from_control_loop: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn run_from_control_loop(&self) {
+        self.from_control_loop.store(true, Ordering::Release);
+    }
+
+    pub(super) fn is_on_control_loop(&self) -> bool {
+        self.from_control_loop.load(Ordering::Acquire)
+    }
+
+    /// Maintains every [`MAINTAIN_INTERVAL`] until [`stop`](Self::stop).
+    pub(super) fn run(&self, journal: &Journal) {
+        while !self.stop.load(Ordering::Acquire) {
+            self.once(journal);
+            let mut slept = Duration::ZERO;
+            while slept < MAINTAIN_INTERVAL && !self.stop.load(Ordering::Acquire) {
+                std::thread::sleep(MAINTAIN_STOP_POLL);
+                slept += MAINTAIN_STOP_POLL;
+            }
+        }
+    }
+
+    /// One pass. A full filesystem is remembered for the control loop; other failures are
+    /// logged and the next pass tries again.
+    pub(super) fn once(&self, journal: &Journal) {
+        match journal.maintain() {
+            Ok(report) => {
+                if !report.kept_for_floor.is_empty() {
+                    self.floor_held.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        segments = ?report.kept_for_floor,
+                        "journal retention: kept segments that recovery needs past the size limit"
+                    );
+                }
+                for failed in &report.compress_failed {
+                    tracing::error!(
+                        "journal retention: segment {} not compressed: {}",
+                        failed.index,
+                        failed.error
+                    );
+                }
+            }
+            Err(e) if e.is_no_space() => {
+                tracing::error!("journal maintenance: {e}");
+                lock(&self.no_space).get_or_insert_with(|| e.to_string());
+            }
+            Err(e) => tracing::error!("journal maintenance: {e}"),
+        }
+    }
+
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    pub(super) fn no_space(&self) -> Option<String> {
+        lock(&self.no_space).clone()
+    }
+
+    pub(super) fn floor_held(&self) -> u64 {
+        self.floor_held.load(Ordering::Acquire)
+    }
+}
+
+/// Counters whose growth means the daemon can no longer vouch for its state.
+pub(super) struct FaultWatch {
+    journal_errors: i64,
+    reports_dropped: i64,
+    gaps_unfilled: i64,
+}
+
+/// The stages whose journal appends are fixed-size records (orders, reports, rejects): any
+/// failure there is the journal's, not the record's. The feed's raw messages are left out: one
+/// too long for a frame fails alone, and is counted as that.
+const JOURNAL_ERROR_COUNTERS: [&str; 3] = [
+    "strategy.journal_errors",
+    "risk.journal_errors",
+    "gateway.journal_errors",
+];
+
+fn journal_errors(counters: &CounterIndex) -> i64 {
+    JOURNAL_ERROR_COUNTERS
+        .iter()
+        .map(|label| counters.get(label))
+        .sum()
+}
+
+impl FaultWatch {
+    pub(super) fn new(counters: &CounterIndex) -> Self {
+        FaultWatch {
+            journal_errors: journal_errors(counters),
+            reports_dropped: counters.get("venue.order_entry.reports_dropped"),
+            gaps_unfilled: counters.get("venue.order_entry.gaps_unfilled"),
+        }
+    }
+
+    /// Why the journal can no longer be trusted to take records, if it cannot.
+    pub(super) fn journal_failure(
+        &mut self,
+        shared: &Shared,
+        maintenance: &Maintenance,
+    ) -> Option<String> {
+        if let Some(detail) = maintenance.no_space() {
+            return Some(detail);
+        }
+        if shared.events_failed.load(Ordering::Acquire) {
+            return Some("the daemon's own records could not be appended".to_owned());
+        }
+        let errors = journal_errors(&shared.counters);
+        if errors > self.journal_errors {
+            return Some(format!(
+                "{} order, report or reject records could not be appended",
+                errors - self.journal_errors
+            ));
+        }
+        None
+    }
+
+    /// A report that could not be queued, or an inbound gap the venue did not fill, may hide
+    /// a fill: halt, and ask the venue for the truth (on a thread of its own: the round waits
+    /// up to the cancel deadline, and the control loop must not).
+    pub(super) fn check_reports(&mut self, shared: &Arc<Shared>) {
+        let c = &shared.counters;
+        let dropped = c.get("venue.order_entry.reports_dropped");
+        let gaps = c.get("venue.order_entry.gaps_unfilled");
+        let fault = if dropped > self.reports_dropped {
+            Some((
+                halt_reason::REPORT_OVERFLOW,
+                format!(
+                    "{} execution reports could not be queued for risk; a fill may be missing",
+                    dropped - self.reports_dropped
+                ),
+            ))
+        } else if gaps > self.gaps_unfilled {
+            Some((
+                halt_reason::GAP_UNFILLED,
+                format!(
+                    "{} inbound FIX gaps the venue did not fill; a fill may be missing",
+                    gaps - self.gaps_unfilled
+                ),
+            ))
+        } else {
+            None
+        };
+        self.reports_dropped = dropped;
+        self.gaps_unfilled = gaps;
+        let Some((reason, detail)) = fault else {
+            return;
+        };
+        shared.owe_mass_status();
+        shared.self_halt(
+            reason,
+            format!("{detail}; asking the venue for a mass status"),
+        );
+        let shared = Arc::clone(shared);
+        let deadline = shared.config().daemon.cancel_deadline;
+        let spawned = std::thread::Builder::new()
+            .name("mass-status".into())
+            .spawn(move || shared.mass_status(deadline));
+        if let Err(e) = spawned {
+            tracing::error!("mass status thread: {e}; levictl resume asks for it");
+        }
+    }
+}
+
+/// The journal can take no more records: halt, cancel everything the venue has of ours (cancels
+/// leave even when their write-ahead record cannot be journaled), record what can be recorded,
+/// and stop. Returns the error that makes `levibotd` exit with
+/// [`halt_reason::JOURNAL_EXIT_STATUS`].
+pub(super) fn stop_on_journal_failure(
+    shared: &Shared,
+    journal: &Journal,
+    detail: String,
+) -> super::run::DaemonError {
+    shared.self_halt(halt_reason::JOURNAL_FULL, detail.clone());
+    let deadline = shared.config().daemon.cancel_deadline;
+    let (before, left) = shared.cancel_all(event_source::DAEMON, 0, deadline);
+    shared.event(daemon_event::JOURNAL_FAILED, event_source::DAEMON, 0, left);
+    tracing::error!(
+        before,
+        left,
+        "journal failed ({detail}): halted, cancelled, stopping"
+    );
+    super::run::DaemonError::JournalFailed {
+        dir: journal.dir().to_owned(),
+        detail,
+        open_orders_left: left,
+    }
+}
