@@ -4,14 +4,29 @@
 //! The socket is `--socket` (or `$LEVIBOT_SOCKET`), else `control.sock` in the journal
 //! directory. Exit codes: 0 the daemon did it; 1 the daemon refused (its reason on stderr);
 //! 2 the daemon could not be reached, did not let us in, or did not understand (the error and
-//! what to do on stderr). clap's usage errors are 2 as well.
+//! what to do on stderr); 3 (`kill` only) the daemon took the kill but could not confirm
+//! everything: orders still open at its cancel deadline, or the halt itself (what is confirmed
+//! on stdout, the warning on stderr). clap's usage errors are 2 as well.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use levibot_engine::daemon::control::{self, ControlError, Request, Response, StatusReport};
+use levibot_engine::daemon::control::{
+    self, ControlError, KillReport, Request, Response, StatusReport,
+};
+
+/// `levictl kill`'s exit status when the daemon took the kill but could not confirm everything.
+pub const KILL_UNCONFIRMED_EXIT: u8 = 3;
+/// `levictl kill --help`: what its exit statuses mean.
+pub const KILL_EXIT_HELP: &str = "Exit status:
+  0  trading halted and every cancel confirmed by the venue
+  3  the kill was taken but not everything is confirmed: orders still open at the daemon's
+     cancel deadline, or the halt itself; check the venue before anything else
+  1  the daemon refused
+  2  the daemon could not be asked (no daemon, no permission, no answer in time: then the
+     kill may still be in progress; see `levictl status`)";
 
 /// The environment variable that names the control socket.
 pub const SOCKET_ENV: &str = "LEVIBOT_SOCKET";
@@ -112,8 +127,39 @@ pub fn status(args: &StatusArgs, journal: &Path) -> anyhow::Result<ExitCode> {
 
 pub fn kill(args: &KillArgs, journal: &Path) -> anyhow::Result<ExitCode> {
     let path = args.socket.path(journal);
-    match control::request(&path, &Request::Kill, Duration::from_secs(args.timeout_s)) {
-        Ok(response) => print_response(&response, args.json),
+    // `exchange`: a kill that could not confirm everything is not `ok`, and its report is
+    // what the operator needs most.
+    let answer = control::exchange(&path, &Request::Kill, Duration::from_secs(args.timeout_s));
+    match answer.map(|response| (response.kill.clone(), response)) {
+        Ok((Some(report), response)) => {
+            if args.json {
+                println!("{}", serde_json::to_string(&response)?);
+            } else {
+                print!("{}", render_kill(&report));
+            }
+            if response.ok {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !report.halted {
+                eprintln!(
+                    "levictl: trading is NOT confirmed halted: the daemon's agents did not take \
+                     the halt; stop the daemon (systemctl stop levibot) and check the venue"
+                );
+            }
+            if report.unconfirmed > 0 {
+                eprintln!(
+                    "levictl: {} order(s) still UNCONFIRMED after the {} ms deadline: nobody \
+                     can vouch for them; check them at the venue before you resume",
+                    report.unconfirmed, report.deadline_ms
+                );
+            }
+            Ok(ExitCode::from(KILL_UNCONFIRMED_EXIT))
+        }
+        // A daemon that did not take the kill, or one without reports.
+        Ok((None, response)) => match control::into_result(&path, response) {
+            Ok(response) => print_response(&response, args.json),
+            Err(e) => Ok(failed(&e)),
+        },
         Err(e @ ControlError::Timeout { .. }) => {
             let code = failed(&e);
             eprintln!(
@@ -179,6 +225,18 @@ pub fn render_status(r: &StatusReport) -> String {
     );
     let _ = writeln!(out, "phase          {}", r.phase);
     let _ = writeln!(out, "trading state  {}", r.trading_state);
+    if !r.halt_reason.is_empty() && r.halt_reason != "none" {
+        let detail = if r.halt_detail.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", r.halt_detail)
+        };
+        let _ = writeln!(
+            out,
+            "halted by the daemon: {}{detail}; resume with levictl resume",
+            r.halt_reason
+        );
+    }
     let session = |s: &control::SessionStatus| {
         format!(
             "{} (connects {}, disconnects {})",
@@ -255,6 +313,32 @@ pub fn render_status(r: &StatusReport) -> String {
     out
 }
 
+/// What `levictl kill` confirms, one fact a line.
+pub fn render_kill(r: &KillReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "halted                 {}",
+        if r.halted { "yes" } else { "NO" }
+    );
+    let _ = writeln!(out, "open orders at kill    {}", r.open_before);
+    let _ = writeln!(
+        out,
+        "cancels confirmed      {} (by the venue, in {} ms)",
+        r.cancelled_confirmed, r.elapsed_ms
+    );
+    let unconfirmed = if r.unconfirmed == 0 {
+        "0".to_owned()
+    } else {
+        format!(
+            "{} (still open at the {} ms deadline)",
+            r.unconfirmed, r.deadline_ms
+        )
+    };
+    let _ = writeln!(out, "unconfirmed            {unconfirmed}");
+    out
+}
+
 /// `3d04h05m06s`, leading zero units left out.
 fn duration(seconds: u64) -> String {
     let (d, h, m, s) = (
@@ -275,6 +359,54 @@ fn duration(seconds: u64) -> String {
 mod tests {
     use super::*;
     use levibot_engine::daemon::control::{InstrumentStatus, SessionStatus};
+
+    #[test]
+    fn a_kill_report_says_what_is_confirmed() {
+        let mut report = KillReport {
+            halted: true,
+            open_before: 3,
+            cancelled_confirmed: 3,
+            unconfirmed: 0,
+            elapsed_ms: 40,
+            deadline_ms: 5000,
+        };
+        assert_eq!(
+            render_kill(&report),
+            "halted                 yes\n\
+             open orders at kill    3\n\
+             cancels confirmed      3 (by the venue, in 40 ms)\n\
+             unconfirmed            0\n"
+        );
+        report.cancelled_confirmed = 1;
+        report.unconfirmed = 2;
+        report.halted = false;
+        let text = render_kill(&report);
+        assert!(text.starts_with("halted                 NO\n"), "{text}");
+        assert!(
+            text.contains("unconfirmed            2 (still open at the 5000 ms deadline)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_status_says_why_the_daemon_halted() {
+        let mut report = StatusReport {
+            trading_state: "halted".into(),
+            halt_reason: "empty_journal".into(),
+            halt_detail: "the journal was empty at start".into(),
+            ..StatusReport::default()
+        };
+        let text = render_status(&report);
+        assert!(
+            text.contains(
+                "trading state  halted\nhalted by the daemon: empty_journal — the journal was \
+                 empty at start; resume with levictl resume\n"
+            ),
+            "{text}"
+        );
+        report.halt_reason = "none".into();
+        assert!(!render_status(&report).contains("halted by"));
+    }
 
     #[test]
     fn durations_read_like_uptime() {

@@ -137,3 +137,16 @@ fn every_command_has_help_and_the_shells_get_completions_for_all_of_them() {
         "an unknown shell is a usage error"
     );
 }
+
+#[test]
+fn kill_help_lists_its_exit_statuses() {
+    let out = levictl().args(["kill", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit status:"), "{help}");
+    assert!(
+        help.contains("3  the kill was taken but not everything is confirmed"),
+        "{help}"
+    );
+    assert!(help.contains("prints what is confirmed"), "{help}");
+}

@@ -1,24 +1,40 @@
 //! `levictl status|kill|resume|reload|set` as an operator runs them, against a control server
 //! in this process with a fake daemon behind it: outputs and exit codes (0 done, 1 refused,
-//! 2 could not ask).
+//! 2 could not ask, 3 a kill not fully confirmed).
 
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use levibot_engine::daemon::control::{
-    AccessPolicy, ControlHandler, ControlServer, InstrumentStatus, Peer, SessionStatus,
+    AccessPolicy, ControlHandler, ControlServer, InstrumentStatus, KillReport, Peer, SessionStatus,
     StatusReport,
 };
 
 #[derive(Default)]
 struct Fake {
     calls: Mutex<Vec<String>>,
+    /// What the next kills report (default: everything confirmed).
+    kill_report: Mutex<Option<KillReport>>,
+    /// What status reports (default: [`report`]).
+    status: Mutex<Option<StatusReport>>,
 }
 
 impl Fake {
     fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap().clone()
+    }
+}
+
+/// Everything confirmed: two orders cancelled.
+fn confirmed() -> KillReport {
+    KillReport {
+        halted: true,
+        open_before: 2,
+        cancelled_confirmed: 2,
+        unconfirmed: 0,
+        elapsed_ms: 12,
+        deadline_ms: 5000,
     }
 }
 
@@ -28,6 +44,8 @@ fn report() -> StatusReport {
         version: "0.1.0".into(),
         phase: "running".into(),
         trading_state: "active".into(),
+        halt_reason: "none".into(),
+        halt_detail: String::new(),
         uptime_s: 3723,
         journal_dir: "/dev/shm/levibot".into(),
         config_path: "/etc/levibot/levibot.toml".into(),
@@ -60,11 +78,15 @@ fn report() -> StatusReport {
 
 impl ControlHandler for Fake {
     fn status(&self) -> StatusReport {
-        report()
+        self.status.lock().unwrap().clone().unwrap_or_else(report)
     }
-    fn kill(&self, _: &Peer) -> Result<String, String> {
+    fn kill(&self, _: &Peer) -> KillReport {
         self.calls.lock().unwrap().push("kill".into());
-        Ok("halted; 2 orders cancelled".into())
+        self.kill_report
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(confirmed)
     }
     fn resume(&self, _: &Peer) -> Result<String, String> {
         self.calls.lock().unwrap().push("resume".into());
@@ -154,14 +176,14 @@ fn commands_reach_the_daemon_and_refusals_exit_1() {
 
     let out = levictl(socket, &["kill"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "halted; 2 orders cancelled\n");
+    assert!(text(&out.stdout).starts_with("halted                 yes\n"));
 
     let out = levictl(socket, &["kill", "--json"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(json["ok"], true);
     assert_eq!(json["protocol"], 1);
-    assert_eq!(json["message"], "halted; 2 orders cancelled");
+    assert_eq!(json["message"], confirmed().message());
 
     let out = levictl(socket, &["set", "risk.loss_max", "5"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -202,6 +224,104 @@ fn commands_reach_the_daemon_and_refusals_exit_1() {
             "reload",
             "resume"
         ]
+    );
+}
+
+#[test]
+fn kill_exits_0_when_everything_is_confirmed_and_3_when_not() {
+    let (_dir, server, fake) = daemon();
+    let socket = server.path();
+
+    let out = levictl(socket, &["kill"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "halted                 yes\n\
+         open orders at kill    2\n\
+         cancels confirmed      2 (by the venue, in 12 ms)\n\
+         unconfirmed            0\n"
+    );
+    assert!(text(&out.stderr).is_empty(), "{}", text(&out.stderr));
+
+    // The deadline passed with one order unconfirmed: the kill was taken, not completed.
+    *fake.kill_report.lock().unwrap() = Some(KillReport {
+        halted: true,
+        open_before: 3,
+        cancelled_confirmed: 2,
+        unconfirmed: 1,
+        elapsed_ms: 5001,
+        deadline_ms: 5000,
+    });
+    let out = levictl(socket, &["kill"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("halted                 yes\n"), "{stdout}");
+    assert!(stdout.contains("open orders at kill    3\n"), "{stdout}");
+    assert!(stdout.contains("cancels confirmed      2 "), "{stdout}");
+    assert!(
+        stdout.contains("unconfirmed            1 (still open at the 5000 ms deadline)"),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("1 order(s) still UNCONFIRMED after the 5000 ms deadline"),
+        "{stderr}"
+    );
+
+    let out = levictl(socket, &["kill", "--json"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["kill"]["halted"], true);
+    assert_eq!(json["kill"]["cancelled_confirmed"], 2);
+    assert_eq!(json["kill"]["unconfirmed"], 1);
+
+    // The halt itself not taken: 3 as well, and said so.
+    *fake.kill_report.lock().unwrap() = Some(KillReport {
+        halted: false,
+        ..confirmed()
+    });
+    let out = levictl(socket, &["kill"]);
+    assert_eq!(code(&out), 3, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("halted                 NO\n"));
+    assert!(
+        text(&out.stderr).contains("NOT confirmed halted"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fake.calls(), ["kill", "kill", "kill", "kill"]);
+}
+
+#[test]
+fn status_says_why_the_daemon_halted() {
+    let (_dir, server, fake) = daemon();
+    *fake.status.lock().unwrap() = Some(StatusReport {
+        trading_state: "halted".into(),
+        halt_reason: "empty_journal".into(),
+        halt_detail: "the journal was empty at start: reconciled, waiting for an operator".into(),
+        ..report()
+    });
+    let out = levictl(server.path(), &["status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(
+        summary.contains(
+            "trading state  halted\nhalted by the daemon: empty_journal — the journal was empty \
+             at start: reconciled, waiting for an operator; resume with levictl resume\n"
+        ),
+        "{summary}"
+    );
+    let out = levictl(server.path(), &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(json["halt_reason"], "empty_journal");
+
+    // Not halted by the daemon: no such line.
+    *fake.status.lock().unwrap() = None;
+    let out = levictl(server.path(), &["status"]);
+    assert!(
+        !text(&out.stdout).contains("halted by"),
+        "{}",
+        text(&out.stdout)
     );
 }
 

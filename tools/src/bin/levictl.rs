@@ -32,7 +32,8 @@ enum Command {
     /// The daemon's state: sessions, trading state, positions, open orders.
     Status(control_cli::StatusArgs),
     /// Kill switch: halt trading and cancel every open order; returns once the venue confirmed
-    /// or the deadline passed.
+    /// or the deadline passed, and prints what is confirmed.
+    #[command(after_help = control_cli::KILL_EXIT_HELP)]
     Kill(control_cli::KillArgs),
     /// Lift the kill switch: trading resumes.
     Resume(control_cli::ResumeArgs),
