@@ -15,7 +15,7 @@ use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     BookTicker, ExecutionReport, InstrumentDef, OrderRequest, Record, SentOrder, exec_type,
-    order_kind, record_type, side,
+    halt_reason, order_kind, record_type, side,
 };
 use levibot_shm::{Appender, Journal, JournalConfig, RetentionPolicy};
 
@@ -34,6 +34,14 @@ const CONTRACT: &[&str] = &[
     "levibot_daemon_heartbeat_age_seconds ",
     "levibot_trading_state ",
     "levibot_kill_switch_engaged ",
+    "levibot_daemon_halt_reason{reason=\"empty_journal\"}",
+    "levibot_daemon_self_halts_total ",
+    "levibot_daemon_checkpoints_total ",
+    "levibot_daemon_checkpoint_failures_total ",
+    "levibot_daemon_last_checkpoint_timestamp_seconds ",
+    "levibot_order_entry_reports_dropped_total ",
+    "levibot_order_entry_gaps_unfilled_total ",
+    "levibot_journal_retention_floor_held_total ",
     "levibot_venue_connected{session=\"market_data\"}",
     "levibot_venue_connected{session=\"order_entry\"}",
     "levibot_venue_reconnects_total{",
@@ -106,6 +114,18 @@ impl Fixture {
             ("risk.reject.price_collar", counter_type::EVENTS, 2),
             ("risk.reject.halted", counter_type::EVENTS, 0),
             ("risk.trading_state", counter_type::STATE, 1),
+            ("daemon.halt_reason", counter_type::STATE, 0),
+            ("daemon.self_halts", counter_type::EVENTS, 0),
+            ("daemon.checkpoints", counter_type::EVENTS, 7),
+            ("daemon.checkpoint_failures", counter_type::EVENTS, 1),
+            (
+                "daemon.last_checkpoint_unix_s",
+                counter_type::GAUGE,
+                1_700_000_000,
+            ),
+            ("journal.retention_floor_held", counter_type::EVENTS, 2),
+            ("venue.order_entry.reports_dropped", counter_type::EVENTS, 0),
+            ("venue.order_entry.gaps_unfilled", counter_type::EVENTS, 0),
             (
                 "risk.position_units.NKNUSDT",
                 counter_type::GAUGE,
@@ -402,6 +422,17 @@ fn serves_health_readiness_and_the_metric_contract() {
             1.0,
         ),
         ("levibot_feed_decode_errors_total", 4.0),
+        ("levibot_daemon_halt_reason{reason=\"empty_journal\"}", 0.0),
+        ("levibot_daemon_self_halts_total", 0.0),
+        ("levibot_daemon_checkpoints_total", 7.0),
+        ("levibot_daemon_checkpoint_failures_total", 1.0),
+        (
+            "levibot_daemon_last_checkpoint_timestamp_seconds",
+            1_700_000_000.0,
+        ),
+        ("levibot_journal_retention_floor_held_total", 2.0),
+        ("levibot_order_entry_reports_dropped_total", 0.0),
+        ("levibot_order_entry_gaps_unfilled_total", 0.0),
         ("levibot_feed_sequence_gaps_total", 1.0),
         ("levibot_book_resyncs_total", 1.0),
         (
@@ -682,4 +713,103 @@ fn openmetrics_for_those_who_ask_classic_text_for_the_rest() {
         value(&open, "levibot_tick_to_trade_seconds_count"),
         value(&classic, "levibot_tick_to_trade_seconds_count")
     );
+}
+
+/// `/readyz` while the daemon beats: waits until its body satisfies `ok` (or panics).
+fn readyz_until(f: &Fixture, addr: SocketAddr, ok: impl Fn(u16, &str) -> bool) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        f.journal.heartbeat();
+        let (status, body) = get(addr, "/readyz");
+        if ok(status, &body) {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "/readyz: {status} {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The reason series of `levibot_daemon_halt_reason` that are 1.
+fn halt_reasons_in_force(body: &str) -> Vec<String> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix("levibot_daemon_halt_reason{reason=\""))
+        .filter_map(|rest| rest.split_once("\"} "))
+        .filter(|(_, v)| v.trim() == "1")
+        .map(|(reason, _)| reason.to_owned())
+        .collect()
+}
+
+/// The daemon halts by itself, for a known reason and for one this build does not name; an
+/// operator resumes; an operator kills: `levibot_daemon_halt_reason` has one series at 1 (or
+/// none), and `/readyz` (still ready: a halt does not change readiness) says why trading is
+/// halted.
+#[test]
+fn names_the_daemons_own_halt_reason() {
+    let f = Fixture::new();
+    f.set("daemon.phase", 3);
+    f.set("venue.order_entry.up", 1);
+    f.set("risk.trading_state", 0);
+    let exporter = start_exporter(f.path());
+    let addr = exporter.addr;
+    assert_eq!(readyz_until(&f, addr, |s, _| s == 200), "ready\n");
+    let body = metrics_until(addr, "the counters", |b| {
+        value(b, "levibot_daemon_checkpoints_total") == Some(7.0)
+    });
+    // Every named reason but none is served, at 0.
+    for (code, name) in halt_reason::ALL {
+        let series = format!("levibot_daemon_halt_reason{{reason=\"{name}\"}}");
+        let expected = (code != halt_reason::NONE).then_some(0.0);
+        assert_eq!(value(&body, &series), expected, "{series}\n{body}");
+    }
+
+    // An unfilled FIX gap: a fill may be missing, the daemon halts.
+    f.set("venue.order_entry.gaps_unfilled", 1);
+    f.set("daemon.self_halts", 1);
+    f.set("risk.trading_state", 2);
+    f.set("daemon.halt_reason", halt_reason::GAP_UNFILLED);
+    let body = metrics_until(addr, "the halt", |b| {
+        halt_reasons_in_force(b) == ["gap_unfilled"]
+    });
+    assert_eq!(
+        value(&body, "levibot_order_entry_gaps_unfilled_total"),
+        Some(1.0)
+    );
+    assert_eq!(value(&body, "levibot_daemon_self_halts_total"), Some(1.0));
+    assert_eq!(value(&body, "levibot_kill_switch_engaged"), Some(1.0));
+    let ready = readyz_until(&f, addr, |s, b| s == 200 && b.contains("gap_unfilled"));
+    assert!(
+        ready.starts_with("ready; trading halted by the daemon itself: gap_unfilled"),
+        "{ready}"
+    );
+    // Not ready for another cause: both are said.
+    f.set("venue.order_entry.up", 0);
+    let not_ready = readyz_until(&f, addr, |s, _| s == 503);
+    assert!(
+        not_ready.contains("venue session order_entry is down")
+            && not_ready.contains("trading halted by the daemon itself: gap_unfilled"),
+        "{not_ready}"
+    );
+    f.set("venue.order_entry.up", 1);
+
+    // A reason a newer daemon knows: served by its code, the named ones at 0.
+    f.set("daemon.halt_reason", 99);
+    metrics_until(addr, "code 99", |b| halt_reasons_in_force(b) == ["code_99"]);
+    readyz_until(&f, addr, |s, b| s == 200 && b.contains("itself: code_99"));
+
+    // An operator resumes: no reason in force, the unknown one's series gone.
+    f.set("daemon.halt_reason", halt_reason::NONE);
+    f.set("risk.trading_state", 0);
+    let body = metrics_until(addr, "the resume", |b| {
+        halt_reasons_in_force(b).is_empty() && value(b, "levibot_trading_state") == Some(0.0)
+    });
+    assert!(!body.contains("code_99"), "{body}");
+    assert_eq!(value(&body, "levibot_daemon_self_halts_total"), Some(1.0));
+    readyz_until(&f, addr, |s, b| s == 200 && b == "ready\n");
+
+    // An operator's kill is no halt by the daemon; /readyz says it is halted all the same.
+    f.set("risk.trading_state", 2);
+    let ready = readyz_until(&f, addr, |s, b| s == 200 && b != "ready\n");
+    assert_eq!(ready, "ready; trading halted (kill switch engaged)\n");
+    let body = get(addr, "/metrics").1;
+    assert!(halt_reasons_in_force(&body).is_empty(), "{body}");
 }

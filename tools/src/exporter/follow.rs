@@ -15,7 +15,7 @@ use levibot_shm::counters::CountersReader;
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     AggTrade, BookTicker, DepthDiff, ExecutionReport, Record, RiskReject, SentOrder, Trade,
-    exec_type, record_type,
+    exec_type, halt_reason, record_type,
 };
 use levibot_shm::{ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
@@ -47,6 +47,9 @@ pub struct Snapshot {
     pub prometheus_text: String,
     /// `Ok` when ready (for /readyz); else why not.
     pub ready: Result<(), String>,
+    /// Why trading is halted, when it is (for /readyz, ready or not): the daemon's own halt
+    /// reason, or the kill switch.
+    pub halted: Option<String>,
 }
 
 pub type SharedSnapshot = Arc<Mutex<Arc<Snapshot>>>;
@@ -57,6 +60,7 @@ pub fn initial_snapshot(metrics: &Metrics) -> SharedSnapshot {
         prometheus_text: super::metrics::to_prometheus_text(&openmetrics),
         openmetrics,
         ready: Err("the exporter has not read the journal yet".into()),
+        halted: None,
     })))
 }
 
@@ -88,6 +92,11 @@ pub struct Follower {
     /// Label values created in `risk_rejects` and `orders_rejected` (bounded).
     risk_checks_created: usize,
     reject_reasons_created: usize,
+    /// From the counters file: `daemon.halt_reason` (0 when absent) and `risk.trading_state`.
+    halt_code: i64,
+    trading_state: Option<i64>,
+    /// A halt reason code this build does not name, published as `reason="code_<n>"`.
+    halt_unknown: Option<i64>,
 }
 
 impl Follower {
@@ -108,6 +117,9 @@ impl Follower {
             journal_error: None,
             risk_checks_created: 0,
             reject_reasons_created: 0,
+            halt_code: halt_reason::NONE,
+            trading_state: None,
+            halt_unknown: None,
         }
     }
 
@@ -164,6 +176,7 @@ impl Follower {
             prometheus_text: super::metrics::to_prometheus_text(&openmetrics),
             openmetrics,
             ready,
+            halted: self.halt_text(),
         };
         *self.shared.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
         frames
@@ -435,6 +448,9 @@ impl Follower {
         };
         let m = &self.metrics;
         let mut mids: HashMap<String, (Option<i64>, Option<i64>)> = HashMap::new();
+        // A daemon that does not publish it has not halted by itself.
+        let mut halt_code = halt_reason::NONE;
+        let mut trading_state = None;
         let mut positions: Vec<(String, i64)> = Vec::new();
         for c in counters.counters() {
             let v = c.value;
@@ -448,6 +464,23 @@ impl Follower {
                 "risk.trading_state" => {
                     m.trading_state.set(v);
                     m.kill_switch.set(i64::from(v == 2));
+                    trading_state = Some(v);
+                }
+                "daemon.halt_reason" => halt_code = v,
+                "daemon.self_halts" => set_counter(&m.daemon_self_halts, count),
+                "daemon.checkpoints" => set_counter(&m.daemon_checkpoints, count),
+                "daemon.checkpoint_failures" => set_counter(&m.daemon_checkpoint_failures, count),
+                "daemon.last_checkpoint_unix_s" => {
+                    m.daemon_last_checkpoint.set(v);
+                }
+                "journal.retention_floor_held" => {
+                    set_counter(&m.journal_retention_floor_held, count);
+                }
+                "venue.order_entry.reports_dropped" => {
+                    set_counter(&m.order_entry_reports_dropped, count);
+                }
+                "venue.order_entry.gaps_unfilled" => {
+                    set_counter(&m.order_entry_gaps_unfilled, count);
                 }
                 "venue.market_data.up" => {
                     m.venue_connected
@@ -545,6 +578,49 @@ impl Follower {
             .get_or_create(&labels("kind", "gross"))
             .set(gross);
         m.exposure.get_or_create(&labels("kind", "net")).set(net);
+        self.trading_state = trading_state;
+        self.set_halt_reason(halt_code);
+    }
+
+    /// `levibot_daemon_halt_reason`: 1 for `code`'s reason, 0 for every other. A code this
+    /// build does not name (a newer daemon's) is `reason="code_<n>"` while it is in force.
+    fn set_halt_reason(&mut self, code: i64) {
+        self.halt_code = code;
+        let family = &self.metrics.daemon_halt_reason;
+        let name = halt_reason::name(code);
+        for reason in super::metrics::halt_reasons() {
+            family
+                .get_or_create(&labels("reason", reason))
+                .set(i64::from(name == Some(reason)));
+        }
+        let unknown = (code != halt_reason::NONE && name.is_none()).then_some(code);
+        if unknown != self.halt_unknown {
+            if let Some(old) = self.halt_unknown {
+                family.remove(&labels("reason", format!("code_{old}")));
+            }
+            if let Some(new) = unknown {
+                family
+                    .get_or_create(&labels("reason", format!("code_{new}")))
+                    .set(1);
+            }
+            self.halt_unknown = unknown;
+        }
+    }
+
+    /// Why trading is halted, for /readyz: the daemon's own reason, or the kill switch.
+    fn halt_text(&self) -> Option<String> {
+        if self.halt_code != halt_reason::NONE {
+            let reason = halt_reason::name(self.halt_code)
+                .map_or_else(|| format!("code_{}", self.halt_code), str::to_owned);
+            Some(format!(
+                "trading halted by the daemon itself: {reason} (`levictl status` says more; \
+                 `levictl resume` lifts it)"
+            ))
+        } else if self.trading_state == Some(2) {
+            Some("trading halted (kill switch engaged)".to_owned())
+        } else {
+            None
+        }
     }
 
     /// Sets the up/ready gauges; `Err(reasons)` when not ready (for /readyz).

@@ -136,14 +136,22 @@ async fn handle(stream: &TcpStream, shared: &SharedSnapshot) -> std::io::Result<
                 snapshot.prometheus_text.clone().into_bytes(),
             ),
             "/healthz" => (200, "text/plain", b"ok\n".to_vec()),
-            "/readyz" => match &snapshot.ready {
-                Ok(()) => (200, "text/plain", b"ready\n".to_vec()),
-                Err(why) => (
-                    503,
-                    "text/plain",
-                    format!("not ready: {why}\n").into_bytes(),
-                ),
-            },
+            // Readiness is the daemon's (running, heartbeat, sessions); a halt does not change
+            // it, but the body says why trading is halted, ready or not.
+            "/readyz" => {
+                let halted = snapshot
+                    .halted
+                    .as_ref()
+                    .map_or_else(String::new, |why| format!("; {why}"));
+                match &snapshot.ready {
+                    Ok(()) => (200, "text/plain", format!("ready{halted}\n").into_bytes()),
+                    Err(why) => (
+                        503,
+                        "text/plain",
+                        format!("not ready: {why}{halted}\n").into_bytes(),
+                    ),
+                }
+            }
             _ => (404, "text/plain", b"not found\n".to_vec()),
         },
     };

@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use levibot_shm::records::halt_reason;
+
 /// A metric's labels.
 pub type Labels = Vec<(&'static str, String)>;
 /// A gauge of a decimal value (positions, PnL, seconds).
@@ -33,6 +35,14 @@ pub const VENUE_ACK_BUCKETS_S: [f64; 16] = [
 pub const STREAMS: [&str; 5] = ["depth", "book_ticker", "trade", "agg_trade", "other"];
 /// The session label values of the venue metrics.
 pub const SESSIONS: [&str; 2] = ["market_data", "order_entry"];
+/// The reason label values of `levibot_daemon_halt_reason`: every named halt reason but `none`
+/// (no series is 1 when the daemon did not halt by itself).
+pub fn halt_reasons() -> impl Iterator<Item = &'static str> {
+    halt_reason::ALL
+        .iter()
+        .filter(|(code, _)| *code != halt_reason::NONE)
+        .map(|(_, name)| *name)
+}
 
 pub fn labels(key: &'static str, value: impl Into<String>) -> Labels {
     vec![(key, value.into())]
@@ -52,6 +62,13 @@ pub struct Metrics {
     pub heartbeat_age: FloatGauge,
     pub trading_state: Gauge,
     pub kill_switch: Gauge,
+    /// 1 for the reason of the daemon's own halt in force, 0 for the others
+    /// ([`halt_reasons`]; a code this build does not name appears as `code_<n>`).
+    pub daemon_halt_reason: Family<Labels, Gauge>,
+    pub daemon_self_halts: Counter,
+    pub daemon_checkpoints: Counter,
+    pub daemon_checkpoint_failures: Counter,
+    pub daemon_last_checkpoint: Gauge,
     pub venue_connected: Family<Labels, Gauge>,
     pub venue_reconnects: Family<Labels, Counter>,
     pub feed_messages: Family<Labels, Counter>,
@@ -83,6 +100,9 @@ pub struct Metrics {
     /// The filesystem the journal is on (`/dev/shm`): what is left, and its size.
     pub journal_fs_avail_bytes: Gauge,
     pub journal_fs_size_bytes: Gauge,
+    pub journal_retention_floor_held: Counter,
+    pub order_entry_reports_dropped: Counter,
+    pub order_entry_gaps_unfilled: Counter,
     pub journal_lag: FloatGauge,
 }
 
@@ -115,6 +135,11 @@ impl Metrics {
             heartbeat_age: FloatGauge::default(),
             trading_state: Gauge::default(),
             kill_switch: Gauge::default(),
+            daemon_halt_reason: Family::default(),
+            daemon_self_halts: Counter::default(),
+            daemon_checkpoints: Counter::default(),
+            daemon_checkpoint_failures: Counter::default(),
+            daemon_last_checkpoint: Gauge::default(),
             venue_connected: Family::default(),
             venue_reconnects: Family::default(),
             feed_messages: Family::default(),
@@ -145,6 +170,9 @@ impl Metrics {
             journal_limit_bytes: Gauge::default(),
             journal_fs_avail_bytes: Gauge::default(),
             journal_fs_size_bytes: Gauge::default(),
+            journal_retention_floor_held: Counter::default(),
+            order_entry_reports_dropped: Counter::default(),
+            order_entry_gaps_unfilled: Counter::default(),
             journal_lag: FloatGauge::default(),
         };
         m.build_info
@@ -170,6 +198,11 @@ impl Metrics {
         }
         for kind in ["gross", "net"] {
             let _ = m.exposure.get_or_create(&labels("kind", kind));
+        }
+        for reason in halt_reasons() {
+            let _ = m
+                .daemon_halt_reason
+                .get_or_create(&labels("reason", reason));
         }
         m.register()
     }
@@ -207,6 +240,32 @@ impl Metrics {
             "levibot_kill_switch_engaged",
             "1 when trading is halted",
             self.kill_switch.clone(),
+        );
+        r.register(
+            "levibot_daemon_halt_reason",
+            "1 for the reason the daemon halted trading by itself (until an operator resumes), \
+             0 for the others",
+            self.daemon_halt_reason.clone(),
+        );
+        r.register(
+            "levibot_daemon_self_halts",
+            "Times the daemon halted trading by itself",
+            self.daemon_self_halts.clone(),
+        );
+        r.register(
+            "levibot_daemon_checkpoints",
+            "Checkpoints the daemon wrote into the journal",
+            self.daemon_checkpoints.clone(),
+        );
+        r.register(
+            "levibot_daemon_checkpoint_failures",
+            "Checkpoint writes that failed",
+            self.daemon_checkpoint_failures.clone(),
+        );
+        r.register(
+            "levibot_daemon_last_checkpoint_timestamp_seconds",
+            "Unix time of the last checkpoint written (0: none yet in this run)",
+            self.daemon_last_checkpoint.clone(),
         );
         r.register(
             "levibot_venue_connected",
@@ -357,6 +416,21 @@ impl Metrics {
             "levibot_journal_filesystem_size_bytes",
             "Size of the journal's filesystem",
             self.journal_fs_size_bytes.clone(),
+        );
+        r.register(
+            "levibot_journal_retention_floor_held",
+            "Times retention kept segments past its size limit because recovery needs them",
+            self.journal_retention_floor_held.clone(),
+        );
+        r.register(
+            "levibot_order_entry_reports_dropped",
+            "Execution reports that could not be queued for risk (a fill may be missing)",
+            self.order_entry_reports_dropped.clone(),
+        );
+        r.register(
+            "levibot_order_entry_gaps_unfilled",
+            "Inbound FIX sequence gaps the venue did not fill (a fill may be missing)",
+            self.order_entry_gaps_unfilled.clone(),
         );
         r.register(
             "levibot_exporter_journal_lag_seconds",
