@@ -866,55 +866,25 @@ fn the_unit_timeouts_are_the_services() {
     };
     assert_eq!(setting("TimeoutStartSec"), UNIT_TIMEOUT_START_S);
     assert_eq!(setting("TimeoutStopSec"), UNIT_TIMEOUT_STOP_S);
-}
-
-/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// `Err`: why not (not root, or mounting is not allowed here).
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        if !rustix::process::geteuid().is_root() {
-            return Err("needs root to mount a tmpfs".into());
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("mount: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
+    // Neither a refused config nor a full journal is restarted: either would only loop.
+    let prevent: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("RestartPreventExitStatus="))
+        .flat_map(str::split_whitespace)
+        .collect();
+    let journal_full = levibot_shm::records::halt_reason::JOURNAL_EXIT_STATUS.to_string();
+    for status in ["2", journal_full.as_str()] {
+        assert!(
+            prevent.contains(&status),
+            "RestartPreventExitStatus= lacks {status}: {prevent:?}"
+        );
     }
 }
 
 #[test]
 fn retention_must_fit_in_the_journals_filesystem() {
-    let tmpfs = match Tmpfs::mount("16m") {
-        Ok(tmpfs) => tmpfs,
-        Err(why) => {
-            println!("skipped: {why}");
-            return;
-        }
+    let Some(tmpfs) = levibot_testkit::Tmpfs::mount("16m") else {
+        return;
     };
     let setup = Setup::new();
     // The journal in the 16 MiB tmpfs, not made yet: its mount point is what is examined.

@@ -1045,6 +1045,51 @@ fn a_missing_or_pruned_segment_fails_recovery() {
 }
 
 #[test]
+fn recent_orders_the_venue_answered_are_told_from_unanswered_ones() {
+    // A restarted FIX session reports lost only orders the venue never answered; recovery
+    // says which of the recent ones it did (a report naming them is in the journal).
+    let (instruments, instrument) = corpus_instrument();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+        let px = 3_000 * instrument.tick_units;
+        for (id, seq) in [(11, 5), (12, 6), (13, 7)] {
+            let order = OrderRequest {
+                instrument_id: instrument.id,
+                ..new_order(id, px, instrument.lot_units)
+            };
+            appender
+                .append(SentOrder::RECORD_TYPE, sent(order, seq).to_bytes())
+                .unwrap();
+        }
+        // The venue acknowledged 11 and 13; 12 was journaled and never answered.
+        for id in [11, 13] {
+            let ack = ExecutionReport {
+                client_order_id: id,
+                instrument_id: instrument.id,
+                exec_type: exec_type::NEW,
+                ord_status: exec_type::NEW,
+                side: side::BUY,
+                px,
+                leaves_qty: instrument.lot_units,
+                ..ExecutionReport::default()
+            };
+            appender
+                .append(ExecutionReport::RECORD_TYPE, ack.to_bytes())
+                .unwrap();
+        }
+    }
+    let recovered = recover(dir.path(), limits(&instrument), &instruments).unwrap();
+    let sent_ids: Vec<u64> = recovered
+        .recent_sent
+        .iter()
+        .map(|(_, o)| o.client_order_id)
+        .collect();
+    assert_eq!(sent_ids, [11, 12, 13]);
+    assert_eq!(recovered.recent_answered, [11, 13]);
+}
+
+#[test]
 fn a_clean_stop_is_told_from_a_crash() {
     let (instruments, instrument) = corpus_instrument();
     let dir = tempfile::tempdir().unwrap();

@@ -8,65 +8,17 @@
 
 mod common;
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, ShmError, StartAt, Tailer};
+use levibot_testkit::{Tmpfs, fill_up};
 
 const SEGMENT_SIZE: usize = 1 << 20;
 /// 200 bytes of payload: 256-byte frames, about 4,000 per segment.
 const PAYLOAD_LEN: usize = 200;
-
-/// A tmpfs mounted on a temporary directory, unmounted when dropped (also when a test fails).
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it), or `None` when not root.
-    fn mount(size: &str) -> Option<Tmpfs> {
-        if !rustix::process::geteuid().is_root() {
-            println!("skipped: needs root to mount a tmpfs");
-            return None;
-        }
-        let dir = temp_dir();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(
-            status.success(),
-            "mount -t tmpfs on {:?}: {status}",
-            dir.path()
-        );
-        Some(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            // Something still maps a file there (a failing test's leftovers): detach it.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
-}
 
 fn config(dir: &Path, retention: RetentionPolicy) -> JournalConfig {
     JournalConfig {
@@ -75,21 +27,6 @@ fn config(dir: &Path, retention: RetentionPolicy) -> JournalConfig {
         prefault: false,
         retention,
     }
-}
-
-/// Takes every byte left on the filesystem of `dir` with a file; returns its path.
-fn fill_up(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    for chunk in [64 * 1024, 4096, 1] {
-        let bytes = vec![0xa5u8; chunk];
-        while file.write_all(&bytes).and_then(|()| file.flush()).is_ok() {}
-    }
-    path
 }
 
 /// Writes `bytes` into a new file of `dir`; returns its path.

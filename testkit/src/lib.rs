@@ -5,6 +5,7 @@
 //!   `#[global_allocator] static A: CountingAllocator = CountingAllocator;` and compares
 //!   [`allocations`] before and after the code under test.
 //! - [`seed`]: a PRNG seed from `LEVIBOT_TEST_SEED` or the clock, printed so a failure replays.
+//! - [`Tmpfs`]: a small tmpfs mounted for a test (root only), to fill a filesystem for real.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -64,4 +65,77 @@ pub fn seed() -> u64 {
         });
     eprintln!("seed: {seed} (replay with LEVIBOT_TEST_SEED={seed})");
     seed
+}
+
+/// A tmpfs mounted on a fresh temporary directory, unmounted when dropped (also when the test
+/// fails): a filesystem of a known, small size that a test may fill. Mounting needs root (CI
+/// runs as root).
+pub struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it: `4m`). `None`, with a printed
+    /// reason, when this process is not root; a refused mount as root fails the test.
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        if !rustix::process::geteuid().is_root() {
+            println!("skipped: needs root to mount a tmpfs (CI runs as root)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs on {}: {}",
+            dir.path().display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Some(Tmpfs { dir })
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left of the filesystem (as another program's files fill a shared
+    /// /dev/shm); returns the file that took it.
+    pub fn fill(&self) -> std::path::PathBuf {
+        fill_up(self.path())
+    }
+}
+
+/// Takes every byte left on the filesystem of `dir` with a file; returns its path.
+pub fn fill_up(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("the filler file");
+    for chunk in [64 * 1024, 4096, 1] {
+        let bytes = vec![0xa5u8; chunk];
+        while file.write_all(&bytes).and_then(|()| file.flush()).is_ok() {}
+    }
+    path
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            // Something still maps a file there (a child that outlived the test): detach it.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
 }

@@ -14,13 +14,14 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 
 use levibot_shm::records::{daemon_event, halt_reason, order_kind};
+use levibot_testkit::Tmpfs;
 
 /// `empty_journal = "trade"` (the demo's) turned into the service's default.
 fn halt_on_empty_journal(config: &Path) {
@@ -244,55 +245,13 @@ fn a_reconciliation_the_venue_does_not_confirm_leaves_the_daemon_halted() {
     assert!(venue_working(&venue).is_empty());
 }
 
-/// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped. `None` (and a printed
-/// reason) when this process is not root.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-    mounted: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        if !rustix::process::geteuid().is_root() {
-            println!("skipped: needs root to mount a tmpfs (CI runs as root)");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let mounted = dir.path().join("tmpfs");
-        std::fs::create_dir(&mounted).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mounted)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount -t tmpfs failed");
-        Some(Tmpfs { dir, mounted })
-    }
-
-    /// Fills what is left of the filesystem (another process's files in /dev/shm).
-    fn fill(&self) {
-        use std::io::Write;
-        let mut ballast = std::fs::File::create(self.mounted.join("ballast")).unwrap();
-        let block = vec![0xa5u8; 64 * 1024];
-        while ballast.write_all(&block).is_ok() {}
-        let _ = ballast.flush();
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.mounted).status();
-        let _ = &self.dir;
-    }
-}
-
 #[test]
 fn a_full_journal_filesystem_halts_cancels_and_exits_75_without_a_signal() {
     let Some(tmpfs) = Tmpfs::mount("24m") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let journal = tmpfs.mounted.join("journal");
+    let journal = tmpfs.path().join("journal");
     std::fs::create_dir(&journal).unwrap();
     let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
     // The demo config, with its journal on the small filesystem in 1 MiB segments.
@@ -355,7 +314,7 @@ fn the_demo_on_a_4_mib_tmpfs_ends_without_a_signal_and_no_order_left_open() {
     let Some(tmpfs) = Tmpfs::mount("4m") else {
         return;
     };
-    let journal = tmpfs.mounted.join("demo");
+    let journal = tmpfs.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_levibotd"))
         .args([
             "demo",
