@@ -61,6 +61,21 @@ fn an_empty_journal_reconciles_then_stays_halted_until_resume() {
     assert_eq!(get(&c, "risk.trading_state"), 2, "READY but not halted");
     assert_eq!(get(&c, "daemon.halt_reason"), halt_reason::EMPTY_JOURNAL);
     assert_eq!(get(&c, "daemon.self_halts"), 1);
+    // Journal housekeeping (gzip included) runs on a thread of its own, never on the control
+    // loop's, whose watchdog pings and signal handling must not wait for it.
+    let pid =
+        levibot_shm::counters::CountersReader::open(levibot_shm::paths::counters_path(dir.path()))
+            .unwrap()
+            .writer_pid();
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    assert!(
+        threads.iter().any(|t| t.starts_with("journal-maint")),
+        "no journal maintenance thread: {threads:?}"
+    );
     // Halted for real: a while later, still no new order was sent and the venue has none.
     std::thread::sleep(Duration::from_secs(2));
     assert!(new_order_ids(dir.path()).is_empty(), "traded while halted");
@@ -205,8 +220,27 @@ fn a_kill_the_venue_does_not_confirm_is_reported_and_resume_waits_for_the_cancel
 
 #[test]
 fn a_reconciliation_the_venue_does_not_confirm_leaves_the_daemon_halted() {
+    reconcile_unconfirmed("cancel_all");
+}
+
+#[test]
+fn a_mass_status_the_venue_does_not_answer_leaves_the_daemon_halted() {
+    reconcile_unconfirmed("mass_status");
+}
+
+fn reconcile_unconfirmed(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replacen(
+            "[daemon]\n",
+            &format!("[daemon]\nreconcile = \"{mode}\"\n"),
+            1,
+        ),
+    )
+    .unwrap();
     let mut daemon = Daemon::start(&config, dir.path());
     daemon.wait_running();
     wait_until("an order at the venue", || {
