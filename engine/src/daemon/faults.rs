@@ -133,11 +133,13 @@ fn journal_errors(counters: &CounterIndex) -> i64 {
 }
 
 impl FaultWatch {
-    pub(super) fn new(counters: &CounterIndex) -> Self {
+    /// Watches from zero: the counters are this run's, so whatever happened during start-up
+    /// (before the running loop looks) counts too.
+    pub(super) fn new() -> Self {
         FaultWatch {
-            journal_errors: journal_errors(counters),
-            reports_dropped: counters.get("venue.order_entry.reports_dropped"),
-            gaps_unfilled: counters.get("venue.order_entry.gaps_unfilled"),
+            journal_errors: 0,
+            reports_dropped: 0,
+            gaps_unfilled: 0,
         }
     }
 

@@ -586,7 +586,7 @@ fn drive(
     let mut next_gauges = Instant::now();
     let mut next_maintain = Instant::now();
     let mut next_checkpoint = Instant::now() + CHECKPOINT_INTERVAL;
-    let mut watch = FaultWatch::new(&shared.counters);
+    let mut watch = FaultWatch::new();
     let mut floor_held_seen = maintenance.floor_held();
     let journal_failure = loop {
         if stop_requested() {
