@@ -813,3 +813,300 @@ fn names_the_daemons_own_halt_reason() {
     let body = get(addr, "/metrics").1;
     assert!(halt_reasons_in_force(&body).is_empty(), "{body}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bounded work per connection, and a journal read error resumed without counting twice
+// ---------------------------------------------------------------------------------------------
+
+/// `levibot_tools::exporter::http::CONNECTIONS_MAX`.
+const CONNECTIONS_MAX: usize = levibot_tools::exporter::http::CONNECTIONS_MAX;
+
+/// More idle connections than there are slots (connected, nothing sent, held open) do not keep
+/// a scrape out: it is answered at once, not with a 503 and not after the idle ones time out.
+#[test]
+fn idle_connections_past_the_bound_do_not_stop_a_scrape() {
+    let f = Fixture::new();
+    let exporter = start_exporter(f.path());
+    let addr = exporter.addr;
+    metrics_until(addr, "the first snapshot", |b| {
+        b.contains("levibot_daemon_up")
+    });
+    let idle: Vec<TcpStream> = (0..=CONNECTIONS_MAX)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    // Give the server time to take them all (the scrape below must come after them).
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(
+        status,
+        200,
+        "a scrape past {} idle connections: {body}",
+        idle.len()
+    );
+    assert!(body.contains("levibot_daemon_up"), "{body}");
+    // A sound journal: no read error.
+    assert_eq!(
+        value(&body, "levibot_exporter_journal_read_errors_total"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < levibot_tools::exporter::http::REQUEST_TIMEOUT,
+        "the scrape waited for the idle connections to time out: {:?}",
+        started.elapsed()
+    );
+    // Another scrape too (the slots are not exhausted by the idle ones still open).
+    assert_eq!(get(addr, "/healthz").0, 200);
+    drop(idle);
+}
+
+/// A client socket that reads slowly: a small receive buffer and a small MSS, which also keeps
+/// the server's send buffer small (Linux sizes it from the MSS), so that a response of a few
+/// hundred KiB cannot all be queued in the kernel and the server's write has to wait.
+fn slow_reader(addr: SocketAddr) -> TcpStream {
+    use rustix::net::{AddressFamily, SocketType, connect, socket, sockopt};
+    use std::os::fd::AsRawFd;
+    unsafe extern "C" {
+        fn setsockopt(
+            fd: i32,
+            level: i32,
+            name: i32,
+            value: *const std::ffi::c_void,
+            len: u32,
+        ) -> i32;
+    }
+    const IPPROTO_TCP: i32 = 6;
+    const TCP_MAXSEG: i32 = 2;
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    sockopt::set_socket_recv_buffer_size(&fd, 4096).unwrap();
+    let mss: i32 = 536;
+    // SAFETY: a valid socket, and a pointer to an i32 of the length given.
+    let rc = unsafe {
+        setsockopt(
+            fd.as_raw_fd(),
+            IPPROTO_TCP,
+            TCP_MAXSEG,
+            (&raw const mss).cast(),
+            size_of::<i32>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(TCP_MAXSEG)");
+    connect(&fd, &addr).unwrap();
+    TcpStream::from(fd)
+}
+
+/// Clients that ask for a large /metrics and never read it, more of them than there are
+/// slots, do not keep a scrape out; and each is cut off after the write timeout (what it reads
+/// then ends before the whole body).
+#[test]
+fn clients_that_never_read_do_not_stop_a_scrape_and_are_cut_off() {
+    let dir = tempfile::Builder::new()
+        .prefix("levibot-exporter")
+        .tempdir()
+        .unwrap();
+    let mut config = JournalConfig::new(dir.path());
+    config.segment_size = 64 * 1024;
+    config.prefault = false;
+    config.retention = RetentionPolicy::keep_all();
+    let journal = Journal::open(&config).unwrap();
+    journal.heartbeat();
+    // A few thousand per-symbol series: a /metrics body of some 300 KiB.
+    let symbols = 2_500;
+    let writer =
+        CountersWriter::create(counters_path(dir.path()), 2 * symbols, journal.epoch()).unwrap();
+    let mut counters = Vec::new();
+    for i in 0..symbols {
+        let symbol = format!("SYMBOL{i:05}LONGNAMEUSDT");
+        for (prefix, value) in [
+            ("risk.open_orders.", 2),
+            ("risk.pnl_microquote.", 1_500_000),
+        ] {
+            let counter = writer
+                .allocate(&format!("{prefix}{symbol}"), counter_type::GAUGE)
+                .unwrap();
+            counter.set(value);
+            counters.push(counter);
+        }
+    }
+    let exporter = start_exporter(dir.path());
+    let addr = exporter.addr;
+    let body = metrics_until(addr, "every symbol's series", |b| {
+        b.contains(&format!("SYMBOL{:05}LONGNAMEUSDT", symbols - 1))
+    });
+    let full = body.len();
+    assert!(full > 200_000, "a body of {full} bytes");
+
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", exporter.child.id()))
+            .unwrap()
+            .count()
+    };
+    let fds_before = fds();
+    let request = b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
+    let stalled: Vec<TcpStream> = (0..=CONNECTIONS_MAX)
+        .map(|_| {
+            let mut stream = slow_reader(addr);
+            stream.write_all(request).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(
+        status,
+        200,
+        "a scrape past {} clients that do not read",
+        stalled.len()
+    );
+    assert!(body.len() > 200_000, "the whole body: {} bytes", body.len());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the scrape took {:?}",
+        started.elapsed()
+    );
+
+    // Past the write timeout, a client that never read is cut off: reading now, it gets what
+    // the kernel had queued, then the end, never the whole response.
+    std::thread::sleep(levibot_tools::exporter::http::WRITE_TIMEOUT + Duration::from_secs(2));
+    // Their sockets are closed on the exporter's side, though they are still open on ours.
+    let fds_after = fds();
+    assert!(
+        fds_after <= fds_before + 2,
+        "the exporter holds {fds_after} descriptors, {fds_before} before the clients came"
+    );
+    let mut last = stalled.into_iter().last().unwrap();
+    last.set_read_timeout(Some(WAIT)).unwrap();
+    let mut got = Vec::new();
+    let ended = last.read_to_end(&mut got);
+    assert!(
+        ended.is_err() || got.len() < full,
+        "the client that did not read still got the whole response ({} bytes)",
+        got.len()
+    );
+    assert_eq!(get(addr, "/healthz").0, 200, "the exporter carried on");
+    drop(counters);
+}
+
+/// A frame in the middle of the journal is corrupt: the exporter counts every record before
+/// it and every record in the segments after it exactly once (it goes on past the bad frame at
+/// the next segment, and never reads the journal again from its beginning), and counts the
+/// read error.
+#[test]
+fn a_corrupt_frame_is_counted_as_an_error_and_nothing_twice() {
+    let mut f = Fixture::new();
+    let nkn = InstrumentDef::new(NKN, "NKNUSDT", (1, 8), (1, 8)).unwrap();
+    Fixture::append(&mut f.daemon, &nkn);
+    let size = 64 * 1024u64;
+    let cal = f.journal.calibration();
+    // (position, is a fill) of every sent order and fill.
+    let mut records: Vec<(u64, bool)> = Vec::new();
+    let mut i = 0u64;
+    while levibot_shm::list_segments(f.path()).unwrap().len() < 4 {
+        let t = |ns: u64| cal.tsc_ref + ((1_000 * i + ns) as f64 * cal.ticks_per_ns) as u64;
+        let sent = SentOrder {
+            request: OrderRequest {
+                client_order_id: 1_000 + i,
+                instrument_id: NKN,
+                kind: order_kind::NEW,
+                side: side::BUY,
+                ..OrderRequest::default()
+            },
+            recv_tsc: t(0),
+            due_tsc: t(0),
+            decoded_tsc: t(50),
+            encoded_tsc: t(1_500),
+            ..SentOrder::default()
+        };
+        let at = f
+            .gateway
+            .append(SentOrder::RECORD_TYPE, sent.to_bytes())
+            .unwrap();
+        records.push((at.0, false));
+        let fill = ExecutionReport {
+            recv_tsc: t(20_000),
+            client_order_id: 1_000 + i,
+            instrument_id: NKN,
+            exec_type: exec_type::TRADE,
+            ord_status: b'2',
+            side: side::BUY,
+            ..ExecutionReport::default()
+        };
+        let at = f
+            .gateway
+            .append(ExecutionReport::RECORD_TYPE, fill.to_bytes())
+            .unwrap();
+        records.push((at.0, true));
+        i += 1;
+    }
+    // Corrupt the 137th fill of the first segment: its length word says less than a header.
+    let victim = records
+        .iter()
+        .filter(|(at, fill)| *fill && at / size == 0)
+        .nth(137)
+        .map(|(at, _)| *at)
+        .unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        let segment = levibot_shm::list_segments(f.path()).unwrap()[0]
+            .path
+            .clone();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap();
+        file.write_all_at(&7i32.to_le_bytes(), victim % size)
+            .unwrap();
+    }
+    // Readable: everything before the bad frame in its segment, and every later segment.
+    let readable = |fill: bool| {
+        records
+            .iter()
+            .filter(|(at, is_fill)| {
+                *is_fill == fill && (*at / size > victim / size || *at < victim)
+            })
+            .count() as f64
+    };
+    let (fills, sent) = (readable(true), readable(false));
+    assert!(
+        fills > 137.0 && fills < (records.len() / 2) as f64,
+        "{fills} fills"
+    );
+
+    let exporter = start_exporter(f.path());
+    let addr = exporter.addr;
+    let exact = |b: &str| {
+        value(b, "levibot_orders_filled_total") == Some(fills)
+            && value(b, "levibot_tick_to_trade_seconds_count") == Some(sent)
+            && value(b, "levibot_exporter_journal_read_errors_total").is_some_and(|n| n >= 1.0)
+    };
+    metrics_until(addr, "every readable record counted once", exact);
+    // Many rounds later (one every 100 ms), still once.
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, body) = get(addr, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        exact(&body),
+        "expected {fills} fills and {sent} sent orders, counted once:\n{}",
+        body.lines()
+            .filter(|l| l.contains("filled_total")
+                || l.contains("tick_to_trade_seconds_count")
+                || l.contains("read_errors"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // More records after the error are counted (the follower goes on).
+    for j in 0..5 {
+        let fill = ExecutionReport {
+            client_order_id: 9_000 + j,
+            instrument_id: NKN,
+            exec_type: exec_type::TRADE,
+            ..ExecutionReport::default()
+        };
+        Fixture::append(&mut f.gateway, &fill);
+    }
+    metrics_until(addr, "the fills written after the error", |b| {
+        value(b, "levibot_orders_filled_total") == Some(fills + 5.0)
+    });
+}

@@ -9,13 +9,24 @@
 //! `u <= lastUpdateId` and applies the rest). The feed agent never waits: it reads what has
 //! arrived, and when the connection fails it marks every book stale ([`Polled::Stale`]) and
 //! asks the connector for a new one.
+//!
+//! A symbol whose stream lost an update gets a new snapshot ([`MessageSource::resync`]). Those
+//! requests are bounded ([`snapshot_limit`]): a symbol with a request pending is not asked for
+//! again (a burst of gaps is one request), and the connector spends no more of the venue's
+//! request weight than its limit allows in any window (Binance: 6000 a minute, a snapshot of
+//! [`SNAPSHOT_LIMIT`] levels weighs 50), the connect's own snapshots included: a request past
+//! the budget waits for the window, none is dropped. The feed and the connector share a fixed
+//! table of one request state per symbol and two channels of fixed capacity (one connection,
+//! one snapshot per symbol); asking is one compare-and-swap (the connector looks every 10 ms).
+
+pub mod snapshot_limit;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::tls::TlsConfig;
@@ -24,6 +35,9 @@ use levibot_gateway::ws::{
     stream_path,
 };
 
+use self::snapshot_limit::{
+    Next, SnapshotRequests, SnapshotScheduler, WeightLimit, WeightWindow, depth_snapshot_weight,
+};
 use super::source::{MessageSource, Polled};
 
 /// Depth levels asked of each REST snapshot.
@@ -51,12 +65,17 @@ pub struct WsFeedConfig {
 /// Polls between two looks at the clock for the keepalive (the clock is read rarely).
 const KEEPALIVE_CHECK_POLLS: u32 = 1024;
 
-/// What the feed asks of the connector.
-enum Request {
-    /// A new connection (and a snapshot of every symbol).
-    Connect,
-    /// A new snapshot of one symbol (its stream lost an update).
-    Snapshot { symbol: String, instrument_id: u32 },
+/// How often the connector looks at the snapshot requests (and the stop flag) when idle: the
+/// feed's hot thread asks without waking it (no syscall), so a request waits this long at most
+/// before its fetch starts. A lost connection wakes it at once.
+const CONNECTOR_PARK_MAX: Duration = Duration::from_millis(10);
+
+/// A snapshot fetched for one symbol's resync.
+struct Resnapshot {
+    /// The symbol's index in the feed's symbol list.
+    index: usize,
+    instrument_id: u32,
+    body: Vec<u8>,
 }
 
 /// What the connector hands the feed: a subscribed client and a snapshot per symbol.
@@ -73,6 +92,10 @@ pub struct WsFeedStats {
     pub failed_attempts: AtomicU64,
     /// Connections given up because a keepalive ping went unanswered.
     pub pong_timeouts: AtomicU64,
+    /// REST depth snapshots fetched (or tried): a connect's, and one per resync request.
+    pub snapshots_fetched: AtomicU64,
+    /// Times a snapshot waited for the venue's request weight window to have room.
+    pub snapshot_weight_waits: AtomicU64,
 }
 
 /// The live feed, a [`MessageSource`].
@@ -84,11 +107,16 @@ pub struct WsFeed {
     stale_due: bool,
     /// The last message read (capacity `MESSAGE_LEN_MAX`, never grown).
     message: Vec<u8>,
-    requests: mpsc::Sender<Request>,
+    /// Set (and the connector woken) when the connection is lost.
+    connect_wanted: Arc<AtomicBool>,
+    /// One request state per symbol (index in `symbols`), shared with the connector.
+    requests: Arc<SnapshotRequests>,
+    /// The connector thread, woken when there is something to do.
+    connector_thread: Thread,
+    /// Capacity 1: the connector hands over one connection at a time.
     connected: mpsc::Receiver<Connected>,
-    resnapshots: mpsc::Receiver<(u32, Vec<u8>)>,
-    /// Snapshots asked for and not arrived yet (the channel is only looked at while > 0).
-    resnapshots_pending: usize,
+    /// Capacity one per symbol: at most one resync snapshot per symbol is pending.
+    resnapshots: mpsc::Receiver<Resnapshot>,
     /// Symbol of each instrument id, for resync requests.
     symbols: Vec<(String, u32)>,
     ping_interval: Duration,
@@ -123,77 +151,143 @@ pub enum WsFeedError {
 }
 
 impl WsFeed {
-    /// Starts the connector, which connects at once.
+    /// Starts the connector, which connects at once; snapshots within Binance spot's request
+    /// weight limit ([`WeightLimit::BINANCE_SPOT`]).
     pub fn start(config: WsFeedConfig) -> Result<WsFeed, WsFeedError> {
+        WsFeed::start_with_limit(config, WeightLimit::BINANCE_SPOT)
+    }
+
+    /// As [`start`](Self::start), with the venue's request weight limit given.
+    // TODO: take the limit from exchangeInfo's `rateLimits` (REQUEST_WEIGHT) once the
+    // instrument loader passes it on; Binance's documented default is used meanwhile.
+    pub fn start_with_limit(
+        config: WsFeedConfig,
+        weight_limit: WeightLimit,
+    ) -> Result<WsFeed, WsFeedError> {
         let symbols: Vec<&str> = config.symbols.iter().map(|(s, _)| s.as_str()).collect();
         let path = stream_path(&symbols, &config.streams)?;
         let mut backoff = Backoff::from_os().map_err(|e| WsFeedError::Random(e.to_string()))?;
-        let (requests, requested) = mpsc::channel::<Request>();
-        let (connected_tx, connected) = mpsc::channel::<Connected>();
-        let (resnapshot_tx, resnapshots) = mpsc::channel::<(u32, Vec<u8>)>();
+        let (connected_tx, connected) = mpsc::sync_channel::<Connected>(1);
+        let (resnapshot_tx, resnapshots) =
+            mpsc::sync_channel::<Resnapshot>(config.symbols.len().max(1));
+        let requests = Arc::new(SnapshotRequests::new(config.symbols.len()));
+        // The connect at start.
+        let connect_wanted = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(WsFeedStats::default());
         let (thread_stop, thread_stats) = (Arc::clone(&stop), Arc::clone(&stats));
+        let thread_connect = Arc::clone(&connect_wanted);
+        let mut scheduler = SnapshotScheduler::new(
+            Arc::clone(&requests),
+            weight_limit,
+            depth_snapshot_weight(SNAPSHOT_LIMIT),
+        );
         let symbols = config.symbols.clone();
         let (ping_interval, pong_timeout) = (config.ping_interval, config.pong_timeout);
         let connector = std::thread::Builder::new()
             .name("ws-connector".into())
             .spawn(move || {
-                while let Ok(request) = requested.recv() {
-                    match request {
-                        Request::Connect => {
-                            while !thread_stop.load(Ordering::Relaxed) {
-                                match connect(&config, &path) {
-                                    Ok(c) => {
-                                        thread_stats.connects.fetch_add(1, Ordering::Relaxed);
-                                        backoff.reset();
-                                        if connected_tx.send(c).is_err() {
-                                            return;
-                                        }
-                                        break;
+                let mut waiting = false;
+                while !thread_stop.load(Ordering::Relaxed) {
+                    if thread_connect.swap(false, Ordering::AcqRel) {
+                        while !thread_stop.load(Ordering::Relaxed) {
+                            match connect(
+                                &config,
+                                &path,
+                                scheduler.window(),
+                                &thread_stats,
+                                &thread_stop,
+                            ) {
+                                Ok(c) => {
+                                    thread_stats.connects.fetch_add(1, Ordering::Relaxed);
+                                    backoff.reset();
+                                    // Symbols asked for and not fetched yet are in this
+                                    // connection's snapshots.
+                                    scheduler.requests().answer_asked();
+                                    if connected_tx.send(c).is_err() {
+                                        return;
                                     }
-                                    Err(_) => {
-                                        thread_stats
-                                            .failed_attempts
-                                            .fetch_add(1, Ordering::Relaxed);
-                                        sleep_unless_stopped(backoff.next_delay(), &thread_stop);
+                                    break;
+                                }
+                                Err(_) => {
+                                    thread_stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                                    sleep_unless_stopped(backoff.next_delay(), &thread_stop);
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    let now = Instant::now();
+                    match scheduler.next(now) {
+                        Next::Fetch(index) => {
+                            waiting = false;
+                            let (symbol, instrument_id) = &config.symbols[index];
+                            thread_stats
+                                .snapshots_fetched
+                                .fetch_add(1, Ordering::Relaxed);
+                            match fetch_depth_snapshot_over(
+                                config.addr,
+                                &config.host,
+                                symbol,
+                                SNAPSHOT_LIMIT,
+                                CONNECT_TIMEOUT,
+                                config.tls.as_ref(),
+                            ) {
+                                Ok(body) => {
+                                    backoff.reset();
+                                    let snapshot = Resnapshot {
+                                        index,
+                                        instrument_id: *instrument_id,
+                                        body,
+                                    };
+                                    // Never blocks: one place per symbol, and a symbol has
+                                    // one snapshot pending at most.
+                                    if resnapshot_tx.send(snapshot).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(_) => {
+                                    // Asked again, and fetched after a pause (the connection is
+                                    // likely down too: a reconnect, which ends the pause,
+                                    // snapshots every symbol).
+                                    scheduler.failed(index);
+                                    let until = Instant::now() + backoff.next_delay();
+                                    while Instant::now() < until
+                                        && !thread_stop.load(Ordering::Relaxed)
+                                        && !thread_connect.load(Ordering::Acquire)
+                                    {
+                                        std::thread::park_timeout(CONNECTOR_PARK_MAX);
                                     }
                                 }
                             }
                         }
-                        Request::Snapshot {
-                            symbol,
-                            instrument_id,
-                        } => {
-                            // One try: if it fails, the connection is likely down too, and the
-                            // reconnect snapshots every symbol anyway.
-                            if let Ok(body) = fetch_depth_snapshot_over(
-                                config.addr,
-                                &config.host,
-                                &symbol,
-                                SNAPSHOT_LIMIT,
-                                CONNECT_TIMEOUT,
-                                config.tls.as_ref(),
-                            ) && resnapshot_tx.send((instrument_id, body)).is_err()
-                            {
-                                return;
+                        Next::WaitUntil(when) => {
+                            if !waiting {
+                                waiting = true;
+                                thread_stats
+                                    .snapshot_weight_waits
+                                    .fetch_add(1, Ordering::Relaxed);
                             }
+                            std::thread::park_timeout(
+                                when.saturating_duration_since(now).min(CONNECTOR_PARK_MAX),
+                            );
                         }
+                        Next::Nothing => std::thread::park_timeout(CONNECTOR_PARK_MAX),
                     }
                 }
             })
             .map_err(WsFeedError::Spawn)?;
-        let _ = requests.send(Request::Connect);
         Ok(WsFeed {
             client: None,
             snapshots: VecDeque::new(),
             current_snapshot: None,
             stale_due: false,
             message: Vec::with_capacity(levibot_gateway::binance::MESSAGE_LEN_MAX),
+            connect_wanted,
             requests,
+            connector_thread: connector.thread().clone(),
             connected,
             resnapshots,
-            resnapshots_pending: 0,
             symbols,
             ping_interval,
             pong_timeout,
@@ -221,8 +315,15 @@ impl WsFeed {
     }
 }
 
-/// Connects, subscribes, then snapshots every symbol (cold path).
-fn connect(config: &WsFeedConfig, path: &str) -> Result<Connected, String> {
+/// Connects, subscribes, then snapshots every symbol (cold path), each when the request weight
+/// `window` has room for it.
+fn connect(
+    config: &WsFeedConfig,
+    path: &str,
+    window: &mut WeightWindow,
+    stats: &WsFeedStats,
+    stop: &AtomicBool,
+) -> Result<Connected, String> {
     let client = match &config.tls {
         None => WsClient::connect(
             config.addr,
@@ -244,7 +345,24 @@ fn connect(config: &WsFeedConfig, path: &str) -> Result<Connected, String> {
     }
     .map_err(|e| e.to_string())?;
     let mut snapshots = Vec::with_capacity(config.symbols.len());
+    let weight = depth_snapshot_weight(SNAPSHOT_LIMIT);
     for (symbol, id) in &config.symbols {
+        let mut waited = false;
+        while let Err(when) = window.try_take(Instant::now(), weight) {
+            if stop.load(Ordering::Relaxed) {
+                return Err("stopped".into());
+            }
+            if !waited {
+                waited = true;
+                stats.snapshot_weight_waits.fetch_add(1, Ordering::Relaxed);
+            }
+            sleep_unless_stopped(
+                when.saturating_duration_since(Instant::now())
+                    .min(CONNECTOR_PARK_MAX),
+                stop,
+            );
+        }
+        stats.snapshots_fetched.fetch_add(1, Ordering::Relaxed);
         let body = fetch_depth_snapshot_over(
             config.addr,
             &config.host,
@@ -277,7 +395,8 @@ impl WsFeed {
         self.client = None;
         self.last_ping = None;
         self.stats.disconnects.fetch_add(1, Ordering::Relaxed);
-        let _ = self.requests.send(Request::Connect);
+        self.connect_wanted.store(true, Ordering::Release);
+        self.connector_thread.unpark();
         Polled::Stale
     }
 
@@ -311,15 +430,12 @@ impl WsFeed {
 }
 
 impl MessageSource for WsFeed {
+    /// Asks for a snapshot of the instrument, unless one is pending already (hot path: one
+    /// compare-and-swap; no allocation, lock or syscall; the connector finds the request within
+    /// `CONNECTOR_PARK_MAX`).
     fn resync(&mut self, instrument_id: u32) {
-        if let Some((symbol, _)) = self.symbols.iter().find(|(_, id)| *id == instrument_id) {
-            let request = Request::Snapshot {
-                symbol: symbol.clone(),
-                instrument_id,
-            };
-            if self.requests.send(request).is_ok() {
-                self.resnapshots_pending += 1;
-            }
+        if let Some(index) = self.symbols.iter().position(|(_, id)| *id == instrument_id) {
+            self.requests.ask(index);
         }
     }
 
@@ -339,11 +455,13 @@ impl MessageSource for WsFeed {
                 Err(_) => return Polled::Idle,
             }
         }
-        if self.resnapshots_pending > 0
+        if self.requests.outstanding() > 0
             && let Ok(snapshot) = self.resnapshots.try_recv()
         {
-            self.resnapshots_pending -= 1;
-            self.snapshots.push_back(snapshot);
+            // From now on a new gap asks for a new snapshot.
+            self.requests.settle(snapshot.index);
+            self.snapshots
+                .push_back((snapshot.instrument_id, snapshot.body));
         }
         if let Some((instrument_id, body)) = self.snapshots.pop_front() {
             let body = self.current_snapshot.insert(body);
@@ -384,9 +502,9 @@ impl MessageSource for WsFeed {
 impl Drop for WsFeed {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Closing the request channel ends the connector's loop.
-        let (closed, _) = mpsc::channel();
-        self.requests = closed;
+        // The connector sees the flag within `CONNECTOR_PARK_MAX` (at once when parked); its
+        // hand-overs never block (one connection at a time, one snapshot per symbol).
+        self.connector_thread.unpark();
         if let Some(t) = self.connector.take() {
             let _ = t.join();
         }

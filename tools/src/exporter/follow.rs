@@ -12,15 +12,16 @@ use levibot_engine::pipeline::stages::MICROQUOTE_PER_QUOTE;
 use levibot_engine::risk::RiskCheck;
 use levibot_shm::clock::unix_now_ns;
 use levibot_shm::counters::CountersReader;
+use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     AggTrade, BookTicker, DepthDiff, ExecutionReport, Record, RiskReject, SentOrder, Trade,
     exec_type, halt_reason, record_type,
 };
-use levibot_shm::{ShmError, StartAt, Tailer, TscCalibration, list_segments};
+use levibot_shm::{Position, ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
 use super::metrics::{FloatGauge, Metrics, labels, set_counter};
-use crate::journal_view::{Decoder, Event, FrameMeta, FrameReader, Instrument};
+use crate::journal_view::{Decoder, Event, FrameMeta, FrameReader, Instrument, Segments};
 
 /// A heartbeat older than this: the daemon is not up.
 pub const HEARTBEAT_FRESH_NS: u64 = 5_000_000_000;
@@ -72,8 +73,26 @@ struct PendingRaw {
     rounds: u8,
 }
 
+/// Where the follower opens the journal when it has no reader (at start, or after an error).
+/// Only the first open is from the beginning: after a read error the follower goes on from
+/// where it stopped, so no frame is ever counted twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Resume {
+    /// The oldest segment on disk: nothing read yet, or a journal started afresh.
+    Beginning,
+    /// The position of the next frame not read yet.
+    At(u64),
+    /// The start of the first segment after the one holding this position: what is left of
+    /// that segment cannot be read (a corrupt frame has no trustworthy length to step over,
+    /// and frames carry no marker to find the next one by).
+    SegmentAfter(u64),
+}
+
 pub struct Follower {
     dir: PathBuf,
+    resume: Resume,
+    /// Writer run of the last frame read.
+    epoch: Option<u64>,
     metrics: Metrics,
     shared: SharedSnapshot,
     reader: Option<FrameReader>,
@@ -103,6 +122,8 @@ impl Follower {
     pub fn new(dir: &Path, metrics: Metrics, shared: SharedSnapshot) -> Follower {
         Follower {
             dir: dir.to_owned(),
+            resume: Resume::Beginning,
+            epoch: None,
             metrics,
             shared,
             reader: None,
@@ -184,13 +205,25 @@ impl Follower {
 
     fn read_journal(&mut self) -> usize {
         if self.reader.is_none() {
-            match FrameReader::open(&self.dir, StartAt::Beginning) {
-                Ok(reader) => {
-                    tracing::info!(dir = %self.dir.display(), "following the journal");
+            match self.open_reader() {
+                Ok(Some(reader)) => {
+                    tracing::info!(
+                        dir = %self.dir.display(),
+                        from = ?self.resume,
+                        "following the journal"
+                    );
                     self.reader = Some(reader);
                     self.journal_error = None;
                 }
+                // The segment to go on with does not exist yet.
+                Ok(None) => return 0,
                 Err(e) => {
+                    if let (true, Resume::At(at)) = (unreadable(&e), self.resume) {
+                        // The segment to go on in cannot be opened (it vanished, or is
+                        // corrupt): go on with the next one.
+                        self.metrics.journal_read_errors.inc();
+                        self.resume = Resume::SegmentAfter(at);
+                    }
                     self.note_journal_error(&e);
                     return 0;
                 }
@@ -202,7 +235,13 @@ impl Follower {
             match reader.next_event() {
                 Ok(Event::Frame(meta, cal)) => {
                     frames += 1;
+                    self.resume = Resume::At(reader.tailer().position().0);
                     let payload = reader.payload().to_vec();
+                    if self.epoch.is_some_and(|epoch| epoch != meta.epoch) {
+                        // A new writer run reached by reopening (no restart event then).
+                        self.forget_pending();
+                    }
+                    self.epoch = Some(meta.epoch);
                     self.on_frame(meta, cal, &payload);
                 }
                 Ok(Event::Restart(restart)) => {
@@ -212,16 +251,27 @@ impl Follower {
                         new_journal = restart.new_journal,
                         "the daemon restarted: following its new run"
                     );
-                    // TSC stamps of another run do not compare.
-                    self.ack_pending.clear();
-                    self.ack_order.clear();
-                    self.raw_pending.clear();
+                    self.forget_pending();
                 }
                 Ok(Event::Missing(e)) => {
+                    self.resume = Resume::At(reader.tailer().position().0);
                     tracing::warn!(error = %e, "a journal segment is missing: skipped");
                 }
-                Ok(Event::Idle) => break,
+                Ok(Event::Idle) => {
+                    self.resume = Resume::At(reader.tailer().position().0);
+                    break;
+                }
                 Err(e) => {
+                    // The tailer stopped at what it could not read: go on from there (a
+                    // transient error), or from the next segment (a corrupt frame), never
+                    // from the beginning, which would count everything again.
+                    let at = reader.tailer().position().0;
+                    self.resume = if unreadable(&e) {
+                        Resume::SegmentAfter(at)
+                    } else {
+                        Resume::At(at)
+                    };
+                    self.metrics.journal_read_errors.inc();
                     self.note_journal_error(&e);
                     self.reader = None;
                     break;
@@ -229,6 +279,85 @@ impl Follower {
             }
         }
         frames
+    }
+
+    /// TSC stamps of another run do not compare.
+    fn forget_pending(&mut self) {
+        self.ack_pending.clear();
+        self.ack_order.clear();
+        self.raw_pending.clear();
+    }
+
+    /// Opens a reader at [`Resume`]. `Ok(None)`: wait (the segment to go on with is not there
+    /// yet). A journal whose segments are all compressed (no writer) gives no segment size to
+    /// seek with: the follower then waits for a raw segment (a daemon start).
+    fn open_reader(&mut self) -> Result<Option<FrameReader>, ShmError> {
+        let at = match self.resume {
+            Resume::Beginning => return FrameReader::open(&self.dir, StartAt::Beginning).map(Some),
+            Resume::At(at) | Resume::SegmentAfter(at) => at,
+        };
+        let Some(segments) = Segments::scan(&self.dir)? else {
+            return Ok(None);
+        };
+        let size = segments.segment_size;
+        let index = at / size;
+        let here = match self.resume {
+            Resume::At(_) if segments.indexes.contains(&index) => {
+                Some(if at % size < HEADER_LEN as u64 {
+                    // The end of the segment before: the start of this one.
+                    segments.start_of(index).0
+                } else {
+                    at
+                })
+            }
+            _ => segments
+                .indexes
+                .iter()
+                .find(|&&i| i > index)
+                .map(|&i| segments.start_of(i).0),
+        };
+        let Some(position) = here else {
+            if segments
+                .indexes
+                .last()
+                .is_some_and(|&newest| newest < index)
+            {
+                // Every segment is older than where we were: the journal was started again.
+                return self.open_new_journal().map(Some);
+            }
+            return Ok(None);
+        };
+        if self.resume != Resume::At(position) {
+            tracing::warn!(
+                from = position,
+                stopped_at = at,
+                "the rest of a journal segment cannot be read: going on with the next one"
+            );
+        }
+        self.resume = Resume::At(position);
+        let reader = FrameReader::open(&self.dir, StartAt::Position(Position(position)))?;
+        if position % size > HEADER_LEN as u64
+            && self
+                .epoch
+                .is_some_and(|epoch| epoch != reader.tailer().epoch())
+        {
+            // Mid-segment, yet another writer run: the file was replaced by a new journal.
+            return self.open_new_journal().map(Some);
+        }
+        Ok(Some(reader))
+    }
+
+    /// The journal was started again while the follower had no reader: it follows the new one
+    /// from its beginning, as the tailer does when it sees a journal replaced.
+    fn open_new_journal(&mut self) -> Result<FrameReader, ShmError> {
+        tracing::info!(
+            dir = %self.dir.display(),
+            "a new journal: following it from its beginning"
+        );
+        self.resume = Resume::Beginning;
+        self.epoch = None;
+        self.forget_pending();
+        FrameReader::open(&self.dir, StartAt::Beginning)
     }
 
     fn note_journal_error(&mut self, e: &ShmError) {
@@ -686,6 +815,20 @@ impl Follower {
             Err(reasons.join("; "))
         }
     }
+}
+
+/// An error that reading again at the same place cannot cure: the segment is corrupt, or gone.
+fn unreadable(e: &ShmError) -> bool {
+    matches!(
+        e,
+        ShmError::BadMagic { .. }
+            | ShmError::UnsupportedVersion { .. }
+            | ShmError::Truncated { .. }
+            | ShmError::CorruptHeader { .. }
+            | ShmError::CorruptFrame { .. }
+            | ShmError::InvalidPosition { .. }
+            | ShmError::SegmentMissing { .. }
+    )
 }
 
 fn read<T: Record>(payload: &[u8]) -> Option<T> {

@@ -2,11 +2,23 @@
 //!
 //! One request per connection (`Connection: close`): a scrape is one request, and it keeps the
 //! server free of keep-alive state. Requests are parsed by `httparse`; anything it refuses, or a
-//! request larger than [`REQUEST_BYTES_MAX`], gets 400. At most [`CONNECTIONS_MAX`] connections
-//! are served at once (more are closed at accept), and each has [`REQUEST_TIMEOUT`] to send its
-//! request.
+//! request larger than [`REQUEST_BYTES_MAX`], gets 400.
+//!
+//! Every connection's work and memory are bounded, whatever the client does:
+//!
+//! - At most [`CONNECTIONS_MAX`] connections are served at once, each in one slot of a fixed
+//!   table. A connection accepted when every slot is taken is served, and the oldest connection
+//!   is shed to make room: the oldest one still sending its request head if there is one, else
+//!   the oldest one being answered. So a local client that opens connections and sends nothing
+//!   (or never reads) cannot keep a scrape out: a scrape sends its request at once and is
+//!   answered in milliseconds, long before [`CONNECTIONS_MAX`] newer connections shed it.
+//! - A client has [`REQUEST_TIMEOUT`] to send its whole request head (else 400), and
+//!   [`WRITE_TIMEOUT`] to take the whole response; one that does not read is cut off.
+//! - A connection that ends, is shed or times out is shut down both ways: I/O still in flight on
+//!   it (io_uring keeps a dropped read or write going) ends at once, so its task, its buffers and
+//!   its file descriptor are all released.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,15 +32,71 @@ use super::follow::{SharedSnapshot, Snapshot};
 pub const REQUEST_BYTES_MAX: usize = 8 * 1024;
 /// Headers parsed at most.
 pub const HEADERS_MAX: usize = 32;
-/// Connections served at once.
+/// Connections served at once; a new one past this sheds the oldest (see the module doc).
 pub const CONNECTIONS_MAX: usize = 64;
 /// How long a client has to send its whole request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client has to take the whole response (Prometheus' default scrape timeout: a
+/// scrape slower than this is abandoned by Prometheus anyway).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Content types of /metrics: OpenMetrics text (as prometheus-client writes it) for clients that
 /// accept it (Prometheus does), else the Prometheus text format (curl, `promtool check metrics`).
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One accepted connection, in its slot.
+struct Conn {
+    stream: TcpStream,
+    /// Its request was read: it is being answered.
+    answering: Cell<bool>,
+    /// Shed to make room for a newer connection: its task ends without answering.
+    shed: Cell<bool>,
+}
+
+impl Conn {
+    /// Ends all I/O on the socket, both ways: a read or write in flight returns at once (EOF or
+    /// EPIPE), so the io_uring operation completes and the descriptor is closed when the
+    /// connection is dropped.
+    fn shut_down(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The connection slots, in accept order (fixed capacity: [`CONNECTIONS_MAX`]).
+struct Slots {
+    conns: RefCell<Vec<Rc<Conn>>>,
+}
+
+impl Slots {
+    fn new() -> Slots {
+        Slots {
+            conns: RefCell::new(Vec::with_capacity(CONNECTIONS_MAX)),
+        }
+    }
+
+    /// Takes a slot for `conn`, shedding the oldest connection when all are taken: the oldest
+    /// still sending its request, else the oldest being answered.
+    fn take(&self, conn: &Rc<Conn>) {
+        let mut conns = self.conns.borrow_mut();
+        if conns.len() >= CONNECTIONS_MAX {
+            let at = conns.iter().position(|c| !c.answering.get()).unwrap_or(0);
+            let victim = conns.remove(at);
+            tracing::debug!(
+                answering = victim.answering.get(),
+                "all connection slots taken: shedding the oldest connection"
+            );
+            victim.shed.set(true);
+            victim.shut_down();
+        }
+        conns.push(Rc::clone(conn));
+    }
+
+    /// Gives `conn`'s slot back (it may have been shed already).
+    fn release(&self, conn: &Rc<Conn>) {
+        self.conns.borrow_mut().retain(|c| !Rc::ptr_eq(c, conn));
+    }
+}
 
 /// Serves until the process ends. Binds first, so that `on_bound` learns the address (port 0
 /// picks a free one).
@@ -40,7 +108,7 @@ pub fn serve(
     tokio_uring::start(async move {
         let listener = TcpListener::bind(listen)?;
         on_bound(listener.local_addr()?);
-        let active = Rc::new(Cell::new(0usize));
+        let slots = Rc::new(Slots::new());
         loop {
             let (stream, _peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
@@ -51,24 +119,20 @@ pub fn serve(
                     continue;
                 }
             };
-            if active.get() >= CONNECTIONS_MAX {
-                let _ = respond(
-                    &stream,
-                    503,
-                    "text/plain",
-                    b"too many connections\n".to_vec(),
-                )
-                .await;
-                continue;
-            }
-            active.set(active.get() + 1);
+            let conn = Rc::new(Conn {
+                stream,
+                answering: Cell::new(false),
+                shed: Cell::new(false),
+            });
+            slots.take(&conn);
             let shared = Arc::clone(&shared);
-            let active = Rc::clone(&active);
+            let slots = Rc::clone(&slots);
             tokio_uring::spawn(async move {
-                if let Err(e) = handle(&stream, &shared).await {
+                if let Err(e) = handle(&conn, &shared).await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-                active.set(active.get() - 1);
+                slots.release(&conn);
+                conn.shut_down();
             });
         }
     })
@@ -107,11 +171,16 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, httparse::Error> {
     }
 }
 
-async fn handle(stream: &TcpStream, shared: &SharedSnapshot) -> std::io::Result<()> {
+async fn handle(conn: &Conn, shared: &SharedSnapshot) -> std::io::Result<()> {
+    let stream = &conn.stream;
     let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(stream)).await {
         Ok(result) => result?,
         Err(_) => Err("request timed out".to_owned()),
     };
+    if conn.shed.get() {
+        return Ok(());
+    }
+    conn.answering.set(true);
     let snapshot: Arc<Snapshot> = Arc::clone(&shared.lock().unwrap_or_else(|e| e.into_inner()));
     let (status, content_type, body) = match request {
         Err(why) => (
@@ -155,7 +224,13 @@ async fn handle(stream: &TcpStream, shared: &SharedSnapshot) -> std::io::Result<
             _ => (404, "text/plain", b"not found\n".to_vec()),
         },
     };
-    respond(stream, status, content_type, body).await
+    match tokio::time::timeout(WRITE_TIMEOUT, respond(stream, status, content_type, body)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the client did not take the response in time",
+        )),
+    }
 }
 
 /// Reads until the request head is complete. `Ok(Err(why))`: a bad request.

@@ -104,6 +104,9 @@ pub struct Metrics {
     pub order_entry_reports_dropped: Counter,
     pub order_entry_gaps_unfilled: Counter,
     pub journal_lag: FloatGauge,
+    /// Journal read errors (a corrupt frame, a segment that cannot be opened) the follower
+    /// resumed after.
+    pub journal_read_errors: Counter,
 }
 
 /// What `levibot_build_info` carries.
@@ -174,6 +177,7 @@ impl Metrics {
             order_entry_reports_dropped: Counter::default(),
             order_entry_gaps_unfilled: Counter::default(),
             journal_lag: FloatGauge::default(),
+            journal_read_errors: Counter::default(),
         };
         m.build_info
             .get_or_create(&vec![
@@ -436,6 +440,12 @@ impl Metrics {
             "levibot_exporter_journal_lag_seconds",
             "Now minus the time of the last journal frame the exporter read",
             self.journal_lag.clone(),
+        );
+        r.register(
+            "levibot_exporter_journal_read_errors",
+            "Journal read errors the exporter resumed after (where it stopped, or past a corrupt \
+             frame at the next segment); nothing is counted twice",
+            self.journal_read_errors.clone(),
         );
         self
     }
