@@ -8,6 +8,7 @@ mod exporter;
 mod journal;
 mod report;
 mod scratch;
+mod soak;
 mod tick_to_trade;
 mod wire;
 
@@ -40,6 +41,11 @@ enum Command {
     /// The metrics sidecar's cost to the hot path: the fused pipeline alone, then with a real
     /// levibot-exporter following its journal while a client scrapes it (100/s by default).
     Exporter(exporter::ExporterArgs),
+    /// A soak with faults: the real levibotd against venue-sim with every fault switch
+    /// cycling, while levictl kills, resumes, sets and reloads; each check interval, quiet,
+    /// it checks memory, fds, positions against the venue's, no unknown order, and the
+    /// exporter's counts against the journal's. Exits non-zero naming a failed check.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> Result<()> {
@@ -49,5 +55,6 @@ fn main() -> Result<()> {
         Command::TickToTrade(args) => tick_to_trade::run(&args),
         Command::Wire(args) => wire::run(&args),
         Command::Exporter(args) => exporter::run(&args),
+        Command::Soak(args) => soak::run(&args),
     }
 }

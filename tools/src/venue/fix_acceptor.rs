@@ -32,7 +32,9 @@ use levibot_gateway::fix::{
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{ord_type, side, time_in_force};
 
-use super::matching::{MatchingEngine, NewOrder, Notice, OrderEvent, Outcome, WorkingOrder};
+use super::matching::{
+    MatchingEngine, NewOrder, Notice, OrderEvent, Outcome, RejectReason, WorkingOrder,
+};
 
 /// Bytes of inbound data held while a message is incomplete; more is a protocol error.
 pub const ACCEPTOR_INBOUND_LEN_MAX: usize = 64 * 1024;
@@ -88,6 +90,8 @@ pub struct FixFaults {
     /// Take cancels, mass cancels and mass status requests in sequence but act on none and
     /// answer nothing (a stuck venue): the client can never confirm them.
     pub ignore_cancels: bool,
+    /// Refuse the next new order (an ExecutionReport REJECTED, "the venue refused the order").
+    pub reject_next_order: bool,
 }
 
 /// One client's FIX session.
@@ -677,6 +681,9 @@ impl FixAcceptor {
         now_ns: u64,
     ) -> Option<Outcome> {
         let order = self.order_fields(msg, seq, now_ns)?;
+        if std::mem::take(&mut self.faults.reject_next_order) {
+            return Some(engine.refuse(order, RejectReason::Refused));
+        }
         Some(engine.submit(order))
     }
 

@@ -36,6 +36,8 @@ pub enum RejectReason {
     UnknownOrder,
     /// A fill-or-kill order that could not fill at once, entirely.
     WouldNotFill,
+    /// The venue refused it for its own reasons (overload, a test fault): nothing rests.
+    Refused,
 }
 
 impl RejectReason {
@@ -63,6 +65,7 @@ impl RejectReason {
             RejectReason::DuplicateClientOrderId => "duplicate client order id",
             RejectReason::UnknownOrder => "unknown order",
             RejectReason::WouldNotFill => "fill-or-kill order could not fill",
+            RejectReason::Refused => "the venue refused the order; try again",
         }
     }
 }
@@ -492,6 +495,20 @@ impl MatchingEngine {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a new order without looking at it (the venue's own reasons): a REJECTED notice.
+    pub fn refuse(&mut self, order: NewOrder, reason: RejectReason) -> Outcome {
+        let mut out = Outcome::default();
+        out.notices.push(Notice {
+            owner: order.owner,
+            client_order_id: order.client_order_id,
+            instrument_id: order.instrument_id,
+            side: order.side,
+            px: order.px,
+            event: OrderEvent::Rejected { reason },
+        });
+        out
     }
 
     /// A new order: checked against the filters, matched, and the rest rested (GTC) or
