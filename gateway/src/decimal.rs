@@ -43,7 +43,11 @@ impl Scale {
         if size <= Decimal::ZERO || size.scale() as usize > DIGITS_MAX {
             return Err(DecimalError::BadScale);
         }
-        let mantissa = u64::try_from(size.mantissa()).map_err(|_| DecimalError::BadScale)?;
+        // At most i64::MAX: `unit` makes a Decimal of it through an i64.
+        let mantissa = u64::try_from(size.mantissa())
+            .ok()
+            .filter(|&m| m <= i64::MAX as u64)
+            .ok_or(DecimalError::BadScale)?;
         Ok(Scale {
             mantissa,
             exp: size.scale() as u8,
@@ -62,7 +66,10 @@ impl Scale {
 
     /// A decimal as a whole number of units (cold path).
     pub fn from_decimal_value(&self, value: Decimal) -> Result<i64, DecimalError> {
-        let units = value / self.unit();
+        // checked: a huge value over a tiny unit overflows (the operator would panic).
+        let units = value
+            .checked_div(self.unit())
+            .ok_or(DecimalError::TooManyDigits)?;
         if units.fract() != Decimal::ZERO {
             return Err(DecimalError::NotMultiple);
         }

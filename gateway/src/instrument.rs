@@ -158,7 +158,10 @@ fn instrument(id: u32, info: &SymbolInfo) -> Result<Instrument, InstrumentError>
     let tick_size = filter_field(info, "PRICE_FILTER", "tickSize")?;
     let step_size = filter_field(info, "LOT_SIZE", "stepSize")?;
     let precision = |name: &str, decimals: u8| {
-        Scale::from_decimal(Decimal::new(1, decimals as u32))
+        // Decimal::new panics on more than 28 decimals; the venue's bytes decide how many.
+        Decimal::try_new(1, u32::from(decimals))
+            .map_err(|_| DecimalError::BadScale)
+            .and_then(Scale::from_decimal)
             .map_err(|e: DecimalError| problem(format!("{name} {decimals}: {e}")))
     };
     let price_scale = precision("quoteAssetPrecision", info.quote_asset_precision)?;

@@ -1196,3 +1196,25 @@ fn reading_messages_does_not_allocate() {
     let written = server.join().unwrap();
     assert!(written >= 6 + 4 + 6, "{written}");
 }
+
+#[test]
+fn a_reset_codec_reads_like_a_new_one() {
+    let mut codec = WsCodec::new(fixed());
+    // Mid-message, a pong pending, output queued, then a protocol error: all of it forgotten.
+    feed_all(&mut codec, &server_frame(false, 0x1, b"frag"));
+    feed_all(&mut codec, &server_frame(true, 0x9, b"ping"));
+    assert!(matches!(codec.poll_event(), Ok(Some(Event::Ping(_)))));
+    codec.send(MessageKind::Text, b"out").unwrap();
+    feed_all(&mut codec, &[0xFF, 0x00]);
+    assert!(codec.poll_event().is_err());
+    codec.reset(fixed());
+    let mut new = WsCodec::new(fixed());
+    assert_eq!(codec.state(), new.state());
+    assert_eq!(codec.stats(), new.stats());
+    assert!(!codec.wants_write());
+    let bytes = server_frame(true, 0x1, b"whole");
+    feed_all(&mut codec, &bytes);
+    feed_all(&mut new, &bytes);
+    assert_eq!(next_message(&mut codec), next_message(&mut new));
+    assert_eq!(codec.stats(), new.stats());
+}

@@ -21,7 +21,10 @@ use crate::tls::{TlsConfig, TlsError, Transport, server_name_of_host};
 
 use super::codec::{CodecState, CodecStats, FrameError, MessageKind, RawEvent, SendError};
 use super::handshake::{Handshake, HandshakeError, random_nonce};
-use super::{HANDSHAKE_RESPONSE_LEN_MAX, POLL_EVENTS_CAPACITY, WsCodec, WsConfig};
+use super::{
+    CONTROL_FRAMES_PER_READ_MAX, HANDSHAKE_RESPONSE_LEN_MAX, POLL_EVENTS_CAPACITY, WsCodec,
+    WsConfig,
+};
 
 const SOCKET: Token = Token(0);
 
@@ -466,7 +469,9 @@ impl WsClient {
     /// `timeout`: `Some(Duration::ZERO)` returns `Ok(None)` as soon as no whole message is
     /// buffered and the socket has nothing (never waits: for a spinning agent); `Some(t)` waits up
     /// to `t`; `None` waits as long as it takes. `stamp` is called right after each `read` that
-    /// returned bytes.
+    /// returned bytes. Whatever the timeout, a call returns `Ok(None)` after handling
+    /// [`CONTROL_FRAMES_PER_READ_MAX`] pings and pongs without a data message, so that a peer
+    /// flooding control frames cannot keep the caller's thread: call again.
     ///
     /// Any error ends the connection, the server's Close included ([`ClientError::Closed`], after
     /// our answering Close was sent).
@@ -477,7 +482,14 @@ impl WsClient {
     ) -> Result<Option<Message<'_>>, ClientError> {
         let addr = self.addr;
         let mut deadline = None;
+        let mut control_frames = 0usize;
         loop {
+            if control_frames >= CONTROL_FRAMES_PER_READ_MAX {
+                // A peer flooding pings or pongs: give the thread back to the caller (the pongs
+                // are queued; a newer ping replaces an unsent pong, so they stay bounded).
+                self.flush()?;
+                return Ok(None);
+            }
             match self.codec.poll_raw() {
                 Ok(Some(RawEvent::Message(kind, span))) => {
                     return Ok(Some(Message {
@@ -487,10 +499,12 @@ impl WsClient {
                     }));
                 }
                 Ok(Some(RawEvent::Ping(_))) => {
+                    control_frames += 1;
                     self.flush()?;
                     continue;
                 }
                 Ok(Some(RawEvent::Pong(_))) => {
+                    control_frames += 1;
                     self.pongs_received += 1;
                     continue;
                 }

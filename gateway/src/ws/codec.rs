@@ -303,6 +303,24 @@ impl WsCodec {
         codec
     }
 
+    /// The codec as [`new`](Self::new) makes it, for a new connection, keeping its buffers (no
+    /// allocation; the old bytes stay in them but are never read: every index starts again).
+    pub fn reset(&mut self, config: WsConfig) {
+        self.config = config;
+        self.rx_start = 0;
+        self.rx_end = 0;
+        self.rx_offset = 0;
+        self.message_len = 0;
+        self.fragmented = None;
+        self.tx_start = 0;
+        self.tx_end = 0;
+        self.pong_pending = None;
+        self.masks_at = MASK_POOL_LEN;
+        self.state = CodecState::Open;
+        self.stats = CodecStats::default();
+        self.refill_masks();
+    }
+
     pub fn state(&self) -> CodecState {
         self.state
     }

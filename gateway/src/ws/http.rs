@@ -14,7 +14,10 @@ use rustls::{ClientConnection, StreamOwned};
 use crate::tls::{TlsConfig, server_name_of_host};
 
 use super::path::{PathError, depth_snapshot_path};
-use super::{HTTP_BODY_LEN_MAX, HTTP_HEAD_LEN_MAX, HTTP_HEADERS_MAX};
+use super::{
+    HTTP_BODY_LEN_MAX, HTTP_CHUNK_LINE_LEN_MAX, HTTP_CHUNKS_MAX, HTTP_HEAD_LEN_MAX,
+    HTTP_HEADERS_MAX,
+};
 
 /// Bytes of an error response's body quoted in [`HttpError::Status`].
 pub const HTTP_ERROR_BODY_QUOTED_MAX: usize = 256;
@@ -38,8 +41,10 @@ pub enum HttpError {
         at: usize,
         error: String,
     },
-    #[error("GET {path}: the response head is over {HTTP_HEAD_LEN_MAX} bytes")]
-    HeadTooLarge { path: String },
+    #[error(
+        "GET {path}: the response head is over {HTTP_HEAD_LEN_MAX} bytes (no end of it in the first {at})"
+    )]
+    HeadTooLarge { path: String, at: usize },
     #[error("GET {path}: status {status}: {body}")]
     Status {
         path: String,
@@ -57,7 +62,8 @@ pub enum HttpError {
         "GET {path}: a body of at least {len} bytes is over the {HTTP_BODY_LEN_MAX}-byte limit"
     )]
     BodyTooLarge { path: String, len: u64 },
-    #[error("GET {path}: bad chunk at body byte {at}: {why}")]
+    /// `at`: the offset from the first byte after the head.
+    #[error("GET {path}: chunked body, at byte {at} after the head: {why}")]
     Chunk {
         path: String,
         at: usize,
@@ -216,7 +222,7 @@ fn get(
     stream.write_all(request.as_bytes()).map_err(io)?;
 
     // Reads more bytes into `buf`; 0 at the end of the stream.
-    let mut read_more = |buf: &mut Vec<u8>| -> Result<usize, HttpError> {
+    let read_more = |buf: &mut Vec<u8>| -> Result<usize, HttpError> {
         let left = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
@@ -235,20 +241,65 @@ fn get(
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
+                buf.truncate(at);
                 Err(timed_out())
             }
-            Err(e) => Err(io(e)),
+            Err(e) => {
+                buf.truncate(at);
+                Err(io(e))
+            }
         }
     };
+    read_response(path, read_more)
+}
 
+/// [`read_response`] over bytes in memory, handed over `read_len` (at least 1) bytes at a time,
+/// then the end of the stream: what a server that sent `bytes` and closed would produce. For
+/// tests and the fuzzer.
+pub fn read_response_bytes(
+    path: &str,
+    bytes: &[u8],
+    read_len: usize,
+) -> Result<Vec<u8>, HttpError> {
+    let read_len = read_len.max(1);
+    let mut rest = bytes;
+    read_response(path, |buf: &mut Vec<u8>| {
+        let n = rest.len().min(read_len);
+        buf.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        Ok(n)
+    })
+}
+
+/// Reads one HTTP/1.1 response (`path`: the request's, for the errors) and returns the body of
+/// a 200 answer. `read_more` appends the next bytes the server sent to its buffer and returns
+/// how many, 0 at the end of the stream (sans-IO: [`http_get`] reads a socket, the tests and
+/// the fuzzer a slice).
+///
+/// Every length is checked before it is used, and what is buffered is bounded whatever the
+/// server sends: the head by [`HTTP_HEAD_LEN_MAX`], the body by [`HTTP_BODY_LEN_MAX`], and for
+/// a chunked body each chunk size line (extensions included) by [`HTTP_CHUNK_LINE_LEN_MAX`],
+/// the number of chunks by [`HTTP_CHUNKS_MAX`] and the trailers by [`HTTP_HEAD_LEN_MAX`]; each
+/// excess is an error that names it and its byte offset (plus at most one read's bytes
+/// buffered past a bound before it is seen).
+pub fn read_response(
+    path: &str,
+    mut read_more: impl FnMut(&mut Vec<u8>) -> Result<usize, HttpError>,
+) -> Result<Vec<u8>, HttpError> {
     let mut buf = Vec::with_capacity(HTTP_READ_CHUNK_LEN);
     let (head_len, status, body_len, chunked) = loop {
         let mut headers = [httparse::EMPTY_HEADER; HTTP_HEADERS_MAX];
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(&buf) {
             Ok(httparse::Status::Complete(n)) => {
+                if n > HTTP_HEAD_LEN_MAX {
+                    return Err(HttpError::HeadTooLarge {
+                        path: path.to_owned(),
+                        at: n,
+                    });
+                }
                 let status = response.code.unwrap_or(0);
-                let mut body_len = None;
+                let mut body_len: Option<u64> = None;
                 let mut chunked = false;
                 for h in response.headers.iter() {
                     let value = String::from_utf8_lossy(h.value);
@@ -259,10 +310,16 @@ fn get(
                         why,
                     };
                     if h.name.eq_ignore_ascii_case("Content-Length") {
-                        let len: u64 = value
-                            .trim()
+                        let digits = value.trim();
+                        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                            return Err(bad("Content-Length", "not a number"));
+                        }
+                        let len: u64 = digits
                             .parse()
-                            .map_err(|_| bad("Content-Length", "not a number"))?;
+                            .map_err(|_| bad("Content-Length", "over 2^64 - 1"))?;
+                        if body_len.is_some_and(|first| first != len) {
+                            return Err(bad("Content-Length", "two different lengths"));
+                        }
                         body_len = Some(len);
                     } else if h.name.eq_ignore_ascii_case("Transfer-Encoding") {
                         if !value.trim().eq_ignore_ascii_case("chunked") {
@@ -281,6 +338,7 @@ fn get(
                 if buf.len() > HTTP_HEAD_LEN_MAX {
                     return Err(HttpError::HeadTooLarge {
                         path: path.to_owned(),
+                        at: buf.len(),
                     });
                 }
                 if read_more(&mut buf)? == 0 {
@@ -308,10 +366,10 @@ fn get(
     let body = if chunked {
         read_chunked(path, buf, &mut read_more)?
     } else if let Some(len) = body_len {
-        if len > HTTP_BODY_LEN_MAX as u64 {
-            return Err(too_large(len));
-        }
-        let len = len as usize;
+        let len = match usize::try_from(len) {
+            Ok(len) if len <= HTTP_BODY_LEN_MAX => len,
+            _ => return Err(too_large(len)),
+        };
         while buf.len() < len {
             if read_more(&mut buf)? == 0 {
                 return Err(HttpError::Truncated {
@@ -324,9 +382,12 @@ fn get(
         buf.truncate(len);
         buf
     } else {
-        while read_more(&mut buf)? > 0 {
+        loop {
             if buf.len() > HTTP_BODY_LEN_MAX {
                 return Err(too_large(buf.len() as u64));
+            }
+            if read_more(&mut buf)? == 0 {
+                break;
             }
         }
         buf
@@ -342,58 +403,130 @@ fn get(
     Ok(body)
 }
 
-/// Decodes a chunked body; `raw` holds what was read after the head.
+/// Decodes a chunked body (RFC 9112 7.1); `raw` holds what was read after the head. Bytes are
+/// dropped from `raw` as each chunk is taken, so it holds at most one chunk and one read more.
+/// Offsets in errors count from the first byte after the head.
 fn read_chunked(
     path: &str,
     mut raw: Vec<u8>,
     read_more: &mut impl FnMut(&mut Vec<u8>) -> Result<usize, HttpError>,
 ) -> Result<Vec<u8>, HttpError> {
     let mut body = Vec::new();
-    let mut at = 0; // parse position in `raw`
+    // Offset of raw[0] from the first byte after the head.
+    let mut base = 0usize;
+    let mut chunks = 0usize;
     let chunk_error = |at, why| HttpError::Chunk {
         path: path.to_owned(),
         at,
         why,
     };
     loop {
-        match httparse::parse_chunk_size(&raw[at..]) {
-            Ok(httparse::Status::Complete((size_len, size))) => {
-                if body.len() as u64 + size > HTTP_BODY_LEN_MAX as u64 {
-                    return Err(HttpError::BodyTooLarge {
-                        path: path.to_owned(),
-                        len: body.len() as u64 + size,
-                    });
+        // The chunk size line: hex size, extensions, CRLF.
+        let (line_len, size) = loop {
+            match httparse::parse_chunk_size(&raw) {
+                Ok(httparse::Status::Complete((line_len, _)))
+                    if line_len > HTTP_CHUNK_LINE_LEN_MAX =>
+                {
+                    return Err(chunk_error(base, CHUNK_LINE_TOO_LONG));
                 }
-                let size = size as usize;
-                let data = at + size_len;
-                // The chunk's data and its CRLF.
-                while raw.len() < data + size + 2 {
+                Ok(httparse::Status::Complete(line)) => break line,
+                Ok(httparse::Status::Partial) => {
+                    if raw.len() > HTTP_CHUNK_LINE_LEN_MAX {
+                        return Err(chunk_error(base, CHUNK_LINE_TOO_LONG));
+                    }
                     if read_more(&mut raw)? == 0 {
-                        return Err(chunk_error(at, "the connection closed inside a chunk"));
+                        return Err(chunk_error(
+                            base.saturating_add(raw.len()),
+                            "the connection closed before the last chunk",
+                        ));
                     }
                 }
-                if &raw[data + size..data + size + 2] != b"\r\n" {
-                    return Err(chunk_error(data + size, "no CRLF after the chunk data"));
-                }
-                body.extend_from_slice(&raw[data..data + size]);
-                at = data + size + 2;
-                if size == 0 {
-                    // The last chunk; trailers are not used by the venues we read.
-                    return Ok(body);
-                }
+                Err(_) => return Err(chunk_error(base, "an invalid chunk size line")),
             }
+        };
+        chunks += 1;
+        if chunks > HTTP_CHUNKS_MAX {
+            return Err(chunk_error(base, "more chunks than HTTP_CHUNKS_MAX"));
+        }
+        let total = (body.len() as u64).checked_add(size);
+        let size = match total {
+            // size <= total <= HTTP_BODY_LEN_MAX: it fits a usize, and the sums below cannot
+            // overflow.
+            Some(total) if total <= HTTP_BODY_LEN_MAX as u64 => size as usize,
+            _ => {
+                return Err(HttpError::BodyTooLarge {
+                    path: path.to_owned(),
+                    len: total.unwrap_or(u64::MAX),
+                });
+            }
+        };
+        if size == 0 {
+            // The last chunk, then the trailer section (ignored) and its empty line.
+            raw.drain(..line_len);
+            base = base.saturating_add(line_len);
+            return read_trailers(path, raw, base, read_more).map(|()| body);
+        }
+        // The chunk's data and its CRLF.
+        let data_end = line_len + size;
+        let chunk_end = data_end + 2;
+        while raw.len() < chunk_end {
+            if read_more(&mut raw)? == 0 {
+                return Err(chunk_error(
+                    base.saturating_add(raw.len()),
+                    "the connection closed inside a chunk",
+                ));
+            }
+        }
+        if &raw[data_end..chunk_end] != b"\r\n" {
+            return Err(chunk_error(
+                base.saturating_add(data_end),
+                "no CRLF after the chunk data",
+            ));
+        }
+        body.extend_from_slice(&raw[line_len..data_end]);
+        raw.drain(..chunk_end);
+        base = base.saturating_add(chunk_end);
+    }
+}
+
+const CHUNK_LINE_TOO_LONG: &str =
+    "a chunk size line (extensions included) longer than HTTP_CHUNK_LINE_LEN_MAX";
+
+/// Skips the trailer section after the last chunk: header lines up to an empty line, at most
+/// [`HTTP_HEAD_LEN_MAX`] bytes. `raw` starts right after the last chunk's size line, at byte
+/// `base` after the head.
+fn read_trailers(
+    path: &str,
+    mut raw: Vec<u8>,
+    base: usize,
+    read_more: &mut impl FnMut(&mut Vec<u8>) -> Result<usize, HttpError>,
+) -> Result<(), HttpError> {
+    let chunk_error = |at, why| HttpError::Chunk {
+        path: path.to_owned(),
+        at,
+        why,
+    };
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; HTTP_HEADERS_MAX];
+        match httparse::parse_headers(&raw, &mut headers) {
+            Ok(httparse::Status::Complete((len, _))) if len > HTTP_HEAD_LEN_MAX => {
+                return Err(chunk_error(base, TRAILERS_TOO_LONG));
+            }
+            Ok(httparse::Status::Complete(_)) => return Ok(()),
             Ok(httparse::Status::Partial) => {
-                if raw.len() - at > HTTP_HEAD_LEN_MAX {
-                    return Err(chunk_error(at, "a chunk size line that does not end"));
+                if raw.len() > HTTP_HEAD_LEN_MAX {
+                    return Err(chunk_error(base, TRAILERS_TOO_LONG));
                 }
                 if read_more(&mut raw)? == 0 {
                     return Err(chunk_error(
-                        at,
-                        "the connection closed before the last chunk",
+                        base.saturating_add(raw.len()),
+                        "the connection closed inside the trailers",
                     ));
                 }
             }
-            Err(_) => return Err(chunk_error(at, "an invalid chunk size line")),
+            Err(_) => return Err(chunk_error(base, "a malformed trailer section")),
         }
     }
 }
+
+const TRAILERS_TOO_LONG: &str = "trailers longer than HTTP_HEAD_LEN_MAX";

@@ -75,7 +75,10 @@ pub use codec::{
     SendError, WsCodec, WsConfig, close_code,
 };
 pub use handshake::{Handshake, HandshakeError, accept_key};
-pub use http::{HttpError, fetch_depth_snapshot, fetch_depth_snapshot_over, http_get, https_get};
+pub use http::{
+    HttpError, fetch_depth_snapshot, fetch_depth_snapshot_over, http_get, https_get, read_response,
+    read_response_bytes,
+};
 pub use path::{PathError, Stream, depth_snapshot_path, stream_path};
 
 /// Longest data message, whole or reassembled: the decoder's limit.
@@ -107,6 +110,15 @@ pub const HTTP_HEAD_LEN_MAX: usize = 16 * 1024;
 pub const HTTP_HEADERS_MAX: usize = 64;
 /// Largest REST body (a depth snapshot): the decoder's limit.
 pub const HTTP_BODY_LEN_MAX: usize = crate::binance::MESSAGE_LEN_MAX;
+/// Longest chunk size line of a chunked REST body, in bytes, CRLF and chunk extensions
+/// included (a size is at most 16 hex digits; servers send no extensions we use).
+pub const HTTP_CHUNK_LINE_LEN_MAX: usize = 1024;
+/// Most chunks in a chunked REST body, the last (empty) one included: with
+/// [`HTTP_CHUNK_LINE_LEN_MAX`] it bounds the framing bytes read for one body.
+pub const HTTP_CHUNKS_MAX: usize = 16 * 1024;
+/// Control frames (ping, pong) [`WsClient::read_message`] handles in one call before it returns
+/// `Ok(None)` to its caller: a peer flooding pings cannot hold the (fused) hot thread.
+pub const CONTROL_FRAMES_PER_READ_MAX: usize = 64;
 /// Readiness events taken per `epoll_wait` (one socket).
 pub const POLL_EVENTS_CAPACITY: usize = 4;
 

@@ -72,6 +72,13 @@ impl Daemon {
         }
     }
 
+    /// Fails the test, with the daemon's log, if the daemon has exited.
+    pub fn assert_alive(&mut self, when: &str) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("levibotd died ({status}) during {when}:\n{}", self.log());
+        }
+    }
+
     /// Waits until `ok` holds for the daemon's counters.
     pub fn wait_for(&mut self, what: &str, ok: impl Fn(&HashMap<String, i64>) -> bool) {
         let until = Instant::now() + TIMEOUT;

@@ -1,0 +1,4 @@
+//! `levibot_fuzzing::capture::capture` (see its doc).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| levibot_fuzzing::capture::capture(data));
