@@ -931,3 +931,43 @@ fn retention_must_fit_in_the_journals_filesystem() {
     let errors = load(&[]).unwrap_err();
     assert_problem(&errors, "journal.segment_size_mib", &["64 MiB segments"]);
 }
+
+/// `parse_with` for the fuzzer and offline checks: host names are checked for their form but
+/// not looked up, and nothing outside `files_under` is opened or inspected.
+#[test]
+fn parse_with_can_skip_dns_and_confine_files() {
+    let setup = Setup::new();
+    let offline = config::ParseOptions {
+        resolve_hosts: false,
+        files_under: Some(setup.dir.path().to_owned()),
+    };
+    let parse = |text: &str| config::parse_with(text, &setup.path("levibot.toml"), &offline);
+    // A name that no resolver knows is accepted without a lookup; IP literals keep their address.
+    let text = setup.example(&[
+        ("ws://127.0.0.1:9443", "ws://md.levibot.invalid:9443"),
+        ("tcp://127.0.0.1:9878", "tcp://[::1]:9878"),
+    ]);
+    let parsed = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.market_data.addr, "0.0.0.0:9443".parse().unwrap());
+    assert_eq!(parsed.market_data.host, "md.levibot.invalid:9443");
+    assert_eq!(parsed.order_entry.addr, "[::1]:9878".parse().unwrap());
+    // A host that is not a name is refused under its key, unresolved.
+    let errors =
+        parse(&setup.example(&[("tcp://127.0.0.1:9878", "tcp://bad_host!:9878")])).unwrap_err();
+    assert_problem(&errors, "venue.order_entry.url", &["not a host name"]);
+    // Files outside the directory are problems under their keys, never opened.
+    let errors = parse(&setup.example(&[
+        ("\"exchangeInfo.json\"", "\"/etc/passwd\""),
+        (
+            "[venue]\n",
+            "[venue]\ncredentials = \"../credentials.toml\"\n",
+        ),
+    ]))
+    .unwrap_err();
+    assert_problem(&errors, "venue.exchange_info", &["/etc/passwd", "outside"]);
+    assert_problem(&errors, "venue.credentials", &["outside"]);
+    // So is the journal's default directory.
+    let journal = setup.path("journal").display().to_string();
+    let errors = parse(&setup.example(&[(&format!("dir = \"{journal}\"\n"), "")])).unwrap_err();
+    assert_problem(&errors, "journal.dir", &["/dev/shm/levibot", "outside"]);
+}

@@ -701,3 +701,53 @@ fn a_path_too_long_for_a_socket_is_named() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The framing the fuzzer drives (`control::request_from_chunks`, fuzz target
+/// `control_request`) is the server's: the same bytes, in any chunks, get the answer the socket
+/// gives.
+#[test]
+fn request_from_chunks_frames_as_the_server_does() {
+    let dir = scratch();
+    let (server, _fake) = serve(dir.path(), 0o660, AccessPolicy::default());
+    let mut oversized = br#"{"command":"status","pad":""#.to_vec();
+    oversized.resize(REQUEST_LEN_MAX + 1, b' ');
+    oversized.extend_from_slice(b"\"}\n");
+    let cases: [&[u8]; 6] = [
+        b"{\"command\":\"status\"}\n",
+        b"{\"protocol\":1.0,\"command\":\"status\"}\n",
+        b"{\"command\":\"set\",\"key\":\"risk.loss_max\",\"value\":\"5\"}\nmore",
+        b"status\n",
+        b"{\"command\":\"kill\",\"command\":\"launch\"}",
+        &oversized,
+    ];
+    for bytes in cases {
+        let whole = control::request_from_chunks([bytes]);
+        for size in [1, 2, 7, 4096] {
+            assert_eq!(control::request_from_chunks(bytes.chunks(size)), whole);
+        }
+        // Sent, then the client's EOF (a last line without a newline counts).
+        let mut stream = UnixStream::connect(server.path()).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let _ = stream.write_all(bytes);
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        let response = read_response(stream);
+        match &whole {
+            Ok(_) => assert_ne!(
+                response.error,
+                Some(ResponseError::BadRequest),
+                "{response:?}"
+            ),
+            Err(reason) => {
+                assert_eq!(response.error, Some(ResponseError::BadRequest));
+                assert_eq!(&response.message, reason);
+            }
+        }
+    }
+    let not_whole = control::request_from_chunks([cases[1]]).unwrap_err();
+    assert!(not_whole.contains("whole number"), "{not_whole}");
+    assert!(
+        control::request_from_chunks(std::iter::empty::<&[u8]>())
+            .unwrap_err()
+            .contains("closed")
+    );
+}

@@ -12,7 +12,20 @@
 //! A target is registered once, in [`TARGETS`], by the name its directories and its cargo-fuzz
 //! binary carry.
 
+pub mod config;
+pub mod control;
 pub mod decode;
+pub mod journal;
+mod scratch;
+pub mod ws_server;
+// Issue 12, the gateway's readers of venue bytes:
+pub mod byte_source;
+pub mod capture;
+pub mod exchange_info;
+pub mod fix_parse;
+pub mod fix_session;
+pub mod http_response;
+pub mod ws_client;
 
 /// One fuzz target: its name (the cargo-fuzz binary and the seed directories) and its function.
 pub struct Target {
@@ -29,5 +42,45 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "snapshot",
         run: decode::snapshot,
+    },
+    Target {
+        name: "control_request",
+        run: control::control_request,
+    },
+    Target {
+        name: "config",
+        run: config::config,
+    },
+    Target {
+        name: "journal",
+        run: journal::journal,
+    },
+    Target {
+        name: "ws_server",
+        run: ws_server::ws_server,
+    },
+    Target {
+        name: "http_response",
+        run: http_response::http_response,
+    },
+    Target {
+        name: "ws_client",
+        run: ws_client::ws_client,
+    },
+    Target {
+        name: "fix_parse",
+        run: fix_parse::fix_parse,
+    },
+    Target {
+        name: "fix_session",
+        run: fix_session::fix_session,
+    },
+    Target {
+        name: "capture",
+        run: capture::capture,
+    },
+    Target {
+        name: "exchange_info",
+        run: exchange_info::exchange_info,
     },
 ];

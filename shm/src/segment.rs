@@ -338,6 +338,12 @@ pub(crate) fn read_and_check_header(path: &Path, file: &File) -> Result<SegmentI
     check_header(path, &header, Some(len))
 }
 
+/// The TSC rates a header may hold, in ticks per ns (1 kHz to 1 THz; real counters tick at
+/// 0.1 to 10 per ns). Outside them a header is corrupt: a rate near 0 would turn a stamp into a
+/// time past what `TscCalibration::to_unix_ns` computes without overflowing.
+const TSC_TICKS_PER_NS_MIN: f64 = 1e-6;
+const TSC_TICKS_PER_NS_MAX: f64 = 1e6;
+
 /// Checks a segment header; `file_len`, when known, must equal the segment size.
 pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Result<SegmentInfo> {
     let magic = le_u64(h, OFF_MAGIC);
@@ -407,10 +413,13 @@ pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Resu
         ));
     }
     let ticks_per_ns = f64::from_bits(le_u64(h, OFF_TSC_TICKS_PER_NS));
-    if !(ticks_per_ns.is_finite() && ticks_per_ns > 0.0) {
+    if !(TSC_TICKS_PER_NS_MIN..=TSC_TICKS_PER_NS_MAX).contains(&ticks_per_ns) {
         return Err(corrupt(
             OFF_TSC_TICKS_PER_NS,
-            format!("tsc_ticks_per_ns {ticks_per_ns} is not a positive number"),
+            format!(
+                "tsc_ticks_per_ns {ticks_per_ns} is not a clock rate in \
+                 {TSC_TICKS_PER_NS_MIN:e}..={TSC_TICKS_PER_NS_MAX:e}"
+            ),
         ));
     }
     Ok(SegmentInfo {

@@ -189,3 +189,48 @@ fn corrupt_compressed_segment() {
     assert!(matches!(err, ShmError::Io { .. }), "{err}");
     assert_names_file(&err, &path);
 }
+
+/// Reads every frame, mapping each TSC stamp to wall-clock time as `levictl` does.
+fn tail_all_with_times(dir: &Path) -> Result<usize, ShmError> {
+    let mut tailer = Tailer::open(dir, StartAt::Beginning)?;
+    let mut n = 0;
+    loop {
+        let cal = tailer.calibration();
+        let position = tailer.position();
+        let polled = tailer.poll(64, |frame| {
+            let _ = (cal.to_unix_ns(frame.tsc), cal.to_unix_ns(0), frame.position);
+            n += 1;
+        })?;
+        let _ = (position, cal.to_unix_ns(u64::MAX));
+        if polled.frames == 0 {
+            return Ok(n);
+        }
+    }
+}
+
+/// Fuzzer finding (fuzz/regressions/journal/calibration-tiny): a TSC rate of 1e-300 ticks/ns
+/// passed the header check, and turning a stamp into time overflowed (a panic). A rate no
+/// clock has is a corrupt header, at its offset.
+#[test]
+fn implausible_tsc_rates_are_corrupt_headers() {
+    for ticks_per_ns in [1e-300, f64::MIN_POSITIVE, 1e-12, 1e300] {
+        let dir = temp_dir();
+        let path = journal_with_frames(dir.path());
+        patch(&path, 48, &ticks_per_ns.to_bits().to_le_bytes());
+        let err = tail_all_with_times(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, ShmError::CorruptHeader { offset: 48, .. }),
+            "{ticks_per_ns}: {err}"
+        );
+        assert_names_file(&err, &path);
+    }
+    // The extremes still accepted map every stamp without overflowing.
+    for ticks_per_ns in [1e-6f64, 1e6] {
+        let dir = temp_dir();
+        let path = journal_with_frames(dir.path());
+        patch(&path, 48, &ticks_per_ns.to_bits().to_le_bytes());
+        patch(&path, 56, &u64::MAX.to_le_bytes());
+        patch(&path, 64, &u64::MAX.to_le_bytes());
+        assert_eq!(tail_all_with_times(dir.path()).unwrap(), 5);
+    }
+}

@@ -573,9 +573,13 @@ pub struct Instrument {
 }
 
 impl Instrument {
-    /// `None` for a def that is not what `InstrumentDef::new` writes.
+    /// `None` for a def that is not what `InstrumentDef::new` writes, or whose symbol is not
+    /// printable ASCII (venues' symbols are letters and digits): a corrupt or forged def must
+    /// not put line breaks or terminal escapes into `levictl tail`'s lines.
     pub fn from_def(def: &InstrumentDef) -> Option<Instrument> {
-        let symbol = def.symbol().filter(|s| !s.is_empty())?;
+        let symbol = def
+            .symbol()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()))?;
         let price = Unit {
             mantissa: def.price_mantissa,
             exp: def.price_exp,

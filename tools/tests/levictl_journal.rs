@@ -891,3 +891,44 @@ fn export_jsonl_and_csv_read_back_in_duckdb() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("exactly one --type"), "{stderr}");
 }
+
+/// Fuzzer finding (fuzz/regressions/journal/def-symbol-newlines): an instrument def whose
+/// symbol held line breaks (or a terminal escape) put them into `levictl tail`'s lines, so a
+/// forged journal could print lines of its own. Such a def is invalid now: its line says so,
+/// and the records of its instrument name it by id.
+#[test]
+fn tail_lines_carry_no_control_characters_from_a_forged_symbol() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&config(dir.path())).unwrap();
+    let mut daemon = journal.appender(writer_id::DAEMON).unwrap();
+    for (id, symbol) in [(7, "NKN\nUSDT"), (8, "\u{1b}[2J\u{1b}[31mBTC"), (9, "ÉTH")] {
+        let def = InstrumentDef::new(id, symbol, (1, 8), (1, 8)).unwrap();
+        Fixture::append(&mut daemon, &def);
+        Fixture::append(&mut daemon, &ticker(id, 1, NKN_PX, NKN_PX + 1));
+    }
+    drop(daemon);
+    let text = run_ok(dir.path(), &["tail"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text:?}");
+    for line in &lines {
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+    }
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("invalid (48 bytes)"))
+            .count(),
+        3,
+        "{text}"
+    );
+    for id in [7, 8, 9] {
+        assert!(
+            text.contains(&format!("BOOK_TICKER       #{id} bid")),
+            "{text}"
+        );
+    }
+    // The JSON escapes what it carries anyway; no symbol is claimed for a forged def.
+    for record in json_lines(&run_ok(dir.path(), &["tail", "--json"])) {
+        assert!(record["symbol"].is_null(), "{record}");
+    }
+}

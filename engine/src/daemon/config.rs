@@ -126,7 +126,9 @@
 //!
 //! Validation reads the files the config names, resolves host names, and checks the layout
 //! against the CPU set of the calling thread (`runner::available_cores`): call [`load`] from a
-//! thread that is not pinned. Reloads ([`DaemonConfig::reloadable_change`]) may change only risk
+//! thread that is not pinned. [`parse_with`] and [`ParseOptions`] can leave host names
+//! unresolved (no DNS lookup) and keep every file access inside one directory (the fuzzer does
+//! both). Reloads ([`DaemonConfig::reloadable_change`]) may change only risk
 //! limits and strategy parameters; [`DaemonConfig::with_limit_set`] edits one risk limit in the
 //! text, keeping its comments.
 
@@ -154,7 +156,7 @@ use crate::risk::RiskLimits;
 use crate::runner::RunnerError;
 use crate::strategy::maker::MakerParams;
 use crate::strategy::signal::SignalParams;
-use reader::{Problems, Section};
+use reader::{Base, Problems, Section};
 
 pub use trading::{DUPLICATE_WINDOW_US_MAX, RATE_WINDOW_MS_MAX};
 pub use venue::{
@@ -351,6 +353,54 @@ impl ConfigErrors {
     }
 }
 
+/// What validation may reach outside the text. The default, which [`load`] and [`parse`] use,
+/// resolves host names and opens any file the config names.
+#[derive(Clone, Debug)]
+pub struct ParseOptions {
+    /// Resolve the host names of `venue.market_data.url` and `venue.order_entry.url` (a DNS
+    /// lookup). When off, nothing is looked up: an IP literal is taken as it is, and a host name
+    /// is only checked to be one (letters, digits, '-' and '.'); its `addr` is then the
+    /// unspecified address (`0.0.0.0`) with the URL's port. For checking a config offline and
+    /// for the fuzzer: such a config is not for connecting.
+    pub resolve_hosts: bool,
+    /// `Some(dir)`: every file or directory validation opens or inspects (`venue.exchange_info`,
+    /// `venue.credentials` and its `private_key_file`, the `ca_file`s, `journal.dir`, its default
+    /// included) must lie inside `dir`, lexically (no `..`); any other is a problem under its
+    /// key and is not touched. (`/etc/group`, for `daemon.control_ops_group`, is still read; the
+    /// filesystem of a `journal.dir` that does not exist yet is that of its nearest ancestor.)
+    pub files_under: Option<PathBuf>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> ParseOptions {
+        ParseOptions {
+            resolve_hosts: true,
+            files_under: None,
+        }
+    }
+}
+
+impl ParseOptions {
+    /// `Err` (why, in a sentence) when `path` is outside [`files_under`](Self::files_under).
+    fn confined(&self, path: &Path) -> Result<(), String> {
+        let Some(root) = &self.files_under else {
+            return Ok(());
+        };
+        let up = path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        if path.starts_with(root) && !up {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} is outside {}, the only directory this check may open (not touched)",
+                path.display(),
+                root.display()
+            ))
+        }
+    }
+}
+
 /// Reads and validates the config file `path`.
 pub fn load(path: &Path) -> Result<DaemonConfig, ConfigErrors> {
     let bytes = venue::read_limited(path, CONFIG_LEN_MAX)
@@ -362,12 +412,24 @@ pub fn load(path: &Path) -> Result<DaemonConfig, ConfigErrors> {
 
 /// Validates `text`, the config file `path` (relative paths are resolved against its directory).
 pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    parse_with(text, path, &ParseOptions::default())
+}
+
+/// [`parse`], reaching outside the text only as `options` allow.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    options: &ParseOptions,
+) -> Result<DaemonConfig, ConfigErrors> {
     let table: toml::Table = text
         .parse()
         .map_err(|e| ConfigErrors::one(path, "", syntax_problem(text, &e)))?;
-    let base = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
+    let base = Base {
+        dir: match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        },
+        options,
     };
     let mut p = Problems::default();
     let mut root = Section::new("", Some(&table));
@@ -385,15 +447,20 @@ pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, ConfigErrors> {
     let mut market_data = None;
     let mut order_entry = None;
     if let Some(mut s) = root.required_table(&mut p, "venue") {
-        exchange_info = s.required(&mut p, "exchange_info", reader::path(base));
+        exchange_info = s.required(&mut p, "exchange_info", reader::file(base));
         if let Some(file) = &exchange_info {
             all_instruments = venue::exchange_info(file)
                 .map_err(|e| p.push("venue.exchange_info", e))
                 .ok();
         }
-        let credentials_path = s.optional(&mut p, "credentials", reader::path(base));
+        let credentials_path = s.optional(&mut p, "credentials", reader::file(base));
         let credentials = match &credentials_path {
-            Some(Some(file)) => Some(venue::credentials(&mut p, "venue.credentials", file)),
+            Some(Some(file)) => Some(venue::credentials(
+                &mut p,
+                "venue.credentials",
+                file,
+                options,
+            )),
             Some(None) => None,
             None => Some(Err(())), // reported
         };
@@ -508,15 +575,23 @@ fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
 fn journal(
     p: &mut Problems,
     mut s: Section<'_>,
-    base: &Path,
+    base: Base<'_>,
 ) -> (Option<PathBuf>, Option<JournalConfig>) {
     let dir_key = s.key("dir");
     let dir = s.or(
         p,
         "dir",
         PathBuf::from(paths::DEFAULT_DIR),
-        reader::path(base),
+        reader::path(base.dir),
     );
+    // Its filesystem is inspected: only where the options allow (the default too).
+    let checked_dir = dir.clone().filter(|d| match base.confined(d) {
+        Ok(()) => true,
+        Err(problem) => {
+            p.push(dir_key.clone(), problem);
+            false
+        }
+    });
     let mib_max = (SEGMENT_SIZE_MAX >> 20) as i64;
     let mib_min = SEGMENT_SIZE_MIN.div_ceil(1 << 20) as i64;
     let segment_key = s.key("segment_size_mib");
@@ -554,7 +629,7 @@ fn journal(
         let max_total_bytes = journal_room(
             p,
             [&dir_key, &segment_key, &total_key],
-            dir.as_deref()?,
+            checked_dir.as_deref()?,
             (segment_mib? as u64) << 20,
             max_total_mib.map(|mib| mib << 20),
         )?;
@@ -675,11 +750,11 @@ fn log_level(value: &toml::Value) -> Result<String, String> {
 fn daemon(
     p: &mut Problems,
     mut s: Section<'_>,
-    base: &Path,
+    base: Base<'_>,
     journal_dir: Option<&Path>,
 ) -> Option<DaemonSettings> {
     let socket_key = s.key("control_socket");
-    let control_socket = s.optional(p, "control_socket", reader::path(base));
+    let control_socket = s.optional(p, "control_socket", reader::path(base.dir));
     let control_socket_mode = s.or(p, "control_socket_mode", 0o660, |v| {
         let mode = reader::int(0..=0o777)(v)?;
         if mode & 0o007 != 0 {

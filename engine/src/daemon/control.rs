@@ -170,7 +170,7 @@ impl Request {
             None => u64::from(PROTOCOL_VERSION),
             Some(v) => v
                 .as_u64()
-                .ok_or_else(|| format!("\"protocol\" must be a number, not {v}"))?,
+                .ok_or_else(|| format!("\"protocol\" must be a whole number such as 1, not {v}"))?,
         };
         if protocol != u64::from(PROTOCOL_VERSION) {
             return Err(format!(
@@ -179,6 +179,28 @@ impl Request {
             ));
         }
         serde_json::from_value(value).map_err(|e| format!("not a request: {e}"))
+    }
+}
+
+/// What the server makes of the bytes a client sent, in the chunks they arrived in, before it
+/// closed: the line framing of [`ControlServer`] (up to the first newline, at most
+/// [`REQUEST_LEN_MAX`] bytes, a last line without a newline counting), then
+/// [`Request::from_line`]. The error is the text of the `bad_request` response. For the fuzzer
+/// and tests: the server itself reads its socket with the same framing.
+pub fn request_from_chunks<'a>(
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Request, String> {
+    let mut line = Vec::new();
+    for chunk in chunks {
+        if let Some(done) = append_line(&mut line, chunk, REQUEST_LEN_MAX) {
+            done.map_err(|e| e.reason())?;
+            return Request::from_line(&line);
+        }
+    }
+    if line.is_empty() {
+        Err(LineError::Eof.reason())
+    } else {
+        Request::from_line(&line)
     }
 }
 

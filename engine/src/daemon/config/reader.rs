@@ -307,6 +307,31 @@ pub(super) fn choice<T: Copy>(
     }
 }
 
+/// Where relative paths start (the directory of the file that names them), and what the
+/// parse may reach outside the text ([`ParseOptions`](super::ParseOptions)).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Base<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) options: &'a super::ParseOptions,
+}
+
+impl Base<'_> {
+    /// `Err` (why) when `path` is outside the directory the options confine files to.
+    pub(super) fn confined(&self, path: &Path) -> Result<(), String> {
+        self.options.confined(path)
+    }
+}
+
+/// A path to something validation opens or inspects (a file, the journal's directory):
+/// [`path`], and inside [`ParseOptions::files_under`](super::ParseOptions::files_under) if set.
+pub(super) fn file(base: Base<'_>) -> impl FnOnce(&Value) -> Result<PathBuf, String> + '_ {
+    move |value| {
+        let path = path(base.dir)(value)?;
+        base.confined(&path)?;
+        Ok(path)
+    }
+}
+
 /// A path; relative paths are relative to `base` (the config file's directory).
 pub(super) fn path(base: &Path) -> impl FnOnce(&Value) -> Result<PathBuf, String> + '_ {
     move |value| {

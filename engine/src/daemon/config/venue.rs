@@ -18,8 +18,8 @@ use levibot_gateway::ws::Stream;
 use levibot_gateway::ws::client::WsUrl;
 use levibot_gateway::ws::path::STREAMS_PER_CONNECTION_MAX;
 
-use super::reader::{self, Problems, Section};
-use super::{MarketDataSettings, OrderEntrySettings};
+use super::reader::{self, Base, Problems, Section};
+use super::{MarketDataSettings, OrderEntrySettings, ParseOptions};
 
 /// Longest URL accepted.
 pub const URL_LEN_MAX: usize = 2048;
@@ -113,7 +113,35 @@ fn host_port(host: &str, port: u16) -> String {
     }
 }
 
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, String> {
+/// Longest host name (RFC 1035).
+const HOST_NAME_LEN_MAX: usize = 253;
+
+/// The address of `host:port`: looked up (DNS) when `options.resolve_hosts`, else an IP literal
+/// as it is and a host name, checked for its form only, as the unspecified address.
+fn resolve(host: &str, port: u16, options: &ParseOptions) -> Result<SocketAddr, String> {
+    if !options.resolve_hosts {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        };
+        let name = host.strip_suffix('.').unwrap_or(host);
+        if name.len() > HOST_NAME_LEN_MAX || !name.split('.').all(label_ok) {
+            return Err(format!(
+                "{host:?} is not a host name (labels of letters, digits and '-', dot-separated) \
+                 nor an IP address"
+            ));
+        }
+        return Ok(SocketAddr::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            port,
+        ));
+    }
     (host, port)
         .to_socket_addrs()
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
@@ -212,7 +240,7 @@ pub(super) fn check_stream_count(p: &mut Problems, streams: usize, instruments: 
 pub(super) fn market_data(
     p: &mut Problems,
     mut s: Section<'_>,
-    base: &Path,
+    base: Base<'_>,
 ) -> Option<MarketDataSettings> {
     let url_key = s.key("url");
     let url = s.required(p, "url", reader::string(URL_LEN_MAX));
@@ -227,7 +255,7 @@ pub(super) fn market_data(
                         parsed.path
                     ));
                 }
-                let addr = resolve(&parsed.host, parsed.port)?;
+                let addr = resolve(&parsed.host, parsed.port, base.options)?;
                 Ok((parsed, addr))
             });
         parsed.map_err(|e| p.push(url_key.clone(), e)).ok()
@@ -235,7 +263,7 @@ pub(super) fn market_data(
     let streams = s.or(p, "streams", STREAMS_DEFAULT.to_vec(), streams);
     let ping_interval = s.or(p, "ping_interval_ms", 20_000, reader::int(KEEPALIVE_MS));
     let pong_timeout = s.or(p, "pong_timeout_ms", 10_000, reader::int(KEEPALIVE_MS));
-    let ca_file = s.optional(p, "ca_file", reader::path(base));
+    let ca_file = s.optional(p, "ca_file", reader::file(base));
     let ca_key = s.key("ca_file");
     s.finish(p);
     let ca_file = ca_file?;
@@ -302,7 +330,7 @@ fn comp_id(value: &toml::Value) -> Result<String, String> {
 pub(super) fn order_entry(
     p: &mut Problems,
     mut s: Section<'_>,
-    base: &Path,
+    base: Base<'_>,
     credentials: Option<&Result<BinanceLogon, ()>>,
     credentials_path: Option<&Path>,
 ) -> Option<OrderEntrySettings> {
@@ -310,7 +338,7 @@ pub(super) fn order_entry(
     let url = s.required(p, "url", reader::string(URL_LEN_MAX));
     let parsed = url.as_deref().and_then(|url| {
         let parsed = fix_url(url).and_then(|(tls, host, port)| {
-            let addr = resolve(&host, port)?;
+            let addr = resolve(&host, port, base.options)?;
             Ok((tls, host, addr))
         });
         parsed.map_err(|e| p.push(url_key.clone(), e)).ok()
@@ -325,7 +353,7 @@ pub(super) fn order_entry(
     );
     let binance_key = s.key("binance_logon");
     let binance = s.or(p, "binance_logon", false, reader::boolean);
-    let ca_file = s.optional(p, "ca_file", reader::path(base));
+    let ca_file = s.optional(p, "ca_file", reader::file(base));
     let ca_key = s.key("ca_file");
     s.finish(p);
     let binance_logon = match (binance?, credentials) {
@@ -365,7 +393,12 @@ pub(super) fn order_entry(
 
 /// The credentials file (see the module doc of `config`): the Binance logon, or every problem
 /// under `key`.
-pub(super) fn credentials(p: &mut Problems, key: &str, path: &Path) -> Result<BinanceLogon, ()> {
+pub(super) fn credentials(
+    p: &mut Problems,
+    key: &str,
+    path: &Path,
+    options: &ParseOptions,
+) -> Result<BinanceLogon, ()> {
     let before = p.len();
     let fail = |p: &mut Problems, problem: String| p.push(key, problem);
     if let Err(problem) = check_private(path) {
@@ -394,8 +427,11 @@ pub(super) fn credentials(p: &mut Problems, key: &str, path: &Path) -> Result<Bi
     let mut inner = Problems::default();
     let mut s = Section::new("", Some(&table));
     let api_key = s.required(&mut inner, "api_key", reader::string(API_KEY_LEN_MAX));
-    let base = path.parent().unwrap_or(Path::new("."));
-    let key_file = s.optional(&mut inner, "private_key_file", reader::path(base));
+    let base = Base {
+        dir: path.parent().unwrap_or(Path::new(".")),
+        options,
+    };
+    let key_file = s.optional(&mut inner, "private_key_file", reader::file(base));
     let key_pem = s.optional(
         &mut inner,
         "private_key",

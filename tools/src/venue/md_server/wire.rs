@@ -319,6 +319,18 @@ impl FrameReader {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Bytes received and not yet read as a frame. After [`next_frame`](Self::next_frame)
+    /// returned `Ok(None)`, less than one frame: at most a header and
+    /// [`CLIENT_FRAME_LEN_MAX`] payload bytes.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Stream offset of the next frame: the bytes read as frames so far.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// The next whole frame, `Ok(None)` if more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<ClientFrame>, ProtocolError> {
         let error = |code, why| ProtocolError {
