@@ -541,8 +541,8 @@ impl WritableSegment {
         }
         // SAFETY: a shared writable mapping of a file we just sized and allocated; nobody else
         // has it open yet.
-        let mut map =
-            unsafe { options.map_mut(&file) }.map_err(|e| ShmError::io(&tmp.path, "mmap", e))?;
+        let mapped = unsafe { options.map_mut(&file) };
+        let mut map = mapped.map_err(|e| ShmError::io(&tmp.path, "mmap", e))?;
         let h = &mut map[..HEADER_LEN];
         h[OFF_MAGIC..OFF_MAGIC + 8].copy_from_slice(&SEGMENT_MAGIC.to_le_bytes());
         h[OFF_VERSION_MAJOR..OFF_VERSION_MAJOR + 2]
