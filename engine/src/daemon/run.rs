@@ -855,35 +855,20 @@ impl DaemonGauges {
                 .allocate(&format!("venue.market_data.{name}"), counter_type::EVENTS)
                 .map_err(fail)
         };
+        let allocate = |label: &str, kind| counters.allocate(label, kind).map_err(fail);
         Ok(DaemonGauges {
-            market_data_up: counters
-                .allocate("venue.market_data.up", counter_type::STATE)
-                .map_err(fail)?,
+            market_data_up: allocate("venue.market_data.up", counter_type::STATE)?,
             market_data_connects: events("connects")?,
             market_data_disconnects: events("disconnects")?,
             market_data_failed_attempts: events("failed_attempts")?,
             market_data_pong_timeouts: events("pong_timeouts")?,
-            agents_fresh: counters
-                .allocate("daemon.agents_fresh", counter_type::STATE)
-                .map_err(fail)?,
-            uptime_s: counters
-                .allocate("daemon.uptime_s", counter_type::GAUGE)
-                .map_err(fail)?,
-            phase: counters
-                .allocate("daemon.phase", counter_type::STATE)
-                .map_err(fail)?,
-            checkpoints: counters
-                .allocate("daemon.checkpoints", counter_type::EVENTS)
-                .map_err(fail)?,
-            checkpoint_failures: counters
-                .allocate("daemon.checkpoint_failures", counter_type::EVENTS)
-                .map_err(fail)?,
-            last_checkpoint_unix_s: counters
-                .allocate("daemon.last_checkpoint_unix_s", counter_type::GAUGE)
-                .map_err(fail)?,
-            retention_floor_held: counters
-                .allocate("journal.retention_floor_held", counter_type::EVENTS)
-                .map_err(fail)?,
+            agents_fresh: allocate("daemon.agents_fresh", counter_type::STATE)?,
+            uptime_s: allocate("daemon.uptime_s", counter_type::GAUGE)?,
+            phase: allocate("daemon.phase", counter_type::STATE)?,
+            checkpoints: allocate("daemon.checkpoints", counter_type::EVENTS)?,
+            checkpoint_failures: allocate("daemon.checkpoint_failures", counter_type::EVENTS)?,
+            last_checkpoint_unix_s: allocate("daemon.last_checkpoint_unix_s", counter_type::GAUGE)?,
+            retention_floor_held: allocate("journal.retention_floor_held", counter_type::EVENTS)?,
         })
     }
 

@@ -115,13 +115,13 @@ impl<P: StrategyParamsOf> ParamsSink for ParamsMailbox<P> {
 /// The daemon's own halt in force, and what the venue has yet to confirm before trading may
 /// resume. One writer at a time (the mutex): the counters are single-writer slots.
 pub(super) struct HaltState {
-    /// `halt_reason` code of the daemon's own halt in force (`NONE`: none).
-    reason: i64,
     detail: String,
     /// A cancel-all ended with orders the venue did not confirm: nobody vouches for them.
     cancels_unconfirmed: bool,
     /// A mass status is owed: one went unanswered, or a report or a gap may hide a fill.
     status_owed: bool,
+    /// `daemon.halt_reason`: the `halt_reason` code of the daemon's own halt in force (`NONE`:
+    /// none); its only writer is this state, under its mutex.
     reason_gauge: Counter,
     self_halts: Counter,
 }
@@ -129,7 +129,6 @@ pub(super) struct HaltState {
 impl HaltState {
     pub(super) fn allocate(counters: &CountersWriter) -> Result<HaltState, ShmError> {
         Ok(HaltState {
-            reason: halt_reason::NONE,
             detail: String::new(),
             cancels_unconfirmed: false,
             status_owed: false,
@@ -241,7 +240,6 @@ impl Shared {
         }
         {
             let mut halt = lock(&self.halt);
-            halt.reason = reason;
             halt.detail.clone_from(&detail);
             halt.reason_gauge.set(reason);
             halt.self_halts.increment();
@@ -261,7 +259,7 @@ impl Shared {
     /// The daemon's own halt in force: its reason's name and the sentence for people.
     pub(super) fn halt_reason(&self) -> (i64, String) {
         let halt = lock(&self.halt);
-        (halt.reason, halt.detail.clone())
+        (halt.reason_gauge.get(), halt.detail.clone())
     }
 
     /// Halts and asks the venue for the status of every order of ours; waits until risk has
@@ -379,7 +377,6 @@ impl Shared {
         }
         {
             let mut halt = lock(&self.halt);
-            halt.reason = halt_reason::NONE;
             halt.detail.clear();
             halt.reason_gauge.set(halt_reason::NONE);
         }
