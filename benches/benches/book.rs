@@ -17,7 +17,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use levibot_engine::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use levibot_gateway::binance::{Decoder, DepthSnapshot, DepthUpdate, Level, MarketEvent};
-use levibot_gateway::capture::{capture_lines, corpus_dir};
+use levibot_gateway::capture::{capture_lines, testdata_dir};
 use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
 
 const SYMBOLS: [&str; 4] = ["NKNUSDT", "BLZETH", "LRCBTC", "RUNEEUR"];
@@ -81,7 +81,7 @@ struct Corpus {
 }
 
 fn load() -> Corpus {
-    let dir = corpus_dir();
+    let dir = testdata_dir();
     let read = |name: &str| {
         std::fs::read(dir.join(name))
             .unwrap_or_else(|e| panic!("reading {name} in {}: {e}", dir.display()))

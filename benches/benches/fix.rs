@@ -30,7 +30,7 @@ use levibot_shm::records::{OrderRequest, ord_type, order_kind, side, time_in_for
 const START_NS: u64 = 1_709_210_096_000_000_000;
 
 fn encoder() -> (OrderEncoder, u32) {
-    let recording = Recording::corpus().expect("the corpus");
+    let recording = Recording::testdata().expect("the corpus");
     let table = InstrumentTable::new(recording.instruments().expect("exchangeInfo")).unwrap();
     let nkn = table.find(b"NKNUSDT").expect("NKNUSDT").id;
     (

@@ -39,7 +39,7 @@ const BATCH: usize = 64;
 const STEP_NS: u64 = 2_000;
 
 fn limits() -> RiskLimits {
-    let all = Recording::corpus()
+    let all = Recording::testdata()
         .expect("the corpus")
         .instruments()
         .expect("exchangeInfo");

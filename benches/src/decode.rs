@@ -25,7 +25,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
 use hdrhistogram::Histogram;
 use levibot_gateway::binance::{Decoder, MarketEvent};
-use levibot_gateway::capture::{Recording, corpus_dir};
+use levibot_gateway::capture::real_or_testdata;
 use levibot_gateway::instrument::InstrumentTable;
 use quanta::Clock;
 use serde_json::{Value, json};
@@ -161,6 +161,8 @@ impl Group {
 
 struct Corpus {
     dir: PathBuf,
+    /// Which recording: the real one, or the repository's synthetic one.
+    source: &'static str,
     instruments: InstrumentTable,
     /// One per [`Kind`], in the order of `Kind::ALL`: `groups[kind as usize]`.
     groups: Vec<Group>,
@@ -170,10 +172,8 @@ struct Corpus {
 
 impl Corpus {
     fn load() -> Result<Corpus> {
-        let dir = corpus_dir();
-        let dir = dir.canonicalize().unwrap_or(dir);
-        let corpus = Recording::corpus()
-            .context("reading the corpus (set LEVIBOT_CORPUS_DIR to the binance-spot corpus)")?;
+        let found = real_or_testdata().context("reading the recording")?;
+        let (dir, source, corpus) = (found.dir.clone(), found.source(), found.recording);
         let instruments = corpus.snapshot_instruments()?;
 
         let mut groups: Vec<Group> = Kind::ALL
@@ -224,6 +224,7 @@ impl Corpus {
         }
         Ok(Corpus {
             dir,
+            source,
             instruments,
             groups,
             untimed,
@@ -527,6 +528,7 @@ impl GroupFigures {
 struct Figures {
     machine: MachineInfo,
     corpus_dir: PathBuf,
+    data_source: &'static str,
     untimed_messages: usize,
     iterations: u64,
     clock_resolution_ns: u64,
@@ -608,6 +610,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let figures = Figures {
         machine,
         corpus_dir: corpus.dir,
+        data_source: corpus.source,
         untimed_messages: corpus.untimed,
         iterations: args.iterations,
         clock_resolution_ns,
@@ -645,7 +648,8 @@ impl Figures {
                 .map_or(0, |g| g.passes.timed)
         ));
         line(format!(
-            "corpus: {} ({} messages of other streams not timed); every implementation decoded every message to the same records as ours",
+            "data: {}, {} ({} messages of other streams not timed); every implementation decoded every message to the same records as ours",
+            self.data_source,
             self.corpus_dir.display(),
             self.untimed_messages
         ));
@@ -719,6 +723,7 @@ impl Figures {
             "iterations": self.iterations,
             "rounds": Passes::new(self.iterations).rounds,
             "corpus_dir": self.corpus_dir.display().to_string(),
+            "data": { "source": self.data_source, "dir": self.corpus_dir.display().to_string() },
             "untimed_messages": self.untimed_messages,
             "machine": self.machine.to_json(),
             "clock_resolution_ns": self.clock_resolution_ns,

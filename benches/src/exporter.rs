@@ -180,7 +180,7 @@ pub fn run(args: &ExporterArgs) -> Result<()> {
     };
     let layout = tick_to_trade::layout_for(&t2t)?;
     let machine = MachineInfo::detect();
-    let recording = Recording::corpus().context("loading the corpus recording")?;
+    let recording = Recording::testdata().context("loading the corpus recording")?;
     let scratch = ScratchDir::create(args.dir.as_deref())?;
     progress("synthetic stream, alone");
     let alone = scratch.with_dir("alone", |dir| {

@@ -27,7 +27,7 @@ use levibot_engine::pipeline::{
 use levibot_engine::ring::{RingReceiver, RingSender, Rings, Rtrb, StdChannel};
 use levibot_engine::runner::{RunnerConfig, RunnerError, available_cores};
 use levibot_engine::strategy::maker::Maker;
-use levibot_gateway::capture::Recording;
+use levibot_gateway::capture::{FoundRecording, Recording, real_or_testdata};
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{Record, SentOrder};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer, TscCalibration};
@@ -254,7 +254,8 @@ pub fn run(args: &TickToTradeArgs) -> Result<()> {
     }
     let layout = layout_for(args)?;
     let machine = MachineInfo::detect();
-    let recording = Recording::corpus().context("loading the corpus recording")?;
+    let found = real_or_testdata().context("loading the recording")?;
+    let recording = found.recording.clone();
     let scratch = ScratchDir::create(args.dir.as_deref())?;
     let mut runs: Vec<(SourceKind, &str, Run)> = Vec::new();
     for kind in [SourceKind::Corpus, SourceKind::Synthetic] {
@@ -293,6 +294,7 @@ pub fn run(args: &TickToTradeArgs) -> Result<()> {
     scratch.remove()?;
     let figures = Figures {
         machine,
+        data: found,
         layout,
         idle: args.idle,
         rate: args.rate,
@@ -571,6 +573,8 @@ fn ring_hop<R: Rings>(messages: u64) -> Result<Percentiles> {
 
 struct Figures<'a> {
     machine: MachineInfo,
+    /// The recording the corpus runs replay: the real one, or the repository's synthetic one.
+    data: FoundRecording,
     layout: Layout,
     idle: IdleArg,
     rate: u64,
@@ -617,6 +621,11 @@ impl Figures<'_> {
             self.rate
         ));
         line(m.summary_line());
+        line(format!(
+            "corpus runs replay: {}, {}",
+            self.data.source(),
+            self.data.dir.display()
+        ));
         line("stage latencies in ns, from the journal's SentOrder stamps".to_owned());
         for (kind, rings, run) in &self.runs {
             line(String::new());
@@ -683,6 +692,11 @@ impl Figures<'_> {
             "layout": self.layout_name(),
             "idle": format!("{:?}", self.idle),
             "rate_per_sec": self.rate,
+            "data": {
+                "source": self.data.source(),
+                "dir": self.data.dir.display().to_string(),
+                "messages": self.data.recording.messages().count(),
+            },
             "machine": self.machine.to_json(),
             "runs": runs,
             "ring_hop": {

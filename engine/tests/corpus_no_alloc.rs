@@ -16,7 +16,7 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn decoding_and_applying_the_corpus_in_a_loop_does_not_allocate() {
-    let corpus = Recording::corpus().unwrap();
+    let corpus = Recording::testdata().unwrap();
     let table = corpus.snapshot_instruments().unwrap();
     let mut books: Vec<OrderBook> = table
         .iter()

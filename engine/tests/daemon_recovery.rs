@@ -80,7 +80,7 @@ fn journal(dir: &Path) -> Journal {
 }
 
 fn corpus_instrument() -> (InstrumentTable, Instrument) {
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     let (instruments, instrument, _) = reference::recording_parts(&recording).unwrap();
     (instruments, instrument)
 }

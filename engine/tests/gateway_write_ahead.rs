@@ -15,7 +15,7 @@ use levibot_shm::{Journal, JournalConfig, RecordType, RetentionPolicy};
 
 #[test]
 fn an_order_the_journal_cannot_take_never_leaves() {
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
     let nkn = table.get(0).unwrap().clone();
     let dir = tempfile::tempdir().unwrap();

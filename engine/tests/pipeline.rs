@@ -212,7 +212,7 @@ fn layouts() -> [(&'static str, Layout); 2] {
 }
 
 fn corpus_run<R: Rings>() {
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     for (name, layout) in layouts() {
         let dir = tempfile::tempdir().unwrap();
         let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
@@ -251,7 +251,7 @@ fn corpus_through_fused_and_spread_with_std_channels() {
 #[test]
 fn synthetic_stream_keeps_the_book_synced_and_every_order_is_valid_fix() {
     let seed = levibot_testkit::seed();
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     let (instruments, instrument, _) = reference::recording_parts(&recording).unwrap();
     let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
     const MESSAGES: u64 = 50_000;

@@ -110,7 +110,7 @@ fn counter(values: &[(String, i64)], label: &str) -> i64 {
 #[test]
 fn a_million_synthetic_messages_allocate_nothing() {
     let seed = levibot_testkit::seed();
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     let (instruments, instrument, _) = reference::recording_parts(&recording).unwrap();
     let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
     let source = SyntheticSource::new(
@@ -142,7 +142,7 @@ fn a_million_synthetic_messages_allocate_nothing() {
 
 #[test]
 fn the_corpus_replayed_allocates_nothing() {
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     let (instruments, instrument, snapshot) = reference::recording_parts(&recording).unwrap();
     let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
     let source = ReplaySource::new(&recording, CORPUS_PASSES, None, &calibration).unwrap();

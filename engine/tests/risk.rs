@@ -1272,7 +1272,7 @@ const EXCHANGE_INFO: &str = r#"{"symbols":[
 
 #[test]
 fn limits_for_the_corpus_instruments() {
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["BTCUSDT", "ETHUSDT", "NKNUSDT"]).unwrap();
     let instruments: Vec<&Instrument> = table.iter().collect();
     let mut l = RiskLimits::for_instruments(&instruments).unwrap();

@@ -199,7 +199,7 @@ impl<S: MessageSource> MessageSource for Gate<S> {
 
 #[test]
 fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_order() {
-    let recording = Recording::corpus().unwrap();
+    let recording = Recording::testdata().unwrap();
     let (instruments, instrument, snapshot) = reference::recording_parts(&recording).unwrap();
     let mut spec = reference::maker_spec(instruments, &instrument, snapshot.clone()).unwrap();
     // Tight enough that position, open-order and self-trade checks bind.

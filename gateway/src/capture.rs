@@ -1,14 +1,72 @@
-//! The capture file format of the recordings in `../shared/corpus` (cryptofeed's): a header line
+//! The capture file format of the recordings (cryptofeed's): a header line
 //! `<url> <-> <connect epoch>`, then one message a line, `<epoch seconds>: <JSON>`; REST answers
 //! as `<url> -> <epoch seconds>: <JSON>`. Cold path: tools and tests read captures with it.
+//!
+//! Two recordings in this format serve tests, benchmarks and the demo:
+//! - [`testdata_dir`]: the synthetic recording committed in the repository
+//!   (`testdata/binance-spot-synthetic/`, written by `venue-sim synth`). Always there.
+//! - [`corpus_dir`]: the real Binance Spot recordings, an optional extra: `$LEVIBOT_CORPUS_DIR`,
+//!   or `../shared/corpus/binance-spot` beside the repository when it exists.
 
-/// The Binance Spot recordings shipped beside the repository (`../shared/corpus/binance-spot`),
-/// or `$LEVIBOT_CORPUS_DIR`: for tests, benchmarks and the demo.
-pub fn corpus_dir() -> std::path::PathBuf {
-    match std::env::var_os("LEVIBOT_CORPUS_DIR") {
-        Some(dir) => dir.into(),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/binance-spot"),
+use std::path::{Path, PathBuf};
+
+/// The environment variable that points at the real Binance Spot recordings.
+pub const CORPUS_DIR_ENV: &str = "LEVIBOT_CORPUS_DIR";
+
+/// The repository's root (the workspace this crate is built in).
+fn repository_root() -> &'static Path {
+    // CARGO_MANIFEST_DIR is <root>/gateway.
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The synthetic recording committed in the repository: `testdata/binance-spot-synthetic/`.
+pub fn testdata_dir() -> PathBuf {
+    repository_root().join("testdata/binance-spot-synthetic")
+}
+
+/// The real Binance Spot recordings, if this machine has them: `$LEVIBOT_CORPUS_DIR` (an error
+/// names it if it is set but not a directory), else `../shared/corpus/binance-spot` beside the
+/// repository. `Ok(None)`: not here; tests that need them say so and are left out.
+pub fn corpus_dir() -> Result<Option<PathBuf>, String> {
+    if let Some(dir) = std::env::var_os(CORPUS_DIR_ENV) {
+        let dir = PathBuf::from(dir);
+        if dir.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        return match dir.is_dir() {
+            true => Ok(Some(dir)),
+            false => Err(format!(
+                "{CORPUS_DIR_ENV}={}: not a directory",
+                dir.display()
+            )),
+        };
+    }
+    let beside = repository_root().join("../shared/corpus/binance-spot");
+    Ok(beside.is_dir().then_some(beside))
+}
+
+/// Prefix of the name of every test that needs the real recordings: `scripts/test` leaves them
+/// out by this name, and counts them, when [`corpus_dir`] finds none.
+pub const REAL_CORPUS_TEST_PREFIX: &str = "real_corpus_";
+
+/// The real Binance recordings, for a test or benchmark that compares against real venue data:
+/// `None`, after printing to stderr that `test` is left out and why, when this machine has none.
+/// A misconfigured `$LEVIBOT_CORPUS_DIR` or an unreadable file panics (a test helper: such a
+/// run must fail, not pass by skipping).
+pub fn real_corpus_for(test: &str) -> Option<Recording> {
+    match corpus_dir() {
+        Ok(Some(dir)) => match Recording::in_dir(&dir) {
+            Ok(recording) => Some(recording),
+            Err(e) => panic!("{test}: the real corpus in {}: {e}", dir.display()),
+        },
+        Ok(None) => {
+            eprintln!(
+                "{test}: left out: the real Binance recordings are not here (set \
+                 {CORPUS_DIR_ENV}, or put them in ../shared/corpus/binance-spot)"
+            );
+            None
+        }
+        Err(e) => panic!("{test}: {e}"),
     }
 }
 
@@ -106,13 +164,69 @@ mod tests {
     }
 }
 
-/// A recording on disk, as in `../shared/corpus`: a stream capture, the REST depth snapshots taken
+/// A recording and where it was found, for a benchmark or tool that says which data it used.
+#[derive(Clone, Debug)]
+pub struct FoundRecording {
+    pub recording: Recording,
+    pub dir: PathBuf,
+    /// The real Binance recordings (else the repository's synthetic one).
+    pub real: bool,
+}
+
+impl FoundRecording {
+    /// `real Binance Spot recordings` or `synthetic recording (venue-sim synth)`: what a
+    /// benchmark prints beside its figures, and its JSON's `data.source`.
+    pub fn source(&self) -> &'static str {
+        match self.real {
+            true => "real Binance Spot recordings",
+            false => "synthetic recording (venue-sim synth)",
+        }
+    }
+}
+
+/// The real Binance recordings when this machine has them ([`corpus_dir`]), else the
+/// repository's synthetic recording ([`testdata_dir`]).
+pub fn real_or_testdata() -> Result<FoundRecording, RecordingError> {
+    let (dir, real) = match corpus_dir().map_err(RecordingError::CorpusDir)? {
+        Some(dir) => (dir, true),
+        None => (testdata_dir(), false),
+    };
+    let dir = dir.canonicalize().unwrap_or(dir);
+    Ok(FoundRecording {
+        recording: Recording::in_dir(&dir)?,
+        dir,
+        real,
+    })
+}
+
+/// The exchangeInfo document in a file: bare JSON (what `GET /api/v3/exchangeInfo` answers),
+/// or the first capture line (`<url> -> <epoch>: <json>`, as a recording holds it; more lines,
+/// such as cryptofeed's configuration, may follow). Every tool that reads exchangeInfo takes both.
+pub fn exchange_info_body(bytes: &[u8]) -> Result<&[u8], CaptureError> {
+    let starts_json = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    if starts_json {
+        return Ok(bytes);
+    }
+    match capture_lines(bytes).next() {
+        Some(line) => Ok(line?.body),
+        None => Err(CaptureError {
+            line: 1,
+            offset: 0,
+            reason: "empty: neither JSON nor a capture line",
+        }),
+    }
+}
+
+/// A recording on disk: a stream capture, the REST depth snapshots taken
 /// with it, and the venue's exchangeInfo. Cold path: tools, tests and benchmarks load it.
 #[derive(Clone, Debug)]
 pub struct Recording {
-    pub stream_path: std::path::PathBuf,
-    pub snapshots_path: std::path::PathBuf,
-    pub exchange_info_path: std::path::PathBuf,
+    pub stream_path: PathBuf,
+    pub snapshots_path: PathBuf,
+    pub exchange_info_path: PathBuf,
     pub stream: Vec<u8>,
     pub snapshots: Vec<u8>,
     pub exchange_info: Vec<u8>,
@@ -123,24 +237,20 @@ pub struct Recording {
 pub enum RecordingError {
     #[error("{path}: {source}")]
     Read {
-        path: std::path::PathBuf,
+        path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path}: {source}")]
-    Format {
-        path: std::path::PathBuf,
-        source: CaptureError,
-    },
+    Format { path: PathBuf, source: CaptureError },
     #[error("{path}: {source}")]
     Instruments {
-        path: std::path::PathBuf,
+        path: PathBuf,
         source: crate::instrument::InstrumentError,
     },
+    #[error("the real corpus: {0}")]
+    CorpusDir(String),
     #[error("{path}: line {line}: a snapshot URL without a symbol= parameter")]
-    SnapshotSymbol {
-        path: std::path::PathBuf,
-        line: usize,
-    },
+    SnapshotSymbol { path: PathBuf, line: usize },
 }
 
 /// A REST depth snapshot line and the symbol its URL asked for.
@@ -161,11 +271,11 @@ pub fn url_query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 impl Recording {
     /// Reads the three files.
     pub fn read(
-        stream: &std::path::Path,
-        snapshots: &std::path::Path,
-        exchange_info: &std::path::Path,
+        stream: &Path,
+        snapshots: &Path,
+        exchange_info: &Path,
     ) -> Result<Recording, RecordingError> {
-        let read = |path: &std::path::Path| {
+        let read = |path: &Path| {
             std::fs::read(path).map_err(|source| RecordingError::Read {
                 path: path.to_owned(),
                 source,
@@ -181,9 +291,8 @@ impl Recording {
         })
     }
 
-    /// The Binance Spot corpus in [`corpus_dir`].
-    pub fn corpus() -> Result<Recording, RecordingError> {
-        let dir = corpus_dir();
+    /// The recording in `dir`, under the corpus's file names.
+    pub fn in_dir(dir: &Path) -> Result<Recording, RecordingError> {
         Recording::read(
             &dir.join("BINANCE.ws.1.0"),
             &dir.join("BINANCE.http.0.0"),
@@ -191,20 +300,19 @@ impl Recording {
         )
     }
 
-    /// Every instrument of the exchangeInfo: its first line (a capture line or bare JSON; a
-    /// recording may carry more lines after it, such as cryptofeed's configuration).
+    /// The synthetic recording committed in the repository ([`testdata_dir`]).
+    pub fn testdata() -> Result<Recording, RecordingError> {
+        Recording::in_dir(&testdata_dir())
+    }
+
+    /// Every instrument of the exchangeInfo (bare JSON or a capture line: [`exchange_info_body`]).
     pub fn instruments(&self) -> Result<Vec<crate::instrument::Instrument>, RecordingError> {
         let path = &self.exchange_info_path;
-        let body = match capture_lines(&self.exchange_info).next() {
-            Some(line) => {
-                line.map_err(|source| RecordingError::Format {
-                    path: path.clone(),
-                    source,
-                })?
-                .body
-            }
-            None => &self.exchange_info[..],
-        };
+        let body =
+            exchange_info_body(&self.exchange_info).map_err(|source| RecordingError::Format {
+                path: path.clone(),
+                source,
+            })?;
         crate::instrument::parse_exchange_info(body).map_err(|source| RecordingError::Instruments {
             path: path.clone(),
             source,

@@ -1,21 +1,24 @@
-//! The Binance decoder on the real corpus and on bad input.
+//! The Binance decoder on the repository's synthetic recording, on the real corpus when it is
+//! here, and on bad input.
 
 use levibot_gateway::binance::{DecodeErrorKind, Decoder, MarketEvent, StreamKind};
-use levibot_gateway::capture::{Recording, capture_lines, corpus_dir};
+use levibot_gateway::capture::{Recording, capture_lines, real_corpus_for};
 use levibot_gateway::decimal::DecimalError;
 
-fn corpus_decoder() -> Decoder {
-    let corpus = Recording::corpus().unwrap();
-    assert_eq!(corpus.instruments().unwrap().len(), 1695);
-    Decoder::new(corpus.snapshot_instruments().unwrap())
+fn decoder_for(recording: &Recording) -> Decoder {
+    Decoder::new(recording.snapshot_instruments().unwrap())
 }
 
-#[test]
-fn every_corpus_message_decodes_and_the_fast_path_takes_the_known_streams() {
-    let mut decoder = corpus_decoder();
-    let data = std::fs::read(corpus_dir().join("BINANCE.ws.1.0")).unwrap();
+fn corpus_decoder() -> Decoder {
+    decoder_for(&Recording::testdata().unwrap())
+}
+
+/// Decodes every stream message of `recording`, checking each event's shape, and returns how
+/// many of each kind: (book tickers, depth diffs, aggTrades, skipped).
+fn decode_every_message(recording: &Recording) -> (usize, usize, usize, usize) {
+    let mut decoder = decoder_for(recording);
     let (mut tickers, mut depth, mut aggs, mut skipped) = (0, 0, 0, 0);
-    for line in capture_lines(&data) {
+    for line in recording.messages() {
         let line = line.unwrap();
         match decoder.decode(line.body, 7).unwrap() {
             MarketEvent::BookTicker(t) => {
@@ -35,17 +38,51 @@ fn every_corpus_message_decodes_and_the_fast_path_takes_the_known_streams() {
                 aggs += 1;
                 assert!(a.px > 0 && a.qty > 0);
             }
-            MarketEvent::Trade(_) => panic!("no trade stream in the corpus"),
+            MarketEvent::Trade(_) => panic!("no trade stream in the recordings"),
             MarketEvent::Skipped(kind) => {
                 assert_eq!(kind, StreamKind::Other);
                 skipped += 1;
             }
         }
     }
-    assert_eq!((tickers, depth, aggs, skipped), (84, 177, 2, 2));
     let stats = decoder.stats();
-    assert_eq!(stats.fast_path, 84 + 177 + 2, "{stats:?}");
-    assert_eq!((stats.skipped, stats.errors), (2, 0));
+    assert_eq!(
+        stats.fast_path,
+        (tickers + depth + aggs) as u64,
+        "{stats:?}"
+    );
+    assert_eq!((stats.skipped, stats.errors), (skipped as u64, 0));
+    (tickers, depth, aggs, skipped)
+}
+
+#[test]
+fn every_testdata_message_decodes_and_the_fast_path_takes_the_known_streams() {
+    let recording = Recording::testdata().unwrap();
+    // The oracle: the stream names in the raw lines, counted without the decoder.
+    let text = String::from_utf8(recording.stream.clone()).unwrap();
+    let count = |needle: &str| text.matches(needle).count();
+    let expected = (
+        count("@bookTicker\","),
+        count("@depth@100ms\","),
+        count("@aggTrade\","),
+        0,
+    );
+    assert!(
+        expected.0 > 100 && expected.1 > 100 && expected.2 > 10,
+        "{expected:?}"
+    );
+    assert_eq!(decode_every_message(&recording), expected);
+}
+
+#[test]
+fn real_corpus_every_message_decodes_and_the_fast_path_takes_the_known_streams() {
+    let Some(corpus) = real_corpus_for("real_corpus_every_message_decodes") else {
+        return;
+    };
+    assert_eq!(corpus.instruments().unwrap().len(), 1695);
+    // Counted by hand in the recording (see its NOTICE.md): 84 bookTicker, 177 depth diffs,
+    // 2 aggTrade, 2 kline (a stream the decoder skips).
+    assert_eq!(decode_every_message(&corpus), (84, 177, 2, 2));
 }
 
 #[test]
@@ -70,7 +107,7 @@ fn a_known_book_ticker_decodes_to_exact_units() {
 #[test]
 fn snapshots_decode_best_first() {
     let mut decoder = corpus_decoder();
-    let corpus = Recording::corpus().unwrap();
+    let corpus = Recording::testdata().unwrap();
     let mut seen = 0;
     for s in corpus.snapshot_lines().unwrap() {
         let id = decoder.instruments().find(s.symbol.as_bytes()).unwrap().id;
@@ -130,7 +167,10 @@ fn bad_messages_are_errors_with_offsets() {
 #[test]
 fn mangled_corpus_messages_never_panic() {
     let mut decoder = corpus_decoder();
-    let data = std::fs::read(corpus_dir().join("BINANCE.ws.1.0")).unwrap();
+    let mut data = Recording::testdata().unwrap().stream;
+    if let Some(corpus) = real_corpus_for("mangled_corpus_messages_never_panic (its real part)") {
+        data.extend_from_slice(&corpus.stream);
+    }
     let messages: Vec<Vec<u8>> = capture_lines(&data)
         .map(|l| l.unwrap().body.to_vec())
         .collect();

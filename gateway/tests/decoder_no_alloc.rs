@@ -11,7 +11,7 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn decoding_the_corpus_in_a_loop_does_not_allocate() {
-    let corpus = Recording::corpus().unwrap();
+    let corpus = Recording::testdata().unwrap();
     let mut decoder = Decoder::new(corpus.snapshot_instruments().unwrap());
     let messages: Vec<&[u8]> = corpus.messages().map(|l| l.unwrap().body).collect();
     let snapshots: Vec<(u32, &[u8])> = corpus

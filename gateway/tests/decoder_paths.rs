@@ -4,12 +4,17 @@
 //! `LEVIBOT_TEST_SEED` replays a run.
 
 use levibot_gateway::binance::Decoder;
-use levibot_gateway::capture::{Recording, capture_lines, corpus_dir};
+use levibot_gateway::capture::{Recording, capture_lines, testdata_dir};
 use levibot_gateway::instrument::Instrument;
 use levibot_testkit::seed;
 
 fn corpus_decoder() -> Decoder {
-    Decoder::new(Recording::corpus().unwrap().snapshot_instruments().unwrap())
+    Decoder::new(
+        Recording::testdata()
+            .unwrap()
+            .snapshot_instruments()
+            .unwrap(),
+    )
 }
 
 /// Both paths on one message: (fast-or-fallback result, general result), as comparable text.
@@ -22,7 +27,7 @@ fn both(decoder: &mut Decoder, msg: &[u8]) -> (String, String) {
 #[test]
 fn both_paths_agree_on_the_corpus() {
     let mut decoder = corpus_decoder();
-    let data = std::fs::read(corpus_dir().join("BINANCE.ws.1.0")).unwrap();
+    let data = std::fs::read(testdata_dir().join("BINANCE.ws.1.0")).unwrap();
     for line in capture_lines(&data) {
         let line = line.unwrap();
         let (fast, general) = both(&mut decoder, line.body);

@@ -22,7 +22,7 @@ const LEAP_DAY_TEXT: &str = "20240229-12:34:56.789";
 fn table() -> &'static InstrumentTable {
     static TABLE: OnceLock<InstrumentTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let instruments = Recording::corpus().unwrap().instruments().unwrap();
+        let instruments = Recording::testdata().unwrap().instruments().unwrap();
         InstrumentTable::new(instruments).unwrap()
     })
 }

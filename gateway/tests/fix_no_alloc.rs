@@ -15,7 +15,8 @@ const ENCODES: u64 = 100_000;
 
 #[test]
 fn encoding_orders_does_not_allocate() {
-    let table = InstrumentTable::new(Recording::corpus().unwrap().instruments().unwrap()).unwrap();
+    let table =
+        InstrumentTable::new(Recording::testdata().unwrap().instruments().unwrap()).unwrap();
     let instruments = table.len() as u64;
     let mut encoder = OrderEncoder::new("LEVIBOT", "BINANCE", &table).unwrap();
     let kinds = [

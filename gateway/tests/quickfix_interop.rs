@@ -241,7 +241,7 @@ fn report(
 #[test]
 fn executor_fills_rejects_and_keeps_sequence_across_reconnect() {
     let executor = Executor::start();
-    let instruments = Recording::corpus().unwrap().instruments().unwrap();
+    let instruments = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::new(instruments).unwrap();
     let nknusdt = table.find(b"NKNUSDT").unwrap().clone();
     let px = parse_units(b"0.3513", nknusdt.price_scale).unwrap();

@@ -1,13 +1,14 @@
-//! Replaying the corpus through the decoder and the books gives, for each of the 4 symbols, the
+//! Replaying a recording through the decoder and the books gives, for each of its 4 symbols, the
 //! same full book as an independent slow reference: BTreeMaps of rust_decimal built straight from
-//! the JSON with serde_json, following Binance's documented procedure.
+//! the JSON with serde_json, following Binance's documented procedure. On the repository's
+//! synthetic recording, and on the real Binance corpus when it is here.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use levibot_engine::book::BookState;
-use levibot_gateway::capture::corpus_dir;
+use levibot_gateway::capture::{corpus_dir, real_corpus_for, testdata_dir};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -124,7 +125,21 @@ fn reference_books(dir: &Path) -> BTreeMap<String, ReferenceBook> {
 
 #[test]
 fn replayed_books_equal_the_reference_books() {
-    let dir: PathBuf = corpus_dir();
+    // The synthetic books hold 20 levels a side.
+    replayed_books_equal_the_reference_books_in(&testdata_dir(), 20);
+}
+
+#[test]
+fn real_corpus_replayed_books_equal_the_reference_books() {
+    if real_corpus_for("real_corpus_replayed_books_equal_the_reference_books").is_none() {
+        return;
+    }
+    let dir = corpus_dir().unwrap().unwrap();
+    replayed_books_equal_the_reference_books_in(&dir, 100);
+}
+
+fn replayed_books_equal_the_reference_books_in(dir: &Path, levels_min: usize) {
+    let dir: PathBuf = dir.to_owned();
     let reference = reference_books(&dir);
     assert_eq!(reference.len(), 4);
     let replay = levibot_tools::capture_check::replay(
@@ -161,8 +176,8 @@ fn replayed_books_equal_the_reference_books() {
         let ref_asks: Vec<(Decimal, Decimal)> =
             expected.asks.iter().map(|(p, q)| (*p, *q)).collect();
         assert!(
-            bids.len() > 100 && asks.len() > 100,
-            "{}: a real book",
+            bids.len() >= levels_min && asks.len() >= levels_min,
+            "{}: a full book",
             instrument.symbol
         );
         assert_eq!(bids, ref_bids, "{} bids", instrument.symbol);

@@ -20,7 +20,7 @@ const ACTIONS_PER_FLUSH: usize = 20;
 #[test]
 fn a_client_following_binances_procedure_rebuilds_the_venues_book() {
     let seed = levibot_testkit::seed();
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
     let nkn = table.get(0).unwrap().clone();
     let mut venue = MatchingEngine::new(&[&nkn], 1_000).unwrap();

@@ -35,7 +35,7 @@ struct Pair {
 
 impl Pair {
     fn new() -> Pair {
-        let all = Recording::corpus().unwrap().instruments().unwrap();
+        let all = Recording::testdata().unwrap().instruments().unwrap();
         let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
         let nkn = table.get(0).unwrap().clone();
         let config = SessionConfig {

@@ -17,7 +17,7 @@ const TICK: i64 = 10_000;
 const LOT: i64 = 100_000_000;
 
 fn engine() -> (MatchingEngine, Instrument) {
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
     let nkn = table.get(0).unwrap().clone();
     (MatchingEngine::new(&[&nkn], 1_000).unwrap(), nkn)

@@ -33,7 +33,7 @@ fn now_ns() -> u64 {
 }
 
 fn table() -> InstrumentTable {
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     InstrumentTable::select(&all, &["NKNUSDT"]).unwrap()
 }
 

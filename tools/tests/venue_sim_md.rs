@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use levibot_engine::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use levibot_gateway::binance::{Decoder, MarketEvent};
-use levibot_gateway::capture::{Recording, corpus_dir};
+use levibot_gateway::capture::{Recording, testdata_dir};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_gateway::ws::frame::{Opcode, parse_header, write_masked_frame};
 use levibot_gateway::ws::handshake::Handshake;
@@ -48,7 +48,7 @@ struct Venue {
 
 impl Venue {
     fn start(rate: u32, config: MdConfig) -> Venue {
-        let all = Recording::corpus().unwrap().instruments().unwrap();
+        let all = Recording::testdata().unwrap().instruments().unwrap();
         let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
         let hub = Arc::new(Hub::new(config.client_queue_len));
         let seed = levibot_testkit::seed();
@@ -551,7 +551,7 @@ fn the_binary_runs_a_venue_a_client_syncs_with() {
     let mut all = args.clone();
     all.extend(["--depth-interval-ms", "20"].map(std::ffi::OsStr::new));
     let (_sim, addr) = start_sim(&all);
-    let instruments = Recording::corpus().unwrap().instruments().unwrap();
+    let instruments = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&instruments, &["NKNUSDT"]).unwrap();
     let mut client = Client::connect(addr, &table);
     client.apply_depth_messages(10);
@@ -560,13 +560,16 @@ fn the_binary_runs_a_venue_a_client_syncs_with() {
 
 #[test]
 fn the_binary_replays_the_corpus_to_a_client() {
-    let dir = corpus_dir();
-    let recording = Recording::corpus().unwrap();
+    let dir = testdata_dir();
+    let recording = Recording::testdata().unwrap();
     let recorded: Vec<String> = recording
         .messages()
         .map(|m| String::from_utf8(m.unwrap().body.to_vec()).unwrap())
         .collect();
-    assert_eq!(recorded.len(), 265);
+    assert_eq!(
+        recorded.len(),
+        levibot_tools::venue::synth::TESTDATA_MESSAGES
+    );
     // Every stream of the capture, in the order first seen.
     let mut streams: Vec<String> = Vec::new();
     for m in &recorded {

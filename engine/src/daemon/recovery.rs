@@ -901,7 +901,7 @@ mod tests {
     fn sequence_numbers_are_recover_seq_nums_with_or_without_a_checkpoint() {
         let seed = levibot_testkit::seed();
         let mut rng = fastrand::Rng::with_seed(seed);
-        let recording = Recording::corpus().unwrap();
+        let recording = Recording::testdata().unwrap();
         let (instruments, instrument, _) = reference::recording_parts(&recording).unwrap();
         let limits = reference::risk_limits(&instrument).unwrap();
         for attempt in 0..8 {

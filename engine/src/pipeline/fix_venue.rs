@@ -486,7 +486,7 @@ mod tests {
     }
 
     fn corpus_table() -> InstrumentTable {
-        InstrumentTable::new(Recording::corpus().unwrap().instruments().unwrap()).unwrap()
+        InstrumentTable::new(Recording::testdata().unwrap().instruments().unwrap()).unwrap()
     }
 
     /// Flushes `venue` until `peer` has read bytes containing `wanted`.

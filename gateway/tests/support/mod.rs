@@ -22,7 +22,7 @@ pub const GRACE: u64 = 36 * SEC;
 pub fn table() -> &'static InstrumentTable {
     static TABLE: OnceLock<InstrumentTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let instruments = Recording::corpus().unwrap().instruments().unwrap();
+        let instruments = Recording::testdata().unwrap().instruments().unwrap();
         InstrumentTable::new(instruments).unwrap()
     })
 }

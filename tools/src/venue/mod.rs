@@ -9,6 +9,7 @@
 //! - [`fix_acceptor`]: FIX 4.4 order entry, acceptor side (sans-IO).
 //! - [`fix_server`]: the FIX listener: one acceptor per connection on the shared venue core.
 //! - [`sim`]: all of it started as one `SimVenue` (`venue-sim run`, the demo, the daemon tests).
+//! - [`synth`]: a seeded recording in the corpus format (`venue-sim synth`, `testdata/`).
 
 pub mod feed;
 pub mod fix_acceptor;
@@ -17,3 +18,4 @@ pub mod flow;
 pub mod matching;
 pub mod md_server;
 pub mod sim;
+pub mod synth;
