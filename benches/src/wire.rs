@@ -35,8 +35,8 @@ use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::{FixSession, SessionConfig, SessionSeqNums};
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
-use levibot_gateway::ws::Stream;
 use levibot_gateway::ws::frame::Opcode;
+use levibot_gateway::ws::{RestEndpoint, Stream};
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, TscCalibration};
 use levibot_tools::venue::feed::FeedEncoder;
@@ -101,7 +101,7 @@ pub fn run(args: &WireArgs) -> Result<()> {
         bail!("the wire benchmark needs 2 cores (the venue and the trader each busy-spin on one)");
     }
     let machine = MachineInfo::detect();
-    let all = Recording::corpus()
+    let all = Recording::testdata()
         .context("loading the corpus instruments")?
         .instruments()?;
     let table = InstrumentTable::select(&all, &["NKNUSDT"])?;
@@ -236,6 +236,11 @@ fn start_pipeline(
     let feed = WsFeed::start(WsFeedConfig {
         addr: md_addr,
         host: md_addr.to_string(),
+        rest: RestEndpoint {
+            addr: md_addr,
+            host: md_addr.to_string(),
+            tls: None,
+        },
         symbols: vec![("NKNUSDT".into(), nkn.id)],
         streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
         ping_interval: Duration::from_secs(3_600),

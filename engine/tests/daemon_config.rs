@@ -40,7 +40,7 @@ impl Setup {
     /// checked against the example's 4096 MiB, and /tmp may be a small tmpfs.
     fn new() -> Setup {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let corpus = levibot_gateway::capture::corpus_dir().join("BINANCE.0");
+        let corpus = levibot_gateway::capture::testdata_dir().join("BINANCE.0");
         std::os::unix::fs::symlink(&corpus, dir.path().join("exchangeInfo.json")).unwrap();
         Setup { dir }
     }
@@ -970,4 +970,50 @@ fn parse_with_can_skip_dns_and_confine_files() {
     let journal = setup.path("journal").display().to_string();
     let errors = parse(&setup.example(&[(&format!("dir = \"{journal}\"\n"), "")])).unwrap_err();
     assert_problem(&errors, "journal.dir", &["/dev/shm/levibot", "outside"]);
+}
+
+#[test]
+fn the_rest_url_has_its_own_host_and_port_or_follows_the_stream_url() {
+    let setup = Setup::new();
+    // Left out: the stream URL's host and port, over plain HTTP as the stream is plain ws://.
+    let derived = setup.load(&setup.example(&[])).unwrap();
+    let md = &derived.market_data;
+    assert_eq!(md.rest_url, None);
+    assert_eq!(md.rest.addr, "127.0.0.1:9443".parse().unwrap());
+    assert_eq!(md.rest.host, "127.0.0.1:9443");
+    assert!(md.rest.tls.is_none() && md.tls.is_none());
+
+    let rest_line = "# rest_url = \"http://127.0.0.1:9443\"";
+    let own = setup
+        .load(&setup.example(&[(rest_line, "rest_url = \"http://127.0.0.1:8080\"")]))
+        .unwrap();
+    let md = &own.market_data;
+    assert_eq!(md.rest_url.as_deref(), Some("http://127.0.0.1:8080"));
+    assert_eq!(md.rest.addr, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(md.addr, "127.0.0.1:9443".parse().unwrap());
+    // HTTPS for REST while the streams are plain: TLS (the web's roots) for REST only.
+    let https = setup
+        .load(&setup.example(&[(rest_line, "rest_url = \"https://127.0.0.1\"")]))
+        .unwrap();
+    assert_eq!(
+        https.market_data.rest.addr,
+        "127.0.0.1:443".parse().unwrap()
+    );
+    assert!(https.market_data.rest.tls.is_some() && https.market_data.tls.is_none());
+
+    for (url, words) in [
+        ("ftp://127.0.0.1:21", &["scheme", "http://"][..]),
+        (
+            "http://127.0.0.1:8080/api/v3",
+            &["path", "http[s]://host[:port]"][..],
+        ),
+        ("http://127.0.0.1:0", &["port"][..]),
+        ("http://:80", &["no host"][..]),
+    ] {
+        let errors = setup.errors(&setup.example(&[(rest_line, &format!("rest_url = \"{url}\""))]));
+        assert_problem(&errors, "venue.market_data.rest_url", words);
+    }
+    // Where the books come from is not a limit: a reload refuses to change it.
+    let errors = derived.reloadable_change(&own).unwrap_err();
+    assert_problem(&errors, "venue.market_data.rest_url", &["restart"]);
 }

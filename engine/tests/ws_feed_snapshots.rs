@@ -16,7 +16,7 @@ use levibot_engine::pipeline::ws_feed::snapshot_limit::{
     SnapshotScheduler, WeightLimit, WeightWindow, depth_snapshot_weight,
 };
 use levibot_engine::pipeline::{WsFeed, WsFeedConfig};
-use levibot_gateway::ws::{Stream, accept_key};
+use levibot_gateway::ws::{RestEndpoint, Stream, accept_key};
 
 #[test]
 fn binance_weights_and_limit() {
@@ -287,6 +287,11 @@ fn config(venue: &Venue, symbols: usize) -> WsFeedConfig {
     WsFeedConfig {
         addr: venue.addr,
         host: "localhost".into(),
+        rest: RestEndpoint {
+            addr: venue.addr,
+            host: "localhost".into(),
+            tls: None,
+        },
         symbols: (0..symbols)
             .map(|i| (format!("SYM{i}USDT"), 100 + i as u32))
             .collect(),

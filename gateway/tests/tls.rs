@@ -362,7 +362,7 @@ const T0: u64 = 1_709_208_000 * SEC;
 fn table() -> &'static InstrumentTable {
     static TABLE: OnceLock<InstrumentTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let instruments = Recording::corpus().unwrap().instruments().unwrap();
+        let instruments = Recording::testdata().unwrap().instruments().unwrap();
         InstrumentTable::new(instruments).unwrap()
     })
 }

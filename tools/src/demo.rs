@@ -144,6 +144,8 @@ pub fn venue_config(seed: u64, rate: u32) -> Result<SimVenueConfig> {
         fair_ticks: SYMBOLS.iter().map(|(_, t)| *t).collect(),
         seed,
         md_addr: "127.0.0.1:0".parse()?,
+        // REST on a port of its own, as Binance serves it from another host than its streams.
+        rest_addr: Some("127.0.0.1:0".parse()?),
         md: MdConfig::default(),
         fix_addr: Some("127.0.0.1:0".parse()?),
         fix_comp_id: "VENUE".into(),
@@ -173,6 +175,7 @@ pub fn write_config(dir: &Path, journal: &Path, venue: &SimVenue) -> Result<Path
         journal,
         &exchange_info,
         venue.md_addr(),
+        venue.rest_addr(),
         venue.fix_addr().context("the venue has no FIX endpoint")?,
     );
     std::fs::write(&config_path, &text)
@@ -244,6 +247,7 @@ pub fn demo_config(
     journal: &Path,
     exchange_info: &Path,
     md_addr: std::net::SocketAddr,
+    rest_addr: std::net::SocketAddr,
     fix_addr: std::net::SocketAddr,
 ) -> String {
     let sizes = JournalSizes::for_dir(journal);
@@ -270,6 +274,7 @@ exchange_info = "{exchange_info}"
 
 [venue.market_data]
 url = "ws://{md_addr}"
+rest_url = "http://{rest_addr}"
 streams = ["depth@100ms", "bookTicker", "aggTrade"]
 ping_interval_ms = 5000
 pong_timeout_ms = 5000

@@ -7,7 +7,8 @@
 //! - `levictl kill` stops order flow at once and cancels everything; `resume` trades again;
 //! - SIGHUP and `levictl set` change a limit while trading, with no market-data message lost;
 //! - kill -9 while trading, then a restart: the journal gives back exactly the venue's open
-//!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice.
+//!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice;
+//! - the books sync from a REST API on a port of its own (`rest_url`), and the daemon trades.
 
 mod common;
 
@@ -544,5 +545,57 @@ fn systemd_hears_ready_then_the_watchdog_then_stopping() {
             >= 2,
         "{heard:?}"
     );
+    venue.stop();
+}
+
+/// Binance serves its streams and its REST API from different hosts. The demo's venue does the
+/// same with two ports: the streams' port answers a REST request with a 404, so books that sync
+/// prove the daemon took its snapshots from `venue.market_data.rest_url`.
+#[test]
+fn books_sync_from_a_rest_api_on_its_own_port_and_the_daemon_trades() {
+    let dir = tempfile::tempdir().unwrap();
+    let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
+    let rest = venue
+        .rest
+        .as_ref()
+        .expect("the demo's venue has a REST port");
+    assert_ne!(rest.local_addr(), venue.md_addr());
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains(&format!("rest_url = \"http://{}\"", rest.local_addr())),
+        "{text}"
+    );
+    // The streams' port refuses REST, naming where it is.
+    let misdirected = levibot_gateway::ws::fetch_depth_snapshot(
+        venue.md_addr(),
+        &venue.md_addr().to_string(),
+        "NKNUSDT",
+        5,
+        TIMEOUT,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        misdirected.contains("404") && misdirected.contains("REST API is on its own port"),
+        "{misdirected}"
+    );
+
+    let mut daemon = Daemon::start(&config, dir.path());
+    daemon.wait_running();
+    daemon.wait_for("fills", |c| get(c, "venue.order_entry.fills") > 0);
+    // One snapshot per symbol at least, all from the REST port; the streams from the other.
+    assert!(rest.stats().snapshots_served >= 3, "{:?}", rest.stats());
+    assert_eq!(rest.stats().websocket_clients, 0, "{:?}", rest.stats());
+    assert_eq!(
+        venue.md.stats().snapshots_served,
+        0,
+        "{:?}",
+        venue.md.stats()
+    );
+    assert!(venue.md.stats().websocket_clients >= 1);
+    assert_eq!(get(&counters(dir.path()), "venue.market_data.up"), 1);
+    daemon.signal(rustix::process::Signal::TERM);
+    assert_eq!(daemon.wait().code(), Some(0), "{}", daemon.log());
+    assert_eq!(venue_working(&venue), Vec::<u64>::new());
     venue.stop();
 }

@@ -27,7 +27,7 @@ use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::{FixSession, SessionConfig, SessionSeqNums};
 use levibot_gateway::instrument::InstrumentTable;
-use levibot_gateway::ws::Stream;
+use levibot_gateway::ws::{RestEndpoint, Stream};
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record_type, side};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
@@ -65,7 +65,7 @@ fn counter(values: &[(String, i64)], label: &str) -> i64 {
 #[test]
 fn the_pipeline_trades_on_venue_sim_over_loopback() {
     let seed = levibot_testkit::seed();
-    let all = Recording::corpus().unwrap().instruments().unwrap();
+    let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
     let nkn = table.get(0).unwrap().clone();
 
@@ -105,6 +105,11 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
     let feed = WsFeed::start(WsFeedConfig {
         addr: md_addr,
         host: md_addr.to_string(),
+        rest: RestEndpoint {
+            addr: md_addr,
+            host: md_addr.to_string(),
+            tls: None,
+        },
         symbols: vec![("NKNUSDT".into(), nkn.id)],
         streams: vec![Stream::Depth100ms, Stream::BookTicker, Stream::AggTrade],
         ping_interval: Duration::from_millis(20),

@@ -39,10 +39,12 @@
 //! credentials = "/etc/levibot/credentials.toml"     # required when binance_logon = true
 //! [venue.market_data]
 //! url = "ws://127.0.0.1:9443"        # ws:// or wss://host[:port], no path
+//! rest_url = "http://127.0.0.1:9443" # http:// or https://host[:port], no path; absent: url's
+//!                                    # host and port (Binance: another host, see the example)
 //! streams = ["depth@100ms", "bookTicker", "aggTrade"]  # Stream::suffix names; one depth stream
 //! ping_interval_ms = 20000           # 100..=600000
 //! pong_timeout_ms = 10000            # 100..=600000
-//! ca_file = "/etc/levibot/ca.pem"    # wss only: trust only these CAs (default: web roots)
+//! ca_file = "/etc/levibot/ca.pem"    # wss/https only: trust only these CAs (default: web roots)
 //! [venue.order_entry]
 //! url = "tcp://127.0.0.1:9878"       # tcp:// or tls://host:port (FIX 4.4)
 //! sender_comp_id = "LEVIBOT"         # printable ASCII without '=', 1..=32 bytes
@@ -146,7 +148,7 @@ use std::time::Duration;
 use levibot_gateway::fix::{OrderEncoder, SessionConfig};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_gateway::tls::TlsConfig;
-use levibot_gateway::ws::Stream;
+use levibot_gateway::ws::{RestEndpoint, Stream};
 use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
 use levibot_shm::{JournalConfig, RetentionPolicy, paths};
 
@@ -264,10 +266,15 @@ pub struct MarketDataSettings {
     pub url: String,
     /// Resolved from the URL's host and port.
     pub addr: SocketAddr,
-    /// `host:port` for the Host header (and the REST host).
+    /// `host:port` for the Host header.
     pub host: String,
     /// `Some` for `wss://`.
     pub tls: Option<TlsConfig>,
+    /// `rest_url` as written (`None`: derived from `url`).
+    pub rest_url: Option<String>,
+    /// Where the REST depth snapshots come from: `rest_url`, else `url`'s host and port over
+    /// HTTP(S).
+    pub rest: RestEndpoint,
     /// The CA file `tls` trusts (`None`: the web roots).
     pub ca_file: Option<PathBuf>,
     pub streams: Vec<Stream>,
@@ -1081,6 +1088,7 @@ impl DaemonConfig {
 
         let (a, b) = (&self.market_data, &new.market_data);
         same!("venue.market_data.url", a.url, b.url);
+        same!("venue.market_data.rest_url", a.rest_url, b.rest_url);
         same!("venue.market_data.streams", a.streams, b.streams);
         same!(
             "venue.market_data.ping_interval_ms",

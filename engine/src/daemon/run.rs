@@ -294,6 +294,7 @@ where
     let feed = WsFeed::start(WsFeedConfig {
         addr: config.market_data.addr,
         host: config.market_data.host.clone(),
+        rest: config.market_data.rest.clone(),
         symbols: (0..config.instruments.len() as u32)
             .filter_map(|id| {
                 let i = config.instruments.get(id)?;

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::{
-    Backoff, ClientError, MessageKind, Stream, WsClient, WsConfig, fetch_depth_snapshot_over,
-    stream_path,
+    Backoff, ClientError, MessageKind, RestEndpoint, Stream, WsClient, WsConfig,
+    fetch_depth_snapshot_over, stream_path,
 };
 
 use self::snapshot_limit::{
@@ -48,9 +48,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where and what to subscribe.
 #[derive(Clone, Debug)]
 pub struct WsFeedConfig {
+    /// The WebSocket streams' address and Host header.
     pub addr: SocketAddr,
-    /// The Host header (and the REST host).
     pub host: String,
+    /// Where the REST depth snapshots come from (Binance: another host than the streams).
+    pub rest: RestEndpoint,
     /// Symbols and their instrument ids.
     pub symbols: Vec<(String, u32)>,
     pub streams: Vec<Stream>,
@@ -58,7 +60,7 @@ pub struct WsFeedConfig {
     pub ping_interval: Duration,
     /// A ping unanswered this long means the connection is dead: reconnect.
     pub pong_timeout: Duration,
-    /// `wss://` and HTTPS snapshots, trusting these roots (`None`: plain `ws://` and HTTP).
+    /// `wss://`, trusting these roots (`None`: plain `ws://`).
     pub tls: Option<TlsConfig>,
 }
 
@@ -226,12 +228,12 @@ impl WsFeed {
                                 .snapshots_fetched
                                 .fetch_add(1, Ordering::Relaxed);
                             match fetch_depth_snapshot_over(
-                                config.addr,
-                                &config.host,
+                                config.rest.addr,
+                                &config.rest.host,
                                 symbol,
                                 SNAPSHOT_LIMIT,
                                 CONNECT_TIMEOUT,
-                                config.tls.as_ref(),
+                                config.rest.tls.as_ref(),
                             ) {
                                 Ok(body) => {
                                     backoff.reset();
@@ -364,12 +366,12 @@ fn connect(
         }
         stats.snapshots_fetched.fetch_add(1, Ordering::Relaxed);
         let body = fetch_depth_snapshot_over(
-            config.addr,
-            &config.host,
+            config.rest.addr,
+            &config.rest.host,
             symbol,
             SNAPSHOT_LIMIT,
             CONNECT_TIMEOUT,
-            config.tls.as_ref(),
+            config.rest.tls.as_ref(),
         )
         .map_err(|e| e.to_string())?;
         snapshots.push((*id, body));

@@ -130,8 +130,8 @@ pub struct WsUrl {
 /// Why a URL was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    #[error("URL {url:?}: the scheme is not ws:// or wss://")]
-    Scheme { url: String },
+    #[error("URL {url:?}: the scheme is not {expected}")]
+    Scheme { url: String, expected: &'static str },
     #[error("URL {url:?}: no host")]
     NoHost { url: String },
     #[error("URL {url:?}: the port is not a number in 1..=65535")]
@@ -143,14 +143,32 @@ pub enum UrlError {
 impl WsUrl {
     /// Splits `url` (`ws[s]://host[:port][/path][?query]`, the scheme in any case).
     pub fn parse(url: &str) -> Result<WsUrl, UrlError> {
+        WsUrl::parse_schemes(url, ("wss", "ws"), "ws:// or wss://")
+    }
+
+    /// Splits an `http[s]://host[:port][/path][?query]` URL (a venue's REST endpoint) the same
+    /// way: `tls` for `https://`, the port 443 or 80 by default.
+    pub fn parse_http(url: &str) -> Result<WsUrl, UrlError> {
+        WsUrl::parse_schemes(url, ("https", "http"), "http:// or https://")
+    }
+
+    /// `schemes`: (the TLS one, the plain one).
+    fn parse_schemes(
+        url: &str,
+        schemes: (&str, &str),
+        expected: &'static str,
+    ) -> Result<WsUrl, UrlError> {
         let err = |make: fn(String) -> UrlError| make(url.to_owned());
-        let scheme_end = url
-            .find("://")
-            .ok_or_else(|| err(|url| UrlError::Scheme { url }))?;
-        let tls = match url[..scheme_end].to_ascii_lowercase().as_str() {
-            "wss" => true,
-            "ws" => false,
-            _ => return Err(err(|url| UrlError::Scheme { url })),
+        let scheme_err = || UrlError::Scheme {
+            url: url.to_owned(),
+            expected,
+        };
+        let scheme_end = url.find("://").ok_or_else(scheme_err)?;
+        let scheme = url[..scheme_end].to_ascii_lowercase();
+        let tls = match scheme.as_str() {
+            s if s == schemes.0 => true,
+            s if s == schemes.1 => false,
+            _ => return Err(scheme_err()),
         };
         let rest = &url[scheme_end + 3..];
         if rest.contains('#') {

@@ -81,6 +81,16 @@ pub enum HttpError {
     Tls { path: String, reason: String },
 }
 
+/// Where a venue's REST API answers (Binance Spot: `https://api.binance.com`, a different host
+/// from its streams'): the address to connect to, the `Host` header (`host[:port]`), and TLS
+/// (`None`: plain HTTP).
+#[derive(Clone, Debug)]
+pub struct RestEndpoint {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub tls: Option<TlsConfig>,
+}
+
 /// Fetches `GET /api/v3/depth?symbol=<symbol>&limit=<limit>` from `addr` (`host` goes in the
 /// `Host` header) and returns the body for `Decoder::decode_snapshot`.
 pub fn fetch_depth_snapshot(

@@ -76,8 +76,8 @@ pub use codec::{
 };
 pub use handshake::{Handshake, HandshakeError, accept_key};
 pub use http::{
-    HttpError, fetch_depth_snapshot, fetch_depth_snapshot_over, http_get, https_get, read_response,
-    read_response_bytes,
+    HttpError, RestEndpoint, fetch_depth_snapshot, fetch_depth_snapshot_over, http_get, https_get,
+    read_response, read_response_bytes,
 };
 pub use path::{PathError, Stream, depth_snapshot_path, stream_path};
 

@@ -28,7 +28,7 @@ use levibot_tools::venue::md_server::{
     SnapshotSource, load_capture,
 };
 use levibot_tools::venue::sim::{SimVenue, SimVenueConfig};
-use rust_decimal::Decimal;
+use levibot_tools::venue::synth;
 
 /// Prints a line to stdout; a closed stdout (the reader went away) is not worth dying for.
 macro_rules! say {
@@ -43,9 +43,10 @@ const FAIR_TICKS_DEFAULT: i64 = 10_000;
 /// How often the main thread looks at the clock while it waits.
 const MAIN_SLEEP: Duration = Duration::from_millis(100);
 
+// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "venue-sim", version, about = "LeviBot's simulated venue")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +57,22 @@ enum Command {
     Run(RunArgs),
     /// A recorded capture served as market data.
     Replay(ReplayArgs),
+    /// Writes a seeded recording in the corpus's capture format (exchangeInfo, REST snapshots,
+    /// stream) into a directory: the repository's `testdata/binance-spot-synthetic/`.
+    Synth(SynthArgs),
+}
+
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Directory to write BINANCE.0, BINANCE.http.0.0 and BINANCE.ws.1.0 into.
+    #[arg(long)]
+    out: PathBuf,
+    /// Seed of the random walks and of the interleaving.
+    #[arg(long, default_value_t = synth::TESTDATA_SEED)]
+    seed: u64,
+    /// Stream messages, over all symbols.
+    #[arg(long, default_value_t = synth::TESTDATA_MESSAGES)]
+    messages: usize,
 }
 
 #[derive(Args, Debug)]
@@ -87,12 +104,18 @@ struct RunArgs {
     /// Milliseconds between depth messages.
     #[arg(long, default_value_t = 100)]
     depth_interval_ms: u64,
-    /// exchangeInfo file (bare JSON or a capture line); default: the corpus's.
+    /// exchangeInfo file (bare JSON or a capture line); default: the synthetic venue's own
+    /// (NKNUSDT, BLZETH, LRCBTC, RUNEEUR, BTCUSDT, ETHUSDT).
     #[arg(long)]
     exchange_info: Option<PathBuf>,
     /// Seed of the synthetic traders.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// The REST API (`/api/v3/depth`) on an address of its own; the market-data address then
+    /// serves the streams only, as Binance serves REST from another host (none: both on
+    /// --md-addr).
+    #[arg(long)]
+    rest_addr: Option<SocketAddr>,
     /// FIX 4.4 order-entry address (none: market data only).
     #[arg(long)]
     fix_addr: Option<SocketAddr>,
@@ -158,62 +181,51 @@ impl ServerArgs {
     }
 }
 
-/// The instruments of an exchangeInfo file, or of the corpus.
+/// The instruments of an exchangeInfo file, or the synthetic venue's own.
 fn all_instruments(file: Option<&Path>) -> Result<Vec<Instrument>> {
-    let recording = match file {
-        Some(path) => Recording {
-            exchange_info: std::fs::read(path)
-                .with_context(|| format!("reading --exchange-info {}", path.display()))?,
-            exchange_info_path: path.to_owned(),
-            stream: Vec::new(),
-            stream_path: PathBuf::new(),
-            snapshots: Vec::new(),
-            snapshots_path: PathBuf::new(),
-        },
-        None => Recording::corpus().context("reading the corpus (set LEVIBOT_CORPUS_DIR)")?,
+    let Some(path) = file else {
+        return Ok(synth::instruments()?);
+    };
+    let recording = Recording {
+        exchange_info: std::fs::read(path)
+            .with_context(|| format!("reading --exchange-info {}", path.display()))?,
+        exchange_info_path: path.to_owned(),
+        stream: Vec::new(),
+        stream_path: PathBuf::new(),
+        snapshots: Vec::new(),
+        snapshots_path: PathBuf::new(),
     };
     Ok(recording.instruments()?)
 }
 
-/// Each instrument's starting fair price in ticks: the best bid of its corpus snapshot if there
-/// is one, else [`FAIR_TICKS_DEFAULT`] (raised to the minimum price).
+/// Each instrument's starting fair price in ticks: the synthetic recording's starting mid for
+/// its symbols, else [`FAIR_TICKS_DEFAULT`] (raised above the minimum price).
 fn fair_ticks(table: &InstrumentTable) -> Vec<i64> {
-    let recorded: Vec<(String, Decimal)> = Recording::corpus()
-        .ok()
-        .and_then(|r| {
-            let lines = r.snapshot_lines().ok()?;
-            Some(
-                lines
-                    .iter()
-                    .filter_map(|s| {
-                        let body: serde_json::Value = serde_json::from_slice(s.line.body).ok()?;
-                        let px: Decimal = body["bids"][0][0].as_str()?.parse().ok()?;
-                        Some((s.symbol.to_ascii_uppercase(), px))
-                    })
-                    .collect(),
-            )
-        })
-        .unwrap_or_default();
     table
         .iter()
         .map(|i| {
-            let from_snapshot = recorded
-                .iter()
-                .find(|(s, _)| s == i.symbol.as_str())
-                .and_then(|(_, px)| {
-                    let ticks = (*px / i.tick_size).trunc();
-                    ticks.to_string().parse::<i64>().ok()
-                });
             let floor = (i.min_price / i.tick_size)
                 .ceil()
                 .to_string()
                 .parse::<i64>()
                 .unwrap_or(1);
-            from_snapshot
+            synth::mid_ticks(i.symbol.as_str())
                 .unwrap_or(FAIR_TICKS_DEFAULT)
                 .max(floor + FAIR_TICKS_DEFAULT / 10)
         })
         .collect()
+}
+
+fn synth(args: &SynthArgs) -> Result<()> {
+    let recording = synth::generate(args.seed, args.messages)?;
+    synth::write(&recording, &args.out)?;
+    say!(
+        "venue-sim: wrote {} messages (seed {}) to {}",
+        args.messages,
+        args.seed,
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn run(args: &RunArgs) -> Result<()> {
@@ -226,6 +238,7 @@ fn run(args: &RunArgs) -> Result<()> {
         fair_ticks,
         seed: args.seed,
         md_addr: args.server.md_addr,
+        rest_addr: args.rest_addr,
         md: args.server.config()?,
         fix_addr: args.fix_addr,
         fix_comp_id: args.fix_comp_id.clone(),
@@ -236,9 +249,18 @@ fn run(args: &RunArgs) -> Result<()> {
     })
     .context("starting the venue")?;
     let addr = venue.md_addr();
-    say!(
-        "venue-sim: market data listening on {addr}: ws://{addr}/stream?streams=..., ws://{addr}/ws/<stream>, http://{addr}/api/v3/depth"
-    );
+    match &venue.rest {
+        None => say!(
+            "venue-sim: market data listening on {addr}: ws://{addr}/stream?streams=..., ws://{addr}/ws/<stream>, http://{addr}/api/v3/depth"
+        ),
+        Some(rest) => {
+            let rest = rest.local_addr();
+            say!(
+                "venue-sim: market data listening on {addr}: ws://{addr}/stream?streams=..., ws://{addr}/ws/<stream>"
+            );
+            say!("venue-sim: REST listening on {rest}: http://{rest}/api/v3/depth");
+        }
+    }
     if let Some(fix) = venue.fix_addr() {
         say!(
             "venue-sim: FIX order entry listening on {fix} (CompID {})",
@@ -302,5 +324,6 @@ fn main() -> Result<()> {
     match &cli.command {
         Command::Run(args) => run(args),
         Command::Replay(args) => replay(args),
+        Command::Synth(args) => synth(args),
     }
 }

@@ -71,6 +71,17 @@ pub struct MdConfig {
     pub request_timeout: Duration,
     /// A write that blocks longer than this ends the connection.
     pub write_timeout: Duration,
+    /// What this listener answers: both (as venue-sim does by default), or one of the two when
+    /// the REST API has a port of its own (as Binance has a host of its own for it).
+    pub serves: Serves,
+}
+
+/// What a market-data listener answers; the other kind of request gets a 404 that says where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serves {
+    StreamsAndRest,
+    StreamsOnly,
+    RestOnly,
 }
 
 impl Default for MdConfig {
@@ -82,6 +93,7 @@ impl Default for MdConfig {
             connections_max: 64,
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            serves: Serves::StreamsAndRest,
         }
     }
 }
@@ -433,6 +445,22 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
             Err(_) => return,
         }
     };
+    let misdirected = match (&route, config.serves) {
+        (Route::Depth { .. }, Serves::StreamsOnly) => {
+            Some("this port serves the streams only: the REST API is on its own port")
+        }
+        (Route::Stream { .. }, Serves::RestOnly) => {
+            Some("this port serves the REST API only: the streams are on their own port")
+        }
+        _ => None,
+    };
+    if let Some(message) = misdirected {
+        let refusal = Refusal {
+            status: 404,
+            message: message.into(),
+        };
+        return refuse(shared, stream, &refusal);
+    }
     match route {
         Route::Depth { symbol, limit } => {
             let response = match shared.snapshots.depth_snapshot(&symbol, limit) {

@@ -9,7 +9,7 @@ use levibot_gateway::instrument::InstrumentTable;
 
 use super::fix_server::FixServer;
 use super::md_server::{
-    FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore, VenueError,
+    FeedConfig, FeedThread, Hub, MdConfig, MdServer, Serves, SnapshotSource, VenueCore, VenueError,
 };
 
 /// What to start.
@@ -21,6 +21,9 @@ pub struct SimVenueConfig {
     /// Seed of the synthetic traders.
     pub seed: u64,
     pub md_addr: SocketAddr,
+    /// The REST API on a port of its own (`md_addr` then serves the streams only), as Binance
+    /// serves it from another host; `None`: both on `md_addr`.
+    pub rest_addr: Option<SocketAddr>,
     pub md: MdConfig,
     /// FIX 4.4 order entry (none: market data only), and the venue's CompID.
     pub fix_addr: Option<SocketAddr>,
@@ -46,6 +49,8 @@ pub enum SimVenueError {
 pub struct SimVenue {
     pub core: Arc<VenueCore>,
     pub md: MdServer,
+    /// The REST listener, when it has its own port.
+    pub rest: Option<MdServer>,
     pub fix: Option<FixServer>,
     feed: FeedThread,
 }
@@ -59,12 +64,28 @@ impl SimVenue {
             config.seed,
             Arc::clone(&hub),
         )?);
+        let split = |serves| MdConfig {
+            serves: match config.rest_addr {
+                Some(_) => serves,
+                None => Serves::StreamsAndRest,
+            },
+            ..config.md
+        };
         let md = MdServer::bind(
             config.md_addr,
-            hub,
+            Arc::clone(&hub),
             Arc::clone(&core) as Arc<dyn SnapshotSource>,
-            config.md,
+            split(Serves::StreamsOnly),
         )?;
+        let rest = match config.rest_addr {
+            Some(addr) => Some(MdServer::bind(
+                addr,
+                hub,
+                Arc::clone(&core) as Arc<dyn SnapshotSource>,
+                split(Serves::RestOnly),
+            )?),
+            None => None,
+        };
         let fix = match config.fix_addr {
             Some(addr) => Some(
                 FixServer::bind(addr, Arc::clone(&core), &config.fix_comp_id)
@@ -76,6 +97,7 @@ impl SimVenue {
         Ok(SimVenue {
             core,
             md,
+            rest,
             fix,
             feed,
         })
@@ -83,6 +105,11 @@ impl SimVenue {
 
     pub fn md_addr(&self) -> SocketAddr {
         self.md.local_addr()
+    }
+
+    /// Where the REST API answers: its own port, or the market-data port.
+    pub fn rest_addr(&self) -> SocketAddr {
+        self.rest.as_ref().unwrap_or(&self.md).local_addr()
     }
 
     pub fn fix_addr(&self) -> Option<SocketAddr> {
@@ -99,6 +126,9 @@ impl SimVenue {
         self.feed.stop();
         if let Some(fix) = self.fix {
             fix.shutdown();
+        }
+        if let Some(rest) = self.rest {
+            rest.shutdown();
         }
         self.md.shutdown();
     }

@@ -7,16 +7,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use levibot_gateway::capture::capture_lines;
+use levibot_gateway::capture::exchange_info_body;
 use levibot_gateway::fix::{
     API_KEY_LEN_MAX, BinanceLogon, COMP_ID_LEN_MAX, HEART_BT_INT_S_MAX, MessageHandling,
     SessionConfig,
 };
 use levibot_gateway::instrument::{Instrument, parse_exchange_info};
 use levibot_gateway::tls::TlsConfig;
-use levibot_gateway::ws::Stream;
 use levibot_gateway::ws::client::WsUrl;
 use levibot_gateway::ws::path::STREAMS_PER_CONNECTION_MAX;
+use levibot_gateway::ws::{RestEndpoint, Stream};
 
 use super::reader::{self, Base, Problems, Section};
 use super::{MarketDataSettings, OrderEntrySettings, ParseOptions};
@@ -88,19 +88,7 @@ fn check_private(path: &Path) -> Result<(), String> {
 /// <json>`, as in the corpus).
 pub(super) fn exchange_info(path: &Path) -> Result<Vec<Instrument>, String> {
     let bytes = read_limited(path, EXCHANGE_INFO_LEN_MAX)?;
-    let starts_json = bytes
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{');
-    let body = if starts_json {
-        &bytes[..]
-    } else {
-        match capture_lines(&bytes).next() {
-            Some(Ok(line)) => line.body,
-            Some(Err(e)) => return Err(format!("{}: {e}", path.display())),
-            None => return Err(format!("{}: empty", path.display())),
-        }
-    };
+    let body = exchange_info_body(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     parse_exchange_info(body).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -260,20 +248,51 @@ pub(super) fn market_data(
             });
         parsed.map_err(|e| p.push(url_key.clone(), e)).ok()
     });
+    let rest_url_key = s.key("rest_url");
+    let rest_url = s.optional(p, "rest_url", reader::string(URL_LEN_MAX));
     let streams = s.or(p, "streams", STREAMS_DEFAULT.to_vec(), streams);
     let ping_interval = s.or(p, "ping_interval_ms", 20_000, reader::int(KEEPALIVE_MS));
     let pong_timeout = s.or(p, "pong_timeout_ms", 10_000, reader::int(KEEPALIVE_MS));
     let ca_file = s.optional(p, "ca_file", reader::file(base));
     let ca_key = s.key("ca_file");
     s.finish(p);
+    // The REST endpoint: `rest_url` (http[s]://host[:port], its own host and port), else the
+    // stream URL's host and port over HTTP(S), as a venue-sim serves both.
+    let rest = match rest_url? {
+        Some(url) => {
+            let parsed = WsUrl::parse_http(&url)
+                .map_err(|e| e.to_string())
+                .and_then(|rest| {
+                    if rest.path != "/" {
+                        return Err(format!(
+                            "{url:?} has a path ({}): give http[s]://host[:port] only, the feed \
+                             builds the snapshot path itself",
+                            rest.path
+                        ));
+                    }
+                    let addr = resolve(&rest.host, rest.port, base.options)?;
+                    Ok((Some(url), rest, addr))
+                });
+            Some(parsed.map_err(|e| p.push(rest_url_key, e)).ok()?)
+        }
+        None => parsed.as_ref().map(|(ws, addr)| (None, ws.clone(), *addr)),
+    };
     let ca_file = ca_file?;
     let (parsed, addr) = parsed?;
-    let tls = tls_config(p, ca_key, parsed.tls, ca_file.as_deref())?;
+    let (rest_url, rest, rest_addr) = rest?;
+    // One trust store for both: `ca_file` is for whichever of the two uses TLS.
+    let tls = tls_config(p, ca_key, parsed.tls || rest.tls, ca_file.as_deref())?;
     Some(MarketDataSettings {
         url: url?,
         addr,
         host: host_port(&parsed.host, parsed.port),
-        tls,
+        tls: tls.clone().filter(|_| parsed.tls),
+        rest_url,
+        rest: RestEndpoint {
+            addr: rest_addr,
+            host: host_port(&rest.host, rest.port),
+            tls: tls.filter(|_| rest.tls),
+        },
         ca_file,
         streams: streams?,
         ping_interval: Duration::from_millis(ping_interval? as u64),
