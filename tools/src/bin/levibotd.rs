@@ -24,9 +24,10 @@ use levibot_engine::daemon::run::{DaemonError, RunOptions, run};
 use levibot_tools::demo::{DemoArgs, run_demo};
 use tracing_subscriber::EnvFilter;
 
+// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "levibotd", version, about = "LeviBot's execution daemon")]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }

@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use levibot_tools::{capture_check, control_cli, export, stat, tail};
 
+// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "levictl", version, about = "LeviBot's operator tool")]
-struct Cli {
+pub(crate) struct Cli {
     /// The daemon's journal directory (also holds its counters and control socket).
     #[arg(long, global = true, env = levibot_shm::paths::DIR_ENV,
           default_value = levibot_shm::paths::DEFAULT_DIR)]
