@@ -246,6 +246,7 @@ fn start_pipeline(
         ping_interval: Duration::from_secs(3_600),
         pong_timeout: Duration::from_secs(3_600),
         tls: None,
+        reconnect_after: levibot_engine::pipeline::ws_feed::RECONNECT_AFTER_BINANCE,
     })?;
     let session = FixSession::new(
         SessionConfig {
@@ -375,7 +376,7 @@ fn venue(
                     s.write_all(&http_response(200, "application/json", &snapshot_body))?;
                     snapshot_served = true;
                 }
-                None => {}
+                Some(Route::ExchangeInfo { .. }) | None => {}
             }
         }
         if fix_stream.is_none()

@@ -69,6 +69,10 @@ pub fn ws_server(data: &[u8]) {
                 assert!((1..=SNAPSHOT_LIMIT_MAX as usize).contains(&limit));
                 return;
             }
+            Route::ExchangeInfo { symbols } => {
+                assert!(symbols.len() <= 100);
+                return;
+            }
             Route::Stream { streams, key, .. } => {
                 assert!((1..=STREAMS_PER_CONNECTION_MAX).contains(&streams.len()));
                 assert!(streams.iter().all(|s| !s.is_empty() && !s.contains('/')));

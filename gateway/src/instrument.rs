@@ -215,6 +215,48 @@ pub fn parse_exchange_info(json: &[u8]) -> Result<Vec<Instrument>, InstrumentErr
         .collect()
 }
 
+/// The `exchangeInfo` answer that [`parse_exchange_info`] reads back to `instruments` (their
+/// filters and precisions; the timezone and rate limits are Binance Spot's). Cold path: what
+/// venue-sim serves at `GET /api/v3/exchangeInfo`.
+pub fn exchange_info_json<'a>(instruments: impl IntoIterator<Item = &'a Instrument>) -> String {
+    let symbols: Vec<serde_json::Value> = instruments
+        .into_iter()
+        .map(|i| {
+            serde_json::json!({
+                "symbol": i.symbol.as_str(),
+                "status": i.status,
+                "baseAsset": i.base_asset,
+                "baseAssetPrecision": i.qty_scale.exp,
+                "quoteAsset": i.quote_asset,
+                "quotePrecision": i.price_scale.exp,
+                "quoteAssetPrecision": i.price_scale.exp,
+                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "isSpotTradingAllowed": true,
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": i.min_price.to_string(),
+                     "maxPrice": i.max_price.to_string(), "tickSize": i.tick_size.to_string()},
+                    {"filterType": "LOT_SIZE", "minQty": i.min_qty.to_string(),
+                     "maxQty": i.max_qty.to_string(), "stepSize": i.step_size.to_string()},
+                    {"filterType": "MIN_NOTIONAL", "minNotional": i.min_notional.to_string(),
+                     "applyToMarket": true, "avgPriceMins": 5},
+                ],
+                "permissions": ["SPOT"],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "timezone": "UTC",
+        "rateLimits": [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+        ],
+        "exchangeFilters": [],
+        "symbols": symbols,
+    })
+    .to_string()
+}
+
 /// The instruments a process works with, found by symbol in `O(log n)` without allocating.
 #[derive(Clone, Debug, Default)]
 pub struct InstrumentTable {

@@ -5,6 +5,7 @@
 //! - [`tail`], [`stat`], [`export`]: `levictl`'s journal and counter readers.
 //! - [`demo`]: `levibotd demo`, the daemon against the in-process venue.
 //! - [`control_cli`]: `levictl`'s requests on the daemon's control socket.
+//! - [`venue_cli`]: `levictl venue exchange-info`, a venue's exchangeInfo fetched and checked.
 //! - [`venue`]: the simulated venue: matching engine, Binance-format feed, synthetic flow, FIX
 //!   acceptor, market-data server (`venue-sim` is its binary).
 
@@ -17,3 +18,4 @@ pub mod journal_view;
 pub mod stat;
 pub mod tail;
 pub mod venue;
+pub mod venue_cli;

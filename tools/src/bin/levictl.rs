@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
-use levibot_tools::{capture_check, control_cli, export, stat, tail};
+use levibot_tools::{capture_check, control_cli, export, stat, tail, venue_cli};
 
 // pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
@@ -42,8 +42,18 @@ enum Command {
     Reload(control_cli::ReloadArgs),
     /// Set one risk limit, e.g. `levictl set risk.loss_max 500`.
     Set(control_cli::SetArgs),
+    /// The venue's own data, fetched for the daemon's config.
+    #[command(subcommand)]
+    Venue(VenueCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+enum VenueCommand {
+    /// Fetch the exchangeInfo of some symbols over the venue's REST API, check it as the
+    /// daemon will, and write it atomically (for venue.exchange_info).
+    ExchangeInfo(venue_cli::ExchangeInfoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +93,9 @@ fn main() -> Result<ExitCode> {
         Command::Resume(args) => control_cli::resume(&args, &journal),
         Command::Reload(args) => control_cli::reload(&args, &journal),
         Command::Set(args) => control_cli::set(&args, &journal),
+        Command::Venue(VenueCommand::ExchangeInfo(args)) => {
+            venue_cli::exchange_info(&args).map(|()| ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

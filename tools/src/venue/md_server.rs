@@ -9,11 +9,15 @@
 //!   frames must be masked (else Close 1002). Pings are answered, Close is echoed, the server
 //!   pings every [`MdConfig::ping_interval`] and drops a client that has not ponged within
 //!   [`MdConfig::pong_timeout`]. A client whose queue fills up is disconnected (Close 1008).
+//! - `GET /api/v3/exchangeInfo[?symbols=[..]]`: the venue's instruments and filters.
 //! - `GET /api/v3/depth?symbol=X&limit=N`: the REST snapshot from a [`SnapshotSource`] (the
 //!   venue's engine, or a recording), consistent with the stream: its `lastUpdateId` is the
 //!   update id of the book it was taken from.
 //! - [`Faults`]: switches for tests, set at run time: drop every connection, stop answering
 //!   pings, skip depth messages (a `U`/`u` gap), send garbage.
+//! - [`MdConfig::connection_lifetime`]: the server closes a WebSocket connection at that age
+//!   (Close 1001), as Binance does at 24 h; [`MdStats`] counts those, and the clients' own Close
+//!   frames (`client_closes`, `client_closes_normal` for code 1000).
 //!
 //! What is published comes through a [`Hub`] from a [`VenueCore`] (the matching engine, its
 //! feed and synthetic flow behind one mutex, shared with the FIX side) driven by a
@@ -74,6 +78,9 @@ pub struct MdConfig {
     /// What this listener answers: both (as venue-sim does by default), or one of the two when
     /// the REST API has a port of its own (as Binance has a host of its own for it).
     pub serves: Serves,
+    /// A WebSocket connection older than this is closed by the server (Close 1001), as Binance
+    /// closes every stream connection at 24 h; `None`: never.
+    pub connection_lifetime: Option<Duration>,
 }
 
 /// What a market-data listener answers; the other kind of request gets a 404 that says where.
@@ -94,6 +101,7 @@ impl Default for MdConfig {
             request_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
             serves: Serves::StreamsAndRest,
+            connection_lifetime: None,
         }
     }
 }
@@ -103,12 +111,19 @@ impl Default for MdConfig {
 pub enum SnapshotError {
     #[error("unknown symbol {0:?}")]
     UnknownSymbol(String),
+    #[error("this venue serves no exchangeInfo")]
+    NoExchangeInfo,
 }
 
-/// Where REST depth snapshots come from.
+/// Where REST depth snapshots (and the exchangeInfo) come from.
 pub trait SnapshotSource: Send + Sync {
     /// The `/api/v3/depth` body of `symbol` (upper case), at most `limit` levels a side.
     fn depth_snapshot(&self, symbol: &str, limit: usize) -> Result<String, SnapshotError>;
+
+    /// The `/api/v3/exchangeInfo` body of `symbols` (upper case; empty: all).
+    fn exchange_info(&self, _symbols: &[String]) -> Result<String, SnapshotError> {
+        Err(SnapshotError::NoExchangeInfo)
+    }
 }
 
 /// Why the server could not start.
@@ -139,6 +154,12 @@ pub struct MdStats {
     pub pong_timeouts: u64,
     /// Client frames that broke the protocol.
     pub protocol_errors: u64,
+    /// Close frames received from clients (each echoed), and those with status code 1000
+    /// (normal closure).
+    pub client_closes: u64,
+    pub client_closes_normal: u64,
+    /// WebSocket connections the server closed at [`MdConfig::connection_lifetime`].
+    pub lifetime_closes: u64,
     /// Connections open now.
     pub open: usize,
 }
@@ -158,6 +179,9 @@ struct Counters {
     refused: AtomicU64,
     pong_timeouts: AtomicU64,
     protocol_errors: AtomicU64,
+    client_closes: AtomicU64,
+    client_closes_normal: AtomicU64,
+    lifetime_closes: AtomicU64,
 }
 
 struct Shared {
@@ -310,6 +334,9 @@ impl MdServer {
             refused: c.refused.load(Ordering::Relaxed),
             pong_timeouts: c.pong_timeouts.load(Ordering::Relaxed),
             protocol_errors: c.protocol_errors.load(Ordering::Relaxed),
+            client_closes: c.client_closes.load(Ordering::Relaxed),
+            client_closes_normal: c.client_closes_normal.load(Ordering::Relaxed),
+            lifetime_closes: c.lifetime_closes.load(Ordering::Relaxed),
             open: self.shared.open.load(Ordering::Relaxed),
         }
     }
@@ -446,7 +473,7 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
         }
     };
     let misdirected = match (&route, config.serves) {
-        (Route::Depth { .. }, Serves::StreamsOnly) => {
+        (Route::Depth { .. } | Route::ExchangeInfo { .. }, Serves::StreamsOnly) => {
             Some("this port serves the streams only: the REST API is on its own port")
         }
         (Route::Stream { .. }, Serves::RestOnly) => {
@@ -471,6 +498,20 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
                         .fetch_add(1, Ordering::Relaxed);
                     wire::http_response(200, "application/json", &body)
                 }
+                Err(e) => {
+                    shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    wire::refusal_response(&Refusal {
+                        status: 400,
+                        message: e.to_string(),
+                    })
+                }
+            };
+            let _ = stream.write_all(&response);
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Route::ExchangeInfo { symbols } => {
+            let response = match shared.snapshots.exchange_info(&symbols) {
+                Ok(body) => wire::http_response(200, "application/json", &body),
                 Err(e) => {
                     shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                     wire::refusal_response(&Refusal {
@@ -565,6 +606,7 @@ impl WsConnection<'_> {
             return End::Abrupt;
         }
         let mut chunk = [0u8; READ_CHUNK_LEN];
+        let end_of_life = config.connection_lifetime.map(|l| Instant::now() + l);
         let mut last_ping = Instant::now();
         let mut awaiting_pong: Option<Instant> = None;
         let mut ping_count: u64 = 0;
@@ -574,6 +616,13 @@ impl WsConnection<'_> {
             }
             if shared.faults.drop_generation.load(Ordering::Acquire) != self.generation {
                 return End::Abrupt;
+            }
+            if end_of_life.is_some_and(|end| Instant::now() >= end) {
+                shared
+                    .counters
+                    .lifetime_closes
+                    .fetch_add(1, Ordering::Relaxed);
+                return End::Close(close_code::GOING_AWAY, "connection lifetime reached");
             }
             // Client bytes (this read is also the loop's wait).
             match self.stream.read(&mut chunk) {
@@ -596,6 +645,13 @@ impl WsConnection<'_> {
                     }
                     Ok(Some(ClientFrame::Pong(_))) => awaiting_pong = None,
                     Ok(Some(ClientFrame::Close(code))) => {
+                        let counters = &shared.counters;
+                        counters.client_closes.fetch_add(1, Ordering::Relaxed);
+                        if code == Some(close_code::NORMAL) {
+                            counters
+                                .client_closes_normal
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
                         // Echo the client's code (RFC 6455 5.5.1), after what is pending.
                         let code = code.unwrap_or(close_code::NORMAL);
                         wire::write_close(&mut self.out, code, "");

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use levibot_gateway::instrument::InstrumentTable;
+use levibot_gateway::instrument::{InstrumentTable, exchange_info_json};
 
 use super::hub::Hub;
 use super::{SnapshotError, SnapshotSource};
@@ -218,6 +218,21 @@ fn keep_notices(kept: &mut Vec<Notice>, outcome: &Outcome) {
 }
 
 impl SnapshotSource for VenueCore {
+    fn exchange_info(&self, symbols: &[String]) -> Result<String, SnapshotError> {
+        if symbols.is_empty() {
+            return Ok(exchange_info_json(self.instruments.iter()));
+        }
+        let chosen = symbols
+            .iter()
+            .map(|s| {
+                self.instruments
+                    .find(s.as_bytes())
+                    .ok_or_else(|| SnapshotError::UnknownSymbol(s.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(exchange_info_json(chosen))
+    }
+
     fn depth_snapshot(&self, symbol: &str, limit: usize) -> Result<String, SnapshotError> {
         let instrument = self
             .instruments

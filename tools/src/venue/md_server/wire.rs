@@ -27,6 +27,9 @@ pub const CLOSE_INTERNAL_ERROR: u16 = 1011;
 pub enum Route {
     /// `GET /api/v3/depth?symbol=X&limit=N`.
     Depth { symbol: String, limit: usize },
+    /// `GET /api/v3/exchangeInfo`, of every symbol (`symbols` empty), `?symbol=X`, or
+    /// `?symbols=["X","Y"]` (percent-encoded, as Binance takes it).
+    ExchangeInfo { symbols: Vec<String> },
     /// A WebSocket upgrade on `/stream?streams=a/b` (`combined`: each message in the
     /// `{"stream":..,"data":..}` wrapper) or `/ws/a/b` (the bare events).
     Stream {
@@ -103,6 +106,36 @@ fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     query
         .split('&')
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Longest `symbols=` list venue-sim takes (Binance's own limit is in its URL length).
+const EXCHANGE_INFO_SYMBOLS_MAX: usize = 100;
+
+/// `symbols=` of `/api/v3/exchangeInfo`: a JSON array of strings, percent-encoded.
+fn symbol_list(encoded: &str) -> Result<Vec<String>, Refusal> {
+    let bad = |why: &str| Refusal::new(400, format!("symbols={encoded}: {why}"));
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut bytes = encoded.bytes();
+    while let Some(b) = bytes.next() {
+        if b != b'%' {
+            decoded.push(b);
+            continue;
+        }
+        let hex = [bytes.next(), bytes.next()];
+        let value = match hex {
+            [Some(h), Some(l)] => std::str::from_utf8(&[h, l])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            _ => None,
+        };
+        decoded.push(value.ok_or_else(|| bad("a bad %-escape"))?);
+    }
+    let list: Vec<String> =
+        serde_json::from_slice(&decoded).map_err(|_| bad("not a JSON array of symbols"))?;
+    if list.is_empty() || list.len() > EXCHANGE_INFO_SYMBOLS_MAX {
+        return Err(bad("1 to 100 symbols"));
+    }
+    Ok(list.iter().map(|s| s.to_ascii_uppercase()).collect())
 }
 
 /// Is `key` a valid `Sec-WebSocket-Key`: base64 of 16 bytes (24 characters ending in `==`)?
@@ -197,6 +230,18 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(usize, Route)>, Refusal> {
                 limit,
             },
         )));
+    }
+
+    if path == "/api/v3/exchangeInfo" {
+        let symbols = match (query_param(query, "symbol"), query_param(query, "symbols")) {
+            (None, None) => Vec::new(),
+            (Some(one), None) => vec![one.to_ascii_uppercase()],
+            (None, Some(list)) => symbol_list(list)?,
+            (Some(_), Some(_)) => {
+                return Err(Refusal::new(400, "symbol and symbols cannot both be sent"));
+            }
+        };
+        return Ok(Some((head_len, Route::ExchangeInfo { symbols })));
     }
 
     let (streams, combined) = if path == "/stream" {
@@ -442,6 +487,37 @@ mod tests {
         let bad_key = b"GET /ws/a HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                         Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n";
         assert_eq!(status(bad_key), 400);
+    }
+
+    #[test]
+    fn exchange_info_takes_one_symbol_a_percent_encoded_list_or_none() {
+        let route = |target: &str| {
+            let req = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+            parse_request(req.as_bytes()).map(|r| r.map(|(_, route)| route))
+        };
+        let symbols = |list: &[&str]| {
+            Ok(Some(Route::ExchangeInfo {
+                symbols: list.iter().map(|s| s.to_string()).collect(),
+            }))
+        };
+        assert_eq!(route("/api/v3/exchangeInfo"), symbols(&[]));
+        assert_eq!(
+            route("/api/v3/exchangeInfo?symbol=btcusdt"),
+            symbols(&["BTCUSDT"])
+        );
+        assert_eq!(
+            route("/api/v3/exchangeInfo?symbols=%5B%22BTCUSDT%22,%22ethusdt%22%5D"),
+            symbols(&["BTCUSDT", "ETHUSDT"])
+        );
+        for bad in [
+            "/api/v3/exchangeInfo?symbols=%5B%22A%22",
+            "/api/v3/exchangeInfo?symbols=%5",
+            "/api/v3/exchangeInfo?symbols=%zz",
+            "/api/v3/exchangeInfo?symbols=%5B%5D",
+            "/api/v3/exchangeInfo?symbol=A&symbols=%5B%22A%22%5D",
+        ] {
+            assert_eq!(route(bad).unwrap_err().status, 400, "{bad}");
+        }
     }
 
     #[test]
