@@ -201,18 +201,38 @@ fn start_exporter(journal: &Path, listen: &str, screen: &mut Screen) {
         listen,
         journal_limit_bytes: crate::exporter::DEFAULT_JOURNAL_LIMIT_BYTES,
     };
-    screen.exporter = format!("metrics: http://{listen}/metrics (Prometheus exposition)");
+    // The address it bound, or why it could not: port 0 picks a port the screen must show.
+    let (bound_tx, bound) = std::sync::mpsc::channel::<Result<std::net::SocketAddr, String>>();
     let spawned = std::thread::Builder::new()
         .name("exporter".into())
         .spawn(move || {
-            if let Err(e) = crate::exporter::run(&args) {
+            let on_bound = bound_tx.clone();
+            let served = crate::exporter::run_with(&args, move |addr| {
+                let _ = on_bound.send(Ok(addr));
+            });
+            if let Err(e) = served {
                 tracing::warn!("the demo's exporter stopped: {e:#}");
+                let _ = bound_tx.send(Err(format!("{e:#}")));
             }
         });
-    if let Err(e) = spawned {
-        screen.exporter = format!("exporter not started: {e}");
+    screen.exporter = match spawned {
+        Err(e) => format!("exporter not started: {e}"),
+        Ok(_) => match bound.recv_timeout(EXPORTER_BIND_TIMEOUT) {
+            Ok(Ok(addr)) => format!("metrics: http://{addr}/metrics (Prometheus exposition)"),
+            Ok(Err(e)) => format!("exporter not started: {e}"),
+            Err(_) => {
+                format!("exporter on {listen}: not listening after {EXPORTER_BIND_TIMEOUT:?}")
+            }
+        },
+    };
+    if !screen.terminal {
+        // The live screen shows it on every refresh; plain output says it once.
+        println!("levibotd demo: {}", screen.exporter);
     }
 }
+
+/// How long the demo waits for its exporter to bind before it shows the screen without it.
+const EXPORTER_BIND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Empties a demo's old journal directory; refuses one that is not a demo's.
 fn prepare_journal_dir(dir: &Path) -> Result<()> {

@@ -51,8 +51,16 @@ pub struct Args {
     pub journal_limit_bytes: u64,
 }
 
-/// Runs the exporter until the process is killed.
+/// Runs the exporter until the process is killed; prints the address it listens on.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    run_with(args, |addr| {
+        // Tests and scripts read the bound address from here (port 0 picks one).
+        println!("listening on http://{addr}");
+    })
+}
+
+/// [`run`], telling `on_bound` the address it bound (port 0: the one it picked).
+pub fn run_with(args: &Args, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Result<()> {
     // A journal in a layout this build cannot read is refused now, with the file and the
     // versions, rather than reported as "not ready" forever.
     follow::Follower::check_journal(&args.journal).with_context(|| {
@@ -72,8 +80,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let journal = args.journal.clone();
     http::serve(args.listen, shared, move |addr| {
         tracing::info!(%addr, journal = %journal.display(), "serving /metrics, /healthz, /readyz");
-        // Tests and scripts read the bound address from here (port 0 picks one).
-        println!("listening on http://{addr}");
+        on_bound(addr);
     })
     .with_context(|| format!("serving on {}", args.listen))
 }
