@@ -12,6 +12,7 @@
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -546,9 +547,32 @@ fn start_sim(args: &[&std::ffi::OsStr]) -> (Sim, SocketAddr) {
 
 #[test]
 fn the_binary_runs_a_venue_a_client_syncs_with() {
+    the_binary_runs_a_venue_a_client_syncs_with_exchange_info(None);
+}
+
+/// `--exchange-info` takes bare JSON (what `GET /api/v3/exchangeInfo` answers) as the daemon does,
+/// and a capture line (the recordings' `BINANCE.0`).
+#[test]
+fn the_binary_takes_exchange_info_as_bare_json_or_a_capture_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("exchangeInfo.json");
+    let recording = Recording::testdata().unwrap();
+    std::fs::write(
+        &bare,
+        levibot_gateway::instrument::exchange_info_json(&recording.instruments().unwrap()),
+    )
+    .unwrap();
+    the_binary_runs_a_venue_a_client_syncs_with_exchange_info(Some(&bare));
+    the_binary_runs_a_venue_a_client_syncs_with_exchange_info(Some(&recording.exchange_info_path));
+}
+
+fn the_binary_runs_a_venue_a_client_syncs_with_exchange_info(exchange_info: Option<&Path>) {
     let args = ["run", "--symbols", "NKNUSDT,BLZETH", "--rate", "1000"];
     let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
     let mut all = args.clone();
+    if let Some(path) = exchange_info {
+        all.extend(["--exchange-info".as_ref(), path.as_os_str()]);
+    }
     all.extend(["--depth-interval-ms", "20"].map(std::ffi::OsStr::new));
     let (_sim, addr) = start_sim(&all);
     let instruments = Recording::testdata().unwrap().instruments().unwrap();
