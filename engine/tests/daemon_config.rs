@@ -977,6 +977,11 @@ fn the_rest_url_has_its_own_host_and_port_or_follows_the_stream_url() {
     let setup = Setup::new();
     // Left out: the stream URL's host and port, over plain HTTP as the stream is plain ws://.
     let derived = setup.load(&setup.example(&[])).unwrap();
+    // The feed's request weight comes from the exchangeInfo's rateLimits (6000 a minute).
+    let weight = derived
+        .request_weight
+        .expect("rateLimits in the exchangeInfo");
+    assert_eq!((weight.limit, weight.window.as_secs()), (6000, 60));
     let md = &derived.market_data;
     assert_eq!(md.rest_url, None);
     assert_eq!(md.rest.addr, "127.0.0.1:9443".parse().unwrap());
@@ -1016,4 +1021,25 @@ fn the_rest_url_has_its_own_host_and_port_or_follows_the_stream_url() {
     // Where the books come from is not a limit: a reload refuses to change it.
     let errors = derived.reloadable_change(&own).unwrap_err();
     assert_problem(&errors, "venue.market_data.rest_url", &["restart"]);
+}
+
+#[test]
+fn the_feed_replaces_its_connection_before_binances_24_hours() {
+    let setup = Setup::new();
+    let example = setup.load(&setup.example(&[])).unwrap();
+    let day = Duration::from_secs(23 * 3600 + 30 * 60);
+    assert_eq!(example.market_data.reconnect_after, day);
+    let line = "reconnect_after_s = 84600";
+    let left_out = setup.load(&setup.example(&[(line, "")])).unwrap();
+    assert_eq!(left_out.market_data.reconnect_after, day);
+    let short = setup
+        .load(&setup.example(&[(line, "reconnect_after_s = 2")]))
+        .unwrap();
+    assert_eq!(short.market_data.reconnect_after, Duration::from_secs(2));
+    for bad in ["0", "86401", "\"1h\""] {
+        let errors = setup.errors(&setup.example(&[(line, &format!("reconnect_after_s = {bad}"))]));
+        assert_problem(&errors, "venue.market_data.reconnect_after_s", &[]);
+    }
+    let errors = example.reloadable_change(&short).unwrap_err();
+    assert_problem(&errors, "venue.market_data.reconnect_after_s", &["restart"]);
 }

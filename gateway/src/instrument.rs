@@ -108,6 +108,8 @@ pub enum InstrumentError {
     TooMany { count: usize },
     #[error("no instrument {symbol} in exchangeInfo")]
     Unknown { symbol: String },
+    #[error("exchangeInfo rateLimits[{index}]: {what}")]
+    RateLimit { index: usize, what: String },
 }
 
 #[derive(Deserialize)]
@@ -213,6 +215,78 @@ pub fn parse_exchange_info(json: &[u8]) -> Result<Vec<Instrument>, InstrumentErr
         .enumerate()
         .map(|(id, s)| instrument(id as u32, s))
         .collect()
+}
+
+/// A venue's `REQUEST_WEIGHT` rate limit: at most `limit` weight in any `window` (Binance Spot
+/// counts it per IP; a depth snapshot weighs by its `limit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestWeightLimit {
+    pub limit: u32,
+    pub window: std::time::Duration,
+}
+
+#[derive(Deserialize)]
+struct RateLimits {
+    #[serde(default, rename = "rateLimits")]
+    rate_limits: Vec<RateLimitInfo>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimitInfo {
+    rate_limit_type: String,
+    interval: String,
+    interval_num: u32,
+    limit: u32,
+}
+
+/// The `REQUEST_WEIGHT` limit of an `exchangeInfo` answer's `rateLimits`
+/// (`{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000}`):
+/// the strictest by weight per second if there are several, `None` if there is none. An entry
+/// with a zero limit or interval, or an interval other than SECOND, MINUTE, HOUR or DAY, is an
+/// error naming its index. Cold path.
+pub fn parse_request_weight_limit(
+    json: &[u8],
+) -> Result<Option<RequestWeightLimit>, InstrumentError> {
+    let info: RateLimits = serde_json::from_slice(json).map_err(|e| InstrumentError::Json {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let mut strictest: Option<RequestWeightLimit> = None;
+    for (index, r) in info.rate_limits.iter().enumerate() {
+        if r.rate_limit_type != "REQUEST_WEIGHT" {
+            continue;
+        }
+        let problem = |what: String| InstrumentError::RateLimit { index, what };
+        let unit_s: u64 = match r.interval.as_str() {
+            "SECOND" => 1,
+            "MINUTE" => 60,
+            "HOUR" => 3_600,
+            "DAY" => 86_400,
+            other => return Err(problem(format!("unknown interval {other:?}"))),
+        };
+        if r.interval_num == 0 || r.limit == 0 {
+            return Err(problem(format!(
+                "a limit of {} per {} {}: both must be positive",
+                r.limit, r.interval_num, r.interval
+            )));
+        }
+        let window = std::time::Duration::from_secs(unit_s * u64::from(r.interval_num));
+        let limit = RequestWeightLimit {
+            limit: r.limit,
+            window,
+        };
+        // Weight per second, compared without division: a / wa < b / wb <=> a * wb < b * wa.
+        let stricter = |a: &RequestWeightLimit, b: &RequestWeightLimit| {
+            u128::from(a.limit) * u128::from(b.window.as_secs())
+                < u128::from(b.limit) * u128::from(a.window.as_secs())
+        };
+        if strictest.as_ref().is_none_or(|s| stricter(&limit, s)) {
+            strictest = Some(limit);
+        }
+    }
+    Ok(strictest)
 }
 
 /// The `exchangeInfo` answer that [`parse_exchange_info`] reads back to `instruments` (their

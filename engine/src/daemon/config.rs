@@ -44,6 +44,8 @@
 //! streams = ["depth@100ms", "bookTicker", "aggTrade"]  # Stream::suffix names; one depth stream
 //! ping_interval_ms = 20000           # 100..=600000
 //! pong_timeout_ms = 10000            # 100..=600000
+//! reconnect_after_s = 84600          # 1..=86400: a connection this old is replaced, make
+//!                                    # before break (Binance ends them at 24 h)
 //! ca_file = "/etc/levibot/ca.pem"    # wss/https only: trust only these CAs (default: web roots)
 //! [venue.order_entry]
 //! url = "tcp://127.0.0.1:9878"       # tcp:// or tls://host:port (FIX 4.4)
@@ -146,7 +148,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use levibot_gateway::fix::{OrderEncoder, SessionConfig};
-use levibot_gateway::instrument::InstrumentTable;
+use levibot_gateway::instrument::{InstrumentTable, RequestWeightLimit};
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::{RestEndpoint, Stream};
 use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
@@ -200,6 +202,10 @@ pub struct DaemonConfig {
     pub journal: JournalConfig,
     /// `venue.exchange_info`, resolved.
     pub exchange_info: PathBuf,
+    /// The venue's `REQUEST_WEIGHT` limit, from the exchangeInfo's `rateLimits` (`None`: it
+    /// lists none, and the feed assumes Binance Spot's 6000 a minute). The feed's snapshot
+    /// requests stay within it.
+    pub request_weight: Option<RequestWeightLimit>,
     pub market_data: MarketDataSettings,
     pub order_entry: OrderEntrySettings,
     /// The configured symbols only, ids `0..n` in config order.
@@ -280,6 +286,8 @@ pub struct MarketDataSettings {
     pub streams: Vec<Stream>,
     pub ping_interval: Duration,
     pub pong_timeout: Duration,
+    /// `reconnect_after_s`: the feed replaces a connection this old (make before break).
+    pub reconnect_after: Duration,
 }
 
 /// `[venue.order_entry]`.
@@ -451,14 +459,19 @@ pub fn parse_with(
 
     let mut exchange_info = None;
     let mut all_instruments = None;
+    let mut request_weight = None;
     let mut market_data = None;
     let mut order_entry = None;
     if let Some(mut s) = root.required_table(&mut p, "venue") {
         exchange_info = s.required(&mut p, "exchange_info", reader::file(base));
         if let Some(file) = &exchange_info {
-            all_instruments = venue::exchange_info(file)
-                .map_err(|e| p.push("venue.exchange_info", e))
-                .ok();
+            match venue::exchange_info(file) {
+                Ok((instruments, weight)) => {
+                    all_instruments = Some(instruments);
+                    request_weight = weight;
+                }
+                Err(e) => p.push("venue.exchange_info", e),
+            }
         }
         let credentials_path = s.optional(&mut p, "credentials", reader::file(base));
         let credentials = match &credentials_path {
@@ -541,6 +554,7 @@ pub fn parse_with(
             daemon,
             journal,
             exchange_info,
+            request_weight,
             market_data,
             order_entry,
             instruments: trading.instruments,
@@ -1099,6 +1113,11 @@ impl DaemonConfig {
             "venue.market_data.pong_timeout_ms",
             a.pong_timeout,
             b.pong_timeout
+        );
+        same!(
+            "venue.market_data.reconnect_after_s",
+            a.reconnect_after,
+            b.reconnect_after
         );
         same!("venue.market_data.ca_file", a.ca_file, b.ca_file);
 

@@ -43,6 +43,7 @@ use super::strategies::PerInstrument;
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
 use crate::pipeline::stages::counter_type;
+use crate::pipeline::ws_feed::snapshot_limit::WeightLimit;
 use crate::pipeline::{
     FixVenue, OwnedSnapshot, Pipeline, PipelineSpec, RingCapacities, TradedInstrument,
     TradingCommand, WsFeed, WsFeedConfig, writer_id,
@@ -290,22 +291,33 @@ where
         .last_checkpoint_unix_s
         .set((unix_now_ns() / 1_000_000_000) as i64);
 
-    // The pipeline: the live feed, the strategies, risk (restored), the FIX session.
-    let feed = WsFeed::start(WsFeedConfig {
-        addr: config.market_data.addr,
-        host: config.market_data.host.clone(),
-        rest: config.market_data.rest.clone(),
-        symbols: (0..config.instruments.len() as u32)
-            .filter_map(|id| {
-                let i = config.instruments.get(id)?;
-                Some((i.symbol.to_string(), id))
-            })
-            .collect(),
-        streams: config.market_data.streams.clone(),
-        ping_interval: config.market_data.ping_interval,
-        pong_timeout: config.market_data.pong_timeout,
-        tls: config.market_data.tls.clone(),
-    })
+    // The pipeline: the live feed, the strategies, risk (restored), the FIX session. Its
+    // snapshot requests keep to the venue's request weight (the exchangeInfo's, else Binance's).
+    let weight_limit = config
+        .request_weight
+        .map_or(WeightLimit::BINANCE_SPOT, |w| WeightLimit {
+            limit: w.limit,
+            window: w.window,
+        });
+    let feed = WsFeed::start_with_limit(
+        WsFeedConfig {
+            addr: config.market_data.addr,
+            host: config.market_data.host.clone(),
+            rest: config.market_data.rest.clone(),
+            symbols: (0..config.instruments.len() as u32)
+                .filter_map(|id| {
+                    let i = config.instruments.get(id)?;
+                    Some((i.symbol.to_string(), id))
+                })
+                .collect(),
+            streams: config.market_data.streams.clone(),
+            ping_interval: config.market_data.ping_interval,
+            pong_timeout: config.market_data.pong_timeout,
+            tls: config.market_data.tls.clone(),
+            reconnect_after: config.market_data.reconnect_after,
+        },
+        weight_limit,
+    )
     .map_err(|e| start_error("market data feed")(e.to_string()))?;
     let feed_stats = feed.stats();
     let seq_nums = recovered.seq_nums.unwrap_or_else(SessionSeqNums::default);
@@ -839,6 +851,8 @@ struct DaemonGauges {
     market_data_disconnects: Counter,
     market_data_failed_attempts: Counter,
     market_data_pong_timeouts: Counter,
+    market_data_rollovers: Counter,
+    market_data_rollover_fallbacks: Counter,
     agents_fresh: Counter,
     uptime_s: Counter,
     phase: Counter,
@@ -863,6 +877,8 @@ impl DaemonGauges {
             market_data_disconnects: events("disconnects")?,
             market_data_failed_attempts: events("failed_attempts")?,
             market_data_pong_timeouts: events("pong_timeouts")?,
+            market_data_rollovers: events("rollovers")?,
+            market_data_rollover_fallbacks: events("rollover_fallbacks")?,
             agents_fresh: allocate("daemon.agents_fresh", counter_type::STATE)?,
             uptime_s: allocate("daemon.uptime_s", counter_type::GAUGE)?,
             phase: allocate("daemon.phase", counter_type::STATE)?,
@@ -884,6 +900,10 @@ impl DaemonGauges {
             .set(s.failed_attempts.load(Ordering::Relaxed) as i64);
         self.market_data_pong_timeouts
             .set(s.pong_timeouts.load(Ordering::Relaxed) as i64);
+        self.market_data_rollovers
+            .set(s.rollovers.load(Ordering::Relaxed) as i64);
+        self.market_data_rollover_fallbacks
+            .set(s.rollover_fallbacks.load(Ordering::Relaxed) as i64);
         self.uptime_s.set(shared.started.elapsed().as_secs() as i64);
         self.phase.set(shared.phase.get() as i64);
         journal.heartbeat();

@@ -12,7 +12,9 @@ use levibot_gateway::fix::{
     API_KEY_LEN_MAX, BinanceLogon, COMP_ID_LEN_MAX, HEART_BT_INT_S_MAX, MessageHandling,
     SessionConfig,
 };
-use levibot_gateway::instrument::{Instrument, parse_exchange_info};
+use levibot_gateway::instrument::{
+    Instrument, RequestWeightLimit, parse_exchange_info, parse_request_weight_limit,
+};
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::client::WsUrl;
 use levibot_gateway::ws::path::STREAMS_PER_CONNECTION_MAX;
@@ -20,6 +22,7 @@ use levibot_gateway::ws::{RestEndpoint, Stream};
 
 use super::reader::{self, Base, Problems, Section};
 use super::{MarketDataSettings, OrderEntrySettings, ParseOptions};
+use crate::pipeline::ws_feed::RECONNECT_AFTER_BINANCE;
 
 /// Longest URL accepted.
 pub const URL_LEN_MAX: usize = 2048;
@@ -31,6 +34,9 @@ pub const CA_FILE_LEN_MAX: u64 = 1 << 20;
 pub const CREDENTIALS_LEN_MAX: u64 = 64 << 10;
 /// Keepalive intervals and timeouts: 100 ms to 10 minutes.
 const KEEPALIVE_MS: std::ops::RangeInclusive<i64> = 100..=600_000;
+/// `reconnect_after_s`: 1 s (tests) to 24 h (Binance's limit), 23 h 30 min by default.
+const RECONNECT_AFTER_S: std::ops::RangeInclusive<i64> = 1..=86_400;
+const RECONNECT_AFTER_S_DEFAULT: i64 = RECONNECT_AFTER_BINANCE.as_secs() as i64;
 
 /// Every stream the feed knows, for parsing their names (`Stream::suffix`).
 const STREAMS: [Stream; 6] = [
@@ -84,12 +90,17 @@ fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The instruments of an exchangeInfo file: bare JSON or a capture line (`<url> -> <time>:
-/// <json>`, as in the corpus).
-pub(super) fn exchange_info(path: &Path) -> Result<Vec<Instrument>, String> {
+/// The instruments of an exchangeInfo file (bare JSON or a capture line: `<url> -> <time>:
+/// <json>`, as the recordings hold it), and its `REQUEST_WEIGHT` rate limit if it lists one.
+pub(super) fn exchange_info(
+    path: &Path,
+) -> Result<(Vec<Instrument>, Option<RequestWeightLimit>), String> {
     let bytes = read_limited(path, EXCHANGE_INFO_LEN_MAX)?;
     let body = exchange_info_body(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_exchange_info(body).map_err(|e| format!("{}: {e}", path.display()))
+    let instruments = parse_exchange_info(body).map_err(|e| format!("{}: {e}", path.display()))?;
+    let weight =
+        parse_request_weight_limit(body).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((instruments, weight))
 }
 
 /// `host:port` as a `Host` header or a `SocketAddr` string wants it (IPv6 in brackets).
@@ -253,6 +264,12 @@ pub(super) fn market_data(
     let streams = s.or(p, "streams", STREAMS_DEFAULT.to_vec(), streams);
     let ping_interval = s.or(p, "ping_interval_ms", 20_000, reader::int(KEEPALIVE_MS));
     let pong_timeout = s.or(p, "pong_timeout_ms", 10_000, reader::int(KEEPALIVE_MS));
+    let reconnect_after = s.or(
+        p,
+        "reconnect_after_s",
+        RECONNECT_AFTER_S_DEFAULT,
+        reader::int(RECONNECT_AFTER_S),
+    );
     let ca_file = s.optional(p, "ca_file", reader::file(base));
     let ca_key = s.key("ca_file");
     s.finish(p);
@@ -297,6 +314,7 @@ pub(super) fn market_data(
         streams: streams?,
         ping_interval: Duration::from_millis(ping_interval? as u64),
         pong_timeout: Duration::from_millis(pong_timeout? as u64),
+        reconnect_after: Duration::from_secs(reconnect_after? as u64),
     })
 }
 

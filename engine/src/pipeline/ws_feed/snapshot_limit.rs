@@ -14,8 +14,8 @@
 //!
 //! Binance counts `REQUEST_WEIGHT` per IP (exchangeInfo's `rateLimits`:
 //! `{"rateLimitType":"REQUEST_WEIGHT","interval":"MINUTE","intervalNum":1,"limit":6000}`), and a
-//! depth snapshot weighs by its `limit` ([`depth_snapshot_weight`]). The limit is a constant
-//! here ([`WeightLimit::BINANCE_SPOT`]); exchangeInfo is not read for it.
+//! depth snapshot weighs by its `limit` ([`depth_snapshot_weight`]). The daemon passes the limit
+//! its exchangeInfo lists (`DaemonConfig::request_weight`), else [`WeightLimit::BINANCE_SPOT`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
