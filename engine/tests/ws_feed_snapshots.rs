@@ -299,6 +299,7 @@ fn config(venue: &Venue, symbols: usize) -> WsFeedConfig {
         ping_interval: Duration::from_secs(600),
         pong_timeout: Duration::from_secs(600),
         tls: None,
+        reconnect_after: levibot_engine::pipeline::ws_feed::RECONNECT_AFTER_BINANCE,
     }
 }
 

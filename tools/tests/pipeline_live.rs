@@ -115,6 +115,7 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         ping_interval: Duration::from_millis(20),
         pong_timeout: Duration::from_millis(300),
         tls: None,
+        reconnect_after: levibot_engine::pipeline::ws_feed::RECONNECT_AFTER_BINANCE,
     })
     .unwrap();
     let feed_stats = feed.stats();

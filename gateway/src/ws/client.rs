@@ -28,6 +28,12 @@ use super::{
 
 const SOCKET: Token = Token(0);
 
+/// How long a client leaving waits for the server's answer to its Close
+/// ([`WsClient::close`]'s `timeout` as the feed uses it on shutdown and after a rollover): long
+/// enough for a server across the world to echo, short enough that a stop is never held by a
+/// server that does not answer.
+pub const CLOSE_WAIT_MAX: Duration = Duration::from_secs(1);
+
 /// A whole data message and when its last bytes were read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Message<'a> {
@@ -608,12 +614,16 @@ impl WsClient {
         self.flush()
     }
 
-    /// The close handshake: sends a Close with `code` and `reason`, then reads (and drops)
-    /// messages until the server's Close, the end of the stream or `timeout`; then closes the
-    /// socket. A server that does not answer in time is not an error: we are leaving anyway.
+    /// The close handshake (RFC 6455 7.1.2): sends a Close with `code` (1000, normal closure,
+    /// when we are done) and `reason` (at most 123 bytes), then reads (and drops) messages until
+    /// the server's Close, the end of the stream or `timeout` ([`CLOSE_WAIT_MAX`] is a good
+    /// one); then closes the socket. The whole call takes at most `timeout`. A server that does
+    /// not answer in time is not an error: we are leaving anyway. Cold path.
     pub fn close(mut self, code: u16, reason: &str, timeout: Duration) -> Result<(), ClientError> {
         let addr = self.addr;
         let deadline = Instant::now() + timeout;
+        // Room for the Close: whatever is queued (a pong) goes first, if the socket takes it.
+        let _ = self.flush();
         self.codec
             .close(code, reason.as_bytes())
             .map_err(|source| ClientError::Send { addr, source })?;
