@@ -103,14 +103,34 @@ impl Daemon {
     }
 
     /// Waits until this process (not a killed predecessor, whose counters file may still be
-    /// there) runs.
+    /// there) runs. The phase and the writer's pid come from one open of the counters file: two
+    /// opens could read the predecessor's phase and, after the new process renamed its file
+    /// into place between them, the new pid.
     pub fn wait_running(&mut self) {
         let pid = self.child.id();
         let path = levibot_shm::paths::counters_path(&self.dir);
-        self.wait_for("the daemon to run", |c| {
-            c.get("daemon.phase") == Some(&3)
-                && CountersReader::open(&path).is_ok_and(|r| r.writer_pid() == pid)
-        });
+        let until = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("levibotd exited ({status}) before it ran:\n{}", self.log());
+            }
+            let running = CountersReader::open(&path).is_ok_and(|r| {
+                r.writer_pid() == pid
+                    && r.counters()
+                        .iter()
+                        .any(|c| c.label == "daemon.phase" && c.value == 3)
+            });
+            if running {
+                return;
+            }
+            assert!(
+                Instant::now() < until,
+                "timed out waiting for the daemon to run; counters {:?}\n{}",
+                counters(&self.dir),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
