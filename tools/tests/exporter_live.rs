@@ -287,8 +287,9 @@ fn the_demo_serves_metrics_promtool_accepts() {
             .next()
             .expect("the demo ended before its exporter listened")
             .unwrap();
-        if let Some(addr) = line.strip_prefix("listening on http://") {
-            break addr.trim().parse().unwrap();
+        // The demo says where its exporter listens: "metrics: http://ADDR/metrics ...".
+        if let Some(rest) = line.split("metrics: http://").nth(1) {
+            break rest.split('/').next().unwrap().parse().unwrap();
         }
     };
     // Let it trade a little, then take the page.

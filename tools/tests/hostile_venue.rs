@@ -267,17 +267,20 @@ fn proxy_through(
 fn a_hostile_venue_never_kills_the_daemon() {
     let seed = levibot_testkit::seed();
     let dir = tempfile::tempdir().unwrap();
-    let (venue, config) = venue_and_config(dir.path(), seed);
+    // The streams and the REST API on one port here, so that one proxy stands for both.
+    let mut venue_config = levibot_tools::demo::venue_config(seed, 400).unwrap();
+    venue_config.rest_addr = None;
+    let venue = levibot_tools::demo::start_venue(venue_config).unwrap();
+    let config = levibot_tools::demo::write_config(dir.path(), dir.path(), &venue).unwrap();
     let proxy = Proxy::start(venue.md.local_addr(), seed);
-    // The daemon's market data goes through the proxy.
-    let text = std::fs::read_to_string(&config).unwrap();
-    let md_url = format!("ws://{}", venue.md.local_addr());
-    assert!(text.contains(&md_url), "{text}");
-    std::fs::write(
-        &config,
-        text.replace(&md_url, &format!("ws://{}", proxy.addr)),
-    )
-    .unwrap();
+    // The daemon's market data, streams and snapshots, goes through the proxy.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    for scheme in ["ws", "http"] {
+        let url = format!("{scheme}://{}", venue.md.local_addr());
+        assert!(text.contains(&url), "{text}");
+        text = text.replace(&url, &format!("{scheme}://{}", proxy.addr));
+    }
+    std::fs::write(&config, text).unwrap();
 
     let mut daemon = Daemon::start(&config, dir.path());
     daemon.wait_running();
