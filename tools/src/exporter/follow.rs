@@ -590,6 +590,10 @@ impl Follower {
                 "feed.decode_errors" => set_counter(&m.feed_decode_errors, count),
                 "feed.stream_gaps" => set_counter(&m.feed_sequence_gaps, count),
                 "strategy.book_resyncs" => set_counter(&m.book_resyncs, count),
+                "venue.market_data.rollovers" => set_counter(&m.feed_rollovers, count),
+                "venue.market_data.rollover_fallbacks" => {
+                    set_counter(&m.feed_rollover_fallbacks, count);
+                }
                 "risk.trading_state" => {
                     m.trading_state.set(v);
                     m.kill_switch.set(i64::from(v == 2));

@@ -76,6 +76,10 @@ pub struct Metrics {
     pub feed_decode_errors: Counter,
     pub feed_sequence_gaps: Counter,
     pub book_resyncs: Counter,
+    /// Market-data connections rolled over before the venue's cut (make before break), and
+    /// those that fell back to a snapshot resync.
+    pub feed_rollovers: Counter,
+    pub feed_rollover_fallbacks: Counter,
     pub orders_sent: Counter,
     pub orders_acked: Counter,
     pub orders_filled: Counter,
@@ -150,6 +154,8 @@ impl Metrics {
             feed_decode_errors: Counter::default(),
             feed_sequence_gaps: Counter::default(),
             book_resyncs: Counter::default(),
+            feed_rollovers: Counter::default(),
+            feed_rollover_fallbacks: Counter::default(),
             orders_sent: Counter::default(),
             orders_acked: Counter::default(),
             orders_filled: Counter::default(),
@@ -305,6 +311,16 @@ impl Metrics {
             "levibot_book_resyncs",
             "Order book resynchronisations",
             self.book_resyncs.clone(),
+        );
+        r.register(
+            "levibot_feed_rollovers",
+            "Market-data connections replaced before the venue's cut without a gap",
+            self.feed_rollovers.clone(),
+        );
+        r.register(
+            "levibot_feed_rollover_fallbacks",
+            "Rollovers where the new connection did not catch up and books resynced",
+            self.feed_rollover_fallbacks.clone(),
         );
         r.register(
             "levibot_orders_sent",
