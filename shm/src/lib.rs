@@ -1,7 +1,7 @@
 //! LeviBot's shared-memory ABI: the journal and the counters.
 //!
 //! Everything the daemon sees and does is appended to a journal of memory-mapped segment files
-//! (in `/dev/shm` or `$RUNTIME_DIRECTORY`); operators, the exporter and replay read it with a
+//! (in `/dev/shm`, `journal.dir` of the daemon's config); operators, the exporter and replay read it with a
 //! [`Tailer`]. Live gauges and counts sit in a separate [`counters`] file. This crate depends on
 //! nothing else of ours and is the only thing the exporter sidecar depends on; its layout is
 //! versioned ([`LAYOUT_VERSION_MAJOR`]).

@@ -9,7 +9,8 @@
 //!      wait for the confirmations                                              (cancel_deadline)
 //!   -> resume (unless the journal says halted) -> READY=1 -> running:
 //!        every 10 ms: stop? SIGHUP? ; every 100 ms: gauges, heartbeat, watchdog, shadow
-//!        replay ; every 1 s: maintain (retention) ; every 60 s: checkpoint
+//!        replay ; every 60 s: checkpoint ; retention's `maintain` every 1 s on its own
+//!        thread, "journal-maintain" (the control loop runs it only if that thread fails)
 //!   -> SIGTERM/SIGINT: halt, cancel-all, wait (cancel_deadline) -> stop agents (drained)
 //!   -> STOPPED record -> close the journal -> exit 0
 //! ```
