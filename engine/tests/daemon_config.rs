@@ -1043,3 +1043,22 @@ fn the_feed_replaces_its_connection_before_binances_24_hours() {
     let errors = example.reloadable_change(&short).unwrap_err();
     assert_problem(&errors, "venue.market_data.reconnect_after_s", &["restart"]);
 }
+
+/// Found by the config fuzzer (`fuzz/regressions/config/empty-quoted-table-name`): `['']` was an
+/// unknown key reported under an empty key path, so the operator's line named no key. A key that
+/// is not a bare TOML name is quoted as TOML writes it.
+#[test]
+fn a_key_that_is_not_a_bare_name_is_quoted_in_its_problem() {
+    let setup = Setup::new();
+    let errors = setup.errors(&format!("{}\n['']\n", setup.example(&[])));
+    assert_problem(&errors, "\"\"", &["unknown key"]);
+    let errors = setup.errors(&setup.example(&[(
+        "[venue.market_data]\n",
+        "[venue.market_data]\n\"a.b c\" = 1\n",
+    )]));
+    assert_problem(&errors, "venue.market_data.\"a.b c\"", &["unknown key"]);
+    assert!(
+        errors.problems.iter().all(|p| !p.key.is_empty()),
+        "{errors}"
+    );
+}

@@ -53,10 +53,21 @@ impl<'t> Section<'t> {
         }
     }
 
-    /// The full key path of `name` in this table.
+    /// The full key path of `name` in this table. A name that is not a bare TOML key (empty, or
+    /// with a byte other than `A-Za-z0-9_-`) is quoted, as TOML writes it, so that every
+    /// problem names its key: `['']` is `""`, not nothing.
     pub(super) fn key(&self, name: &str) -> String {
-        if self.path.is_empty() {
+        let bare = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let name = if bare {
             name.to_owned()
+        } else {
+            format!("{name:?}")
+        };
+        if self.path.is_empty() {
+            name
         } else {
             format!("{}.{name}", self.path)
         }
