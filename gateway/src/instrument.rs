@@ -289,46 +289,98 @@ pub fn parse_request_weight_limit(
     Ok(strictest)
 }
 
+/// One symbol of an `exchangeInfo` answer, its filters as the venue prints them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeInfoSymbol {
+    pub symbol: String,
+    pub status: String,
+    pub base_asset: String,
+    pub quote_asset: String,
+    /// Decimals of quantities (`baseAssetPrecision`) and of prices (`quoteAssetPrecision`).
+    pub base_precision: u8,
+    pub quote_precision: u8,
+    pub tick_size: String,
+    pub min_price: String,
+    pub max_price: String,
+    pub step_size: String,
+    pub min_qty: String,
+    pub max_qty: String,
+    pub min_notional: String,
+}
+
+impl From<&Instrument> for ExchangeInfoSymbol {
+    fn from(i: &Instrument) -> Self {
+        ExchangeInfoSymbol {
+            symbol: i.symbol.as_str().to_owned(),
+            status: i.status.clone(),
+            base_asset: i.base_asset.clone(),
+            quote_asset: i.quote_asset.clone(),
+            base_precision: i.qty_scale.exp,
+            quote_precision: i.price_scale.exp,
+            tick_size: i.tick_size.to_string(),
+            min_price: i.min_price.to_string(),
+            max_price: i.max_price.to_string(),
+            step_size: i.step_size.to_string(),
+            min_qty: i.min_qty.to_string(),
+            max_qty: i.max_qty.to_string(),
+            min_notional: i.min_notional.to_string(),
+        }
+    }
+}
+
 /// The `exchangeInfo` answer that [`parse_exchange_info`] reads back to `instruments` (their
 /// filters and precisions; the timezone and rate limits are Binance Spot's). Cold path: what
 /// venue-sim serves at `GET /api/v3/exchangeInfo`.
 pub fn exchange_info_json<'a>(instruments: impl IntoIterator<Item = &'a Instrument>) -> String {
-    let symbols: Vec<serde_json::Value> = instruments
+    exchange_info_json_of(instruments.into_iter().map(ExchangeInfoSymbol::from), None)
+}
+
+/// An `exchangeInfo` answer of `symbols`, with Binance Spot's rate limits, and `serverTime`
+/// when given (ms since the Unix epoch).
+pub fn exchange_info_json_of(
+    symbols: impl IntoIterator<Item = ExchangeInfoSymbol>,
+    server_time_ms: Option<u64>,
+) -> String {
+    let symbols: Vec<serde_json::Value> = symbols
         .into_iter()
-        .map(|i| {
+        .map(|s| {
             serde_json::json!({
-                "symbol": i.symbol.as_str(),
-                "status": i.status,
-                "baseAsset": i.base_asset,
-                "baseAssetPrecision": i.qty_scale.exp,
-                "quoteAsset": i.quote_asset,
-                "quotePrecision": i.price_scale.exp,
-                "quoteAssetPrecision": i.price_scale.exp,
+                "symbol": s.symbol,
+                "status": s.status,
+                "baseAsset": s.base_asset,
+                "baseAssetPrecision": s.base_precision,
+                "quoteAsset": s.quote_asset,
+                "quotePrecision": s.quote_precision,
+                "quoteAssetPrecision": s.quote_precision,
                 "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
                 "isSpotTradingAllowed": true,
                 "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": i.min_price.to_string(),
-                     "maxPrice": i.max_price.to_string(), "tickSize": i.tick_size.to_string()},
-                    {"filterType": "LOT_SIZE", "minQty": i.min_qty.to_string(),
-                     "maxQty": i.max_qty.to_string(), "stepSize": i.step_size.to_string()},
-                    {"filterType": "MIN_NOTIONAL", "minNotional": i.min_notional.to_string(),
+                    {"filterType": "PRICE_FILTER", "minPrice": s.min_price,
+                     "maxPrice": s.max_price, "tickSize": s.tick_size},
+                    {"filterType": "LOT_SIZE", "minQty": s.min_qty,
+                     "maxQty": s.max_qty, "stepSize": s.step_size},
+                    {"filterType": "MIN_NOTIONAL", "minNotional": s.min_notional,
                      "applyToMarket": true, "avgPriceMins": 5},
                 ],
                 "permissions": ["SPOT"],
             })
         })
         .collect();
-    serde_json::json!({
+    let mut info = serde_json::json!({
         "timezone": "UTC",
         "rateLimits": [
             {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
         ],
         "exchangeFilters": [],
         "symbols": symbols,
-    })
-    .to_string()
+    });
+    if let Some(ms) = server_time_ms {
+        info["serverTime"] = ms.into();
+    }
+    info.to_string()
 }
 
 /// The instruments a process works with, found by symbol in `O(log n)` without allocating.

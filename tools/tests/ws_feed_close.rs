@@ -2,7 +2,6 @@
 //! 7.1.2): venue-sim's market-data server receives a Close with status code 1000 (normal
 //! closure) and echoes it, rather than seeing the TCP connection drop.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use levibot_engine::pipeline::ws_feed::{CLOSE_WAIT_MAX, RECONNECT_AFTER_BINANCE};
@@ -10,9 +9,8 @@ use levibot_engine::pipeline::{MessageSource, Polled, WsFeed, WsFeedConfig};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_gateway::ws::{RestEndpoint, Stream};
-use levibot_tools::venue::md_server::{
-    FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore,
-};
+use levibot_tools::venue::md_server::{FeedConfig, MdConfig};
+use levibot_tools::venue::sim::SimVenueConfig;
 use levibot_tools::venue::synth;
 
 /// Generous: a loaded 2-core machine.
@@ -23,27 +21,22 @@ fn stopping_the_feed_sends_close_1000() {
     let seed = levibot_testkit::seed();
     let all = Recording::testdata().unwrap().instruments().unwrap();
     let table = InstrumentTable::select(&all, &["NKNUSDT"]).unwrap();
-    let config = MdConfig::default();
-    let hub = Arc::new(Hub::new(config.client_queue_len));
-    let fair = vec![synth::mid_ticks("NKNUSDT").unwrap()];
-    let core = Arc::new(VenueCore::new(table.clone(), fair, seed, Arc::clone(&hub)).unwrap());
-    core.run_flow(1_000);
-    core.flush_depth();
-    let md = MdServer::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        hub,
-        Arc::clone(&core) as Arc<dyn SnapshotSource>,
-        config,
-    )
-    .unwrap();
-    let _flow = FeedThread::spawn(
-        Arc::clone(&core),
-        FeedConfig {
+    let venue = levibot_tools::demo::start_venue(SimVenueConfig {
+        instruments: table,
+        fair_ticks: vec![synth::mid_ticks("NKNUSDT").unwrap()],
+        seed,
+        md_addr: "127.0.0.1:0".parse().unwrap(),
+        rest_addr: None,
+        md: MdConfig::default(),
+        fix_addr: None,
+        fix_comp_id: "VENUE".into(),
+        feed: FeedConfig {
             rate: 200,
             depth_interval: Duration::from_millis(20),
         },
-    )
+    })
     .unwrap();
+    let md = &venue.md;
     let addr = md.local_addr();
     let mut feed = WsFeed::start(WsFeedConfig {
         addr,

@@ -430,6 +430,22 @@ fn refuse(shared: &Shared, mut stream: TcpStream, refusal: &Refusal) {
     let _ = stream.shutdown(Shutdown::Write);
 }
 
+/// A REST answer: the JSON body, or a 400 that says why (counted as refused); then the end.
+fn answer_rest(shared: &Shared, mut stream: TcpStream, answer: Result<String, SnapshotError>) {
+    let response = match answer {
+        Ok(body) => wire::http_response(200, "application/json", &body),
+        Err(e) => {
+            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            wire::refusal_response(&Refusal {
+                status: 400,
+                message: e.to_string(),
+            })
+        }
+    };
+    let _ = stream.write_all(&response);
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
 /// Reads the request head, then serves a snapshot or a WebSocket client.
 fn serve_connection(shared: &Shared, mut stream: TcpStream) {
     let generation = shared.faults.drop_generation.load(Ordering::Acquire);
@@ -490,38 +506,17 @@ fn serve_connection(shared: &Shared, mut stream: TcpStream) {
     }
     match route {
         Route::Depth { symbol, limit } => {
-            let response = match shared.snapshots.depth_snapshot(&symbol, limit) {
-                Ok(body) => {
-                    shared
-                        .counters
-                        .snapshots_served
-                        .fetch_add(1, Ordering::Relaxed);
-                    wire::http_response(200, "application/json", &body)
-                }
-                Err(e) => {
-                    shared.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    wire::refusal_response(&Refusal {
-                        status: 400,
-                        message: e.to_string(),
-                    })
-                }
-            };
-            let _ = stream.write_all(&response);
-            let _ = stream.shutdown(Shutdown::Write);
+            let answer = shared.snapshots.depth_snapshot(&symbol, limit);
+            if answer.is_ok() {
+                shared
+                    .counters
+                    .snapshots_served
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            answer_rest(shared, stream, answer);
         }
         Route::ExchangeInfo { symbols } => {
-            let response = match shared.snapshots.exchange_info(&symbols) {
-                Ok(body) => wire::http_response(200, "application/json", &body),
-                Err(e) => {
-                    shared.counters.refused.fetch_add(1, Ordering::Relaxed);
-                    wire::refusal_response(&Refusal {
-                        status: 400,
-                        message: e.to_string(),
-                    })
-                }
-            };
-            let _ = stream.write_all(&response);
-            let _ = stream.shutdown(Shutdown::Write);
+            answer_rest(shared, stream, shared.snapshots.exchange_info(&symbols));
         }
         Route::Stream {
             streams,

@@ -23,7 +23,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use levibot_engine::pipeline::{MessageSource, Polled, SyntheticSource};
-use levibot_gateway::instrument::{Instrument, parse_exchange_info};
+use levibot_gateway::instrument::{
+    ExchangeInfoSymbol, Instrument, exchange_info_json_of, parse_exchange_info,
+};
 use levibot_shm::TscCalibration;
 
 /// File names, as in the real corpus.
@@ -219,44 +221,22 @@ pub struct SynthRecording {
 /// The synthetic venue's exchangeInfo, bare JSON (what `GET /api/v3/exchangeInfo` answers),
 /// with Binance Spot's rate limits.
 pub fn exchange_info_json() -> String {
-    let symbols: Vec<serde_json::Value> = SYMBOLS
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "symbol": s.symbol,
-                "status": "TRADING",
-                "baseAsset": s.base,
-                "baseAssetPrecision": s.base_precision,
-                "quoteAsset": s.quote,
-                "quotePrecision": s.quote_precision,
-                "quoteAssetPrecision": s.quote_precision,
-                "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
-                "isSpotTradingAllowed": true,
-                "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": s.tick_size,
-                     "maxPrice": s.max_price, "tickSize": s.tick_size},
-                    {"filterType": "LOT_SIZE", "minQty": s.min_qty,
-                     "maxQty": s.max_qty, "stepSize": s.step_size},
-                    {"filterType": "MIN_NOTIONAL", "minNotional": s.min_notional,
-                     "applyToMarket": true, "avgPriceMins": 5},
-                ],
-                "permissions": ["SPOT"],
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "timezone": "UTC",
-        "serverTime": START_EPOCH_MS,
-        "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000},
-            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-            {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-        ],
-        "exchangeFilters": [],
-        "symbols": symbols,
-    })
-    .to_string()
+    let symbols = SYMBOLS.iter().map(|s| ExchangeInfoSymbol {
+        symbol: s.symbol.into(),
+        status: "TRADING".into(),
+        base_asset: s.base.into(),
+        quote_asset: s.quote.into(),
+        base_precision: s.base_precision,
+        quote_precision: s.quote_precision,
+        tick_size: s.tick_size.into(),
+        min_price: s.tick_size.into(),
+        max_price: s.max_price.into(),
+        step_size: s.step_size.into(),
+        min_qty: s.min_qty.into(),
+        max_qty: s.max_qty.into(),
+        min_notional: s.min_notional.into(),
+    });
+    exchange_info_json_of(symbols, Some(START_EPOCH_MS))
 }
 
 /// The synthetic venue's instruments (what [`exchange_info_json`] loads to).
