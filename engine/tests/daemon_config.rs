@@ -1005,6 +1005,10 @@ fn the_rest_url_has_its_own_host_and_port_or_follows_the_stream_url() {
         "127.0.0.1:443".parse().unwrap()
     );
     assert!(https.market_data.rest.tls.is_some() && https.market_data.tls.is_none());
+    assert_eq!(
+        https.market_data.rest.host, "127.0.0.1",
+        "the Host header drops the default port"
+    );
 
     for (url, words) in [
         ("ftp://127.0.0.1:21", &["scheme", "http://"][..]),

@@ -307,7 +307,8 @@ pub(super) fn market_data(
         rest_url,
         rest: RestEndpoint {
             addr: rest_addr,
-            host: host_port(&rest.host, rest.port),
+            // Without a default port (443 for https): "api.binance.com", as curl sends it.
+            host: rest.host_header(),
             tls: tls.filter(|_| rest.tls),
         },
         ca_file,
