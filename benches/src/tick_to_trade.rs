@@ -30,7 +30,9 @@ use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::{FoundRecording, Recording, real_or_testdata};
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{Record, SentOrder};
-use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer, TscCalibration};
+use levibot_shm::{
+    Journal, JournalConfig, Position, RetentionPolicy, StartAt, Tailer, TscCalibration,
+};
 use quanta::Clock;
 use serde_json::{Value, json};
 
@@ -148,6 +150,57 @@ pub(crate) const STAGES: [(&str, StageTicks); 7] = [
         o.encoded_tsc.saturating_sub(o.due_tsc)
     }),
 ];
+
+/// One stamp of a `SentOrder`.
+type Stamp = fn(&SentOrder) -> u64;
+
+/// A `SentOrder`'s stamps in the order the pipeline takes them (a spread layout takes them on
+/// several cores of one invariant TSC). Every one must be set and none may come before the one
+/// above it; then the stages above add up to tick-to-trade exactly, in ticks.
+const STAMP_ORDER: [(&str, Stamp); 9] = [
+    ("due_tsc", |o| o.due_tsc),
+    ("recv_tsc", |o| o.recv_tsc),
+    ("decoded_tsc", |o| o.decoded_tsc),
+    ("strategy_start_tsc", |o| o.strategy_start_tsc),
+    ("request.created_tsc", |o| o.request.created_tsc),
+    ("risk_start_tsc", |o| o.risk_start_tsc),
+    ("request.risk_tsc", |o| o.request.risk_tsc),
+    ("encode_start_tsc", |o| o.encode_start_tsc),
+    ("encoded_tsc", |o| o.encoded_tsc),
+];
+
+/// Checks one measured record: every stamp set and in order ([`STAMP_ORDER`]), and decode,
+/// strategy, risk, encode and between-stages adding up to tick-to-trade. A record that fails
+/// would report a latency that never happened, so the run fails, naming the record: its index
+/// among the run's `SentOrder`s and its position in the journal.
+fn check_stamps(order: &SentOrder, index: usize, position: Position) -> Result<()> {
+    let at = || format!("SentOrder #{index} (journal position {position})");
+    for (name, stamp) in STAMP_ORDER {
+        if stamp(order) == 0 {
+            bail!("{}: {name} is missing (0)", at());
+        }
+    }
+    for pair in STAMP_ORDER.windows(2) {
+        let ((before, a), (after, b)) = (pair[0], pair[1]);
+        if b(order) < a(order) {
+            bail!(
+                "{}: {after} ({}) is before {before} ({})",
+                at(),
+                b(order),
+                a(order)
+            );
+        }
+    }
+    let parts: u64 = STAGES[..5].iter().map(|(_, stage)| stage(order)).sum();
+    let whole = STAGES[5].1(order);
+    if parts != whole {
+        bail!(
+            "{}: the stages add up to {parts} ticks, tick-to-trade is {whole}",
+            at()
+        );
+    }
+    Ok(())
+}
 
 /// Percentiles of one stage, ns.
 #[derive(Clone, Copy, Debug)]
@@ -477,11 +530,15 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
 fn read_journal(dir: &Path, calibration: &TscCalibration) -> Result<Run> {
     let mut tailer = Tailer::open(dir, StartAt::Beginning).context("reading the run's journal")?;
     let mut sent: Vec<SentOrder> = Vec::new();
+    let mut checked: Result<()> = Ok(());
     loop {
         let polled = tailer.poll(4096, |frame| {
             if frame.record_type == SentOrder::RECORD_TYPE
                 && let Some(order) = SentOrder::from_bytes(frame.payload)
             {
+                if checked.is_ok() {
+                    checked = check_stamps(&order, sent.len(), frame.position);
+                }
                 sent.push(order);
             }
         })?;
@@ -489,6 +546,7 @@ fn read_journal(dir: &Path, calibration: &TscCalibration) -> Result<Run> {
             break;
         }
     }
+    checked.context("a record the benchmark cannot measure")?;
     if sent.is_empty() {
         bail!("the run sent no order: nothing to measure");
     }
@@ -711,5 +769,59 @@ impl Figures<'_> {
                 "tick_to_trade_synthetic": self.p99_ratio("synthetic", t2t).map(round3),
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use levibot_shm::records::OrderRequest;
+
+    /// A record stamped 100, 110, 120, ... in pipeline order.
+    fn stamped() -> SentOrder {
+        SentOrder {
+            due_tsc: 100,
+            recv_tsc: 110,
+            decoded_tsc: 250,
+            strategy_start_tsc: 300,
+            risk_start_tsc: 480,
+            encode_start_tsc: 700,
+            encoded_tsc: 820,
+            request: OrderRequest {
+                created_tsc: 390,
+                risk_tsc: 610,
+                ..OrderRequest::default()
+            },
+            ..SentOrder::default()
+        }
+    }
+
+    #[test]
+    fn the_stages_add_up_to_tick_to_trade() {
+        let o = stamped();
+        check_stamps(&o, 0, Position(64)).unwrap();
+        let ticks: Vec<u64> = STAGES.iter().map(|(_, stage)| stage(&o)).collect();
+        // Worked by hand: decode 250-110, strategy 390-300, risk 610-480, encode 820-700,
+        // between (300-250)+(480-390)+(700-610); tick-to-trade 820-110, from due 820-100.
+        assert_eq!(ticks, [140, 90, 130, 120, 230, 710, 720]);
+        assert_eq!(ticks[..5].iter().sum::<u64>(), ticks[5]);
+    }
+
+    #[test]
+    fn a_missing_or_out_of_order_stamp_fails_naming_the_record() {
+        let mut missing = stamped();
+        missing.request.risk_tsc = 0;
+        let err = check_stamps(&missing, 7, Position(4_160)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SentOrder #7 (journal position 4160): request.risk_tsc is missing (0)"
+        );
+        let mut early = stamped();
+        early.encoded_tsc = 650;
+        let err = check_stamps(&early, 3, Position(512)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SentOrder #3 (journal position 512): encoded_tsc (650) is before encode_start_tsc (700)"
+        );
     }
 }
