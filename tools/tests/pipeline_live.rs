@@ -10,7 +10,8 @@
 //! FIX connection is reconnected with the same sequence numbers, and the orders that worked
 //! meanwhile are reconciled (every fill reaches risk and the journal); an order lost on the wire
 //! is gap-filled after the reconnect and reported REJECTED, and at the end risk's open orders
-//! are exactly ours working at the venue.
+//! and position are exactly the venue's own view of ours (`working_order_ids_of`,
+//! `position_of`): the oracle is the venue, not the reports risk consumed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record_type, side};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
 use levibot_tools::venue::fix_acceptor::FixFaults;
-use levibot_tools::venue::fix_server::FixServer;
+use levibot_tools::venue::fix_server::{FIRST_OWNER, FixServer};
 use levibot_tools::venue::flow::SYNTHETIC_OWNER;
 use levibot_tools::venue::md_server::{
     FeedConfig, FeedThread, Hub, MdConfig, MdServer, SnapshotSource, VenueCore,
@@ -327,6 +328,20 @@ fn the_pipeline_trades_on_venue_sim_over_loopback() {
         risk.open_orders(),
         ours_at_venue,
         "seed {seed}: risk's open orders vs the venue's: {open:?}"
+    );
+    // The oracle is the venue's own book of our orders and our fills, not the reports risk
+    // consumed: the same ids working, the same position.
+    let mut risk_ids: Vec<u64> = risk.open_order_ids().collect();
+    risk_ids.sort_unstable();
+    let venue_ids = core.with_engine(|e| e.working_order_ids_of(FIRST_OWNER));
+    assert_eq!(
+        risk_ids, venue_ids,
+        "seed {seed}: risk's open order ids vs the venue's"
+    );
+    assert_eq!(
+        position,
+        core.with_engine(|e| e.position_of(FIRST_OWNER, 0)),
+        "seed {seed}: risk's position vs the venue's"
     );
     let seq_nums = pipeline.gateway.stage().venue().session().seq_nums();
     drop(pipeline);
