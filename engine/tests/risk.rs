@@ -227,6 +227,14 @@ fn unknown_instruments_are_refused() {
         d.refuse(order(u32::MAX, side::BUY, 10_000, 1_000)).0,
         RiskCheck::UnknownInstrument
     );
+    // The edges of the table: the last slot (not configured) and the first id past it, which
+    // an off-by-one in the bound would index out of bounds on the hot path (issue 13).
+    for id in [max - 1, max] {
+        assert_eq!(
+            d.refuse(order(id as u32, side::BUY, 10_000, 1_000)),
+            (RiskCheck::UnknownInstrument, max, id)
+        );
+    }
     assert_eq!(
         d.cancel(7, 1).map_err(|r| why(&r).0),
         Err(RiskCheck::UnknownInstrument)
