@@ -1555,3 +1555,34 @@ fn random_requests_and_reports_never_panic_and_keep_the_books_consistent() {
     assert!(passed > 0 && rejected > 0 && risk.ignored_reports() > 0);
     assert!(risk.open_orders() <= limits().open_orders_max as usize);
 }
+
+/// A cancel the venue refuses comes back as REJECTED under the cancel's own id. It ends the
+/// cancel, not the order: the order stays open with its quantity and exposure, and a new cancel
+/// may go (issue 13: a `Role::of` that took it for the order would under-count exposure).
+#[test]
+fn a_refused_cancel_leaves_the_order_open() {
+    let mut d = desk();
+    let id = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.report(id, exec_type::NEW, None, 1_000);
+    let cancel = d.cancel(A, id).unwrap();
+    assert!(d.risk.open_order(id).unwrap().cancel_pending);
+    let before = d.risk.exposure();
+    d.report(cancel, exec_type::REJECTED, None, 0);
+    let open = d.risk.open_order(id).expect("the order is still open");
+    assert_eq!((open.leaves_qty, open.cancel_pending), (1_000, false));
+    assert_eq!(d.risk.open_orders(), 1);
+    assert_eq!(d.risk.open_qty(A), (1_000, 0));
+    // 1.000 at 100.00: still 100 USDT long, as before the refusal.
+    let after = d.risk.exposure();
+    assert_eq!((after.gross, after.net_long), (quote(100), quote(100)));
+    assert_eq!(
+        (after.gross, after.net_long),
+        (before.gross, before.net_long)
+    );
+    // The order can be cancelled again, and this time the venue confirms it.
+    let again = d.cancel(A, id).unwrap();
+    assert_ne!(again, cancel);
+    d.report(id, exec_type::CANCELED, None, 0);
+    assert!(d.risk.open_order(id).is_none());
+    assert_eq!(d.risk.open_orders(), 0);
+}
