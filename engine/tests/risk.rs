@@ -1586,3 +1586,18 @@ fn a_refused_cancel_leaves_the_order_open() {
     assert!(d.risk.open_order(id).is_none());
     assert_eq!(d.risk.open_orders(), 0);
 }
+
+/// A market order alone on its instrument crosses nothing of ours and passes, on either side;
+/// against a resting order of ours on the other side it is a self-trade (issue 13: the market
+/// sell's sentinel price, one above "no buy", had no test alone).
+#[test]
+fn a_lone_market_order_passes_and_crosses_our_other_side() {
+    let mut d = desk();
+    d.pass(market(A, side::SELL, 100));
+    d.pass(market(B, side::BUY, 100));
+    let mut d = desk();
+    d.pass(order(A, side::BUY, 9_950, 100));
+    assert_eq!(d.refuse(market(A, side::SELL, 100)).0, RiskCheck::SelfTrade);
+    d.pass(order(B, side::SELL, 10_050, 100));
+    assert_eq!(d.refuse(market(B, side::BUY, 100)).0, RiskCheck::SelfTrade);
+}
