@@ -1,4 +1,8 @@
-//! The risk tests' instruments and limits (`tests/risk.rs`, `tests/risk_status.rs`).
+//! The risk tests' instruments and limits (`tests/risk*.rs`), and their desk ([`desk`]).
+
+// Each test binary uses part of it.
+#[allow(dead_code)]
+pub mod desk;
 
 use levibot_engine::risk::{InstrumentLimits, RateLimit, RiskLimits, TradingState, quote};
 use levibot_gateway::decimal::Scale;
