@@ -784,3 +784,35 @@ fn a_lone_market_order_passes_and_crosses_our_other_side() {
     d.pass(order(B, side::SELL, 10_050, 100));
     assert_eq!(d.refuse(market(B, side::BUY, 100)).0, RiskCheck::SelfTrade);
 }
+
+/// Notionals in rejects are in 10^-8 quote units, but limits are kept in 10^-18: a limit finer
+/// than a reject unit is rounded so that the journaled value is always beyond the journaled
+/// limit. Below a minimum the limit rounds up; above a maximum it rounds down (issue 13: the
+/// rounding direction had no test).
+#[test]
+fn notional_limits_finer_than_a_reject_unit_round_away_from_the_value() {
+    let mut l = limits();
+    let a = l.instruments[0].as_mut().unwrap();
+    // 10 USDT less 10^-18, and 1,000 USDT plus 10^-18.
+    a.notional_min = quote(10) - 1;
+    a.order_notional_max = quote(1_000) + 1;
+    let mut d = desk_with(l);
+    // Exactly 10.00 USDT (100.00 x 0.100) is above the minimum: it passes.
+    d.pass(order(A, side::BUY, 10_000, 100));
+    // 9 USDT (100.00 x 0.090): the limit 9.999999999999999999 is journaled as 10.00000000 (up),
+    // the value as 9.00000000.
+    assert_eq!(
+        d.refuse(order(A, side::BUY, 10_000, 90)),
+        (RiskCheck::NotionalMin, 1_000_000_000, 900_000_000)
+    );
+    // 1,000.5 USDT (100.05 x 10.000): the limit 1,000.000000000000000001 is journaled as
+    // 1,000.00000000 (down), the value as 1,000.50000000.
+    assert_eq!(
+        d.refuse(order(A, side::SELL, 10_005, 10_000)),
+        (
+            RiskCheck::OrderNotionalMax,
+            100_000_000_000,
+            100_050_000_000
+        )
+    );
+}
