@@ -454,3 +454,38 @@ fn repeated_executions_halt_trading() {
     assert_eq!(d.risk.pending_trip(), None);
     d.pass(order(A, side::BUY, 10_000, 120));
 }
+
+/// The first trip into a state is the one journaled: a second trip into the same state (here
+/// repeated executions after a max-loss halt) does not overwrite its reason, and the first
+/// refused order still carries the max loss with the loss it tripped at (issue 13).
+#[test]
+fn a_second_trip_into_the_same_state_keeps_the_first_reason() {
+    let mut l = limits();
+    l.loss_state = TradingState::Halted;
+    l.fill_rate = RateLimit {
+        count_max: 3,
+        window_ns: 1_000_000_000,
+    };
+    let mut d = desk_with(l);
+    let buy = d.pass(order(A, side::BUY, 10_000, 10_000));
+    let mut leaves = 10_000;
+    for _ in 0..3 {
+        leaves -= 2_500;
+        d.fill(buy, 10_000, 2_500, leaves);
+    }
+    // 7.500 bought at 100.00, marked at 86.00: -105 USDT, beyond the 100 USDT limit.
+    d.risk.on_market(A, 8_600, 8_600);
+    assert_eq!(d.risk.trading_state(), TradingState::Halted);
+    assert_eq!(d.risk.pending_trip(), Some(RiskCheck::MaxLoss));
+    // The fourth fill in the window would trip repeated executions into the same state.
+    d.fill(buy, 10_000, 2_500, 0);
+    assert_eq!(d.risk.pending_trip(), Some(RiskCheck::MaxLoss));
+    assert_eq!(
+        d.refuse(order(A, side::SELL, 8_600, 100)),
+        (RiskCheck::MaxLoss, -10_000_000_000, -10_500_000_000)
+    );
+    assert_eq!(
+        d.refuse(order(A, side::SELL, 8_600, 110)).0,
+        RiskCheck::Halted
+    );
+}
