@@ -3,8 +3,8 @@
 //! (reports, replaces, trading states): `risk_reports.rs`; limits as values: `risk_limits.rs`.
 
 use levibot_engine::risk::{
-    OPEN_ORDERS_MAX, RATE_WINDOW_MAX, RISK_INSTRUMENTS_MAX, RateLimit, RiskCheck, RiskEngine,
-    TradingState, invalid_field, quote,
+    INSTRUMENT_NOTIONAL_MAX, OPEN_ORDERS_MAX, RATE_WINDOW_MAX, RISK_INSTRUMENTS_MAX, RateLimit,
+    RiskCheck, RiskEngine, TradingState, invalid_field, quote,
 };
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
@@ -815,4 +815,31 @@ fn notional_limits_finer_than_a_reject_unit_round_away_from_the_value() {
             100_050_000_000
         )
     );
+}
+
+/// A top of book at which the largest position would be worth more than
+/// `INSTRUMENT_NOTIONAL_MAX` is garbage: it does not become the reference price (the bound keeps
+/// every exposure sum exact without overflow checks). One unit below the bound is taken (issue
+/// 13: nothing sent a price beyond it).
+#[test]
+fn a_reference_beyond_the_notional_bound_is_ignored() {
+    let mut d = desk();
+    let a = limits().instruments[0].unwrap();
+    let m = a.notional_multiplier().unwrap() as i128;
+    // The largest price whose position_max is worth at most the bound, worked out here.
+    let max_px = (INSTRUMENT_NOTIONAL_MAX / a.position_max_units as i128 / m) as i64;
+    assert!(max_px > 10_000 && max_px < i64::MAX / 2);
+    d.risk.on_market(A, max_px, max_px);
+    assert_eq!(d.risk.reference_px(A), Some(max_px));
+    d.risk.on_market(A, max_px + 1, max_px + 1);
+    assert_eq!(
+        d.risk.reference_px(A),
+        Some(max_px),
+        "garbage taken as the reference"
+    );
+    d.risk.on_market(A, i64::MAX, i64::MAX);
+    assert_eq!(d.risk.reference_px(A), Some(max_px));
+    // A sane price is taken again.
+    d.risk.on_market(A, 9_990, 10_010);
+    assert_eq!(d.risk.reference_px(A), Some(10_000));
 }
