@@ -843,3 +843,25 @@ fn a_reference_beyond_the_notional_bound_is_ignored() {
     d.risk.on_market(A, 9_990, 10_010);
     assert_eq!(d.risk.reference_px(A), Some(10_000));
 }
+
+/// The minimum notional is compared as `px x qty >= ceil(min / multiplier)`: with a minimum that
+/// is not a multiple of the multiplier (10 USDT less 10^-18), exactly 10 USDT passes and one
+/// px x qty unit less is refused (issue 13). Tick and lot of one unit and a 5% collar, so that
+/// 999,999 units (101.01 x 0.099) can be sent.
+#[test]
+fn min_notional_one_unit_below_a_limit_off_the_multiplier() {
+    let mut l = limits();
+    let a = l.instruments[0].as_mut().unwrap();
+    a.tick_units = 1;
+    a.lot_units = 1;
+    a.collar_bps = 500;
+    a.notional_min = quote(10) - 1;
+    let mut d = desk_with(l);
+    // 100.00 x 0.100 = 10 USDT: px x qty = 1,000,000.
+    d.pass(order(A, side::BUY, 10_000, 100));
+    // 101.01 x 0.099 = 9.99999 USDT: px x qty = 999,999, one unit below.
+    assert_eq!(
+        d.refuse(order(A, side::BUY, 10_101, 99)),
+        (RiskCheck::NotionalMin, 1_000_000_000, 999_999_000)
+    );
+}
