@@ -269,3 +269,26 @@ fn the_builder_converts_filters_exactly_and_names_what_it_cannot() {
         "instruments[AAAUSDT].id"
     );
 }
+
+/// A decimal's notional in 10^-18 quote units (`notional_from_decimal_parts(mantissa, scale)` is
+/// `mantissa x 10^-scale`), exact or `None`: up to 18 places it scales up; beyond, it must end in
+/// zeros that divide out, else it is finer than a notional unit (issue 13: more than 18 places
+/// had no test).
+#[test]
+fn decimal_notionals_are_exact_or_refused() {
+    use levibot_engine::risk::notional_from_decimal_parts as notional;
+    assert_eq!(notional(15, 1), Some(1_500_000_000_000_000_000)); // 1.5
+    assert_eq!(notional(7, 18), Some(7)); // 7 x 10^-18
+    assert_eq!(notional(-25, 0), Some(-25 * 10i128.pow(18)));
+    // 19 and 20 places: 10 x 10^-19 = 10^-18, 500 x 10^-20 = 5 x 10^-18.
+    assert_eq!(notional(10, 19), Some(1));
+    assert_eq!(notional(500, 20), Some(5));
+    assert_eq!(notional(-300, 20), Some(-3));
+    // Finer than 10^-18: refused, not rounded.
+    assert_eq!(notional(1, 19), None);
+    assert_eq!(notional(501, 20), None);
+    assert_eq!(notional(-1, 19), None);
+    // Too large either way: refused, not wrapped.
+    assert_eq!(notional(i128::MAX, 0), None);
+    assert_eq!(notional(1, 60), None);
+}
