@@ -489,3 +489,27 @@ fn a_second_trip_into_the_same_state_keeps_the_first_reason() {
         RiskCheck::Halted
     );
 }
+
+/// After a fill the order's leaves are the smaller of what risk had open less the fill and what
+/// the venue says is left (never below zero): a venue that says more is left cannot reopen
+/// exposure risk never approved, one that says less (it cancelled part) is believed, and a
+/// negative figure closes the order (issue 13: the clamp had no test of its own).
+#[test]
+fn leaves_after_a_fill_are_clamped_to_what_was_open() {
+    let mut d = desk();
+    let buy = d.pass(order(A, side::BUY, 10_000, 1_000));
+    // 0.300 filled; the venue claims 5.000 left: 0.700 is.
+    d.fill(buy, 10_000, 300, 5_000);
+    assert_eq!(d.risk.open_order(buy).unwrap().leaves_qty, 700);
+    assert_eq!(d.risk.open_qty(A), (700, 0));
+    // 0.100 filled; the venue says 0.200 left (it cancelled 0.400): 0.200 is.
+    d.fill(buy, 10_000, 100, 200);
+    assert_eq!(d.risk.open_order(buy).unwrap().leaves_qty, 200);
+    assert_eq!(d.risk.open_qty(A), (200, 0));
+    assert_eq!(d.risk.position(A), 400);
+    // 0.100 filled; a negative figure left: the order is closed.
+    d.fill(buy, 10_000, 100, -5);
+    assert!(d.risk.open_order(buy).is_none());
+    assert_eq!((d.risk.open_orders(), d.risk.open_qty(A)), (0, (0, 0)));
+    assert_eq!(d.risk.position(A), 500);
+}
