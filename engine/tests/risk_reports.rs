@@ -513,3 +513,44 @@ fn leaves_after_a_fill_are_clamped_to_what_was_open() {
     assert_eq!((d.risk.open_orders(), d.risk.open_qty(A)), (0, (0, 0)));
     assert_eq!(d.risk.position(A), 500);
 }
+
+/// REPLACED reports (issue 13: their edges had no test). The venue may report under the
+/// original id: with a replace pending that commits the oldest one, without one it is garbage.
+/// The leaves after a replace are the venue's when it gives them (never more than the replace
+/// leaves open: its quantity less what filled) and, at zero (not given), what the replace
+/// leaves open.
+#[test]
+fn replaced_reports_under_either_id_and_their_leaves() {
+    // Under the original id, a replace pending: 1.000 at 100.00 becomes 2.000 at 99.50.
+    let mut d = desk();
+    let id = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.report(id, exec_type::NEW, None, 1_000);
+    let r = d.replace(id, order(A, side::BUY, 9_950, 2_000)).unwrap();
+    d.report(id, exec_type::REPLACED, None, 2_000);
+    assert!(d.risk.open_order(id).is_none());
+    let o = d
+        .risk
+        .open_order(r)
+        .expect("the replacement is the order now");
+    assert_eq!((o.px, o.leaves_qty), (9_950, 2_000));
+    assert_eq!(d.risk.open_qty(A), (2_000, 0));
+    // Under the original id again, nothing pending: ignored, nothing changes.
+    let ignored = d.risk.ignored_reports();
+    d.report(r, exec_type::REPLACED, None, 500);
+    assert_eq!(d.risk.ignored_reports(), ignored + 1);
+    assert_eq!(d.risk.open_order(r).unwrap().leaves_qty, 2_000);
+
+    // The leaves a REPLACED gives: fewer than the replace leaves open, more, or zero.
+    for (reported, leaves) in [(700, 700), (5_000, 1_600), (0, 1_600)] {
+        let mut d = desk();
+        let id = d.pass(order(A, side::BUY, 10_000, 1_000));
+        d.fill(id, 10_000, 400, 600);
+        // The new total is 2.000, 0.400 of it filled: 1.600 open.
+        let r = d.replace(id, order(A, side::BUY, 10_000, 2_000)).unwrap();
+        d.report(r, exec_type::REPLACED, None, reported);
+        let o = d.risk.open_order(r).unwrap();
+        assert_eq!(o.leaves_qty, leaves, "REPLACED with {reported} left");
+        assert_eq!(d.risk.open_qty(A), (leaves, 0));
+        assert_eq!(d.risk.position(A), 400);
+    }
+}
