@@ -554,3 +554,33 @@ fn replaced_reports_under_either_id_and_their_leaves() {
         assert_eq!(d.risk.position(A), 400);
     }
 }
+
+/// A replace the venue refuses in the middle of a chain goes alone: the ones before and after it
+/// stay pending, in order, and the worst-case quantity forgets only its size (issue 13: a
+/// refusal mid-chain, and the pending count after it, had no test).
+#[test]
+fn a_refused_replace_mid_chain_leaves_the_others_pending() {
+    let mut d = desk();
+    let id = d.pass(order(A, side::BUY, 9_900, 1_000));
+    let r1 = d.replace(id, order(A, side::BUY, 9_905, 1_100)).unwrap();
+    let r2 = d.replace(r1, order(A, side::BUY, 9_910, 1_500)).unwrap();
+    let r3 = d.replace(r2, order(A, side::BUY, 9_915, 1_200)).unwrap();
+    assert_eq!(d.risk.open_order(id).unwrap().replaces_pending, 3);
+    // The largest of the original and the pending quantities counts: 1.500.
+    assert_eq!(d.risk.open_qty(A), (1_500, 0));
+    d.report(r2, exec_type::REJECTED, None, 0);
+    let o = d.risk.open_order(id).unwrap();
+    assert_eq!((o.client_order_id, o.replaces_pending), (id, 2));
+    assert!(d.risk.open_order(r2).is_none());
+    // Without r2's 1.500, r3's 1.200 is the largest.
+    assert_eq!(d.risk.open_qty(A), (1_200, 0));
+    // The venue confirms r3: r1 goes with the original, nothing is pending.
+    d.report(r3, exec_type::REPLACED, None, 1_200);
+    assert!(d.risk.open_order(id).is_none() && d.risk.open_order(r1).is_none());
+    let o = d.risk.open_order(r3).unwrap();
+    assert_eq!(
+        (o.client_order_id, o.px, o.leaves_qty, o.replaces_pending),
+        (r3, 9_915, 1_200, 0)
+    );
+    assert_eq!(d.risk.open_qty(A), (1_200, 0));
+}
