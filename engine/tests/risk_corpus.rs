@@ -1,11 +1,14 @@
 //! The maker over the corpus, through risk, against a venue that fills some of its orders:
 //! every order that reaches the venue obeys every limit, checked independently of the risk
-//! engine (a book rebuilt from the journal for the collar, the venue's own view of positions
-//! and resting orders for the worst-case checks and self-trade, the price filter and the
-//! order's notional by the test's own arithmetic for the notional limits, the sent orders'
-//! stamps for the rates and duplicates); and a limit changed mid-run holds from the very next
-//! order. Not checked here: gross and net exposure (they value positions at risk's reference
-//! price) and the halted state (`tests/risk_reports.rs`, the daemon's kill tests).
+//! engine:
+//! - the collar and gross and net exposure at the reference price of a book rebuilt from the
+//!   journal, with the worst case from the venue's own view of positions and resting orders;
+//! - the position and open-order limits and self-trade by the venue's own view;
+//! - the price filter and the order's notional by the test's own arithmetic;
+//! - the rates and duplicates from the sent orders' stamps;
+//! - the halted state by the venue: after the kill nothing new arrives and nothing rests.
+//!
+//! A limit changed mid-run holds from the very next order.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +34,7 @@ const FILL_EVERY: u64 = 3;
 
 /// A venue that acknowledges everything, fills some orders, and keeps its own view of what
 /// rests and what we hold, checking each order against the limits as it arrives.
+#[derive(Clone)]
 struct CheckingVenue {
     limits: RiskLimits,
     instrument_id: u32,
@@ -44,6 +48,10 @@ struct CheckingVenue {
     /// Orders whose notional this venue computed and checked, and the largest.
     notionals_checked: u64,
     notional_max_seen: i128,
+    /// The worst-case position (long, short) with each NEW or REPLACE, by this venue's view.
+    worst: BTreeMap<u64, (i64, i64)>,
+    /// Orders that a mass cancel took off the book.
+    mass_canceled: u64,
     seq: u64,
 }
 
@@ -73,12 +81,7 @@ impl CheckingVenue {
         }
         // The order's notional in 10^-18 quote units, by this test's own arithmetic: price and
         // quantity units are mantissa x 10^-exp of the quote and base assets.
-        let exp = 18 - l.price_scale.exp as u32 - l.qty_scale.exp as u32;
-        let notional = order.px as i128
-            * order.qty as i128
-            * l.price_scale.mantissa as i128
-            * l.qty_scale.mantissa as i128
-            * 10i128.pow(exp);
+        let notional = order.px as i128 * order.qty as i128 * multiplier(&l);
         if notional < l.notional_min {
             bad("notional under the exchange's min notional");
         }
@@ -106,6 +109,10 @@ impl CheckingVenue {
         } else {
             sells += order.qty;
         }
+        self.worst.insert(
+            order.client_order_id,
+            (self.position + buys, self.position - sells),
+        );
         let worst = (self.position + buys).max(sells - self.position);
         if worst > l.position_max_units {
             bad("worst-case position over position_max_units");
@@ -170,6 +177,20 @@ impl Venue for CheckingVenue {
 
 impl CheckingVenue {
     fn take(&mut self, order: &OrderRequest) {
+        if order.kind == order_kind::MASS_CANCEL {
+            assert!(order.instrument_id == self.instrument_id || order.instrument_id == u32::MAX);
+            for (id, (side, px, qty)) in std::mem::take(&mut self.resting) {
+                self.mass_canceled += 1;
+                let resting = OrderRequest {
+                    side,
+                    px,
+                    qty,
+                    ..*order
+                };
+                self.report(&resting, id, exec_type::CANCELED, 0);
+            }
+            return;
+        }
         assert_eq!(order.instrument_id, self.instrument_id);
         match order.kind {
             order_kind::NEW | order_kind::REPLACE => {
@@ -202,6 +223,13 @@ impl CheckingVenue {
     }
 }
 
+/// One price unit times one quantity unit in 10^-18 quote units, by this test's own arithmetic:
+/// price and quantity units are mantissa x 10^-exp of the quote and base assets.
+fn multiplier(l: &levibot_engine::risk::InstrumentLimits) -> i128 {
+    let exp = 18 - l.price_scale.exp as u32 - l.qty_scale.exp as u32;
+    l.price_scale.mantissa as i128 * l.qty_scale.mantissa as i128 * 10i128.pow(exp)
+}
+
 /// The corpus, held back after `pause_at` messages until released.
 struct Gate<S> {
     inner: S,
@@ -223,21 +251,38 @@ impl<S: MessageSource> MessageSource for Gate<S> {
     }
 }
 
-#[test]
-fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_order() {
+/// What happens at the middle of the corpus, while the replay waits.
+enum Midway {
+    /// New limits, effective from the next order.
+    Limits(fn(&RiskLimits) -> RiskLimits),
+    /// The kill switch: halt, and cancel every open order at the venue.
+    Kill,
+}
+
+/// A finished run: the venue's view, the limits of each half, and the journal.
+struct Run {
+    venue: CheckingVenue,
+    second_half: RiskLimits,
+    /// Orders and replaces that reached the venue in the first half.
+    entries_before: u64,
+    /// Risk's refusals in the first half, by check.
+    rejects_before: BTreeMap<&'static str, u64>,
+    frames: Vec<Frame>,
+    /// Frames journaled in the first half.
+    journal_mark: usize,
+    snapshot: levibot_engine::pipeline::OwnedSnapshot,
+}
+
+/// The maker over the corpus with its limits as `tune` sets them, `midway` applied halfway.
+fn run_maker(tune: impl Fn(&mut RiskLimits, i64), midway: Midway) -> Run {
     let recording = Recording::testdata().unwrap();
     let (instruments, instrument, snapshot) = reference::recording_parts(&recording).unwrap();
     let mut spec = reference::maker_spec(instruments, &instrument, snapshot.clone()).unwrap();
-    // Tight enough that position, open-order and self-trade checks bind.
-    let lot = instrument.lot_units;
-    for each in spec.risk_limits.instruments_mut() {
-        each.position_max_units = 3 * QUOTE_LOTS * lot;
-        each.open_orders_max = 1;
-    }
     // The replay runs unpaced: thousands of fills a second would trip the repeated-execution
     // halt, which is not what this test is about.
     spec.risk_limits.fill_rate.count_max = 1_000;
     spec.risk_limits.fill_rate.window_ns = 1_000_000;
+    tune(&mut spec.risk_limits, instrument.lot_units);
     spec.risk_limits.validate().unwrap();
     let limits = spec.risk_limits;
     let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
@@ -260,6 +305,8 @@ fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_
         entries: 0,
         notionals_checked: 0,
         notional_max_seen: 0,
+        worst: BTreeMap::new(),
+        mass_canceled: 0,
         seq: 0,
     };
     let dir = tempfile::tempdir().unwrap();
@@ -276,32 +323,33 @@ fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_
     )
     .unwrap();
 
-    // First half under the limits above.
     while pipeline.run_rounds(1) > 0 {}
     let entries_before = pipeline.gateway.stage().venue().entries;
-    let refused: Vec<(&str, u64)> = RiskCheck::ALL
+    let rejects_before: BTreeMap<&'static str, u64> = RiskCheck::ALL
         .iter()
         .map(|c| (c.name(), pipeline.risk.stage().engine().rejects_of(*c)))
         .filter(|(_, n)| *n > 0)
         .collect();
-    eprintln!("first half: {entries_before} orders and replaces sent, refused: {refused:?}");
-    for binding in [RiskCheck::PositionMax, RiskCheck::InstrumentOpenOrders] {
-        assert!(
-            pipeline.risk.stage().engine().rejects_of(binding) > 0,
-            "{} never bound: the test would prove nothing about it",
-            binding.name()
-        );
-    }
+    eprintln!("first half: {entries_before} orders and replaces sent, refused: {rejects_before:?}");
     assert!(
         entries_before > 50,
         "the maker barely quoted: {entries_before}"
     );
-    // Mid-run: orders may no longer be as large as the maker's quotes.
-    let mut smaller = limits;
-    for each in smaller.instruments_mut() {
-        each.order_qty_max_units = QUOTE_LOTS * lot - lot;
-    }
-    assert!(controls.limits.send(smaller));
+    let second_half = match midway {
+        Midway::Limits(change) => {
+            let changed = change(&limits);
+            assert!(controls.limits.send(changed));
+            changed
+        }
+        Midway::Kill => {
+            assert!(
+                controls
+                    .trading
+                    .send(levibot_engine::pipeline::TradingCommand::HaltAndCancelAll)
+            );
+            limits
+        }
+    };
     let journal_mark = journal_position(dir.path());
     pipeline.feed.source_mut().released = true;
     pipeline.run_to_completion();
@@ -321,17 +369,54 @@ fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_
         venue.violations.len(),
         venue.violations.first()
     );
-    assert_eq!(
-        venue.entries, entries_before,
-        "after the change no new order or replace may pass"
-    );
+    let venue = venue.clone();
     drop(pipeline);
     drop(journal);
-
-    // From the journal: the collar, the rates, duplicates, and the change's first order.
     let frames = read_all(dir.path());
-    check_collar_rates_and_duplicates(&frames, &limits, &snapshot, &calibration);
-    let after: Vec<&Frame> = frames.iter().skip(journal_mark).collect();
+    check_collar_exposure_rates_and_duplicates(&frames, &venue, &limits, &snapshot, &calibration);
+    Run {
+        venue,
+        second_half,
+        entries_before,
+        rejects_before,
+        frames,
+        journal_mark,
+        snapshot,
+    }
+}
+
+#[test]
+fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_order() {
+    // Tight enough that position, open-order and self-trade checks bind.
+    let run = run_maker(
+        |limits, lot| {
+            for each in limits.instruments_mut() {
+                each.position_max_units = 3 * QUOTE_LOTS * lot;
+                each.open_orders_max = 1;
+            }
+        },
+        // Midway: orders may no longer be as large as the maker's quotes.
+        Midway::Limits(|limits| {
+            let mut smaller = *limits;
+            for each in smaller.instruments_mut() {
+                each.order_qty_max_units = each.lot_units * (QUOTE_LOTS - 1);
+            }
+            smaller
+        }),
+    );
+    for binding in [RiskCheck::PositionMax, RiskCheck::InstrumentOpenOrders] {
+        assert!(
+            run.rejects_before.contains_key(binding.name()),
+            "{} never bound: the test would prove nothing about it",
+            binding.name()
+        );
+    }
+    assert_eq!(
+        run.venue.entries, run.entries_before,
+        "after the change no new order or replace may pass"
+    );
+    // From the journal: the change's first order was refused by it.
+    let after: Vec<&Frame> = run.frames.iter().skip(run.journal_mark).collect();
     let first_request = after
         .iter()
         .find_map(|f| match f {
@@ -349,11 +434,60 @@ fn the_maker_over_the_corpus_obeys_every_limit_and_a_change_holds_from_the_next_
         })
         .expect("the first order after the change was refused");
     assert_eq!(refusal.check, RiskCheck::OrderQtyMax.code());
-    assert_eq!(refusal.limit, QUOTE_LOTS * lot - lot);
+    let l = run.second_half.instruments[run.snapshot.instrument_id as usize].unwrap();
+    assert_eq!(refusal.limit, l.order_qty_max_units);
+    assert_eq!(refusal.limit, l.lot_units * (QUOTE_LOTS - 1));
     assert!(!after.iter().any(|f| matches!(
         f,
         Frame::Sent(s) if matches!(s.request.kind, order_kind::NEW | order_kind::REPLACE)
     )));
+}
+
+/// Gross exposure binds before the position limit does, and the venue's own arithmetic agrees
+/// that no order took it over; then the kill switch leaves nothing at the venue and lets
+/// nothing new reach it. (With one instrument, net exposure equals gross: both are checked,
+/// only gross can bind first. `tests/risk_limits.rs` makes net bind with two instruments.)
+#[test]
+fn the_maker_over_the_corpus_obeys_gross_exposure_and_the_kill_leaves_nothing_at_the_venue() {
+    let run = run_maker(
+        |limits, lot| {
+            let l = limits.instruments.iter().flatten().next().unwrap();
+            // Two and a half quotes at 0.40 USDT (the corpus trades near 0.35): a third quote
+            // of worst case is over it, while positions may reach twenty quotes.
+            let px_040 =
+                40 * 10i128.pow(l.price_scale.exp as u32) / 100 / l.price_scale.mantissa as i128;
+            let gross = 5 * QUOTE_LOTS as i128 * lot as i128 / 2 * px_040 * multiplier(l);
+            for each in limits.instruments_mut() {
+                each.position_max_units = 20 * QUOTE_LOTS * lot;
+                each.open_orders_max = 1;
+            }
+            limits.gross_exposure_max = gross;
+            limits.net_exposure_max = gross;
+        },
+        Midway::Kill,
+    );
+    assert!(
+        run.rejects_before
+            .contains_key(RiskCheck::GrossExposure.name()),
+        "gross exposure never bound: the test would prove nothing about it"
+    );
+    assert!(
+        !run.rejects_before
+            .contains_key(RiskCheck::PositionMax.name())
+    );
+    assert_eq!(
+        run.venue.entries, run.entries_before,
+        "after the kill no new order or replace may reach the venue"
+    );
+    assert_eq!(
+        run.venue.mass_canceled, 1,
+        "the kill's mass cancel took the one open order off the book"
+    );
+    assert!(
+        run.venue.resting.is_empty(),
+        "after the kill nothing of ours rests at the venue: {:?}",
+        run.venue.resting
+    );
 }
 
 enum Frame {
@@ -399,11 +533,13 @@ fn journal_position(dir: &std::path::Path) -> usize {
 }
 
 /// Rebuilds the reference price from the journaled market data (the fused pipeline journals in
-/// program order) and checks every sent entry against the collar; checks the order and message
+/// program order) and checks every sent entry against the collar, and the worst case the venue
+/// saw with it against gross and net exposure at that price; checks the order and message
 /// rates over the sent orders' risk stamps, and that no two identical new orders went out
 /// within the duplicate window.
-fn check_collar_rates_and_duplicates(
+fn check_collar_exposure_rates_and_duplicates(
     frames: &[Frame],
+    venue: &CheckingVenue,
     limits: &RiskLimits,
     snapshot: &levibot_engine::pipeline::OwnedSnapshot,
     calibration: &levibot_shm::TscCalibration,
@@ -462,6 +598,15 @@ fn check_collar_rates_and_duplicates(
                 "outside the collar: {r:?}, reference {bid}/{ask}"
             );
             collar_checked += 1;
+            // Exposure at risk's reference price, the mid rounded down, in 10^-18 quote units.
+            let ref_notional = ((bid as i128 + ask as i128) >> 1) * multiplier(&l);
+            let (worst_long, worst_short) = venue.worst[&r.client_order_id];
+            let gross = worst_long.max(-worst_short) as i128 * ref_notional;
+            let net = (worst_long as i128 * ref_notional).max(-worst_short as i128 * ref_notional);
+            assert!(
+                gross <= limits.gross_exposure_max && net <= limits.net_exposure_max,
+                "gross {gross} or net {net} exposure over the limit: {r:?}, reference {bid}/{ask}"
+            );
         }
         if r.kind == order_kind::NEW {
             let key = (r.side, r.px, r.qty);
