@@ -3,7 +3,10 @@
 //! and answers late) journals into a directory and is stopped at a random point; the state
 //! `daemon::recovery::recover` rebuilds from the journal alone equals the live risk engine's:
 //! positions, open orders (ids, sides, prices, leaves), realised PnL, the trading state and the
-//! client-order-id mark, which is above every id in the journal. A second run continues from
+//! client-order-id mark, which is above every id in the journal. And it equals the venue's own
+//! view, which shares no code with recovery (the live engine shares `on_execution`): the
+//! position the venue filled, and every order resting there open with its price, fills and
+//! leaves. A second run continues from
 //! the recovered state and ids and recovers again. And the edges: a halted journal, instrument
 //! definitions that disagree with the configuration, corrupt payloads, an empty or missing
 //! directory, missing or pruned segments, a clean stop, a trip that a refusal journaled.
@@ -144,6 +147,8 @@ struct VenueState {
     resting: BTreeMap<u64, Resting>,
     reports: VecDeque<ExecutionReport>,
     fills: u64,
+    /// What its fills of our orders add up to: bought minus sold.
+    position: i64,
 }
 
 impl VenueState {
@@ -157,6 +162,7 @@ impl VenueState {
             resting: BTreeMap::new(),
             reports: VecDeque::new(),
             fills: 0,
+            position: 0,
         }))
     }
 
@@ -256,6 +262,7 @@ impl VenueState {
             ..ExecutionReport::default()
         });
         self.fills += 1;
+        self.position += if r.order.side == side::BUY { qty } else { -qty };
         if r.qty == r.cum {
             self.resting.remove(&id);
         } else {
@@ -588,6 +595,42 @@ fn assert_recovered(live: &RiskEngine, rec: &Recovered, dir: &Path, instrument_i
     assert!(!rec.was_clean_stop, "{ctx}: a crash");
 }
 
+/// Recovery against the venue's own book of our orders and its fills, not against the live
+/// engine (which shares `on_execution` with recovery): the position is what the venue filled;
+/// every order resting at the venue is open, with its side, price, fills and leaves; every
+/// other open order is a new one the venue was sent and has not answered.
+fn assert_matches_venue(rec: &Recovered, venue: &VenueState, instrument_id: u32, ctx: &str) {
+    let position = rec
+        .positions
+        .iter()
+        .find(|(id, _)| *id == instrument_id)
+        .map_or(0, |(_, qty)| *qty);
+    assert_eq!(position, venue.position, "{ctx}: the venue's position");
+    for (&id, r) in &venue.resting {
+        let open = rec
+            .open_orders
+            .iter()
+            .find(|o| o.client_order_id == id)
+            .unwrap_or_else(|| panic!("{ctx}: order {id} rests at the venue but is not open"));
+        assert_eq!(
+            (open.side, open.px, open.cum_qty, open.leaves_qty),
+            (r.order.side, r.order.px, r.cum, r.qty - r.cum),
+            "{ctx}: order {id}: side, price, filled and leaves as the venue has them"
+        );
+    }
+    for open in &rec.open_orders {
+        let unanswered = venue
+            .queued
+            .iter()
+            .any(|q| q.kind == order_kind::NEW && q.client_order_id == open.client_order_id);
+        assert!(
+            venue.resting.contains_key(&open.client_order_id) || unanswered && !open.acked,
+            "{ctx}: open after recovery, but neither resting at the venue nor awaiting its \
+             answer: {open:?}"
+        );
+    }
+}
+
 fn describe(rec: &Recovered) -> String {
     let unacked = rec.open_orders.iter().filter(|o| !o.acked).count();
     let partly_filled = rec.open_orders.iter().filter(|o| o.cum_qty > 0).count();
@@ -637,6 +680,7 @@ fn a_crash_at_a_random_point_recovers_the_live_risk_state() {
         let rec = recover(dir.path(), limits(&instrument), &instruments).unwrap();
         eprintln!("{ctx}: {}", describe(&rec));
         assert_recovered(run.live(), &rec, dir.path(), instrument.id, &ctx);
+        assert_matches_venue(&rec, &venue.lock().unwrap(), instrument.id, &ctx);
         assert_eq!(
             rec.engine.next_client_order_id(1),
             run.live().next_client_order_id(1),
@@ -681,6 +725,7 @@ fn a_second_run_continues_from_the_recovered_state_and_recovers_again() {
     let ctx = format!("seed {seed}, first run");
     eprintln!("{ctx}: {}", describe(&rec));
     assert_recovered(first.live(), &rec, dir.path(), instrument.id, &ctx);
+    assert_matches_venue(&rec, &venue.lock().unwrap(), instrument.id, &ctx);
     let first_ids_max = read_journal(dir.path()).id_max;
     drop(first);
 
@@ -717,6 +762,7 @@ fn a_second_run_continues_from_the_recovered_state_and_recovers_again() {
     let ctx = format!("seed {seed}, second run");
     eprintln!("{ctx}: {}", describe(&rec));
     assert_recovered(second.live(), &rec, dir.path(), instrument.id, &ctx);
+    assert_matches_venue(&rec, &venue.lock().unwrap(), instrument.id, &ctx);
     assert_eq!(rec.runs, 2, "{ctx}");
     assert!(
         rec.next_client_order_id > first_ids_max + 1,
