@@ -65,7 +65,7 @@
 //! the journal on the cold side, tailing it, and checkpoints its own state, with P the first
 //! frame it has not applied. So a checkpoint is exact by construction, in either thread layout,
 //! and restoring it then replaying from P gives the state a full replay gives
-//! (`tests/daemon_recovery.rs` checks that at random P). The state carried is everything the
+//! (`tests/daemon_checkpoint.rs` checks that at random P). The state carried is everything the
 //! replay accumulates: per instrument the ledger (position, realised PnL, cost basis, mark,
 //! the worst-case bound restored or adopted orders raised), every open order as risk's table
 //! holds it (working order, pending replaces and cancel, fills, ack, status-round flag), the

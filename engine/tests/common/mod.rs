@@ -1,6 +1,9 @@
-//! The risk tests' instruments and limits (`tests/risk*.rs`), and their desk ([`desk`]).
+//! The risk tests' instruments and limits (`tests/risk*.rs`), and their desk ([`desk`]); the
+//! crash harness of the recovery and checkpoint tests ([`crash`]).
 
 // Each test binary uses part of it.
+#[allow(dead_code)]
+pub mod crash;
 #[allow(dead_code)]
 pub mod desk;
 

@@ -1,0 +1,563 @@
+//! Checkpoints (`daemon::checkpoint`; the harness: `common/crash.rs`): a `ShadowRecovery` runs
+//! beside the pipeline as the daemon runs it (started from start-up recovery, checkpointing at
+//! once, catching up and checkpointing at random moments, caught up or lagging by a random
+//! number of frames), and recovery from each checkpoint equals the full replay
+//! (`recover_from_start`) in everything (`Recovered::state`, the whole replayed state); with
+//! tiny segments compressed and pruned by the journal's own maintenance, recovery from the last
+//! checkpoint (whose P lies in an earlier, compressed segment) equals the full replay of the
+//! whole journal, kept aside by hard links, and the live engine; a checkpoint without its end,
+//! with a wrong count or with a stray writer's record is ignored; a checkpoint's P pruned, or no
+//! checkpoint and no segment 0, is `Pruned`; a checkpoint carries its instruments' definitions;
+//! a shadow that lost frames stops.
+
+use std::path::Path;
+
+use levibot_engine::daemon::checkpoint::{
+    CATCH_UP_FRAMES_MAX, Checkpoint, CheckpointError, CheckpointWritten, ShadowRecovery,
+};
+use levibot_engine::daemon::recovery::{Recovered, RecoveryError, recover, recover_from_start};
+use levibot_engine::pipeline::writer_id;
+use levibot_engine::risk::RiskLimits;
+use levibot_gateway::instrument::{Instrument, InstrumentTable};
+use levibot_shm::layout::{SEGMENT_SIZE_MIN, segment_file_name};
+use levibot_shm::records::{CheckpointEnd, OrderRequest, Record, SentOrder, record_type};
+use levibot_shm::{
+    Appender, JournalConfig, Position, RecordType, RetentionPolicy, StartAt, Tailer, list_segments,
+};
+
+mod common;
+use common::crash::*;
+
+// ------------------------------------------------------------------------------------------------
+// Checkpoints.
+
+/// Two recoveries of the same journal agree on everything: the whole replayed state (as a
+/// checkpoint carries it) and what `Recovered` and its engine say.
+fn assert_same_recovery(a: &Recovered, b: &Recovered, instrument_id: u32, ctx: &str) {
+    let (sa, sb) = (a.state(), b.state());
+    assert_eq!(
+        sa.begin, sb.begin,
+        "{ctx}: counts, ids, sequence numbers, trip"
+    );
+    assert_eq!(sa.instruments, sb.instruments, "{ctx}: ledgers");
+    assert_eq!(sa.orders, sb.orders, "{ctx}: open orders");
+    assert_eq!(sa.marks, sb.marks, "{ctx}: client-order-id marks");
+    assert_eq!(sa.fills, sb.fills, "{ctx}: fill stamps");
+    assert_eq!(a.open_orders, b.open_orders, "{ctx}");
+    assert_eq!(a.positions, b.positions, "{ctx}");
+    assert_eq!(a.next_client_order_id, b.next_client_order_id, "{ctx}");
+    assert_eq!(a.seq_nums, b.seq_nums, "{ctx}");
+    assert_eq!(a.trading_state, b.trading_state, "{ctx}");
+    let counts = |r: &Recovered| {
+        (
+            r.orders_sent,
+            r.reports,
+            r.targets_gone,
+            r.skipped,
+            r.was_clean_stop,
+            r.found_journal,
+            r.runs,
+            r.frames,
+            r.end,
+        )
+    };
+    assert_eq!(counts(a), counts(b), "{ctx}");
+    let (ea, eb) = (&a.engine, &b.engine);
+    assert_eq!(ea.engine_state(), eb.engine_state(), "{ctx}");
+    assert_eq!(
+        ea.ledger_state(instrument_id),
+        eb.ledger_state(instrument_id),
+        "{ctx}"
+    );
+    assert_eq!(
+        ea.realised_pnl(instrument_id),
+        eb.realised_pnl(instrument_id),
+        "{ctx}"
+    );
+    assert_eq!(ea.pnl(), eb.pnl(), "{ctx}");
+    assert_eq!(ea.exposure(), eb.exposure(), "{ctx}");
+    assert_eq!(ea.pending_trip(), eb.pending_trip(), "{ctx}");
+    assert_eq!(
+        ea.next_client_order_id(1),
+        eb.next_client_order_id(1),
+        "{ctx}"
+    );
+}
+
+/// Recovery from the journal's last checkpoint, which must be `written`, and the full replay
+/// agree.
+fn assert_checkpoint_recovers(
+    dir: &Path,
+    written: &CheckpointWritten,
+    limits: RiskLimits,
+    instruments: &InstrumentTable,
+    instrument_id: u32,
+    ctx: &str,
+) -> Recovered {
+    let with = recover(dir, limits, instruments).unwrap();
+    let used = with
+        .checkpoint
+        .unwrap_or_else(|| panic!("{ctx}: no checkpoint used"));
+    assert_eq!(
+        (used.checkpoint_id, used.position, used.replay_from),
+        (written.checkpoint_id, written.begin, written.replay_from),
+        "{ctx}"
+    );
+    let full = recover_from_start(dir, limits, instruments).unwrap();
+    assert_eq!(full.checkpoint, None, "{ctx}");
+    assert_same_recovery(&with, &full, instrument_id, ctx);
+    with
+}
+
+/// Frames from `position` to the journal's end.
+fn frames_from(dir: &Path, position: Position) -> usize {
+    let mut tailer = Tailer::open(dir, StartAt::Position(position)).unwrap();
+    let mut frames = 0;
+    loop {
+        match tailer.poll(4096, |_| {}).unwrap().frames {
+            0 => return frames,
+            n => frames += n,
+        }
+    }
+}
+
+/// The position after the journal's last frame.
+fn journal_end(dir: &Path) -> Position {
+    Tailer::open(dir, StartAt::End).unwrap().position()
+}
+
+/// The daemon's start: recover, start the shadow, checkpoint at once.
+fn start_shadow(
+    run: &mut Run,
+    dir: &Path,
+    limits: RiskLimits,
+    instruments: &InstrumentTable,
+) -> (ShadowRecovery, CheckpointWritten) {
+    let rec = recover(dir, limits, instruments).unwrap();
+    let mut shadow = ShadowRecovery::start(&run.journal, limits, instruments, &rec).unwrap();
+    let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
+    assert_eq!(written.replay_from, rec.end);
+    (shadow, written)
+}
+
+/// Checkpoints written while the pipeline trades, with the shadow caught up or lagging by a
+/// random number of frames (so P falls anywhere: between an order and its reports, in the
+/// middle of a replace): recovery from each, at once, gives what the full replay gives; and
+/// after the crash, the live engine's state.
+#[test]
+fn checkpoints_at_random_moments_recover_what_a_full_replay_recovers() {
+    let seed = levibot_testkit::seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let (mut lagging, mut with_orders) = (0, 0);
+    for attempt in 0..2 {
+        let dir = tempfile::tempdir().unwrap();
+        let venue = VenueState::new(rng.u64(..), instrument.lot_units);
+        let mut run = start_run(dir.path(), dir.path(), 0, rng.u64(..), 0, &venue, 1, None);
+        let (mut shadow, written) = start_shadow(&mut run, dir.path(), limits, &instruments);
+        let ctx = format!("seed {seed}, attempt {attempt}, at start-up");
+        assert_checkpoint_recovers(
+            dir.path(),
+            &written,
+            limits,
+            &instruments,
+            instrument.id,
+            &ctx,
+        );
+        let mut pause_at = 0;
+        for moment in 0..6 {
+            pause_at += rng.u64(500..MESSAGES / 6);
+            run.pipeline.feed.source_mut().pause_at = pause_at;
+            run.run_to_gate(seed);
+            let behind = frames_from(dir.path(), shadow.position());
+            if rng.bool() {
+                let applied = shadow.catch_up_frames(rng.usize(..behind.max(1))).unwrap();
+                assert!(applied < behind, "seed {seed}");
+            } else {
+                while shadow.catch_up().unwrap() == CATCH_UP_FRAMES_MAX {}
+            }
+            let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
+            lagging += usize::from(written.replay_from < written.begin);
+            let ctx = format!(
+                "seed {seed}, attempt {attempt}, moment {moment} (after {pause_at} messages), \
+                 checkpoint {} replaying from {}",
+                written.checkpoint_id, written.replay_from
+            );
+            let rec = assert_checkpoint_recovers(
+                dir.path(),
+                &written,
+                limits,
+                &instruments,
+                instrument.id,
+                &ctx,
+            );
+            with_orders += usize::from(!rec.state().orders.is_empty());
+        }
+        // The crash: recovery from the last checkpoint is the live state.
+        run.run_until_unanswered(&venue, seed);
+        run.freeze_and_drain(&venue, seed);
+        let behind = frames_from(dir.path(), shadow.position());
+        shadow.catch_up_frames(rng.usize(..behind.max(1))).unwrap();
+        let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
+        let ctx = format!("seed {seed}, attempt {attempt}, after the crash");
+        let rec = assert_checkpoint_recovers(
+            dir.path(),
+            &written,
+            limits,
+            &instruments,
+            instrument.id,
+            &ctx,
+        );
+        eprintln!("{ctx}: {}", describe(&rec));
+        assert_recovered(run.live(), &rec, dir.path(), instrument.id, &ctx);
+    }
+    assert!(
+        lagging > 0 && with_orders > 0,
+        "seed {seed}: {lagging} checkpoints lagged the journal, {with_orders} held open \
+         orders: the test proved little"
+    );
+}
+
+/// Hard-links every raw segment of `dir` into `backup` (once): a copy of the whole journal
+/// that pruning and compression in `dir` do not touch.
+fn keep_segments(dir: &Path, backup: &Path) {
+    for s in list_segments(dir).unwrap() {
+        let to = backup.join(segment_file_name(s.index));
+        if !s.compressed && !to.exists() {
+            std::fs::hard_link(&s.path, &to).unwrap();
+        }
+    }
+}
+
+/// Tiny segments, compressed and pruned by the journal's own maintenance while the pipeline
+/// trades and the shadow checkpoints: segment 0 and many after it are gone, the last
+/// checkpoint's P lies in an earlier segment than its records (and is compressed by then),
+/// and recovery gives exactly what a full replay of the whole journal (kept aside) gives, and
+/// the live engine's state.
+#[test]
+fn segments_pruned_before_the_checkpoint_recover_the_exact_state() {
+    let seed = levibot_testkit::seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    let counters = tempfile::tempdir().unwrap();
+    let config = JournalConfig {
+        dir: dir.path().to_owned(),
+        segment_size: SEGMENT_SIZE_MIN,
+        prefault: false,
+        retention: RetentionPolicy {
+            compress: true,
+            raw_segments_kept: 1,
+            max_age: None,
+            max_total_bytes: Some(12 * SEGMENT_SIZE_MIN as u64),
+        },
+    };
+    let segment_of = |p: Position| p.split(SEGMENT_SIZE_MIN).0;
+    let venue = VenueState::new(rng.u64(..), instrument.lot_units);
+    let mut run = start_run_in(&config, counters.path(), 0, rng.u64(..), 0, &venue, 1, None);
+    let (mut shadow, _) = start_shadow(&mut run, dir.path(), limits, &instruments);
+    let mut pruned = 0;
+    let mut pause_at = 0;
+    while pause_at < MESSAGES - 4_000 {
+        pause_at += rng.u64(200..2_000);
+        run.pipeline.feed.source_mut().pause_at = pause_at;
+        run.run_to_gate(seed);
+        while shadow.catch_up().unwrap() == CATCH_UP_FRAMES_MAX {}
+        if rng.u8(..3) == 0 {
+            shadow.write_checkpoint(&mut run.daemon).unwrap();
+        }
+        keep_segments(dir.path(), backup.path());
+        pruned += run.journal.maintain().unwrap().pruned.len();
+    }
+    // The last stretch without catching up; then the shadow goes on to two segments before
+    // the end only.
+    run.pipeline.feed.source_mut().pause_at = pause_at + 2_000;
+    run.run_until_unanswered(&venue, seed);
+    run.freeze_and_drain(&venue, seed);
+    let end = segment_of(journal_end(dir.path()));
+    while segment_of(shadow.position()) + 2 < end {
+        assert!(shadow.catch_up_frames(16).unwrap() > 0, "seed {seed}");
+    }
+    let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
+    assert!(
+        segment_of(written.replay_from) < segment_of(written.begin),
+        "seed {seed}: {written:?}"
+    );
+    keep_segments(dir.path(), backup.path());
+    pruned += run.journal.maintain().unwrap().pruned.len();
+    let listing = list_segments(dir.path()).unwrap();
+    let ctx = format!(
+        "seed {seed}: {pruned} segments pruned, {} left, checkpoint {} replaying from {} \
+         (segment {}), written in segment {}",
+        listing.len(),
+        written.checkpoint_id,
+        written.replay_from,
+        segment_of(written.replay_from),
+        segment_of(written.begin)
+    );
+    assert!(pruned > 0 && listing[0].index > 0, "{ctx}");
+    assert!(
+        listing
+            .iter()
+            .any(|s| s.index == segment_of(written.replay_from) && s.compressed),
+        "{ctx}: P's segment is compressed"
+    );
+
+    let full = recover_from_start(backup.path(), limits, &instruments).unwrap();
+    assert_recovered(run.live(), &full, backup.path(), instrument.id, &ctx);
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    eprintln!("{ctx}: {}", describe(&rec));
+    assert_eq!(
+        rec.checkpoint.map(|c| (c.checkpoint_id, c.replay_from)),
+        Some((written.checkpoint_id, written.replay_from)),
+        "{ctx}"
+    );
+    assert_same_recovery(&rec, &full, instrument.id, &ctx);
+    let e = recover_from_start(dir.path(), limits, &instruments).unwrap_err();
+    assert!(matches!(e, RecoveryError::Pruned { .. }), "{ctx}: {e}");
+}
+
+/// Appends `checkpoint`'s records; `edit` may change one (`Some(bytes)`), drop it (`Some` of
+/// nothing) or keep it (`None`); `writer` takes the record's index and says which appender.
+fn append_checkpoint(
+    appenders: &mut [&mut Appender],
+    checkpoint: &Checkpoint,
+    mut choose: impl FnMut(usize, RecordType) -> Option<usize>,
+    mut edit: impl FnMut(RecordType, &[u8]) -> Option<Vec<u8>>,
+) {
+    let mut k = 0;
+    checkpoint
+        .for_each_record(|record_type, bytes| {
+            let writer = choose(k, record_type);
+            k += 1;
+            let Some(writer) = writer else {
+                return Ok::<(), ()>(());
+            };
+            let bytes = edit(record_type, bytes).unwrap_or_else(|| bytes.to_vec());
+            appenders[writer].append(record_type, &bytes).unwrap();
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// A checkpoint whose end never came (a crash while writing it), whose end counts other
+/// records than came, or some of whose records another writer wrote, is ignored: recovery
+/// takes the complete one before it, or replays from the start if there is none; a complete
+/// one after them is taken.
+#[test]
+fn a_checkpoint_cut_off_before_its_end_is_ignored() {
+    let seed = levibot_testkit::seed();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let venue = VenueState::new(rng.u64(..), instrument.lot_units);
+    let mut run = start_run(dir.path(), dir.path(), 0, rng.u64(..), 0, &venue, 1, None);
+    let mut other = run.journal.appender(7).unwrap();
+    let used = |dir: &Path| {
+        let rec = recover(dir, limits, &instruments).unwrap();
+        let full = recover_from_start(dir, limits, &instruments).unwrap();
+        assert_same_recovery(&rec, &full, instrument.id, &format!("seed {seed}"));
+        rec.checkpoint.map(|c| c.checkpoint_id)
+    };
+    let mut pause_at = rng.u64(1_000..4_000);
+    let mut trade = |run: &mut Run, rng: &mut fastrand::Rng| {
+        pause_at += rng.u64(1_000..4_000);
+        run.pipeline.feed.source_mut().pause_at = pause_at;
+        run.run_to_gate(seed);
+    };
+    // A real state as of now, as a checkpoint with id `id` would carry it.
+    let forged = |id: u64| {
+        let now = recover_from_start(dir.path(), limits, &instruments).unwrap();
+        let mut checkpoint = now.state().clone();
+        checkpoint.set_id(id);
+        checkpoint
+    };
+    let all = |_: usize, _: RecordType| Some(0);
+    let keep = |_: RecordType, _: &[u8]| None;
+
+    // Only a cut-off one: the full replay.
+    trade(&mut run, &mut rng);
+    let cut = forged(50);
+    let body = cut.body_records() as usize;
+    let half = |k: usize, _: RecordType| (k <= body / 2).then_some(0);
+    append_checkpoint(&mut [&mut run.daemon], &cut, half, keep);
+    trade(&mut run, &mut rng);
+    assert_eq!(used(dir.path()), None, "seed {seed}");
+
+    // A complete one.
+    trade(&mut run, &mut rng);
+    append_checkpoint(&mut [&mut run.daemon], &forged(60), all, keep);
+    assert_eq!(used(dir.path()), Some(60), "seed {seed}");
+
+    // Cut off before its end, after all its records.
+    trade(&mut run, &mut rng);
+    let cut = forged(61);
+    let body = cut.body_records() as usize;
+    assert!(body > 2, "seed {seed}: a checkpoint of {body} records");
+    // Record 0 is the begin, `body + 1` the end.
+    let no_end = |k: usize, _: RecordType| (k <= body).then_some(0);
+    append_checkpoint(&mut [&mut run.daemon], &cut, no_end, keep);
+    trade(&mut run, &mut rng);
+    assert_eq!(used(dir.path()), Some(60), "seed {seed}: no end");
+
+    // An end that counts one record more than came.
+    let wrong_end = |t: RecordType, bytes: &[u8]| {
+        (t == record_type::CHECKPOINT_END).then(|| {
+            let mut end = CheckpointEnd::from_bytes(bytes).unwrap();
+            end.records += 1;
+            end.to_bytes().to_vec()
+        })
+    };
+    append_checkpoint(&mut [&mut run.daemon], &forged(62), all, wrong_end);
+    assert_eq!(used(dir.path()), Some(60), "seed {seed}: wrong count");
+
+    // One record from another writer.
+    trade(&mut run, &mut rng);
+    let strays = |k: usize, _: RecordType| Some(usize::from(k == 1));
+    append_checkpoint(
+        &mut [&mut run.daemon, &mut other],
+        &forged(63),
+        strays,
+        keep,
+    );
+    assert_eq!(used(dir.path()), Some(60), "seed {seed}: a stray record");
+
+    // A begin, then a complete one: the complete one is taken; then a cut one after it.
+    trade(&mut run, &mut rng);
+    let begin_only = |k: usize, _: RecordType| (k == 0).then_some(0);
+    append_checkpoint(&mut [&mut run.daemon], &forged(64), begin_only, keep);
+    append_checkpoint(&mut [&mut run.daemon], &forged(65), all, keep);
+    trade(&mut run, &mut rng);
+    assert_eq!(used(dir.path()), Some(65), "seed {seed}");
+    let cut = forged(66);
+    let body = cut.body_records() as usize;
+    let half = |k: usize, _: RecordType| (k <= body / 2).then_some(0);
+    append_checkpoint(&mut [&mut run.daemon], &cut, half, keep);
+    trade(&mut run, &mut rng);
+    assert_eq!(used(dir.path()), Some(65), "seed {seed}");
+}
+
+/// Hand-written runs in segments 0, 1 and 2; the shadow starts in run 1 and writes its
+/// checkpoint in run 2, so P lies in segment 1 and the checkpoint in segment 2. Without
+/// segment 0 recovery is exact; without segment 1 too, P is gone: `Pruned`, saying so.
+#[test]
+fn a_checkpoint_stands_for_pruned_segments_until_its_own_position_is_pruned() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let send = |appender: &mut Appender, id: u64| {
+        let order = OrderRequest {
+            instrument_id: instrument.id,
+            ..new_order(
+                id,
+                (3_000 - id as i64) * instrument.tick_units,
+                instrument.lot_units,
+            )
+        };
+        appender
+            .append(SentOrder::RECORD_TYPE, sent(order, id).to_bytes())
+            .unwrap();
+    };
+    {
+        let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+        send(&mut appender, 1);
+    }
+    let mut shadow = {
+        let (journal, mut appender) = hand_journal(dir.path(), &instruments);
+        send(&mut appender, 2);
+        let rec = recover(dir.path(), limits, &instruments).unwrap();
+        let shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+        send(&mut appender, 3);
+        shadow
+    };
+    let written = {
+        let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+        send(&mut appender, 4);
+        shadow.write_checkpoint(&mut appender).unwrap()
+    };
+    let segment_of = |p: Position| p.split(16 << 20).0;
+    assert_eq!(
+        (segment_of(written.replay_from), segment_of(written.begin)),
+        (1, 2)
+    );
+    let full = recover_from_start(dir.path(), limits, &instruments).unwrap();
+    assert_eq!(full.open_orders.len(), 4);
+
+    let segment = |i: u64| dir.path().join(segment_file_name(i));
+    std::fs::remove_file(segment(0)).unwrap();
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    assert_eq!(
+        rec.checkpoint.map(|c| c.replay_from),
+        Some(written.replay_from)
+    );
+    assert_same_recovery(&rec, &full, instrument.id, "segment 0 pruned");
+    assert_eq!((rec.runs, rec.next_client_order_id), (3, 5));
+    assert_eq!(rec.seq_nums.map(|s| s.next_sender), Some(5));
+
+    std::fs::remove_file(segment(1)).unwrap();
+    let e = recover(dir.path(), limits, &instruments).unwrap_err();
+    assert!(
+        matches!(e, RecoveryError::Pruned { first: 2, replay_from: Some(p), .. } if p == written.replay_from),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("which was pruned too"), "{e}");
+}
+
+/// A checkpoint carries its instruments' definitions: with every definition of its run pruned,
+/// a configuration with another instrument at an id is still refused.
+#[test]
+fn a_checkpoint_is_refused_by_a_configuration_with_other_instruments() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mut shadow = {
+            let (first, _appender) = hand_journal(dir.path(), &instruments);
+            let rec = recover(dir.path(), limits, &instruments).unwrap();
+            ShadowRecovery::start(&first, limits, &instruments, &rec).unwrap()
+        };
+        // The next run's segment holds the checkpoint and no definitions.
+        let second = journal(dir.path());
+        let mut appender = second.appender(writer_id::DAEMON).unwrap();
+        shadow.catch_up().unwrap();
+        shadow.write_checkpoint(&mut appender).unwrap();
+    }
+    std::fs::remove_file(dir.path().join(segment_file_name(0))).unwrap();
+    assert!(recover(dir.path(), limits, &instruments).is_ok());
+    // The traded instrument's id now names the other one.
+    let mut all: Vec<Instrument> = instruments.iter().cloned().collect();
+    all.reverse();
+    let swapped = InstrumentTable::new(all).unwrap();
+    let e = recover(dir.path(), limits, &swapped).unwrap_err();
+    assert!(
+        matches!(e, RecoveryError::InstrumentMismatch { .. }),
+        "{e:?}"
+    );
+}
+
+/// A shadow that loses frames (a segment pruned before it read it) says so once, stops, and
+/// writes no checkpoint any more.
+#[test]
+fn a_shadow_that_lost_frames_stops_checkpointing() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let mut shadow = {
+        let (journal, _appender) = hand_journal(dir.path(), &instruments);
+        let rec = recover(dir.path(), limits, &instruments).unwrap();
+        ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap()
+    };
+    three_runs(dir.path(), &instruments, &instrument);
+    std::fs::remove_file(dir.path().join(segment_file_name(2))).unwrap();
+    let e = shadow.catch_up().unwrap_err();
+    assert!(e.to_string().contains("segment 2 is missing"), "{e}");
+    assert_eq!(shadow.catch_up().unwrap(), 0);
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let e = shadow.write_checkpoint(&mut appender).unwrap_err();
+    assert!(matches!(e, CheckpointError::ShadowFailed(_)), "{e:?}");
+    assert!(shadow.failed().is_some());
+}
