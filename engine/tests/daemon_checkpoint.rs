@@ -20,7 +20,10 @@ use levibot_engine::pipeline::writer_id;
 use levibot_engine::risk::RiskLimits;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::layout::{SEGMENT_SIZE_MIN, segment_file_name};
-use levibot_shm::records::{CheckpointEnd, OrderRequest, Record, SentOrder, record_type};
+use levibot_shm::records::{
+    BookTicker, CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument,
+    CheckpointMarks, CheckpointOrder, OrderRequest, Record, SentOrder, record_type,
+};
 use levibot_shm::{
     Appender, JournalConfig, Position, RecordType, RetentionPolicy, StartAt, Tailer, list_segments,
 };
@@ -106,7 +109,48 @@ fn assert_checkpoint_recovers(
     let full = recover_from_start(dir, limits, instruments).unwrap();
     assert_eq!(full.checkpoint, None, "{ctx}");
     assert_same_recovery(&with, &full, instrument_id, ctx);
+    let (frames, end_records) = checkpoint_frames(dir, written);
+    assert_eq!(
+        (written.records, end_records),
+        (frames, frames - 2),
+        "{ctx}: the records the writer and the end record count are the frames in the journal"
+    );
     with
+}
+
+/// Counted in the journal, not by the checkpoint code: the frames of `written`'s checkpoint
+/// from its begin to its end, both included, and the body count its end record states.
+fn checkpoint_frames(dir: &Path, written: &CheckpointWritten) -> (u64, u64) {
+    let checkpoint_types = [
+        CheckpointBegin::RECORD_TYPE,
+        CheckpointInstrument::RECORD_TYPE,
+        CheckpointOrder::RECORD_TYPE,
+        CheckpointMarks::RECORD_TYPE,
+        CheckpointFills::RECORD_TYPE,
+        CheckpointEnd::RECORD_TYPE,
+    ];
+    let mut tailer = Tailer::open(dir, StartAt::Position(written.begin)).unwrap();
+    let (mut frames, mut end_records) = (0, None);
+    while end_records.is_none() {
+        let polled = tailer
+            .poll(1, |f| {
+                if checkpoint_types.contains(&f.record_type) {
+                    frames += 1;
+                }
+                if f.record_type == CheckpointEnd::RECORD_TYPE {
+                    let end = CheckpointEnd::from_bytes(f.payload).unwrap();
+                    assert_eq!(end.checkpoint_id, written.checkpoint_id);
+                    end_records = Some(end.records);
+                }
+            })
+            .unwrap();
+        assert!(
+            polled.frames > 0,
+            "checkpoint {} has no end",
+            written.checkpoint_id
+        );
+    }
+    (frames, end_records.unwrap())
 }
 
 /// Frames from `position` to the journal's end.
@@ -560,4 +604,30 @@ fn a_shadow_that_lost_frames_stops_checkpointing() {
     let e = shadow.write_checkpoint(&mut appender).unwrap_err();
     assert!(matches!(e, CheckpointError::ShadowFailed(_)), "{e:?}");
     assert!(shadow.failed().is_some());
+}
+
+/// One `catch_up` applies at most 65,536 frames (64 Ki, the bound the control loop's other
+/// duties wait for), and the next call takes the rest.
+#[test]
+fn a_catch_up_applies_at_most_64_ki_frames_and_the_next_the_rest() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let behind = 65_536 + 10;
+    let ticker = BookTicker {
+        instrument_id: instrument.id,
+        ..BookTicker::default()
+    };
+    for _ in 0..behind {
+        appender
+            .append(BookTicker::RECORD_TYPE, ticker.to_bytes())
+            .unwrap();
+    }
+    assert_eq!(shadow.catch_up().unwrap(), 65_536);
+    assert_eq!(CATCH_UP_FRAMES_MAX, 65_536);
+    assert_eq!(shadow.catch_up().unwrap(), 10);
+    assert_eq!(shadow.catch_up().unwrap(), 0);
 }
