@@ -242,13 +242,10 @@ impl Pending {
             _ => return,
         };
         if !fits {
-            // More than it announced: never complete. Drop what it holds (garbage must not
-            // grow it) and ignore the rest.
+            // More than it announced: never complete. Drop all it holds, its begin too (garbage
+            // must not grow it; nothing reads a broken one again) and ignore the rest.
             self.broken = true;
-            *c = Checkpoint {
-                begin,
-                ..Checkpoint::default()
-            };
+            *c = Checkpoint::default();
         }
     }
 
