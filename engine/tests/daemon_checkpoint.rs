@@ -22,7 +22,8 @@ use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::layout::{SEGMENT_SIZE_MIN, segment_file_name};
 use levibot_shm::records::{
     BookTicker, CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument,
-    CheckpointMarks, CheckpointOrder, OrderRequest, Record, SentOrder, record_type,
+    CheckpointMarks, CheckpointOrder, ExecutionReport, OrderRequest, Record, SentOrder, exec_type,
+    order_kind, record_type, side,
 };
 use levibot_shm::{
     Appender, JournalConfig, Position, RecordType, RetentionPolicy, StartAt, Tailer, list_segments,
@@ -630,4 +631,151 @@ fn a_catch_up_applies_at_most_64_ki_frames_and_the_next_the_rest() {
     assert_eq!(CATCH_UP_FRAMES_MAX, 65_536);
     assert_eq!(shadow.catch_up().unwrap(), 10);
     assert_eq!(shadow.catch_up().unwrap(), 0);
+}
+
+/// What the random runs seldom hold at a checkpoint's moment, written by hand: an order
+/// acknowledged, one with a cancel pending, orders awaiting a mass status answer, two
+/// strategies' marks, and instruments defined but never traded. Recovery from the checkpoint
+/// equals the full replay, and the checkpoint carries every definition the journal has
+/// (compared with the instrument table, not with the checkpoint code's own view).
+#[test]
+fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_definition() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    assert!(
+        instruments.iter().count() > 1,
+        "the table has instruments risk does not trade"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let px = 3_000 * instrument.tick_units;
+    let order = |id: u64, strategy_id: u16| OrderRequest {
+        instrument_id: instrument.id,
+        strategy_id,
+        ..new_order(id, px, instrument.lot_units)
+    };
+    let mut seq = 0;
+    let mut send = |appender: &mut Appender, request: OrderRequest| {
+        seq += 1;
+        appender
+            .append(SentOrder::RECORD_TYPE, sent(request, seq).to_bytes())
+            .unwrap();
+    };
+    let report = |appender: &mut Appender, id: u64, exec: u8| {
+        let r = ExecutionReport {
+            client_order_id: id,
+            instrument_id: instrument.id,
+            exec_type: exec,
+            ord_status: exec_type::NEW,
+            side: side::BUY,
+            px,
+            leaves_qty: instrument.lot_units,
+            ..ExecutionReport::default()
+        };
+        appender
+            .append(ExecutionReport::RECORD_TYPE, r.to_bytes())
+            .unwrap();
+    };
+    for (id, strategy_id) in [(21, 1), (22, 1), (23, 2)] {
+        send(&mut appender, order(id, strategy_id));
+        report(&mut appender, id, exec_type::NEW);
+    }
+    send(
+        &mut appender,
+        OrderRequest {
+            kind: order_kind::CANCEL,
+            orig_client_order_id: 22,
+            ..order(24, 1)
+        },
+    );
+    send(
+        &mut appender,
+        OrderRequest {
+            kind: order_kind::MASS_STATUS,
+            instrument_id: u32::MAX,
+            ..order(25, 1)
+        },
+    );
+    // The venue's status of 21 only: 22 and 23 still await theirs.
+    report(&mut appender, 21, exec_type::ORDER_STATUS);
+
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    let open: Vec<(u64, bool, bool)> = rec
+        .open_orders
+        .iter()
+        .map(|o| (o.client_order_id, o.acked, o.cancel_pending))
+        .collect();
+    assert_eq!(
+        open,
+        [(21, true, false), (22, true, true), (23, true, false)]
+    );
+    assert!(rec.engine.status_round_open());
+    assert_eq!(rec.engine.next_client_order_id(2), 24);
+    let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let written = shadow.write_checkpoint(&mut appender).unwrap();
+    let with = assert_checkpoint_recovers(
+        dir.path(),
+        &written,
+        limits,
+        &instruments,
+        instrument.id,
+        "by hand",
+    );
+    let mut awaiting: Vec<u64> = with
+        .engine
+        .order_states()
+        .filter(|o| o.awaiting_status)
+        .map(|o| o.client_order_id)
+        .collect();
+    awaiting.sort();
+    assert_eq!(awaiting, [22, 23]);
+
+    // Every definition of the table, as the journal's records of this checkpoint carry them.
+    let mut carried: Vec<(u32, String)> = Vec::new();
+    let mut tailer = Tailer::open(dir.path(), StartAt::Position(written.begin)).unwrap();
+    while tailer
+        .poll(4096, |f| {
+            if f.record_type == CheckpointInstrument::RECORD_TYPE {
+                let r = CheckpointInstrument::from_bytes(f.payload).unwrap();
+                carried.push((r.def.instrument_id, r.def.symbol().unwrap().to_owned()));
+            }
+        })
+        .unwrap()
+        .frames
+        > 0
+    {}
+    let table: Vec<(u32, String)> = instruments
+        .iter()
+        .map(|i| (i.id, i.symbol.as_str().to_owned()))
+        .collect();
+    assert_eq!(carried, table);
+}
+
+/// An instrument risk has limits for but the instrument table lacks (limits loaded beside an
+/// older table) is carried by its id, not lost or put at another: recovery from the checkpoint
+/// holds its ledger where the full replay does.
+#[test]
+fn a_checkpoint_carries_an_instrument_only_risk_knows_by_its_id() {
+    let (instruments, instrument) = corpus_instrument();
+    let unlisted = Instrument {
+        id: 63,
+        ..instrument.clone()
+    };
+    assert!(instruments.get(unlisted.id).is_none());
+    let limits = limits(&unlisted);
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let written = shadow.write_checkpoint(&mut appender).unwrap();
+    let with = assert_checkpoint_recovers(
+        dir.path(),
+        &written,
+        limits,
+        &instruments,
+        unlisted.id,
+        "an instrument only risk knows",
+    );
+    assert!(with.engine.ledger_state(unlisted.id).is_some());
+    assert!(with.engine.ledger_state(instrument.id).is_none());
 }
