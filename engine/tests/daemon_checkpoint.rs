@@ -211,6 +211,7 @@ fn checkpoints_at_random_moments_recover_what_a_full_replay_recovers() {
             &ctx,
         );
         let mut pause_at = 0;
+        let mut last_id = written.checkpoint_id;
         for moment in 0..6 {
             pause_at += rng.u64(500..MESSAGES / 6);
             run.pipeline.feed.source_mut().pause_at = pause_at;
@@ -223,6 +224,9 @@ fn checkpoints_at_random_moments_recover_what_a_full_replay_recovers() {
                 while shadow.catch_up().unwrap() == CATCH_UP_FRAMES_MAX {}
             }
             let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
+            // Each checkpoint takes the next id: a cut-off one is never confused with it.
+            assert_eq!(written.checkpoint_id, last_id + 1, "seed {seed}");
+            last_id = written.checkpoint_id;
             lagging += usize::from(written.replay_from < written.begin);
             let ctx = format!(
                 "seed {seed}, attempt {attempt}, moment {moment} (after {pause_at} messages), \
@@ -604,7 +608,11 @@ fn a_shadow_that_lost_frames_stops_checkpointing() {
     let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
     let e = shadow.write_checkpoint(&mut appender).unwrap_err();
     assert!(matches!(e, CheckpointError::ShadowFailed(_)), "{e:?}");
-    assert!(shadow.failed().is_some());
+    assert!(
+        shadow.failed().unwrap().contains("segment 2 is missing"),
+        "{:?}",
+        shadow.failed()
+    );
 }
 
 /// One `catch_up` applies at most 65,536 frames (64 Ki, the bound the control loop's other
@@ -778,4 +786,34 @@ fn a_checkpoint_carries_an_instrument_only_risk_knows_by_its_id() {
     );
     assert!(with.engine.ledger_state(unlisted.id).is_some());
     assert!(with.engine.ledger_state(instrument.id).is_none());
+}
+
+/// A checkpoint that gives an instrument without risk limits a position or a worst-case bound
+/// (corrupt, or forged) is refused, naming the instrument: recovery does not guess.
+#[test]
+fn a_checkpoint_giving_state_to_an_instrument_without_limits_is_refused() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    for (checkpoint_id, position, worst_max) in [(70, 7, 0), (71, 0, 5)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+        let now = recover(dir.path(), limits, &instruments).unwrap();
+        let mut forged = now.state().clone();
+        forged.set_id(checkpoint_id);
+        let without_limits = forged
+            .instruments
+            .iter_mut()
+            .find(|r| r.def.instrument_id != instrument.id)
+            .expect("the table has instruments risk does not trade");
+        without_limits.position = position;
+        without_limits.worst_max = worst_max;
+        let id = without_limits.def.instrument_id;
+        append_checkpoint(&mut [&mut appender], &forged, |_, _| Some(0), |_, _| None);
+        let e = recover(dir.path(), limits, &instruments).unwrap_err();
+        let message = e.to_string();
+        assert!(
+            message.contains(&format!("instrument {id}")) && message.contains("no risk limits"),
+            "{message}"
+        );
+    }
 }

@@ -800,11 +800,6 @@ impl ShadowRecovery {
         frame_position(self.tailer.position(), self.segment_size)
     }
 
-    /// Frames the shadow's state covers, as `Recovered::frames` counts them.
-    pub fn frames(&self) -> u64 {
-        self.replay.frames
-    }
-
     /// Why the shadow stopped, if it has.
     pub fn failed(&self) -> Option<&str> {
         self.failed.as_deref()
