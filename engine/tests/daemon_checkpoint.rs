@@ -720,7 +720,15 @@ fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_defin
     assert!(rec.engine.status_round_open());
     assert_eq!(rec.engine.next_client_order_id(2), 24);
     let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let unix_ns = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    let before = unix_ns();
     let written = shadow.write_checkpoint(&mut appender).unwrap();
+    let after = unix_ns();
     let with = assert_checkpoint_recovers(
         dir.path(),
         &written,
@@ -738,11 +746,16 @@ fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_defin
     awaiting.sort();
     assert_eq!(awaiting, [22, 23]);
 
-    // Every definition of the table, as the journal's records of this checkpoint carry them.
+    // Every definition of the table, as the journal's records of this checkpoint carry them;
+    // and the wall-clock time it was written at.
     let mut carried: Vec<(u32, String)> = Vec::new();
+    let mut written_at = None;
     let mut tailer = Tailer::open(dir.path(), StartAt::Position(written.begin)).unwrap();
     while tailer
         .poll(4096, |f| {
+            if f.record_type == CheckpointBegin::RECORD_TYPE {
+                written_at = Some(CheckpointBegin::from_bytes(f.payload).unwrap().unix_ns);
+            }
             if f.record_type == CheckpointInstrument::RECORD_TYPE {
                 let r = CheckpointInstrument::from_bytes(f.payload).unwrap();
                 carried.push((r.def.instrument_id, r.def.symbol().unwrap().to_owned()));
@@ -757,6 +770,11 @@ fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_defin
         .map(|i| (i.id, i.symbol.as_str().to_owned()))
         .collect();
     assert_eq!(carried, table);
+    let written_at = written_at.unwrap();
+    assert!(
+        (before..=after).contains(&written_at),
+        "{before} <= {written_at} <= {after}"
+    );
 }
 
 /// An instrument risk has limits for but the instrument table lacks (limits loaded beside an
