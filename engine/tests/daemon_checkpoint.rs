@@ -537,6 +537,15 @@ fn a_checkpoint_stands_for_pruned_segments_until_its_own_position_is_pruned() {
     assert_eq!(full.open_orders.len(), 4);
 
     let segment = |i: u64| dir.path().join(segment_file_name(i));
+    // A hole (segment 1 gone, segment 0 still there) is damage, not pruning: an error that
+    // names the missing segment.
+    let aside = dir.path().join("aside");
+    std::fs::rename(segment(1), &aside).unwrap();
+    let e = recover(dir.path(), limits, &instruments).unwrap_err();
+    assert!(!matches!(e, RecoveryError::Pruned { .. }), "{e:?}");
+    assert!(e.to_string().contains("segment 1"), "{e}");
+    std::fs::rename(&aside, segment(1)).unwrap();
+
     std::fs::remove_file(segment(0)).unwrap();
     let rec = recover(dir.path(), limits, &instruments).unwrap();
     assert_eq!(
@@ -775,6 +784,19 @@ fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_defin
         (before..=after).contains(&written_at),
         "{before} <= {written_at} <= {after}"
     );
+
+    // A shadow started after a recovery takes the next id, whether that recovery used a
+    // checkpoint or replayed everything.
+    for (k, full_replay) in [(1, false), (2, true)] {
+        let next = if full_replay {
+            recover_from_start(dir.path(), limits, &instruments).unwrap()
+        } else {
+            recover(dir.path(), limits, &instruments).unwrap()
+        };
+        let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &next).unwrap();
+        let again = shadow.write_checkpoint(&mut appender).unwrap();
+        assert_eq!(again.checkpoint_id, written.checkpoint_id + k);
+    }
 }
 
 /// An instrument risk has limits for but the instrument table lacks (limits loaded beside an

@@ -370,6 +370,12 @@ fn an_empty_or_missing_directory_is_no_journal_and_a_fresh_engine() {
     let journal = journal(dir.path());
     fresh(&recover(dir.path(), limits(&instrument), &instruments).unwrap());
     drop(journal);
+    // A path that is there but cannot be read as a directory is an error naming it, never "no
+    // journal" (a fresh engine would trade on a state nobody vouched for).
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let e = recover(&file, limits(&instrument), &instruments).unwrap_err();
+    assert!(e.to_string().contains("not-a-directory"), "{e}");
 }
 
 #[test]
