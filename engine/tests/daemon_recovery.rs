@@ -16,8 +16,9 @@ use levibot_engine::pipeline::{TradingCommand, writer_id};
 use levibot_engine::risk::{RiskCheck, TradingState};
 use levibot_gateway::instrument::Instrument;
 use levibot_shm::records::{
-    DaemonEvent, ExecutionReport, InstrumentDef, OrderRequest, Record, RiskReject, SentOrder,
-    daemon_event, exec_type, side,
+    CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument, CheckpointMarks,
+    CheckpointOrder, DaemonEvent, ExecutionReport, InstrumentDef, OrderRequest, Record, RiskReject,
+    SentOrder, daemon_event, exec_type, side,
 };
 
 mod common;
@@ -298,11 +299,26 @@ fn corrupt_payloads_are_counted_and_skipped() {
     appender
         .append(InstrumentDef::RECORD_TYPE, bad_def.to_bytes())
         .unwrap();
+    // Checkpoint records of every kind, each one byte short.
+    let checkpoint_kinds = [
+        (CheckpointBegin::RECORD_TYPE, size_of::<CheckpointBegin>()),
+        (
+            CheckpointInstrument::RECORD_TYPE,
+            size_of::<CheckpointInstrument>(),
+        ),
+        (CheckpointOrder::RECORD_TYPE, size_of::<CheckpointOrder>()),
+        (CheckpointMarks::RECORD_TYPE, size_of::<CheckpointMarks>()),
+        (CheckpointFills::RECORD_TYPE, size_of::<CheckpointFills>()),
+        (CheckpointEnd::RECORD_TYPE, size_of::<CheckpointEnd>()),
+    ];
+    for (record_type, len) in checkpoint_kinds {
+        appender.append(record_type, &vec![0; len - 1]).unwrap();
+    }
     drop(appender);
     drop(journal);
 
     let rec = recover(dir.path(), limits(&instrument), &instruments).unwrap();
-    assert_eq!(rec.skipped, 4);
+    assert_eq!(rec.skipped, 4 + checkpoint_kinds.len() as u64);
     let problems: Vec<WarningProblem> = rec.warnings.iter().map(|w| w.problem).collect();
     assert_eq!(
         problems,
@@ -318,6 +334,16 @@ fn corrupt_payloads_are_counted_and_skipped() {
             WarningProblem::UnknownTradingState(7),
             WarningProblem::CorruptSymbol,
         ]
+        .into_iter()
+        .chain(
+            checkpoint_kinds
+                .iter()
+                .map(|&(_, len)| WarningProblem::PayloadLen {
+                    len: len - 1,
+                    expected: len
+                })
+        )
+        .collect::<Vec<_>>()
     );
     assert_eq!(rec.warnings[0].position, first_bad);
     let text = rec.warnings[0].to_string();
