@@ -581,3 +581,63 @@ fn a_trip_journaled_by_a_refusal_holds_until_resumed() {
         4
     );
 }
+
+/// A loss trip that a refusal already reported is not reported again after a restart: the
+/// replay trips where the live engine tripped (on the losing fill), and the journaled refusal
+/// that carried the trip's code clears it as the live refusal did. Without that refusal the
+/// trip stays pending, for the first refusal after the restart to report.
+#[test]
+fn a_trip_a_refusal_reported_is_not_pending_after_recovery() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    // 10,000 NKN bought at 0.35 USDT and sold at 0.20: 1,500 USDT lost, over the 1,000 limit.
+    let qty = 10_000 * 100_000_000 / instrument.qty_scale.mantissa as i64;
+    let px = |usdt_cents: i64| usdt_cents * 1_000_000 / instrument.price_scale.mantissa as i64;
+    let mut seq = 0;
+    for (id, order_side, price) in [(1, side::BUY, px(35)), (2, side::SELL, px(20))] {
+        seq += 1;
+        let order = OrderRequest {
+            instrument_id: instrument.id,
+            side: order_side,
+            ..new_order(id, price, qty)
+        };
+        appender
+            .append(SentOrder::RECORD_TYPE, sent(order, seq).to_bytes())
+            .unwrap();
+        let fill = ExecutionReport {
+            client_order_id: id,
+            instrument_id: instrument.id,
+            exec_type: exec_type::TRADE,
+            ord_status: b'2',
+            side: order_side,
+            px: price,
+            last_px: price,
+            last_qty: qty,
+            cum_qty: qty,
+            ..ExecutionReport::default()
+        };
+        appender
+            .append(ExecutionReport::RECORD_TYPE, fill.to_bytes())
+            .unwrap();
+    }
+    let tripped = recover(dir.path(), limits, &instruments).unwrap();
+    assert_eq!(tripped.trading_state, limits.loss_state);
+    assert_eq!(tripped.engine.pending_trip(), Some(RiskCheck::MaxLoss));
+
+    let refusal = RiskReject {
+        request: OrderRequest {
+            instrument_id: instrument.id,
+            ..new_order(3, px(20), qty)
+        },
+        check: RiskCheck::MaxLoss.code(),
+        ..RiskReject::default()
+    };
+    appender
+        .append(RiskReject::RECORD_TYPE, refusal.to_bytes())
+        .unwrap();
+    let reported = recover(dir.path(), limits, &instruments).unwrap();
+    assert_eq!(reported.trading_state, limits.loss_state);
+    assert_eq!(reported.engine.pending_trip(), None);
+}

@@ -634,13 +634,15 @@ impl Replay {
                 self.see_request(&r.request);
                 // The engine had tripped (the refusal of the first order after a trip says
                 // why): it holds at least that state, unless an operator's later event says
-                // otherwise.
+                // otherwise. And that refusal reported the trip, so it is no longer pending
+                // (as in the live engine; a replayed fill may have tripped it again here).
                 let tripped = match RiskCheck::from_code(r.check) {
                     Some(RiskCheck::MaxLoss) => Some(self.engine.limits().loss_state),
                     Some(RiskCheck::RepeatedExecution) => Some(TradingState::Halted),
                     _ => None,
                 };
-                if let Some(state) = tripped.filter(|&s| s > self.engine.trading_state()) {
+                if let Some(state) = tripped {
+                    let state = state.max(self.engine.trading_state());
                     self.engine.set_trading_state(state);
                 }
             }
