@@ -18,7 +18,7 @@ use levibot_gateway::instrument::Instrument;
 use levibot_shm::records::{
     CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument, CheckpointMarks,
     CheckpointOrder, DaemonEvent, ExecutionReport, InstrumentDef, OrderRequest, Record, RiskReject,
-    SentOrder, daemon_event, exec_type, side,
+    SentOrder, daemon_event, exec_type, order_kind, side,
 };
 
 mod common;
@@ -640,4 +640,28 @@ fn a_trip_a_refusal_reported_is_not_pending_after_recovery() {
     let reported = recover(dir.path(), limits, &instruments).unwrap();
     assert_eq!(reported.trading_state, limits.loss_state);
     assert_eq!(reported.engine.pending_trip(), None);
+}
+
+/// A cancel or replace whose order is no longer open (filled or gone before it was sent) is
+/// counted, not an error: one each.
+#[test]
+fn cancels_and_replaces_of_orders_no_longer_open_are_counted() {
+    let (instruments, instrument) = corpus_instrument();
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let px = 3_000 * instrument.tick_units;
+    for (seq, kind) in [(1, order_kind::CANCEL), (2, order_kind::REPLACE)] {
+        let request = OrderRequest {
+            instrument_id: instrument.id,
+            kind,
+            orig_client_order_id: 40,
+            ..new_order(40 + seq, px, instrument.lot_units)
+        };
+        appender
+            .append(SentOrder::RECORD_TYPE, sent(request, seq).to_bytes())
+            .unwrap();
+    }
+    let rec = recover(dir.path(), limits(&instrument), &instruments).unwrap();
+    assert_eq!((rec.targets_gone, rec.orders_sent), (2, 2));
+    assert!(rec.open_orders.is_empty());
 }
