@@ -665,3 +665,109 @@ fn cancels_and_replaces_of_orders_no_longer_open_are_counted() {
     assert_eq!((rec.targets_gone, rec.orders_sent), (2, 2));
     assert!(rec.open_orders.is_empty());
 }
+
+/// What the replay keeps for a checkpoint, by hand: the stamps of the last 1,024 fills (the
+/// repeated-execution window: 1,030 fills keep 1,024), and the worst-case bound an order
+/// restored beyond the position limit raised.
+#[test]
+fn recovery_keeps_the_last_1024_fill_stamps_and_the_bound_a_large_order_raised() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let position_max = limits.instruments[instrument.id as usize]
+        .unwrap()
+        .position_max_units;
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let lot = instrument.lot_units;
+    let qty = position_max + 1_030 * lot;
+    let px = 3_000 * instrument.tick_units;
+    let order = OrderRequest {
+        instrument_id: instrument.id,
+        ..new_order(1, px, qty)
+    };
+    appender
+        .append(SentOrder::RECORD_TYPE, sent(order, 1).to_bytes())
+        .unwrap();
+    for k in 1..=1_030 {
+        let fill = ExecutionReport {
+            client_order_id: 1,
+            instrument_id: instrument.id,
+            exec_type: exec_type::TRADE,
+            ord_status: b'1',
+            side: side::BUY,
+            px,
+            last_px: px,
+            last_qty: lot,
+            cum_qty: k * lot,
+            leaves_qty: qty - k * lot,
+            ..ExecutionReport::default()
+        };
+        appender
+            .append(ExecutionReport::RECORD_TYPE, fill.to_bytes())
+            .unwrap();
+    }
+    let rec = recover(dir.path(), limits, &instruments).unwrap();
+    let stamps: usize = rec.state().fills.iter().map(|r| r.used().len()).sum();
+    assert_eq!(stamps, 1_024);
+    let carried = rec
+        .state()
+        .instruments
+        .iter()
+        .find(|r| r.def.instrument_id == instrument.id)
+        .unwrap();
+    assert_eq!(carried.worst_max, qty);
+    assert_eq!(rec.positions, [(instrument.id, 1_030 * lot)]);
+}
+
+/// Only the daemon's "no answer in time" (a `MASS_STATUS` event of -1) abandons an open status
+/// round. Another event of -1 does not, nor does a finished round's event (0 or more) that
+/// lands after the next round opened.
+#[test]
+fn only_a_status_rounds_timeout_event_abandons_it() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let order = OrderRequest {
+        instrument_id: instrument.id,
+        ..new_order(1, 3_000 * instrument.tick_units, instrument.lot_units)
+    };
+    let round = OrderRequest {
+        kind: order_kind::MASS_STATUS,
+        instrument_id: u32::MAX,
+        ..new_order(2, 0, 0)
+    };
+    for (seq, request) in [(1, order), (2, round)] {
+        appender
+            .append(SentOrder::RECORD_TYPE, sent(request, seq).to_bytes())
+            .unwrap();
+    }
+    let open = |dir: &Path| {
+        let rec = recover(dir, limits, &instruments).unwrap();
+        let awaiting = rec
+            .engine
+            .order_states()
+            .filter(|o| o.awaiting_status)
+            .count();
+        (rec.engine.status_round_open(), awaiting)
+    };
+    assert_eq!(open(dir.path()), (true, 1));
+    for (kind, value) in [
+        (daemon_event::RECONCILED, -1),
+        (daemon_event::CANCEL_ALL_DONE, -1),
+        (daemon_event::MASS_STATUS, 0),
+        (daemon_event::MASS_STATUS, 3),
+    ] {
+        appender
+            .append(DaemonEvent::RECORD_TYPE, event(kind, value).to_bytes())
+            .unwrap();
+        assert_eq!(open(dir.path()), (true, 1), "after event {kind} of {value}");
+    }
+    appender
+        .append(
+            DaemonEvent::RECORD_TYPE,
+            event(daemon_event::MASS_STATUS, -1).to_bytes(),
+        )
+        .unwrap();
+    assert_eq!(open(dir.path()), (false, 0));
+}
