@@ -681,16 +681,36 @@ fn recovery_keeps_the_last_1024_fill_stamps_and_the_bound_a_large_order_raised()
     let lot = instrument.lot_units;
     let qty = position_max + 1_030 * lot;
     let px = 3_000 * instrument.tick_units;
-    let order = OrderRequest {
+    let worst_max = |rec: &Recovered| {
+        rec.state()
+            .instruments
+            .iter()
+            .find(|r| r.def.instrument_id == instrument.id)
+            .unwrap()
+            .worst_max
+    };
+    // An order within the limits raises no bound: nothing for a checkpoint to carry.
+    let small = OrderRequest {
         instrument_id: instrument.id,
-        ..new_order(1, px, qty)
+        ..new_order(1, px, lot)
     };
     appender
-        .append(SentOrder::RECORD_TYPE, sent(order, 1).to_bytes())
+        .append(SentOrder::RECORD_TYPE, sent(small, 1).to_bytes())
+        .unwrap();
+    assert_eq!(
+        worst_max(&recover(dir.path(), limits, &instruments).unwrap()),
+        0
+    );
+    let order = OrderRequest {
+        instrument_id: instrument.id,
+        ..new_order(2, px, qty)
+    };
+    appender
+        .append(SentOrder::RECORD_TYPE, sent(order, 2).to_bytes())
         .unwrap();
     for k in 1..=1_030 {
         let fill = ExecutionReport {
-            client_order_id: 1,
+            client_order_id: 2,
             instrument_id: instrument.id,
             exec_type: exec_type::TRADE,
             ord_status: b'1',
@@ -709,13 +729,7 @@ fn recovery_keeps_the_last_1024_fill_stamps_and_the_bound_a_large_order_raised()
     let rec = recover(dir.path(), limits, &instruments).unwrap();
     let stamps: usize = rec.state().fills.iter().map(|r| r.used().len()).sum();
     assert_eq!(stamps, 1_024);
-    let carried = rec
-        .state()
-        .instruments
-        .iter()
-        .find(|r| r.def.instrument_id == instrument.id)
-        .unwrap();
-    assert_eq!(carried.worst_max, qty);
+    assert_eq!(worst_max(&rec), qty + lot);
     assert_eq!(rec.positions, [(instrument.id, 1_030 * lot)]);
 }
 
