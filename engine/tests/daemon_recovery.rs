@@ -785,3 +785,38 @@ fn only_a_status_rounds_timeout_event_abandons_it() {
         .unwrap();
     assert_eq!(open(dir.path()), (false, 0));
 }
+
+/// Each trading state an event journals is recovered as such (0 active, 1 reduce-only, 2
+/// halted); another value is skipped with a warning, and the warnings kept stop at 64 while
+/// every skipped frame is counted.
+#[test]
+fn trading_state_events_are_recovered_and_warnings_are_bounded() {
+    let (instruments, instrument) = corpus_instrument();
+    let limits = limits(&instrument);
+    let dir = tempfile::tempdir().unwrap();
+    let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
+    let mut state = |value: i64| {
+        appender
+            .append(
+                DaemonEvent::RECORD_TYPE,
+                event(daemon_event::TRADING_STATE, value).to_bytes(),
+            )
+            .unwrap();
+        recover(dir.path(), limits, &instruments).unwrap()
+    };
+    assert_eq!(state(1).trading_state, TradingState::ReduceOnly);
+    assert_eq!(state(2).trading_state, TradingState::Halted);
+    assert_eq!(state(0).trading_state, TradingState::Active);
+    assert_eq!(state(1).trading_state, TradingState::ReduceOnly);
+    let mut last = None;
+    for _ in 0..70 {
+        last = Some(state(3));
+    }
+    let rec = last.unwrap();
+    assert_eq!(rec.trading_state, TradingState::ReduceOnly);
+    assert_eq!((rec.skipped, rec.warnings.len()), (70, 64));
+    assert_eq!(
+        rec.warnings[0].problem,
+        WarningProblem::UnknownTradingState(3)
+    );
+}
