@@ -828,13 +828,16 @@ fn a_checkpoint_carries_an_instrument_only_risk_knows_by_its_id() {
     assert!(with.engine.ledger_state(instrument.id).is_none());
 }
 
-/// A checkpoint that gives an instrument without risk limits a position or a worst-case bound
-/// (corrupt, or forged) is refused, naming the instrument: recovery does not guess.
+/// A checkpoint that gives an instrument without risk limits a position, open quantity or a
+/// worst-case bound (corrupt, or forged) is refused, naming the instrument: recovery does not
+/// guess.
 #[test]
 fn a_checkpoint_giving_state_to_an_instrument_without_limits_is_refused() {
     let (instruments, instrument) = corpus_instrument();
     let limits = limits(&instrument);
-    for (checkpoint_id, position, worst_max) in [(70, 7, 0), (71, 0, 5)] {
+    for (checkpoint_id, position, open_buy_qty, worst_max) in
+        [(70, 7, 0, 0), (71, 0, 0, 5), (72, 0, 3, 0)]
+    {
         let dir = tempfile::tempdir().unwrap();
         let (_journal, mut appender) = hand_journal(dir.path(), &instruments);
         let now = recover(dir.path(), limits, &instruments).unwrap();
@@ -846,6 +849,7 @@ fn a_checkpoint_giving_state_to_an_instrument_without_limits_is_refused() {
             .find(|r| r.def.instrument_id != instrument.id)
             .expect("the table has instruments risk does not trade");
         without_limits.position = position;
+        without_limits.open_buy_qty = open_buy_qty;
         without_limits.worst_max = worst_max;
         let id = without_limits.def.instrument_id;
         append_checkpoint(&mut [&mut appender], &forged, |_, _| Some(0), |_, _| None);
