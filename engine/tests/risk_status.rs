@@ -4,20 +4,17 @@
 //! adopted with their working leaves, replaces the venue confirmed only by its status, reports
 //! outside a round ignored, and no allocation on the way.
 
-use levibot_engine::risk::{RiskEngine, RiskLimits, TradingState};
+use levibot_engine::risk::{RiskLimits, TradingState};
 use levibot_shm::records::{
-    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
-    time_in_force,
+    ExecutionReport, OrderRequest, exec_type, order_kind, report_flag, side,
 };
 
 #[global_allocator]
 static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
 
 mod common;
+use common::desk::{Desk, desk_with, order};
 use common::{A, B};
-/// Between two requests: longer than the duplicate window.
-const STEP_NS: u64 = 2_000_000;
-
 /// The risk tests' limits, with room for every open order of a test and fewer fills a
 /// second than the missed fills of one test below.
 fn limits() -> RiskLimits {
@@ -30,35 +27,9 @@ fn limits() -> RiskLimits {
     l
 }
 
-/// An engine with a reference of 100.00 on both instruments, and a clock.
-struct Desk {
-    risk: RiskEngine,
-    next_id: u64,
-    now_ns: u64,
-}
-
+/// The common desk (a reference of 100.00 on both instruments, and a clock) with these limits.
 fn desk() -> Desk {
-    let mut risk = RiskEngine::new(limits()).unwrap();
-    risk.on_market(A, 9_990, 10_010);
-    risk.on_market(B, 9_990, 10_010);
-    Desk {
-        risk,
-        next_id: 1,
-        now_ns: 1_000_000_000,
-    }
-}
-
-fn limit(instrument_id: u32, order_side: u8, px: i64, qty: i64) -> OrderRequest {
-    OrderRequest {
-        instrument_id,
-        kind: order_kind::NEW,
-        side: order_side,
-        ord_type: ord_type::LIMIT,
-        time_in_force: time_in_force::GTC,
-        px,
-        qty,
-        ..OrderRequest::default()
-    }
+    desk_with(limits())
 }
 
 /// The venue's status of one order: `last_px` is its AvgPx (0: not given).
@@ -102,32 +73,10 @@ fn empty_answer() -> ExecutionReport {
 }
 
 impl Desk {
-    fn send(&mut self, mut o: OrderRequest) -> u64 {
-        o.client_order_id = self.next_id;
-        self.next_id += 1;
-        self.now_ns += STEP_NS;
-        self.risk
-            .check(&o, self.now_ns)
-            .unwrap_or_else(|r| panic!("refused: {r:?}"));
-        o.client_order_id
-    }
-
-    fn report(&mut self, report: ExecutionReport) {
+    /// Hands `report` to risk, a microsecond after the last event.
+    fn apply(&mut self, report: ExecutionReport) {
         self.now_ns += 1_000;
         self.risk.on_execution(&report, self.now_ns);
-    }
-
-    fn trade(&mut self, client_order_id: u64, px: i64, qty: i64, leaves: i64) {
-        let instrument_id = self.risk.open_order(client_order_id).unwrap().instrument_id;
-        self.report(ExecutionReport {
-            client_order_id,
-            instrument_id,
-            exec_type: exec_type::TRADE,
-            last_px: px,
-            last_qty: qty,
-            leaves_qty: leaves,
-            ..ExecutionReport::default()
-        });
     }
 
     /// What positions, open orders and money look like.
@@ -153,21 +102,21 @@ fn missed_fills_of_known_orders_are_applied_as_trades_would_be() {
     let mut d = desk();
     let mut twin = desk();
     for desk in [&mut d, &mut twin] {
-        let buy = desk.send(limit(A, side::BUY, 10_000, 1_000));
-        desk.trade(buy, 10_000, 300, 700);
-        desk.send(limit(B, side::SELL, 10_050, 1_000));
-        desk.send(limit(A, side::SELL, 10_020, 400));
+        let buy = desk.pass(order(A, side::BUY, 10_000, 1_000));
+        desk.fill(buy, 10_000, 300, 700);
+        desk.pass(order(B, side::SELL, 10_050, 1_000));
+        desk.pass(order(A, side::SELL, 10_020, 400));
     }
     // The venue filled 200 more of the buy (AvgPx 99.95), 100 of the sell (no AvgPx: at its
     // price) and all of the third order while we were down.
     d.risk.begin_status_round();
     assert!(d.risk.status_round_open());
-    d.report(status(1, A, side::BUY, 10_000, (500, 500), 9_995));
-    d.report(status(2, B, side::SELL, 10_050, (100, 900), 0));
-    d.report(last(status(3, A, side::SELL, 10_020, (400, 0), 10_020)));
-    twin.trade(1, 9_995, 200, 500);
-    twin.trade(2, 10_050, 100, 900);
-    twin.trade(3, 10_020, 400, 0);
+    d.apply(status(1, A, side::BUY, 10_000, (500, 500), 9_995));
+    d.apply(status(2, B, side::SELL, 10_050, (100, 900), 0));
+    d.apply(last(status(3, A, side::SELL, 10_020, (400, 0), 10_020)));
+    twin.fill(1, 9_995, 200, 500);
+    twin.fill(2, 10_050, 100, 900);
+    twin.fill(3, 10_020, 400, 0);
     assert_eq!(d.view(), twin.view());
     assert_eq!(d.risk.position(A), 300 + 200 - 400);
     assert_eq!(d.risk.open_order(1).unwrap().cum_qty, 500);
@@ -180,8 +129,8 @@ fn missed_fills_of_known_orders_are_applied_as_trades_would_be() {
     assert!(!d.risk.status_round_open());
     // What risk already saw is not applied again: the same answer changes nothing.
     d.risk.begin_status_round();
-    d.report(status(1, A, side::BUY, 10_000, (500, 500), 9_995));
-    d.report(last(status(2, B, side::SELL, 10_050, (50, 900), 0)));
+    d.apply(status(1, A, side::BUY, 10_000, (500, 500), 9_995));
+    d.apply(last(status(2, B, side::SELL, 10_050, (50, 900), 0)));
     assert_eq!(d.view(), twin.view());
     assert_eq!(
         (d.risk.status_rounds(), d.risk.status_fills_applied()),
@@ -193,14 +142,14 @@ fn missed_fills_of_known_orders_are_applied_as_trades_would_be() {
 fn status_fills_do_not_count_in_the_repeated_execution_throttle() {
     let mut d = desk();
     let ids: Vec<u64> = (0..30)
-        .map(|i| d.send(limit(A, side::BUY, 9_950 + 5 * (i % 20), 10)))
+        .map(|i| d.pass(order(A, side::BUY, 9_950 + 5 * (i % 20), 10)))
         .collect();
     d.risk.begin_status_round();
     for &id in &ids {
         let px = d.risk.open_order(id).unwrap().px;
-        d.report(status(id, A, side::BUY, px, (10, 0), px));
+        d.apply(status(id, A, side::BUY, px, (10, 0), px));
     }
-    d.report(empty_answer());
+    d.apply(empty_answer());
     assert_eq!(d.risk.status_fills_applied(), 30);
     assert_eq!(d.risk.position(A), 300);
     assert_eq!(d.risk.open_orders(), 0);
@@ -210,14 +159,14 @@ fn status_fills_do_not_count_in_the_repeated_execution_throttle() {
 #[test]
 fn orders_the_venue_does_not_report_are_dropped_at_the_last_report() {
     let mut d = desk();
-    let kept = d.send(limit(A, side::BUY, 10_000, 1_000));
-    let gone = d.send(limit(A, side::BUY, 9_995, 500));
-    let other = d.send(limit(B, side::SELL, 10_050, 700));
+    let kept = d.pass(order(A, side::BUY, 10_000, 1_000));
+    let gone = d.pass(order(A, side::BUY, 9_995, 500));
+    let other = d.pass(order(B, side::SELL, 10_050, 700));
     d.risk.begin_status_round();
-    d.report(status(kept, A, side::BUY, 10_000, (0, 1_000), 0));
+    d.apply(status(kept, A, side::BUY, 10_000, (0, 1_000), 0));
     // Not the last report yet: nothing dropped.
     assert_eq!(d.risk.open_orders(), 3);
-    d.report(last(status(kept, A, side::BUY, 10_000, (0, 1_000), 0)));
+    d.apply(last(status(kept, A, side::BUY, 10_000, (0, 1_000), 0)));
     assert_eq!(d.risk.status_dropped(), 2);
     assert!(d.risk.open_order(gone).is_none() && d.risk.open_order(other).is_none());
     assert_eq!(d.risk.open_order(kept).unwrap().leaves_qty, 1_000);
@@ -231,12 +180,12 @@ fn orders_the_venue_does_not_report_are_dropped_at_the_last_report() {
 #[test]
 fn a_known_order_the_venue_works_less_of_takes_the_venues_leaves() {
     let mut d = desk();
-    let smaller = d.send(limit(A, side::BUY, 10_000, 1_000));
-    let done = d.send(limit(A, side::BUY, 9_995, 500));
+    let smaller = d.pass(order(A, side::BUY, 10_000, 1_000));
+    let done = d.pass(order(A, side::BUY, 9_995, 500));
     d.risk.begin_status_round();
-    d.report(status(smaller, A, side::BUY, 10_000, (0, 600), 0));
+    d.apply(status(smaller, A, side::BUY, 10_000, (0, 600), 0));
     // Nothing working and no fill risk missed: it is not working, it leaves.
-    d.report(last(status(done, A, side::BUY, 9_995, (0, 0), 0)));
+    d.apply(last(status(done, A, side::BUY, 9_995, (0, 0), 0)));
     assert_eq!(d.risk.open_order(smaller).unwrap().leaves_qty, 600);
     assert!(d.risk.open_order(done).is_none());
     assert_eq!(d.risk.open_qty(A), (600, 0));
@@ -247,12 +196,12 @@ fn a_known_order_the_venue_works_less_of_takes_the_venues_leaves() {
 #[test]
 fn an_empty_answer_drops_every_open_order() {
     let mut d = desk();
-    d.send(limit(A, side::BUY, 10_000, 1_000));
-    let sell = d.send(limit(B, side::SELL, 10_050, 700));
-    d.trade(sell, 10_050, 200, 500);
+    d.pass(order(A, side::BUY, 10_000, 1_000));
+    let sell = d.pass(order(B, side::SELL, 10_050, 700));
+    d.fill(sell, 10_050, 200, 500);
     let position = d.risk.position(B);
     d.risk.begin_status_round();
-    d.report(empty_answer());
+    d.apply(empty_answer());
     assert_eq!(d.risk.open_orders(), 0);
     assert_eq!((d.risk.open_qty(A), d.risk.open_qty(B)), ((0, 0), (0, 0)));
     assert_eq!(d.risk.position(B), position, "fills seen stay");
@@ -265,8 +214,8 @@ fn an_empty_answer_drops_every_open_order() {
 fn an_order_only_the_venue_has_is_adopted_with_its_working_leaves() {
     let mut d = desk();
     d.risk.begin_status_round();
-    d.report(status(500, A, side::SELL, 10_020, (200, 800), 10_020));
-    d.report(last(status(501, B, side::BUY, 9_990, (0, 300), 0)));
+    d.apply(status(500, A, side::SELL, 10_020, (200, 800), 10_020));
+    d.apply(last(status(501, B, side::BUY, 9_990, (0, 300), 0)));
     assert_eq!(d.risk.status_adopted(), 2);
     let adopted = d.risk.open_order(500).unwrap();
     assert_eq!(
@@ -289,13 +238,13 @@ fn an_order_only_the_venue_has_is_adopted_with_its_working_leaves() {
     assert_eq!(d.risk.status_dropped(), 0);
     // Then cancelled: risk knows the order, so the cancel passes.
     d.risk.set_trading_state(TradingState::Halted);
-    d.send(OrderRequest {
+    d.pass(OrderRequest {
         kind: order_kind::CANCEL,
         instrument_id: A,
         orig_client_order_id: 500,
         ..OrderRequest::default()
     });
-    d.report(ExecutionReport {
+    d.apply(ExecutionReport {
         client_order_id: 500,
         instrument_id: A,
         exec_type: exec_type::CANCELED,
@@ -305,7 +254,7 @@ fn an_order_only_the_venue_has_is_adopted_with_its_working_leaves() {
     assert!(d.risk.open_order(500).is_none());
     assert_eq!(d.risk.open_qty(A), (0, 0));
     // A fill of the adopted order reported later moves the position as any other.
-    d.trade(501, 9_990, 100, 200);
+    d.fill(501, 9_990, 100, 200);
     assert_eq!(d.risk.position(B), 100);
 }
 
@@ -314,13 +263,13 @@ fn orders_risk_cannot_take_in_are_counted_unaccounted() {
     let mut d = desk();
     d.risk.begin_status_round();
     // An instrument without limits, no price (a market order), no side, no client order id.
-    d.report(status(600, 5, side::BUY, 10_000, (0, 100), 0));
-    d.report(status(601, A, side::BUY, 0, (0, 100), 0));
-    d.report(status(602, A, 0, 10_000, (0, 100), 0));
-    d.report(status(0, A, side::BUY, 10_000, (0, 100), 0));
+    d.apply(status(600, 5, side::BUY, 10_000, (0, 100), 0));
+    d.apply(status(601, A, side::BUY, 0, (0, 100), 0));
+    d.apply(status(602, A, 0, 10_000, (0, 100), 0));
+    d.apply(status(0, A, side::BUY, 10_000, (0, 100), 0));
     // An order that ended, unknown to risk: nothing to do.
     let ignored = d.risk.ignored_reports();
-    d.report(last(status(603, A, side::BUY, 10_000, (100, 0), 10_000)));
+    d.apply(last(status(603, A, side::BUY, 10_000, (100, 0), 10_000)));
     assert_eq!(d.risk.ignored_reports(), ignored + 1);
     assert_eq!(d.risk.status_unaccounted(), 4);
     assert_eq!((d.risk.status_adopted(), d.risk.open_orders()), (0, 0));
@@ -330,15 +279,15 @@ fn orders_risk_cannot_take_in_are_counted_unaccounted() {
 #[test]
 fn a_status_under_a_pending_replace_commits_it() {
     let mut d = desk();
-    let original = d.send(limit(A, side::BUY, 10_000, 1_000));
-    let replacement = d.send(OrderRequest {
+    let original = d.pass(order(A, side::BUY, 10_000, 1_000));
+    let replacement = d.pass(OrderRequest {
         kind: order_kind::REPLACE,
         orig_client_order_id: original,
-        ..limit(A, side::BUY, 10_050, 1_500)
+        ..order(A, side::BUY, 10_050, 1_500)
     });
     assert_eq!(d.risk.open_qty(A), (1_500, 0));
     d.risk.begin_status_round();
-    d.report(last(status(
+    d.apply(last(status(
         replacement,
         A,
         side::BUY,
@@ -358,23 +307,23 @@ fn a_status_under_a_pending_replace_commits_it() {
 #[test]
 fn reports_outside_a_round_and_garbage_in_one_are_ignored() {
     let mut d = desk();
-    let buy = d.send(limit(A, side::BUY, 10_000, 1_000));
+    let buy = d.pass(order(A, side::BUY, 10_000, 1_000));
     let before = d.view();
-    d.report(status(buy, A, side::BUY, 10_000, (500, 500), 10_000));
-    d.report(empty_answer());
+    d.apply(status(buy, A, side::BUY, 10_000, (500, 500), 10_000));
+    d.apply(empty_answer());
     assert_eq!(d.risk.ignored_reports(), 2);
     assert_eq!(d.view(), before);
     assert_eq!(d.risk.status_rounds(), 0);
     // In a round: another instrument or side than the order's is not its status.
     d.risk.begin_status_round();
-    d.report(status(buy, B, side::BUY, 10_000, (500, 500), 10_000));
-    d.report(status(buy, A, side::SELL, 10_000, (500, 500), 10_000));
+    d.apply(status(buy, B, side::BUY, 10_000, (500, 500), 10_000));
+    d.apply(status(buy, A, side::SELL, 10_000, (500, 500), 10_000));
     assert_eq!(d.risk.ignored_reports(), 4);
     assert_eq!(d.view(), before);
     // Given up (no answer in time): nothing dropped, and a late answer is ignored.
     d.risk.abandon_status_round();
     assert!(!d.risk.status_round_open());
-    d.report(empty_answer());
+    d.apply(empty_answer());
     assert_eq!(d.risk.ignored_reports(), 5);
     assert_eq!(d.view(), before);
     assert_eq!((d.risk.status_rounds(), d.risk.status_dropped()), (0, 0));
@@ -383,11 +332,11 @@ fn reports_outside_a_round_and_garbage_in_one_are_ignored() {
 #[test]
 fn orders_sent_after_the_round_began_are_not_dropped() {
     let mut d = desk();
-    let before_round = d.send(limit(A, side::BUY, 10_000, 1_000));
+    let before_round = d.pass(order(A, side::BUY, 10_000, 1_000));
     d.risk.begin_status_round();
     // The caller halts trading first; were an order to pass, the round would not drop it.
-    let during = d.send(limit(A, side::BUY, 9_995, 500));
-    d.report(empty_answer());
+    let during = d.pass(order(A, side::BUY, 9_995, 500));
+    d.apply(empty_answer());
     assert!(d.risk.open_order(before_round).is_none());
     assert!(d.risk.open_order(during).is_some());
     assert_eq!(d.risk.status_dropped(), 1);
@@ -397,7 +346,7 @@ fn orders_sent_after_the_round_began_are_not_dropped() {
 fn status_reports_allocate_nothing() {
     let mut d = desk();
     let ids: Vec<u64> = (0..20)
-        .map(|i| d.send(limit(A, side::BUY, 9_950 + 5 * i, 10)))
+        .map(|i| d.pass(order(A, side::BUY, 9_950 + 5 * i, 10)))
         .collect();
     let mut reports: Vec<ExecutionReport> = Vec::new();
     for (i, &id) in ids.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! The risk tests' desk: an engine with reference prices, a clock, fresh client order ids, and
-//! the requests and reports a test sends (`tests/risk.rs`, `tests/risk_reports.rs`).
+//! the requests and reports a test sends (`tests/risk.rs`, `tests/risk_reports.rs`,
+//! `tests/risk_status.rs`).
 
 use levibot_engine::risk::{RiskCheck, RiskEngine, RiskLimits};
 use levibot_shm::records::{
