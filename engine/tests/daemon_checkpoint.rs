@@ -23,10 +23,11 @@ use levibot_shm::layout::{SEGMENT_SIZE_MIN, segment_file_name};
 use levibot_shm::records::{
     BookTicker, CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument,
     CheckpointMarks, CheckpointOrder, ExecutionReport, OrderRequest, Record, SentOrder, exec_type,
-    order_kind, record_type, side,
+    order_kind, record_type,
 };
 use levibot_shm::{
-    Appender, JournalConfig, Position, RecordType, RetentionPolicy, StartAt, Tailer, list_segments,
+    Appender, Journal, JournalConfig, Position, RecordType, RetentionPolicy, StartAt, Tailer,
+    list_segments,
 };
 
 mod common;
@@ -183,6 +184,16 @@ fn start_shadow(
     let written = shadow.write_checkpoint(&mut run.daemon).unwrap();
     assert_eq!(written.replay_from, rec.end);
     (shadow, written)
+}
+
+/// A shadow started as the daemon starts one: from the recovery of `journal` as it is now.
+fn shadow_from_recovery(
+    journal: &Journal,
+    limits: RiskLimits,
+    instruments: &InstrumentTable,
+) -> ShadowRecovery {
+    let rec = recover(journal.dir(), limits, instruments).unwrap();
+    ShadowRecovery::start(journal, limits, instruments, &rec).unwrap()
 }
 
 /// Checkpoints written while the pipeline trades, with the shadow caught up or lagging by a
@@ -518,8 +529,7 @@ fn a_checkpoint_stands_for_pruned_segments_until_its_own_position_is_pruned() {
     let mut shadow = {
         let (journal, mut appender) = hand_journal(dir.path(), &instruments);
         send(&mut appender, 2);
-        let rec = recover(dir.path(), limits, &instruments).unwrap();
-        let shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+        let shadow = shadow_from_recovery(&journal, limits, &instruments);
         send(&mut appender, 3);
         shadow
     };
@@ -575,8 +585,7 @@ fn a_checkpoint_is_refused_by_a_configuration_with_other_instruments() {
     {
         let mut shadow = {
             let (first, _appender) = hand_journal(dir.path(), &instruments);
-            let rec = recover(dir.path(), limits, &instruments).unwrap();
-            ShadowRecovery::start(&first, limits, &instruments, &rec).unwrap()
+            shadow_from_recovery(&first, limits, &instruments)
         };
         // The next run's segment holds the checkpoint and no definitions.
         let second = journal(dir.path());
@@ -606,8 +615,7 @@ fn a_shadow_that_lost_frames_stops_checkpointing() {
     let dir = tempfile::tempdir().unwrap();
     let mut shadow = {
         let (journal, _appender) = hand_journal(dir.path(), &instruments);
-        let rec = recover(dir.path(), limits, &instruments).unwrap();
-        ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap()
+        shadow_from_recovery(&journal, limits, &instruments)
     };
     three_runs(dir.path(), &instruments, &instrument);
     std::fs::remove_file(dir.path().join(segment_file_name(2))).unwrap();
@@ -632,8 +640,7 @@ fn a_catch_up_applies_at_most_64_ki_frames_and_the_next_the_rest() {
     let limits = limits(&instrument);
     let dir = tempfile::tempdir().unwrap();
     let (journal, mut appender) = hand_journal(dir.path(), &instruments);
-    let rec = recover(dir.path(), limits, &instruments).unwrap();
-    let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let mut shadow = shadow_from_recovery(&journal, limits, &instruments);
     let behind = 65_536 + 10;
     let ticker = BookTicker {
         instrument_id: instrument.id,
@@ -680,14 +687,8 @@ fn a_checkpoint_keeps_cancels_status_rounds_every_strategys_mark_and_every_defin
     };
     let report = |appender: &mut Appender, id: u64, exec: u8| {
         let r = ExecutionReport {
-            client_order_id: id,
-            instrument_id: instrument.id,
             exec_type: exec,
-            ord_status: exec_type::NEW,
-            side: side::BUY,
-            px,
-            leaves_qty: instrument.lot_units,
-            ..ExecutionReport::default()
+            ..ack(id, &instrument, px)
         };
         appender
             .append(ExecutionReport::RECORD_TYPE, r.to_bytes())
@@ -813,8 +814,7 @@ fn a_checkpoint_carries_an_instrument_only_risk_knows_by_its_id() {
     let limits = limits(&unlisted);
     let dir = tempfile::tempdir().unwrap();
     let (journal, mut appender) = hand_journal(dir.path(), &instruments);
-    let rec = recover(dir.path(), limits, &instruments).unwrap();
-    let mut shadow = ShadowRecovery::start(&journal, limits, &instruments, &rec).unwrap();
+    let mut shadow = shadow_from_recovery(&journal, limits, &instruments);
     let written = shadow.write_checkpoint(&mut appender).unwrap();
     let with = assert_checkpoint_recovers(
         dir.path(),

@@ -460,18 +460,11 @@ fn recent_orders_the_venue_answered_are_told_from_unanswered_ones() {
         }
         // The venue acknowledged 11 and 13; 12 was journaled and never answered.
         for id in [11, 13] {
-            let ack = ExecutionReport {
-                client_order_id: id,
-                instrument_id: instrument.id,
-                exec_type: exec_type::NEW,
-                ord_status: exec_type::NEW,
-                side: side::BUY,
-                px,
-                leaves_qty: instrument.lot_units,
-                ..ExecutionReport::default()
-            };
             appender
-                .append(ExecutionReport::RECORD_TYPE, ack.to_bytes())
+                .append(
+                    ExecutionReport::RECORD_TYPE,
+                    ack(id, &instrument, px).to_bytes(),
+                )
                 .unwrap();
         }
     }

@@ -659,6 +659,20 @@ pub fn new_order(client_order_id: u64, px: i64, qty: i64) -> OrderRequest {
     }
 }
 
+/// The venue's acknowledgement (NEW) of a buy of one lot of `instrument` at `px`.
+pub fn ack(client_order_id: u64, instrument: &Instrument, px: i64) -> ExecutionReport {
+    ExecutionReport {
+        client_order_id,
+        instrument_id: instrument.id,
+        exec_type: exec_type::NEW,
+        ord_status: exec_type::NEW,
+        side: side::BUY,
+        px,
+        leaves_qty: instrument.lot_units,
+        ..ExecutionReport::default()
+    }
+}
+
 pub fn sent(request: OrderRequest, msg_seq_num: u64) -> SentOrder {
     SentOrder {
         request,
