@@ -54,8 +54,9 @@ impl<'t> Section<'t> {
     }
 
     /// The full key path of `name` in this table. A name that is not a bare TOML key (empty, or
-    /// with a byte other than `A-Za-z0-9_-`) is quoted, as TOML writes it, so that every
-    /// problem names its key: `['']` is `""`, not nothing.
+    /// with a byte other than `A-Za-z0-9_-`) is quoted, so that every problem names its key:
+    /// `['']` is `""`, not nothing. (Rust's string escapes: TOML's for printable text; a
+    /// control character shows as `\u{1}` where TOML writes `\u0001`.)
     pub(super) fn key(&self, name: &str) -> String {
         let bare = !name.is_empty()
             && name
