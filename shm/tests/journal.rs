@@ -3,9 +3,6 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
-
 use common::*;
 use levibot_shm::layout::{FRAME_ALIGNMENT, HEADER_LEN, align_frame};
 use levibot_shm::{
@@ -225,10 +222,45 @@ fn oversized_payloads_and_busy_writer_ids_are_refused() {
     ));
     drop(a);
     let b = journal.appender(0).unwrap();
+    assert_eq!(b.writer_id(), 0);
     assert_eq!(
         b.next_sequence(),
         2,
         "a new appender for an id goes on with its sequence"
+    );
+
+    // Dropping an appender frees its own id, and only that one, whatever the id's bit.
+    let c = journal.appender(37).unwrap();
+    assert_eq!(c.writer_id(), 37);
+    let d = journal.appender(63).unwrap();
+    assert_eq!(d.writer_id(), 63);
+    drop(c);
+    assert_eq!(journal.appender(37).unwrap().writer_id(), 37);
+    assert!(matches!(
+        journal.appender(63),
+        Err(ShmError::WriterIdUnavailable { writer_id: 63, .. })
+    ));
+}
+
+#[test]
+fn the_heartbeat_reaches_readers_and_the_journal_says_its_segment_size() {
+    let dir = temp_dir();
+    let mut config = small_config(dir.path());
+    config.segment_size = 128 * 1024;
+    let journal = Journal::open(&config).unwrap();
+    assert_eq!(journal.segment_size(), 128 * 1024);
+    let tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
+    let before = tailer.writer_heartbeat_unix_ns();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let called_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    journal.heartbeat();
+    let after = tailer.writer_heartbeat_unix_ns();
+    assert!(
+        after >= called_at && after > before,
+        "heartbeat {before} -> {after}, called at {called_at}"
     );
 }
 
@@ -281,39 +313,6 @@ fn reopening_starts_a_new_segment_and_goes_on_with_each_writers_sequence() {
         (old_epoch, journal.epoch())
     );
     assert!(!restart.new_journal);
-}
-
-/// Writes a frame header by hand, as a writer would have left it.
-fn write_raw_frame(
-    dir: &std::path::Path,
-    index: u64,
-    offset: usize,
-    frame_len: i32,
-    writer: u16,
-    seq: u64,
-    payload: &[u8],
-) {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(segment_path(dir, index))
-        .unwrap();
-    let mut header = [0u8; FRAME_HEADER_LEN];
-    header[0..4].copy_from_slice(&frame_len.to_le_bytes());
-    header[4..6].copy_from_slice(&TEST_RECORD.0.to_le_bytes());
-    header[6..8].copy_from_slice(&writer.to_le_bytes());
-    header[8..16].copy_from_slice(&seq.to_le_bytes());
-    header[24..28].copy_from_slice(&(payload.len() as u32).to_le_bytes());
-    file.write_all_at(&header, offset as u64).unwrap();
-    file.write_all_at(payload, (offset + FRAME_HEADER_LEN) as u64)
-        .unwrap();
-}
-
-fn set_tail(dir: &std::path::Path, index: u64, tail: u64) {
-    let file = OpenOptions::new()
-        .write(true)
-        .open(segment_path(dir, index))
-        .unwrap();
-    file.write_all_at(&tail.to_le_bytes(), 128).unwrap();
 }
 
 #[test]
@@ -563,6 +562,11 @@ fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
         (newest_sealed + 2, false),
         "spare created ahead"
     );
+    assert_eq!(
+        report.total_bytes,
+        segment_bytes_on_disk(dir.path()),
+        "the total counts every segment file, the spare just created included"
+    );
 
     // Everything is still readable, from the compressed segments on.
     let mut tailer = Tailer::open(dir.path(), StartAt::Beginning).unwrap();
@@ -584,6 +588,7 @@ fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
         report.total_bytes <= 3 * 64 * 1024 + 64 * 1024,
         "{report:?}"
     );
+    assert_eq!(report.total_bytes, segment_bytes_on_disk(dir.path()));
     let oldest = levibot_shm::list_segments(dir.path()).unwrap()[0].index;
     assert!(oldest > 0);
     // A tailer from the beginning starts at the oldest segment left.
@@ -614,9 +619,24 @@ fn prune_by_age_keeps_the_current_segment() {
 fn bad_configs_are_refused_with_the_key() {
     let dir = temp_dir();
     let mut config = small_config(dir.path());
-    config.segment_size = 100_000;
-    let err = Journal::open(&config).unwrap_err();
-    assert!(err.to_string().contains("segment_size"), "{err}");
+    // Not a power of two (though in range), and a power of two below the range: each is refused
+    // by the config check itself, before any file is made.
+    for size in [100_000, 3 * 64 * 1024, 32 * 1024] {
+        config.segment_size = size;
+        let err = Journal::open(&config).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ShmError::Config {
+                    key: "segment_size",
+                    ..
+                }
+            ),
+            "{size}: {err}"
+        );
+        assert!(err.to_string().contains(&size.to_string()), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{size}");
+    }
     config.segment_size = 64 * 1024;
     config.retention.max_total_bytes = Some(0);
     let err = Journal::open(&config).unwrap_err();
@@ -632,4 +652,17 @@ fn tailing_an_empty_directory_is_an_error() {
     let err = Tailer::open(dir.path(), StartAt::Beginning).err().unwrap();
     assert!(matches!(err, ShmError::NoJournal { .. }), "{err}");
     let _ = HEADER_LEN;
+}
+
+/// The bytes the journal's segment files (raw and compressed) take, as the filesystem reports.
+fn segment_bytes_on_disk(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.starts_with("journal-") && (name.ends_with(".lvj") || name.ends_with(".lvj.gz"))
+        })
+        .map(|entry| entry.metadata().unwrap().len())
+        .sum()
 }

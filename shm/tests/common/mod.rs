@@ -1,9 +1,11 @@
 //! Helpers shared by the journal's integration tests.
 #![allow(dead_code)]
 
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use levibot_shm::{JournalConfig, RetentionPolicy};
+use levibot_shm::{FRAME_HEADER_LEN, JournalConfig, RetentionPolicy};
 
 /// Record type used by the tests.
 pub const TEST_RECORD: levibot_shm::RecordType = levibot_shm::RecordType(0x100);
@@ -65,4 +67,38 @@ pub fn check_payload(payload: &[u8]) -> (u16, u64) {
 
 pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(levibot_shm::layout::segment_file_name(index))
+}
+
+/// Writes a frame header by hand, as a writer would have left it.
+pub fn write_raw_frame(
+    dir: &Path,
+    index: u64,
+    offset: usize,
+    frame_len: i32,
+    writer: u16,
+    seq: u64,
+    payload: &[u8],
+) {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, index))
+        .unwrap();
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    header[0..4].copy_from_slice(&frame_len.to_le_bytes());
+    header[4..6].copy_from_slice(&TEST_RECORD.0.to_le_bytes());
+    header[6..8].copy_from_slice(&writer.to_le_bytes());
+    header[8..16].copy_from_slice(&seq.to_le_bytes());
+    header[24..28].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    file.write_all_at(&header, offset as u64).unwrap();
+    file.write_all_at(payload, (offset + FRAME_HEADER_LEN) as u64)
+        .unwrap();
+}
+
+/// Sets a segment's claimed tail by hand.
+pub fn set_tail(dir: &Path, index: u64, tail: u64) {
+    let file = OpenOptions::new()
+        .write(true)
+        .open(segment_path(dir, index))
+        .unwrap();
+    file.write_all_at(&tail.to_le_bytes(), 128).unwrap();
 }
