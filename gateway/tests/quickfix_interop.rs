@@ -44,7 +44,11 @@ struct Executor {
 
 impl Executor {
     fn start() -> Executor {
-        let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/interop/executor");
+        // $LEVIBOT_QUICKFIX_EXECUTOR: where a copy of the tree (cargo-mutants builds one) finds it.
+        let binary = std::env::var_os("LEVIBOT_QUICKFIX_EXECUTOR").map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/interop/executor"),
+            PathBuf::from,
+        );
         assert!(
             binary.is_file(),
             "{} is missing: run scripts/install-test-deps (it installs QuickFIX's Executor)",
