@@ -259,9 +259,6 @@ fn seal_if_finished(file: &SegmentFile, report: &mut RetentionReport) -> Result<
         return Ok(true);
     }
     let segment = WritableSegment::open(&file.path)?;
-    if segment.is_sealed() {
-        return Ok(true);
-    }
     let (_, stop) = segment.walk_committed(HEADER_LEN, |_, _| {})?;
     if stop != Slot::End {
         return Ok(false);

@@ -143,10 +143,6 @@ impl SegmentMap {
             .load(Ordering::Relaxed)
     }
 
-    pub fn is_sealed(&self) -> bool {
-        self.atomic_u32(OFF_FLAGS).load(Ordering::Acquire) & FLAG_SEALED != 0
-    }
-
     /// The claim counter: the offset the next claim would get (may exceed the size).
     pub fn claimed_tail(&self) -> usize {
         self.atomic_u64(OFF_TAIL).load(Ordering::Acquire) as usize

@@ -82,7 +82,10 @@ fn newer_major_version() {
 fn truncated_file() {
     let dir = temp_dir();
     let path = journal_with_frames(dir.path());
-    for len in [100u64, HEADER_LEN as u64 + 1000] {
+    // A file shorter than a header is measured against the header; one that has its header
+    // (even exactly, and nothing more) against the segment size the header gives.
+    let header = HEADER_LEN as u64;
+    for (len, expected) in [(100u64, header), (header, 65536), (header + 1000, 65536)] {
         OpenOptions::new()
             .write(true)
             .open(&path)
@@ -94,8 +97,9 @@ fn truncated_file() {
             Journal::open(&small_config(dir.path())).unwrap_err(),
         ] {
             assert!(
-                matches!(err, ShmError::Truncated { len: l, .. } if l == len),
-                "{err}"
+                matches!(err, ShmError::Truncated { len: l, expected: e, .. }
+                    if (l, e) == (len, expected)),
+                "{len}: {err}"
             );
             assert_names_file(&err, &path);
         }
@@ -112,6 +116,20 @@ fn corrupt_header_fields() {
         matches!(err, ShmError::CorruptHeader { offset: 16, .. }),
         "{err}"
     );
+    // A power of two past the largest size is corrupt too; the largest itself is a plausible
+    // size, so this 64 KiB file is then short of it.
+    patch(&path, 16, &(1u64 << 31).to_le_bytes());
+    let err = tail_all(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, ShmError::CorruptHeader { offset: 16, .. }),
+        "{err}"
+    );
+    patch(&path, 16, &(1u64 << 30).to_le_bytes());
+    let err = tail_all(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, ShmError::Truncated { len: 65536, expected, .. } if expected == 1 << 30),
+        "{err}"
+    );
     patch(&path, 16, &(64u64 * 1024).to_le_bytes());
     patch(&path, 24, &9u64.to_le_bytes());
     let err = tail_all(dir.path()).unwrap_err();
@@ -124,10 +142,12 @@ fn corrupt_header_fields() {
 
 #[test]
 fn corrupt_frame_lengths() {
-    let cases: [(i32, &str); 4] = [
+    let cases: [(i32, &str); 5] = [
         (8, "shorter than a frame header"),
         (-8, "shorter than a frame header"),
         (1 << 20, "past the end"),
+        // Past the end by less than the frame's own offset.
+        (1 << 16, "past the end"),
         (32 + 41, "payload_len"),
     ];
     for (frame_len, reason) in cases {
