@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{
     ConnectionStatus, DisconnectReason, FixConnection, FixSession, GapUnfilledReason,
-    REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError, SessionEvent, SessionSeqNums,
-    SessionState, parse_message,
+    ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError, SessionEvent,
+    SessionSeqNums, SessionState, parse_message,
 };
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
@@ -176,6 +176,26 @@ fn a_resend_request_for_a_huge_range_is_bounded() {
     assert_eq!(value(&out[0], 34), Some("1"));
     assert_eq!(value(&out[0], 36), Some(SEQ_NUM_MAX.to_string().as_str()));
     assert_eq!(lost_ids(&queued(&mut session)), [7]);
+}
+
+#[test]
+fn a_resend_request_reports_every_remembered_order_lost_at_once() {
+    // More unanswered orders than the session remembers: the venue asks for everything, and
+    // each of the last ORDER_SEQ_MAP_LEN orders is reported lost, all queued at once.
+    let mut session = active();
+    let sent = ORDER_SEQ_MAP_LEN as u64 + 5;
+    for id in 1..=sent {
+        session.send_order(&limit_buy(id), T0).unwrap();
+        let written = session.outbound().len();
+        session.consume_outbound(written);
+    }
+    assert_eq!(feed(&mut session, &peer("2", 2, "7=2|16=0|"), T0), None);
+    assert_eq!(session.queued_events(), ORDER_SEQ_MAP_LEN);
+    let first_remembered = sent - ORDER_SEQ_MAP_LEN as u64 + 1;
+    assert_eq!(
+        lost_ids(&queued(&mut session)),
+        (first_remembered..=sent).collect::<Vec<_>>()
+    );
 }
 
 #[test]
