@@ -848,7 +848,6 @@ impl FixSession {
         }
         match kind {
             msg_type::LOGON => self.on_logon(&f, seq, kind, now_ns),
-            msg_type::HEARTBEAT => None,
             msg_type::TEST_REQUEST => {
                 let id = match required(f.test_req_id, tag::TEST_REQ_ID) {
                     Ok(id) => id,
@@ -898,7 +897,9 @@ impl FixSession {
                     }
                 }
             }
-            // Other application messages (a mass cancel report, news) are not ours to read.
+            // A Heartbeat needs nothing more (its number was taken, and any answer noted,
+            // above). Other application messages (a mass cancel report, news) are not ours to
+            // read.
             _ => None,
         }
     }
