@@ -1539,7 +1539,18 @@ mod tests {
                 ..
             }
         ));
-        assert!(error.to_string().contains("quantity 0"), "{error}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "instrument {ID}, snapshot 10: ask level 0 (px 101) has quantity 0; snapshot \
+                 levels need a positive quantity"
+            )
+        );
+        let unsorted = snapshot(&mut b, 10, &[lv(100, 1), lv(100, 2)], &[]).unwrap_err();
+        assert!(
+            unsorted.to_string().contains(": bid level 1 (px 100)"),
+            "{unsorted}"
+        );
         assert_eq!(b.state(), BookState::NeedsResync);
         assert_eq!(b.buffered_diffs(), 1);
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Session-level checks on the venue's messages, on the fake clock of `fix_session.rs`: which
 //! CompID a mismatch names, a Logon that resets the venue's numbers (and a flag on any other
-//! message that does not), a Heartbeat that needs no answer.
+//! message that does not), a Heartbeat that needs no answer; and the Binance Logon's signature
+//! over the longest header values.
 
 use levibot_gateway::fix::{
     DisconnectReason, FixSession, SessionConfig, SessionEvent, SessionSeqNums, checksum,
@@ -78,4 +79,36 @@ fn a_heartbeat_takes_its_number_and_is_answered_with_nothing() {
     assert_eq!(drain(&mut session), Vec::<Fields>::new());
     assert_eq!(session.seq_nums().next_target, 3);
     assert_eq!(session.queued_events(), 0);
+}
+
+#[test]
+fn the_binance_logon_signs_the_longest_header_values_whole() {
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    use levibot_gateway::fix::{
+        BinanceLogon, COMP_ID_LEN_MAX, MessageHandling, SIGNATURE_BASE64_LEN, UtcTimestamp,
+    };
+
+    // Any key will do: the signature is checked with its public key, over a payload built here.
+    let binance = BinanceLogon::new("KEY", &[7; 32], MessageHandling::Sequential).unwrap();
+    let sender = "S".repeat(COMP_ID_LEN_MAX);
+    let target = "T".repeat(COMP_ID_LEN_MAX);
+    let time = UtcTimestamp::from_unix_ns(T0);
+    let mut signature = [0u8; SIGNATURE_BASE64_LEN];
+    binance.sign(
+        sender.as_bytes(),
+        target.as_bytes(),
+        u64::MAX,
+        &time,
+        &mut signature,
+    );
+
+    let payload = format!(
+        "A\x01{sender}\x01{target}\x0118446744073709551615\x01{}",
+        time.as_str()
+    );
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, signature).unwrap();
+    let key = VerifyingKey::from_bytes(&binance.public_key()).unwrap();
+    key.verify(payload.as_bytes(), &Signature::from_slice(&bytes).unwrap())
+        .expect("the signature covers the whole payload");
 }

@@ -1097,5 +1097,8 @@ mod tests {
         assert_eq!(resync_point(b"garbage"), 7);
         assert_eq!(resync_point(b"garbage8=FI"), 7);
         assert_eq!(resync_point(b"8"), 1);
+        // A garbled message that is all start: its first byte is the garbled one, so no tail
+        // of it is kept.
+        assert_eq!(resync_point(b"8=FIX.4."), 8);
     }
 }
