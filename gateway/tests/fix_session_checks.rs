@@ -1,11 +1,14 @@
 //! Session-level checks on the venue's messages, on the fake clock of `fix_session.rs`: which
 //! CompID a mismatch names, a Logon that resets the venue's numbers (and a flag on any other
-//! message that does not), a Heartbeat that needs no answer; and the Binance Logon's signature
-//! over the longest header values.
+//! message that does not), a Heartbeat that needs no answer; the Binance Logon's signature over
+//! the longest header values; and report fields that only an odd message exercises (a one-byte
+//! code that is not a code, the answer to a mass status request without orders).
 
 use levibot_gateway::fix::{
-    DisconnectReason, FixSession, SessionConfig, SessionEvent, SessionSeqNums, checksum,
+    DisconnectReason, FixSession, INSTRUMENT_UNKNOWN, ReportError, SessionConfig, SessionEvent,
+    SessionSeqNums, checksum,
 };
+use levibot_shm::records::{exec_type, report_flag, side};
 
 mod support;
 
@@ -111,4 +114,58 @@ fn the_binance_logon_signs_the_longest_header_values_whole() {
     let key = VerifyingKey::from_bytes(&binance.public_key()).unwrap();
     key.verify(payload.as_bytes(), &Signature::from_slice(&bytes).unwrap())
         .expect("the signature covers the whole payload");
+}
+
+/// Feeds one ExecutionReport with `body` as the venue's message `seq`.
+fn report(session: &mut FixSession, seq: u64, body: &str) -> Option<SessionEvent> {
+    feed(session, &peer("8", seq, body), T0)
+}
+
+#[test]
+fn a_one_byte_code_that_is_not_a_letter_or_digit_is_refused() {
+    let mut session = active();
+    let ack = |exec: &str, status: &str| {
+        format!("11=7|37=1|17=1|150={exec}|39={status}|54=1|55=NKNUSDT|14=0|151=1.5|")
+    };
+    for (seq, (exec, status, tag)) in [("#", "0", 150), ("0", " ", 39)].into_iter().enumerate() {
+        match report(&mut session, seq as u64 + 2, &ack(exec, status)) {
+            Some(SessionEvent::BadReport(ReportError::BadValue { tag: t, reason, .. })) => {
+                assert_eq!(t, tag);
+                assert_eq!(reason, "not a one-character code");
+            }
+            other => panic!("150={exec} 39={status}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn the_answer_without_orders_keeps_its_side_and_checks_its_order_id_and_side() {
+    let mut session = active();
+    let empty = |extra: &str| format!("37=NONE|17=1|150=I|39=8|14=0|151=0|911=0|912=Y|{extra}");
+    match report(&mut session, 2, &empty("54=2|")) {
+        Some(SessionEvent::Report(r)) => {
+            assert_eq!(r.client_order_id, 0);
+            assert_eq!(r.venue_order_id, 0);
+            assert_eq!(r.instrument_id, INSTRUMENT_UNKNOWN);
+            assert_eq!(r.exec_type, exec_type::ORDER_STATUS);
+            assert_eq!(r.side, side::SELL);
+            assert_eq!(r.flags, report_flag::LAST_OF_MASS_STATUS);
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad_order_id = "37=x1|17=1|150=I|39=8|14=0|151=0|911=0|912=Y|";
+    assert!(matches!(
+        report(&mut session, 3, bad_order_id),
+        Some(SessionEvent::BadReport(ReportError::BadValue {
+            tag: 37,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        report(&mut session, 4, &empty("54=7|")),
+        Some(SessionEvent::BadReport(ReportError::BadValue {
+            tag: 54,
+            ..
+        }))
+    ));
 }

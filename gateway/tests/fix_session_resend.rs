@@ -98,6 +98,46 @@ fn venue_resend_reports_lost_only_the_orders_it_never_answered() {
 }
 
 #[test]
+fn reports_naming_an_order_by_orig_id_or_request_id_keep_it_from_being_lost_unless_rejections() {
+    let mut session = active();
+    let status_request = OrderRequest {
+        kind: order_kind::MASS_STATUS,
+        client_order_id: 11,
+        instrument_id: u32::MAX,
+        ..OrderRequest::default()
+    };
+    // Order 7 and its cancel 9; a mass status request 11; order 12 and its cancel 13.
+    for order in [
+        limit_buy(7),
+        cancel(9, 7),
+        status_request,
+        limit_buy(12),
+        cancel(13, 12),
+    ] {
+        session.send_order(&order, T0).unwrap();
+    }
+    drain(&mut session);
+    // Order 7 is cancelled: the report is filed under the cancel's id and names 7 in
+    // OrigClOrdID (41). The status request is answered (no orders), naming it in 584. The
+    // cancel 13 is rejected by an ExecutionReport (150=8): that says nothing of order 12.
+    let canceled = "11=9|41=7|37=1|17=1|150=4|39=4|54=1|55=NKNUSDT|14=0|151=0|";
+    let no_orders = "37=NONE|17=2|150=I|39=8|14=0|151=0|584=11|911=0|912=Y|";
+    let refused = "11=13|41=12|37=NONE|17=3|150=8|39=8|54=1|55=NKNUSDT|14=0|151=0|";
+    for (seq, body) in [(2, canceled), (3, no_orders), (4, refused)] {
+        assert!(
+            matches!(
+                feed(&mut session, &peer("8", seq, body), T0),
+                Some(SessionEvent::Report(_))
+            ),
+            "{body}"
+        );
+    }
+    assert_eq!(feed(&mut session, &peer("2", 5, "7=2|16=0|"), T0), None);
+    assert_eq!(drain(&mut session).len(), 1, "the GapFill");
+    assert_eq!(lost_ids(&queued(&mut session)), [12]);
+}
+
+#[test]
 fn venue_resend_stops_at_its_end_seq_no() {
     let mut session = active();
     for id in [7, 8, 9] {
