@@ -1064,6 +1064,9 @@ impl fmt::Debug for OrderBook {
 }
 
 #[cfg(test)]
+mod chunk_tests;
+
+#[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
@@ -1071,7 +1074,7 @@ mod tests {
 
     const ID: u32 = 7;
 
-    fn lv(px: i64, qty: i64) -> Level {
+    pub(super) fn lv(px: i64, qty: i64) -> Level {
         Level { px, qty }
     }
 
@@ -1101,7 +1104,7 @@ mod tests {
         book.apply_update(&update(first, last, bids, asks))
     }
 
-    fn snapshot(
+    pub(super) fn snapshot(
         book: &mut OrderBook,
         last_update_id: u64,
         bids: &[Level],
@@ -1120,7 +1123,7 @@ mod tests {
     }
 
     /// A book synced at update 10: bids 100x5, 99x3; asks 101x4, 102x6.
-    fn synced() -> OrderBook {
+    pub(super) fn synced() -> OrderBook {
         let mut b = book();
         let outcome = snapshot(
             &mut b,
@@ -1133,7 +1136,12 @@ mod tests {
     }
 
     /// The update split into journal chunks of `DEPTH_LEVELS_PER_RECORD` levels.
-    fn chunks_of(first: u64, last: u64, bids: &[Level], asks: &[Level]) -> Vec<DepthDiff> {
+    pub(super) fn chunks_of(
+        first: u64,
+        last: u64,
+        bids: &[Level],
+        asks: &[Level],
+    ) -> Vec<DepthDiff> {
         let all: Vec<(bool, Level)> = bids
             .iter()
             .map(|&l| (true, l))

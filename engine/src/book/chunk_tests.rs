@@ -1,0 +1,85 @@
+//! Journal chunks at the edges of the book's sequencing and of its diff buffer: chunks that
+//! come without their chunk 0, or while a stale update is being skipped; a buffer filled to its
+//! level limit exactly, or by one level more; an update too large for the buffer on its own.
+
+use super::tests::{chunks_of, lv, snapshot, synced};
+use super::*;
+
+/// A book waiting for its snapshot whose diff buffer holds `levels` levels in all.
+fn buffering(levels: usize) -> OrderBook {
+    let limits = BookLimits {
+        buffered_levels_max: levels,
+        ..BookLimits::DEFAULT
+    };
+    OrderBook::new(7, limits).unwrap()
+}
+
+/// `n` bid levels from 100 down.
+fn bids(n: i64) -> Vec<Level> {
+    (0..n).map(|i| lv(100 - i, 1)).collect()
+}
+
+#[test]
+fn a_chunk_without_its_chunk_0_is_stale_if_old_and_a_lost_chunk_if_new() {
+    let mut b = synced(); // at update 10
+    let old = chunks_of(5, 9, &bids(40), &[]);
+    assert_eq!(b.apply_diff_chunk(&old[1]), Ok(BookOutcome::Stale));
+    assert_eq!(b.state(), BookState::Synced);
+    let new = chunks_of(11, 12, &bids(40), &[]);
+    assert_eq!(
+        b.apply_diff_chunk(&new[1]),
+        Ok(BookOutcome::LostChunk {
+            final_update_id: 12,
+            expected_chunk: 0,
+            got_chunk: 1
+        })
+    );
+    assert_eq!(b.state(), BookState::NeedsResync);
+}
+
+#[test]
+fn while_a_stale_update_is_skipped_a_late_chunk_of_another_is_stale_too() {
+    let mut b = synced();
+    let applied = chunks_of(11, 12, &bids(70), &[]);
+    let outcomes: Vec<_> = applied.iter().map(|c| b.apply_diff_chunk(c)).collect();
+    assert_eq!(outcomes.last(), Some(&Ok(BookOutcome::Applied)));
+    assert_eq!(b.last_update_id(), Some(12));
+    // The same update again: its chunk 0 is stale, and its other chunks are skipped...
+    assert_eq!(b.apply_diff_chunk(&applied[0]), Ok(BookOutcome::Stale));
+    // ...when a chunk of an even older update arrives, late: stale as well, no resync.
+    let older = chunks_of(9, 10, &bids(40), &[]);
+    assert_eq!(b.apply_diff_chunk(&older[1]), Ok(BookOutcome::Stale));
+    assert_eq!(b.state(), BookState::Synced);
+    assert_eq!(b.stats().gaps, 0);
+}
+
+#[test]
+fn a_chunk_as_large_as_the_buffer_fits_and_one_level_more_drops_the_oldest_update() {
+    let mut b = buffering(DEPTH_LEVELS_PER_RECORD);
+    let full = chunks_of(11, 11, &bids(DEPTH_LEVELS_PER_RECORD as i64), &[]);
+    assert_eq!(full.len(), 1);
+    assert_eq!(b.apply_diff_chunk(&full[0]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.buffered_diffs(), 1);
+    // One more level does not fit beside it: the oldest update goes, the new one is kept.
+    let one = chunks_of(12, 12, &[lv(50, 2)], &[]);
+    assert_eq!(b.apply_diff_chunk(&one[0]), Ok(BookOutcome::Buffered));
+    assert_eq!((b.buffered_diffs(), b.stats().buffered_dropped), (1, 1));
+    assert_eq!(snapshot(&mut b, 11, &[], &[]), Ok(BookOutcome::Applied));
+    assert_eq!(b.bids().collect::<Vec<_>>(), [lv(50, 2)]);
+}
+
+#[test]
+fn an_update_too_large_for_the_buffer_leaves_none_of_its_chunks_in_it() {
+    let mut b = buffering(40);
+    let large = chunks_of(11, 11, &bids(42), &[]);
+    assert_eq!(large.len(), 2);
+    assert_eq!(b.apply_diff_chunk(&large[0]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.apply_diff_chunk(&large[1]), Ok(BookOutcome::Discarded));
+    assert_eq!(b.buffered_diffs(), 0, "no half of the update is kept");
+    // After the snapshot, the book is the snapshot's: nothing of the half update.
+    assert_eq!(
+        snapshot(&mut b, 11, &[lv(10, 1)], &[]),
+        Ok(BookOutcome::Applied)
+    );
+    assert_eq!(b.bids().collect::<Vec<_>>(), [lv(10, 1)]);
+}
