@@ -169,3 +169,23 @@ fn the_answer_without_orders_keeps_its_side_and_checks_its_order_id_and_side() {
         }))
     ));
 }
+
+#[test]
+fn an_order_cancel_reject_keeps_its_side_and_checks_it() {
+    let mut session = active();
+    let refusal = |extra: &str| format!("11=9|41=8|37=2|39=2|434=1|102=0|{extra}");
+    match feed(&mut session, &peer("9", 2, &refusal("54=2|")), T0) {
+        Some(SessionEvent::Report(r)) => {
+            assert_eq!((r.client_order_id, r.side), (9, side::SELL));
+            assert_eq!(r.exec_type, exec_type::REJECTED);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        feed(&mut session, &peer("9", 3, &refusal("54=B|")), T0),
+        Some(SessionEvent::BadReport(ReportError::BadValue {
+            tag: 54,
+            ..
+        }))
+    ));
+}
