@@ -10,7 +10,10 @@ use crate::clock::{TscCalibration, unix_now_ns};
 use crate::error::{Result, ShmError};
 use crate::layout::*;
 use crate::retention::{self, RetentionPolicy, RetentionReport};
-use crate::segment::{Claim, FrameStamp, SegmentMap, Slot, WritableSegment, read_and_check_header};
+use crate::segment::{
+    Claim, FrameStamp, SegmentMap, Slot, WritableSegment, read_and_check_header,
+    read_segment_header,
+};
 
 /// How to open a journal for writing.
 #[derive(Clone, Debug)]
@@ -672,23 +675,30 @@ fn repair_segment(segment: &WritableSegment, report: &mut RecoveryReport) -> Res
 
 /// For each writer id, the sequence after the last one it committed, looking from the newest
 /// segment back until every id that ever entered a segment is accounted for.
+///
+/// Ids never used stay unresolved, so every segment's header is read; but only a segment that
+/// an unresolved writer entered is opened in full (mapped, or decompressed: 64 MiB each by
+/// default) and its frames walked. Usually that is the newest one or two, however many
+/// compressed segments retention keeps.
 fn recover_sequences(listing: &[SegmentFile]) -> Result<[u64; WRITERS_MAX]> {
     let mut next = [0u64; WRITERS_MAX];
     for file in listing.iter().rev() {
         if next.iter().all(|&n| n != 0) {
             break;
         }
-        let segment = open_segment_file(file)?;
+        let header = read_segment_header(&file.path, file.compressed)?;
+        let first_sequence = |w: usize| le_u64(&header, OFF_WRITER_FIRST_SEQUENCE + w * 8);
         let entered: Vec<usize> = (0..WRITERS_MAX)
-            .filter(|&w| next[w] == 0 && segment.writer_first_sequence(w) != 0)
+            .filter(|&w| next[w] == 0 && first_sequence(w) != 0)
             .collect();
         if entered.is_empty() {
             continue;
         }
+        let segment = open_segment_file(file)?;
         // Every writer seen in this segment is resolved by its scan, with or without a slot.
         let mut found = [0u64; WRITERS_MAX];
         for &w in &entered {
-            found[w] = segment.writer_first_sequence(w);
+            found[w] = first_sequence(w);
         }
         segment.walk_committed(HEADER_LEN, |_, header| {
             let w = header.writer_id as usize;

@@ -148,12 +148,6 @@ impl SegmentMap {
         self.atomic_u64(OFF_TAIL).load(Ordering::Acquire) as usize
     }
 
-    /// Sequence of `writer_id`'s first frame in this segment, or 0 if it never entered it.
-    pub fn writer_first_sequence(&self, writer_id: usize) -> u64 {
-        self.atomic_u64(OFF_WRITER_FIRST_SEQUENCE + writer_id * 8)
-            .load(Ordering::Acquire)
-    }
-
     fn corrupt(&self, offset: usize, frame_len: i64, reason: &'static str) -> ShmError {
         ShmError::CorruptFrame {
             path: self.path.clone(),
@@ -290,12 +284,7 @@ impl SegmentMap {
 
     /// Reads a gzip-compressed segment into memory.
     pub fn open_compressed(path: &Path) -> Result<SegmentMap> {
-        let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
-        let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
-        let mut header = vec![0u8; HEADER_LEN];
-        decoder
-            .read_exact(&mut header)
-            .map_err(|e| ShmError::io(path, "gunzip header", e))?;
+        let (mut decoder, header) = gunzip_header(path)?;
         let info = check_header(path, &header, None)?;
         let mut words = vec![0u64; info.size / 8].into_boxed_slice();
         // SAFETY: viewing an initialised `[u64]` as bytes of the same length is always valid.
@@ -315,8 +304,37 @@ impl SegmentMap {
     }
 }
 
+/// A compressed segment's decoder, and the header it gave first (not checked yet).
+fn gunzip_header(path: &Path) -> Result<(impl Read, [u8; HEADER_LEN])> {
+    let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
+    let mut decoder = flate2::read::GzDecoder::new(std::io::BufReader::new(file));
+    let mut header = [0u8; HEADER_LEN];
+    decoder
+        .read_exact(&mut header)
+        .map_err(|e| ShmError::io(path, "gunzip header", e))?;
+    Ok((decoder, header))
+}
+
 /// Reads the header of a segment file (without mapping it) and checks it against the file size.
 pub(crate) fn read_and_check_header(path: &Path, file: &File) -> Result<SegmentInfo> {
+    Ok(read_checked_header(path, file)?.1)
+}
+
+/// The header of a segment file, raw or compressed, checked: without mapping the file or
+/// decompressing past the header. Recovery reads every segment's writer slots this way and
+/// opens in full only the segments whose frames it must walk.
+pub(crate) fn read_segment_header(path: &Path, compressed: bool) -> Result<[u8; HEADER_LEN]> {
+    if compressed {
+        let (_, header) = gunzip_header(path)?;
+        check_header(path, &header, None)?;
+        Ok(header)
+    } else {
+        let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
+        Ok(read_checked_header(path, &file)?.0)
+    }
+}
+
+fn read_checked_header(path: &Path, file: &File) -> Result<([u8; HEADER_LEN], SegmentInfo)> {
     let len = file
         .metadata()
         .map_err(|e| ShmError::io(path, "stat", e))?
@@ -331,7 +349,8 @@ pub(crate) fn read_and_check_header(path: &Path, file: &File) -> Result<SegmentI
     let mut header = [0u8; HEADER_LEN];
     file.read_exact_at(&mut header, 0)
         .map_err(|e| ShmError::io(path, "read header", e))?;
-    check_header(path, &header, Some(len))
+    let info = check_header(path, &header, Some(len))?;
+    Ok((header, info))
 }
 
 /// The TSC rates a header may hold, in ticks per ns (1 kHz to 1 THz; real counters tick at

@@ -199,3 +199,45 @@ fn recovery_reads_no_old_segment_whose_writers_went_on_and_tailers_still_report_
         "{err}"
     );
 }
+
+#[test]
+fn recovery_decompresses_no_old_segment_whose_writers_went_on() {
+    let dir = temp_dir();
+    let mut config = small_config(dir.path());
+    config.retention = levibot_shm::RetentionPolicy {
+        compress: true,
+        raw_segments_kept: 0,
+        max_age: None,
+        max_total_bytes: None,
+    };
+    let last = {
+        let journal = Journal::open(&config).unwrap();
+        let mut appender = journal.appender(0).unwrap();
+        let last = append_until_segment(&mut appender, 2);
+        journal.maintain().unwrap(); // seals and compresses segments 0 and 1
+        last
+    };
+    let gz = dir.path().join(compressed_file_name(0));
+    assert!(gz.exists(), "{:?}", list_segments(dir.path()).unwrap());
+    // Cut segment 0's gzip stream in half: its header still decompresses, its frames do not.
+    let len = std::fs::metadata(&gz).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&gz)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    // Writer 0 is settled by segment 2 (raw, unsealed): segment 0 is read up to its header only
+    // (every segment's header is checked), so the writer starts.
+    let journal = Journal::open(&config).unwrap();
+    assert_eq!(journal.appender(0).unwrap().next_sequence(), last + 1);
+    drop(journal);
+    // A damaged header is still refused, naming the file.
+    std::fs::write(&gz, b"not gzip").unwrap();
+    let err = Journal::open(&config).unwrap_err();
+    assert!(
+        err.to_string().contains("journal-0000000000.lvj.gz"),
+        "{err}"
+    );
+}
