@@ -9,9 +9,9 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{
-    ConnectionStatus, DisconnectReason, FixConnection, FixSession, GapUnfilledReason,
-    ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError, SessionEvent,
-    SessionSeqNums, SessionState, parse_message,
+    ConnectionStatus, DisconnectReason, FixConnection, FixSession, GAP_APP_WINDOW_LEN,
+    GapUnfilledReason, ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError,
+    SessionEvent, SessionSeqNums, SessionState, parse_message,
 };
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
@@ -426,6 +426,37 @@ fn a_gap_fill_over_a_dropped_report_is_unfilled() {
         })
     );
     assert_eq!(session.seq_nums().next_target, 6);
+}
+
+#[test]
+fn a_report_dropped_just_past_the_gaps_window_still_makes_its_gap_fill_unfilled() {
+    // The gap opened at 2: the window of numbers it tracks one by one is 2..2 + 4096. A report
+    // dropped at the first number past it is remembered too.
+    let mut session = gapped("0", "");
+    let past_window = 2 + GAP_APP_WINDOW_LEN as u64;
+    assert_eq!(
+        feed(&mut session, &peer("8", past_window, FILL), T0),
+        Some(SessionEvent::GapDetected {
+            expected: 2,
+            received: past_window
+        })
+    );
+    let fill_to = past_window + 1;
+    let gap_fill = peer_with(
+        "4",
+        2,
+        "43=Y|122=20240229-12:00:00.000|",
+        &format!("123=Y|36={fill_to}|"),
+    );
+    assert_eq!(
+        feed(&mut session, &gap_fill, T0),
+        Some(SessionEvent::GapUnfilled {
+            from: 2,
+            to: past_window,
+            reason: GapUnfilledReason::GapFillOverApplication
+        })
+    );
+    assert_eq!(session.seq_nums().next_target, fill_to);
 }
 
 #[test]
