@@ -722,18 +722,6 @@ impl DiffBuffer {
         self.entries.truncate(start);
         self.levels.truncate(levels_start);
     }
-
-    /// Drops leading entries that are not a chunk 0 (left by a replay that stopped mid-update).
-    fn align_front(&mut self) {
-        let start = self
-            .entries
-            .iter()
-            .position(|e| e.chunk == 0)
-            .unwrap_or(self.entries.len());
-        if start > 0 {
-            self.drop_front(start);
-        }
-    }
 }
 
 /// An L2 order book for one instrument (see the module doc for the procedure).
@@ -939,7 +927,14 @@ impl OrderBook {
             }
         }
         self.buffer.drop_front(keep_from);
-        self.buffer.align_front();
+        // The replay stops only at a chunk 0 (a gap, or a lost chunk shown by the next update's
+        // chunk 0) or after an update's last chunk (crossed), so what is left starts with a
+        // whole update. (Were it not so, the next replay would meet the stray chunk without its
+        // chunk 0 and resync: safe, only slower.)
+        debug_assert!(
+            self.buffer.entries.first().is_none_or(|e| e.chunk == 0),
+            "the buffer left after a replay starts mid-update"
+        );
         self.resume_buffering();
         if outcome == BookOutcome::Applied
             && matches!(
@@ -1064,7 +1059,7 @@ impl fmt::Debug for OrderBook {
 }
 
 #[cfg(test)]
-mod chunk_tests;
+mod edge_tests;
 
 #[cfg(test)]
 mod tests {
@@ -1072,7 +1067,7 @@ mod tests {
 
     use super::*;
 
-    const ID: u32 = 7;
+    pub(super) const ID: u32 = 7;
 
     pub(super) fn lv(px: i64, qty: i64) -> Level {
         Level { px, qty }

@@ -1,8 +1,10 @@
-//! Journal chunks at the edges of the book's sequencing and of its diff buffer: chunks that
-//! come without their chunk 0, or while a stale update is being skipped; a buffer filled to its
-//! level limit exactly, or by one level more; an update too large for the buffer on its own.
+//! The book at its edges. Journal chunks at the edges of its sequencing and of its diff buffer:
+//! chunks that come without their chunk 0, or while a stale update is being skipped; a buffer
+//! filled to its level limit exactly, or by one level more; an update too large for the buffer
+//! on its own, or a chunk too large for it. Also a snapshot deeper than the book on both sides,
+//! and what the book says of itself.
 
-use super::tests::{chunks_of, lv, snapshot, synced};
+use super::tests::{ID, chunks_of, lv, snapshot, synced};
 use super::*;
 
 /// A book waiting for its snapshot whose diff buffer holds `levels` levels in all.
@@ -11,7 +13,7 @@ fn buffering(levels: usize) -> OrderBook {
         buffered_levels_max: levels,
         ..BookLimits::DEFAULT
     };
-    OrderBook::new(7, limits).unwrap()
+    OrderBook::new(ID, limits).unwrap()
 }
 
 /// `n` bid levels from 100 down.
@@ -82,4 +84,44 @@ fn an_update_too_large_for_the_buffer_leaves_none_of_its_chunks_in_it() {
         Ok(BookOutcome::Applied)
     );
     assert_eq!(b.bids().collect::<Vec<_>>(), [lv(10, 1)]);
+}
+
+#[test]
+fn a_chunk_too_large_for_the_buffer_takes_the_earlier_chunks_of_its_update_with_it() {
+    let mut b = buffering(20);
+    // A hand-made update: chunk 0 with 5 levels, chunk 1 with 30 (more than the buffer holds).
+    let mut chunks = chunks_of(11, 11, &bids(35), &[]);
+    assert_eq!(chunks.len(), 2);
+    let all: Vec<Level> = bids(35);
+    chunks[0].bid_count = 5;
+    chunks[0].levels[..5].copy_from_slice(&all[..5]);
+    chunks[1].bid_count = 30;
+    chunks[1].levels[..30].copy_from_slice(&all[5..]);
+    assert_eq!(b.apply_diff_chunk(&chunks[0]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.apply_diff_chunk(&chunks[1]), Ok(BookOutcome::Discarded));
+    assert_eq!(b.buffered_diffs(), 0, "chunk 0 went with it");
+    assert_eq!(
+        snapshot(&mut b, 10, &[lv(10, 1)], &[]),
+        Ok(BookOutcome::Applied)
+    );
+    assert_eq!(b.bids().collect::<Vec<_>>(), [lv(10, 1)]);
+}
+
+#[test]
+fn a_snapshot_deeper_than_the_book_counts_the_levels_dropped_on_both_sides() {
+    let limits = BookLimits {
+        levels_per_side_max: 2,
+        ..BookLimits::DEFAULT
+    };
+    let mut b = OrderBook::new(ID, limits).unwrap();
+    assert_eq!((b.instrument_id(), b.limits()), (ID, limits));
+    // 5 bids and 3 asks into 2 a side: 3 + 1 dropped, the worst ones.
+    let asks = [lv(101, 1), lv(102, 1), lv(103, 1)];
+    assert_eq!(
+        snapshot(&mut b, 10, &bids(5), &asks),
+        Ok(BookOutcome::Applied)
+    );
+    assert_eq!(b.stats().levels_dropped_capacity, 4);
+    assert_eq!(b.bids().collect::<Vec<_>>(), [lv(100, 1), lv(99, 1)]);
+    assert_eq!(b.asks().collect::<Vec<_>>(), [lv(101, 1), lv(102, 1)]);
 }
