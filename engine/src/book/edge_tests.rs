@@ -78,6 +78,10 @@ fn an_update_too_large_for_the_buffer_leaves_none_of_its_chunks_in_it() {
     assert_eq!(b.apply_diff_chunk(&large[0]), Ok(BookOutcome::Buffered));
     assert_eq!(b.apply_diff_chunk(&large[1]), Ok(BookOutcome::Discarded));
     assert_eq!(b.buffered_diffs(), 0, "no half of the update is kept");
+    assert_eq!(
+        (b.stats().buffered_dropped, b.stats().chunks_discarded),
+        (1, 1)
+    );
     // After the snapshot, the book is the snapshot's: nothing of the half update.
     assert_eq!(
         snapshot(&mut b, 11, &[lv(10, 1)], &[]),
@@ -124,4 +128,53 @@ fn a_snapshot_deeper_than_the_book_counts_the_levels_dropped_on_both_sides() {
     assert_eq!(b.stats().levels_dropped_capacity, 4);
     assert_eq!(b.bids().collect::<Vec<_>>(), [lv(100, 1), lv(99, 1)]);
     assert_eq!(b.asks().collect::<Vec<_>>(), [lv(101, 1), lv(102, 1)]);
+}
+
+#[test]
+fn while_buffering_a_chunk_of_another_update_drops_the_one_in_progress() {
+    let mut b = book_waiting();
+    let a = chunks_of(11, 11, &bids(70), &[]);
+    let other = chunks_of(12, 12, &bids(40), &[]);
+    assert_eq!(b.apply_diff_chunk(&a[0]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.apply_diff_chunk(&a[1]), Ok(BookOutcome::Buffered));
+    // Chunk 1 of another update: update 11 lost its last chunk, and this one its first.
+    assert_eq!(b.apply_diff_chunk(&other[1]), Ok(BookOutcome::Discarded));
+    assert_eq!(b.buffered_diffs(), 0);
+    assert_eq!(
+        (b.stats().buffered_dropped, b.stats().chunks_discarded),
+        (1, 1)
+    );
+}
+
+#[test]
+fn a_snapshot_that_does_not_sync_leaves_the_update_in_progress_buffering() {
+    let mut b = book_waiting();
+    let early = chunks_of(15, 15, &[lv(90, 1)], &[]);
+    let next = chunks_of(16, 17, &bids(40), &[]);
+    assert_eq!(b.apply_diff_chunk(&early[0]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.apply_diff_chunk(&next[0]), Ok(BookOutcome::Buffered));
+    // A snapshot at 10: update 15 does not follow it (11..=14 are missing).
+    assert!(matches!(
+        snapshot(&mut b, 10, &[lv(10, 1)], &[]),
+        Ok(BookOutcome::Gap { .. })
+    ));
+    assert_ne!(b.state(), BookState::Synced);
+    // The rest of update 16..=17 still goes to the buffer, for the next snapshot.
+    assert_eq!(b.apply_diff_chunk(&next[1]), Ok(BookOutcome::Buffered));
+    assert_eq!(b.buffered_diffs(), 3);
+    assert_eq!(
+        snapshot(&mut b, 14, &[lv(10, 1)], &[]),
+        Ok(BookOutcome::Applied)
+    );
+    assert_eq!(b.last_update_id(), Some(17));
+    assert_eq!(
+        b.bids().count(),
+        41,
+        "the update's 40 (90 among them) and the snapshot's 10"
+    );
+}
+
+/// A book with the default limits, waiting for its snapshot.
+fn book_waiting() -> OrderBook {
+    OrderBook::new(ID, BookLimits::DEFAULT).unwrap()
 }
