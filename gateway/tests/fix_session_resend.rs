@@ -62,8 +62,14 @@ fn reject_written(session: &mut FixSession) -> (String, String, String) {
 fn venue_resend_reports_lost_only_the_orders_it_never_answered() {
     let mut session = active();
     // Order 7 (number 2) is acknowledged, order 8 (3) filled, the cancel 9 of order 8 (4)
-    // refused, and order 10 (5) never answered.
-    for order in [limit_buy(7), limit_buy(8), cancel(9, 8), limit_buy(10)] {
+    // refused, and order 10 (5), for another instrument than the rest, never answered.
+    let other = table().get(1).expect("a second instrument");
+    assert_ne!(other.id, 0);
+    let order_10 = OrderRequest {
+        instrument_id: other.id,
+        ..limit_buy(10)
+    };
+    for order in [limit_buy(7), limit_buy(8), cancel(9, 8), order_10] {
         session.send_order(&order, T0).unwrap();
     }
     drain(&mut session);
@@ -90,7 +96,27 @@ fn venue_resend_reports_lost_only_the_orders_it_never_answered() {
     assert_eq!(value(&out[0], 35), Some("4"));
     assert_eq!(value(&out[0], 34), Some("2"));
     assert_eq!(value(&out[0], 36), Some("6"));
-    assert_eq!(lost_ids(&queued(&mut session)), [10]);
+    let lost = queued(&mut session);
+    assert_eq!(lost_ids(&lost), [10]);
+    // The report carries what the order said (the venue never saw it).
+    let SessionEvent::Report(report) = &lost[0] else {
+        unreachable!()
+    };
+    let order = order_10;
+    assert_eq!(
+        (
+            report.px,
+            report.instrument_id,
+            report.side,
+            report.ord_status
+        ),
+        (
+            order.px,
+            order.instrument_id,
+            order.side,
+            exec_type::REJECTED
+        )
+    );
     // The same request again: the GapFill again, no order reported twice.
     assert_eq!(feed(&mut session, &peer("2", 6, "7=2|16=0|"), T0), None);
     assert_eq!(drain(&mut session).len(), 1);
@@ -235,6 +261,59 @@ fn a_resend_request_reports_every_remembered_order_lost_at_once() {
     assert_eq!(
         lost_ids(&queued(&mut session)),
         (first_remembered..=sent).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_resend_request_past_what_we_sent_is_filled_up_to_our_next_number_only() {
+    let mut session = active();
+    session.send_order(&limit_buy(7), T0).unwrap(); // number 2
+    drain(&mut session);
+    assert_eq!(feed(&mut session, &peer("2", 2, "7=2|16=100|"), T0), None);
+    let out = drain(&mut session);
+    assert_eq!(value(&out[0], 35), Some("4"));
+    assert_eq!(value(&out[0], 34), Some("2"));
+    assert_eq!(value(&out[0], 36), Some("3"), "NewSeqNo: our next number");
+    assert_eq!(lost_ids(&queued(&mut session)), [7]);
+}
+
+#[test]
+fn a_sequence_reset_forgets_the_orders_of_the_old_sequence() {
+    let mut session = FixSession::new(
+        levibot_gateway::fix::SessionConfig {
+            reset_seq_num: true,
+            ..config()
+        },
+        table().clone(),
+        SessionSeqNums::default(),
+    )
+    .unwrap();
+    let logon = |session: &mut FixSession| {
+        session.logon(T0).unwrap();
+        drain(session);
+        let event = feed(session, &peer("A", 1, "98=0|108=30|141=Y|"), T0);
+        assert!(
+            matches!(event, Some(SessionEvent::LoggedOn { .. })),
+            "{event:?}"
+        );
+    };
+    logon(&mut session);
+    // The old sequence: orders 7 and 9 as numbers 2 and 3, never answered.
+    for id in [7, 9] {
+        session.send_order(&limit_buy(id), T0).unwrap();
+    }
+    drain(&mut session);
+    session.on_disconnected();
+    // The new sequence: order 8 as number 2, then a Heartbeat (answering a TestRequest) as 3.
+    logon(&mut session);
+    assert_eq!(session.send_order(&limit_buy(8), T0).unwrap(), 2);
+    assert_eq!(feed(&mut session, &peer("1", 2, "112=ping|"), T0), None);
+    assert_eq!(drain(&mut session).len(), 2);
+    assert_eq!(feed(&mut session, &peer("2", 3, "7=1|16=0|"), T0), None);
+    assert_eq!(
+        lost_ids(&queued(&mut session)),
+        [8],
+        "number 3 is a Heartbeat now, not the old order 9"
     );
 }
 
@@ -457,6 +536,48 @@ fn a_report_dropped_just_past_the_gaps_window_still_makes_its_gap_fill_unfilled(
         })
     );
     assert_eq!(session.seq_nums().next_target, fill_to);
+}
+
+#[test]
+fn a_gap_stays_open_until_its_last_number_is_received() {
+    // 5 (a report) was dropped: the gap is 2..=5. The venue resends 2..=4 as session messages.
+    let mut session = gapped("8", FILL);
+    for seq in 2..=4 {
+        let resent = peer_with("0", seq, "43=Y|122=20240229-12:00:00.000|", "");
+        assert_eq!(feed(&mut session, &resent, T0), None, "{seq}");
+    }
+    assert_eq!(session.seq_nums().next_target, 5);
+    // Expecting 5, the gap's last number: still open, so a GapFill over 5 is caught.
+    let gap_fill = peer_with("4", 5, "43=Y|122=20240229-12:00:00.000|", "123=Y|36=6|");
+    assert_eq!(
+        feed(&mut session, &gap_fill, T0),
+        Some(SessionEvent::GapUnfilled {
+            from: 5,
+            to: 5,
+            reason: GapUnfilledReason::GapFillOverApplication
+        })
+    );
+}
+
+#[test]
+fn a_gap_fill_or_reset_that_skips_nothing_is_accepted_and_reports_nothing() {
+    // A GapFill whose NewSeqNo is the number after its own: a fill of nothing, accepted.
+    let mut session = active();
+    let empty_fill = peer_with("4", 2, "43=Y|122=20240229-12:00:00.000|", "123=Y|36=3|");
+    assert_eq!(feed(&mut session, &empty_fill, T0), None);
+    assert_eq!(
+        drain(&mut session),
+        Vec::<support::Fields>::new(),
+        "no Reject"
+    );
+    assert_eq!(session.seq_nums().next_target, 3);
+
+    // While a gap is open (2..=5), a Reset to the number already expected skips nothing.
+    let mut session = gapped("0", "");
+    let reset = peer("4", 9, "123=N|36=2|");
+    assert_eq!(feed(&mut session, &reset, T0), None);
+    assert_eq!(drain(&mut session), Vec::<support::Fields>::new());
+    assert_eq!(session.seq_nums().next_target, 2);
 }
 
 #[test]

@@ -311,11 +311,14 @@ impl FixSession {
         };
         let new_seq_no = match seq_num(f.new_seq_no, tag::NEW_SEQ_NO) {
             // A GapFill's own number was consumed already (next_target = seq + 1).
-            Ok(value) if value < self.seq.next_target => {
-                return self.reject(now_ns, seq, kind, problem);
+            Ok(value) if value >= self.seq.next_target => value,
+            refused => {
+                if gap_fill {
+                    // Its own number was taken, and on_message left moving the gap to us.
+                    self.gap_progress(now_ns);
+                }
+                return self.reject(now_ns, seq, kind, refused.err().unwrap_or(problem));
             }
-            Ok(value) => value,
-            Err(problem) => return self.reject(now_ns, seq, kind, problem),
         };
         let old = self.seq.next_target;
         self.seq.next_target = new_seq_no;
