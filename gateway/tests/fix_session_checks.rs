@@ -189,3 +189,31 @@ fn an_order_cancel_reject_keeps_its_side_and_checks_it() {
         }))
     ));
 }
+
+#[test]
+fn a_connect_still_in_progress_is_waited_for_not_an_error() {
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::time::Duration;
+
+    use levibot_gateway::fix::{ConnectionStatus, FixConnection};
+
+    // A listener that never accepts, its accept queue filled: the kernel drops the next SYN,
+    // so our connect stays in progress (as to a distant venue) until it is accepted.
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    while held.len() < 4096 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(stream) => held.push(stream),
+            Err(_) => break, // the queue is full
+        }
+    }
+    assert!(held.len() < 4096, "the accept queue never filled");
+    let mut session = active();
+    let mut conn = FixConnection::connect(addr).unwrap();
+    for _ in 0..3 {
+        let status = conn.poll(&mut session, T0, |_| {}).unwrap();
+        assert_eq!(status, ConnectionStatus::Connecting);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -132,13 +132,15 @@ fn reports_naming_an_order_by_orig_id_or_request_id_keep_it_from_being_lost_unle
         instrument_id: u32::MAX,
         ..OrderRequest::default()
     };
-    // Order 7 and its cancel 9; a mass status request 11; order 12 and its cancel 13.
+    // Order 7 and its cancel 9; a mass status request 11; order 12 and its cancel 13; order 14
+    // (number 7).
     for order in [
         limit_buy(7),
         cancel(9, 7),
         status_request,
         limit_buy(12),
         cancel(13, 12),
+        limit_buy(14),
     ] {
         session.send_order(&order, T0).unwrap();
     }
@@ -158,7 +160,13 @@ fn reports_naming_an_order_by_orig_id_or_request_id_keep_it_from_being_lost_unle
             "{body}"
         );
     }
-    assert_eq!(feed(&mut session, &peer("2", 5, "7=2|16=0|"), T0), None);
+    // Order 14 is refused by a session Reject naming its number (RefSeqNum 45).
+    let session_reject = peer("3", 5, "45=7|371=44|373=5|58=bad price|");
+    assert!(matches!(
+        feed(&mut session, &session_reject, T0),
+        Some(SessionEvent::Report(_))
+    ));
+    assert_eq!(feed(&mut session, &peer("2", 6, "7=2|16=0|"), T0), None);
     assert_eq!(drain(&mut session).len(), 1, "the GapFill");
     assert_eq!(lost_ids(&queued(&mut session)), [12]);
 }

@@ -415,6 +415,58 @@ mod tests {
         }
     }
 
+    /// `n` random ids whose home slot is one of the `count` slots from `first` on (cyclically:
+    /// the index's probe runs then collide, and wrap around its end when those slots do).
+    fn ids_homed_at(rng: &mut fastrand::Rng, first: usize, count: usize, n: usize) -> Vec<u64> {
+        let mut ids = Vec::new();
+        while ids.len() < n {
+            let id = rng.u64(1..);
+            if home(id).wrapping_sub(first) & ID_MASK < count && !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn colliding_ids_stay_findable_as_others_are_forgotten() {
+        // Ids crowded on a few home slots, mid-table and across its end, so that every removal
+        // shifts a probe run back (and some runs wrap). After each step, each id is found at
+        // its newest entry, and not at all once that entry is cleared (the rule for a repeated
+        // ClOrdID: its older entries are not indexed again).
+        for seed in [1, 2, 3] {
+            println!("seed {seed}");
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut ids = ids_homed_at(&mut rng, 100, 3, 24);
+            ids.extend(ids_homed_at(&mut rng, ID_INDEX_LEN - 2, 3, 24));
+            let mut sent = SentOrders::new();
+            let mut live: Vec<(u64, u64)> = Vec::new(); // (seq, id)
+            let mut indexed = std::collections::HashMap::new(); // id -> seq
+            for seq in 1..=400u64 {
+                let id = ids[rng.usize(..ids.len())];
+                sent.note(&order(id), seq);
+                live.push((seq, id));
+                indexed.insert(id, seq);
+                if rng.bool() {
+                    let (gone, gone_id) = live.remove(rng.usize(..live.len()));
+                    assert!(sent.clear(gone));
+                    if indexed.get(&gone_id) == Some(&gone) {
+                        indexed.remove(&gone_id);
+                    }
+                }
+                check(&sent);
+                for &id in &ids {
+                    let found = sent.by_id(id).map(|e| e.msg_seq_num);
+                    assert_eq!(
+                        found,
+                        indexed.get(&id).copied(),
+                        "seed {seed}, id {id} at {seq}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn answered_orders_are_not_taken_as_lost() {
         let mut sent = SentOrders::new();
