@@ -217,3 +217,60 @@ fn a_connect_still_in_progress_is_waited_for_not_an_error() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::time::{Duration, Instant};
+
+    use levibot_gateway::fix::{ConnectionStatus, FixConnection, SessionState, parse_message};
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut session = session_with(SessionSeqNums::default());
+    let mut conn = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut venue, _) = listener.accept().unwrap();
+    venue
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    let mut venue_writer = venue.try_clone().unwrap();
+    // Reads from the venue's side until a whole message of type `kind` arrived.
+    let mut received = Vec::new();
+    let mut expect = |conn: &mut FixConnection, session: &mut FixSession, kind: &[u8]| {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            conn.poll(session, T0, |_| {}).unwrap();
+            let mut buf = [0u8; 1024];
+            if let Ok(n) = venue.read(&mut buf) {
+                received.extend_from_slice(&buf[..n]);
+            }
+            if let Ok(message) = parse_message(&received) {
+                assert_eq!(message.msg_type(), kind);
+                let len = message.as_bytes().len();
+                received.drain(..len);
+                return;
+            }
+            assert!(Instant::now() < deadline, "no {kind:?}");
+        }
+    };
+    expect(&mut conn, &mut session, b"A");
+    venue_writer
+        .write_all(&peer("A", 1, "98=0|108=30|"))
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while session.state() != SessionState::Active {
+        conn.poll(&mut session, T0, |_| {}).unwrap();
+        assert!(Instant::now() < deadline, "no LoggedOn");
+    }
+    // We log out; the venue answers and keeps its end of the connection open.
+    session.logout(T0).unwrap();
+    expect(&mut conn, &mut session, b"5");
+    venue_writer.write_all(&peer("5", 2, "")).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while conn.poll(&mut session, T0, |_| {}).unwrap() != ConnectionStatus::Closed {
+        assert!(Instant::now() < deadline, "we never closed our end");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(session.state(), SessionState::Disconnected);
+}
