@@ -4,7 +4,6 @@
 //! reports decoded into records, sequence numbers kept across sessions, random bytes.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::decimal::DecimalError;
@@ -1063,13 +1062,7 @@ fn binance_logon_is_signed_with_ed25519() {
 #[test]
 fn connection_keeps_partial_messages_until_complete() {
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let mut session = session_with(SessionSeqNums::default());
-    let mut conn = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
-    let (mut peer_stream, _) = listener.accept().unwrap();
-    peer_stream
-        .set_read_timeout(Some(Duration::from_millis(10)))
-        .unwrap();
+    let (mut session, mut conn, mut peer_stream) = connected_to_venue();
     let mut events = Vec::new();
     let mut received = Vec::new();
     let poll =

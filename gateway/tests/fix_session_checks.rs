@@ -221,19 +221,12 @@ fn a_connect_still_in_progress_is_waited_for_not_an_error() {
 #[test]
 fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
     use std::io::{Read, Write};
-    use std::net::{Ipv4Addr, TcpListener};
     use std::time::{Duration, Instant};
 
     use levibot_gateway::fix::{ConnectionStatus, FixConnection, SessionState, parse_message};
 
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let mut session = session_with(SessionSeqNums::default());
-    let mut conn = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
-    let (mut venue, _) = listener.accept().unwrap();
-    venue
-        .set_read_timeout(Some(Duration::from_millis(10)))
-        .unwrap();
+    let (mut session, mut conn, mut venue) = connected_to_venue();
     let mut venue_writer = venue.try_clone().unwrap();
     // Reads from the venue's side until a whole message of type `kind` arrived.
     let mut received = Vec::new();

@@ -5,13 +5,12 @@
 //! normal GapFill is not; the transport hands reports only while the caller has room.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{
-    ConnectionStatus, DisconnectReason, FixConnection, FixSession, GAP_APP_WINDOW_LEN,
-    GapUnfilledReason, ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError,
-    SessionEvent, SessionSeqNums, SessionState, parse_message,
+    ConnectionStatus, DisconnectReason, FixSession, GAP_APP_WINDOW_LEN, GapUnfilledReason,
+    ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError, SessionEvent,
+    SessionSeqNums, SessionState, parse_message,
 };
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
@@ -722,13 +721,7 @@ fn a_gap_open_when_the_session_ends_is_unfilled() {
 fn the_connection_hands_reports_only_while_the_caller_has_room() {
     const TIMEOUT: Duration = Duration::from_secs(30);
     const REPORTS: u64 = 50;
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    let mut session = session_with(SessionSeqNums::default());
-    let mut conn = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
-    let (mut venue, _) = listener.accept().unwrap();
-    venue
-        .set_read_timeout(Some(Duration::from_millis(10)))
-        .unwrap();
+    let (mut session, mut conn, mut venue) = connected_to_venue();
     let mut events = Vec::new();
     // Our Logon, the venue's, and three orders.
     let deadline = Instant::now() + TIMEOUT;

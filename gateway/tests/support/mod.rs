@@ -3,11 +3,14 @@
 
 #![allow(dead_code)]
 
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::{
-    FixSession, SessionConfig, SessionEvent, SessionSeqNums, SessionState, checksum, parse_message,
+    FixConnection, FixSession, SessionConfig, SessionEvent, SessionSeqNums, SessionState, checksum,
+    parse_message,
 };
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::records::{OrderRequest, ord_type, order_kind, side, time_in_force};
@@ -124,4 +127,17 @@ pub fn limit_buy(client_order_id: u64) -> OrderRequest {
         time_in_force: time_in_force::GTC,
         ..OrderRequest::default()
     }
+}
+
+/// A new session, its connection to a scripted venue on loopback, and the venue's end of it
+/// (whose reads give up after 10 ms).
+pub fn connected_to_venue() -> (FixSession, FixConnection, TcpStream) {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let session = session_with(SessionSeqNums::default());
+    let conn = FixConnection::connect(listener.local_addr().unwrap()).unwrap();
+    let (venue, _) = listener.accept().unwrap();
+    venue
+        .set_read_timeout(Some(Duration::from_millis(10)))
+        .unwrap();
+    (session, conn, venue)
 }
