@@ -5,8 +5,8 @@
 //! code that is not a code, the answer to a mass status request without orders).
 
 use levibot_gateway::fix::{
-    DisconnectReason, FixSession, INSTRUMENT_UNKNOWN, ReportError, SessionConfig, SessionEvent,
-    SessionSeqNums, checksum,
+    ConnectionStatus, DisconnectReason, FixConnection, FixSession, INSTRUMENT_UNKNOWN, ReportError,
+    SessionConfig, SessionEvent, SessionSeqNums, SessionState, checksum, parse_message,
 };
 use levibot_shm::records::{exec_type, report_flag, side};
 
@@ -218,52 +218,90 @@ fn a_connect_still_in_progress_is_waited_for_not_an_error() {
     }
 }
 
-#[test]
-fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
-    use std::io::{Read, Write};
-    use std::time::{Duration, Instant};
+/// How long a loopback test waits for what it expects.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-    use levibot_gateway::fix::{ConnectionStatus, FixConnection, SessionState, parse_message};
-
-    const TIMEOUT: Duration = Duration::from_secs(30);
-    let (mut session, mut conn, mut venue) = connected_to_venue();
-    let mut venue_writer = venue.try_clone().unwrap();
-    // Reads from the venue's side until a whole message of type `kind` arrived.
+/// Polls `conn` until the venue's end has read one whole message; checks its type.
+fn venue_reads(
+    conn: &mut FixConnection,
+    session: &mut FixSession,
+    venue: &mut std::net::TcpStream,
+    kind: &[u8],
+) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + TIMEOUT;
     let mut received = Vec::new();
-    let mut expect = |conn: &mut FixConnection, session: &mut FixSession, kind: &[u8]| {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            conn.poll(session, T0, |_| {}).unwrap();
-            let mut buf = [0u8; 1024];
-            if let Ok(n) = venue.read(&mut buf) {
-                received.extend_from_slice(&buf[..n]);
-            }
-            if let Ok(message) = parse_message(&received) {
-                assert_eq!(message.msg_type(), kind);
-                let len = message.as_bytes().len();
-                received.drain(..len);
-                return;
-            }
-            assert!(Instant::now() < deadline, "no {kind:?}");
+    loop {
+        conn.poll(session, T0, |_| {}).unwrap();
+        let mut buf = [0u8; 1024];
+        if let Ok(n) = venue.read(&mut buf) {
+            received.extend_from_slice(&buf[..n]);
         }
-    };
-    expect(&mut conn, &mut session, b"A");
-    venue_writer
-        .write_all(&peer("A", 1, "98=0|108=30|"))
-        .unwrap();
-    let deadline = Instant::now() + TIMEOUT;
+        if let Ok(message) = parse_message(&received) {
+            assert_eq!(message.msg_type(), kind);
+            assert_eq!(message.as_bytes().len(), received.len(), "one message");
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {kind:?}");
+    }
+}
+
+/// A session logged on over loopback with a scripted venue: the session, its connection, and
+/// the venue's end.
+fn logged_on_over_loopback() -> (FixSession, FixConnection, std::net::TcpStream) {
+    use std::io::Write;
+    let (mut session, mut conn, mut venue) = connected_to_venue();
+    venue_reads(&mut conn, &mut session, &mut venue, b"A");
+    venue.write_all(&peer("A", 1, "98=0|108=30|")).unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
     while session.state() != SessionState::Active {
         conn.poll(&mut session, T0, |_| {}).unwrap();
-        assert!(Instant::now() < deadline, "no LoggedOn");
+        assert!(std::time::Instant::now() < deadline, "no LoggedOn");
     }
+    (session, conn, venue)
+}
+
+#[test]
+fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
+    use std::io::Write;
+    let (mut session, mut conn, mut venue) = logged_on_over_loopback();
     // We log out; the venue answers and keeps its end of the connection open.
     session.logout(T0).unwrap();
-    expect(&mut conn, &mut session, b"5");
-    venue_writer.write_all(&peer("5", 2, "")).unwrap();
-    let deadline = Instant::now() + TIMEOUT;
+    venue_reads(&mut conn, &mut session, &mut venue, b"5");
+    venue.write_all(&peer("5", 2, "")).unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
     while conn.poll(&mut session, T0, |_| {}).unwrap() != ConnectionStatus::Closed {
-        assert!(Instant::now() < deadline, "we never closed our end");
-        std::thread::sleep(Duration::from_millis(1));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "we never closed our end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(session.state(), SessionState::Disconnected);
+}
+
+#[test]
+fn a_write_that_fails_is_reported_by_the_poll_that_met_it() {
+    use std::io::Write;
+    let (mut session, mut conn, mut venue) = logged_on_over_loopback();
+    // Our sending side fails (shut down here; a dead route or a reset would do the same) while
+    // the venue's side is open. Its TestRequest makes the session write a Heartbeat.
+    conn.stream_mut()
+        .shutdown(std::net::Shutdown::Write)
+        .unwrap();
+    venue.write_all(&peer("1", 2, "112=ping|")).unwrap();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        let polled = conn.poll(&mut session, T0, |_| {});
+        if session.seq_nums().next_target == 3 {
+            // The same poll that handled the TestRequest says the answer could not be written.
+            assert!(polled.is_err(), "{polled:?}");
+            break;
+        }
+        polled.unwrap();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TestRequest never arrived"
+        );
+    }
 }
