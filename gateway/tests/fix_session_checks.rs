@@ -305,3 +305,27 @@ fn a_write_that_fails_is_reported_by_the_poll_that_met_it() {
         );
     }
 }
+
+#[test]
+fn a_socket_that_would_block_keeps_the_rest_for_the_next_poll() {
+    // The venue reads nothing: orders fill its receive buffer and our send buffer, until a
+    // write would block. That is no error; what is left waits in the session.
+    let (mut session, mut conn, _venue) = logged_on_over_loopback();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut id = 1000;
+    loop {
+        while session.send_order(&limit_buy(id), T0).is_ok() {
+            id += 1;
+        }
+        let polled = conn.poll(&mut session, T0, |_| {});
+        assert_eq!(polled.unwrap(), ConnectionStatus::Open);
+        if !session.outbound().is_empty() {
+            break; // the socket took only part: it would block
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the socket never filled"
+        );
+    }
+    assert_eq!(session.state(), SessionState::Active);
+}
