@@ -329,3 +329,34 @@ fn a_socket_that_would_block_keeps_the_rest_for_the_next_poll() {
     }
     assert_eq!(session.state(), SessionState::Active);
 }
+
+#[test]
+fn a_venue_that_resets_the_connection_has_gone_away_as_if_it_closed() {
+    // The venue closes with our Logon unread in its buffer: the kernel answers with a reset
+    // (RST), not a close (FIN). Both are the venue going away.
+    let (mut session, mut conn, venue) = connected_to_venue();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while conn.status() == ConnectionStatus::Connecting {
+        conn.poll(&mut session, T0, |_| {}).unwrap();
+        assert!(std::time::Instant::now() < deadline, "never connected");
+    }
+    assert_eq!(session.state(), SessionState::LogonSent);
+    while !session.outbound().is_empty() {
+        conn.poll(&mut session, T0, |_| {}).unwrap();
+        assert!(std::time::Instant::now() < deadline, "the Logon never left");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    drop(venue);
+    loop {
+        let status = conn.poll(&mut session, T0, |_| {}).unwrap();
+        if status == ConnectionStatus::Closed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reset was not noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(session.state(), SessionState::Disconnected);
+}
