@@ -360,3 +360,15 @@ fn a_venue_that_resets_the_connection_has_gone_away_as_if_it_closed() {
     }
     assert_eq!(session.state(), SessionState::Disconnected);
 }
+
+#[test]
+fn one_poll_handles_every_whole_message_it_read() {
+    use std::io::Write;
+    let (mut session, mut conn, mut venue) = logged_on_over_loopback();
+    let three = [peer("0", 2, ""), peer("0", 3, ""), peer("0", 4, "")].concat();
+    venue.write_all(&three).unwrap();
+    // Wait for all three on our side of loopback, then one poll.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    conn.poll(&mut session, T0, |_| {}).unwrap();
+    assert_eq!(session.seq_nums().next_target, 5);
+}
