@@ -52,18 +52,16 @@ fn logon_carries_heartbeat_interval_and_sequence() {
 
 #[test]
 fn reset_logon_starts_both_sides_at_one() {
-    let mut session = FixSession::new(
+    let mut session = configured_session(
         SessionConfig {
             reset_seq_num: true,
             ..config()
         },
-        table().clone(),
         SessionSeqNums {
             next_sender: 40,
             next_target: 50,
         },
-    )
-    .unwrap();
+    );
     session.logon(T0).unwrap();
     let out = drain(&mut session);
     assert_eq!(value(&out[0], 34), Some("1"));
@@ -1015,17 +1013,15 @@ fn binance_logon_is_signed_with_ed25519() {
     .unwrap();
     assert_eq!(binance.public_key(), RFC8032_TEST_1_PUBLIC);
     assert!(!format!("{binance:?}").contains("APIKEY123"));
-    let mut session = FixSession::new(
+    let mut session = configured_session(
         SessionConfig {
             target_comp_id: "SPOT".into(),
             reset_seq_num: true,
             binance_logon: Some(binance),
             ..config()
         },
-        table().clone(),
         SessionSeqNums::default(),
-    )
-    .unwrap();
+    );
     session.logon(T0).unwrap();
     // The raw bytes: RawDataLength right before RawData, as the reader requires.
     let text = String::from_utf8(session.outbound().to_vec()).unwrap();

@@ -46,18 +46,16 @@ fn a_comp_id_mismatch_is_rejected_naming_the_wrong_tag() {
 fn a_venue_logon_that_resets_its_numbers_is_followed_and_no_other_message_resets_them() {
     // Restored numbers, no reset asked by us: the venue answers with a Logon that starts its
     // numbers again at 1 (ResetSeqNumFlag 141=Y).
-    let mut session = FixSession::new(
+    let mut session = configured_session(
         SessionConfig {
             reset_seq_num: false,
             ..config()
         },
-        table().clone(),
         SessionSeqNums {
             next_sender: 40,
             next_target: 50,
         },
-    )
-    .unwrap();
+    );
     session.logon(T0).unwrap();
     let out = drain(&mut session);
     assert_eq!(value(&out[0], 34), Some("40"));
@@ -261,6 +259,16 @@ fn logged_on_over_loopback() -> (FixSession, FixConnection, std::net::TcpStream)
     (session, conn, venue)
 }
 
+/// Polls `conn` (without an error) until it is closed and the session disconnected.
+fn poll_until_closed(conn: &mut FixConnection, session: &mut FixSession, why_not: &str) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while conn.poll(session, T0, |_| {}).unwrap() != ConnectionStatus::Closed {
+        assert!(std::time::Instant::now() < deadline, "{why_not}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(session.state(), SessionState::Disconnected);
+}
+
 #[test]
 fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
     use std::io::Write;
@@ -269,15 +277,7 @@ fn after_the_logout_handshake_we_close_without_waiting_for_the_venue_to() {
     session.logout(T0).unwrap();
     venue_reads(&mut conn, &mut session, &mut venue, b"5");
     venue.write_all(&peer("5", 2, "")).unwrap();
-    let deadline = std::time::Instant::now() + TIMEOUT;
-    while conn.poll(&mut session, T0, |_| {}).unwrap() != ConnectionStatus::Closed {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "we never closed our end"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    assert_eq!(session.state(), SessionState::Disconnected);
+    poll_until_closed(&mut conn, &mut session, "we never closed our end");
 }
 
 #[test]
@@ -347,18 +347,7 @@ fn a_venue_that_resets_the_connection_has_gone_away_as_if_it_closed() {
     }
     std::thread::sleep(std::time::Duration::from_millis(20));
     drop(venue);
-    loop {
-        let status = conn.poll(&mut session, T0, |_| {}).unwrap();
-        if status == ConnectionStatus::Closed {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the reset was not noticed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    assert_eq!(session.state(), SessionState::Disconnected);
+    poll_until_closed(&mut conn, &mut session, "the reset was not noticed");
 }
 
 #[test]

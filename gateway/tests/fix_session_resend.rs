@@ -286,15 +286,13 @@ fn a_resend_request_past_what_we_sent_is_filled_up_to_our_next_number_only() {
 
 #[test]
 fn a_sequence_reset_forgets_the_orders_of_the_old_sequence() {
-    let mut session = FixSession::new(
+    let mut session = configured_session(
         levibot_gateway::fix::SessionConfig {
             reset_seq_num: true,
             ..config()
         },
-        table().clone(),
         SessionSeqNums::default(),
-    )
-    .unwrap();
+    );
     let logon = |session: &mut FixSession| {
         session.logon(T0).unwrap();
         drain(session);

@@ -834,14 +834,8 @@ impl FixSession {
 
         // In order; seq <= SEQ_NUM_MAX < u64::MAX.
         self.seq.next_target = seq + 1;
-        // A GapFill says its own number was a session message too: on_sequence_reset checks
-        // that against the open gap (a report dropped at that very number is lost) before it
-        // moves the gap on. Every other message moves it now.
-        let gap_fill = kind == msg_type::SEQUENCE_RESET;
-        if !gap_fill || f.sending_time.is_none() {
-            self.gap_progress(now_ns);
-        }
         if f.sending_time.is_none() {
+            self.gap_progress(now_ns);
             return self.reject(
                 now_ns,
                 seq,
@@ -851,6 +845,12 @@ impl FixSession {
                     reason: session_reject_reason::REQUIRED_TAG_MISSING,
                 },
             );
+        }
+        // A GapFill says its own number was a session message too: on_sequence_reset checks
+        // that against the open gap (a report dropped at that very number is lost) before it
+        // moves the gap on. Every other message moves it now.
+        if kind != msg_type::SEQUENCE_RESET {
+            self.gap_progress(now_ns);
         }
         match kind {
             msg_type::LOGON => self.on_logon(&f, seq, kind, now_ns),

@@ -45,7 +45,12 @@ pub fn config() -> SessionConfig {
 }
 
 pub fn session_with(seq: SessionSeqNums) -> FixSession {
-    FixSession::new(config(), table().clone(), seq).unwrap()
+    configured_session(config(), seq)
+}
+
+/// A session with `config` (on the test table) and `seq`.
+pub fn configured_session(config: SessionConfig, seq: SessionSeqNums) -> FixSession {
+    FixSession::new(config, table().clone(), seq).unwrap()
 }
 
 /// One message as `(tag, value)` pairs.
