@@ -8,9 +8,6 @@ use common::*;
 use levibot_shm::layout::{align_frame, compressed_file_name, segment_file_name};
 use levibot_shm::{FRAME_HEADER_LEN, Journal, Position, list_segments};
 
-/// 64 KiB segments (`small_config`).
-const SEGMENT_SIZE: usize = 64 * 1024;
-
 /// Appends `count` frames of `payload` and returns the position just after the last one.
 fn append_frames(appender: &mut levibot_shm::Appender, count: usize, payload: &[u8]) -> Position {
     let mut end = Position(0);
@@ -21,15 +18,11 @@ fn append_frames(appender: &mut levibot_shm::Appender, count: usize, payload: &[
     end
 }
 
-/// Appends 100-byte frames until the appender's frames go to segment `index`; returns the
-/// sequence of the last frame appended.
-fn append_until_segment(appender: &mut levibot_shm::Appender, index: u64) -> u64 {
-    loop {
-        let at = appender.append(TEST_RECORD, &[7; 100]).unwrap();
-        if at.split(SEGMENT_SIZE).0 == index {
-            return appender.next_sequence() - 1;
-        }
-    }
+/// Appends frames until the appender's frames go to segment `index`; returns the sequence of
+/// the last frame appended.
+fn append_until_in_segment(appender: &mut levibot_shm::Appender, index: u64) -> u64 {
+    append_until_segment(appender, index);
+    appender.next_sequence() - 1
 }
 
 #[test]
@@ -96,7 +89,7 @@ fn each_writers_sequence_goes_on_from_the_newest_segment_it_entered() {
         drop(three);
         // Writer 1 writes in segment 0 and goes on into segment 1.
         let mut one = journal.appender(1).unwrap();
-        last_of_1 = append_until_segment(&mut one, 1);
+        last_of_1 = append_until_in_segment(&mut one, 1);
         // Writer 3 comes back (a new appender, in segment 1) and dies before writing anything:
         // segment 1 holds its first sequence and none of its frames.
         let three = journal.appender(3).unwrap();
@@ -172,11 +165,11 @@ fn recovery_reads_no_old_segment_whose_writers_went_on_and_tailers_still_report_
         let journal = Journal::open(&small_config(dir.path())).unwrap();
         let mut appender = journal.appender(0).unwrap();
         damaged = appender.append(TEST_RECORD, b"damaged later").unwrap();
-        append_until_segment(&mut appender, 1);
+        append_until_in_segment(&mut appender, 1);
         journal.maintain().unwrap(); // seals segment 0
     }
     // Damage segment 0's first frame: its payload_len no longer agrees with its length.
-    let (index, offset) = damaged.split(SEGMENT_SIZE);
+    let (index, offset) = damaged.split(SMALL_SEGMENT_SIZE);
     assert_eq!(index, 0);
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -213,7 +206,7 @@ fn recovery_decompresses_no_old_segment_whose_writers_went_on() {
     let last = {
         let journal = Journal::open(&config).unwrap();
         let mut appender = journal.appender(0).unwrap();
-        let last = append_until_segment(&mut appender, 2);
+        let last = append_until_in_segment(&mut appender, 2);
         journal.maintain().unwrap(); // seals and compresses segments 0 and 1
         last
     };

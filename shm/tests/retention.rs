@@ -10,23 +10,10 @@ use common::*;
 use levibot_shm::layout::{compressed_file_name, segment_file_name};
 use levibot_shm::{Journal, Position, RetentionPolicy, StartAt, Tailer, list_segments};
 
-/// 64 KiB segments.
-const SEGMENT_SIZE: usize = 64 * 1024;
-
 /// Appends frames of writer 0 until segment `last_segment` is current; returns the position of
 /// each frame, by sequence (index 0 is sequence 1).
 fn fill_segments(journal: &Journal, last_segment: u64) -> Vec<Position> {
-    let mut appender = journal.appender(0).unwrap();
-    let mut payload = Vec::new();
-    let mut positions = Vec::new();
-    loop {
-        make_payload(0, appender.next_sequence(), 100, &mut payload);
-        let position = appender.append(TEST_RECORD, &payload).unwrap();
-        positions.push(position);
-        if position.split(SEGMENT_SIZE).0 == last_segment {
-            return positions;
-        }
-    }
+    append_until_segment(&mut journal.appender(0).unwrap(), last_segment)
 }
 
 /// The sequences a tailer reads from the beginning, checking each payload.
@@ -62,7 +49,7 @@ fn a_failed_compression_keeps_its_raw_segment_and_does_not_stop_pruning() {
         raw_segments_kept: 0,
         max_age: None,
         // Segments 0..=5 raw and the next one: 7 segments; 4 fit.
-        max_total_bytes: Some(4 * SEGMENT_SIZE as u64),
+        max_total_bytes: Some(4 * SMALL_SEGMENT_SIZE as u64),
     };
     let journal = Journal::open(&config).unwrap();
     let positions = fill_segments(&journal, 5);
@@ -97,7 +84,7 @@ fn a_failed_compression_keeps_its_raw_segment_and_does_not_stop_pruning() {
     // Nothing from segment 3 on is lost.
     let first_kept = positions
         .iter()
-        .position(|p| p.split(SEGMENT_SIZE).0 == 3)
+        .position(|p| p.split(SMALL_SEGMENT_SIZE).0 == 3)
         .unwrap() as u64
         + 1;
     let expected: Vec<u64> = (first_kept..=positions.len() as u64).collect();
@@ -119,14 +106,14 @@ fn the_retention_floor_keeps_its_segment_and_later_ones_whatever_the_size_limit(
         compress: true,
         raw_segments_kept: 1,
         max_age: None,
-        max_total_bytes: Some(2 * SEGMENT_SIZE as u64),
+        max_total_bytes: Some(2 * SMALL_SEGMENT_SIZE as u64),
     };
     let journal = Journal::open(&config).unwrap();
     assert_eq!(journal.retention_floor(), None);
     let positions = fill_segments(&journal, 7);
     // The floor is a frame in the middle of segment 3.
     let in_segment_3: Vec<usize> = (0..positions.len())
-        .filter(|&i| positions[i].split(SEGMENT_SIZE).0 == 3)
+        .filter(|&i| positions[i].split(SMALL_SEGMENT_SIZE).0 == 3)
         .collect();
     let floor_at = in_segment_3[in_segment_3.len() / 2];
     journal.set_retention_floor(positions[floor_at]);
@@ -178,7 +165,7 @@ fn the_retention_floor_holds_against_the_age_limit_too() {
     let positions = fill_segments(&journal, 4);
     let first_in_2 = positions
         .iter()
-        .position(|p| p.split(SEGMENT_SIZE).0 == 2)
+        .position(|p| p.split(SMALL_SEGMENT_SIZE).0 == 2)
         .unwrap();
     journal.set_retention_floor(positions[first_in_2]);
     std::thread::sleep(std::time::Duration::from_millis(20));

@@ -5,16 +5,19 @@ use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use levibot_shm::{FRAME_HEADER_LEN, JournalConfig, RetentionPolicy};
+use levibot_shm::{Appender, FRAME_HEADER_LEN, JournalConfig, Position, RetentionPolicy};
 
 /// Record type used by the tests.
 pub const TEST_RECORD: levibot_shm::RecordType = levibot_shm::RecordType(0x100);
+
+/// The segment size of `small_config`.
+pub const SMALL_SEGMENT_SIZE: usize = 64 * 1024;
 
 /// A small journal config (64 KiB segments, no prefault, keep everything) in `dir`.
 pub fn small_config(dir: &Path) -> JournalConfig {
     JournalConfig {
         dir: dir.to_owned(),
-        segment_size: 64 * 1024,
+        segment_size: SMALL_SEGMENT_SIZE,
         prefault: false,
         retention: RetentionPolicy::keep_all(),
     }
@@ -25,6 +28,40 @@ pub fn temp_dir() -> tempfile::TempDir {
         .prefix("levibot-shm-test")
         .tempdir()
         .expect("temp dir")
+}
+
+/// Appends 100-byte frames (`make_payload`, under the appender's writer id) to a journal of
+/// `small_config`'s segment size until the frames go to segment `index`; returns each frame's
+/// position, in order.
+///
+/// Bounded: a broken rollover (a bug, or a mutant under `scripts/mutants`) fails the test after
+/// a few segments too many, instead of writing segments until the test is killed (a killed test
+/// leaves its temp dir behind, and this loop once left 10 GiB of them).
+pub fn append_until_segment(appender: &mut Appender, index: u64) -> Vec<Position> {
+    const PAYLOAD_LEN: usize = 100;
+    // A segment holds fewer frames than this: each takes more than its payload.
+    let most_per_segment = (SMALL_SEGMENT_SIZE / PAYLOAD_LEN) as u64;
+    let most_frames = (index + 2) * most_per_segment;
+    let mut payload = Vec::new();
+    let mut positions = Vec::new();
+    loop {
+        make_payload(
+            appender.writer_id(),
+            appender.next_sequence(),
+            PAYLOAD_LEN,
+            &mut payload,
+        );
+        let position = appender.append(TEST_RECORD, &payload).unwrap();
+        positions.push(position);
+        if position.split(SMALL_SEGMENT_SIZE).0 == index {
+            return positions;
+        }
+        assert!(
+            (positions.len() as u64) < most_frames,
+            "{} frames appended and segment {index} is not current yet (last at {position:?})",
+            positions.len()
+        );
+    }
 }
 
 /// FNV-1a, for payload checksums in tests.
