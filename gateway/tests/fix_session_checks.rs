@@ -2,11 +2,14 @@
 //! CompID a mismatch names, a Logon that resets the venue's numbers (and a flag on any other
 //! message that does not), a Heartbeat that needs no answer; the Binance Logon's signature over
 //! the longest header values; and report fields that only an odd message exercises (a one-byte
-//! code that is not a code, the answer to a mass status request without orders).
+//! code that is not a code, the answer to a mass status request without orders). Over loopback,
+//! the connection's edges: a close after our Logout, a write that fails, a socket that would
+//! block, and a burst larger than the read buffer.
 
 use levibot_gateway::fix::{
-    ConnectionStatus, DisconnectReason, FixConnection, FixSession, INSTRUMENT_UNKNOWN, ReportError,
-    SessionConfig, SessionEvent, SessionSeqNums, SessionState, checksum, parse_message,
+    CONNECTION_READ_BUF_LEN, ConnectionStatus, DisconnectReason, FixConnection, FixSession,
+    INSTRUMENT_UNKNOWN, ReportError, SessionConfig, SessionEvent, SessionSeqNums, SessionState,
+    checksum, parse_message,
 };
 use levibot_shm::records::{exec_type, report_flag, side};
 
@@ -360,4 +363,70 @@ fn one_poll_handles_every_whole_message_it_read() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     conn.poll(&mut session, T0, |_| {}).unwrap();
     assert_eq!(session.seq_nums().next_target, 5);
+}
+
+#[test]
+fn a_venue_sending_more_than_the_read_buffer_holds_is_read_in_turns_and_nothing_is_lost() {
+    use std::io::Write;
+    let (mut session, mut conn, venue) = logged_on_over_loopback();
+    // Reports worth two and a half read buffers, written at once; the venue keeps its end open.
+    // Their lengths vary with the id, so one is cut at the end of a full buffer.
+    let report = |seq: u64, id: u64| {
+        peer(
+            "8",
+            seq,
+            &format!("11={id}|37={id}|17={id}|150=0|39=0|54=1|55=NKNUSDT|14=0|151=1.5|"),
+        )
+    };
+    let mut stream = Vec::new();
+    let mut reports = 0u64;
+    while stream.len() < 5 * CONNECTION_READ_BUF_LEN / 2 {
+        stream.extend(report(2 + reports, reports));
+        reports += 1;
+    }
+    let mut writer = venue.try_clone().unwrap();
+    let writing = std::thread::spawn(move || writer.write_all(&stream).unwrap());
+    // No room for reports: the buffer fills, to its last byte, and a full buffer is not the
+    // venue closing.
+    for _ in 0..100 {
+        let status = conn.poll_bounded(&mut session, T0, 0, |_| {}).unwrap();
+        assert_eq!(status, ConnectionStatus::Open);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(session.seq_nums().next_target, 2, "nothing handled yet");
+    // Room for 7 at a time: every report arrives, in order, and the connection stays open (the
+    // cut report is completed from the next read). The first poll, with a full buffer, hands
+    // over 7, not one message per poll.
+    let mut ids = Vec::new();
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let mut polls = 0;
+    while (ids.len() as u64) < reports {
+        let status = conn
+            .poll_bounded(&mut session, T0, 7, |event| {
+                if let SessionEvent::Report(report) = event {
+                    ids.push(report.client_order_id);
+                }
+            })
+            .unwrap();
+        polls += 1;
+        if polls == 1 {
+            assert_eq!(ids.len(), 7, "reports from the first poll with room");
+        }
+        assert_eq!(
+            status,
+            ConnectionStatus::Open,
+            "after {} reports",
+            ids.len()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {reports} reports",
+            ids.len()
+        );
+    }
+    assert_eq!(ids, (0..reports).collect::<Vec<_>>());
+    assert_eq!(session.seq_nums().next_target, 2 + reports);
+    assert_eq!(session.state(), SessionState::Active);
+    writing.join().unwrap();
+    drop(venue);
 }

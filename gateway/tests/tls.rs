@@ -673,8 +673,9 @@ fn poll_error(conn: &mut FixConnection, session: &mut FixSession) -> ConnectionE
     }
 }
 
-/// A server that reads the ClientHello and closes the connection.
-fn closing_server(listener: TcpListener) -> thread::JoinHandle<usize> {
+/// A server that reads the ClientHello and closes the connection: with a FIN, or with a reset
+/// (`reset`) as a crashed server or a middlebox does.
+fn closing_server(listener: TcpListener, reset: bool) -> thread::JoinHandle<usize> {
     thread::spawn(move || {
         let (mut tcp, _) = listener.accept().unwrap();
         tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -684,6 +685,9 @@ fn closing_server(listener: TcpListener) -> thread::JoinHandle<usize> {
         let len = u16::from_be_bytes([hello[3], hello[4]]) as usize;
         let mut body = vec![0u8; len];
         tcp.read_exact(&mut body).unwrap();
+        if reset {
+            levibot_testkit::reset(tcp);
+        }
         5 + len
     })
 }
@@ -698,7 +702,7 @@ fn is_handshake_close(err: &TlsError) -> bool {
 #[test]
 fn a_server_closing_mid_handshake_is_a_typed_error() {
     let (listener, addr) = bind();
-    let server = closing_server(listener);
+    let server = closing_server(listener, false);
     let err = WsClient::connect_tls(
         addr,
         "localhost",
@@ -722,11 +726,29 @@ fn a_server_closing_mid_handshake_is_a_typed_error() {
     );
 
     let (listener, addr) = bind();
-    let server = closing_server(listener);
+    let server = closing_server(listener, false);
     let mut conn = FixConnection::connect_tls(addr, "localhost", &client_tls()).unwrap();
     let mut session = fix_session();
     match poll_error(&mut conn, &mut session) {
         ConnectionError::Tls(source) => assert!(is_handshake_close(&source), "{source:?}"),
+        other => panic!("{other:?}"),
+    }
+    server.join().unwrap();
+}
+
+#[test]
+fn a_server_resetting_mid_handshake_fails_the_handshake_and_is_not_a_close() {
+    // After the handshake a reset is the venue going away, as a close is; during it, it is a
+    // handshake that failed, and the error says so.
+    let (listener, addr) = bind();
+    let server = closing_server(listener, true);
+    let mut conn = FixConnection::connect_tls(addr, "localhost", &client_tls()).unwrap();
+    let mut session = fix_session();
+    match poll_error(&mut conn, &mut session) {
+        ConnectionError::Tls(TlsError::HandshakeIo { op, source, .. }) => {
+            assert_eq!(op, "read");
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionReset);
+        }
         other => panic!("{other:?}"),
     }
     server.join().unwrap();

@@ -6,6 +6,7 @@
 //!   [`allocations`] before and after the code under test.
 //! - [`seed`]: a PRNG seed from `LEVIBOT_TEST_SEED` or the clock, printed so a failure replays.
 //! - [`Tmpfs`]: a small tmpfs mounted for a test (root only), to fill a filesystem for real.
+//! - [`reset`]: closes a TCP connection with a reset, as a peer that crashes or a middlebox does.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -138,4 +139,12 @@ impl Drop for Tmpfs {
                 .status();
         }
     }
+}
+
+/// Closes `stream` with a TCP reset (RST) instead of an orderly close (FIN): SO_LINGER on with
+/// a zero timeout, then close. The other end's next read fails with `ConnectionReset`.
+pub fn reset(stream: std::net::TcpStream) {
+    rustix::net::sockopt::set_socket_linger(&stream, Some(std::time::Duration::ZERO))
+        .expect("SO_LINGER");
+    drop(stream);
 }
