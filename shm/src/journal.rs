@@ -490,6 +490,9 @@ impl Appender {
         if roll.current.index() == self.segment.index() {
             let next_index = self.segment.index() + 1;
             let next = match roll.spare.take() {
+                // The index always matches: `prepare_spare` installs a spare, under this lock,
+                // only for the index after the current one, and only this function moves the
+                // current one on, taking the spare. The guard is a defence of that invariant.
                 Some(spare) if spare.index() == next_index => spare,
                 // The writers outran maintain(). Never prefault here: touching a whole segment
                 // under the roll lock stalls every writer for as long as it takes (seconds for
