@@ -34,6 +34,8 @@ fn check_codes_are_stable_and_named() {
             RiskCheck::ALL.iter().filter(|c| c.name() == name).count(),
             1
         );
+        // What an operator reads (a reject's reason in logs and levictl) is the same name.
+        assert_eq!(check.to_string(), name);
     }
     assert_eq!(RiskCheck::from_code(0), None);
     assert_eq!(RiskCheck::from_code(RiskCheck::COUNT as u16 + 1), None);
@@ -342,6 +344,23 @@ fn gross_and_net_exposure_across_instruments() {
     d.risk.on_market(B, 5_000, 5_000);
     assert_eq!(d.risk.exposure().gross, quote(1_500));
     d.pass(order(B, side::SELL, 5_050, 10));
+}
+
+#[test]
+fn net_exposure_bounds_the_short_side_too() {
+    let mut d = desk();
+    // A: worst short -20.000 = -2,000 USDT; B short 5.000: net short 2,500 = the limit. Nothing
+    // is long: the net exposure is the short side's, made positive.
+    d.pass(order(A, side::SELL, 10_000, 10_000));
+    d.pass(order(A, side::SELL, 10_000, 10_000));
+    d.pass(order(B, side::SELL, 10_000, 5_000));
+    let e = d.risk.exposure();
+    assert_eq!((e.net_long, e.net_short), (0, quote(-2_500)));
+    assert_eq!(e.net(), quote(2_500));
+    assert_eq!(
+        d.refuse(order(B, side::SELL, 10_000, 10)),
+        (RiskCheck::NetExposure, 250_000_000_000, 250_100_000_000)
+    );
 }
 
 #[test]
