@@ -264,10 +264,29 @@ fn the_builder_converts_filters_exactly_and_names_what_it_cannot() {
     assert_eq!(err.key, "instruments[BBBUSDT].id");
     let mut far = all[0].clone();
     far.id = RISK_INSTRUMENTS_MAX as u32;
+    let err = RiskLimits::for_instruments(&[&far]).unwrap_err();
+    assert_eq!(err.key, "instruments[AAAUSDT].id");
     assert_eq!(
-        RiskLimits::for_instruments(&[&far]).unwrap_err().key,
-        "instruments[AAAUSDT].id"
+        err.problem,
+        LimitProblem::OutOfRange {
+            value: RISK_INSTRUMENTS_MAX as i128,
+            min: 0,
+            max: RISK_INSTRUMENTS_MAX as i128 - 1
+        }
     );
+    far.id = RISK_INSTRUMENTS_MAX as u32 - 1;
+    let last = RiskLimits::for_instruments(&[&far]).unwrap();
+    assert!(last.instruments[RISK_INSTRUMENTS_MAX - 1].is_some());
+    // A scale of zero (limits built by hand: exchangeInfo's precisions give powers of ten)
+    // would make every notional zero: refused by name, not a notional limit that never binds.
+    let mut zero = limits();
+    zero.instruments[A as usize]
+        .as_mut()
+        .unwrap()
+        .qty_scale
+        .mantissa = 0;
+    let err = RiskEngine::new(zero).err().unwrap();
+    assert_eq!(err.key, "instruments[AAAUSDT].price_scale", "{err}");
 }
 
 /// A decimal's notional in 10^-18 quote units (`notional_from_decimal_parts(mantissa, scale)` is
