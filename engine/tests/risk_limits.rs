@@ -2,8 +2,8 @@
 //! key and the reason, built from exchangeInfo (the synthetic recording's and hand-made ones).
 
 use levibot_engine::risk::{
-    LimitProblem, OPEN_ORDERS_MAX, RATE_WINDOW_MAX, RISK_INSTRUMENTS_MAX, RateLimit, RiskCheck,
-    RiskEngine, RiskLimits, TradingState, quote,
+    LimitProblem, OPEN_ORDERS_MAX, RATE_WINDOW_MAX, RECENT_ORDERS_MAX, RISK_INSTRUMENTS_MAX,
+    RateLimit, RiskCheck, RiskEngine, RiskLimits, TradingState, quote,
 };
 use levibot_engine::strategy::params_mailbox;
 use levibot_gateway::capture::Recording;
@@ -163,6 +163,31 @@ fn validation_names_the_key_and_why() {
         assert_eq!(err.key, key, "{err}");
     }
     assert!(limits().validate().is_ok());
+}
+
+#[test]
+fn validation_accepts_each_bound_itself() {
+    // A minimum equal to its maximum: one allowed price, one allowed quantity.
+    let mut l = limits();
+    let a = l.instruments[0].as_mut().unwrap();
+    a.price_max_units = a.price_min_units;
+    a.qty_max_units = a.qty_min_units;
+    l.validate().unwrap();
+
+    // The duplicate window may hold exactly as many orders at the order rate as are remembered
+    // (RECENT_ORDERS_MAX, 4,096): 4 windows of 1,024 orders. A nanosecond longer starts a fifth.
+    let mut l = limits();
+    l.order_rate = RateLimit {
+        count_max: 1_024,
+        window_ns: 1_000_000,
+    };
+    assert_eq!(RECENT_ORDERS_MAX, 4 * 1_024);
+    l.duplicate_window_ns = 4_000_000;
+    l.validate().unwrap();
+    l.duplicate_window_ns = 4_000_001;
+    let err = l.validate().unwrap_err();
+    assert_eq!(err.key, "duplicate_window_ns");
+    assert!(err.to_string().contains("5120 new orders"), "{err}");
 }
 
 const EXCHANGE_INFO: &str = r#"{"symbols":[
