@@ -383,6 +383,29 @@ mod tests {
     }
 
     #[test]
+    fn consecutive_ids_each_sit_in_their_home_slot() {
+        // Strategies number their orders consecutively: the hash spreads any run of ids as
+        // long as the index can hold into distinct home slots, so a lookup on the hot path
+        // reads one entry, never a probe sequence (any home function would still be correct,
+        // only slower).
+        let seed = levibot_testkit::seed();
+        let first = fastrand::Rng::with_seed(seed).u64(..1 << 48);
+        let mut homes = std::collections::HashSet::new();
+        for id in first..first + (OPEN_ORDERS_MAX * (2 + REPLACES_PENDING_MAX)) as u64 {
+            assert!(
+                homes.insert(home(id)),
+                "id {id} (from {first}) shares a home slot"
+            );
+        }
+        let mut table = OpenOrders::new();
+        for id in first..first + OPEN_ORDERS_MAX as u64 {
+            let slot = table.insert(OpenOrder::new(id, 0, 1, 2, 10, 1)).unwrap();
+            let entry = table.index[home(id)];
+            assert_eq!((entry.client_order_id, entry.slot), (id, slot));
+        }
+    }
+
+    #[test]
     fn a_full_table_refuses_and_pending_ids_find_their_order() {
         let mut table = OpenOrders::new();
         for id in 0..OPEN_ORDERS_MAX as u64 {
