@@ -554,6 +554,17 @@ impl Ledger {
         mark_px: 0,
         pnl: 0,
     };
+
+    /// Raises `qty_bound` to `worst` if that is larger, and lowers the largest reference
+    /// notional with it, so that the instrument's notional stays within
+    /// `INSTRUMENT_NOTIONAL_MAX` (restored and adopted orders may build more than the limits
+    /// in force allow).
+    fn raise_bound(&mut self, worst: i64) {
+        if worst > self.qty_bound {
+            self.qty_bound = worst;
+            self.ref_notional_max = INSTRUMENT_NOTIONAL_MAX / worst as i128;
+        }
+    }
 }
 
 /// The approved order's effect, computed by the checks and applied if all pass.

@@ -126,22 +126,8 @@ impl RiskEngine {
                 return refuse(RestoreProblem::InvalidField(field));
             }
             // At most what the order adds to its side (a replace adds less).
-            let s = &self.instruments[id];
-            let open = if o.side == side::BUY {
-                s.open_buy_qty
-            } else {
-                s.open_sell_qty
-            };
-            let worst = s
-                .position
-                .saturating_abs()
-                .saturating_add(open)
-                .saturating_add(o.qty);
-            let bound = self.ledgers[id].qty_bound.max(worst) as i128;
-            if o.qty > QTY_UNITS_MAX
-                || worst > RESTORED_WORST_MAX
-                || s.ref_notional > INSTRUMENT_NOTIONAL_MAX / bound
-            {
+            let worst = self.worst_with(id, o.side == side::BUY, o.qty);
+            if o.qty > QTY_UNITS_MAX || !self.admits_worst(id, worst) {
                 return refuse(RestoreProblem::WorstCase { worst });
             }
         }
@@ -188,14 +174,30 @@ impl RiskEngine {
 
     /// Keeps the ledger's invariant that no worst case exceeds its `qty_bound` (the limits may
     /// have been lowered since the orders were sent): the bound, and the reference prices it
-    /// allows, follow the restored worst case.
-    fn cover_worst_case(&mut self, id: usize) {
+    /// allows, follow the restored (or adopted) worst case.
+    pub(super) fn cover_worst_case(&mut self, id: usize) {
         let worst = self.worst_case(id as u32);
-        let ledger = &mut self.ledgers[id];
-        if worst > ledger.qty_bound {
-            ledger.qty_bound = worst;
-            ledger.ref_notional_max = INSTRUMENT_NOTIONAL_MAX / worst as i128;
-        }
+        self.ledgers[id].raise_bound(worst);
+    }
+
+    /// An upper bound of the worst case of instrument `id` with `qty` more open on one side:
+    /// |position| plus that side's open quantity plus `qty` (saturating).
+    pub(super) fn worst_with(&self, id: usize, buy: bool, qty: i64) -> i64 {
+        let s = &self.instruments[id];
+        let open = if buy { s.open_buy_qty } else { s.open_sell_qty };
+        s.position
+            .saturating_abs()
+            .saturating_add(open)
+            .saturating_add(qty)
+    }
+
+    /// Whether instrument `id` may take a worst case of `worst` from a restored or adopted
+    /// order: at most [`RESTORED_WORST_MAX`], and small enough that the reference price in
+    /// force keeps its notional within `INSTRUMENT_NOTIONAL_MAX`.
+    pub(super) fn admits_worst(&self, id: usize, worst: i64) -> bool {
+        let bound = self.ledgers[id].qty_bound.max(worst) as i128;
+        worst <= RESTORED_WORST_MAX
+            && self.instruments[id].ref_notional <= INSTRUMENT_NOTIONAL_MAX / bound
     }
 
     /// Raises the lowest client order id not yet seen of `strategy_id` to at least `next`, so
@@ -445,10 +447,7 @@ impl RiskEngine {
         ledger.open_cost = state.open_cost;
         ledger.mark_px = state.mark_px;
         ledger.pnl = state.pnl;
-        if worst_max > ledger.qty_bound {
-            ledger.qty_bound = worst_max;
-            ledger.ref_notional_max = INSTRUMENT_NOTIONAL_MAX / worst_max as i128;
-        }
+        ledger.raise_bound(worst_max);
         Ok(())
     }
 
@@ -677,6 +676,19 @@ mod tests {
         l
     }
 
+    /// A new limit buy of instrument 0.
+    fn limit_buy(client_order_id: u64, px: i64, qty: i64) -> OrderRequest {
+        OrderRequest {
+            client_order_id,
+            kind: order_kind::NEW,
+            side: side::BUY,
+            ord_type: ord_type::LIMIT,
+            px,
+            qty,
+            ..OrderRequest::default()
+        }
+    }
+
     fn engine() -> RiskEngine {
         let mut risk = RiskEngine::new(limits()).unwrap();
         risk.on_market(0, 9_990, 10_010);
@@ -887,15 +899,32 @@ mod tests {
             problem(&mut risk, replace(11, 99)),
             RestoreProblem::TargetGone { target: 99 }
         );
+        // Only a limit order of the same side replaces a limit order: another side, a market
+        // replace, or (below) a replace of a market order was never sent.
+        for mismatch in [
+            OrderRequest {
+                side: side::SELL,
+                ..replace(12, 7)
+            },
+            OrderRequest {
+                ord_type: ord_type::MARKET,
+                ..replace(13, 7)
+            },
+        ] {
+            assert_eq!(
+                problem(&mut risk, mismatch),
+                RestoreProblem::TargetMismatch { target: 7 }
+            );
+        }
+        risk.restore_order(&OrderRequest {
+            ord_type: ord_type::MARKET,
+            px: 0,
+            ..other(14)
+        })
+        .unwrap();
         assert_eq!(
-            problem(
-                &mut risk,
-                OrderRequest {
-                    side: side::SELL,
-                    ..replace(12, 7)
-                }
-            ),
-            RestoreProblem::TargetMismatch { target: 7 }
+            problem(&mut risk, replace(15, 14)),
+            RestoreProblem::TargetMismatch { target: 14 }
         );
         for k in 0..REPLACES_PENDING_MAX as u64 {
             risk.restore_order(&replace(20 + k, 7)).unwrap();
@@ -928,15 +957,7 @@ mod tests {
         let mut l = limits();
         l.instruments[0].as_mut().unwrap().position_max_units = 10_000;
         let mut risk = RiskEngine::new(l).unwrap();
-        let buy = |id: u64, qty: i64| OrderRequest {
-            client_order_id: id,
-            kind: order_kind::NEW,
-            side: side::BUY,
-            ord_type: ord_type::LIMIT,
-            px: 10_000,
-            qty,
-            ..OrderRequest::default()
-        };
+        let buy = |id: u64, qty: i64| limit_buy(id, 10_000, qty);
         for id in 1..=3 {
             risk.restore_order(&buy(id, 6_000)).unwrap();
         }
@@ -977,19 +998,73 @@ mod tests {
     }
 
     #[test]
+    fn restored_worst_cases_raise_the_bound_and_lower_the_reference_prices_allowed() {
+        // Sent under a position limit of 20.000; the limits now allow 10.000, so the bound is
+        // 10.000 until the restored orders build more.
+        let mut l = limits();
+        l.instruments[0].as_mut().unwrap().position_max_units = 10_000;
+        let multiplier = l.instruments[0].unwrap().notional_multiplier().unwrap() as i128;
+        let mut risk = RiskEngine::new(l).unwrap();
+        assert_eq!(risk.worst_case_bound(0), 10_000);
+        let buy = |id: u64, qty: i64| limit_buy(id, 10_000, qty);
+        risk.restore_order(&buy(1, 6_000)).unwrap();
+        assert_eq!(
+            (risk.worst_case(0), risk.worst_case_bound(0)),
+            (6_000, 10_000)
+        );
+        risk.restore_order(&buy(2, 6_000)).unwrap();
+        risk.restore_order(&buy(3, 6_000)).unwrap();
+        assert_eq!(
+            (risk.worst_case(0), risk.worst_case_bound(0)),
+            (18_000, 18_000)
+        );
+        // The highest reference price whose notional times 18.000 stays within the bound is
+        // taken; one unit above it is garbage, and ignored.
+        let highest = (INSTRUMENT_NOTIONAL_MAX / 18_000 / multiplier) as i64;
+        risk.on_market(0, highest + 1, highest + 1);
+        assert_eq!(risk.reference_px(0), None);
+        risk.on_market(0, highest, highest);
+        assert_eq!(risk.reference_px(0), Some(highest));
+    }
+
+    #[test]
+    fn a_restore_admits_a_notional_at_its_bound_exactly() {
+        // Scales whose product is one notional unit: the reference notional is the price.
+        let mut l = limits();
+        let a = l.instruments[0].as_mut().unwrap();
+        a.price_scale = Scale {
+            mantissa: 1,
+            exp: 9,
+        };
+        a.qty_scale = a.price_scale;
+        (a.price_min_units, a.price_max_units) = (1, i64::MAX);
+        (a.qty_max_units, a.order_qty_max_units) = (QTY_UNITS_MAX, QTY_UNITS_MAX);
+        (a.order_notional_max, a.notional_min) = (quote(1 << 20), 0);
+        a.position_max_units = QTY_UNITS_MAX;
+        assert_eq!(a.notional_multiplier(), Some(1));
+        let mut risk = RiskEngine::new(l).unwrap();
+        // A reference of 2^62: a worst case of 2^57 (RESTORED_WORST_MAX) is worth 2^119,
+        // INSTRUMENT_NOTIONAL_MAX itself. Admitted; one unit more is not.
+        risk.on_market(0, 1 << 62, 1 << 62);
+        assert_eq!(risk.reference_px(0), Some(1 << 62));
+        let buy = |id: u64, qty: i64| limit_buy(id, 1 << 62, qty);
+        risk.restore_order(&buy(1, QTY_UNITS_MAX)).unwrap();
+        risk.restore_order(&buy(2, QTY_UNITS_MAX)).unwrap();
+        assert_eq!(risk.worst_case(0), RESTORED_WORST_MAX);
+        assert_eq!(
+            risk.restore_order(&buy(3, 1)).unwrap_err().problem,
+            RestoreProblem::WorstCase {
+                worst: RESTORED_WORST_MAX + 1
+            }
+        );
+    }
+
+    #[test]
     fn a_full_table_is_refused() {
         let mut l = limits();
         l.open_orders_max = OPEN_ORDERS_MAX as u32;
         let mut risk = RiskEngine::new(l).unwrap();
-        let new = |id: u64| OrderRequest {
-            client_order_id: id,
-            kind: order_kind::NEW,
-            side: side::BUY,
-            ord_type: ord_type::LIMIT,
-            px: 10_000,
-            qty: 10,
-            ..OrderRequest::default()
-        };
+        let new = |id: u64| limit_buy(id, 10_000, 10);
         for id in 1..=OPEN_ORDERS_MAX as u64 {
             risk.restore_order(&new(id)).unwrap();
         }

@@ -36,10 +36,7 @@ use levibot_shm::records::{
     ExecutionReport, OrderRequest, ord_type, order_kind, report_flag, side, time_in_force,
 };
 
-use super::{
-    INSTRUMENT_NOTIONAL_MAX, OPEN_ORDERS_MAX, QTY_UNITS_MAX, RESTORED_WORST_MAX,
-    RISK_INSTRUMENTS_MAX, RiskEngine, Role,
-};
+use super::{OPEN_ORDERS_MAX, QTY_UNITS_MAX, RISK_INSTRUMENTS_MAX, RiskEngine, Role};
 
 /// Where status rounds are, and what they changed (totals over every round).
 #[derive(Clone, Copy, Debug, Default)]
@@ -186,15 +183,7 @@ impl RiskEngine {
             self.status.unaccounted += 1;
             return;
         }
-        let s = &self.instruments[id];
-        let open = if buy { s.open_buy_qty } else { s.open_sell_qty };
-        let worst = s
-            .position
-            .saturating_abs()
-            .saturating_add(open)
-            .saturating_add(leaves);
-        let bound = self.ledgers[id].qty_bound.max(worst) as i128;
-        if worst > RESTORED_WORST_MAX || s.ref_notional > INSTRUMENT_NOTIONAL_MAX / bound {
+        if !self.admits_worst(id, self.worst_with(id, buy, leaves)) {
             self.status.unaccounted += 1;
             return;
         }
@@ -219,22 +208,8 @@ impl RiskEngine {
             o.acked = true;
         }
         self.refresh_exposure(id);
-        self.cover_adopted_worst_case(id);
+        self.cover_worst_case(id);
         self.status.adopted += 1;
-    }
-
-    /// As restore does: no worst case exceeds its ledger's `qty_bound`, which the reference
-    /// prices it allows follow.
-    fn cover_adopted_worst_case(&mut self, id: usize) {
-        let s = &self.instruments[id];
-        let worst_long = s.position.saturating_add(s.open_buy_qty);
-        let worst_short = s.position.saturating_sub(s.open_sell_qty);
-        let worst = worst_long.max(worst_short.saturating_neg());
-        let ledger = &mut self.ledgers[id];
-        if worst > ledger.qty_bound {
-            ledger.qty_bound = worst;
-            ledger.ref_notional_max = INSTRUMENT_NOTIONAL_MAX / worst as i128;
-        }
     }
 
     /// Drops every open order the round has not seen, and closes it.
