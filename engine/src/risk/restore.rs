@@ -526,13 +526,7 @@ impl RiskEngine {
                 return refuse(RestoreProblem::DuplicateClientOrderId);
             }
         }
-        let s = &self.instruments[id];
-        let open = if buy { s.open_buy_qty } else { s.open_sell_qty };
-        let worst = s
-            .position
-            .saturating_abs()
-            .saturating_add(open)
-            .saturating_add(o.counted_qty);
+        let worst = self.worst_with(id, buy, o.counted_qty);
         if worst > RESTORED_WORST_MAX {
             return refuse(RestoreProblem::WorstCase { worst });
         }
@@ -1608,7 +1602,25 @@ mod tests {
             Err(StateProblem::UnknownInstrument(5))
         );
         assert_eq!(risk.restore_ledger(5, &LedgerState::default(), 0), Ok(()));
+        // A ledger's open quantities are not restored (they follow from the orders, and an
+        // instrument without limits has none): they do not make its ledger non-empty.
+        let open_only = LedgerState {
+            open_buy_qty: 30,
+            open_sell_qty: 40,
+            ..LedgerState::default()
+        };
+        assert_eq!(risk.restore_ledger(5, &open_only, 0), Ok(()));
         assert_eq!(risk.restore_ledger(1, &ledger, 10), Ok(()));
         assert_eq!(risk.position(1), 10);
+        // The largest position a ledger may hold, either way.
+        for position in [RESTORED_WORST_MAX, -RESTORED_WORST_MAX] {
+            let mut risk = RiskEngine::new(limits()).unwrap();
+            let ledger = LedgerState {
+                position,
+                ..LedgerState::default()
+            };
+            assert_eq!(risk.restore_ledger(1, &ledger, RESTORED_WORST_MAX), Ok(()));
+            assert_eq!(risk.position(1), position);
+        }
     }
 }
