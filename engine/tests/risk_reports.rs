@@ -57,6 +57,27 @@ fn execution_reports_move_positions_open_orders_and_pnl() {
 }
 
 #[test]
+fn a_fill_that_flips_the_position_realises_the_closed_part_and_opens_the_rest_at_its_price() {
+    let mut d = desk();
+    let buy = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.fill(buy, 10_000, 1_000, 0);
+    // Long 1.000 bought at 100.00; one sell of 3.000 at 101.00 closes it (+1 USDT) and opens
+    // 2.000 short at 101.00.
+    let sell = d.pass(order(A, side::SELL, 10_100, 3_000));
+    d.fill(sell, 10_100, 3_000, 0);
+    assert_eq!(d.risk.position(A), -2_000);
+    assert_eq!(d.risk.realised_pnl(A), quote(1));
+    // Marked at the reference, 100.00: cash 303 - 100 = +203, the short worth -200: +3 USDT.
+    assert_eq!(d.risk.pnl(), quote(3));
+    // Buying the 2.000 back at 100.50 realises 2 x 0.50 more: flat, +2 USDT in all.
+    let cover = d.pass(order(A, side::BUY, 10_050, 2_000));
+    d.fill(cover, 10_050, 2_000, 0);
+    assert_eq!(d.risk.position(A), 0);
+    assert_eq!(d.risk.realised_pnl(A), quote(2));
+    assert_eq!(d.risk.pnl(), quote(2));
+}
+
+#[test]
 fn garbage_reports_are_ignored_and_fills_never_exceed_the_order() {
     let mut d = desk();
     let buy = d.pass(order(A, side::BUY, 10_000, 1_000));

@@ -1572,6 +1572,23 @@ mod tests {
             ),
             RestoreProblem::UnknownInstrument
         );
+        // A pending replace with no price, or no quantity.
+        for (px, qty) in [(0, 100), (10_000, 0)] {
+            let mut bad = OrderState {
+                pending_len: 1,
+                ..other
+            };
+            bad.pending[0] = ReplaceState {
+                client_order_id: 21,
+                px,
+                qty,
+            };
+            assert_eq!(
+                problem(&mut risk, bad),
+                RestoreProblem::InvalidField("pending"),
+                "px {px}, qty {qty}"
+            );
+        }
         let huge = OrderState {
             leaves_qty: RESTORED_WORST_MAX,
             counted_qty: RESTORED_WORST_MAX,
@@ -1581,6 +1598,10 @@ mod tests {
             problem(&mut risk, huge),
             RestoreProblem::WorstCase { .. }
         ));
+        // The same order alone on its instrument builds exactly the largest worst case: taken.
+        let mut alone = RiskEngine::new(limits()).unwrap();
+        alone.restore_open_order(&huge).unwrap();
+        assert_eq!(alone.worst_case(0), RESTORED_WORST_MAX);
         // Ledgers: garbage, and state on an instrument without limits.
         let ledger = LedgerState {
             position: RESTORED_WORST_MAX + 1,
