@@ -574,6 +574,18 @@ fn replaced_reports_under_either_id_and_their_leaves() {
         assert_eq!(d.risk.open_qty(A), (leaves, 0));
         assert_eq!(d.risk.position(A), 400);
     }
+
+    // A replace that leaves nothing open once it takes effect: 1.000 with 0.400 filled is cut
+    // to 0.500, and 0.100 more fills before the venue confirms. The order is done: it leaves.
+    let mut d = desk();
+    let id = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.fill(id, 10_000, 400, 600);
+    let r = d.replace(id, order(A, side::BUY, 10_000, 500)).unwrap();
+    d.fill(id, 10_000, 100, 500);
+    d.report(r, exec_type::REPLACED, None, 0);
+    assert!(d.risk.open_order(id).is_none() && d.risk.open_order(r).is_none());
+    assert_eq!((d.risk.open_orders(), d.risk.open_qty(A)), (0, (0, 0)));
+    assert_eq!(d.risk.position(A), 500);
 }
 
 /// A replace the venue refuses in the middle of a chain goes alone: the ones before and after it
