@@ -1,7 +1,8 @@
 //! Reconciliation by order mass status (`RiskEngine::begin_status_round` and `ORDER_STATUS`
 //! reports): missed fills applied exactly as TRADE reports would be, orders the venue does not
 //! work dropped at the last report (an empty answer drops them all), orders only the venue has
-//! adopted with their working leaves, replaces the venue confirmed only by its status, reports
+//! adopted with their working leaves, replaces the venue confirmed only by its status (one that
+//! leaves nothing open drops the order), a missed fill with no price anywhere not invented, reports
 //! outside a round ignored, and no allocation on the way.
 
 use levibot_engine::risk::{RiskLimits, TradingState};
@@ -107,12 +108,13 @@ fn missed_fills_of_known_orders_are_applied_as_trades_would_be() {
         desk.pass(order(B, side::SELL, 10_050, 1_000));
         desk.pass(order(A, side::SELL, 10_020, 400));
     }
-    // The venue filled 200 more of the buy (AvgPx 99.95), 100 of the sell (no AvgPx: at its
-    // price) and all of the third order while we were down.
+    // The venue filled 200 more of the buy (AvgPx 99.95), 100 of the sell (neither AvgPx nor
+    // a price in the status: at the order's own price) and all of the third order while we
+    // were down.
     d.risk.begin_status_round();
     assert!(d.risk.status_round_open());
     d.apply(status(1, A, side::BUY, 10_000, (500, 500), 9_995));
-    d.apply(status(2, B, side::SELL, 10_050, (100, 900), 0));
+    d.apply(status(2, B, side::SELL, 0, (100, 900), 0));
     d.apply(last(status(3, A, side::SELL, 10_020, (400, 0), 10_020)));
     twin.fill(1, 9_995, 200, 500);
     twin.fill(2, 10_050, 100, 900);
@@ -206,8 +208,25 @@ fn an_empty_answer_drops_every_open_order() {
     assert_eq!((d.risk.open_qty(A), d.risk.open_qty(B)), ((0, 0), (0, 0)));
     assert_eq!(d.risk.position(B), position, "fills seen stay");
     assert_eq!((d.risk.status_dropped(), d.risk.status_rounds()), (2, 1));
-    // The answer is not garbage: nothing was ignored.
+    // The answer is not garbage: nothing was ignored, and it names no order risk could miss.
     assert_eq!(d.risk.ignored_reports(), 0);
+    assert_eq!(d.risk.status_unaccounted(), 0);
+}
+
+#[test]
+fn a_missed_fill_with_no_price_anywhere_is_not_applied() {
+    // A market order: no price of its own; the status gives neither AvgPx nor a price.
+    let mut d = desk();
+    let id = d.pass(common::desk::market(A, side::BUY, 100));
+    d.risk.begin_status_round();
+    let ignored = d.risk.ignored_reports();
+    d.apply(last(status(id, A, side::BUY, 0, (60, 40), 0)));
+    assert_eq!(d.risk.position(A), 0, "no fill invented at price 0");
+    assert_eq!(d.risk.status_fills_applied(), 0);
+    assert_eq!(d.risk.ignored_reports(), ignored + 1);
+    // What the venue still works is taken.
+    assert_eq!(d.risk.open_order(id).unwrap().leaves_qty, 40);
+    assert_eq!(d.risk.open_qty(A), (40, 0));
 }
 
 #[test]
@@ -302,6 +321,26 @@ fn a_status_under_a_pending_replace_commits_it() {
         (10_050, 1_500, 0)
     );
     assert_eq!(d.risk.status_dropped(), 0);
+}
+
+#[test]
+fn a_status_under_a_replace_that_leaves_nothing_open_drops_the_order() {
+    // 0.100 filled after the replace was sent, up to its new total of 0.500: committed, the
+    // order leaves the table, counted as dropped.
+    let mut d = desk();
+    let original = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.fill(original, 10_000, 400, 600);
+    let replacement = d.pass(OrderRequest {
+        kind: order_kind::REPLACE,
+        orig_client_order_id: original,
+        ..order(A, side::BUY, 10_000, 500)
+    });
+    d.fill(original, 10_000, 100, 500);
+    d.risk.begin_status_round();
+    d.apply(last(status(replacement, A, side::BUY, 10_000, (500, 0), 0)));
+    assert!(d.risk.open_order(original).is_none() && d.risk.open_order(replacement).is_none());
+    assert_eq!((d.risk.open_orders(), d.risk.status_dropped()), (0, 1));
+    assert_eq!(d.risk.position(A), 500);
 }
 
 #[test]
