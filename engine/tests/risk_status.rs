@@ -5,7 +5,10 @@
 //! leaves nothing open drops the order), a missed fill with no price anywhere not invented, reports
 //! outside a round ignored, and no allocation on the way.
 
-use levibot_engine::risk::{RiskLimits, TradingState};
+use levibot_engine::risk::{
+    OPEN_ORDERS_MAX, QTY_UNITS_MAX, RESTORED_WORST_MAX, RISK_INSTRUMENTS_MAX, RiskLimits,
+    TradingState,
+};
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, order_kind, report_flag, side,
 };
@@ -293,6 +296,46 @@ fn orders_risk_cannot_take_in_are_counted_unaccounted() {
     assert_eq!(d.risk.status_unaccounted(), 4);
     assert_eq!((d.risk.status_adopted(), d.risk.open_orders()), (0, 0));
     assert_eq!(d.risk.position(A), 0);
+}
+
+#[test]
+fn adopted_orders_stop_at_the_engines_bounds() {
+    // An instrument id beyond the engine's table: unaccounted, never an index out of bounds.
+    let mut d = desk();
+    d.risk.begin_status_round();
+    d.apply(status(
+        700,
+        RISK_INSTRUMENTS_MAX as u32,
+        side::BUY,
+        10_000,
+        (0, 10),
+        0,
+    ));
+    assert_eq!(d.risk.status_unaccounted(), 1);
+
+    // Worst cases up to RESTORED_WORST_MAX (2 x QTY_UNITS_MAX) are taken, and raise the bound
+    // the reference price is held to; one unit more is not taken.
+    d.apply(status(701, A, side::BUY, 10_000, (0, QTY_UNITS_MAX), 0));
+    d.apply(status(702, A, side::BUY, 10_000, (0, QTY_UNITS_MAX), 0));
+    assert_eq!(d.risk.status_adopted(), 2);
+    assert_eq!(d.risk.worst_case_bound(A), RESTORED_WORST_MAX);
+    d.apply(status(703, A, side::BUY, 10_000, (0, 1), 0));
+    assert_eq!(
+        (d.risk.status_adopted(), d.risk.status_unaccounted()),
+        (2, 2)
+    );
+    assert!(d.risk.open_order(703).is_none());
+
+    // A full open-order table: the next order is unaccounted.
+    let mut d = desk();
+    d.risk.begin_status_round();
+    for id in 0..OPEN_ORDERS_MAX as u64 {
+        d.apply(status(1_000 + id, B, side::SELL, 10_050, (0, 10), 0));
+    }
+    assert_eq!(d.risk.status_adopted(), OPEN_ORDERS_MAX as u64);
+    d.apply(status(5_000, B, side::SELL, 10_050, (0, 10), 0));
+    assert_eq!(d.risk.status_unaccounted(), 1);
+    assert_eq!(d.risk.open_orders(), OPEN_ORDERS_MAX);
 }
 
 #[test]

@@ -1051,6 +1051,15 @@ mod tests {
                 worst: RESTORED_WORST_MAX + 1
             }
         );
+        // The bound is 2^57 now, so 2^62 is the largest reference notional: the reference in
+        // force, which new limits are taken at; a reference one unit higher is ignored, and
+        // one that comes back to 2^62 is taken.
+        risk.replace_limits(l).unwrap();
+        risk.on_market(0, (1 << 62) + 1, (1 << 62) + 1);
+        assert_eq!(risk.reference_px(0), Some(1 << 62));
+        risk.on_market(0, (1 << 62) - 1, (1 << 62) - 1);
+        risk.on_market(0, 1 << 62, 1 << 62);
+        assert_eq!(risk.reference_px(0), Some(1 << 62));
     }
 
     #[test]

@@ -32,9 +32,7 @@
 //!
 //! Cold (once per start) but called from `on_execution`: no allocation, fixed tables only.
 
-use levibot_shm::records::{
-    ExecutionReport, OrderRequest, ord_type, order_kind, report_flag, side, time_in_force,
-};
+use levibot_shm::records::{ExecutionReport, OrderRequest, ord_type, report_flag, side};
 
 use super::{OPEN_ORDERS_MAX, QTY_UNITS_MAX, RISK_INSTRUMENTS_MAX, RiskEngine, Role};
 
@@ -187,14 +185,13 @@ impl RiskEngine {
             self.status.unaccounted += 1;
             return;
         }
+        // A limit order of its leaves at its price (the working price record_new takes): the
+        // fields record_new reads, and no others.
         let request = OrderRequest {
             client_order_id: report.client_order_id,
             instrument_id: report.instrument_id,
-            kind: order_kind::NEW,
             side: report.side,
             ord_type: ord_type::LIMIT,
-            time_in_force: time_in_force::GTC,
-            px: report.px,
             qty: leaves,
             ..OrderRequest::default()
         };
