@@ -380,6 +380,9 @@ fn open_order_limits_total_per_instrument_and_a_full_table() {
         d.refuse(order(B, side::BUY, 9_900, 110)),
         (RiskCheck::OpenOrders, 12, 13)
     );
+    assert_eq!((d.risk.open_orders_of(A), d.risk.open_orders_of(B)), (8, 4));
+    // An id past the engine's table has none (the gauge reads it for any instrument).
+    assert_eq!(d.risk.open_orders_of(RISK_INSTRUMENTS_MAX as u32), 0);
 
     // The table at its capacity refuses; it never panics.
     let mut l = limits();
