@@ -67,8 +67,13 @@ fn a_fill_that_flips_the_position_realises_the_closed_part_and_opens_the_rest_at
     d.fill(sell, 10_100, 3_000, 0);
     assert_eq!(d.risk.position(A), -2_000);
     assert_eq!(d.risk.realised_pnl(A), quote(1));
-    // Marked at the reference, 100.00: cash 303 - 100 = +203, the short worth -200: +3 USDT.
+    // Marked at the reference, 100.00: cash 303 - 100 = +203, the short worth -200: +3 USDT,
+    // all of it A's.
     assert_eq!(d.risk.pnl(), quote(3));
+    assert_eq!(
+        (d.risk.instrument_pnl(A), d.risk.instrument_pnl(B)),
+        (quote(3), 0)
+    );
     // Buying the 2.000 back at 100.50 realises 2 x 0.50 more: flat, +2 USDT in all.
     let cover = d.pass(order(A, side::BUY, 10_050, 2_000));
     d.fill(cover, 10_050, 2_000, 0);
@@ -331,6 +336,19 @@ fn a_refused_cancel_leaves_the_order_open() {
     d.report(id, exec_type::CANCELED, None, 0);
     assert!(d.risk.open_order(id).is_none());
     assert_eq!(d.risk.open_orders(), 0);
+}
+
+/// The order itself refused (a late REJECTED under its own id) while our cancel of it is
+/// pending: the order is gone, whatever the cancel's fate.
+#[test]
+fn a_rejected_order_with_a_cancel_pending_leaves() {
+    let mut d = desk();
+    let id = d.pass(order(A, side::BUY, 10_000, 1_000));
+    d.cancel(A, id).unwrap();
+    assert!(d.risk.open_order(id).unwrap().cancel_pending);
+    d.report(id, exec_type::REJECTED, None, 0);
+    assert!(d.risk.open_order(id).is_none());
+    assert_eq!((d.risk.open_orders(), d.risk.open_qty(A)), (0, (0, 0)));
 }
 
 #[test]

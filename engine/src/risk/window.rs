@@ -219,4 +219,39 @@ mod tests {
         let other_side = OrderKey { side: 2, ..key(5) };
         assert_eq!(r.find(&other_side, 6_000, 10_000), None);
     }
+
+    #[test]
+    fn a_window_full_of_orders_keeps_its_chains_about_one_entry_long() {
+        // What a market maker sends: a grid of prices around a level, two sizes, both sides,
+        // two instruments; as many different orders as are remembered. A lookup walks its
+        // bucket's chain, so the hash must spread them as a random function would: into
+        // twice as many buckets, about 1 - e^-0.5 = 39% are used, none deeply. (Any bucket
+        // function stays correct, only slower.)
+        let mut keys = Vec::new();
+        for instrument_id in [0, 1] {
+            for side in [1, 2] {
+                for qty in [100, 200] {
+                    for px in 9_744..10_256 {
+                        keys.push(OrderKey {
+                            px,
+                            qty,
+                            instrument_id,
+                            side,
+                        });
+                    }
+                }
+            }
+        }
+        assert_eq!(keys.len(), RECENT_ORDERS_MAX);
+        let mut per_bucket = vec![0u32; RECENT_BUCKETS];
+        for key in &keys {
+            per_bucket[key.bucket()] += 1;
+        }
+        let used = per_bucket.iter().filter(|&&n| n > 0).count();
+        let deepest = per_bucket.iter().copied().max().unwrap();
+        // A random function: 8,192 x (1 - e^-0.5) = 3,223 used (sd about 25); the deepest
+        // chain 5 or 6.
+        assert!(used >= 3_100, "{used} of {RECENT_BUCKETS} buckets used");
+        assert!(deepest <= 8, "a chain of {deepest}");
+    }
 }
