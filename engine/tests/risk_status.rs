@@ -196,6 +196,8 @@ fn a_known_order_the_venue_works_less_of_takes_the_venues_leaves() {
     assert_eq!(d.risk.open_qty(A), (600, 0));
     assert_eq!(d.risk.status_dropped(), 1);
     assert_eq!(d.risk.position(A), 0);
+    // Statuses of known orders with no fill missed: nothing ignored.
+    assert_eq!(d.risk.ignored_reports(), 0);
 }
 
 #[test]
