@@ -548,7 +548,7 @@ struct Ledger {
 impl Ledger {
     const EMPTY: Ledger = Ledger {
         qty_bound: 1,
-        ref_notional_max: 0,
+        ref_notional_max: INSTRUMENT_NOTIONAL_MAX,
         realised: 0,
         open_cost: 0,
         mark_px: 0,
@@ -557,8 +557,9 @@ impl Ledger {
 
     /// Raises `qty_bound` to `worst` if that is larger, and lowers the largest reference
     /// notional with it, so that the instrument's notional stays within
-    /// `INSTRUMENT_NOTIONAL_MAX` (restored and adopted orders may build more than the limits
-    /// in force allow).
+    /// `INSTRUMENT_NOTIONAL_MAX`: for new limits, and for restored and adopted orders (which
+    /// may build more than the limits in force allow). The pair always agrees
+    /// (`ref_notional_max == INSTRUMENT_NOTIONAL_MAX / qty_bound`), from `EMPTY` on.
     fn raise_bound(&mut self, worst: i64) {
         if worst > self.qty_bound {
             self.qty_bound = worst;
@@ -1569,8 +1570,7 @@ impl RiskEngine {
             match l {
                 Some(l) => {
                     s.load(l);
-                    ledger.qty_bound = ledger.qty_bound.max(l.position_max_units);
-                    ledger.ref_notional_max = INSTRUMENT_NOTIONAL_MAX / ledger.qty_bound as i128;
+                    ledger.raise_bound(l.position_max_units);
                 }
                 None => s.enabled = false,
             }
