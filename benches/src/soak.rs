@@ -38,10 +38,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
+use levibot_shm::codes::{halt_reason, label};
 use levibot_shm::counters::CountersReader;
-use levibot_shm::records::{
-    ExecutionReport, Record, SentOrder, exec_type, halt_reason, order_kind,
-};
+use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, order_kind};
 use levibot_shm::{ShmError, StartAt, Tailer};
 use levibot_tools::demo;
 use levibot_tools::venue::fix_acceptor::FixFaults;
@@ -458,8 +457,8 @@ impl Soak<'_> {
     /// resumed as an operator would.
     fn handle_self_halt(&mut self) -> Result<()> {
         let c = self.counters();
-        let halts = c.get("daemon.self_halts").copied().unwrap_or(0);
-        let reason = c.get("daemon.halt_reason").copied().unwrap_or(0);
+        let halts = c.get(label::DAEMON_SELF_HALTS).copied().unwrap_or(0);
+        let reason = c.get(label::DAEMON_HALT_REASON).copied().unwrap_or(0);
         let name = halt_reason::name(reason).unwrap_or("unknown").to_owned();
         if halts > self.self_halts_seen {
             *self.ops.self_halts.entry(name.clone()).or_default() +=
@@ -601,14 +600,14 @@ impl Soak<'_> {
             "self_halts": self_halts,
             "self_halts_by_reason": self.ops.self_halts,
             "daemon_counters": {
-                "market_data_connects": get("venue.market_data.connects"),
-                "order_entry_reconnects": get("venue.order_entry.reconnects"),
-                "feed_stream_gaps": get("feed.stream_gaps"),
-                "feed_decode_errors": get("feed.decode_errors"),
-                "book_resyncs": get("strategy.book_resyncs"),
-                "reports_dropped": get("venue.order_entry.reports_dropped"),
-                "gaps_unfilled": get("venue.order_entry.gaps_unfilled"),
-                "limits_updates": get("risk.limits_updates"),
+                "market_data_connects": get(label::MARKET_DATA_CONNECTS),
+                "order_entry_reconnects": get(label::ORDER_ENTRY_RECONNECTS),
+                "feed_stream_gaps": get(label::FEED_STREAM_GAPS),
+                "feed_decode_errors": get(label::FEED_DECODE_ERRORS),
+                "book_resyncs": get(label::STRATEGY_BOOK_RESYNCS),
+                "reports_dropped": get(label::ORDER_ENTRY_REPORTS_DROPPED),
+                "gaps_unfilled": get(label::ORDER_ENTRY_GAPS_UNFILLED),
+                "limits_updates": get(label::RISK_LIMITS_UPDATES),
             },
         });
         Summary {
@@ -799,7 +798,7 @@ fn run_with_daemon(soak: &mut Soak<'_>, exporter: &Path, seed: u64) -> Result<Su
     let counters_path = levibot_shm::paths::counters_path(&soak.journal);
     let pid = soak.daemon.id();
     soak.wait_until("startup", "levibotd to run", WAIT, |s| {
-        Ok(s.counter("daemon.phase") == 3
+        Ok(s.counter(label::DAEMON_PHASE) == 3
             && CountersReader::open(&counters_path).is_ok_and(|r| r.writer_pid() == pid))
     })?;
     soak.counters = None; // reopen: the file is this run's
@@ -828,7 +827,7 @@ fn run_with_daemon(soak: &mut Soak<'_>, exporter: &Path, seed: u64) -> Result<Su
         soak.exporter_addr
     ));
     soak.wait_until("startup", "orders sent", WAIT, |s| {
-        Ok(s.counter("gateway.orders_sent") > 5)
+        Ok(s.counter(label::GATEWAY_ORDERS_SENT) > 5)
     })?;
     soak.started = Instant::now();
 

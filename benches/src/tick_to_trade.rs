@@ -28,6 +28,7 @@ use levibot_engine::ring::{RingReceiver, RingSender, Rings, Rtrb, StdChannel};
 use levibot_engine::runner::{RunnerConfig, RunnerError, available_cores};
 use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::{FoundRecording, Recording, real_or_testdata};
+use levibot_shm::codes::label;
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{Record, SentOrder};
 use levibot_shm::{
@@ -519,9 +520,9 @@ fn measure<R: Rings, Src: MessageSource + 'static>(
             .sum::<i64>()
     };
     let mut run = read_journal(dir, &calibration)?;
-    run.messages = count("feed.messages");
-    run.risk_rejects = count("risk.rejected");
-    run.decode_errors = count("feed.decode_errors");
+    run.messages = count(label::FEED_MESSAGES);
+    run.risk_rejects = count(label::RISK_REJECTED);
+    run.decode_errors = count(label::FEED_DECODE_ERRORS);
     run.ring_full_events = count("ring.*");
     Ok(run)
 }

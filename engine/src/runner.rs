@@ -2,11 +2,13 @@
 //! several) until told to stop, then draining it. It counts duty cycles, work and the longest
 //! cycle into shm counters that `levictl stat` and the exporter read.
 
+use levibot_shm::codes::counter_type;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use levibot_shm::ShmError;
+use levibot_shm::codes::label;
 use levibot_shm::counters::{Counter, CountersWriter};
 
 use crate::agent::{Agent, AgentError};
@@ -14,13 +16,6 @@ use crate::idle::{IdleStrategy, Idler};
 
 /// Duty cycles a stopping agent gets to drain its input: bounds the stop.
 pub const DRAIN_CYCLES_MAX: usize = 1 << 20;
-
-/// Counter type ids of the runner's counters (in the counters file's `type_id`).
-pub mod counter_type {
-    pub const DUTY_CYCLES: u32 = 100;
-    pub const WORK: u32 = 101;
-    pub const CYCLE_NS_MAX: u32 = 102;
-}
 
 /// Where and how an agent runs. In config: `{ core = 2, idle = "busy_spin" }` (both optional:
 /// not pinned, backoff).
@@ -127,12 +122,12 @@ impl RunnerCounters {
     pub fn allocate(writer: &CountersWriter, role: &str) -> Result<Self, ShmError> {
         Ok(RunnerCounters {
             duty_cycles: writer.allocate(
-                &format!("agent.{role}.duty_cycles"),
+                &label::agent(role, label::AGENT_DUTY_CYCLES),
                 counter_type::DUTY_CYCLES,
             )?,
-            work: writer.allocate(&format!("agent.{role}.work"), counter_type::WORK)?,
+            work: writer.allocate(&label::agent(role, label::AGENT_WORK), counter_type::WORK)?,
             cycle_ns_max: writer.allocate(
-                &format!("agent.{role}.cycle_ns_max"),
+                &label::agent(role, label::AGENT_CYCLE_NS_MAX),
                 counter_type::CYCLE_NS_MAX,
             )?,
         })

@@ -16,9 +16,9 @@ use levibot_engine::daemon::checkpoint::{
     CATCH_UP_FRAMES_MAX, Checkpoint, CheckpointError, CheckpointWritten, ShadowRecovery,
 };
 use levibot_engine::daemon::recovery::{Recovered, RecoveryError, recover, recover_from_start};
-use levibot_engine::pipeline::writer_id;
 use levibot_engine::risk::RiskLimits;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
+use levibot_shm::codes::writer_id;
 use levibot_shm::layout::{SEGMENT_SIZE_MIN, segment_file_name};
 use levibot_shm::records::{
     BookTicker, CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument,

@@ -872,7 +872,7 @@ fn the_unit_timeouts_are_the_services() {
         .filter_map(|l| l.trim().strip_prefix("RestartPreventExitStatus="))
         .flat_map(str::split_whitespace)
         .collect();
-    let journal_full = levibot_shm::records::halt_reason::JOURNAL_EXIT_STATUS.to_string();
+    let journal_full = levibot_shm::codes::halt_reason::JOURNAL_EXIT_STATUS.to_string();
     for status in ["2", journal_full.as_str()] {
         assert!(
             prevent.contains(&status),

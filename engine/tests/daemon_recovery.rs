@@ -12,9 +12,10 @@
 use std::path::Path;
 
 use levibot_engine::daemon::recovery::{Recovered, RecoveryError, WarningProblem, recover};
-use levibot_engine::pipeline::{TradingCommand, writer_id};
+use levibot_engine::pipeline::TradingCommand;
 use levibot_engine::risk::{RiskCheck, TradingState};
 use levibot_gateway::instrument::Instrument;
+use levibot_shm::codes::writer_id;
 use levibot_shm::records::{
     CheckpointBegin, CheckpointEnd, CheckpointFills, CheckpointInstrument, CheckpointMarks,
     CheckpointOrder, DaemonEvent, ExecutionReport, InstrumentDef, OrderRequest, Record, RiskReject,

@@ -1,13 +1,13 @@
 //! Write-ahead holds even when the journal fails: an order whose `SentOrder` append fails is
 //! taken back from the venue before its bytes leave and refused (REJECTED,
-//! `REJECT_REASON_JOURNAL`), so no new order ever reaches the venue unjournaled. Cancels leave
+//! `reject_reason::JOURNAL`), so no new order ever reaches the venue unjournaled. Cancels leave
 //! anyway: they only take risk away.
 
-use levibot_engine::pipeline::stages::REJECT_REASON_JOURNAL;
 use levibot_engine::pipeline::{AckVenue, GatewayStage, StageClock, StagedOrder, Venue};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::OrderEncoder;
 use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::codes::reject_reason;
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::layout::SEGMENT_SIZE_MIN;
 use levibot_shm::records::{OrderRequest, exec_type, ord_type, order_kind, side, time_in_force};
@@ -74,7 +74,7 @@ fn an_order_the_journal_cannot_take_never_leaves() {
     let refused = gateway.on_order(&order(2)).err();
     let report = refused.expect("an append failed and the order was refused");
     assert_eq!(report.exec_type, exec_type::REJECTED);
-    assert_eq!(report.reject_reason, REJECT_REASON_JOURNAL);
+    assert_eq!(report.reject_reason, reject_reason::JOURNAL);
     // Nothing of it left: the venue acknowledges only what was journaled, and the refused
     // order's sequence number is the next one used.
     let venue_sent = gateway.venue().sent;
@@ -104,5 +104,5 @@ fn an_order_the_journal_cannot_take_never_leaves() {
     assert_eq!(gateway.venue().sent, sent_before + 2);
     // A new order is still held back.
     let refused = gateway.on_order(&order(202)).expect_err("refused");
-    assert_eq!(refused.reject_reason, REJECT_REASON_JOURNAL);
+    assert_eq!(refused.reject_reason, reject_reason::JOURNAL);
 }

@@ -3,15 +3,15 @@
 //! MsgSeqNum, garbled input, missing fields, the venue's ResendRequest, the Logout handshake,
 //! reports decoded into records, sequence numbers kept across sessions, random bytes.
 
+use levibot_shm::codes::reject_reason;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::decimal::DecimalError;
 use levibot_gateway::fix::{
     BinanceLogon, BinanceLogonError, ConnectionStatus, DisconnectReason, FixConnection, FixSession,
-    INSTRUMENT_UNKNOWN, MessageHandling, REJECT_REASON_LOST_IN_FLIGHT, ReportError,
-    SESSION_REJECT_REASON_BASE, SessionConfig, SessionConfigError, SessionError, SessionEvent,
-    SessionSeqNums, SessionState, checksum, parse_message,
+    INSTRUMENT_UNKNOWN, MessageHandling, ReportError, SessionConfig, SessionConfigError,
+    SessionError, SessionEvent, SessionSeqNums, SessionState, checksum, parse_message,
 };
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
@@ -415,7 +415,7 @@ fn orders_use_the_next_seq_num_and_the_venue_resend_request_gets_a_gap_fill() {
                 report.exec_type,
                 report.reject_reason
             ),
-            (id, exec_type::REJECTED, REJECT_REASON_LOST_IN_FLIGHT)
+            (id, exec_type::REJECTED, reject_reason::LOST_IN_FLIGHT)
         );
         assert_eq!(report.instrument_id, nknusdt().id);
     }
@@ -448,7 +448,7 @@ fn after_a_restart_a_journaled_order_the_venue_never_got_is_reported_lost() {
             report.exec_type,
             report.reject_reason
         ),
-        (41, exec_type::REJECTED, REJECT_REASON_LOST_IN_FLIGHT)
+        (41, exec_type::REJECTED, reject_reason::LOST_IN_FLIGHT)
     );
     assert_eq!(session.take_event(), None);
 }
@@ -477,7 +477,7 @@ fn session_reject_of_an_order_is_a_rejected_report() {
     assert_eq!(report.exec_type, exec_type::REJECTED);
     assert_eq!(report.instrument_id, nknusdt().id);
     assert_eq!(report.side, side::BUY);
-    assert_eq!(report.reject_reason, SESSION_REJECT_REASON_BASE + 5);
+    assert_eq!(report.reject_reason, reject_reason::SESSION_BASE + 5);
     // A Reject of something that was not an order stays a session event.
     let event = feed(&mut session, &peer("3", 3, "45=1|373=1|371=108|"), T0);
     assert_eq!(

@@ -4,13 +4,14 @@
 //! `GapUnfilled` (Reset over it, GapFill over a dropped report, timeout, session end) and a
 //! normal GapFill is not; the transport hands reports only while the caller has room.
 
+use levibot_shm::codes::reject_reason;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{
     ConnectionStatus, DisconnectReason, FixSession, GAP_APP_WINDOW_LEN, GapUnfilledReason,
-    ORDER_SEQ_MAP_LEN, REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionError, SessionEvent,
-    SessionSeqNums, SessionState, parse_message,
+    ORDER_SEQ_MAP_LEN, SEQ_NUM_MAX, SessionError, SessionEvent, SessionSeqNums, SessionState,
+    parse_message,
 };
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
@@ -30,7 +31,7 @@ fn lost_ids(events: &[SessionEvent]) -> Vec<u64> {
     events
         .iter()
         .map(|event| match event {
-            SessionEvent::Report(r) if r.reject_reason == REJECT_REASON_LOST_IN_FLIGHT => {
+            SessionEvent::Report(r) if r.reject_reason == reject_reason::LOST_IN_FLIGHT => {
                 assert_eq!(r.exec_type, exec_type::REJECTED);
                 r.client_order_id
             }
@@ -782,7 +783,7 @@ fn the_connection_hands_reports_only_while_the_caller_has_room() {
             .poll_bounded(&mut session, T0, 7, |e| {
                 if let SessionEvent::Report(r) = e {
                     round += 1;
-                    if r.reject_reason == REJECT_REASON_LOST_IN_FLIGHT {
+                    if r.reject_reason == reject_reason::LOST_IN_FLIGHT {
                         lost.push(r.client_order_id);
                     } else {
                         ids.push(r.client_order_id);

@@ -7,6 +7,7 @@
 //! connection and a new session restored from the saved sequence numbers, without a reset: the
 //! Executor takes our next numbers and we take its, and another order fills.
 
+use levibot_shm::codes::reject_reason;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -17,8 +18,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::decimal::parse_units;
 use levibot_gateway::fix::{
-    ConnectionStatus, FixConnection, FixSession, SESSION_REJECT_REASON_BASE, SessionConfig,
-    SessionEvent, SessionSeqNums, SessionState,
+    ConnectionStatus, FixConnection, FixSession, SessionConfig, SessionEvent, SessionSeqNums,
+    SessionState,
 };
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{
@@ -304,7 +305,7 @@ fn executor_fills_rejects_and_keeps_sequence_across_reconnect() {
     assert_eq!(rejected.exec_type, exec_type::REJECTED);
     assert_eq!(rejected.instrument_id, nknusdt.id);
     // SessionRejectReason 5: value is incorrect (OrdType 40).
-    assert_eq!(rejected.reject_reason, SESSION_REJECT_REASON_BASE + 5);
+    assert_eq!(rejected.reject_reason, reject_reason::SESSION_BASE + 5);
 
     logout(&executor, &mut conn, &mut first);
     let saved = first.seq_nums();

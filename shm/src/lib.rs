@@ -32,6 +32,7 @@
 //! ```
 
 pub mod clock;
+pub mod codes;
 pub mod counters;
 mod error;
 mod journal;

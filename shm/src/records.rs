@@ -468,60 +468,14 @@ pub mod daemon_event {
     /// An order mass status round with the venue finished (`value`: what it changed in risk:
     /// missed fills applied + orders dropped + orders adopted; -1: no answer in time).
     pub const MASS_STATUS: u16 = 13;
-    /// The daemon halted trading by itself (`value`: the [`halt_reason`](super::halt_reason)
+    /// The daemon halted trading by itself (`value`: the [`halt_reason`](crate::codes::halt_reason)
     /// code). An operator's `levictl resume` is what lifts it.
     pub const SELF_HALT: u16 = 14;
     /// The journal could not take a record (filesystem full, or a rollover failed): the
     /// daemon halted and cancelled, and stops with
-    /// [`JOURNAL_EXIT_STATUS`](super::halt_reason::JOURNAL_EXIT_STATUS)
+    /// [`JOURNAL_EXIT_STATUS`](crate::codes::halt_reason::JOURNAL_EXIT_STATUS)
     /// (`value`: open orders the venue had not confirmed cancelled). It may itself not fit.
     pub const JOURNAL_FAILED: u16 = 15;
-}
-
-/// Why trading is halted, as journaled in [`daemon_event::SELF_HALT`] and published in the
-/// `daemon.halt_reason` counter. Codes are stable: they are journaled; new ones are appended.
-pub mod halt_reason {
-    /// Not halted by the daemon itself (trading, or halted by an operator's `levictl kill`).
-    pub const NONE: i64 = 0;
-    /// The journal was empty at start (a reboot empties `/dev/shm`): nothing vouches for the
-    /// state, so the daemon reconciled and waits for `levictl resume`
-    /// (`daemon.empty_journal = "halt"`).
-    pub const EMPTY_JOURNAL: i64 = 1;
-    /// Reconciliation did not end with everything confirmed by the venue: a cancel unconfirmed
-    /// at the deadline, or a mass status unanswered.
-    pub const RECONCILE_UNCONFIRMED: i64 = 2;
-    /// An execution report could not be queued for risk (`venue.order_entry.reports_dropped`):
-    /// a fill may be missing, so a mass status was asked for.
-    pub const REPORT_OVERFLOW: i64 = 3;
-    /// An inbound FIX gap the venue did not fill (`venue.order_entry.gaps_unfilled`): a fill
-    /// may be missing, so a mass status was asked for.
-    pub const GAP_UNFILLED: i64 = 4;
-    /// The journal could not take a record: the daemon stops (exit status
-    /// [`JOURNAL_EXIT_STATUS`]).
-    pub const JOURNAL_FULL: i64 = 5;
-    /// The journal said trading was halted when the daemon stopped (a kill switch engaged
-    /// before a restart stays engaged).
-    pub const JOURNAL_SAYS_HALTED: i64 = 6;
-
-    /// The exit status of a daemon that stopped because its journal failed. The unit lists it
-    /// in `RestartPreventExitStatus=`: restarting into a full filesystem would only loop.
-    pub const JOURNAL_EXIT_STATUS: i32 = 75;
-
-    /// Every code with its name (`levictl status`, the exporter's `reason` label).
-    pub const ALL: [(i64, &str); 7] = [
-        (NONE, "none"),
-        (EMPTY_JOURNAL, "empty_journal"),
-        (RECONCILE_UNCONFIRMED, "reconcile_unconfirmed"),
-        (REPORT_OVERFLOW, "report_overflow"),
-        (GAP_UNFILLED, "gap_unfilled"),
-        (JOURNAL_FULL, "journal_full"),
-        (JOURNAL_SAYS_HALTED, "journal_says_halted"),
-    ];
-
-    /// The name of a code (`None`: not a known code).
-    pub fn name(code: i64) -> Option<&'static str> {
-        ALL.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
-    }
 }
 
 /// Who asked for a [`DaemonEvent`]. Values are stable: they are journaled.

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use hdrhistogram::Histogram;
 use levibot_engine::daemon::{config, run};
-use levibot_engine::pipeline::stages::microquote_text;
 use levibot_gateway::instrument::{InstrumentTable, parse_exchange_info};
+use levibot_shm::codes::label::microquote_text;
+use levibot_shm::codes::{Phase, TradingState, label};
 use levibot_shm::counters::CountersReader;
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type};
 use levibot_shm::{StartAt, Tailer};
@@ -106,7 +107,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
         std::thread::sleep(REFRESH);
         screen.update();
         // The exporter starts once the daemon runs (its journal is there), as the service's.
-        if !exporter_started && screen.phase() == Some(run::Phase::Running) {
+        if !exporter_started && screen.phase() == Some(Phase::Running) {
             exporter_started = true;
             start_exporter(&args.journal, &args.exporter_listen, &mut screen);
         }
@@ -478,8 +479,8 @@ impl Screen {
     }
 
     /// The daemon's phase, from its counter.
-    fn phase(&self) -> Option<run::Phase> {
-        run::Phase::from_code(self.get("daemon.phase"))
+    fn phase(&self) -> Option<Phase> {
+        Phase::from_code(self.get(label::DAEMON_PHASE))
     }
 
     fn draw(&mut self, elapsed: Duration) {
@@ -496,14 +497,13 @@ impl Screen {
         if self.terminal {
             out.push_str("\x1b[H\x1b[2J");
         }
-        let state = match self.get("risk.trading_state") {
-            0 => "active",
-            1 => "reduce-only",
-            _ => "HALTED",
+        let state = match TradingState::from_code(self.get(label::RISK_TRADING_STATE)) {
+            Some(TradingState::Halted) | None => "HALTED",
+            Some(state) => state.name(),
         };
         let phase = self.phase();
-        let waiting = phase.is_none_or(|p| (p as i64) < run::Phase::Running as i64);
-        let phase = phase.map_or("?", run::Phase::name);
+        let waiting = phase.is_none_or(|p| p < Phase::Running);
+        let phase = phase.map_or("?", Phase::name);
         let up = |label: &str| if self.get(label) == 1 { "up" } else { "down" };
         out.push_str(&format!(
             "LeviBot demo  {:>5.1}s  phase {phase}{}  trading {state}  market data {}  FIX {}\n",
@@ -513,17 +513,17 @@ impl Screen {
             } else {
                 ""
             },
-            up("venue.market_data.up"),
-            up("venue.order_entry.up"),
+            up(label::MARKET_DATA_UP),
+            up(label::ORDER_ENTRY_UP),
         ));
         if !self.terminal {
             out.push_str(&format!(
                 "  orders {} fills {} rejects {} open {} pnl {}\n",
-                self.get("gateway.orders_sent"),
+                self.get(label::GATEWAY_ORDERS_SENT),
                 self.fills,
-                self.get("risk.rejected"),
-                self.get("risk.open_orders"),
-                microquote_text(self.get("risk.pnl_microquote")),
+                self.get(label::RISK_REJECTED),
+                self.get(label::RISK_OPEN_ORDERS),
+                microquote_text(self.get(label::RISK_PNL_MICROQUOTE)),
             ));
             print!("{out}");
             let _ = std::io::stdout().flush();
@@ -535,8 +535,8 @@ impl Screen {
         ));
         for i in self.instruments.iter() {
             let s = i.symbol.to_string();
-            let px = |label: &str| {
-                let v = self.get(&format!("book.{s}.{label}"));
+            let px = |field: &str| {
+                let v = self.get(&label::book(&s, field));
                 if v > 0 {
                     i.price_scale.to_decimal(v).normalize().to_string()
                 } else {
@@ -545,38 +545,38 @@ impl Screen {
             };
             let position = i
                 .qty_scale
-                .to_decimal(self.get(&format!("risk.position_units.{s}")))
+                .to_decimal(self.get(&label::risk_position_units(&s)))
                 .normalize();
             out.push_str(&format!(
                 "{:<10} {:>14} {:>14} {:>14} {:>14}\n",
                 s,
-                px("bid_px"),
-                px("ask_px"),
+                px(label::BOOK_BID_PX),
+                px(label::BOOK_ASK_PX),
                 position.to_string(),
-                microquote_text(self.get(&format!("risk.pnl_microquote.{s}"))),
+                microquote_text(self.get(&label::risk_pnl_microquote(&s))),
             ));
         }
         let h = &self.tick_to_trade_ns;
         let us = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
         out.push_str(&format!(
             "\norders sent {:>8}   fills {:>6}   cancels {:>6}   open {:>3}   total PnL {} USDT\n",
-            self.get("gateway.orders_sent"),
+            self.get(label::GATEWAY_ORDERS_SENT),
             self.fills,
             self.cancels,
-            self.get("risk.open_orders"),
-            microquote_text(self.get("risk.pnl_microquote")),
+            self.get(label::RISK_OPEN_ORDERS),
+            microquote_text(self.get(label::RISK_PNL_MICROQUOTE)),
         ));
         out.push_str(&format!(
             "risk passed {:>8}   rejected {:>6}   venue rejects {:>6}\n",
-            self.get("risk.passed"),
-            self.get("risk.rejected"),
+            self.get(label::RISK_PASSED),
+            self.get(label::RISK_REJECTED),
             self.venue_rejects,
         ));
         let mut reasons: Vec<(String, i64)> = self
             .values
             .iter()
-            .filter(|(l, v)| l.starts_with("risk.reject.") && **v > 0)
-            .map(|(l, v)| (l["risk.reject.".len()..].to_owned(), *v))
+            .filter(|(l, v)| l.starts_with(label::RISK_REJECT_PREFIX) && **v > 0)
+            .map(|(l, v)| (l[label::RISK_REJECT_PREFIX.len()..].to_owned(), *v))
             .collect();
         reasons.sort();
         if !reasons.is_empty() {
@@ -595,9 +595,9 @@ impl Screen {
         }
         out.push_str(&format!(
             "market data: {} messages, {} decode errors, {} gaps; journal {}\n",
-            self.get("feed.messages"),
-            self.get("feed.decode_errors"),
-            self.get("feed.stream_gaps"),
+            self.get(label::FEED_MESSAGES),
+            self.get(label::FEED_DECODE_ERRORS),
+            self.get(label::FEED_STREAM_GAPS),
             self.dir.display()
         ));
         if !self.exporter.is_empty() {

@@ -22,13 +22,13 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use levibot_engine::pipeline::writer_id;
-use levibot_engine::risk::RiskCheck;
+use levibot_shm::codes::writer_id;
+use levibot_shm::codes::{RiskCheck, TradingState, halt_reason};
 use levibot_shm::records::{
     AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FixSeqNums, InstrumentDef,
     Level, OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder,
-    TRADE_FLAG_BUYER_IS_MAKER, Trade, daemon_event, event_source, exec_type, halt_reason, ord_type,
-    order_kind, record_type, side, time_in_force,
+    TRADE_FLAG_BUYER_IS_MAKER, Trade, daemon_event, event_source, exec_type, ord_type, order_kind,
+    record_type, side, time_in_force,
 };
 use levibot_shm::{
     Position, RecordType, ShmError, StartAt, Tailer, TscCalibration, WriterRestart, list_segments,
@@ -350,15 +350,7 @@ pub fn parse_record_type(arg: &str) -> Result<RecordType, String> {
 
 /// A writer id's name (the pipeline's stages), or `w<id>`.
 pub fn writer_name(id: u16) -> String {
-    match id {
-        writer_id::FEED => "feed".into(),
-        writer_id::STRATEGY => "strategy".into(),
-        writer_id::RISK => "risk".into(),
-        writer_id::GATEWAY => "gateway".into(),
-        writer_id::VENUE_SESSION => "venue_session".into(),
-        writer_id::DAEMON => "daemon".into(),
-        other => format!("w{other}"),
-    }
+    writer_id::name(id).map_or_else(|| format!("w{id}"), str::to_owned)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -931,14 +923,9 @@ fn source_name(code: u16) -> String {
     }
 }
 
-/// The risk module's trading states (`risk.trading_state`, `TRADING_STATE` events).
+/// The name of a trading state code (`risk.trading_state`, `TRADING_STATE` events).
 pub fn trading_state_name(value: i64) -> Option<&'static str> {
-    match value {
-        0 => Some("active"),
-        1 => Some("reduce_only"),
-        2 => Some("halted"),
-        _ => None,
-    }
+    TradingState::from_code(value).map(TradingState::name)
 }
 
 fn check_name(code: u16) -> String {

@@ -18,9 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
-use levibot_engine::pipeline::stages::counter_type;
-use levibot_engine::runner::counter_type as runner_counter_type;
 use levibot_shm::clock::unix_now_ns;
+use levibot_shm::codes::counter_type;
 use levibot_shm::counters::{CounterValue, CountersReader};
 use levibot_shm::paths::counters_path;
 use levibot_shm::{ShmError, StartAt, Tailer};
@@ -368,7 +367,7 @@ impl Sample {
 fn has_rate(type_id: u32) -> bool {
     !matches!(
         type_id,
-        counter_type::STATE | counter_type::GAUGE | runner_counter_type::CYCLE_NS_MAX
+        counter_type::STATE | counter_type::GAUGE | counter_type::CYCLE_NS_MAX
     )
 }
 
@@ -376,7 +375,7 @@ fn annotation(c: &CounterValue) -> Option<String> {
     if c.label.ends_with("trading_state") {
         return trading_state_name(c.value).map(str::to_owned);
     }
-    if c.type_id == runner_counter_type::CYCLE_NS_MAX && c.value > 0 {
+    if c.type_id == counter_type::CYCLE_NS_MAX && c.value > 0 {
         return Some(format_duration_ns(c.value as u64));
     }
     None
@@ -385,6 +384,7 @@ fn annotation(c: &CounterValue) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use levibot_shm::codes::label;
 
     fn sample(counters: Vec<(&str, u32, i64)>, at: Instant, epoch: u64) -> Sample {
         Sample {
@@ -413,16 +413,16 @@ mod tests {
         let t0 = Instant::now();
         let before = sample(
             vec![
-                ("feed.messages", counter_type::EVENTS, 100),
-                ("risk.trading_state", counter_type::STATE, 0),
+                (label::FEED_MESSAGES, counter_type::EVENTS, 100),
+                (label::RISK_TRADING_STATE, counter_type::STATE, 0),
             ],
             t0,
             1,
         );
         let after = sample(
             vec![
-                ("feed.messages", counter_type::EVENTS, 300),
-                ("risk.trading_state", counter_type::STATE, 2),
+                (label::FEED_MESSAGES, counter_type::EVENTS, 300),
+                (label::RISK_TRADING_STATE, counter_type::STATE, 2),
             ],
             t0 + Duration::from_secs(2),
             1,
@@ -431,22 +431,26 @@ mod tests {
         assert!(text.contains("RATE/s"), "{text}");
         let messages = text
             .lines()
-            .find(|l| l.starts_with("feed.messages"))
+            .find(|l| l.starts_with(label::FEED_MESSAGES))
             .unwrap();
         assert!(messages.ends_with("  100.0"), "{messages}");
         let state = text
             .lines()
-            .find(|l| l.starts_with("risk.trading_state"))
+            .find(|l| l.starts_with(label::RISK_TRADING_STATE))
             .unwrap();
         // No rate for a state; its name after the (empty) rate column.
         let cells: Vec<&str> = state.split_whitespace().collect();
-        assert_eq!(cells, ["risk.trading_state", "2", "(halted)"], "{state:?}");
+        assert_eq!(
+            cells,
+            [label::RISK_TRADING_STATE, "2", "(halted)"],
+            "{state:?}"
+        );
         // A new epoch: no rates against the old file.
-        let restarted = sample(vec![("feed.messages", counter_type::EVENTS, 5)], t0, 2);
+        let restarted = sample(vec![(label::FEED_MESSAGES, counter_type::EVENTS, 5)], t0, 2);
         let text = restarted.render(Path::new("/x"), Some(&after));
         let messages = text
             .lines()
-            .find(|l| l.starts_with("feed.messages"))
+            .find(|l| l.starts_with(label::FEED_MESSAGES))
             .unwrap();
         assert!(messages.ends_with(" 5"), "{messages}");
     }

@@ -12,6 +12,7 @@
 
 mod common;
 
+use levibot_shm::codes::reject_reason;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 use common::*;
 
 use levibot_engine::daemon::{config, recovery};
-use levibot_gateway::fix::REJECT_REASON_LOST_IN_FLIGHT;
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, Record, SentOrder, daemon_event, exec_type, order_kind,
 };
@@ -305,7 +305,7 @@ fn kill_9_then_restart(reconcile: &str) {
         journal.prefault = false;
         let journal = levibot_shm::Journal::open(&journal).unwrap();
         let mut appender = journal
-            .appender(levibot_engine::pipeline::writer_id::GATEWAY)
+            .appender(levibot_shm::codes::writer_id::GATEWAY)
             .unwrap();
         let phantom = SentOrder {
             request: OrderRequest {
@@ -376,7 +376,7 @@ fn kill_9_then_restart(reconcile: &str) {
                 .any(|r| {
                     r.client_order_id == phantom_id
                         && r.exec_type == exec_type::REJECTED
-                        && r.reject_reason == REJECT_REASON_LOST_IN_FLIGHT
+                        && r.reject_reason == reject_reason::LOST_IN_FLIGHT
                 });
             assert!(
                 lost,

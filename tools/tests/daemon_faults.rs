@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-use levibot_shm::records::{daemon_event, halt_reason, order_kind};
+use levibot_shm::codes::halt_reason;
+use levibot_shm::records::{daemon_event, order_kind};
 use levibot_testkit::Tmpfs;
 
 /// `empty_journal = "trade"` (the demo's) turned into the service's default.

@@ -9,13 +9,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use levibot_engine::pipeline::stages::counter_type;
-use levibot_engine::runner::counter_type as runner_counter_type;
+use levibot_shm::codes::{counter_type, halt_reason};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     BookTicker, ExecutionReport, InstrumentDef, OrderRequest, Record, SentOrder, exec_type,
-    halt_reason, order_kind, record_type, side,
+    order_kind, record_type, side,
 };
 use levibot_shm::{Appender, Journal, JournalConfig, RetentionPolicy};
 
@@ -154,12 +153,12 @@ impl Fixture {
             ("book.NKNUSDT.ask_px", counter_type::GAUGE, 3_512_000),
             (
                 "agent.pipeline.duty_cycles",
-                runner_counter_type::DUTY_CYCLES,
+                counter_type::DUTY_CYCLES,
                 1000,
             ),
             (
                 "agent.pipeline.cycle_ns_max",
-                runner_counter_type::CYCLE_NS_MAX,
+                counter_type::CYCLE_NS_MAX,
                 1_500,
             ),
         ] {

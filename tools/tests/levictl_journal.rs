@@ -8,10 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use levibot_engine::pipeline::stages::counter_type;
-use levibot_engine::pipeline::writer_id;
 use levibot_engine::risk::RiskCheck;
-use levibot_engine::runner::counter_type as runner_counter_type;
+use levibot_shm::codes::counter_type;
+use levibot_shm::codes::writer_id;
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
@@ -132,11 +131,7 @@ fn fixture() -> Fixture {
         ("risk.reject.price_collar", counter_type::EVENTS, 1),
         ("risk.trading_state", counter_type::STATE, 2),
         ("gateway.orders_sent", counter_type::EVENTS, 1),
-        (
-            "agent.feed.cycle_ns_max",
-            runner_counter_type::CYCLE_NS_MAX,
-            1_500,
-        ),
+        ("agent.feed.cycle_ns_max", counter_type::CYCLE_NS_MAX, 1_500),
     ] {
         let counter = counters.allocate(label, type_id).unwrap();
         counter.set(value);

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use levibot_engine::book::BookState;
 use levibot_engine::pipeline::reference::{SYNTHETIC_MID_TICKS, maker_spec};
 use levibot_engine::pipeline::{
-    FixVenue, OwnedSnapshot, Pipeline, WsFeed, WsFeedConfig, recover_seq_nums, writer_id,
+    FixVenue, OwnedSnapshot, Pipeline, WsFeed, WsFeedConfig, recover_seq_nums,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
@@ -29,6 +29,7 @@ use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::{FixSession, SessionConfig, SessionSeqNums};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_gateway::ws::{RestEndpoint, Stream};
+use levibot_shm::codes::writer_id;
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, record_type, side};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};

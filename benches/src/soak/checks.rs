@@ -2,6 +2,7 @@
 //! venue's, the exporter's totals equal the journal's, memory and fds flat.
 
 use super::*;
+use levibot_shm::codes::label;
 
 impl Soak<'_> {
     /// Every working order of ours at the venue is one the daemon journaled (write-ahead: the
@@ -35,8 +36,10 @@ impl Soak<'_> {
         clear_faults(self.venue);
         self.wait_until("sessions_up", "both venue sessions connected", WAIT, |s| {
             let c = s.counters();
-            Ok(c.get("venue.market_data.up") == Some(&1)
-                && c.get("venue.order_entry.up") == Some(&1))
+            Ok(
+                c.get(label::MARKET_DATA_UP) == Some(&1)
+                    && c.get(label::ORDER_ENTRY_UP) == Some(&1),
+            )
         })?;
         // A self-halt found now is resumed first, so the kill below is the operator's.
         self.handle_self_halt()?;
@@ -50,11 +53,11 @@ impl Soak<'_> {
             "no order open at the venue nor in the daemon after the kill",
             WAIT,
             |s| {
-                let open = s.counter("risk.open_orders");
+                let open = s.counter(label::RISK_OPEN_ORDERS);
                 Ok(open == 0 && s.venue_working().is_empty())
             },
         )?;
-        if self.counter("risk.trading_state") != 2 {
+        if self.counter(label::RISK_TRADING_STATE) != 2 {
             return Err(failed("kill", "the daemon is not halted after the kill"));
         }
 
@@ -71,7 +74,7 @@ impl Soak<'_> {
                         .core
                         .with_engine(|e| e.position_of(FIRST_OWNER, id as u32));
                     let ours = c
-                        .get(&format!("risk.position_units.{symbol}"))
+                        .get(&label::risk_position_units(symbol))
                         .copied()
                         .unwrap_or(0);
                     (symbol.clone(), ours, venue)
@@ -97,8 +100,8 @@ impl Soak<'_> {
         let until = Instant::now() + WAIT;
         let (orders_sent, fills) = loop {
             let page = scrape(self.exporter_addr);
-            let sent_counter = self.counter("gateway.orders_sent");
-            let fills_counter = self.counter("venue.order_entry.fills");
+            let sent_counter = self.counter(label::GATEWAY_ORDERS_SENT);
+            let fills_counter = self.counter(label::ORDER_ENTRY_FILLS);
             let mut view = lock(self.view);
             view.catch_up(&self.journal)?;
             let ours = [

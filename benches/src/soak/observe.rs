@@ -2,6 +2,7 @@
 //! a process's memory and file descriptors.
 
 use super::*;
+use levibot_shm::codes::reject_reason;
 
 /// What the journal holds, read incrementally by one tailer for the whole run (so segments
 /// pruned or compressed later were already counted).
@@ -33,11 +34,10 @@ pub(super) fn kind_name(kind: u8) -> &'static str {
 }
 
 pub(super) fn reject_reason_name(code: u32) -> String {
-    use levibot_engine::pipeline::stages::{REJECT_REASON_ENCODE, REJECT_REASON_JOURNAL};
     match code {
-        REJECT_REASON_ENCODE => "encode".to_owned(),
-        REJECT_REASON_JOURNAL => "journal".to_owned(),
-        levibot_gateway::fix::REJECT_REASON_LOST_IN_FLIGHT => "lost_in_flight".to_owned(),
+        reject_reason::ENCODE => "encode".to_owned(),
+        reject_reason::JOURNAL => "journal".to_owned(),
+        reject_reason::LOST_IN_FLIGHT => "lost_in_flight".to_owned(),
         other => format!("venue_{other}"),
     }
 }

@@ -20,6 +20,7 @@
 //!                         (P = the first frame the shadow has not applied; P <= BEGIN)
 //! ```
 
+use crate::risk::TradingState;
 use std::path::{Path, PathBuf};
 
 use levibot_gateway::instrument::InstrumentTable;
@@ -32,9 +33,7 @@ use levibot_shm::records::{
 };
 use levibot_shm::{Appender, Frame, Journal, Position, RecordType, ShmError, StartAt, Tailer};
 
-use super::recovery::{
-    Recovered, RecoveryError, Replay, check_instrument, journal_error, trading_state,
-};
+use super::recovery::{Recovered, RecoveryError, Replay, check_instrument, journal_error};
 use crate::risk::{
     EngineState, LedgerState, OPEN_ORDERS_MAX, OrderState, RATE_WINDOW_MAX, REPLACES_PENDING_MAX,
     RISK_INSTRUMENTS_MAX, RISK_STRATEGIES_MAX, ReplaceState, RiskCheck, RiskEngine, RiskLimits,
@@ -550,7 +549,7 @@ pub(super) fn restore(
             replay_from: b.replay_from,
         }));
     }
-    let state = trading_state(i64::from(b.trading_state))
+    let state = TradingState::from_code(i64::from(b.trading_state))
         .ok_or_else(|| problem(CheckpointProblem::TradingState(b.trading_state)))?;
     let flag = |f: u16| b.flags & f != 0;
     let trip = if flag(checkpoint_flag::TRIP) {

@@ -13,12 +13,14 @@
 //! Journal housekeeping ([`Maintenance`]) runs on its own thread: gzip of a finished segment
 //! can take seconds, and the control loop must keep feeding the watchdog and hearing SIGTERM.
 
+use levibot_shm::codes::halt_reason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use levibot_shm::Journal;
-use levibot_shm::records::{daemon_event, event_source, halt_reason};
+use levibot_shm::codes::label;
+use levibot_shm::records::{daemon_event, event_source};
 
 use super::shared::{CounterIndex, Shared, lock};
 
@@ -120,9 +122,9 @@ pub(super) struct FaultWatch {
 /// failure there is the journal's, not the record's. The feed's raw messages are left out: one
 /// too long for a frame fails alone, and is counted as that.
 const JOURNAL_ERROR_COUNTERS: [&str; 3] = [
-    "strategy.journal_errors",
-    "risk.journal_errors",
-    "gateway.journal_errors",
+    label::STRATEGY_JOURNAL_ERRORS,
+    label::RISK_JOURNAL_ERRORS,
+    label::GATEWAY_JOURNAL_ERRORS,
 ];
 
 fn journal_errors(counters: &CounterIndex) -> i64 {
@@ -170,8 +172,8 @@ impl FaultWatch {
     /// up to the cancel deadline, and the control loop must not).
     pub(super) fn check_reports(&mut self, shared: &Arc<Shared>) {
         let c = &shared.counters;
-        let dropped = c.get("venue.order_entry.reports_dropped");
-        let gaps = c.get("venue.order_entry.gaps_unfilled");
+        let dropped = c.get(label::ORDER_ENTRY_REPORTS_DROPPED);
+        let gaps = c.get(label::ORDER_ENTRY_GAPS_UNFILLED);
         let fault = if dropped > self.reports_dropped {
             Some((
                 halt_reason::REPORT_OVERFLOW,

@@ -706,7 +706,7 @@ impl Replay {
                     self.engine.abandon_status_round();
                 }
                 if e.kind == daemon_event::TRADING_STATE {
-                    let Some(state) = trading_state(e.value) else {
+                    let Some(state) = TradingState::from_code(e.value) else {
                         self.skip(at, WarningProblem::UnknownTradingState(e.value));
                         return Ok(());
                     };
@@ -839,16 +839,6 @@ impl Replay {
     }
 }
 
-/// The trading state a journaled value means.
-pub(super) fn trading_state(value: i64) -> Option<TradingState> {
-    match value {
-        0 => Some(TradingState::Active),
-        1 => Some(TradingState::ReduceOnly),
-        2 => Some(TradingState::Halted),
-        _ => None,
-    }
-}
-
 /// The journal's id must name the configuration's instrument, in the same units: `Ok(true)`
 /// if it does, `Ok(false)` for a corrupt symbol.
 pub(super) fn check_instrument(
@@ -894,7 +884,8 @@ mod tests {
 
     use super::*;
     use crate::daemon::checkpoint::ShadowRecovery;
-    use crate::pipeline::{recover_seq_nums, reference, writer_id};
+    use crate::pipeline::{recover_seq_nums, reference};
+    use levibot_shm::codes::writer_id;
 
     /// Random `FixSeqNums` and `SentOrder`s (a corrupt one among them) over three runs, a
     /// checkpoint at a random point: recovery's sequence numbers are `recover_seq_nums`'s, from

@@ -19,6 +19,7 @@
 //! control socket's talk to them only through mailboxes (limits, parameters, the kill switch)
 //! and read them only through the counters.
 
+use levibot_shm::codes::halt_reason;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -27,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{FixSession, SessionSeqNums};
 use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::codes::label;
 use levibot_shm::counters::{Counter, CountersReader, CountersWriter};
 use levibot_shm::records::{
-    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, halt_reason, record_type,
+    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
 };
 use levibot_shm::{Appender, Journal};
 
@@ -43,17 +45,18 @@ use super::shared::{CounterIndex, HaltState, ParamsMailbox, Shared, lock};
 use super::strategies::PerInstrument;
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
-use crate::pipeline::stages::counter_type;
 use crate::pipeline::ws_feed::snapshot_limit::WeightLimit;
 use crate::pipeline::{
     FixVenue, OwnedSnapshot, Pipeline, PipelineSpec, RingCapacities, TradedInstrument,
-    TradingCommand, WsFeed, WsFeedConfig, writer_id,
+    TradingCommand, WsFeed, WsFeedConfig,
 };
 use crate::ring::Rtrb;
 use crate::risk::TradingState;
 use crate::strategy::maker::Maker;
 use crate::strategy::signal::Signal;
 use crate::strategy::{Grid, Strategy};
+use levibot_shm::codes::counter_type;
+use levibot_shm::codes::writer_id;
 
 /// Counters the daemon's counters file holds at most.
 pub const COUNTERS_CAPACITY: usize = 1024;
@@ -67,41 +70,7 @@ const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
 /// segment retention has pruned (see `checkpoint.rs`).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Where the daemon is in its life (`daemon.phase`; also in `levictl status`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    Starting = 0,
-    Recovering = 1,
-    Reconciling = 2,
-    Running = 3,
-    Stopping = 4,
-}
-
-impl Phase {
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Starting => "starting",
-            Phase::Recovering => "recovering",
-            Phase::Reconciling => "reconciling",
-            Phase::Running => "running",
-            Phase::Stopping => "stopping",
-        }
-    }
-
-    /// The phase a `daemon.phase` counter value means (`None`: not one of them).
-    pub fn from_code(value: i64) -> Option<Phase> {
-        [
-            Phase::Starting,
-            Phase::Recovering,
-            Phase::Reconciling,
-            Phase::Running,
-            Phase::Stopping,
-        ]
-        .into_iter()
-        .find(|p| *p as i64 == value)
-    }
-}
+use levibot_shm::codes::Phase;
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -524,7 +493,7 @@ fn drive(
             break;
         }
         if stop_requested() {
-            return Ok(shared.counters.get("risk.open_orders"));
+            return Ok(shared.counters.get(label::RISK_OPEN_ORDERS));
         }
         if Instant::now() >= deadline {
             return Err(DaemonError::StartTimeout {
@@ -866,27 +835,29 @@ struct DaemonGauges {
 impl DaemonGauges {
     fn allocate(counters: &CountersWriter) -> Result<Self, DaemonError> {
         let fail = |e: levibot_shm::ShmError| start_error("counters")(e.to_string());
-        let events = |name: &str| {
-            counters
-                .allocate(&format!("venue.market_data.{name}"), counter_type::EVENTS)
-                .map_err(fail)
-        };
+        let events = |label: &str| counters.allocate(label, counter_type::EVENTS).map_err(fail);
         let allocate = |label: &str, kind| counters.allocate(label, kind).map_err(fail);
         Ok(DaemonGauges {
-            market_data_up: allocate("venue.market_data.up", counter_type::STATE)?,
-            market_data_connects: events("connects")?,
-            market_data_disconnects: events("disconnects")?,
-            market_data_failed_attempts: events("failed_attempts")?,
-            market_data_pong_timeouts: events("pong_timeouts")?,
-            market_data_rollovers: events("rollovers")?,
-            market_data_rollover_fallbacks: events("rollover_fallbacks")?,
-            agents_fresh: allocate("daemon.agents_fresh", counter_type::STATE)?,
-            uptime_s: allocate("daemon.uptime_s", counter_type::GAUGE)?,
-            phase: allocate("daemon.phase", counter_type::STATE)?,
-            checkpoints: allocate("daemon.checkpoints", counter_type::EVENTS)?,
-            checkpoint_failures: allocate("daemon.checkpoint_failures", counter_type::EVENTS)?,
-            last_checkpoint_unix_s: allocate("daemon.last_checkpoint_unix_s", counter_type::GAUGE)?,
-            retention_floor_held: allocate("journal.retention_floor_held", counter_type::EVENTS)?,
+            market_data_up: allocate(label::MARKET_DATA_UP, counter_type::STATE)?,
+            market_data_connects: events(label::MARKET_DATA_CONNECTS)?,
+            market_data_disconnects: events(label::MARKET_DATA_DISCONNECTS)?,
+            market_data_failed_attempts: events(label::MARKET_DATA_FAILED_ATTEMPTS)?,
+            market_data_pong_timeouts: events(label::MARKET_DATA_PONG_TIMEOUTS)?,
+            market_data_rollovers: events(label::MARKET_DATA_ROLLOVERS)?,
+            market_data_rollover_fallbacks: events(label::MARKET_DATA_ROLLOVER_FALLBACKS)?,
+            agents_fresh: allocate(label::DAEMON_AGENTS_FRESH, counter_type::STATE)?,
+            uptime_s: allocate(label::DAEMON_UPTIME_S, counter_type::GAUGE)?,
+            phase: allocate(label::DAEMON_PHASE, counter_type::STATE)?,
+            checkpoints: allocate(label::DAEMON_CHECKPOINTS, counter_type::EVENTS)?,
+            checkpoint_failures: allocate(label::DAEMON_CHECKPOINT_FAILURES, counter_type::EVENTS)?,
+            last_checkpoint_unix_s: allocate(
+                label::DAEMON_LAST_CHECKPOINT_UNIX_S,
+                counter_type::GAUGE,
+            )?,
+            retention_floor_held: allocate(
+                label::JOURNAL_RETENTION_FLOOR_HELD,
+                counter_type::EVENTS,
+            )?,
         })
     }
 
@@ -934,7 +905,7 @@ impl Watchdog {
         let now = Instant::now();
         let mut fresh = true;
         for (id, label) in counters.ids_with_suffix(".duty_cycles") {
-            debug_assert!(label.starts_with("agent."));
+            debug_assert!(label.starts_with(label::AGENT_PREFIX));
             let value = counters.value(id);
             let entry = self.seen.entry(id).or_insert((value, now));
             if entry.0 != value {

@@ -3,27 +3,30 @@
 //! back by label, and the [`ControlHandler`] the control socket calls. Also the daemon's own
 //! halts: why trading is halted, and whether what the venue confirmed lets it resume.
 
+use crate::risk::TradingState;
+use levibot_shm::codes::halt_reason;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use levibot_shm::codes::label;
 use levibot_shm::counters::{Counter, CountersReader, CountersWriter};
-use levibot_shm::records::{
-    DaemonEvent, Record, daemon_event, event_source, halt_reason, record_type,
-};
+use levibot_shm::records::{DaemonEvent, Record, daemon_event, event_source, record_type};
 use levibot_shm::{Appender, ShmError};
 
 use super::config::DaemonConfig;
 use super::control::{
     ControlHandler, InstrumentStatus, KillReport, Peer, SessionStatus, StatusReport,
 };
-use super::run::{Phase, PhaseCell, StrategyParamsOf, unix_now_ns};
+use super::run::{PhaseCell, StrategyParamsOf, unix_now_ns};
 use super::strategies::ParamsByInstrument;
-use crate::pipeline::stages::{counter_type, microquote_text};
 use crate::pipeline::{TradingCommand, TradingControl, WsFeedStats};
 use crate::risk::RiskLimits;
 use crate::strategy::ParamsSender;
+use levibot_shm::codes::Phase;
+use levibot_shm::codes::counter_type;
+use levibot_shm::codes::label::microquote_text;
 
 /// The counters file read back by label (the daemon's own view, as levictl's).
 pub(super) struct CounterIndex {
@@ -132,8 +135,8 @@ impl HaltState {
             detail: String::new(),
             cancels_unconfirmed: false,
             status_owed: false,
-            reason_gauge: counters.allocate("daemon.halt_reason", counter_type::STATE)?,
-            self_halts: counters.allocate("daemon.self_halts", counter_type::EVENTS)?,
+            reason_gauge: counters.allocate(label::DAEMON_HALT_REASON, counter_type::STATE)?,
+            self_halts: counters.allocate(label::DAEMON_SELF_HALTS, counter_type::EVENTS)?,
         })
     }
 }
@@ -181,13 +184,16 @@ impl Shared {
     /// What start-up still waits for (empty: ready to reconcile).
     pub(super) fn not_ready(&self) -> Vec<String> {
         let mut missing = Vec::new();
-        if self.counters.get("venue.order_entry.up") != 1 {
+        if self.counters.get(label::ORDER_ENTRY_UP) != 1 {
             missing.push("the FIX session to log on".to_owned());
         }
         let config = self.config();
         for id in 0..config.instruments.len() as u32 {
             if let Some(i) = config.instruments.get(id)
-                && self.counters.get(&format!("book.{}.synced", i.symbol)) != 1
+                && self
+                    .counters
+                    .get(&label::book(i.symbol.as_str(), label::BOOK_SYNCED))
+                    != 1
             {
                 missing.push(format!("the {} book to sync", i.symbol));
             }
@@ -274,11 +280,11 @@ impl Shared {
     fn mass_status_locked(&self, deadline: Duration) -> i64 {
         let c = &self.counters;
         let changes = || {
-            c.get("risk.status_fills_applied")
-                + c.get("risk.status_dropped")
-                + c.get("risk.status_adopted")
+            c.get(label::RISK_STATUS_FILLS_APPLIED)
+                + c.get(label::RISK_STATUS_DROPPED)
+                + c.get(label::RISK_STATUS_ADOPTED)
         };
-        let (rounds, changes_before) = (c.get("risk.status_rounds"), changes());
+        let (rounds, changes_before) = (c.get(label::RISK_STATUS_ROUNDS), changes());
         let until = Instant::now() + deadline;
         let sent = self.send_trading_until(
             TradingCommand::HaltAndMassStatus,
@@ -286,16 +292,16 @@ impl Shared {
             0,
             until,
         );
-        while sent && c.get("risk.status_rounds") == rounds && Instant::now() < until {
+        while sent && c.get(label::RISK_STATUS_ROUNDS) == rounds && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let changed = if c.get("risk.status_rounds") > rounds {
+        let changed = if c.get(label::RISK_STATUS_ROUNDS) > rounds {
             let changed = changes() - changes_before;
             tracing::info!(
-                fills_applied = c.get("risk.status_fills_applied"),
-                dropped = c.get("risk.status_dropped"),
-                adopted = c.get("risk.status_adopted"),
-                unaccounted = c.get("risk.status_unaccounted"),
+                fills_applied = c.get(label::RISK_STATUS_FILLS_APPLIED),
+                dropped = c.get(label::RISK_STATUS_DROPPED),
+                adopted = c.get(label::RISK_STATUS_ADOPTED),
+                unaccounted = c.get(label::RISK_STATUS_UNACCOUNTED),
                 "order mass status: risk's view is the venue's"
             );
             changed
@@ -321,7 +327,7 @@ impl Shared {
     }
 
     fn cancel_all_locked(&self, source: u16, peer_uid: u32, deadline: Duration) -> (i64, i64) {
-        let before = self.counters.get("risk.open_orders");
+        let before = self.counters.get(label::RISK_OPEN_ORDERS);
         self.event(daemon_event::CANCEL_ALL, source, peer_uid, before);
         let until = Instant::now() + deadline;
         self.send_trading_until(TradingCommand::HaltAndCancelAll, source, peer_uid, until);
@@ -329,10 +335,10 @@ impl Shared {
         // trip. Give the agents a moment before the first look, so a count read before the
         // mass cancel left cannot end the wait early.
         std::thread::sleep(Duration::from_millis(20).min(deadline));
-        let mut left = self.counters.get("risk.open_orders");
+        let mut left = self.counters.get(label::RISK_OPEN_ORDERS);
         while left > 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
-            left = self.counters.get("risk.open_orders");
+            left = self.counters.get(label::RISK_OPEN_ORDERS);
         }
         lock(&self.halt).cancels_unconfirmed = left > 0;
         self.event(daemon_event::CANCEL_ALL_DONE, source, peer_uid, left);
@@ -453,29 +459,32 @@ impl ControlHandler for Shared {
             let units = |v: i64, scale: levibot_gateway::decimal::Scale| {
                 scale.to_decimal(v).normalize().to_string()
             };
-            let px = |label: &str| {
-                let v = c.get(&format!("book.{symbol}.{label}"));
+            let px = |field: &str| {
+                let v = c.get(&label::book(symbol.as_str(), field));
                 (v > 0).then(|| units(v, i.price_scale))
             };
             instruments.push(InstrumentStatus {
-                position: units(c.get(&format!("risk.position_units.{symbol}")), i.qty_scale),
-                open_orders: c.get(&format!("risk.open_orders.{symbol}")).max(0) as u32,
-                realised_pnl: microquote_text(
-                    c.get(&format!("risk.realised_pnl_microquote.{symbol}")),
+                position: units(
+                    c.get(&label::risk_position_units(symbol.as_str())),
+                    i.qty_scale,
                 ),
-                pnl: microquote_text(c.get(&format!("risk.pnl_microquote.{symbol}"))),
-                bid: px("bid_px"),
-                ask: px("ask_px"),
+                open_orders: c.get(&label::risk_open_orders(symbol.as_str())).max(0) as u32,
+                realised_pnl: microquote_text(
+                    c.get(&label::risk_realised_pnl_microquote(symbol.as_str())),
+                ),
+                pnl: microquote_text(c.get(&label::risk_pnl_microquote(symbol.as_str()))),
+                bid: px(label::BOOK_BID_PX),
+                ask: px(label::BOOK_ASK_PX),
                 symbol,
             });
         }
         let (halt_code, halt_detail) = self.halt_reason();
-        let trading_state = match c.get("risk.trading_state") {
-            0 => "active",
-            1 => "reduce_only",
-            _ => "halted",
-        };
-        let md_connects = c.get("venue.market_data.connects") as u64;
+        // Anything but a known state reads as halted: never report "active" on a value we
+        // cannot vouch for.
+        let trading_state = TradingState::from_code(c.get(label::RISK_TRADING_STATE))
+            .unwrap_or(TradingState::Halted)
+            .name();
+        let md_connects = c.get(label::MARKET_DATA_CONNECTS) as u64;
         StatusReport {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -487,20 +496,20 @@ impl ControlHandler for Shared {
             journal_dir: config.journal.dir.display().to_string(),
             config_path: config.path.display().to_string(),
             market_data: SessionStatus {
-                connected: c.get("venue.market_data.up") == 1,
+                connected: c.get(label::MARKET_DATA_UP) == 1,
                 connects: md_connects,
-                disconnects: c.get("venue.market_data.disconnects") as u64,
+                disconnects: c.get(label::MARKET_DATA_DISCONNECTS) as u64,
             },
             order_entry: SessionStatus {
-                connected: c.get("venue.order_entry.up") == 1,
-                connects: c.get("venue.order_entry.logons") as u64,
-                disconnects: c.get("venue.order_entry.disconnects") as u64,
+                connected: c.get(label::ORDER_ENTRY_UP) == 1,
+                connects: c.get(label::ORDER_ENTRY_LOGONS) as u64,
+                disconnects: c.get(label::ORDER_ENTRY_DISCONNECTS) as u64,
             },
             instruments,
-            open_orders: c.get("risk.open_orders").max(0) as u32,
-            orders_sent: c.get("gateway.orders_sent") as u64,
-            fills: c.get("venue.order_entry.fills") as u64,
-            rejects: c.get("risk.rejected") as u64,
+            open_orders: c.get(label::RISK_OPEN_ORDERS).max(0) as u32,
+            orders_sent: c.get(label::GATEWAY_ORDERS_SENT) as u64,
+            fills: c.get(label::ORDER_ENTRY_FILLS) as u64,
+            rejects: c.get(label::RISK_REJECTED) as u64,
             reloads: self.reloads.load(Ordering::Acquire),
         }
     }
@@ -517,7 +526,7 @@ impl ControlHandler for Shared {
             "kill switch engaged"
         );
         KillReport {
-            halted: self.counters.get("risk.trading_state") == 2,
+            halted: self.counters.get(label::RISK_TRADING_STATE) == 2,
             open_before: before.max(0) as u32,
             cancelled_confirmed: (before - left).max(0) as u32,
             unconfirmed: left.max(0) as u32,

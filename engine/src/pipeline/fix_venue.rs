@@ -12,18 +12,19 @@
 //! does not fill ([`SessionEvent::GapUnfilled`]) in `venue.order_entry.gaps_unfilled`: a fill
 //! may be missing, so the daemon watches both, halts and asks for a mass status.
 
+use levibot_shm::codes::reject_reason;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use levibot_gateway::fix::{
-    ConnectionError, ConnectionStatus, FixConnection, FixSession, REJECT_REASON_LOST_IN_FLIGHT,
-    SessionEvent, SessionState,
+    ConnectionError, ConnectionStatus, FixConnection, FixSession, SessionEvent, SessionState,
 };
 use std::path::Path;
 
 use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::Backoff;
+use levibot_shm::codes::{counter_type, label};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     ExecutionReport, FixSeqNums, OrderRequest, Record, SentOrder, exec_type,
@@ -147,23 +148,18 @@ impl FixVenue {
     /// Publishes whether the session is up and its stats as `venue.order_entry.*` counters
     /// (updated when they change, from the gateway's duty cycle).
     pub fn with_counters(mut self, counters: &CountersWriter) -> Result<FixVenue, ShmError> {
-        let events = |name: &str| {
-            counters.allocate(
-                &format!("venue.order_entry.{name}"),
-                super::stages::counter_type::EVENTS,
-            )
-        };
+        let events = |label: &str| counters.allocate(label, counter_type::EVENTS);
         let gauges = VenueGauges {
-            up: counters.allocate("venue.order_entry.up", super::stages::counter_type::STATE)?,
-            logons: events("logons")?,
-            reports: events("reports")?,
-            fills: events("fills")?,
-            reports_dropped: events("reports_dropped")?,
-            gaps_unfilled: events("gaps_unfilled")?,
-            rejects: events("rejects")?,
-            disconnects: events("disconnects")?,
-            reconnects: events("reconnects")?,
-            lost_in_flight: events("lost_in_flight")?,
+            up: counters.allocate(label::ORDER_ENTRY_UP, counter_type::STATE)?,
+            logons: events(label::ORDER_ENTRY_LOGONS)?,
+            reports: events(label::ORDER_ENTRY_REPORTS)?,
+            fills: events(label::ORDER_ENTRY_FILLS)?,
+            reports_dropped: events(label::ORDER_ENTRY_REPORTS_DROPPED)?,
+            gaps_unfilled: events(label::ORDER_ENTRY_GAPS_UNFILLED)?,
+            rejects: events(label::ORDER_ENTRY_REJECTS)?,
+            disconnects: events(label::ORDER_ENTRY_DISCONNECTS)?,
+            reconnects: events(label::ORDER_ENTRY_RECONNECTS)?,
+            lost_in_flight: events(label::ORDER_ENTRY_LOST_IN_FLIGHT)?,
         };
         self.gauges = Some((gauges, FixVenueStats::default(), false));
         self.publish();
@@ -378,7 +374,8 @@ fn on_event(
 ) {
     match event {
         SessionEvent::Report(report) => {
-            stats.lost_in_flight += u64::from(report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT);
+            stats.lost_in_flight +=
+                u64::from(report.reject_reason == reject_reason::LOST_IN_FLIGHT);
             if reports.len() < FIX_VENUE_REPORTS_MAX {
                 reports.push_back(report);
                 stats.reports += 1;
@@ -539,7 +536,7 @@ mod tests {
             .unwrap()
             .counters()
             .into_iter()
-            .find(|c| c.label == "venue.order_entry.gaps_unfilled")
+            .find(|c| c.label == label::ORDER_ENTRY_GAPS_UNFILLED)
             .map(|c| c.value);
         assert_eq!(published, Some(1));
     }
@@ -652,7 +649,7 @@ mod tests {
                 let Some(report) = venue.poll_report() else {
                     break;
                 };
-                if report.reject_reason == REJECT_REASON_LOST_IN_FLIGHT {
+                if report.reject_reason == reject_reason::LOST_IN_FLIGHT {
                     lost.push(report.client_order_id);
                 } else {
                     filled.push(report.client_order_id);

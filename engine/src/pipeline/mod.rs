@@ -29,6 +29,7 @@ pub mod stages;
 pub mod venue;
 pub mod ws_feed;
 
+use levibot_shm::codes::{counter_type, writer_id};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,6 +37,7 @@ use levibot_gateway::binance::Decoder;
 use levibot_gateway::fix::{FixConfigError, OrderEncoder};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::Journal;
+use levibot_shm::codes::label;
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
 
@@ -278,18 +280,6 @@ pub enum PipelineError {
     Fix(#[from] FixConfigError),
 }
 
-/// Journal writer ids of the stages (one appender each).
-pub mod writer_id {
-    pub const FEED: u16 = 1;
-    pub const STRATEGY: u16 = 2;
-    pub const RISK: u16 = 3;
-    pub const GATEWAY: u16 = 4;
-    /// The venue session's own records (its sequence numbers).
-    pub const VENUE_SESSION: u16 = 5;
-    /// The daemon's cold path: its events, config texts and instrument definitions.
-    pub const DAEMON: u16 = 6;
-}
-
 /// Everything a pipeline is made of besides its source, venue, journal and counters.
 pub struct PipelineSpec<S: Strategy> {
     /// The instruments the feed decodes and the gateway encodes (ids `0..n`).
@@ -367,7 +357,7 @@ where
         fused: bool,
         counters: &CountersWriter,
     ) -> Result<Self, PipelineError> {
-        let full = |name: &str| counters.allocate(&format!("ring.{name}.full"), 1);
+        let full = |name: &str| counters.allocate(&label::ring_full(name), counter_type::RING_FULL);
         let (market_tx, market_rx) = R::link(rings.market)?;
         let (to_risk_tx, to_risk_rx) = R::link(rings.orders)?;
         let (to_gateway_tx, to_gateway_rx) = R::link(rings.orders)?;

@@ -6,6 +6,10 @@
 use levibot_gateway::binance::{
     Decoder, DepthSnapshot, DepthUpdate, LEVELS_PER_MESSAGE_MAX, MESSAGE_LEN_MAX, MarketEvent,
 };
+use levibot_shm::codes::counter_type;
+use levibot_shm::codes::label;
+use levibot_shm::codes::label::MICROQUOTE_PER_QUOTE;
+use levibot_shm::codes::reject_reason;
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     DEPTH_LEVELS_PER_RECORD, ExecutionReport, Level, OrderRequest, Record, RiskReject, SentOrder,
@@ -21,17 +25,6 @@ use crate::features::{FeatureConfig, Features};
 use crate::recorder::{MarketDataRecorder, depth_chunks};
 use crate::risk::{RiskCheck, RiskEngine, RiskLimits, TradingState};
 use crate::strategy::{Grid, MarketView, OrderSink, ParamsReceiver, Strategy};
-
-/// Counter type ids of the pipeline's counters (the counters file's `type_id`).
-pub mod counter_type {
-    /// Events counted by a stage (messages, orders, rejects...).
-    pub const EVENTS: u32 = 200;
-    /// A state shown as a number (the trading state: 0 active, 1 reduce-only, 2 halted).
-    pub const STATE: u32 = 201;
-    /// A level that goes up and down (a position, open orders, a price, PnL); the label says
-    /// its unit.
-    pub const GAUGE: u32 = 202;
-}
 
 fn gauge(counters: &CountersWriter, label: &str) -> Result<Counter, ShmError> {
     counters.allocate(label, counter_type::GAUGE)
@@ -112,15 +105,15 @@ impl FeedStage {
             decoder,
             recorder: MarketDataRecorder::new(appender, source_id),
             clock,
-            messages: counter(counters, "feed.messages")?,
-            decode_errors: counter(counters, "feed.decode_errors")?,
-            journal_errors: counter(counters, "feed.journal_errors")?,
+            messages: counter(counters, label::FEED_MESSAGES)?,
+            decode_errors: counter(counters, label::FEED_DECODE_ERRORS)?,
+            journal_errors: counter(counters, label::FEED_JOURNAL_ERRORS)?,
             pending_raw: Vec::with_capacity(MESSAGE_LEN_MAX),
             pending_recv_tsc: None,
             pending_records: Vec::with_capacity(Self::RECORDS_PER_MESSAGE_MAX),
             last_final_update_id: vec![0; instruments_len],
             after_snapshot: vec![false; instruments_len],
-            stream_gaps: counter(counters, "feed.stream_gaps")?,
+            stream_gaps: counter(counters, label::FEED_STREAM_GAPS)?,
         })
     }
 
@@ -404,12 +397,12 @@ impl<S: Strategy> StrategyStage<S> {
             snapshot_asks: Vec::with_capacity(LEVELS_PER_MESSAGE_MAX),
             pending_requests: Vec::with_capacity(REQUESTS_PENDING_MAX),
             clock,
-            events: counter(counters, "strategy.events")?,
-            orders: counter(counters, "strategy.orders")?,
-            book_resyncs: counter(counters, "strategy.book_resyncs")?,
-            sink_overflows: counter(counters, "strategy.sink_overflows")?,
-            params_updates: counter(counters, "strategy.params_updates")?,
-            journal_errors: counter(counters, "strategy.journal_errors")?,
+            events: counter(counters, label::STRATEGY_EVENTS)?,
+            orders: counter(counters, label::STRATEGY_ORDERS)?,
+            book_resyncs: counter(counters, label::STRATEGY_BOOK_RESYNCS)?,
+            sink_overflows: counter(counters, label::STRATEGY_SINK_OVERFLOWS)?,
+            params_updates: counter(counters, label::STRATEGY_PARAMS_UPDATES)?,
+            journal_errors: counter(counters, label::STRATEGY_JOURNAL_ERRORS)?,
             commands: None,
             paused: false,
             book_gauges: Vec::new(),
@@ -452,9 +445,12 @@ impl<S: Strategy> StrategyStage<S> {
         for book in &self.books {
             let symbol = symbol_of(book.instrument_id());
             gauges.push(BookGauges {
-                synced: counters.allocate(&format!("book.{symbol}.synced"), counter_type::STATE)?,
-                bid_px: gauge(counters, &format!("book.{symbol}.bid_px"))?,
-                ask_px: gauge(counters, &format!("book.{symbol}.ask_px"))?,
+                synced: counters.allocate(
+                    &label::book(symbol.as_str(), label::BOOK_SYNCED),
+                    counter_type::STATE,
+                )?,
+                bid_px: gauge(counters, &label::book(symbol.as_str(), label::BOOK_BID_PX))?,
+                ask_px: gauge(counters, &label::book(symbol.as_str(), label::BOOK_ASK_PX))?,
             });
         }
         self.book_gauges = gauges;
@@ -808,17 +804,6 @@ const MARKS_PER_PNL_PUBLISH: u32 = 64;
 /// Notional units per micro-unit of the quote asset.
 const NOTIONAL_PER_MICROQUOTE: i128 =
     crate::risk::limits::NOTIONAL_ONE / MICROQUOTE_PER_QUOTE as i128;
-/// Micro-units in one unit of the quote asset: the unit of the `risk.*pnl_microquote*` gauges.
-pub const MICROQUOTE_PER_QUOTE: i64 = 1_000_000;
-
-/// A `*_microquote` gauge's value as an exact decimal of the quote asset (cold path).
-pub fn microquote_text(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    let abs = micro.unsigned_abs();
-    let one = MICROQUOTE_PER_QUOTE as u64;
-    format!("{sign}{}.{:06}", abs / one, abs % one)
-}
-
 impl RiskStage {
     /// `limits`, if given, is where new limits arrive from the cold side (SIGHUP, `levictl
     /// reload`); they are taken between two orders, whole or not at all.
@@ -831,7 +816,7 @@ impl RiskStage {
     ) -> Result<RiskStage, ShmError> {
         let mut rejected_by_check = Vec::with_capacity(RiskCheck::COUNT);
         for check in RiskCheck::ALL {
-            rejected_by_check.push(counter(counters, &format!("risk.reject.{}", check.name()))?);
+            rejected_by_check.push(counter(counters, &label::risk_reject(check))?);
         }
         let mut ledgers = Vec::new();
         for (id, limits) in engine.limits().instruments.iter().enumerate() {
@@ -839,12 +824,12 @@ impl RiskStage {
                 let symbol = limits.symbol;
                 ledgers.push(LedgerGauges {
                     instrument_id: id as u32,
-                    position_units: gauge(counters, &format!("risk.position_units.{symbol}"))?,
-                    open_orders: gauge(counters, &format!("risk.open_orders.{symbol}"))?,
-                    pnl_microquote: gauge(counters, &format!("risk.pnl_microquote.{symbol}"))?,
+                    position_units: gauge(counters, &label::risk_position_units(symbol.as_str()))?,
+                    open_orders: gauge(counters, &label::risk_open_orders(symbol.as_str()))?,
+                    pnl_microquote: gauge(counters, &label::risk_pnl_microquote(symbol.as_str()))?,
                     realised_pnl_microquote: gauge(
                         counters,
-                        &format!("risk.realised_pnl_microquote.{symbol}"),
+                        &label::risk_realised_pnl_microquote(symbol.as_str()),
                     )?,
                 });
             }
@@ -852,27 +837,27 @@ impl RiskStage {
         let stage = RiskStage {
             commands: None,
             status: [
-                counter(counters, "risk.status_rounds")?,
-                counter(counters, "risk.status_fills_applied")?,
-                counter(counters, "risk.status_dropped")?,
-                counter(counters, "risk.status_adopted")?,
-                counter(counters, "risk.status_unaccounted")?,
+                counter(counters, label::RISK_STATUS_ROUNDS)?,
+                counter(counters, label::RISK_STATUS_FILLS_APPLIED)?,
+                counter(counters, label::RISK_STATUS_DROPPED)?,
+                counter(counters, label::RISK_STATUS_ADOPTED)?,
+                counter(counters, label::RISK_STATUS_UNACCOUNTED)?,
             ],
-            open_orders: gauge(counters, "risk.open_orders")?,
+            open_orders: gauge(counters, label::RISK_OPEN_ORDERS)?,
             ledgers,
-            pnl_total: gauge(counters, "risk.pnl_microquote")?,
+            pnl_total: gauge(counters, label::RISK_PNL_MICROQUOTE)?,
             marks_until_pnl: 0,
             engine,
             limits,
             appender,
             clock,
-            passed: counter(counters, "risk.passed")?,
-            rejected: counter(counters, "risk.rejected")?,
+            passed: counter(counters, label::RISK_PASSED)?,
+            rejected: counter(counters, label::RISK_REJECTED)?,
             rejected_by_check,
-            trading_state: counters.allocate("risk.trading_state", counter_type::STATE)?,
-            limits_updates: counter(counters, "risk.limits_updates")?,
-            limits_update_errors: counter(counters, "risk.limits_update_errors")?,
-            journal_errors: counter(counters, "risk.journal_errors")?,
+            trading_state: counters.allocate(label::RISK_TRADING_STATE, counter_type::STATE)?,
+            limits_updates: counter(counters, label::RISK_LIMITS_UPDATES)?,
+            limits_update_errors: counter(counters, label::RISK_LIMITS_UPDATE_ERRORS)?,
+            journal_errors: counter(counters, label::RISK_JOURNAL_ERRORS)?,
         };
         stage.publish_state();
         stage.publish_ledgers();
@@ -960,8 +945,7 @@ impl RiskStage {
     }
 
     fn publish_state(&self) {
-        self.trading_state
-            .set(trading_state_code(self.engine.trading_state()));
+        self.trading_state.set(self.engine.trading_state().code());
     }
 
     #[inline]
@@ -1080,15 +1064,6 @@ fn synced_top(book: &OrderBook, features: &mut Features, ts_ns: u64) -> Option<(
     }
 }
 
-/// The trading state as a counter value: 0 active, 1 reduce-only, 2 halted.
-pub fn trading_state_code(state: TradingState) -> i64 {
-    match state {
-        TradingState::Active => 0,
-        TradingState::ReduceOnly => 1,
-        TradingState::Halted => 2,
-    }
-}
-
 /// The report that tells a strategy its order did not go out (`reject_reason`: why).
 fn rejected_report(order: &OrderRequest, reject_reason: u32, recv_tsc: u64) -> ExecutionReport {
     ExecutionReport {
@@ -1106,12 +1081,6 @@ fn rejected_report(order: &OrderRequest, reject_reason: u32, recv_tsc: u64) -> E
 
 // ------------------------------------------------------------------------------------------------
 // Gateway: encode, journal, send; and the venue's reports back.
-
-/// `reject_reason` of an order the gateway could not encode.
-pub const REJECT_REASON_ENCODE: u32 = 1000;
-/// `reject_reason` of an order held back because its write-ahead journal append failed: no
-/// order leaves unjournaled.
-pub const REJECT_REASON_JOURNAL: u32 = 1001;
 
 /// Hands orders to the venue (which encodes them), journals each one before its bytes leave,
 /// then lets them leave; takes the venue's execution reports.
@@ -1136,10 +1105,10 @@ impl<V: Venue> GatewayStage<V> {
             venue,
             appender,
             clock,
-            sent: counter(counters, "gateway.orders_sent")?,
-            encode_errors: counter(counters, "gateway.encode_errors")?,
-            reports: counter(counters, "gateway.reports")?,
-            journal_errors: counter(counters, "gateway.journal_errors")?,
+            sent: counter(counters, label::GATEWAY_ORDERS_SENT)?,
+            encode_errors: counter(counters, label::GATEWAY_ENCODE_ERRORS)?,
+            reports: counter(counters, label::GATEWAY_REPORTS)?,
+            journal_errors: counter(counters, label::GATEWAY_JOURNAL_ERRORS)?,
         })
     }
 
@@ -1162,7 +1131,7 @@ impl<V: Venue> GatewayStage<V> {
                 self.encode_errors.increment();
                 return Err(rejected_report(
                     &staged.order,
-                    REJECT_REASON_ENCODE,
+                    reject_reason::ENCODE,
                     self.clock.now_tsc(),
                 ));
             }
@@ -1200,7 +1169,7 @@ impl<V: Venue> GatewayStage<V> {
             if !reduces_risk && self.venue.retract(&queued) {
                 return Err(rejected_report(
                     &staged.order,
-                    REJECT_REASON_JOURNAL,
+                    reject_reason::JOURNAL,
                     self.clock.now_tsc(),
                 ));
             }

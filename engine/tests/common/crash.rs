@@ -18,7 +18,7 @@ use levibot_engine::daemon::recovery::Recovered;
 use levibot_engine::pipeline::reference::{self, SYNTHETIC_MID_TICKS};
 use levibot_engine::pipeline::{
     MessageSource, Pipeline, PipelineControls, Polled, Queued, SyntheticSource, Venue,
-    VenueSendError, writer_id,
+    VenueSendError,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::risk::{OpenOrderInfo, RiskEngine, RiskLimits};
@@ -26,6 +26,7 @@ use levibot_engine::strategy::maker::{Maker, MakerParams};
 use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
+use levibot_shm::codes::writer_id;
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::records::{
     DaemonEvent, ExecutionReport, InstrumentDef, OrderRequest, Record, RiskReject, SentOrder,

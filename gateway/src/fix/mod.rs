@@ -48,10 +48,9 @@ pub use session::{
     ConnectionStatus, DisconnectReason, FixConnection, FixSession, GAP_APP_WINDOW_LEN,
     GAP_FILL_TIMEOUT_HEART_BT_INTS, GapUnfilledReason, HEART_BT_INT_S_MAX, Handled,
     INSTRUMENT_UNKNOWN, MessageHandling, ORDER_SEQ_MAP_LEN, OUTBOUND_BUF_LEN, QUEUED_EVENTS_MAX,
-    REJECT_REASON_LOST_IN_FLIGHT, ReportError, SEQ_NUM_MAX, SESSION_REJECT_REASON_BASE,
-    SIGNATURE_BASE64_LEN, SessionConfig, SessionConfigError, SessionError, SessionEvent,
-    SessionSeqNums, SessionState, TEST_REQUEST_MARGIN_PERCENT, decode_execution_report,
-    decode_order_cancel_reject, session_reject_reason,
+    ReportError, SEQ_NUM_MAX, SIGNATURE_BASE64_LEN, SessionConfig, SessionConfigError,
+    SessionError, SessionEvent, SessionSeqNums, SessionState, TEST_REQUEST_MARGIN_PERCENT,
+    decode_execution_report, decode_order_cancel_reject, session_reject_reason,
 };
 pub use time::{UTC_TIMESTAMP_LEN, UtcTimestamp, UtcTimestampCache, civil_from_unix_days};
 pub use writer::FixWriter;

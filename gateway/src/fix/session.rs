@@ -66,7 +66,7 @@
 //! messages: an order re-sent seconds or minutes late would trade on a market that has moved,
 //! and risk checked it against the state of that moment. The strategy decides again from the
 //! reports it has; the venue learns that those numbers are used. An order in the range becomes a
-//! REJECTED report ([`REJECT_REASON_LOST_IN_FLIGHT`]) only if the venue never said anything
+//! REJECTED report ([`LOST_IN_FLIGHT`](levibot_shm::codes::reject_reason::LOST_IN_FLIGHT)) only if the venue never said anything
 //! about it (no execution report, cancel reject, mass cancel report or session Reject naming
 //! it): one it acknowledged or filled is not lost, whatever the venue asks for after its own
 //! restart or twice; and an order is reported lost once. Only the last [`ORDER_SEQ_MAP_LEN`]
@@ -81,7 +81,7 @@
 //! each outbound number carried in a fixed table of [`ORDER_SEQ_MAP_LEN`] entries indexed by
 //! the number, so that a session Reject (35=3) whose RefSeqNum (45) is one of our orders becomes
 //! a REJECTED [`ExecutionReport`] for that order, with `reject_reason` =
-//! [`SESSION_REJECT_REASON_BASE`] + SessionRejectReason (373). A ClOrdID index over the same
+//! [`SESSION_BASE`](levibot_shm::codes::reject_reason::SESSION_BASE) + SessionRejectReason (373). A ClOrdID index over the same
 //! table marks each order the venue answers (`session/sent.rs`).
 //!
 //! Hot path ([`FixSession::send_order`], and [`FixSession::handle`] of an ExecutionReport): no
@@ -146,14 +146,6 @@ pub const HEART_BT_INT_S_MAX: u32 = 3600;
 /// its answer), in percent of HeartBtInt: FIX suggests "a reasonable transmission time", a
 /// fifth of the interval here.
 pub const TEST_REQUEST_MARGIN_PERCENT: u64 = 20;
-
-/// Added to SessionRejectReason (373) in the `reject_reason` of a REJECTED report made from a
-/// session Reject of one of our orders, so that it is not taken for an OrdRejReason (103).
-pub const SESSION_REJECT_REASON_BASE: u32 = 1000;
-
-/// `reject_reason` of the REJECTED report for an order the venue never received: its number fell
-/// in a range the venue asked us to resend, and we gap-filled it (orders are never re-sent).
-pub const REJECT_REASON_LOST_IN_FLIGHT: u32 = 2000;
 
 /// Longest Text (58) the session writes, in bytes.
 const TEXT_LEN_MAX: usize = 128;
@@ -949,7 +941,7 @@ impl FixSession {
     }
 
     /// Takes the next queued event: the REJECTED report of an order lost in flight (see
-    /// [`REJECT_REASON_LOST_IN_FLIGHT`]), or a gap given up when the session ended
+    /// [`LOST_IN_FLIGHT`](levibot_shm::codes::reject_reason::LOST_IN_FLIGHT)), or a gap given up when the session ended
     /// ([`SessionEvent::GapUnfilled`]). Take them all after each [`handle`](Self::handle),
     /// [`poll_timers`](Self::poll_timers) and [`on_disconnected`](Self::on_disconnected):
     /// `handle` takes nothing while one waits. [`FixConnection::poll`] does.

@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use levibot_engine::daemon::run::Phase;
-use levibot_engine::pipeline::stages::MICROQUOTE_PER_QUOTE;
-use levibot_engine::risk::RiskCheck;
 use levibot_shm::clock::unix_now_ns;
+use levibot_shm::codes::label::MICROQUOTE_PER_QUOTE;
+use levibot_shm::codes::{Phase, RiskCheck, halt_reason, label, reject_reason};
 use levibot_shm::counters::CountersReader;
 use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     AggTrade, BookTicker, DepthDiff, ExecutionReport, Record, RiskReject, SentOrder, Trade,
-    exec_type, halt_reason, record_type,
+    exec_type, record_type,
 };
 use levibot_shm::{Position, ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
@@ -517,7 +516,7 @@ impl Follower {
                     &m.orders_rejected,
                     &mut self.reject_reasons_created,
                     "reason",
-                    reject_reason_name(report.reject_reason),
+                    reject_reason::name(report.reject_reason),
                 ) {
                     c.inc();
                 }
@@ -586,60 +585,62 @@ impl Follower {
             let count = u64::try_from(v).unwrap_or(0);
             let label = c.label.as_str();
             match label {
-                "gateway.orders_sent" => set_counter(&m.orders_sent, count),
-                "feed.decode_errors" => set_counter(&m.feed_decode_errors, count),
-                "feed.stream_gaps" => set_counter(&m.feed_sequence_gaps, count),
-                "strategy.book_resyncs" => set_counter(&m.book_resyncs, count),
-                "venue.market_data.rollovers" => set_counter(&m.feed_rollovers, count),
-                "venue.market_data.rollover_fallbacks" => {
+                label::GATEWAY_ORDERS_SENT => set_counter(&m.orders_sent, count),
+                label::FEED_DECODE_ERRORS => set_counter(&m.feed_decode_errors, count),
+                label::FEED_STREAM_GAPS => set_counter(&m.feed_sequence_gaps, count),
+                label::STRATEGY_BOOK_RESYNCS => set_counter(&m.book_resyncs, count),
+                label::MARKET_DATA_ROLLOVERS => set_counter(&m.feed_rollovers, count),
+                label::MARKET_DATA_ROLLOVER_FALLBACKS => {
                     set_counter(&m.feed_rollover_fallbacks, count);
                 }
-                "risk.trading_state" => {
+                label::RISK_TRADING_STATE => {
                     m.trading_state.set(v);
                     m.kill_switch.set(i64::from(v == 2));
                     trading_state = Some(v);
                 }
-                "daemon.halt_reason" => halt_code = v,
-                "daemon.self_halts" => set_counter(&m.daemon_self_halts, count),
-                "daemon.checkpoints" => set_counter(&m.daemon_checkpoints, count),
-                "daemon.checkpoint_failures" => set_counter(&m.daemon_checkpoint_failures, count),
-                "daemon.last_checkpoint_unix_s" => {
+                label::DAEMON_HALT_REASON => halt_code = v,
+                label::DAEMON_SELF_HALTS => set_counter(&m.daemon_self_halts, count),
+                label::DAEMON_CHECKPOINTS => set_counter(&m.daemon_checkpoints, count),
+                label::DAEMON_CHECKPOINT_FAILURES => {
+                    set_counter(&m.daemon_checkpoint_failures, count)
+                }
+                label::DAEMON_LAST_CHECKPOINT_UNIX_S => {
                     m.daemon_last_checkpoint.set(v);
                 }
-                "journal.retention_floor_held" => {
+                label::JOURNAL_RETENTION_FLOOR_HELD => {
                     set_counter(&m.journal_retention_floor_held, count);
                 }
-                "venue.order_entry.reports_dropped" => {
+                label::ORDER_ENTRY_REPORTS_DROPPED => {
                     set_counter(&m.order_entry_reports_dropped, count);
                 }
-                "venue.order_entry.gaps_unfilled" => {
+                label::ORDER_ENTRY_GAPS_UNFILLED => {
                     set_counter(&m.order_entry_gaps_unfilled, count);
                 }
-                "venue.market_data.up" => {
+                label::MARKET_DATA_UP => {
                     m.venue_connected
                         .get_or_create(&labels("session", "market_data"))
                         .set(v);
                 }
-                "venue.order_entry.up" => {
+                label::ORDER_ENTRY_UP => {
                     m.venue_connected
                         .get_or_create(&labels("session", "order_entry"))
                         .set(v);
                 }
                 // The market-data session counts connections; all but the first are
                 // reconnections.
-                "venue.market_data.connects" => set_counter(
+                label::MARKET_DATA_CONNECTS => set_counter(
                     &m.venue_reconnects
                         .get_or_create(&labels("session", "market_data")),
                     count.saturating_sub(1),
                 ),
-                "venue.order_entry.reconnects" => set_counter(
+                label::ORDER_ENTRY_RECONNECTS => set_counter(
                     &m.venue_reconnects
                         .get_or_create(&labels("session", "order_entry")),
                     count,
                 ),
                 _ => {}
             }
-            if let Some(check) = label.strip_prefix("risk.reject.") {
+            if let Some(check) = label.strip_prefix(label::RISK_REJECT_PREFIX) {
                 if let Some(c) = bounded_get(
                     &m.risk_rejects,
                     &mut self.risk_checks_created,
@@ -648,30 +649,31 @@ impl Follower {
                 ) {
                     set_counter(&c, count);
                 }
-            } else if let Some(sym) = label.strip_prefix("risk.position_units.") {
+            } else if let Some(sym) = label.strip_prefix(label::RISK_POSITION_UNITS_PREFIX) {
                 positions.push((sym.to_owned(), v));
                 if let Some(i) = self.by_symbol.get(sym)
                     && let Some(d) = i.qty.decimal(v)
                 {
                     set_float(&m.position.get_or_create(&labels("symbol", sym)), d);
                 }
-            } else if let Some(sym) = label.strip_prefix("risk.pnl_microquote.") {
+            } else if let Some(sym) = label.strip_prefix(label::RISK_PNL_MICROQUOTE_PREFIX) {
                 m.pnl
                     .get_or_create(&labels("symbol", sym))
                     .set(v as f64 / MICROQUOTE_PER_QUOTE as f64);
-            } else if let Some(sym) = label.strip_prefix("risk.realised_pnl_microquote.") {
+            } else if let Some(sym) = label.strip_prefix(label::RISK_REALISED_PNL_MICROQUOTE_PREFIX)
+            {
                 m.realised_pnl
                     .get_or_create(&labels("symbol", sym))
                     .set(v as f64 / MICROQUOTE_PER_QUOTE as f64);
-            } else if let Some(sym) = label.strip_prefix("risk.open_orders.") {
+            } else if let Some(sym) = label.strip_prefix(label::RISK_OPEN_ORDERS_PREFIX) {
                 m.open_orders.get_or_create(&labels("symbol", sym)).set(v);
-            } else if let Some(rest) = label.strip_prefix("book.") {
+            } else if let Some(rest) = label.strip_prefix(label::BOOK_PREFIX) {
                 if let Some(sym) = rest.strip_suffix(".bid_px") {
                     mids.entry(sym.to_owned()).or_default().0 = Some(v);
                 } else if let Some(sym) = rest.strip_suffix(".ask_px") {
                     mids.entry(sym.to_owned()).or_default().1 = Some(v);
                 }
-            } else if let Some(rest) = label.strip_prefix("agent.") {
+            } else if let Some(rest) = label.strip_prefix(label::AGENT_PREFIX) {
                 if let Some(agent) = rest.strip_suffix(".duty_cycles") {
                     set_counter(
                         &m.agent_duty_cycles.get_or_create(&labels("agent", agent)),
@@ -794,10 +796,10 @@ impl Follower {
                 let mut up = [None, None];
                 for c in counters.counters() {
                     match c.label.as_str() {
-                        "daemon.phase" => phase = Some(c.value),
-                        "daemon.agents_fresh" => agents_fresh = c.value == 1,
-                        "venue.market_data.up" => up[0] = Some(c.value),
-                        "venue.order_entry.up" => up[1] = Some(c.value),
+                        label::DAEMON_PHASE => phase = Some(c.value),
+                        label::DAEMON_AGENTS_FRESH => agents_fresh = c.value == 1,
+                        label::MARKET_DATA_UP => up[0] = Some(c.value),
+                        label::ORDER_ENTRY_UP => up[1] = Some(c.value),
                         _ => {}
                     }
                 }
@@ -858,18 +860,6 @@ fn phase_name(phase: Option<i64>) -> String {
         Some(v) => {
             Phase::from_code(v).map_or_else(|| format!("unknown ({v})"), |p| p.name().to_owned())
         }
-    }
-}
-
-/// The reason label of a rejected order: the gateway's own codes by name, the venue's (FIX
-/// OrdRejReason, 103) by number.
-fn reject_reason_name(code: u32) -> String {
-    use levibot_engine::pipeline::stages::{REJECT_REASON_ENCODE, REJECT_REASON_JOURNAL};
-    match code {
-        REJECT_REASON_ENCODE => "encode".to_owned(),
-        REJECT_REASON_JOURNAL => "journal".to_owned(),
-        levibot_gateway::fix::REJECT_REASON_LOST_IN_FLIGHT => "lost_in_flight".to_owned(),
-        other => other.to_string(),
     }
 }
 

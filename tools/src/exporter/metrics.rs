@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use levibot_shm::records::halt_reason;
+use levibot_shm::codes::halt_reason;
 
 /// A metric's labels.
 pub type Labels = Vec<(&'static str, String)>;

@@ -25,6 +25,12 @@ const TICKS_LOTS_MAX: i64 = 1_000_000_000_000;
 /// Largest real-valued strategy parameter (thresholds, multiples, weights).
 const REAL_MAX: f64 = 1e9;
 
+/// What `loss_state` may name: the states a loss trip may move to.
+const LOSS_STATES: &[(&str, TradingState)] = &[
+    (TradingState::ReduceOnly.name(), TradingState::ReduceOnly),
+    (TradingState::Halted.name(), TradingState::Halted),
+];
+
 /// The strategy kind of `[strategy]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -136,14 +142,7 @@ fn global_risk(p: &mut Problems, mut s: Section<'_>) -> Option<GlobalRisk> {
     let gross_exposure_max = s.required(p, "gross_exposure_max", amount);
     let net_exposure_max = s.required(p, "net_exposure_max", amount);
     let loss_max = s.required(p, "loss_max", amount);
-    let loss_state = s.required(
-        p,
-        "loss_state",
-        reader::choice(&[
-            ("reduce_only", TradingState::ReduceOnly),
-            ("halted", TradingState::Halted),
-        ]),
-    );
+    let loss_state = s.required(p, "loss_state", reader::choice(LOSS_STATES));
     let order_rate = rate(p, &mut s, "order_rate");
     let message_rate = rate(p, &mut s, "message_rate");
     let fill_rate = rate(p, &mut s, "fill_rate");

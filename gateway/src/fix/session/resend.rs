@@ -5,11 +5,12 @@
 
 use super::fields::{FieldProblem, SessionFields, required_u64, seq_num};
 use super::{
-    DisconnectReason, FixSession, ORDER_SEQ_MAP_LEN, QUEUED_EVENTS_MAX,
-    REJECT_REASON_LOST_IN_FLIGHT, SEQ_NUM_MAX, SessionEvent, session_reject_reason,
+    DisconnectReason, FixSession, ORDER_SEQ_MAP_LEN, QUEUED_EVENTS_MAX, SEQ_NUM_MAX, SessionEvent,
+    session_reject_reason,
 };
 use crate::fix::encode::FixEncodeError;
 use crate::fix::{msg_type, tag};
+use levibot_shm::codes::reject_reason;
 
 /// How long our ResendRequest may go without progress before the gap is given up, in
 /// HeartBtInts: no inbound number closer to closing it for this long (the venue resends one
@@ -285,7 +286,7 @@ impl FixSession {
         for lost in first..=last {
             if let Some(entry) = self.sent.take_unanswered(lost)
                 && !self.queue_event(SessionEvent::Report(
-                    entry.rejected(REJECT_REASON_LOST_IN_FLIGHT),
+                    entry.rejected(reject_reason::LOST_IN_FLIGHT),
                 ))
             {
                 // Not reported: left for a later request.

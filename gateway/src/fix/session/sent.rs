@@ -21,10 +21,11 @@
 //! Also here: the session's side of those answers (`FixSession::note_answer`, the session
 //! Reject of an order, the instrument of a report that does not name it).
 
+use levibot_shm::codes::reject_reason;
 use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
 
 use super::fields::{SessionFields, required_u64};
-use super::{FixSession, ORDER_SEQ_MAP_LEN, SESSION_REJECT_REASON_BASE, SessionEvent};
+use super::{FixSession, ORDER_SEQ_MAP_LEN, SessionEvent};
 use crate::fix::{msg_type, tag, value_u64};
 
 /// Slots of the ClOrdID index: twice the entries, so that it is never more than half full.
@@ -325,7 +326,7 @@ impl FixSession {
             .unwrap_or(0);
         if let Some(entry) = self.sent.by_seq(ref_seq_num) {
             return Some(SessionEvent::Report(
-                entry.rejected(SESSION_REJECT_REASON_BASE.saturating_add(reason)),
+                entry.rejected(reject_reason::SESSION_BASE.saturating_add(reason)),
             ));
         }
         Some(SessionEvent::Rejected {
