@@ -17,7 +17,7 @@
 //! Then it resumes trading and the faults start again. A failed check stops the run with an
 //! error that names it (the process exits non-zero); the scratch directory is then kept.
 //!
-//! The venue runs in this process (`levibot_tools::demo`'s venue and config); levibotd,
+//! The venue runs in this process (`levibot_demo`'s venue and config); levibotd,
 //! levictl and levibot-exporter are the binaries beside this one (or `--levibotd`, `--levictl`,
 //! `--exporter`). `tools/tests/soak.rs` includes this file and runs 60 s of it.
 //!
@@ -42,10 +42,10 @@ use levibot_shm::codes::{halt_reason, label};
 use levibot_shm::counters::CountersReader;
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, order_kind};
 use levibot_shm::{ShmError, StartAt, Tailer};
-use levibot_tools::demo;
-use levibot_tools::venue::fix_acceptor::FixFaults;
-use levibot_tools::venue::fix_server::FIRST_OWNER;
-use levibot_tools::venue::sim::SimVenue;
+use levibot_sim::demo;
+use levibot_sim::fix_acceptor::FixFaults;
+use levibot_sim::fix_server::FIRST_OWNER;
+use levibot_sim::sim::SimVenue;
 use serde_json::{Value, json};
 
 /// How long the soak waits for anything the system should do by itself (a reconnect, a
@@ -94,7 +94,11 @@ pub struct SoakArgs {
 impl SoakArgs {
     /// The defaults, with the three binaries given (for tests).
     #[allow(dead_code)] // tools/tests/soak.rs
-    pub fn with_binaries(levibotd: &str, levictl: &str, exporter: &str) -> SoakArgs {
+    pub fn with_binaries(
+        levibotd: impl Into<PathBuf>,
+        levictl: impl Into<PathBuf>,
+        exporter: impl Into<PathBuf>,
+    ) -> SoakArgs {
         SoakArgs {
             duration: Duration::from_secs(60),
             check_interval: Duration::from_secs(10),
@@ -242,7 +246,7 @@ fn binary(given: &Option<PathBuf>, name: &str) -> Result<PathBuf> {
     };
     if !path.exists() {
         bail!(
-            "no {name} at {}: build it (cargo build --release -p levibot-tools --bins) or pass \
+            "no {name} at {}: build it (cargo build --release -p levibot-daemon -p levictl -p levibot-exporter --bins) or pass \
              --{}",
             path.display(),
             if name == "levibot-exporter" {

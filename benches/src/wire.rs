@@ -39,10 +39,10 @@ use levibot_gateway::ws::frame::Opcode;
 use levibot_gateway::ws::{RestEndpoint, Stream};
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, TscCalibration};
-use levibot_tools::venue::feed::FeedEncoder;
-use levibot_tools::venue::fix_acceptor::FixAcceptor;
-use levibot_tools::venue::matching::MatchingEngine;
-use levibot_tools::venue::md_server::wire::{
+use levibot_sim::feed::FeedEncoder;
+use levibot_sim::fix_acceptor::FixAcceptor;
+use levibot_sim::matching::MatchingEngine;
+use levibot_sim::md_server::wire::{
     Route, http_response, parse_request, upgrade_response, write_frame,
 };
 use serde_json::{Value, json};
@@ -346,7 +346,7 @@ fn venue(
     while stream.is_none()
         || !snapshot_served
         || fix_stream.is_none()
-        || (!echo && acceptor.state() != levibot_tools::venue::fix_acceptor::AcceptorState::Active)
+        || (!echo && acceptor.state() != levibot_sim::fix_acceptor::AcceptorState::Active)
     {
         if Instant::now() > deadline {
             bail!("the trader did not connect, fetch its snapshot and log on in time");

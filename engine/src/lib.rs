@@ -19,8 +19,6 @@
 //!   checkpoints, reconciliation, signals, the control socket. See ARCHITECTURE.md.
 
 pub mod agent;
-pub mod book;
-pub mod daemon;
 pub mod features;
 pub mod idle;
 pub mod pipeline;
@@ -29,3 +27,7 @@ pub mod ring;
 pub mod risk;
 pub mod runner;
 pub mod strategy;
+
+/// The L2 order book is a crate of its own (`levibot-book`), so that `levictl capture check`
+/// replays captures through the same book without linking the engine.
+pub use levibot_book as book;

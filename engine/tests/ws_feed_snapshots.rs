@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use levibot_engine::pipeline::source::{MessageSource, Polled};
 use levibot_engine::pipeline::ws_feed::snapshot_limit::{
     BINANCE_REQUEST_WEIGHT_LIMIT, BINANCE_REQUEST_WEIGHT_WINDOW, Next, SnapshotRequests,
     SnapshotScheduler, WeightLimit, WeightWindow, depth_snapshot_weight,
 };
 use levibot_engine::pipeline::{WsFeed, WsFeedConfig};
+use levibot_gateway::source::{MessageSource, Polled};
 use levibot_gateway::ws::{RestEndpoint, Stream, accept_key};
 
 #[test]

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use levibot_engine::daemon::config::{self, DaemonConfig, ParseOptions};
+use levibot_daemon::config::{self, DaemonConfig, ParseOptions};
 
 use crate::decode::EXCHANGE_INFO;
 

@@ -12,10 +12,8 @@
 
 use std::sync::OnceLock;
 
-use levibot_engine::daemon::config::DaemonConfig;
-use levibot_engine::daemon::control::{
-    REQUEST_LEN_MAX, Request, Response, ResponseError, request_from_chunks,
-};
+use levibot_control::{REQUEST_LEN_MAX, Request, Response, ResponseError, request_from_chunks};
+use levibot_daemon::config::DaemonConfig;
 
 /// A valid config (the `config` target's seed) for `set` requests to edit.
 fn config() -> &'static DaemonConfig {

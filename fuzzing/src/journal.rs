@@ -36,7 +36,7 @@ use levibot_shm::records::{
     order_kind, record_type, side, time_in_force,
 };
 use levibot_shm::{Journal, JournalConfig, RecordType, ShmError, list_segments};
-use levibot_tools::journal_view::{self, Bound, Decoder, Selection, Step};
+use levibot_view::{self as journal_view, Bound, Decoder, Selection, Step};
 
 /// The segment size of the template (the smallest there is).
 pub const SEGMENT_SIZE: usize = levibot_shm::layout::SEGMENT_SIZE_MIN;

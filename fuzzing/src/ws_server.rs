@@ -16,7 +16,7 @@
 use levibot_gateway::ws::CONTROL_PAYLOAD_LEN_MAX;
 use levibot_gateway::ws::frame::{Opcode, parse_header};
 use levibot_gateway::ws::path::{SNAPSHOT_LIMIT_MAX, STREAMS_PER_CONNECTION_MAX};
-use levibot_tools::venue::md_server::wire::{
+use levibot_sim::md_server::wire::{
     self, CLIENT_FRAME_LEN_MAX, ClientFrame, FrameReader, REQUEST_HEAD_LEN_MAX, Route,
 };
 

@@ -17,5 +17,6 @@ pub mod capture;
 pub mod decimal;
 pub mod fix;
 pub mod instrument;
+pub mod source;
 pub mod tls;
 pub mod ws;

@@ -7,6 +7,11 @@
 //! - [`seed`]: a PRNG seed from `LEVIBOT_TEST_SEED` or the clock, printed so a failure replays.
 //! - [`Tmpfs`]: a small tmpfs mounted for a test (root only), to fill a filesystem for real.
 //! - [`reset`]: closes a TCP connection with a reset, as a peer that crashes or a middlebox does.
+//! - [`workspace_bin`]: another package's binary, built for the test that runs it.
+
+mod bins;
+
+pub use bins::workspace_bin;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use levibot_shm::records::ExecutionReport;
 
-use super::source::{MessageSource, Polled};
 use super::stages::{FeedStage, GatewayStage, RiskStage, StrategyStage};
 use super::venue::Venue;
 use super::{Decoded, MarketRecord, StagedOrder, ToRisk};
 use crate::agent::Agent;
 use crate::ring::{Outbox, RingReceiver, Rings};
 use crate::strategy::{ORDERS_PER_EVENT_MAX, Strategy};
+use levibot_gateway::source::{MessageSource, Polled};
 
 /// A ring's sending end with the full-ring policy.
 pub type Tx<T, R> = Outbox<T, <R as Rings>::Sender<T>>;

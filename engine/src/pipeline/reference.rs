@@ -7,7 +7,6 @@ use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::Recording;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 
-use super::source::OwnedSnapshot;
 use super::{PipelineSpec, RingCapacities, TradedInstrument};
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
@@ -15,6 +14,7 @@ use crate::risk::limits::{RateLimit, quote};
 use crate::risk::{RiskLimits, RiskLimitsError, TradingState};
 use crate::strategy::Grid;
 use crate::strategy::maker::{Maker, MakerParams, StrategyParamsError};
+use levibot_gateway::source::OwnedSnapshot;
 
 /// The symbol the reference configuration trades in the corpus (the one with the most data).
 pub const CORPUS_SYMBOL: &str = "NKNUSDT";

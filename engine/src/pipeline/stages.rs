@@ -17,7 +17,6 @@ use levibot_shm::records::{
 };
 use levibot_shm::{Appender, ShmError, TscCalibration};
 
-use super::source::OwnedSnapshot;
 use super::venue::Venue;
 use super::{Decoded, MarketRecord, RiskCommand, StagedOrder, StrategyCommand, ToRisk};
 use crate::book::{BookLimits, BookOutcome, BookState, OrderBook};
@@ -25,6 +24,7 @@ use crate::features::{FeatureConfig, Features};
 use crate::recorder::{MarketDataRecorder, depth_chunks};
 use crate::risk::{RiskCheck, RiskEngine, RiskLimits, TradingState};
 use crate::strategy::{Grid, MarketView, OrderSink, ParamsReceiver, Strategy};
+use levibot_gateway::source::OwnedSnapshot;
 
 fn gauge(counters: &CountersWriter, label: &str) -> Result<Counter, ShmError> {
     counters.allocate(label, counter_type::GAUGE)

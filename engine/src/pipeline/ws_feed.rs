@@ -59,7 +59,7 @@ use self::rollover::{Conn, Merge, Mode, Verdict};
 use self::snapshot_limit::{
     Next, SnapshotRequests, SnapshotScheduler, WeightLimit, WeightWindow, depth_snapshot_weight,
 };
-use super::source::{MessageSource, Polled};
+use levibot_gateway::source::{MessageSource, Polled};
 
 /// Depth levels asked of each REST snapshot.
 pub const SNAPSHOT_LIMIT: u32 = 1000;

@@ -1,9 +1,6 @@
-//! The risk tests' instruments and limits (`tests/risk*.rs`), and their desk ([`desk`]); the
-//! crash harness of the recovery and checkpoint tests ([`crash`]).
+//! The risk tests' instruments and limits (`tests/risk*.rs`), and their desk ([`desk`]).
 
 // Each test binary uses part of it.
-#[allow(dead_code)]
-pub mod crash;
 #[allow(dead_code)]
 pub mod desk;
 

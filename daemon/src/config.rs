@@ -1,0 +1,1205 @@
+//! `levibotd`'s configuration: one TOML file, validated all at once at start-up. Every problem is
+//! reported together, each under its key's path and with the reason (an unknown key, a wrong
+//! type, a value out of range, a core not on this machine, a missing credentials file, a symbol
+//! not in exchangeInfo, ...), so that an operator fixes the file in one go. `systemd/levibot.toml`
+//! is the commented example.
+//!
+//! ```toml
+//! [daemon]                           # every key optional
+//! control_socket = "/dev/shm/levibot/control.sock"  # default <journal.dir>/control.sock
+//! control_socket_mode = 0o660        # who may connect: owner and group only (o-rwx)
+//! control_ops_group = "levibot-ops"  # may trade on the socket (kill, resume, reload, set); the
+//!                                    # rest only status. Set: must be in /etc/group. Absent:
+//!                                    # "levibot-ops" if /etc/group has it, else none (only
+//!                                    # root and the daemon's user may trade)
+//! log_level = "info"                 # tracing filter directives; RUST_LOG wins
+//! log_format = "text"                # "text" | "json"
+//! lock_memory = true                 # mlockall at start-up
+//! cancel_deadline_ms = 5000          # 1..=20000: how long SIGTERM / kill waits for cancels
+//! start_timeout_ms = 30000           # 1..=110000 - 2 x cancel_deadline_ms (100000 with the
+//!                                    # default): sessions up and books synced within this
+//! heartbeat_timeout_ms = 1000        # 10..=60000: a runner whose duty cycles stall is stale
+//! reconcile = "cancel_all"           # after a restart: "cancel_all" | "mass_status"
+//! empty_journal = "halt"             # no journal at start (a reboot): "halt" | "trade"
+//!
+//! [journal]                          # every key optional
+//! dir = "/dev/shm/levibot"           # levibot_shm::paths::DEFAULT_DIR
+//! segment_size_mib = 64              # a power of two in 1..=1024; 3 fit journal.dir's fs
+//! prefault = true
+//! [journal.retention]
+//! compress = true
+//! raw_segments_kept = 2              # 0..=1024
+//! max_age_hours = 168                # 1..=87600; absent: no age limit
+//! max_total_mib = 4096               # >= 2 segments, + 1 segment + counters fit journal.dir's
+//!                                    # filesystem; absent: 4096, or half that filesystem if
+//!                                    # less (never below 2 segments)
+//!
+//! [venue]
+//! exchange_info = "/etc/levibot/exchangeInfo.json"  # bare JSON or a capture line
+//! credentials = "/etc/levibot/credentials.toml"     # required when binance_logon = true
+//! [venue.market_data]
+//! url = "ws://127.0.0.1:9443"        # ws:// or wss://host[:port], no path
+//! rest_url = "http://127.0.0.1:9443" # http:// or https://host[:port], no path; absent: url's
+//!                                    # host and port (Binance: another host, see the example)
+//! streams = ["depth@100ms", "bookTicker", "aggTrade"]  # Stream::suffix names; one depth stream
+//! ping_interval_ms = 20000           # 100..=600000
+//! pong_timeout_ms = 10000            # 100..=600000
+//! reconnect_after_s = 84600          # 1..=86400: a connection this old is replaced, make
+//!                                    # before break (Binance ends them at 24 h)
+//! ca_file = "/etc/levibot/ca.pem"    # wss/https only: trust only these CAs (default: web roots)
+//! [venue.order_entry]
+//! url = "tcp://127.0.0.1:9878"       # tcp:// or tls://host:port (FIX 4.4)
+//! sender_comp_id = "LEVIBOT"         # printable ASCII without '=', 1..=32 bytes
+//! target_comp_id = "VENUE"
+//! heart_bt_int_s = 30                # 1..=3600
+//! binance_logon = false              # Ed25519-signed Logon (and ResetSeqNumFlag = Y)
+//! ca_file = "/etc/levibot/ca.pem"    # tls only
+//!
+//! [strategy]
+//! kind = "maker"                     # "maker" | "signal" (required)
+//! id = 1                             # 0..=65535, stamped on orders
+//!
+//! [risk]                             # every key required; amounts in the quote asset
+//! open_orders_max = 64               # 1..=1024
+//! gross_exposure_max = "100000"      # decimal strings (or integers; never floats)
+//! net_exposure_max = "100000"
+//! loss_max = "1000"
+//! loss_state = "reduce_only"         # "reduce_only" | "halted"
+//! order_rate = { count_max = 1000, window_ms = 10 }    # count 1..=1024, window 1..=3600000
+//! message_rate = { count_max = 1000, window_ms = 10 }
+//! fill_rate = { count_max = 100, window_ms = 1000 }
+//! duplicate_window_us = 50           # 1..=60000000
+//!
+//! [[instruments]]                    # 1..=64; instrument ids 0..n in this order
+//! symbol = "NKNUSDT"                 # in exchangeInfo
+//! collar_bps = 500                   # 1..=10000 (required, as the four below)
+//! order_qty_max = "1000"             # base asset
+//! order_notional_max = "10000"       # quote asset
+//! position_max = "2000"              # base asset
+//! open_orders_max = 16               # <= risk.open_orders_max
+//! [instruments.maker]                # kind = "maker"; absent keys: the reference values shown
+//! half_spread_ticks = 2
+//! quote_lots = 100
+//! skew_ticks_per_quote = 1.0         # fair price moves this many ticks per quote_lots held
+//! requote_threshold_ticks = 0
+//! inventory_max_lots = 1000          # >= quote_lots
+//! # [instruments.signal]             # kind = "signal"; every key required but the weights
+//! # weights = { top_imbalance = 1.0, trade_flow_imbalance = 0.0, microprice_premium = 0.0,
+//! #             mid_momentum = 0.0 } # absent weights are 0; not all 0
+//! # entry_threshold = 0.5
+//! # risk_budget = "5"                # quote asset risked per trade: size = budget / (k x ATR)
+//! # atr_multiple = 2.0               # k
+//! # take_profit_atr = 2.0
+//! # stop_loss_atr = 1.0
+//! # qty_max_lots = 100
+//!
+//! [layout]                           # exactly pipeline::Layout's serde form
+//! kind = "fused"
+//! pipeline = { core = 1, idle = "busy_spin" }
+//! ```
+//!
+//! Relative paths are relative to the directory of the file that names them.
+//!
+//! Checks against the machine and the service unit:
+//!
+//! - The timeouts cannot fight `systemd/levibot.service`. A stop waits up to
+//!   `cancel_deadline_ms` for the venue's cancels, then stops the agents and flushes the journal,
+//!   within `TimeoutStopSec=` ([`UNIT_TIMEOUT_STOP_S`]); a start waits up to `start_timeout_ms`
+//!   for the sessions and books, then reconciles (a mass status and a cancel-all, each up to
+//!   `cancel_deadline_ms`) before READY=1, within `TimeoutStartSec=` ([`UNIT_TIMEOUT_START_S`]).
+//!   Each keeps [`UNIT_TIMEOUT_MARGIN_S`] to spare: `cancel_deadline_ms <= 20000` and
+//!   `start_timeout_ms + 2 x cancel_deadline_ms <= 110000`.
+//! - `daemon.control_ops_group` is looked up in `/etc/group` (its gid is `control_ops_gid`).
+//! - The journal's filesystem (`statvfs` of `journal.dir`, or of its nearest existing ancestor
+//!   before the daemon creates it) must hold three segments (the one being written, the next one
+//!   created ahead, the oldest until retention deletes it) and the counters file, and
+//!   `max_total_mib` plus one segment and the counters file: retention deletes old segments only
+//!   once they take more than `max_total_mib`, after the next segment was created, so a larger
+//!   value lets the filesystem fill first. The default is 4096 MiB, or half the filesystem when
+//!   that is less (never below two segments): a small `/dev/shm` (a development machine) gets a
+//!   smaller journal, not a refusal; a value written in the file is never changed, only checked.
+//!
+//! The credentials file (TOML, not readable by other users, nor is the key file):
+//!
+//! ```toml
+//! api_key = "..."                    # the API key registered with the Ed25519 public key
+//! private_key_file = "ed25519.pem"   # PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes
+//! # private_key = """-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----"""  (or inline)
+//! message_handling = "sequential"    # optional: "sequential" | "unordered" (tag 25035)
+//! ```
+//!
+//! Validation reads the files the config names, resolves host names, and checks the layout
+//! against the CPU set of the calling thread (`runner::available_cores`): call [`load`] from a
+//! thread that is not pinned. [`parse_with`] and [`ParseOptions`] can leave host names
+//! unresolved (no DNS lookup) and keep every file access inside one directory (the fuzzer does
+//! both). Reloads ([`DaemonConfig::reloadable_change`]) may change only risk
+//! limits and strategy parameters; [`DaemonConfig::with_limit_set`] edits one risk limit in the
+//! text, keeping its comments.
+
+mod edit;
+mod host;
+mod reader;
+mod trading;
+mod venue;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use levibot_gateway::fix::{OrderEncoder, SessionConfig};
+use levibot_gateway::instrument::{InstrumentTable, RequestWeightLimit};
+use levibot_gateway::tls::TlsConfig;
+use levibot_gateway::ws::{RestEndpoint, Stream};
+use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
+use levibot_shm::{JournalConfig, RetentionPolicy, paths};
+
+use levibot_engine::pipeline::Layout;
+use levibot_engine::risk::RiskLimits;
+use levibot_engine::runner::RunnerError;
+use levibot_engine::strategy::maker::MakerParams;
+use levibot_engine::strategy::signal::SignalParams;
+use reader::{Base, Problems, Section};
+
+pub use trading::{DUPLICATE_WINDOW_US_MAX, RATE_WINDOW_MS_MAX};
+pub use venue::{
+    CA_FILE_LEN_MAX, CREDENTIALS_LEN_MAX, EXCHANGE_INFO_LEN_MAX, STREAMS_DEFAULT, URL_LEN_MAX,
+};
+
+/// Largest config file read.
+pub const CONFIG_LEN_MAX: u64 = 1 << 20;
+/// Longest `daemon.log_level`.
+pub const LOG_LEVEL_LEN_MAX: usize = 1024;
+/// Longest Unix socket path (`sun_path` is 108 bytes with the NUL).
+pub const CONTROL_SOCKET_PATH_LEN_MAX: usize = 107;
+/// Default `journal.retention.max_total_mib`: the journal lives in RAM, so it is always bounded.
+/// Lowered to half the journal's filesystem when that is smaller (never below two segments).
+pub const RETENTION_TOTAL_MIB_DEFAULT: u64 = 4096;
+/// Default `daemon.control_ops_group`.
+pub const CONTROL_OPS_GROUP_DEFAULT: &str = "levibot-ops";
+/// `TimeoutStartSec=` of `systemd/levibot.service`, in seconds (a test reads the unit).
+pub const UNIT_TIMEOUT_START_S: u64 = 120;
+/// `TimeoutStopSec=` of `systemd/levibot.service`, in seconds (a test reads the unit).
+pub const UNIT_TIMEOUT_STOP_S: u64 = 30;
+/// What the waits on the venue leave of each unit timeout for the rest (recovery, starting or
+/// stopping the agents, the journal's flush).
+pub const UNIT_TIMEOUT_MARGIN_S: u64 = 10;
+/// Largest `daemon.cancel_deadline_ms`: a stop finishes within `TimeoutStopSec=`.
+pub const CANCEL_DEADLINE_MS_MAX: u64 = (UNIT_TIMEOUT_STOP_S - UNIT_TIMEOUT_MARGIN_S) * 1000;
+/// Largest `daemon.start_timeout_ms + 2 x daemon.cancel_deadline_ms`: a start reports READY=1
+/// within `TimeoutStartSec=`.
+pub const START_BUDGET_MS: u64 = (UNIT_TIMEOUT_START_S - UNIT_TIMEOUT_MARGIN_S) * 1000;
+
+/// The whole configuration, validated.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// The file it came from (or a label).
+    pub path: PathBuf,
+    /// The file's text (journaled at start and on reload).
+    pub text: String,
+    pub daemon: DaemonSettings,
+    pub journal: JournalConfig,
+    /// `venue.exchange_info`, resolved.
+    pub exchange_info: PathBuf,
+    /// The venue's `REQUEST_WEIGHT` limit, from the exchangeInfo's `rateLimits` (`None`: it
+    /// lists none, and the feed assumes Binance Spot's 6000 a minute). The feed's snapshot
+    /// requests stay within it.
+    pub request_weight: Option<RequestWeightLimit>,
+    pub market_data: MarketDataSettings,
+    pub order_entry: OrderEntrySettings,
+    /// The configured symbols only, ids `0..n` in config order.
+    pub instruments: InstrumentTable,
+    pub strategy_id: u16,
+    /// One parameter set per instrument, in id order, in the instrument's units.
+    pub strategy: StrategySettings,
+    /// Validated (`RiskLimits::validate`).
+    pub risk_limits: RiskLimits,
+    /// Validated against this machine.
+    pub layout: Layout,
+}
+
+/// `[daemon]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSettings {
+    /// Resolved: `<journal.dir>/control.sock` unless set.
+    pub control_socket: PathBuf,
+    pub control_socket_mode: u32,
+    /// `control_ops_group`: members may kill, resume, reload and set; other peers the socket
+    /// admits may only ask for status.
+    pub control_ops_group: String,
+    /// Its gid in `/etc/group`; `None` when it was left out and the default group does not exist
+    /// (then only root and the daemon's user may trade).
+    pub control_ops_gid: Option<u32>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub lock_memory: bool,
+    pub cancel_deadline: Duration,
+    pub start_timeout: Duration,
+    pub heartbeat_timeout: Duration,
+    pub reconcile: Reconcile,
+    pub empty_journal: EmptyJournal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// What the daemon does about orders a previous run left at the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconcile {
+    /// Cancel them all (one mass cancel) before trading.
+    CancelAll,
+    /// Ask the venue for their status and adopt them.
+    MassStatus,
+}
+
+/// What the daemon does when it finds no journal at start (every reboot empties `/dev/shm`):
+/// it reconciles with the venue either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyJournal {
+    /// Stay halted until an operator resumes (`levictl resume`): the default.
+    Halt,
+    /// Resume trading once reconciled (the demo).
+    Trade,
+}
+
+/// `[venue.market_data]`.
+#[derive(Clone, Debug)]
+pub struct MarketDataSettings {
+    pub url: String,
+    /// Resolved from the URL's host and port.
+    pub addr: SocketAddr,
+    /// `host:port` for the Host header.
+    pub host: String,
+    /// `Some` for `wss://`.
+    pub tls: Option<TlsConfig>,
+    /// `rest_url` as written (`None`: derived from `url`).
+    pub rest_url: Option<String>,
+    /// Where the REST depth snapshots come from: `rest_url`, else `url`'s host and port over
+    /// HTTP(S).
+    pub rest: RestEndpoint,
+    /// The CA file `tls` trusts (`None`: the web roots).
+    pub ca_file: Option<PathBuf>,
+    pub streams: Vec<Stream>,
+    pub ping_interval: Duration,
+    pub pong_timeout: Duration,
+    /// `reconnect_after_s`: the feed replaces a connection this old (make before break).
+    pub reconnect_after: Duration,
+}
+
+/// `[venue.order_entry]`.
+#[derive(Clone, Debug)]
+pub struct OrderEntrySettings {
+    pub url: String,
+    pub addr: SocketAddr,
+    /// The host name (the TLS server name).
+    pub host: String,
+    /// `Some` for `tls://`.
+    pub tls: Option<TlsConfig>,
+    pub ca_file: Option<PathBuf>,
+    /// `venue.credentials`, resolved.
+    pub credentials: Option<PathBuf>,
+    /// `reset_seq_num` is set only with `binance_logon` (Binance requires it).
+    pub session: SessionConfig,
+}
+
+/// The strategy and its parameters, one per instrument in id order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrategySettings {
+    Maker(Vec<MakerParams>),
+    Signal(Vec<SignalParams>),
+}
+
+impl StrategySettings {
+    /// `strategy.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StrategySettings::Maker(_) => "maker",
+            StrategySettings::Signal(_) => "signal",
+        }
+    }
+}
+
+/// One problem: the key's path (`instruments[NKNUSDT].collar_bps`, `layout.pipeline.core`;
+/// `""` for the file as a whole) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub problem: String,
+}
+
+/// Every problem of a config file. Displayed one per line: `<file>: <key>: <problem>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub path: PathBuf,
+    pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, p) in self.problems.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: ", self.path.display())?;
+            if !p.key.is_empty() {
+                write!(f, "{}: ", p.key)?;
+            }
+            f.write_str(&p.problem)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl ConfigErrors {
+    fn one(path: &Path, key: &str, problem: impl Into<String>) -> ConfigErrors {
+        ConfigErrors {
+            path: path.to_owned(),
+            problems: vec![ConfigProblem {
+                key: key.to_owned(),
+                problem: problem.into(),
+            }],
+        }
+    }
+}
+
+/// What validation may reach outside the text. The default, which [`load`] and [`parse`] use,
+/// resolves host names and opens any file the config names.
+#[derive(Clone, Debug)]
+pub struct ParseOptions {
+    /// Resolve the host names of `venue.market_data.url` and `venue.order_entry.url` (a DNS
+    /// lookup). When off, nothing is looked up: an IP literal is taken as it is, and a host name
+    /// is only checked to be one (letters, digits, '-' and '.'); its `addr` is then the
+    /// unspecified address (`0.0.0.0`) with the URL's port. For checking a config offline and
+    /// for the fuzzer: such a config is not for connecting.
+    pub resolve_hosts: bool,
+    /// `Some(dir)`: every file or directory validation opens or inspects (`venue.exchange_info`,
+    /// `venue.credentials` and its `private_key_file`, the `ca_file`s, `journal.dir`, its default
+    /// included) must lie inside `dir`, lexically (no `..`); any other is a problem under its
+    /// key and is not touched. (`/etc/group`, for `daemon.control_ops_group`, is still read; the
+    /// filesystem of a `journal.dir` that does not exist yet is that of its nearest ancestor.)
+    pub files_under: Option<PathBuf>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> ParseOptions {
+        ParseOptions {
+            resolve_hosts: true,
+            files_under: None,
+        }
+    }
+}
+
+impl ParseOptions {
+    /// `Err` (why, in a sentence) when `path` is outside [`files_under`](Self::files_under).
+    fn confined(&self, path: &Path) -> Result<(), String> {
+        let Some(root) = &self.files_under else {
+            return Ok(());
+        };
+        let up = path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir));
+        if path.starts_with(root) && !up {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} is outside {}, the only directory this check may open (not touched)",
+                path.display(),
+                root.display()
+            ))
+        }
+    }
+}
+
+/// Reads and validates the config file `path`.
+pub fn load(path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    let bytes = venue::read_limited(path, CONFIG_LEN_MAX)
+        .map_err(|problem| ConfigErrors::one(path, "", problem))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| ConfigErrors::one(path, "", format!("not UTF-8: {e}")))?;
+    parse(&text, path)
+}
+
+/// Validates `text`, the config file `path` (relative paths are resolved against its directory).
+pub fn parse(text: &str, path: &Path) -> Result<DaemonConfig, ConfigErrors> {
+    parse_with(text, path, &ParseOptions::default())
+}
+
+/// [`parse`], reaching outside the text only as `options` allow.
+pub fn parse_with(
+    text: &str,
+    path: &Path,
+    options: &ParseOptions,
+) -> Result<DaemonConfig, ConfigErrors> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ConfigErrors::one(path, "", syntax_problem(text, &e)))?;
+    let base = Base {
+        dir: match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        },
+        options,
+    };
+    let mut p = Problems::default();
+    let mut root = Section::new("", Some(&table));
+
+    let (journal_dir, journal) = match root.table(&mut p, "journal") {
+        Some(s) => journal(&mut p, s, base),
+        None => (None, None),
+    };
+    let daemon = root
+        .table(&mut p, "daemon")
+        .and_then(|s| daemon(&mut p, s, base, journal_dir.as_deref()));
+
+    let mut exchange_info = None;
+    let mut all_instruments = None;
+    let mut request_weight = None;
+    let mut market_data = None;
+    let mut order_entry = None;
+    if let Some(mut s) = root.required_table(&mut p, "venue") {
+        exchange_info = s.required(&mut p, "exchange_info", reader::file(base));
+        if let Some(file) = &exchange_info {
+            match venue::exchange_info(file) {
+                Ok((instruments, weight)) => {
+                    all_instruments = Some(instruments);
+                    request_weight = weight;
+                }
+                Err(e) => p.push("venue.exchange_info", e),
+            }
+        }
+        let credentials_path = s.optional(&mut p, "credentials", reader::file(base));
+        let credentials = match &credentials_path {
+            Some(Some(file)) => Some(venue::credentials(
+                &mut p,
+                "venue.credentials",
+                file,
+                options,
+            )),
+            Some(None) => None,
+            None => Some(Err(())), // reported
+        };
+        market_data = s
+            .required_table(&mut p, "market_data")
+            .and_then(|md| venue::market_data(&mut p, md, base));
+        if let Some(oe) = s.required_table(&mut p, "order_entry") {
+            order_entry = venue::order_entry(
+                &mut p,
+                oe,
+                base,
+                credentials.as_ref(),
+                credentials_path.flatten().as_deref(),
+            );
+        }
+        s.finish(&mut p);
+    }
+
+    let (kind, strategy_id) = match root.required_table(&mut p, "strategy") {
+        Some(s) => trading::strategy(&mut p, s),
+        None => (None, None),
+    };
+    let exchange_info_label = exchange_info
+        .as_deref()
+        .map_or_else(String::new, |f| f.display().to_string());
+    let trading = trading::trading(
+        &mut p,
+        &mut root,
+        all_instruments.as_deref(),
+        &exchange_info_label,
+        kind,
+    );
+    let layout = layout(&mut p, &mut root);
+    root.finish(&mut p);
+
+    if let (Some(md), Some(t)) = (&market_data, &trading) {
+        venue::check_stream_count(&mut p, md.streams.len(), t.instruments.len());
+    }
+    if let (Some(oe), Some(t)) = (&order_entry, &trading)
+        && let Err(e) = OrderEncoder::new(
+            &oe.session.sender_comp_id,
+            &oe.session.target_comp_id,
+            &t.instruments,
+        )
+    {
+        p.push("instruments", format!("FIX order entry: {e}"));
+    }
+
+    match (
+        daemon,
+        journal,
+        exchange_info,
+        market_data,
+        order_entry,
+        strategy_id,
+        trading,
+        layout,
+    ) {
+        (
+            Some(daemon),
+            Some(journal),
+            Some(exchange_info),
+            Some(market_data),
+            Some(order_entry),
+            Some(strategy_id),
+            Some(trading),
+            Some(layout),
+        ) if p.is_empty() => Ok(DaemonConfig {
+            path: path.to_owned(),
+            text: text.to_owned(),
+            daemon,
+            journal,
+            exchange_info,
+            request_weight,
+            market_data,
+            order_entry,
+            instruments: trading.instruments,
+            strategy_id,
+            strategy: trading.strategy,
+            risk_limits: trading.risk_limits,
+            layout,
+        }),
+        _ => {
+            // Every part that is missing reported why.
+            debug_assert!(!p.is_empty());
+            if p.is_empty() {
+                p.push("", "refused without a reason (a bug: please report it)");
+            }
+            edit::add_lines(text, &mut p.0);
+            Err(ConfigErrors {
+                path: path.to_owned(),
+                problems: p.0,
+            })
+        }
+    }
+}
+
+/// A TOML syntax error as one line, with its line and column (1-based).
+fn syntax_problem(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().replace('\n', "; ");
+    match e.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("TOML syntax error at line {line}, column {column}: {message}")
+        }
+        None => format!("TOML syntax error: {message}"),
+    }
+}
+
+/// `[journal]`: (its directory, when valid; the whole config).
+fn journal(
+    p: &mut Problems,
+    mut s: Section<'_>,
+    base: Base<'_>,
+) -> (Option<PathBuf>, Option<JournalConfig>) {
+    let dir_key = s.key("dir");
+    let dir = s.or(
+        p,
+        "dir",
+        PathBuf::from(paths::DEFAULT_DIR),
+        reader::path(base.dir),
+    );
+    // Its filesystem is inspected: only where the options allow (the default too).
+    let checked_dir = dir.clone().filter(|d| match base.confined(d) {
+        Ok(()) => true,
+        Err(problem) => {
+            p.push(dir_key.clone(), problem);
+            false
+        }
+    });
+    let mib_max = (SEGMENT_SIZE_MAX >> 20) as i64;
+    let mib_min = SEGMENT_SIZE_MIN.div_ceil(1 << 20) as i64;
+    let segment_key = s.key("segment_size_mib");
+    let segment_mib = s.or(p, "segment_size_mib", 64, |v| {
+        let mib = reader::int(mib_min..=mib_max)(v)?;
+        if (mib as u64).is_power_of_two() {
+            Ok(mib)
+        } else {
+            Err(format!(
+                "{mib} is not a power of two (in {mib_min}..={mib_max})"
+            ))
+        }
+    });
+    let prefault = s.or(p, "prefault", true, reader::boolean);
+    let retention = s.table(p, "retention").and_then(|mut r| {
+        let compress = r.or(p, "compress", true, reader::boolean);
+        let raw_segments_kept = r.or(p, "raw_segments_kept", 2, reader::int(0..=1024));
+        let max_age_hours = r.optional(p, "max_age_hours", reader::int(1..=87_600));
+        let total_key = r.key("max_total_mib");
+        let max_total_mib = r.optional(p, "max_total_mib", reader::int(1..=1 << 30));
+        r.finish(p);
+        let max_total_mib = match (max_total_mib?, segment_mib) {
+            (Some(total), Some(segment)) if total < 2 * segment => {
+                p.push(
+                    &total_key,
+                    format!(
+                        "{total} MiB is less than two segments ({segment} MiB each): retention \
+                         would delete every finished segment"
+                    ),
+                );
+                return None;
+            }
+            (total, _) => total.map(|t| t as u64),
+        };
+        let max_total_bytes = journal_room(
+            p,
+            [&dir_key, &segment_key, &total_key],
+            checked_dir.as_deref()?,
+            (segment_mib? as u64) << 20,
+            max_total_mib.map(|mib| mib << 20),
+        )?;
+        Some(RetentionPolicy {
+            compress: compress?,
+            raw_segments_kept: raw_segments_kept? as usize,
+            max_age: max_age_hours?.map(|h| Duration::from_secs(h as u64 * 3600)),
+            max_total_bytes: Some(max_total_bytes),
+        })
+    });
+    s.finish(p);
+    let config = (|| {
+        Some(JournalConfig {
+            dir: dir.clone()?,
+            segment_size: (segment_mib? as usize) << 20,
+            prefault: prefault?,
+            retention: retention?,
+        })
+    })();
+    (dir, config)
+}
+
+/// Checks the journal against the filesystem of `dir`, and returns `max_total_bytes`: `max_total`
+/// as written, or the default for this filesystem. At any moment the journal holds up to
+/// `max_total` bytes of segments plus the next segment, created before retention deletes the
+/// oldest, plus the counters file: that must fit, or the filesystem fills before retention
+/// frees room.
+fn journal_room(
+    p: &mut Problems,
+    [dir_key, segment_key, total_key]: [&str; 3],
+    dir: &Path,
+    segment: u64,
+    max_total: Option<u64>,
+) -> Option<u64> {
+    const MIB: u64 = 1 << 20;
+    let default = RETENTION_TOTAL_MIB_DEFAULT * MIB;
+    let fs = match host::filesystem_of(dir) {
+        Ok(fs) => fs,
+        Err(e) => {
+            p.push(dir_key, format!("cannot inspect its filesystem: {e}"));
+            return None;
+        }
+    };
+    // A filesystem that reports no size (ramfs) cannot be checked.
+    let Some(size) = fs.size else {
+        return Some(max_total.unwrap_or(default));
+    };
+    let of = format!("the filesystem of {} ({})", dir.display(), fs.describe());
+    let counters = host::COUNTERS_FILE_LEN;
+    let least = 3 * segment + counters;
+    if size < least {
+        p.push(
+            segment_key,
+            format!(
+                "{} MiB segments do not fit in {of}: the journal needs three at once (the one \
+                 being written, the next one created ahead, the oldest until retention deletes \
+                 it) and the counters file, {} MiB in all; use smaller segments or a larger \
+                 filesystem",
+                segment / MIB,
+                least.div_ceil(MIB)
+            ),
+        );
+        return None;
+    }
+    let room = size - segment - counters;
+    match max_total {
+        Some(total) if total > room => {
+            p.push(
+                total_key,
+                format!(
+                    "{} MiB does not fit in {of}: retention deletes old segments only once they \
+                     take more than this, after the next segment ({} MiB) is created, and the \
+                     counters file is there too, so the filesystem would fill before retention \
+                     frees room; at most {} MiB fits",
+                    total / MIB,
+                    segment / MIB,
+                    room / MIB
+                ),
+            );
+            None
+        }
+        Some(total) => Some(total),
+        // Half the filesystem, if that is less than the default, but two segments at least
+        // (which fit: checked above).
+        None => Some(default.min(size / 2 / MIB * MIB).min(room).max(2 * segment)),
+    }
+}
+
+fn log_level(value: &toml::Value) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let text = reader::string(LOG_LEVEL_LEN_MAX)(value)?;
+    for directive in text.split(',') {
+        let directive = directive.trim();
+        if directive.is_empty() {
+            return Err(format!("{text:?} has an empty directive"));
+        }
+        // Span and field filters (`target[span{field=x}]=debug`) are tracing's to check.
+        if directive.contains(['[', '{']) {
+            continue;
+        }
+        if let Some((target, level)) = directive.rsplit_once('=')
+            && (target.is_empty() || !LEVELS.contains(&level.to_ascii_lowercase().as_str()))
+        {
+            return Err(format!(
+                "{directive:?} is not target=level with a level of {}",
+                LEVELS.join(", ")
+            ));
+        }
+        let target_chars = |b: u8| b.is_ascii_alphanumeric() || b"_:-.=".contains(&b);
+        if !directive.bytes().all(target_chars) {
+            return Err(format!("{directive:?} is not a tracing filter directive"));
+        }
+    }
+    Ok(text)
+}
+
+/// `[daemon]`.
+fn daemon(
+    p: &mut Problems,
+    mut s: Section<'_>,
+    base: Base<'_>,
+    journal_dir: Option<&Path>,
+) -> Option<DaemonSettings> {
+    let socket_key = s.key("control_socket");
+    let control_socket = s.optional(p, "control_socket", reader::path(base.dir));
+    let control_socket_mode = s.or(p, "control_socket_mode", 0o660, |v| {
+        let mode = reader::int(0..=0o777)(v)?;
+        if mode & 0o007 != 0 {
+            return Err(format!(
+                "0o{mode:03o} lets every user of the machine connect (and kill or set limits); \
+                 use a group, e.g. 0o660"
+            ));
+        }
+        Ok(mode)
+    });
+    let ops_key = s.key("control_ops_group");
+    let control_ops_group = s.optional(p, "control_ops_group", host::group_name);
+    let log_level = s.or(p, "log_level", "info".to_owned(), log_level);
+    let log_format = s.or(
+        p,
+        "log_format",
+        LogFormat::Text,
+        reader::choice(&[("text", LogFormat::Text), ("json", LogFormat::Json)]),
+    );
+    let lock_memory = s.or(p, "lock_memory", true, reader::boolean);
+    let ms = |v: Option<i64>| v.map(|ms| Duration::from_millis(ms as u64));
+    let cancel_deadline = s.or(p, "cancel_deadline_ms", 5_000, cancel_deadline_ms);
+    let start_key = s.key("start_timeout_ms");
+    let start_timeout = s.or(p, "start_timeout_ms", 30_000, start_timeout_ms);
+    let heartbeat_timeout = s.or(p, "heartbeat_timeout_ms", 1_000, reader::int(10..=60_000));
+    let reconcile = s.or(
+        p,
+        "reconcile",
+        Reconcile::CancelAll,
+        reader::choice(&[
+            ("cancel_all", Reconcile::CancelAll),
+            ("mass_status", Reconcile::MassStatus),
+        ]),
+    );
+    let empty_journal = s.or(
+        p,
+        "empty_journal",
+        EmptyJournal::Halt,
+        reader::choice(&[("halt", EmptyJournal::Halt), ("trade", EmptyJournal::Trade)]),
+    );
+    s.finish(p);
+
+    let mut ok = true;
+    if let (Some(start), Some(cancel)) = (start_timeout, cancel_deadline)
+        && (start + 2 * cancel) as u64 > START_BUDGET_MS
+    {
+        p.push(
+            start_key,
+            format!(
+                "{start} + 2 x daemon.cancel_deadline_ms ({cancel}) = {} ms is more than \
+                 {START_BUDGET_MS}: start-up waits start_timeout_ms for the sessions and books, \
+                 then reconciles (a mass status and a cancel-all, each up to \
+                 cancel_deadline_ms) before READY=1, within the unit's \
+                 TimeoutStartSec={UNIT_TIMEOUT_START_S}s (systemd/levibot.service) less \
+                 {UNIT_TIMEOUT_MARGIN_S} s; at most {} with this cancel deadline",
+                start + 2 * cancel,
+                START_BUDGET_MS as i64 - 2 * cancel
+            ),
+        );
+        ok = false;
+    }
+    let control_ops = match control_ops_group {
+        Some(Some(name)) => match levibot_control::group_gid(&name) {
+            Some(gid) => Some((name, Some(gid))),
+            None => {
+                p.push(
+                    ops_key,
+                    format!(
+                        "no group {name:?} in {}; create it (`groupadd --system {name}`, or a \
+                         `g` line in levibot.sysusers) or name another",
+                        host::GROUP_FILE
+                    ),
+                );
+                None
+            }
+        },
+        // Absent: the default group if this machine has it (a development machine may not).
+        Some(None) => Some((
+            CONTROL_OPS_GROUP_DEFAULT.to_owned(),
+            levibot_control::group_gid(CONTROL_OPS_GROUP_DEFAULT),
+        )),
+        None => None,
+    };
+    let control_socket = match control_socket? {
+        Some(path) => path,
+        // The journal's problem is reported already.
+        None => paths::control_socket_path(journal_dir?),
+    };
+    let len = control_socket.as_os_str().len();
+    if len > CONTROL_SOCKET_PATH_LEN_MAX {
+        p.push(
+            socket_key,
+            format!(
+                "{} is {len} bytes long; a Unix socket path has at most \
+                 {CONTROL_SOCKET_PATH_LEN_MAX}",
+                control_socket.display()
+            ),
+        );
+        return None;
+    }
+    let (control_ops_group, control_ops_gid) = control_ops?;
+    if !ok {
+        return None;
+    }
+    Some(DaemonSettings {
+        control_socket,
+        control_socket_mode: control_socket_mode? as u32,
+        control_ops_group,
+        control_ops_gid,
+        log_level: log_level?,
+        log_format: log_format?,
+        lock_memory: lock_memory?,
+        cancel_deadline: ms(cancel_deadline)?,
+        start_timeout: ms(start_timeout)?,
+        heartbeat_timeout: ms(heartbeat_timeout)?,
+        reconcile: reconcile?,
+        empty_journal: empty_journal?,
+    })
+}
+
+/// `daemon.cancel_deadline_ms`: a stop waits this long for the cancels, then stops the agents
+/// and flushes the journal, all within the unit's `TimeoutStopSec=`.
+fn cancel_deadline_ms(value: &toml::Value) -> Result<i64, String> {
+    let max = CANCEL_DEADLINE_MS_MAX as i64;
+    reader::int(1..=max)(value).map_err(|e| match value.as_integer() {
+        Some(n) if n > max => format!(
+            "{e}: a stop (SIGTERM) waits this long for the venue's cancels, then stops the \
+             agents and flushes the journal, all within the unit's \
+             TimeoutStopSec={UNIT_TIMEOUT_STOP_S}s (systemd/levibot.service); \
+             {UNIT_TIMEOUT_MARGIN_S} s are kept for the rest, or systemd kills the daemon \
+             mid-cancel"
+        ),
+        _ => e,
+    })
+}
+
+/// `daemon.start_timeout_ms` alone (with the cancel deadline: checked in [`daemon`]).
+fn start_timeout_ms(value: &toml::Value) -> Result<i64, String> {
+    let max = START_BUDGET_MS as i64;
+    reader::int(1..=max)(value).map_err(|e| match value.as_integer() {
+        Some(n) if n > max => format!(
+            "{e}: start-up waits this long for the sessions and books, then reconciles (twice \
+             daemon.cancel_deadline_ms at most) before READY=1, within the unit's \
+             TimeoutStartSec={UNIT_TIMEOUT_START_S}s (systemd/levibot.service) less \
+             {UNIT_TIMEOUT_MARGIN_S} s"
+        ),
+        _ => e,
+    })
+}
+
+/// The roles of each layout kind, as `Layout`'s serde form names them.
+const LAYOUT_ROLES: [(&str, &[&str]); 2] = [
+    ("fused", &["pipeline"]),
+    ("spread", &["feed", "strategy", "risk", "gateway"]),
+];
+
+/// `[layout]`: its keys checked one by one (for exact key paths), then `Layout`'s own serde
+/// form, then the machine.
+fn layout(p: &mut Problems, root: &mut Section<'_>) -> Option<Layout> {
+    let before = p.len();
+    let mut s = root.required_table(p, "layout")?;
+    let kinds: &[(&str, usize)] = &[("fused", 0), ("spread", 1)];
+    let kind = s.required(p, "kind", |v| {
+        let names = kinds
+            .iter()
+            .map(|(n, _)| format!("{n:?}"))
+            .collect::<Vec<_>>();
+        let Some(text) = v.as_str() else {
+            return Err(reader::wrong_type(&names.join(" or "), v));
+        };
+        kinds
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|&(_, i)| i)
+            .ok_or_else(|| format!("{text:?} is not {}", names.join(" or ")))
+    });
+    let idles: &'static [(&'static str, ())] = &[("busy_spin", ()), ("yield", ()), ("backoff", ())];
+    // The known keys only: unknown ones are reported, and the rest is still checked against
+    // the machine.
+    let mut known = toml::Table::new();
+    let mut roles = Vec::new();
+    match kind {
+        Some(index) => {
+            known.insert("kind".into(), s.value("kind").cloned()?);
+            for role in LAYOUT_ROLES[index].1 {
+                if let Some(mut r) = s.required_table(p, role) {
+                    let mut runner = toml::Table::new();
+                    for (name, check) in [("core", true), ("idle", false)] {
+                        let value = if check {
+                            r.optional(p, name, reader::int(0..=i64::from(u32::MAX)))
+                                .and(r.table_ref().and_then(|t| t.get(name)))
+                        } else {
+                            r.optional(p, name, reader::choice(idles))
+                                .and(r.table_ref().and_then(|t| t.get(name)))
+                        };
+                        if let Some(value) = value {
+                            runner.insert(name.into(), value.clone());
+                        }
+                    }
+                    known.insert((*role).into(), toml::Value::Table(runner));
+                    roles.push(r);
+                }
+            }
+        }
+        None => {
+            // Unknown kind: its roles are not checked, nor reported as unknown.
+            for (_, roles) in LAYOUT_ROLES {
+                for role in roles {
+                    s.value(role);
+                }
+            }
+        }
+    }
+    let values_ok = p.len() == before;
+    s.finish(p);
+    for r in roles {
+        r.finish(p);
+    }
+    if !values_ok {
+        return None;
+    }
+    let layout: Layout = match toml::Value::Table(known).try_into() {
+        Ok(layout) => layout,
+        Err(e) => {
+            p.push("layout", e.message().trim().replace('\n', "; "));
+            return None;
+        }
+    };
+    if let Err(e) = layout.validate() {
+        let key = match &e {
+            RunnerError::NoSuchCore { role, .. } => format!("layout.{role}.core"),
+            RunnerError::SpinnersShareCore { second, .. } => format!("layout.{second}.core"),
+            _ => "layout".to_owned(),
+        };
+        p.push(key, e.to_string());
+    }
+    (p.len() == before).then_some(layout)
+}
+
+impl DaemonConfig {
+    /// SIGHUP / `levictl reload`: `new` may differ from `self` only in risk limits and strategy
+    /// parameters. Anything else that changed is a problem naming its key ("layout.kind: changed
+    /// ...; needs a restart"), and nothing applies.
+    pub fn reloadable_change(&self, new: &DaemonConfig) -> Result<(), ConfigErrors> {
+        let mut p = Problems::default();
+        fn same(p: &mut Problems, key: &str, was: &dyn fmt::Debug, now: &dyn fmt::Debug) {
+            p.push(
+                key,
+                format!("changed from {was:?} to {now:?}; needs a restart"),
+            );
+        }
+        macro_rules! same {
+            ($key:expr, $was:expr, $now:expr) => {
+                if $was != $now {
+                    same(&mut p, $key, &$was, &$now);
+                }
+            };
+        }
+        let (a, b) = (&self.daemon, &new.daemon);
+        same!("daemon.control_socket", a.control_socket, b.control_socket);
+        same!(
+            "daemon.control_socket_mode",
+            a.control_socket_mode,
+            b.control_socket_mode
+        );
+        same!("daemon.log_level", a.log_level, b.log_level);
+        same!("daemon.log_format", a.log_format, b.log_format);
+        same!("daemon.lock_memory", a.lock_memory, b.lock_memory);
+        same!(
+            "daemon.cancel_deadline_ms",
+            a.cancel_deadline,
+            b.cancel_deadline
+        );
+        same!("daemon.start_timeout_ms", a.start_timeout, b.start_timeout);
+        same!(
+            "daemon.heartbeat_timeout_ms",
+            a.heartbeat_timeout,
+            b.heartbeat_timeout
+        );
+        same!("daemon.reconcile", a.reconcile, b.reconcile);
+        same!("daemon.empty_journal", a.empty_journal, b.empty_journal);
+        same!(
+            "daemon.control_ops_group",
+            (&a.control_ops_group, a.control_ops_gid),
+            (&b.control_ops_group, b.control_ops_gid)
+        );
+
+        let (a, b) = (&self.journal, &new.journal);
+        same!("journal.dir", a.dir, b.dir);
+        same!(
+            "journal.segment_size_mib",
+            a.segment_size >> 20,
+            b.segment_size >> 20
+        );
+        same!("journal.prefault", a.prefault, b.prefault);
+        let (ra, rb) = (&a.retention, &b.retention);
+        same!("journal.retention.compress", ra.compress, rb.compress);
+        same!(
+            "journal.retention.raw_segments_kept",
+            ra.raw_segments_kept,
+            rb.raw_segments_kept
+        );
+        same!("journal.retention.max_age_hours", ra.max_age, rb.max_age);
+        same!(
+            "journal.retention.max_total_mib",
+            ra.max_total_bytes,
+            rb.max_total_bytes
+        );
+
+        let symbols = |c: &DaemonConfig| c.instruments.iter().map(|i| i.symbol).collect::<Vec<_>>();
+        let (sa, sb) = (symbols(self), symbols(new));
+        if sa != sb {
+            same!("instruments", sa, sb);
+        } else {
+            for (ia, ib) in self.instruments.iter().zip(new.instruments.iter()) {
+                if ia != ib {
+                    p.push(
+                        "venue.exchange_info",
+                        format!("the filters of {} changed; needs a restart", ia.symbol),
+                    );
+                }
+            }
+        }
+
+        let (a, b) = (&self.market_data, &new.market_data);
+        same!("venue.market_data.url", a.url, b.url);
+        same!("venue.market_data.rest_url", a.rest_url, b.rest_url);
+        same!("venue.market_data.streams", a.streams, b.streams);
+        same!(
+            "venue.market_data.ping_interval_ms",
+            a.ping_interval,
+            b.ping_interval
+        );
+        same!(
+            "venue.market_data.pong_timeout_ms",
+            a.pong_timeout,
+            b.pong_timeout
+        );
+        same!(
+            "venue.market_data.reconnect_after_s",
+            a.reconnect_after,
+            b.reconnect_after
+        );
+        same!("venue.market_data.ca_file", a.ca_file, b.ca_file);
+
+        let (a, b) = (&self.order_entry, &new.order_entry);
+        same!("venue.order_entry.url", a.url, b.url);
+        same!("venue.order_entry.ca_file", a.ca_file, b.ca_file);
+        same!("venue.credentials", a.credentials, b.credentials);
+        let (sa, sb) = (&a.session, &b.session);
+        same!(
+            "venue.order_entry.sender_comp_id",
+            sa.sender_comp_id,
+            sb.sender_comp_id
+        );
+        same!(
+            "venue.order_entry.target_comp_id",
+            sa.target_comp_id,
+            sb.target_comp_id
+        );
+        same!(
+            "venue.order_entry.heart_bt_int_s",
+            sa.heart_bt_int_s,
+            sb.heart_bt_int_s
+        );
+        same!(
+            "venue.order_entry.binance_logon",
+            sa.binance_logon.is_some(),
+            sb.binance_logon.is_some()
+        );
+        if sa.binance_logon.is_some()
+            && sb.binance_logon.is_some()
+            && sa.binance_logon != sb.binance_logon
+        {
+            // Secrets: named, never shown.
+            p.push(
+                "venue.credentials",
+                "the API key or private key changed; needs a restart",
+            );
+        }
+
+        same!("strategy.kind", self.strategy.kind(), new.strategy.kind());
+        same!("strategy.id", self.strategy_id, new.strategy_id);
+
+        let (la, lb) = (self.layout.runners(), new.layout.runners());
+        let roles = |l: &[(&'static str, levibot_engine::runner::RunnerConfig)]| {
+            l.iter().map(|(role, _)| *role).collect::<Vec<_>>()
+        };
+        if self.layout.is_fused() != new.layout.is_fused() || roles(&la) != roles(&lb) {
+            let kind = |l: &Layout| if l.is_fused() { "fused" } else { "spread" };
+            same(
+                &mut p,
+                "layout.kind",
+                &kind(&self.layout),
+                &kind(&new.layout),
+            );
+        } else {
+            for ((role, ra), (_, rb)) in la.iter().zip(&lb) {
+                same!(&format!("layout.{role}.core"), ra.core_id, rb.core_id);
+                same!(&format!("layout.{role}.idle"), ra.idle, rb.idle);
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors {
+                path: new.path.clone(),
+                problems: p.0,
+            })
+        }
+    }
+
+    /// `levictl set`: this config with one risk limit set, validated whole. Keys are the file's:
+    /// `risk.loss_max`, `risk.order_rate.count_max`, `instruments.NKNUSDT.collar_bps` (or
+    /// `instruments[NKNUSDT].collar_bps`); only `[risk]` keys and the instruments' risk keys
+    /// (`collar_bps`, `order_qty_max`, `order_notional_max`, `position_max`,
+    /// `open_orders_max`) may be set. The result's `text` is the edited file, comments kept.
+    pub fn with_limit_set(&self, key: &str, value: &str) -> Result<DaemonConfig, ConfigErrors> {
+        let text = edit::set_limit(&self.text, key, value)
+            .map_err(|(key, problem)| ConfigErrors::one(&self.path, &key, problem))?;
+        let new = parse(&text, &self.path)?;
+        self.reloadable_change(&new)?;
+        Ok(new)
+    }
+}
+
+#[cfg(test)]
+mod tests;

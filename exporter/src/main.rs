@@ -1,0 +1,25 @@
+//! `levibot-exporter`: the Prometheus sidecar. See `levibot_exporter`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use levibot_exporter::{Args, run};
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("levibot-exporter: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

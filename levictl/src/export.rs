@@ -1,0 +1,172 @@
+//! `levictl export`: journal records to a file DuckDB (or pandas, or jq) reads.
+//!
+//! - `--format jsonl`: one JSON object per line, the objects `levictl tail --json` prints, every
+//!   type mixed; `read_json_auto('FILE')` makes one table whose columns are the union of the
+//!   types' fields (NULL where a type has no such field).
+//! - `--format csv`: exactly one `--type`. Its columns are the common fields then that type's
+//!   fields, in the order of the JSON objects (`journal_view::COMMON_COLUMNS` and
+//!   `RecordKind::columns`), with a header line. One type per file because a CSV column has one
+//!   meaning and one type: `read_csv_auto` then infers DECIMAL/DOUBLE for prices and BIGINT for
+//!   ids, where a superset file of every type would be mostly empty cells whose meaning changes
+//!   from row to row (`px` of an order, of a trade; a ticker's `bid_px`), which makes DuckDB
+//!   fall back to VARCHAR. Records whose payload is invalid are skipped (and counted); empty
+//!   cells are NULL. Depth levels are a JSON array in one cell.
+//!
+//! `--from` is inclusive and `--to` exclusive, each a journal position (the `pos` field) or a
+//! time; the export covers what the journal holds when it starts. The file is written under
+//! `FILE.partial` and renamed when complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use levibot_shm::RecordType;
+
+use crate::tail::journal_context;
+use levibot_view::{
+    Bound, Cursor, Decoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, csv_columns, open_cursor,
+    parse_bound, parse_record_type,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One JSON object per line (all types mixed).
+    Jsonl,
+    /// Comma-separated values with a header: one record type per file (--type).
+    Csv,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// jsonl: the objects of `tail --json`; csv: one --type, its fields as columns.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// The file to write (replaced when the export is complete).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+    /// First record: a journal position (the `pos` field) or a time (RFC 3339, or relative to
+    /// now: 30s, 10m, 2h, 1d). Inclusive.
+    #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
+    pub from: Option<Bound>,
+    /// End: a position or a time, exclusive.
+    #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
+    pub to: Option<Bound>,
+    #[arg(long = "type", value_name = "TYPE", value_parser = parse_record_type,
+          help = format!("Only records of this type (repeatable; exactly one for csv): \
+                          {TYPE_NAMES_HELP}; or a record type number such as 0x201"))]
+    pub types: Vec<RecordType>,
+    /// Only records of this instrument (case-insensitive).
+    #[arg(long)]
+    pub symbol: Option<String>,
+}
+
+pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
+    let csv_kind = match (args.format, args.types.as_slice()) {
+        (Format::Jsonl, _) => None,
+        (Format::Csv, [only]) => match RecordKind::from_record_type(*only) {
+            Some(kind) => Some(kind),
+            None => bail!(
+                "--format csv needs a record type this levictl knows ({TYPE_NAMES_HELP}); \
+                 export type {:#06x} as jsonl",
+                only.0
+            ),
+        },
+        (Format::Csv, _) => bail!(
+            "--format csv needs exactly one --type (its columns are that type's fields); \
+             for several types use --format jsonl"
+        ),
+    };
+    let selection = Selection {
+        types: args.types.clone(),
+        symbol: args.symbol.clone(),
+        from: args.from,
+        to: args.to,
+        ..Selection::default()
+    };
+    let mut decoder = Decoder::new();
+    let mut cursor =
+        open_cursor(journal, selection, &mut decoder).with_context(|| journal_context(journal))?;
+
+    let partial = partial_path(&args.out);
+    let counts = write_records(&mut cursor, &mut decoder, csv_kind, &partial, journal);
+    let (written, invalid) = match counts {
+        Ok(counts) => counts,
+        Err(e) => {
+            // Nothing half-written is left behind to be mistaken for an export.
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, &args.out)
+        .with_context(|| format!("renaming {} to {}", partial.display(), args.out.display()))?;
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    print!(
+        "exported {written} record{} to {}",
+        plural(written),
+        args.out.display()
+    );
+    if invalid > 0 {
+        print!(" (skipped {invalid} invalid record{})", plural(invalid));
+    }
+    println!();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the selected records to `path`; returns (written, invalid ones skipped).
+fn write_records(
+    cursor: &mut Cursor,
+    decoder: &mut Decoder,
+    csv_kind: Option<RecordKind>,
+    path: &Path,
+    journal: &Path,
+) -> anyhow::Result<(u64, u64)> {
+    let writing = || format!("writing {}", path.display());
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let columns = csv_kind.map(csv_columns);
+    if let Some(columns) = &columns {
+        writeln!(out, "{}", columns.join(",")).with_context(writing)?;
+    }
+    let (mut written, mut invalid) = (0u64, 0u64);
+    let mut line = String::new();
+    loop {
+        let view = match cursor
+            .step(decoder)
+            .with_context(|| journal_context(journal))?
+        {
+            Step::View(view) => view,
+            Step::Skipped | Step::Restart(_) => continue,
+            Step::Missing(e) => {
+                eprintln!("levictl export: {e}");
+                continue;
+            }
+            Step::Idle | Step::Past => break,
+        };
+        line.clear();
+        match &columns {
+            Some(_) if view.is_invalid() => {
+                invalid += 1;
+                continue;
+            }
+            Some(columns) => view.csv_row(columns, &mut line),
+            None => line.push_str(&view.to_json()),
+        }
+        line.push('\n');
+        out.write_all(line.as_bytes()).with_context(writing)?;
+        written += 1;
+    }
+    let file = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .with_context(writing)?;
+    file.sync_all().with_context(writing)?;
+    Ok((written, invalid))
+}
+
+pub(crate) fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    out.with_file_name(name)
+}

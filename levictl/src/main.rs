@@ -1,0 +1,139 @@
+//! `levictl`: the operator's command-line tool.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser, Subcommand};
+use levictl::{capture_check, control_cli, export, stat, tail, venue_cli};
+
+// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
+#[derive(Parser, Debug)]
+#[command(name = "levictl", version, about = "LeviBot's operator tool")]
+pub(crate) struct Cli {
+    /// The daemon's journal directory (also holds its counters and control socket).
+    #[arg(long, global = true, env = levibot_shm::paths::DIR_ENV,
+          default_value = levibot_shm::paths::DEFAULT_DIR)]
+    journal: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Recorded venue captures.
+    #[command(subcommand)]
+    Capture(CaptureCommand),
+    /// Print journal records, like journalctl: human lines or JSONL.
+    Tail(tail::TailArgs),
+    /// A live screen of the daemon's counters, like AeronStat or top.
+    Stat(stat::StatArgs),
+    /// Write journal records to a file DuckDB reads (JSONL or CSV).
+    Export(export::ExportArgs),
+    /// The daemon's state: sessions, trading state, positions, open orders.
+    Status(control_cli::StatusArgs),
+    /// Kill switch: halt trading and cancel every open order; returns once the venue confirmed
+    /// or the deadline passed, and prints what is confirmed.
+    #[command(after_help = control_cli::KILL_EXIT_HELP)]
+    Kill(control_cli::KillArgs),
+    /// Lift the kill switch: trading resumes.
+    Resume(control_cli::ResumeArgs),
+    /// Reload risk limits and strategy parameters from the config file (as SIGHUP does).
+    Reload(control_cli::ReloadArgs),
+    /// Set one risk limit, e.g. `levictl set risk.loss_max 500`.
+    Set(control_cli::SetArgs),
+    /// The venue's own data, fetched for the daemon's config.
+    #[command(subcommand)]
+    Venue(VenueCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Subcommand, Debug)]
+enum VenueCommand {
+    /// Fetch the exchangeInfo of some symbols over the venue's REST API, check it as the
+    /// daemon will, and write it atomically (for venue.exchange_info).
+    ExchangeInfo(venue_cli::ExchangeInfoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum CaptureCommand {
+    /// Decode a capture and build its books: messages per stream, decode errors, gaps and
+    /// resyncs, each symbol's final best bid/ask. Exits 1 if anything was wrong.
+    Check {
+        /// The stream capture (`<epoch>: <json>` lines).
+        file: PathBuf,
+        /// The REST depth snapshots (`<url> -> <epoch>: <json>` lines).
+        #[arg(long)]
+        snapshots: PathBuf,
+        /// The venue's exchangeInfo (default: BINANCE.0 beside the capture).
+        #[arg(long)]
+        exchange_info: Option<PathBuf>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let journal = cli.journal;
+    match cli.command {
+        Command::Capture(CaptureCommand::Check {
+            file,
+            snapshots,
+            exchange_info,
+            json,
+        }) => capture(file, snapshots, exchange_info, json),
+        Command::Tail(args) => tail::run(&args, &journal),
+        Command::Stat(args) => stat::run(&args, &journal),
+        Command::Export(args) => export::run(&args, &journal),
+        Command::Status(args) => control_cli::status(&args, &journal),
+        Command::Kill(args) => control_cli::kill(&args, &journal),
+        Command::Resume(args) => control_cli::resume(&args, &journal),
+        Command::Reload(args) => control_cli::reload(&args, &journal),
+        Command::Set(args) => control_cli::set(&args, &journal),
+        Command::Venue(VenueCommand::ExchangeInfo(args)) => {
+            venue_cli::exchange_info(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "levictl",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn capture(
+    file: PathBuf,
+    snapshots: PathBuf,
+    exchange_info: Option<PathBuf>,
+    json: bool,
+) -> Result<ExitCode> {
+    let exchange_info = exchange_info.unwrap_or_else(|| {
+        file.parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("BINANCE.0")
+    });
+    let report =
+        capture_check::check(&file, &snapshots, &exchange_info).context("capture check")?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{report}");
+    }
+    let clean = report.decode_errors == 0
+        && report
+            .symbols
+            .values()
+            .all(|s| s.gaps == 0 && s.resyncs == 0 && s.state == "synced");
+    Ok(if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
