@@ -17,9 +17,9 @@
 //! Then it resumes trading and the faults start again. A failed check stops the run with an
 //! error that names it (the process exits non-zero); the scratch directory is then kept.
 //!
-//! The venue runs in this process (`levibot_demo`'s venue and config); levibotd,
+//! The venue runs in this process (`levibot_sim::demo`'s venue and config); levibotd,
 //! levictl and levibot-exporter are the binaries beside this one (or `--levibotd`, `--levictl`,
-//! `--exporter`). `tools/tests/soak.rs` includes this file and runs 60 s of it.
+//! `--exporter`). `benches/tests/soak.rs` includes this file and runs 60 s of it.
 //!
 //! Fault switches cycled (in a seeded random order each round, every switch once a round):
 //! market data dropped, a depth gap, missed pongs, a garbage text frame, a broken frame; FIX
@@ -93,7 +93,7 @@ pub struct SoakArgs {
 
 impl SoakArgs {
     /// The defaults, with the three binaries given (for tests).
-    #[allow(dead_code)] // tools/tests/soak.rs
+    #[allow(dead_code)] // benches/tests/soak.rs
     pub fn with_binaries(
         levibotd: impl Into<PathBuf>,
         levictl: impl Into<PathBuf>,
@@ -136,7 +136,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
-// Paths spelled out: tools/tests/soak.rs includes this file by #[path] too.
+// Paths spelled out: benches/tests/soak.rs includes this file by #[path] too.
 #[path = "soak/checks.rs"]
 mod checks;
 #[path = "soak/faults.rs"]

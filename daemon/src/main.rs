@@ -21,7 +21,7 @@ use levibot_daemon::config;
 use levibot_daemon::logging;
 use levibot_daemon::run::{RunOptions, run};
 
-// pub(crate): packaging's cli-docs example makes the man pages and completions from it.
+// pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "levibotd", version, about = "LeviBot's execution daemon")]
 pub(crate) struct Cli {

@@ -82,14 +82,18 @@ pub enum DaemonError {
     },
     #[error("recovery from the journal: {0}")]
     Recovery(#[from] recovery::RecoveryError),
-    #[error("{what}: {reason}")]
-    Start { what: &'static str, reason: String },
+    /// A step of the start failed; `source` is its error, whole (its own chain included).
+    #[error("{what}: {source}")]
+    Start {
+        what: &'static str,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     #[error("start-up timed out after {waited:?} waiting for {what} (daemon.start_timeout_ms)")]
     StartTimeout { what: String, waited: Duration },
     #[error("control socket: {0}")]
     Control(#[from] levibot_control::ControlError),
     #[error("stopping the agents: {0}")]
-    Stop(String),
+    Stop(#[source] levibot_engine::runner::RunnerError),
     #[error(
         "journal {dir}: it can no longer take records ({detail}); trading was halted and \
          every open order cancelled ({open_orders_left} left unconfirmed); free room in the \
@@ -116,8 +120,16 @@ impl DaemonError {
     }
 }
 
-fn start_error(what: &'static str) -> impl FnOnce(String) -> DaemonError {
-    move |reason| DaemonError::Start { what, reason }
+/// `DaemonError::Start` for step `what`, keeping the step's error as its source (a `String`
+/// for the few that have only a message).
+fn start_error<E>(what: &'static str) -> impl FnOnce(E) -> DaemonError
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+{
+    move |source| DaemonError::Start {
+        what,
+        source: source.into(),
+    }
 }
 
 /// How the daemon is run besides its config.
@@ -164,7 +176,7 @@ fn make_strategies<S: Strategy, P: Copy>(
                 "no instrument with id {id}"
             )));
         }
-        let strategy = new(id, *p).map_err(|e| start_error("strategy")(e.to_string()))?;
+        let strategy = new(id, *p).map_err(start_error("strategy"))?;
         strategies.push(PerInstrument::new(strategy, id));
     }
     Ok(strategies)
@@ -244,17 +256,13 @@ where
         &config.instruments,
         &recovered,
     )?;
-    let appender = |id: u16, what: &'static str| {
-        journal
-            .appender(id)
-            .map_err(|e| start_error(what)(e.to_string()))
-    };
+    let appender = |id: u16, what: &'static str| journal.appender(id).map_err(start_error(what));
     let mut events = appender(writer_id::DAEMON, "journal appender")?;
     journal_start(&mut events, &config, &recovered)?;
     // Before the first `maintain`: from here on, recovery needs nothing older.
     let first = shadow
         .write_checkpoint(&mut events)
-        .map_err(|e| start_error("checkpoint")(e.to_string()))?;
+        .map_err(start_error("checkpoint"))?;
     journal.set_retention_floor(first.replay_from);
     gauges.checkpoints.increment();
     gauges
@@ -288,7 +296,7 @@ where
         },
         weight_limit,
     )
-    .map_err(|e| start_error("market data feed")(e.to_string()))?;
+    .map_err(start_error("market data feed"))?;
     let feed_stats = feed.stats();
     let seq_nums = recovered.seq_nums.unwrap_or_else(SessionSeqNums::default);
     let mut session = FixSession::new(
@@ -296,7 +304,7 @@ where
         config.instruments.clone(),
         seq_nums,
     )
-    .map_err(|e| start_error("FIX session")(e.to_string()))?;
+    .map_err(start_error("FIX session"))?;
     // No sequence numbers in the journal (none at all, after a reboot): ask the venue to
     // start both sequences afresh rather than be refused as "MsgSeqNum too low".
     if recovered.seq_nums.is_none() {
@@ -324,7 +332,7 @@ where
     .map_err(|e| start_error("order entry")(format!("{}: {e}", config.order_entry.url)))?
     .with_journal(appender(writer_id::VENUE_SESSION, "journal appender")?)
     .with_counters(&counters)
-    .map_err(|e| start_error("counters")(e.to_string()))?;
+    .map_err(start_error("counters"))?;
 
     let traded = strategies
         .into_iter()
@@ -376,7 +384,7 @@ where
         &counters,
         config.layout.is_fused(),
     )
-    .map_err(|e| start_error("pipeline")(e.to_string()))?;
+    .map_err(start_error("pipeline"))?;
     pipeline.risk.stage_mut().restore(recovered.engine);
 
     // Nothing trades until reconciled: risk halted, strategies paused.
@@ -384,12 +392,10 @@ where
     trading.send(TradingCommand::Halt);
     let running = pipeline
         .start(&config.layout, &counters)
-        .map_err(|e| start_error("agents")(e.to_string()))?;
+        .map_err(start_error("agents"))?;
 
-    let reader = CountersReader::open(&counters_path)
-        .map_err(|e| start_error("counters file")(e.to_string()))?;
-    let halt =
-        HaltState::allocate(&counters).map_err(|e| start_error("counters")(e.to_string()))?;
+    let reader = CountersReader::open(&counters_path).map_err(start_error("counters file"))?;
+    let halt = HaltState::allocate(&counters).map_err(start_error("counters"))?;
     let shared = Arc::new(Shared {
         config: Mutex::new(config),
         trading: Mutex::new(trading),
@@ -444,7 +450,7 @@ where
     });
     // Whatever happened, the agents are stopped and drained before the journal closes.
     control.shutdown();
-    let stopped = running.stop().map_err(|e| DaemonError::Stop(e.to_string()));
+    let stopped = running.stop().map_err(DaemonError::Stop);
     let open_orders_left = result?;
     stopped?;
     shared.event(
@@ -700,7 +706,7 @@ fn journal_start(
     config: &DaemonConfig,
     recovered: &Recovered,
 ) -> Result<(), DaemonError> {
-    let fail = |e: levibot_shm::ShmError| start_error("journal")(e.to_string());
+    let fail = |e: levibot_shm::ShmError| start_error("journal")(e);
     for id in 0..config.instruments.len() as u32 {
         let Some(i) = config.instruments.get(id) else {
             continue;
@@ -783,7 +789,7 @@ impl Signals {
         };
         if options.handle_signals {
             use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-            let fail = |e: std::io::Error| start_error("signal handlers")(e.to_string());
+            let fail = |e: std::io::Error| start_error("signal handlers")(e);
             signal_hook::flag::register(SIGTERM, Arc::clone(&signals.stop)).map_err(fail)?;
             signal_hook::flag::register(SIGINT, Arc::clone(&signals.stop)).map_err(fail)?;
             signal_hook::flag::register(SIGHUP, Arc::clone(&signals.reload)).map_err(fail)?;
@@ -834,7 +840,7 @@ struct DaemonGauges {
 
 impl DaemonGauges {
     fn allocate(counters: &CountersWriter) -> Result<Self, DaemonError> {
-        let fail = |e: levibot_shm::ShmError| start_error("counters")(e.to_string());
+        let fail = |e: levibot_shm::ShmError| start_error("counters")(e);
         let events = |label: &str| counters.allocate(label, counter_type::EVENTS).map_err(fail);
         let allocate = |label: &str, kind| counters.allocate(label, kind).map_err(fail);
         Ok(DaemonGauges {
@@ -934,5 +940,25 @@ impl Watchdog {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_error_keeps_its_source_whole() {
+        let io = std::io::Error::new(std::io::ErrorKind::AddrInUse, "port 9464 taken");
+        let e = start_error("exporter")(io);
+        assert_eq!(e.to_string(), "exporter: port 9464 taken");
+        let source = std::error::Error::source(&e).expect("the step's error is the source");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("the source is the io::Error itself, not its text");
+        assert_eq!(io.kind(), std::io::ErrorKind::AddrInUse);
+        // A step with only a message still reads the same.
+        let e = start_error("strategy")(String::from("no parameters for BTCUSDT"));
+        assert_eq!(e.to_string(), "strategy: no parameters for BTCUSDT");
     }
 }

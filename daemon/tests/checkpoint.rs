@@ -30,8 +30,7 @@ use levibot_shm::{
     list_segments,
 };
 
-mod common;
-use common::crash::*;
+use crate::common::crash::*;
 
 // ------------------------------------------------------------------------------------------------
 // Checkpoints.

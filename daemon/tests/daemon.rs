@@ -10,14 +10,12 @@
 //!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice;
 //! - the books sync from a REST API on a port of its own (`rest_url`), and the daemon trades.
 
-mod common;
-
 use levibot_shm::codes::reject_reason;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::harness::*;
+use crate::common::harness::*;
 
 use levibot_daemon::{config, recovery};
 use levibot_shm::records::{

@@ -11,14 +11,12 @@
 //!   venue, exit 75, no signal; and the demo on a 4 MiB tmpfs at 5,000 messages/s ends the
 //!   same way, or cleanly, never with a signal.
 
-mod common;
-
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::harness::*;
+use crate::common::harness::*;
 
 use levibot_shm::codes::halt_reason;
 use levibot_shm::records::{daemon_event, order_kind};

@@ -3,14 +3,12 @@
 //! orders, `promtool check metrics` is clean on the live page, and a real Prometheus (Debian's
 //! `prometheus`) scrapes it and answers a query for one of its series.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::harness::*;
+use crate::common::harness::*;
 
 /// Metric families a trading daemon makes the exporter serve (docs/metrics.md).
 const FAMILIES: [&str; 31] = [

@@ -7,15 +7,13 @@
 //! otherwise); once the venue behaves again its books resync, and SIGTERM still cancels every
 //! order at the venue and exits 0.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::harness::*;
+use crate::common::harness::*;
 
 use levibot_sim::fix_acceptor::FixFaults;
 

@@ -22,8 +22,7 @@ use levibot_shm::records::{
     SentOrder, daemon_event, exec_type, order_kind, side,
 };
 
-mod common;
-use common::crash::*;
+use crate::common::crash::*;
 
 #[test]
 fn a_crash_at_a_random_point_recovers_the_live_risk_state() {

@@ -65,7 +65,7 @@ pub fn run_demo(args: &DemoArgs) -> Result<()> {
     let config = config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     println!(
-        "levibotd demo: venue-sim on {} (market data) and {} (FIX); journal in {}",
+        "levibot-demo: venue-sim on {} (market data) and {} (FIX); journal in {}",
         venue.md_addr(),
         venue.fix_addr().map_or_else(String::new, |a| a.to_string()),
         args.journal.display()
@@ -169,7 +169,7 @@ fn start_exporter(journal: &Path, listen: &str, screen: &mut Screen) {
     };
     if !screen.terminal {
         // The live screen shows it on every refresh; plain output says it once.
-        println!("levibotd demo: {}", screen.exporter);
+        println!("levibot-demo: {}", screen.exporter);
     }
 }
 
@@ -197,7 +197,7 @@ fn prepare_journal_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(
         dir.join(DEMO_MARKER),
-        "made by levibotd demo; emptied by the next one\n",
+        "made by levibot-demo; emptied by the next one\n",
     )
     .with_context(|| format!("writing {}", dir.join(DEMO_MARKER).display()))?;
     Ok(())

@@ -1,8 +1,9 @@
-//! LeviBot's engine: the agent runtime (pinned threads, idle strategies, SPSC rings), order
-//! books and incremental features, strategies, pre-trade risk, and the `levibotd` daemon.
+//! LeviBot's engine, the hot path: the agent runtime (pinned threads, idle strategies, SPSC
+//! rings), incremental features, strategies, pre-trade risk and the pipeline. The daemon around
+//! it is `levibot-daemon`.
 //!
-//! - [`book`]: the L2 order book of one instrument, kept from a REST snapshot and depth diffs
-//!   with Binance's sequencing procedure (buffer, replay, gap and crossing detection), with fixed
+//! - [`book`]: the L2 order book of one instrument (the `levibot-book` crate, re-exported), kept
+//!   from a REST snapshot and depth diffs with Binance's sequencing procedure, with fixed
 //!   capacities and no allocation after construction.
 //! - [`features`]: incremental per-instrument features (microprice, top-of-book imbalance, EWMA
 //!   of the mid, ATR over time bars, trade-flow imbalance), O(1) per event.
@@ -13,10 +14,10 @@
 //! - [`strategy`]: the `Strategy` trait, the order sink, the parameter mailbox, and the
 //!   `maker` and `signal` strategies.
 //! - [`pipeline`]: the hot path assembled: feed, strategy, risk and gateway stages and agents,
-//!   joined by rings in the fused or spread layout; replay and synthetic sources; the venue seam.
+//!   joined by rings in the fused or spread layout; the live feed and the venue seam.
 //! - [`risk`]: pre-trade risk: every check an order passes before the gateway, in tens of ns.
-//! - [`daemon`]: `levibotd` around the pipeline (cold path): config, start-up, recovery and
-//!   checkpoints, reconciliation, signals, the control socket. See ARCHITECTURE.md.
+//!
+//! See ARCHITECTURE.md.
 
 pub mod agent;
 pub mod features;

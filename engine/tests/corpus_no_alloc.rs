@@ -9,10 +9,7 @@ use levibot_gateway::binance::{Decoder, MarketEvent};
 use levibot_gateway::capture::Recording;
 use levibot_shm::records::TRADE_FLAG_BUYER_IS_MAKER;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
-use levibot_testkit::{CountingAllocator, allocations};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use levibot_testkit::allocations;
 
 #[test]
 fn decoding_and_applying_the_corpus_in_a_loop_does_not_allocate() {

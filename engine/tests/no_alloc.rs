@@ -6,10 +6,7 @@ use levibot_engine::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use levibot_engine::features::{BarSource, FeatureConfig, Features};
 use levibot_gateway::binance::{DepthSnapshot, DepthUpdate};
 use levibot_shm::records::{DEPTH_LEVELS_PER_RECORD, DepthDiff, Level};
-use levibot_testkit::{CountingAllocator, allocations};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use levibot_testkit::allocations;
 
 const INSTRUMENT: u32 = 3;
 const SIDE_LEVELS_PER_DIFF_MAX: usize = DEPTH_LEVELS_PER_RECORD / 2;

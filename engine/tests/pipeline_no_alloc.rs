@@ -20,10 +20,7 @@ use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::capture::Recording;
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
-use levibot_testkit::{CountingAllocator, allocations};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use levibot_testkit::allocations;
 
 const SYNTHETIC_MESSAGES: u64 = 1_000_000;
 const CORPUS_PASSES: u64 = 400;

@@ -10,9 +10,8 @@ use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
 };
 
-mod common;
-use common::desk::{desk, desk_with, market, order, why};
-use common::{A, B, limits};
+use crate::common::desk::{desk, desk_with, market, order, why};
+use crate::common::{A, B, limits};
 
 #[test]
 fn check_codes_are_stable_and_named() {

@@ -11,9 +11,8 @@ use levibot_gateway::decimal::Scale;
 use levibot_gateway::instrument::{Instrument, InstrumentTable, Symbol, parse_exchange_info};
 use levibot_shm::records::{OrderRequest, side};
 
-mod common;
-use common::desk::{desk, order};
-use common::{A, instrument, limits};
+use crate::common::desk::{desk, order};
+use crate::common::{A, instrument, limits};
 
 #[test]
 fn limits_are_replaced_all_or_nothing_and_apply_to_the_next_order() {

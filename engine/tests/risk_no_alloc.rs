@@ -12,10 +12,7 @@ use levibot_gateway::instrument::Symbol;
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
 };
-use levibot_testkit::{CountingAllocator, allocations};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use levibot_testkit::allocations;
 
 const INSTRUMENTS: u32 = 4;
 /// Ids the simulated venue remembers (a ring; old ones make unknown-id reports).

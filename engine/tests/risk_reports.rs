@@ -7,9 +7,8 @@ use levibot_engine::risk::{
 };
 use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type, order_kind, side};
 
-mod common;
-use common::desk::{desk, desk_with, order, why};
-use common::{A, B, limits};
+use crate::common::desk::{desk, desk_with, order, why};
+use crate::common::{A, B, limits};
 
 #[test]
 fn execution_reports_move_positions_open_orders_and_pnl() {

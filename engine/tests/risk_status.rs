@@ -13,16 +13,12 @@ use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, order_kind, report_flag, side,
 };
 
-#[global_allocator]
-static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
-
-mod common;
-use common::desk::{Desk, desk_with, order};
-use common::{A, B};
+use crate::common::desk::{Desk, desk_with, order};
+use crate::common::{A, B};
 /// The risk tests' limits, with room for every open order of a test and fewer fills a
 /// second than the missed fills of one test below.
 fn limits() -> RiskLimits {
-    let mut l = common::limits();
+    let mut l = crate::common::limits();
     for i in l.instruments.iter_mut().flatten() {
         i.open_orders_max = 64;
     }
@@ -222,7 +218,7 @@ fn an_empty_answer_drops_every_open_order() {
 fn a_missed_fill_with_no_price_anywhere_is_not_applied() {
     // A market order: no price of its own; the status gives neither AvgPx nor a price.
     let mut d = desk();
-    let id = d.pass(common::desk::market(A, side::BUY, 100));
+    let id = d.pass(crate::common::desk::market(A, side::BUY, 100));
     d.risk.begin_status_round();
     let ignored = d.risk.ignored_reports();
     d.apply(last(status(id, A, side::BUY, 0, (60, 40), 0)));

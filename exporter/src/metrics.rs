@@ -122,7 +122,7 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
-    /// This binary's, from tools/build.rs (`unknown` where git or rustc could not say).
+    /// This binary's, from exporter/build.rs (`unknown` where git or rustc could not say).
     pub fn current() -> BuildInfo {
         BuildInfo {
             version: env!("CARGO_PKG_VERSION"),

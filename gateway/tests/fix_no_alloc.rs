@@ -6,10 +6,7 @@ use levibot_gateway::capture::Recording;
 use levibot_gateway::fix::{OrderEncoder, parse_message};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{OrderRequest, ord_type, order_kind, side, time_in_force};
-use levibot_testkit::{CountingAllocator, allocations};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
+use levibot_testkit::allocations;
 
 const ENCODES: u64 = 100_000;
 

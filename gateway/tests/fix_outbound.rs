@@ -5,9 +5,7 @@
 
 use levibot_gateway::fix::{FixSession, SessionError, SessionSeqNums, SessionState, parse_message};
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// The buffer's size as documented (64 KiB), written here rather than read from the crate, so
 /// that a wrong constant fails.

@@ -17,12 +17,7 @@ use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
 };
 
-#[global_allocator]
-static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
-
-mod support;
-
-use support::*;
+use crate::support::*;
 
 #[test]
 fn logon_carries_heartbeat_interval_and_sequence() {

@@ -13,9 +13,7 @@ use levibot_gateway::fix::{
 };
 use levibot_shm::records::{exec_type, report_flag, side};
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 /// A venue message with the given SenderCompID (49) and TargetCompID (56).
 fn from_to(sender: &str, target: &str, msg_type: &str, seq: u64) -> Vec<u8> {

@@ -15,9 +15,7 @@ use levibot_gateway::fix::{
 };
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const U64_MAX: &str = "18446744073709551615";
 
@@ -573,7 +571,7 @@ fn a_gap_fill_or_reset_that_skips_nothing_is_accepted_and_reports_nothing() {
     assert_eq!(feed(&mut session, &empty_fill, T0), None);
     assert_eq!(
         drain(&mut session),
-        Vec::<support::Fields>::new(),
+        Vec::<crate::support::Fields>::new(),
         "no Reject"
     );
     assert_eq!(session.seq_nums().next_target, 3);
@@ -582,7 +580,7 @@ fn a_gap_fill_or_reset_that_skips_nothing_is_accepted_and_reports_nothing() {
     let mut session = gapped("0", "");
     let reset = peer("4", 9, "123=N|36=2|");
     assert_eq!(feed(&mut session, &reset, T0), None);
-    assert_eq!(drain(&mut session), Vec::<support::Fields>::new());
+    assert_eq!(drain(&mut session), Vec::<crate::support::Fields>::new());
     assert_eq!(session.seq_nums().next_target, 2);
 }
 

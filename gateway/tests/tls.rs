@@ -25,9 +25,6 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-#[global_allocator]
-static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
-
 /// Generous: a slow CI machine must never fail a test by time, and nothing may hang forever.
 const TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -17,9 +17,6 @@ use levibot_gateway::ws::{
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-#[global_allocator]
-static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::CountingAllocator;
-
 fn fixed() -> WsConfig {
     WsConfig {
         validate_utf8: true,

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use levictl::{capture_check, control_cli, export, stat, tail, venue_cli};
 
-// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
+// pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "levictl", version, about = "LeviBot's operator tool")]
 pub(crate) struct Cli {

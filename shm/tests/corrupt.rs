@@ -1,12 +1,10 @@
 //! Bad files get a typed error naming the file and the offset; never a panic.
 
-mod common;
-
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::{Journal, ShmError, StartAt, Tailer};
 use levibot_testkit::seed;

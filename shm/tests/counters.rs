@@ -1,8 +1,6 @@
 //! Counters: allocation, single-writer updates seen by read-only readers, limits, bad files.
 
-mod common;
-
-use common::temp_dir;
+use crate::common::temp_dir;
 use levibot_shm::ShmError;
 use levibot_shm::counters::{COUNTER_LABEL_LEN_MAX, CounterValue, CountersReader, CountersWriter};
 

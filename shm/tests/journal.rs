@@ -1,9 +1,7 @@
 //! Journal behaviour: append and tail, positions, rollover, restarts, recovery of what a killed
 //! writer leaves, missing segments, retention.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use levibot_shm::layout::{FRAME_ALIGNMENT, HEADER_LEN, align_frame};
 use levibot_shm::{
     FRAME_HEADER_LEN, Journal, Position, RecordType, RetentionPolicy, ShmError, StartAt, Tailer,

@@ -5,14 +5,12 @@
 //! The child is this test binary run again with `LEVIBOT_KILL9_CHILD_DIR` set (see
 //! `child_writer_entry`).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use levibot_shm::{Journal, StartAt, Tailer};
 use levibot_testkit::seed;
 
@@ -88,7 +86,7 @@ fn committed_frames_survive_kill_9() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "child_writer_entry",
+                "kill9::child_writer_entry",
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -1,17 +1,12 @@
 //! Zero allocations per append (and per tailer poll) in steady state, counted by a global
 //! allocator that counts the calls made on the measuring thread.
 
-mod common;
-
-use levibot_testkit::{CountingAllocator, allocations};
+use levibot_testkit::allocations;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::*;
+use crate::common::*;
 use levibot_shm::{Journal, StartAt, Tailer};
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 #[test]
 fn steady_state_appends_and_polls_do_not_allocate() {

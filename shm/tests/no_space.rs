@@ -6,12 +6,10 @@
 //! A SIGBUS (what sparse segments gave) kills the test process, which fails the test (and
 //! leaves its tmpfs mounted: no destructor runs).
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy, ShmError, StartAt, Tailer};
 use levibot_testkit::{Tmpfs, fill_up};

@@ -2,9 +2,7 @@
 //! reports, where each writer's sequence goes on, and what it tidies up. (Frames cut and holes
 //! are in `journal.rs`; corrupt headers in `corrupt.rs`.)
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use levibot_shm::layout::{align_frame, compressed_file_name, segment_file_name};
 use levibot_shm::{FRAME_HEADER_LEN, Journal, Position, list_segments};
 

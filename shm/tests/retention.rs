@@ -2,11 +2,9 @@
 //! retention floor keeps what recovery replays. (Retention on a full filesystem is in
 //! `no_space.rs`.)
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use levibot_shm::layout::{compressed_file_name, segment_file_name};
 use levibot_shm::{Journal, Position, RetentionPolicy, StartAt, Tailer, list_segments};
 

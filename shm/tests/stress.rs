@@ -5,13 +5,11 @@
 //! `LEVIBOT_STRESS_FRAMES` sets the frames per writer (default 1,000,000); `LEVIBOT_TEST_SEED`
 //! replays a run's payload lengths.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use levibot_shm::{Journal, JournalConfig, Position, RetentionPolicy, StartAt, Tailer};
 use levibot_testkit::seed;
 

@@ -43,7 +43,7 @@ const FAIR_TICKS_DEFAULT: i64 = 10_000;
 /// How often the main thread looks at the clock while it waits.
 const MAIN_SLEEP: Duration = Duration::from_millis(100);
 
-// pub(crate): tools/examples/cli-docs.rs makes the man pages and completions from it.
+// pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
 #[command(name = "venue-sim", version, about = "LeviBot's simulated venue")]
 pub(crate) struct Cli {

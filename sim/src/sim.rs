@@ -1,5 +1,5 @@
 //! The whole simulated venue in one value: the venue core moved by synthetic traders, its
-//! market-data server and (optionally) its FIX order entry. `venue-sim run`, `levibotd demo` and
+//! market-data server and (optionally) its FIX order entry. `venue-sim run`, `levibot-demo` and
 //! the daemon's end-to-end tests start it the same way.
 
 use std::net::SocketAddr;

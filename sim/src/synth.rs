@@ -1,7 +1,7 @@
 //! `venue-sim synth`: a seeded recording in the corpus's capture format, so that tests,
 //! benchmarks and the demo have market data without the real Binance recordings beside the
 //! repository. The committed copy lives in `testdata/binance-spot-synthetic/` (see its
-//! README.md); `tools/tests/testdata.rs` regenerates it and compares byte for byte.
+//! README.md); `sim/tests/testdata.rs` regenerates it and compares byte for byte.
 //!
 //! It writes the three files a [`Recording`](levibot_gateway::capture::Recording) reads, under
 //! the real corpus's names:

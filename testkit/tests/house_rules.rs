@@ -97,6 +97,43 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The crates that read or write a venue's wire formats (JSON, HTTP, WebSocket, TLS, FIX's
+/// signature): the gateway's, and the simulator's, which is a venue.
+const WIRE_FORMAT_CRATES: &[&str] = &[
+    "serde_json",
+    "simd-json",
+    "sonic-rs",
+    "httparse",
+    "sha1",
+    "rustls",
+    "webpki-roots",
+    "ed25519-dalek",
+];
+
+/// The daemon's own crates: they reach venue bytes only through the gateway.
+const BEHIND_THE_GATEWAY: &[&str] = &["levibot-book", "levibot-engine", "levibot-daemon"];
+
+fn metadata() -> serde_json::Value {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// Each workspace crate's (normal, dev) dependencies on other workspace crates.
 fn workspace_dependencies() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -219,6 +256,25 @@ fn readers_never_link_the_code_that_writes_the_journal() {
             .into(),
         "the exporter links shm and view only"
     );
+}
+
+#[test]
+fn only_the_gateway_reads_venue_bytes() {
+    let metadata = metadata();
+    for package in metadata["packages"].as_array().unwrap() {
+        let name = package["name"].as_str().unwrap();
+        if !BEHIND_THE_GATEWAY.contains(&name) {
+            continue;
+        }
+        for dep in package["dependencies"].as_array().unwrap() {
+            let dep_name = dep["name"].as_str().unwrap();
+            let normal = dep["kind"].is_null();
+            assert!(
+                !(normal && WIRE_FORMAT_CRATES.contains(&dep_name)),
+                "{name} depends on {dep_name}: venue wire formats are the gateway's"
+            );
+        }
+    }
 }
 
 #[test]

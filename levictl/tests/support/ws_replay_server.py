@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The peer of tools/tests/ws_interop.rs: a Python `websockets` server on 127.0.0.1 that plays
+"""The peer of levictl/tests/ws_interop.rs: a Python `websockets` server on 127.0.0.1 that plays
 Binance Spot from a recorded capture.
 
 - GET /api/v3/depth?symbol=S answers (plain HTTP, through `process_request`) the recorded REST

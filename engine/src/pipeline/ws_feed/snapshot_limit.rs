@@ -1,4 +1,4 @@
-//! Bounded REST depth snapshot requests for [`WsFeed`](super::ws_feed::WsFeed): one pending
+//! Bounded REST depth snapshot requests for [`WsFeed`](super::WsFeed): one pending
 //! request per symbol at most, and no more request weight than the venue allows.
 //!
 //! - [`SnapshotRequests`]: a fixed table of one state per symbol, shared by the feed (the hot
