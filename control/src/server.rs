@@ -33,11 +33,12 @@ pub struct ControlServer {
     path: PathBuf,
     /// (device, inode) of the socket file we bound: we remove only that file at shutdown.
     file_id: (u64, u64),
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     accept: Option<JoinHandle<()>>,
 }
 
-struct Shared {
+/// What the control server's accept thread and connection threads share.
+struct ServerState {
     path: PathBuf,
     policy: AccessPolicy,
     handler: Arc<dyn ControlHandler>,
@@ -87,7 +88,7 @@ impl ControlServer {
         })?;
         rustix::net::listen(&fd, LISTEN_BACKLOG).map_err(io_error(path, "listen"))?;
         let listener = UnixListener::from(fd);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(ServerState {
             path: path.to_owned(),
             policy,
             handler,
@@ -212,7 +213,7 @@ fn remove_stale(path: &Path, addr: &SocketAddrUnix) -> Result<(), ControlError> 
 /// Accepts at most this many connections before it reads the overflow lane again.
 const ACCEPTS_PER_ROUND: usize = LISTEN_BACKLOG as usize;
 
-fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
+fn accept_loop(listener: &UnixListener, shared: &Arc<ServerState>) {
     let mut overflow = Overflow::default();
     while !shared.stopping.load(Ordering::Acquire) {
         let mut accepted = 0;
@@ -247,7 +248,7 @@ fn accept_loop(listener: &UnixListener, shared: &Arc<Shared>) {
 }
 
 /// Gives the connection an ordinary slot and its thread, or puts it in the overflow lane.
-fn admit(shared: &Arc<Shared>, stream: UnixStream, overflow: &mut Overflow) {
+fn admit(shared: &Arc<ServerState>, stream: UnixStream, overflow: &mut Overflow) {
     match Slot::take(shared, Lane::Ordinary) {
         Some(slot) => spawn(shared, slot, stream, None),
         None => overflow.push(shared, stream),
@@ -255,7 +256,7 @@ fn admit(shared: &Arc<Shared>, stream: UnixStream, overflow: &mut Overflow) {
 }
 
 /// Starts the connection's thread, which holds `slot` until it ends.
-fn spawn(shared: &Shared, slot: Slot, stream: UnixStream, request: Option<Request>) {
+fn spawn(shared: &ServerState, slot: Slot, stream: UnixStream, request: Option<Request>) {
     let name = match slot.lane {
         Lane::Ordinary => "levibot-ctl-conn",
         Lane::Kill => "levibot-ctl-kill",
@@ -276,7 +277,7 @@ enum Lane {
     Kill,
 }
 
-impl Shared {
+impl ServerState {
     fn lane(&self, lane: Lane) -> (&AtomicUsize, usize) {
         match lane {
             Lane::Ordinary => (&self.connections, CONNECTIONS_MAX),
@@ -287,12 +288,12 @@ impl Shared {
 
 /// A thread's place in a lane, given back when the thread ends (even by a panic).
 struct Slot {
-    shared: Arc<Shared>,
+    shared: Arc<ServerState>,
     lane: Lane,
 }
 
 impl Slot {
-    fn take(shared: &Arc<Shared>, lane: Lane) -> Option<Slot> {
+    fn take(shared: &Arc<ServerState>, lane: Lane) -> Option<Slot> {
         let (count, max) = shared.lane(lane);
         if count.fetch_add(1, Ordering::AcqRel) >= max {
             count.fetch_sub(1, Ordering::AcqRel);
@@ -326,7 +327,7 @@ struct Waiting {
 
 impl Overflow {
     /// Takes a connection in; if the lane is full, the oldest waiting one is answered `busy`.
-    fn push(&mut self, shared: &Shared, stream: UnixStream) {
+    fn push(&mut self, shared: &ServerState, stream: UnixStream) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
@@ -344,7 +345,7 @@ impl Overflow {
     }
 
     /// Reads what arrived on each waiting connection; a complete request is decided on.
-    fn read(&mut self, shared: &Arc<Shared>) {
+    fn read(&mut self, shared: &Arc<ServerState>) {
         let now = Instant::now();
         let mut n = 0;
         while n < self.waiting.len() {
@@ -367,7 +368,7 @@ impl Overflow {
 
 /// What an overflow connection's request gets: a kill, a thread of the kill lane (or an
 /// ordinary slot that came free); anything else, an ordinary slot that came free, or `busy`.
-fn decide(shared: &Arc<Shared>, stream: UnixStream, line: Result<Vec<u8>, LineError>) {
+fn decide(shared: &Arc<ServerState>, stream: UnixStream, line: Result<Vec<u8>, LineError>) {
     let request = match line {
         Ok(line) => Request::from_line(&line),
         Err(LineError::Eof | LineError::Io(_)) => return,
@@ -429,7 +430,7 @@ fn answer_now(stream: &UnixStream, response: &Response) {
 
 /// Serves one connection on its thread: checks the peer, reads its request (unless the
 /// overflow lane did), checks the peer may ask for it, and answers.
-fn serve(shared: &Shared, stream: UnixStream, request: Option<Request>) {
+fn serve(shared: &ServerState, stream: UnixStream, request: Option<Request>) {
     // Accepted sockets do not inherit O_NONBLOCK on Linux, but the overflow lane sets it; the
     // timeouts below rely on blocking I/O.
     if stream.set_nonblocking(false).is_err() {

@@ -22,7 +22,7 @@ use levibot_shm::Journal;
 use levibot_shm::codes::label;
 use levibot_shm::records::{daemon_event, event_source};
 
-use super::shared::{CounterIndex, Shared, lock};
+use super::state::{CounterIndex, DaemonState, lock};
 
 /// How long the maintenance thread sleeps between passes.
 const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -148,7 +148,7 @@ impl FaultWatch {
     /// Why the journal can no longer be trusted to take records, if it cannot.
     pub(super) fn journal_failure(
         &mut self,
-        shared: &Shared,
+        shared: &DaemonState,
         maintenance: &Maintenance,
     ) -> Option<String> {
         if let Some(detail) = maintenance.no_space() {
@@ -170,7 +170,7 @@ impl FaultWatch {
     /// A report that could not be queued, or an inbound gap the venue did not fill, may hide
     /// a fill: halt, and ask the venue for the truth (on a thread of its own: the round waits
     /// up to the cancel deadline, and the control loop must not).
-    pub(super) fn check_reports(&mut self, shared: &Arc<Shared>) {
+    pub(super) fn check_reports(&mut self, shared: &Arc<DaemonState>) {
         let c = &shared.counters;
         let dropped = c.get(label::ORDER_ENTRY_REPORTS_DROPPED);
         let gaps = c.get(label::ORDER_ENTRY_GAPS_UNFILLED);
@@ -219,7 +219,7 @@ impl FaultWatch {
 /// and stop. Returns the error that makes `levibotd` exit with
 /// [`halt_reason::JOURNAL_EXIT_STATUS`].
 pub(super) fn stop_on_journal_failure(
-    shared: &Shared,
+    shared: &DaemonState,
     journal: &Journal,
     detail: String,
 ) -> super::run::DaemonError {

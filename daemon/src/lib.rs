@@ -4,7 +4,7 @@
 //!
 //! - [`config`]: the TOML configuration, validated all at once (every problem named by its key).
 //! - [`run`]: the daemon's life: start, recover, reconcile, trade, reload, kill, stop.
-//! - the control socket's handler (`shared.rs`); the socket itself is `levibot_control`.
+//! - the control socket's handler (`state.rs`); the socket itself is `levibot_control`.
 //! - [`recovery`]: state rebuilt from the journal after a crash, from the last checkpoint on.
 //! - [`checkpoint`]: the shadow replay that writes those checkpoints as the journal grows.
 //! - [`strategies`]: one strategy per instrument, each with its own parameters.
@@ -16,5 +16,5 @@ mod faults;
 pub mod logging;
 pub mod recovery;
 pub mod run;
-mod shared;
+mod state;
 pub mod strategies;

@@ -40,7 +40,7 @@ use super::config::EmptyJournal;
 use super::config::{DaemonConfig, Reconcile, StrategySettings};
 use super::faults::{FaultWatch, Maintenance, stop_on_journal_failure};
 use super::recovery::{self, Recovered};
-use super::shared::{CounterIndex, HaltState, ParamsMailbox, Shared, lock};
+use super::state::{CounterIndex, DaemonState, HaltState, ParamsMailbox, lock};
 use super::strategies::PerInstrument;
 use levibot_control::{AccessPolicy, ControlHandler, ControlServer};
 use levibot_engine::book::BookLimits;
@@ -396,7 +396,7 @@ where
 
     let reader = CountersReader::open(&counters_path).map_err(start_error("counters file"))?;
     let halt = HaltState::allocate(&counters).map_err(start_error("counters"))?;
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(DaemonState {
         config: Mutex::new(config),
         trading: Mutex::new(trading),
         limits: Mutex::new(controls.limits),
@@ -472,7 +472,7 @@ where
 /// Start-up after the agents run, the running loop, and the stop's cancels. Returns the open
 /// orders left at the end.
 fn drive(
-    shared: &Arc<Shared>,
+    shared: &Arc<DaemonState>,
     journal: &Journal,
     gauges: &DaemonGauges,
     signals: &Signals,
@@ -673,7 +673,7 @@ pub fn client_order_id_floor(unix_ns: u64) -> u64 {
 /// Writes a checkpoint, counts it, and tells retention to keep everything its replay needs.
 fn write_checkpoint(
     shadow: &mut ShadowRecovery,
-    shared: &Shared,
+    shared: &DaemonState,
     journal: &Journal,
     gauges: &DaemonGauges,
 ) {
@@ -867,7 +867,7 @@ impl DaemonGauges {
         })
     }
 
-    fn refresh(&self, shared: &Shared, journal: &Journal) {
+    fn refresh(&self, shared: &DaemonState, journal: &Journal) {
         let s = &shared.feed_stats;
         let connects = s.connects.load(Ordering::Relaxed);
         let disconnects = s.disconnects.load(Ordering::Relaxed);

@@ -83,7 +83,9 @@ struct RollState {
     previous: Option<Arc<WritableSegment>>,
 }
 
-struct Shared {
+/// What a journal and its appenders share: where it is, how its segments are made, the
+/// writers' sequences and the current segment (behind the roll lock).
+struct JournalCore {
     dir: PathBuf,
     segment_size: usize,
     payload_len_max: usize,
@@ -103,12 +105,12 @@ struct Shared {
     _lock_file: File,
 }
 
-/// `Shared::retention_floor` when no floor is set.
+/// `JournalCore::retention_floor` when no floor is set.
 const NO_RETENTION_FLOOR: u64 = u64::MAX;
 
 /// A journal open for writing. Cheap to clone handles come from [`Journal::appender`].
 pub struct Journal {
-    shared: Arc<Shared>,
+    shared: Arc<JournalCore>,
     recovery: RecoveryReport,
 }
 
@@ -170,7 +172,7 @@ impl Journal {
             &calibration,
             config.prefault,
         )?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(JournalCore {
             dir: dir.clone(),
             segment_size,
             payload_len_max: PAYLOAD_LEN_MAX.min(segment_size / 4 - FRAME_HEADER_LEN),
@@ -377,7 +379,7 @@ impl Journal {
 /// The rollover to a new segment (once per segment) briefly takes the journal's roll lock; it
 /// allocates nothing and makes no syscall when `Journal::maintain` has prepared the next segment.
 pub struct Appender {
-    shared: Arc<Shared>,
+    shared: Arc<JournalCore>,
     segment: Arc<WritableSegment>,
     writer_id: u16,
     next_sequence: u64,

@@ -184,7 +184,9 @@ struct Counters {
     lifetime_closes: AtomicU64,
 }
 
-struct Shared {
+/// What the market-data server's threads share: its config, the hub of client queues, the
+/// fault switches and the counters.
+struct MdServerState {
     addr: SocketAddr,
     hub: Arc<Hub>,
     snapshots: Arc<dyn SnapshotSource>,
@@ -199,7 +201,7 @@ struct Shared {
 /// The fault switches of a running server (cheap to clone, usable from any thread).
 #[derive(Clone)]
 pub struct Faults {
-    shared: Arc<Shared>,
+    shared: Arc<MdServerState>,
 }
 
 impl std::fmt::Debug for Faults {
@@ -247,7 +249,7 @@ impl Faults {
 
 /// A running market-data server; stopped by [`shutdown`](MdServer::shutdown) or when dropped.
 pub struct MdServer {
-    shared: Arc<Shared>,
+    shared: Arc<MdServerState>,
     acceptor: Option<JoinHandle<()>>,
 }
 
@@ -282,7 +284,7 @@ impl MdServer {
                 op: "set_nonblocking",
                 source,
             })?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(MdServerState {
             addr,
             hub,
             snapshots,
@@ -370,7 +372,7 @@ impl Drop for MdServer {
     }
 }
 
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
+fn accept_loop(shared: &Arc<MdServerState>, listener: &TcpListener) {
     while !shared.stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, _peer)) => {
@@ -422,7 +424,7 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
 }
 
 /// Answers `refusal` and closes.
-fn refuse(shared: &Shared, mut stream: TcpStream, refusal: &Refusal) {
+fn refuse(shared: &MdServerState, mut stream: TcpStream, refusal: &Refusal) {
     shared.counters.refused.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_write_timeout(Some(shared.config.write_timeout));
@@ -431,7 +433,11 @@ fn refuse(shared: &Shared, mut stream: TcpStream, refusal: &Refusal) {
 }
 
 /// A REST answer: the JSON body, or a 400 that says why (counted as refused); then the end.
-fn answer_rest(shared: &Shared, mut stream: TcpStream, answer: Result<String, SnapshotError>) {
+fn answer_rest(
+    shared: &MdServerState,
+    mut stream: TcpStream,
+    answer: Result<String, SnapshotError>,
+) {
     let response = match answer {
         Ok(body) => wire::http_response(200, "application/json", &body),
         Err(e) => {
@@ -447,7 +453,7 @@ fn answer_rest(shared: &Shared, mut stream: TcpStream, answer: Result<String, Sn
 }
 
 /// Reads the request head, then serves a snapshot or a WebSocket client.
-fn serve_connection(shared: &Shared, mut stream: TcpStream) {
+fn serve_connection(shared: &MdServerState, mut stream: TcpStream) {
     let generation = shared.faults.drop_generation.load(Ordering::Acquire);
     let config = &shared.config;
     if stream.set_nonblocking(false).is_err()
@@ -559,7 +565,7 @@ enum End {
 }
 
 struct WsConnection<'a> {
-    shared: &'a Shared,
+    shared: &'a MdServerState,
     stream: TcpStream,
     generation: u64,
     combined: bool,

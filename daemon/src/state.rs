@@ -1,4 +1,4 @@
-//! What the control loop and the control socket share ([`Shared`]): the mailboxes to the
+//! What the control loop and the control socket share ([`DaemonState`]): the mailboxes to the
 //! agents (the kill switch, limits, parameters), the daemon's journal writer, the counters read
 //! back by label, and the [`ControlHandler`] the control socket calls. Also the daemon's own
 //! halts: why trading is halted, and whether what the venue confirmed lets it resume.
@@ -141,8 +141,8 @@ impl HaltState {
     }
 }
 
-/// What the control loop and the control socket share.
-pub(super) struct Shared {
+/// The daemon's state that the control loop and the control socket's handler share.
+pub(super) struct DaemonState {
     /// The config in force (after reloads and `set`s).
     pub(super) config: Mutex<DaemonConfig>,
     pub(super) trading: Mutex<TradingControl>,
@@ -162,7 +162,7 @@ pub(super) struct Shared {
     pub(super) halt: Mutex<HaltState>,
 }
 
-impl Shared {
+impl DaemonState {
     pub(super) fn config(&self) -> MutexGuard<'_, DaemonConfig> {
         lock(&self.config)
     }
@@ -446,7 +446,7 @@ impl Shared {
     }
 }
 
-impl ControlHandler for Shared {
+impl ControlHandler for DaemonState {
     fn status(&self) -> StatusReport {
         let c = &self.counters;
         let config = self.config();
@@ -551,7 +551,7 @@ impl ControlHandler for Shared {
     }
 
     fn reload(&self, peer: &Peer) -> Result<String, String> {
-        Shared::reload(self, event_source::CONTROL_SOCKET, peer.uid)
+        DaemonState::reload(self, event_source::CONTROL_SOCKET, peer.uid)
     }
 
     fn set(&self, peer: &Peer, key: &str, value: &str) -> Result<String, String> {
