@@ -29,7 +29,9 @@
 //! Nothing here allocates, locks, formats with `core::fmt` or makes a syscall once an
 //! [`OrderEncoder`] is built (`gateway/tests/fix_no_alloc.rs` counts allocations).
 
+mod digits;
 mod encode;
+mod error;
 mod parse;
 mod session;
 mod time;

@@ -8,7 +8,7 @@
 //! is recomputed only when the day changes. `cargo bench -p levibot-bench --bench fix --
 //! timestamp` (Intel Xeon, 2 cores): `write!` 91-93 ns, uncached 15-21 ns, cached 9-10 ns.
 
-use super::writer::put_2_digits;
+use super::digits::put_2_digits;
 
 /// Bytes of a UTCTimestamp with milliseconds: `YYYYMMDD-HH:MM:SS.sss`.
 pub const UTC_TIMESTAMP_LEN: usize = 21;

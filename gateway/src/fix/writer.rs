@@ -14,7 +14,8 @@
 
 use crate::decimal::Scale;
 
-use super::encode::FixEncodeError;
+use super::digits::put_2_digits;
+use super::error::FixEncodeError;
 use super::time::{UTC_TIMESTAMP_LEN, UtcTimestamp};
 use super::{BEGIN_STRING, FIX_MESSAGE_LEN_MAX, SOH, Tag, checksum, tag};
 
@@ -47,25 +48,6 @@ const fn digit_count_const(mut value: u64) -> usize {
         digits += 1;
     }
     digits
-}
-
-/// `"00" "01" .. "99"`.
-const DIGIT_PAIRS: [u8; 200] = {
-    let mut table = [0u8; 200];
-    let mut i = 0;
-    while i < 100 {
-        table[2 * i] = b'0' + (i / 10) as u8;
-        table[2 * i + 1] = b'0' + (i % 10) as u8;
-        i += 1;
-    }
-    table
-};
-
-/// Writes `value` (< 100) as two digits into `out[0..2]`.
-#[inline]
-pub(crate) fn put_2_digits(out: &mut [u8], value: u32) {
-    let at = 2 * value as usize;
-    out[..2].copy_from_slice(&DIGIT_PAIRS[at..at + 2]);
 }
 
 /// Digits of `value` in decimal (1 for 0).
