@@ -46,14 +46,16 @@ pub const COUNTER_LABEL_LEN_MAX: usize = COUNTER_SLOT_LEN - 16;
 /// Most counters one file may hold.
 pub const COUNTERS_CAPACITY_MAX: usize = 16 * 1024;
 
-const OFF_CAPACITY: usize = 12;
-const OFF_EPOCH: usize = 16;
-const OFF_CREATED_UNIX_NS: usize = 24;
-const OFF_WRITER_PID: usize = 32;
-const META_OFF_TYPE_ID: usize = 4;
-const META_OFF_LABEL_LEN: usize = 8;
-const META_OFF_LABEL: usize = 16;
-const STATE_ALLOCATED: u32 = 1;
+// Offsets in the header and in a metadata record, as drawn in the module doc; public for
+// readers outside this crate, as the segment layout's.
+pub const OFF_CAPACITY: usize = 12;
+pub const OFF_EPOCH: usize = 16;
+pub const OFF_CREATED_UNIX_NS: usize = 24;
+pub const OFF_WRITER_PID: usize = 32;
+pub const META_OFF_TYPE_ID: usize = 4;
+pub const META_OFF_LABEL_LEN: usize = 8;
+pub const META_OFF_LABEL: usize = 16;
+pub const STATE_ALLOCATED: u32 = 1;
 
 const fn file_len(capacity: usize) -> usize {
     COUNTERS_HEADER_LEN + capacity * 2 * COUNTER_SLOT_LEN

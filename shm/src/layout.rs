@@ -69,35 +69,36 @@ pub const PAYLOAD_LEN_MAX: usize = 1 << 20;
 /// Writer ids are `0..WRITERS_MAX`; each has a slot in the segment header.
 pub const WRITERS_MAX: usize = 64;
 
-// Header field offsets.
-pub(crate) const OFF_MAGIC: usize = 0;
-pub(crate) const OFF_VERSION_MAJOR: usize = 8;
-pub(crate) const OFF_VERSION_MINOR: usize = 10;
-pub(crate) const OFF_HEADER_LEN: usize = 12;
-pub(crate) const OFF_SEGMENT_SIZE: usize = 16;
-pub(crate) const OFF_SEGMENT_INDEX: usize = 24;
-pub(crate) const OFF_EPOCH: usize = 32;
-pub(crate) const OFF_CREATED_UNIX_NS: usize = 40;
-pub(crate) const OFF_TSC_TICKS_PER_NS: usize = 48;
-pub(crate) const OFF_TSC_REF: usize = 56;
-pub(crate) const OFF_UNIX_NS_REF: usize = 64;
-pub(crate) const OFF_WRITER_PID: usize = 72;
-pub(crate) const OFF_FLAGS: usize = 76;
-pub(crate) const OFF_TAIL: usize = 128;
-pub(crate) const OFF_HEARTBEAT_UNIX_NS: usize = 256;
-pub(crate) const OFF_WRITER_FIRST_SEQUENCE: usize = 512;
+// Header field offsets, as drawn in the module doc. Public: a reader in another language, or
+// a tool that checks a segment by hand, needs the same numbers.
+pub const OFF_MAGIC: usize = 0;
+pub const OFF_VERSION_MAJOR: usize = 8;
+pub const OFF_VERSION_MINOR: usize = 10;
+pub const OFF_HEADER_LEN: usize = 12;
+pub const OFF_SEGMENT_SIZE: usize = 16;
+pub const OFF_SEGMENT_INDEX: usize = 24;
+pub const OFF_EPOCH: usize = 32;
+pub const OFF_CREATED_UNIX_NS: usize = 40;
+pub const OFF_TSC_TICKS_PER_NS: usize = 48;
+pub const OFF_TSC_REF: usize = 56;
+pub const OFF_UNIX_NS_REF: usize = 64;
+pub const OFF_WRITER_PID: usize = 72;
+pub const OFF_FLAGS: usize = 76;
+pub const OFF_TAIL: usize = 128;
+pub const OFF_HEARTBEAT_UNIX_NS: usize = 256;
+pub const OFF_WRITER_FIRST_SEQUENCE: usize = 512;
 
 /// Header flag: every frame of the segment is committed (or cut) through its end. Only sealed
 /// segments are compressed or pruned, and recovery scans only unsealed ones.
-pub(crate) const FLAG_SEALED: u32 = 1;
+pub const FLAG_SEALED: u32 = 1;
 
-// Frame header field offsets.
-pub(crate) const FRAME_OFF_LEN: usize = 0;
-pub(crate) const FRAME_OFF_RECORD_TYPE: usize = 4;
-pub(crate) const FRAME_OFF_WRITER_ID: usize = 6;
-pub(crate) const FRAME_OFF_SEQUENCE: usize = 8;
-pub(crate) const FRAME_OFF_TSC: usize = 16;
-pub(crate) const FRAME_OFF_PAYLOAD_LEN: usize = 24;
+// Frame header field offsets, as drawn in the module doc (public, as the header's).
+pub const FRAME_OFF_LEN: usize = 0;
+pub const FRAME_OFF_RECORD_TYPE: usize = 4;
+pub const FRAME_OFF_WRITER_ID: usize = 6;
+pub const FRAME_OFF_SEQUENCE: usize = 8;
+pub const FRAME_OFF_TSC: usize = 16;
+pub const FRAME_OFF_PAYLOAD_LEN: usize = 24;
 
 const _: () = assert!(OFF_WRITER_FIRST_SEQUENCE + WRITERS_MAX * 8 <= HEADER_LEN);
 const _: () = assert!(OFF_TAIL.is_multiple_of(128) && OFF_HEARTBEAT_UNIX_NS.is_multiple_of(128));
