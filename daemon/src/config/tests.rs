@@ -1,5 +1,6 @@
 //! Unit tests of the pieces; the whole file is tested in `engine/tests/daemon_config.rs`.
 
+use super::daemon::log_level;
 use super::*;
 use levibot_engine::risk::{LimitProblem, RiskLimitsError};
 

@@ -1,0 +1,162 @@
+//! `[journal]`: where the journal lives, its segments and retention, checked against the
+//! filesystem that holds it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
+use levibot_shm::{JournalConfig, RetentionPolicy, paths};
+
+use super::host;
+use super::reader::{self, Base, Problems, Section};
+
+/// Default `journal.retention.max_total_mib`: the journal lives in RAM, so it is always bounded.
+/// Lowered to half the journal's filesystem when that is smaller (never below two segments).
+pub const RETENTION_TOTAL_MIB_DEFAULT: u64 = 4096;
+
+/// `[journal]`: (its directory, when valid; the whole config).
+pub(super) fn journal(
+    p: &mut Problems,
+    mut s: Section<'_>,
+    base: Base<'_>,
+) -> (Option<PathBuf>, Option<JournalConfig>) {
+    let dir_key = s.key("dir");
+    let dir = s.or(
+        p,
+        "dir",
+        PathBuf::from(paths::DEFAULT_DIR),
+        reader::path(base.dir),
+    );
+    // Its filesystem is inspected: only where the options allow (the default too).
+    let checked_dir = dir.clone().filter(|d| match base.confined(d) {
+        Ok(()) => true,
+        Err(problem) => {
+            p.push(dir_key.clone(), problem);
+            false
+        }
+    });
+    let mib_max = (SEGMENT_SIZE_MAX >> 20) as i64;
+    let mib_min = SEGMENT_SIZE_MIN.div_ceil(1 << 20) as i64;
+    let segment_key = s.key("segment_size_mib");
+    let segment_mib = s.or(p, "segment_size_mib", 64, |v| {
+        let mib = reader::int(mib_min..=mib_max)(v)?;
+        if (mib as u64).is_power_of_two() {
+            Ok(mib)
+        } else {
+            Err(format!(
+                "{mib} is not a power of two (in {mib_min}..={mib_max})"
+            ))
+        }
+    });
+    let prefault = s.or(p, "prefault", true, reader::boolean);
+    let retention = s.table(p, "retention").and_then(|mut r| {
+        let compress = r.or(p, "compress", true, reader::boolean);
+        let raw_segments_kept = r.or(p, "raw_segments_kept", 2, reader::int(0..=1024));
+        let max_age_hours = r.optional(p, "max_age_hours", reader::int(1..=87_600));
+        let total_key = r.key("max_total_mib");
+        let max_total_mib = r.optional(p, "max_total_mib", reader::int(1..=1 << 30));
+        r.finish(p);
+        let max_total_mib = match (max_total_mib?, segment_mib) {
+            (Some(total), Some(segment)) if total < 2 * segment => {
+                p.push(
+                    &total_key,
+                    format!(
+                        "{total} MiB is less than two segments ({segment} MiB each): retention \
+                         would delete every finished segment"
+                    ),
+                );
+                return None;
+            }
+            (total, _) => total.map(|t| t as u64),
+        };
+        let max_total_bytes = journal_room(
+            p,
+            [&dir_key, &segment_key, &total_key],
+            checked_dir.as_deref()?,
+            (segment_mib? as u64) << 20,
+            max_total_mib.map(|mib| mib << 20),
+        )?;
+        Some(RetentionPolicy {
+            compress: compress?,
+            raw_segments_kept: raw_segments_kept? as usize,
+            max_age: max_age_hours?.map(|h| Duration::from_secs(h as u64 * 3600)),
+            max_total_bytes: Some(max_total_bytes),
+        })
+    });
+    s.finish(p);
+    let config = (|| {
+        Some(JournalConfig {
+            dir: dir.clone()?,
+            segment_size: (segment_mib? as usize) << 20,
+            prefault: prefault?,
+            retention: retention?,
+        })
+    })();
+    (dir, config)
+}
+
+/// Checks the journal against the filesystem of `dir`, and returns `max_total_bytes`: `max_total`
+/// as written, or the default for this filesystem. At any moment the journal holds up to
+/// `max_total` bytes of segments plus the next segment, created before retention deletes the
+/// oldest, plus the counters file: that must fit, or the filesystem fills before retention
+/// frees room.
+fn journal_room(
+    p: &mut Problems,
+    [dir_key, segment_key, total_key]: [&str; 3],
+    dir: &Path,
+    segment: u64,
+    max_total: Option<u64>,
+) -> Option<u64> {
+    const MIB: u64 = 1 << 20;
+    let default = RETENTION_TOTAL_MIB_DEFAULT * MIB;
+    let fs = match host::filesystem_of(dir) {
+        Ok(fs) => fs,
+        Err(e) => {
+            p.push(dir_key, format!("cannot inspect its filesystem: {e}"));
+            return None;
+        }
+    };
+    // A filesystem that reports no size (ramfs) cannot be checked.
+    let Some(size) = fs.size else {
+        return Some(max_total.unwrap_or(default));
+    };
+    let of = format!("the filesystem of {} ({})", dir.display(), fs.describe());
+    let counters = host::COUNTERS_FILE_LEN;
+    let least = 3 * segment + counters;
+    if size < least {
+        p.push(
+            segment_key,
+            format!(
+                "{} MiB segments do not fit in {of}: the journal needs three at once (the one \
+                 being written, the next one created ahead, the oldest until retention deletes \
+                 it) and the counters file, {} MiB in all; use smaller segments or a larger \
+                 filesystem",
+                segment / MIB,
+                least.div_ceil(MIB)
+            ),
+        );
+        return None;
+    }
+    let room = size - segment - counters;
+    match max_total {
+        Some(total) if total > room => {
+            p.push(
+                total_key,
+                format!(
+                    "{} MiB does not fit in {of}: retention deletes old segments only once they \
+                     take more than this, after the next segment ({} MiB) is created, and the \
+                     counters file is there too, so the filesystem would fill before retention \
+                     frees room; at most {} MiB fits",
+                    total / MIB,
+                    segment / MIB,
+                    room / MIB
+                ),
+            );
+            None
+        }
+        Some(total) => Some(total),
+        // Half the filesystem, if that is less than the default, but two segments at least
+        // (which fit: checked above).
+        None => Some(default.min(size / 2 / MIB * MIB).min(room).max(2 * segment)),
+    }
+}

@@ -1,0 +1,360 @@
+//! The decoding context and the decoded record: a [`Decoder`] remembers the instruments of the
+//! `INSTRUMENT_DEF`s it has seen and turns one frame into a [`View`]. The child modules render a
+//! view: `human` as one line for people, `json` as flat JSON fields, `csv` as a CSV row; `names`
+//! gives the records' codes their names for both.
+
+use std::collections::HashMap;
+
+use levibot_shm::records::{
+    AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FixSeqNums, InstrumentDef,
+    OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder, Trade, record_type,
+};
+use levibot_shm::{RecordType, TscCalibration};
+
+use crate::instrument::Instrument;
+use crate::kind::RecordKind;
+
+mod csv;
+mod human;
+mod json;
+mod names;
+
+pub use csv::csv_columns;
+pub use human::HUMAN_TEXT_CHARS_MAX;
+pub use json::{Fields, Ordered, Val};
+pub use names::trading_state_name;
+
+/// Instruments a [`Decoder`] remembers; defs beyond this are ignored (ids are the daemon's
+/// instrument table, a few hundred at most).
+pub const INSTRUMENTS_MAX: usize = 65_536;
+
+/// Decodes frames into views, remembering the instrument defs it has seen (the latest def of an
+/// id wins).
+#[derive(Debug, Default)]
+pub struct Decoder {
+    instruments: HashMap<u32, Instrument>,
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    pub fn instrument(&self, id: u32) -> Option<&Instrument> {
+        self.instruments.get(&id)
+    }
+
+    /// Takes note of an `INSTRUMENT_DEF` payload (anything else, or a corrupt def, is ignored).
+    pub fn learn(&mut self, rt: RecordType, payload: &[u8]) {
+        if rt != record_type::INSTRUMENT_DEF {
+            return;
+        }
+        let Some(instrument) = read_prefix::<InstrumentDef>(payload)
+            .as_ref()
+            .and_then(Instrument::from_def)
+        else {
+            return;
+        };
+        if self.instruments.len() < INSTRUMENTS_MAX || self.instruments.contains_key(&instrument.id)
+        {
+            self.instruments.insert(instrument.id, instrument);
+        }
+    }
+
+    /// Decodes one frame. Never fails: see the module doc.
+    pub fn decode(&mut self, meta: FrameMeta, cal: TscCalibration, payload: &[u8]) -> View {
+        self.learn(meta.record_type, payload);
+        let kind = RecordKind::from_record_type(meta.record_type);
+        let body = match kind {
+            None => Body::Unknown { len: payload.len() },
+            Some(kind) => {
+                decode_body(kind, payload).unwrap_or(Body::Invalid { len: payload.len() })
+            }
+        };
+        let instrument = match &body {
+            Body::InstrumentDef(def) => Instrument::from_def(def),
+            body => body
+                .instrument_id()
+                .and_then(|id| self.instruments.get(&id).cloned()),
+        };
+        View {
+            meta,
+            cal,
+            kind,
+            body,
+            instrument,
+        }
+    }
+}
+
+/// A fixed record from the start of a payload. Longer payloads are accepted: a newer minor
+/// layout version may append fields that this reader ignores.
+fn read_prefix<T: Record>(payload: &[u8]) -> Option<T> {
+    T::from_bytes(payload.get(..size_of::<T>())?)
+}
+
+fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
+    Some(match kind {
+        RecordKind::BookTicker => Body::BookTicker(read_prefix(payload)?),
+        RecordKind::DepthDiff => {
+            let diff: DepthDiff = read_prefix(payload)?;
+            if !diff.counts_are_valid() {
+                return None;
+            }
+            Body::DepthDiff(Box::new(diff))
+        }
+        RecordKind::Trade => Body::Trade(read_prefix(payload)?),
+        RecordKind::AggTrade => Body::AggTrade(read_prefix(payload)?),
+        RecordKind::RawMessage => {
+            // Not a `Record` (it only heads a frame): read by its drawn layout.
+            let head = payload.get(..size_of::<RawMessageHeader>())?;
+            let header = RawMessageHeader {
+                recv_tsc: u64::from_le_bytes(head[0..8].try_into().ok()?),
+                source_id: u32::from_le_bytes(head[8..12].try_into().ok()?),
+                reserved: u32::from_le_bytes(head[12..16].try_into().ok()?),
+            };
+            Body::RawMessage {
+                header,
+                bytes: payload[head.len()..].to_vec(),
+            }
+        }
+        RecordKind::InstrumentDef => {
+            let def: InstrumentDef = read_prefix(payload)?;
+            Instrument::from_def(&def)?;
+            Body::InstrumentDef(def)
+        }
+        RecordKind::OrderRequest => Body::OrderRequest(read_prefix(payload)?),
+        RecordKind::OrderSent => Body::OrderSent(read_prefix(payload)?),
+        RecordKind::RiskReject => Body::RiskReject(read_prefix(payload)?),
+        RecordKind::ExecutionReport => Body::ExecutionReport(read_prefix(payload)?),
+        RecordKind::FixSeqNums => Body::FixSeqNums(read_prefix(payload)?),
+        RecordKind::DaemonEvent => Body::DaemonEvent(read_prefix(payload)?),
+        RecordKind::ConfigText => Body::ConfigText(payload.to_vec()),
+    })
+}
+
+/// A frame's metadata, with its wall-clock time and the epoch of its writer run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameMeta {
+    pub position: u64,
+    pub record_type: RecordType,
+    pub writer_id: u16,
+    pub sequence: u64,
+    pub tsc: u64,
+    pub unix_ns: u64,
+    pub epoch: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    BookTicker(BookTicker),
+    DepthDiff(Box<DepthDiff>),
+    Trade(Trade),
+    AggTrade(AggTrade),
+    RawMessage {
+        header: RawMessageHeader,
+        bytes: Vec<u8>,
+    },
+    InstrumentDef(InstrumentDef),
+    OrderRequest(OrderRequest),
+    OrderSent(SentOrder),
+    RiskReject(RiskReject),
+    ExecutionReport(ExecutionReport),
+    FixSeqNums(FixSeqNums),
+    DaemonEvent(DaemonEvent),
+    ConfigText(Vec<u8>),
+    /// A known type whose payload is too short or inconsistent.
+    Invalid {
+        len: usize,
+    },
+    Unknown {
+        len: usize,
+    },
+}
+
+impl Body {
+    fn instrument_id(&self) -> Option<u32> {
+        Some(match self {
+            Body::BookTicker(r) => r.instrument_id,
+            Body::DepthDiff(r) => r.instrument_id,
+            Body::Trade(r) => r.instrument_id,
+            Body::AggTrade(r) => r.instrument_id,
+            Body::InstrumentDef(r) => r.instrument_id,
+            Body::OrderRequest(r) => r.instrument_id,
+            Body::OrderSent(r) => r.request.instrument_id,
+            Body::RiskReject(r) => r.request.instrument_id,
+            Body::ExecutionReport(r) => r.instrument_id,
+            _ => return None,
+        })
+    }
+}
+
+/// One decoded record, ready to render.
+#[derive(Clone, Debug)]
+pub struct View {
+    pub meta: FrameMeta,
+    cal: TscCalibration,
+    /// `None`: a record type this tool does not know.
+    pub kind: Option<RecordKind>,
+    body: Body,
+    instrument: Option<Instrument>,
+}
+
+impl View {
+    pub fn symbol(&self) -> Option<&str> {
+        self.instrument.as_ref().map(|i| &*i.symbol)
+    }
+
+    /// The JSON `type`: the kind's name, or `unknown`.
+    pub fn type_name(&self) -> &'static str {
+        self.kind.map_or("unknown", RecordKind::name)
+    }
+
+    pub fn is_invalid(&self) -> bool {
+        matches!(self.body, Body::Invalid { .. })
+    }
+
+    /// Ns between two stamps of this frame's run; `None` if a stamp is missing or out of order.
+    fn span_ns(&self, from: u64, to: u64) -> Option<u64> {
+        (from != 0 && to >= from).then(|| self.cal.ticks_to_ns(to - from).round() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csv_columns;
+    use levibot_shm::codes::writer_id;
+    use levibot_shm::records::{ord_type, order_kind, side, time_in_force};
+
+    fn meta(rt: RecordType) -> FrameMeta {
+        FrameMeta {
+            position: 4096,
+            record_type: rt,
+            writer_id: writer_id::GATEWAY,
+            sequence: 7,
+            tsc: 1_000,
+            unix_ns: 1_795_654_923_123_456_789,
+            epoch: 9,
+        }
+    }
+
+    fn cal() -> TscCalibration {
+        TscCalibration {
+            ticks_per_ns: 2.0,
+            tsc_ref: 0,
+            unix_ns_ref: 0,
+        }
+    }
+
+    fn decoder_with_nkn() -> Decoder {
+        let mut d = Decoder::new();
+        let def = InstrumentDef::new(3, "NKNUSDT", (1, 5), (1, 0)).unwrap();
+        d.learn(record_type::INSTRUMENT_DEF, def.to_bytes());
+        d
+    }
+
+    #[test]
+    fn an_order_sent_renders_with_decimals_and_latencies() {
+        let mut d = decoder_with_nkn();
+        let sent = SentOrder {
+            request: OrderRequest {
+                created_tsc: 600,
+                risk_tsc: 800,
+                client_order_id: 42,
+                px: 3512,
+                qty: 100,
+                instrument_id: 3,
+                kind: order_kind::NEW,
+                side: side::BUY,
+                ord_type: ord_type::LIMIT,
+                time_in_force: time_in_force::GTC,
+                ..OrderRequest::default()
+            },
+            due_tsc: 100,
+            recv_tsc: 200,
+            decoded_tsc: 400,
+            strategy_start_tsc: 500,
+            risk_start_tsc: 700,
+            encode_start_tsc: 900,
+            encoded_tsc: 2_600,
+            msg_seq_num: 7,
+            encoded_len: 180,
+            reserved: 0,
+        };
+        let view = d.decode(meta(record_type::ORDER_SENT), cal(), sent.to_bytes());
+        assert_eq!(
+            view.human(),
+            "2026-11-26T01:02:03.123456789Z  ORDER_SENT        NKNUSDT BUY 100 @ 0.03512 GTC  \
+             clid=42 seq=7 t2t=1.2us"
+        );
+        let json: serde_json::Value = serde_json::from_str(&view.to_json()).unwrap();
+        assert_eq!(json["type"], "order_sent");
+        assert_eq!(json["symbol"], "NKNUSDT");
+        assert_eq!(json["px"], "0.03512");
+        assert_eq!(json["qty"], "100");
+        assert_eq!(json["side"], "buy");
+        assert_eq!(json["writer"], "gateway");
+        assert_eq!(json["decode_ns"], 100);
+        assert_eq!(json["strategy_ns"], 50);
+        assert_eq!(json["risk_ns"], 50);
+        assert_eq!(json["encode_ns"], 850);
+        assert_eq!(json["tick_to_trade_ns"], 1_200);
+        assert_eq!(json["between_stages_ns"], 150);
+        assert_eq!(json["due_to_trade_ns"], 1_250);
+        assert_eq!(json["ts"], "2026-11-26T01:02:03.123456789Z");
+    }
+
+    #[test]
+    fn every_kind_emits_its_columns_and_short_payloads_are_invalid() {
+        let mut d = decoder_with_nkn();
+        let mut rng = fastrand::Rng::with_seed(levibot_testkit::seed());
+        for kind in RecordKind::ALL {
+            // A valid payload: zeroes of the record's size (depth: counts 0; def: made by new).
+            let payload: Vec<u8> = match kind {
+                RecordKind::InstrumentDef => InstrumentDef::new(1, "X", (1, 2), (1, 0))
+                    .unwrap()
+                    .to_bytes()
+                    .to_vec(),
+                RecordKind::DepthDiff => vec![0; size_of::<DepthDiff>()],
+                RecordKind::RawMessage | RecordKind::ConfigText => vec![b'{'; 20],
+                _ => vec![0; 136],
+            };
+            let view = d.decode(meta(kind.record_type()), cal(), &payload);
+            let names: Vec<&str> = view.fields().iter().map(|f| f.0).collect();
+            assert_eq!(names, csv_columns(kind), "{kind:?}");
+            assert!(!view.is_invalid());
+            // Any prefix and random bytes: never a panic.
+            for len in [0, 1, 15, 23, 47, 55] {
+                let v = d.decode(
+                    meta(kind.record_type()),
+                    cal(),
+                    &payload[..len.min(payload.len())],
+                );
+                let _ = (v.human(), v.to_json());
+            }
+            for _ in 0..200 {
+                let len = rng.usize(0..700);
+                let bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+                let v = d.decode(meta(kind.record_type()), cal(), &bytes);
+                let mut row = String::new();
+                v.csv_row(&csv_columns(kind), &mut row);
+                let _ = (v.human(), v.to_json());
+            }
+        }
+        let short = d.decode(meta(record_type::BOOK_TICKER), cal(), &[1, 2, 3]);
+        assert!(short.is_invalid());
+        assert!(
+            short
+                .human()
+                .ends_with("BOOK_TICKER       invalid (3 bytes)")
+        );
+        let unknown = d.decode(meta(RecordType(0x999)), cal(), &[0; 5]);
+        assert_eq!(unknown.type_name(), "unknown");
+        assert!(
+            unknown
+                .to_json()
+                .contains(r#""record_type":"0x0999","len":5"#)
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! A view as a flat JSON object: [`View::fields`] names its values in a stable order
+//! ([`COMMON_COLUMNS`](crate::COMMON_COLUMNS), then the kind's columns), [`View::to_json`]
+//! serializes them. Prices and quantities are exact decimal strings.
+
+use levibot_shm::records::{Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, ord_type};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::names::{
+    aggressor, check_name, event_name, exec_type_name, kind_name, ord_status_name, ord_type_name,
+    side_name, source_name, tif_name,
+};
+use super::{Body, View};
+use crate::instrument::Unit;
+use crate::kind::writer_name;
+use crate::time::format_unix_ns;
+
+/// A JSON or CSV value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Val {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    Str(String),
+    Json(serde_json::Value),
+}
+
+impl Serialize for Val {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::Null => s.serialize_none(),
+            Val::Bool(b) => s.serialize_bool(*b),
+            Val::U64(n) => s.serialize_u64(*n),
+            Val::I64(n) => s.serialize_i64(*n),
+            Val::Str(t) => s.serialize_str(t),
+            Val::Json(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Named values in a fixed order: a JSON object or a CSV row.
+pub type Fields = Vec<(&'static str, Val)>;
+
+/// Serializes fields as a JSON object, in their order.
+pub struct Ordered<'a>(pub &'a [(&'static str, Val)]);
+
+impl Serialize for Ordered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+fn str_val(text: impl Into<String>) -> Val {
+    Val::Str(text.into())
+}
+
+fn opt_u64(v: Option<u64>) -> Val {
+    v.map_or(Val::Null, Val::U64)
+}
+
+impl View {
+    fn px(&self, units: i64) -> Val {
+        self.instrument
+            .as_ref()
+            .and_then(|i| i.price.decimal(units))
+            .map_or(Val::Null, |d| Val::Str(d.to_string()))
+    }
+
+    fn qty(&self, units: i64) -> Val {
+        self.instrument
+            .as_ref()
+            .and_then(|i| i.qty.decimal(units))
+            .map_or(Val::Null, |d| Val::Str(d.to_string()))
+    }
+
+    /// The JSON object / CSV row: [`COMMON_COLUMNS`], then the kind's
+    /// [`columns`](crate::RecordKind::columns) (an invalid record has `invalid` and `len`
+    /// instead; an unknown one `record_type` and `len`).
+    ///
+    /// [`COMMON_COLUMNS`]: crate::COMMON_COLUMNS
+    pub fn fields(&self) -> Fields {
+        let m = &self.meta;
+        let mut f: Fields = vec![
+            ("pos", Val::U64(m.position)),
+            ("ts", Val::Str(format_unix_ns(m.unix_ns))),
+            ("ts_unix_ns", Val::U64(m.unix_ns)),
+            ("type", Val::Str(self.type_name().into())),
+            ("epoch", Val::U64(m.epoch)),
+            ("writer", Val::Str(writer_name(m.writer_id))),
+            ("writer_id", Val::U64(u64::from(m.writer_id))),
+            ("seq", Val::U64(m.sequence)),
+            ("tsc", Val::U64(m.tsc)),
+        ];
+        let symbol = || self.symbol().map_or(Val::Null, str_val);
+        match &self.body {
+            Body::BookTicker(r) => f.extend([
+                ("instrument_id", Val::U64(r.instrument_id.into())),
+                ("symbol", symbol()),
+                ("update_id", Val::U64(r.update_id)),
+                ("bid_px", self.px(r.bid_px)),
+                ("bid_qty", self.qty(r.bid_qty)),
+                ("ask_px", self.px(r.ask_px)),
+                ("ask_qty", self.qty(r.ask_qty)),
+                ("recv_tsc", Val::U64(r.recv_tsc)),
+            ]),
+            Body::DepthDiff(r) => {
+                let levels = |levels: &[Level]| {
+                    let pairs = levels
+                        .iter()
+                        .map(|l| {
+                            serde_json::json!([
+                                serde_json::to_value(self.px(l.px)).unwrap_or_default(),
+                                serde_json::to_value(self.qty(l.qty)).unwrap_or_default(),
+                            ])
+                        })
+                        .collect();
+                    Val::Json(serde_json::Value::Array(pairs))
+                };
+                f.extend([
+                    ("instrument_id", Val::U64(r.instrument_id.into())),
+                    ("symbol", symbol()),
+                    ("first_update_id", Val::U64(r.first_update_id)),
+                    ("final_update_id", Val::U64(r.final_update_id)),
+                    ("event_time_ms", Val::U64(r.event_time_ms)),
+                    ("chunk", Val::U64(r.chunk.into())),
+                    ("chunk_count", Val::U64(r.chunk_count.into())),
+                    ("bid_count", Val::U64(r.bid_count.into())),
+                    ("ask_count", Val::U64(r.ask_count.into())),
+                    ("bids", levels(r.bids())),
+                    ("asks", levels(r.asks())),
+                    ("recv_tsc", Val::U64(r.recv_tsc)),
+                ]);
+            }
+            Body::Trade(r) => f.extend([
+                ("instrument_id", Val::U64(r.instrument_id.into())),
+                ("symbol", symbol()),
+                ("trade_id", Val::U64(r.trade_id)),
+                ("px", self.px(r.px)),
+                ("qty", self.qty(r.qty)),
+                ("aggressor", str_val(aggressor(r.flags))),
+                (
+                    "buyer_is_maker",
+                    Val::Bool(r.flags & TRADE_FLAG_BUYER_IS_MAKER != 0),
+                ),
+                ("event_time_ms", Val::U64(r.event_time_ms)),
+                ("trade_time_ms", Val::U64(r.trade_time_ms)),
+                ("recv_tsc", Val::U64(r.recv_tsc)),
+            ]),
+            Body::AggTrade(r) => f.extend([
+                ("instrument_id", Val::U64(r.instrument_id.into())),
+                ("symbol", symbol()),
+                ("agg_id", Val::U64(r.agg_id)),
+                ("first_trade_id", Val::U64(r.first_trade_id)),
+                ("last_trade_id", Val::U64(r.last_trade_id)),
+                ("px", self.px(r.px)),
+                ("qty", self.qty(r.qty)),
+                ("aggressor", str_val(aggressor(r.flags))),
+                (
+                    "buyer_is_maker",
+                    Val::Bool(r.flags & TRADE_FLAG_BUYER_IS_MAKER != 0),
+                ),
+                ("event_time_ms", Val::U64(r.event_time_ms)),
+                ("trade_time_ms", Val::U64(r.trade_time_ms)),
+                ("recv_tsc", Val::U64(r.recv_tsc)),
+            ]),
+            Body::RawMessage { header, bytes } => f.extend([
+                ("source_id", Val::U64(header.source_id.into())),
+                ("len", Val::U64(bytes.len() as u64)),
+                (
+                    "text",
+                    Val::Str(String::from_utf8_lossy(bytes).into_owned()),
+                ),
+                ("recv_tsc", Val::U64(header.recv_tsc)),
+            ]),
+            Body::InstrumentDef(r) => {
+                let unit = |mantissa, exp| {
+                    Unit { mantissa, exp }
+                        .decimal(1)
+                        .map_or(Val::Null, |d| Val::Str(d.to_string()))
+                };
+                f.extend([
+                    ("instrument_id", Val::U64(r.instrument_id.into())),
+                    ("symbol", symbol()),
+                    ("price_unit", unit(r.price_mantissa, r.price_exp)),
+                    ("qty_unit", unit(r.qty_mantissa, r.qty_exp)),
+                ]);
+            }
+            Body::OrderRequest(r) => self.order_fields(&mut f, r),
+            Body::OrderSent(r) => {
+                self.order_fields(&mut f, &r.request);
+                let decode = self.span_ns(r.recv_tsc, r.decoded_tsc);
+                let strategy = self.span_ns(r.strategy_start_tsc, r.request.created_tsc);
+                let risk = self.span_ns(r.risk_start_tsc, r.request.risk_tsc);
+                let encode = self.span_ns(r.encode_start_tsc, r.encoded_tsc);
+                let t2t = self.span_ns(r.recv_tsc, r.encoded_tsc);
+                let between = match (t2t, decode, strategy, risk, encode) {
+                    (Some(t), Some(a), Some(b), Some(c), Some(d)) => Some(
+                        t.saturating_sub(a.saturating_add(b).saturating_add(c).saturating_add(d)),
+                    ),
+                    _ => None,
+                };
+                f.extend([
+                    ("msg_seq_num", Val::U64(r.msg_seq_num)),
+                    ("encoded_len", Val::U64(r.encoded_len.into())),
+                    ("decode_ns", opt_u64(decode)),
+                    ("strategy_ns", opt_u64(strategy)),
+                    ("risk_ns", opt_u64(risk)),
+                    ("encode_ns", opt_u64(encode)),
+                    ("between_stages_ns", opt_u64(between)),
+                    ("tick_to_trade_ns", opt_u64(t2t)),
+                    (
+                        "due_to_trade_ns",
+                        opt_u64(self.span_ns(r.due_tsc, r.encoded_tsc)),
+                    ),
+                ]);
+            }
+            Body::RiskReject(r) => {
+                self.order_fields(&mut f, &r.request);
+                f.extend([
+                    ("check", Val::Str(check_name(r.check))),
+                    ("check_code", Val::U64(r.check.into())),
+                    ("limit", Val::I64(r.limit)),
+                    ("value", Val::I64(r.value)),
+                ]);
+            }
+            Body::ExecutionReport(r) => f.extend([
+                ("instrument_id", Val::U64(r.instrument_id.into())),
+                ("symbol", symbol()),
+                ("client_order_id", Val::U64(r.client_order_id)),
+                ("venue_order_id", Val::U64(r.venue_order_id)),
+                ("exec_type", Val::Str(exec_type_name(r.exec_type))),
+                ("ord_status", Val::Str(ord_status_name(r.ord_status))),
+                ("side", Val::Str(side_name(r.side))),
+                ("px", self.px(r.px)),
+                ("last_px", self.px(r.last_px)),
+                ("last_qty", self.qty(r.last_qty)),
+                ("cum_qty", self.qty(r.cum_qty)),
+                ("leaves_qty", self.qty(r.leaves_qty)),
+                ("reject_reason", Val::U64(r.reject_reason.into())),
+                ("recv_tsc", Val::U64(r.recv_tsc)),
+            ]),
+            Body::FixSeqNums(r) => f.extend([
+                ("next_sender", Val::U64(r.next_sender)),
+                ("next_target", Val::U64(r.next_target)),
+            ]),
+            Body::DaemonEvent(r) => f.extend([
+                ("event", Val::Str(event_name(r.kind))),
+                ("event_code", Val::U64(r.kind.into())),
+                ("value", Val::I64(r.value)),
+                ("source", Val::Str(source_name(r.source))),
+                ("peer_uid", Val::U64(r.peer_uid.into())),
+                ("event_unix_ns", Val::U64(r.unix_ns)),
+            ]),
+            Body::ConfigText(bytes) => f.extend([
+                ("len", Val::U64(bytes.len() as u64)),
+                (
+                    "text",
+                    Val::Str(String::from_utf8_lossy(bytes).into_owned()),
+                ),
+            ]),
+            Body::Invalid { len } => {
+                f.extend([("invalid", Val::Bool(true)), ("len", Val::U64(*len as u64))])
+            }
+            Body::Unknown { len } => f.extend([
+                (
+                    "record_type",
+                    Val::Str(format!("{:#06x}", self.meta.record_type.0)),
+                ),
+                ("len", Val::U64(*len as u64)),
+            ]),
+        }
+        f
+    }
+
+    fn order_fields(&self, f: &mut Fields, r: &OrderRequest) {
+        let px = if r.ord_type == ord_type::MARKET {
+            Val::Null
+        } else {
+            self.px(r.px)
+        };
+        f.extend([
+            ("instrument_id", Val::U64(r.instrument_id.into())),
+            ("symbol", self.symbol().map_or(Val::Null, str_val)),
+            ("kind", Val::Str(kind_name(r.kind))),
+            ("side", Val::Str(side_name(r.side))),
+            ("ord_type", Val::Str(ord_type_name(r.ord_type))),
+            ("time_in_force", Val::Str(tif_name(r.time_in_force))),
+            ("px", px),
+            ("qty", self.qty(r.qty)),
+            ("client_order_id", Val::U64(r.client_order_id)),
+            ("orig_client_order_id", Val::U64(r.orig_client_order_id)),
+            ("strategy_id", Val::U64(r.strategy_id.into())),
+        ]);
+    }
+
+    /// One JSON object (no newline).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&Ordered(&self.fields())).expect("fields serialize")
+    }
+}
