@@ -20,7 +20,7 @@ use levibot_shm::records::{
 use levibot_shm::{Position, ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
 use super::metrics::{FloatGauge, Metrics, labels, set_counter};
-use levibot_view::{Decoder, Event, FrameMeta, FrameReader, Instrument, Segments};
+use levibot_view::{Event, FrameDecoder, FrameMeta, FrameReader, JournalInstrument, Segments};
 
 /// A heartbeat older than this: the daemon is not up.
 pub const HEARTBEAT_FRESH_NS: u64 = 5_000_000_000;
@@ -98,9 +98,9 @@ pub struct Follower {
     /// The newest segment, for the heartbeat (the reader may be behind).
     head: Option<Tailer>,
     counters: Option<CountersReader>,
-    decoder: Decoder,
+    decoder: FrameDecoder,
     /// Symbol -> instrument, from the journal's `InstrumentDef`s.
-    by_symbol: HashMap<String, Instrument>,
+    by_symbol: HashMap<String, JournalInstrument>,
     /// client_order_id -> encoded_tsc of sent orders not yet reported on (FIFO for eviction).
     ack_pending: HashMap<u64, u64>,
     ack_order: VecDeque<u64>,
@@ -128,7 +128,7 @@ impl Follower {
             reader: None,
             head: None,
             counters: None,
-            decoder: Decoder::new(),
+            decoder: FrameDecoder::new(),
             by_symbol: HashMap::new(),
             ack_pending: HashMap::new(),
             ack_order: VecDeque::new(),

@@ -36,7 +36,7 @@ use levibot_shm::records::{
     order_kind, record_type, side, time_in_force,
 };
 use levibot_shm::{Journal, JournalConfig, RecordType, ShmError, list_segments};
-use levibot_view::{self as journal_view, Bound, Decoder, Selection, Step};
+use levibot_view::{self as journal_view, Bound, FrameDecoder, Selection, Step};
 
 /// The segment size of the template (the smallest there is).
 pub const SEGMENT_SIZE: usize = levibot_shm::layout::SEGMENT_SIZE_MIN;
@@ -319,7 +319,7 @@ fn read_all(dir: &Path, selection: Selection) {
             "an error that names neither the file nor the directory: {text}"
         );
     };
-    let mut decoder = Decoder::new();
+    let mut decoder = FrameDecoder::new();
     let mut cursor = match journal_view::open_cursor(dir, selection, &mut decoder) {
         Ok(cursor) => cursor,
         Err(e) => return named(&e),

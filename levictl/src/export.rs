@@ -26,8 +26,8 @@ use levibot_shm::RecordType;
 
 use crate::tail::journal_context;
 use levibot_view::{
-    Bound, Cursor, Decoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, csv_columns, open_cursor,
-    parse_bound, parse_record_type,
+    Bound, Cursor, FrameDecoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, csv_columns,
+    open_cursor, parse_bound, parse_record_type,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -85,7 +85,7 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
         to: args.to,
         ..Selection::default()
     };
-    let mut decoder = Decoder::new();
+    let mut decoder = FrameDecoder::new();
     let mut cursor =
         open_cursor(journal, selection, &mut decoder).with_context(|| journal_context(journal))?;
 
@@ -117,7 +117,7 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
 /// Writes the selected records to `path`; returns (written, invalid ones skipped).
 fn write_records(
     cursor: &mut Cursor,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
     csv_kind: Option<RecordKind>,
     path: &Path,
     journal: &Path,

@@ -20,7 +20,7 @@ use anyhow::Context as _;
 use levibot_shm::{RecordType, StartAt, WriterRestart};
 
 use levibot_view::{
-    Bound, Cursor, Decoder, FrameReader, Segments, Selection, Step, TYPE_NAMES_HELP, View,
+    Bound, Cursor, FrameDecoder, FrameReader, Segments, Selection, Step, TYPE_NAMES_HELP, View,
     open_cursor, parse_bound, parse_record_type,
 };
 
@@ -111,7 +111,7 @@ fn tail(args: &TailArgs, dir: &Path, printer: &mut Printer<'_>) -> anyhow::Resul
         (None, true, None) => Some(FOLLOW_LINES_DEFAULT),
         (None, _, _) => None,
     };
-    let mut decoder = Decoder::new();
+    let mut decoder = FrameDecoder::new();
     let cursor = match (args.since, lines) {
         (None, Some(n)) => last_n(dir, selection, n, &mut decoder, printer, args.follow)?,
         _ => Some(forward(dir, selection, lines, &mut decoder, printer)?),
@@ -129,7 +129,7 @@ fn forward(
     dir: &Path,
     selection: Selection,
     lines: Option<u64>,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
     printer: &mut Printer<'_>,
 ) -> anyhow::Result<Cursor> {
     let mut cursor = open_cursor(dir, selection, decoder).with_context(|| journal_context(dir))?;
@@ -162,7 +162,7 @@ fn last_n(
     dir: &Path,
     selection: Selection,
     n: u64,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
     printer: &mut Printer<'_>,
     follow: bool,
 ) -> anyhow::Result<Option<Cursor>> {
@@ -252,7 +252,7 @@ fn last_n(
 /// Prints records as they come until `stop`.
 fn follow(
     mut cursor: Cursor,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
     printer: &mut Printer<'_>,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {

@@ -9,7 +9,7 @@ use crate::kind::RecordKind;
 use crate::reader::{Event, FrameReader};
 use crate::segments::Segments;
 use crate::time::Bound;
-use crate::view::{Decoder, FrameMeta, View};
+use crate::view::{FrameDecoder, FrameMeta, View};
 
 /// A `--to` time stops a scan once frames are this much later: frames of different writers are
 /// in claim order, which is time order give or take a scheduling hiccup.
@@ -95,7 +95,7 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    pub fn step(&mut self, decoder: &mut Decoder) -> Result<Step, ShmError> {
+    pub fn step(&mut self, decoder: &mut FrameDecoder) -> Result<Step, ShmError> {
         let (meta, cal) = match self.reader.next_event()? {
             Event::Frame(meta, cal) => (meta, cal),
             Event::Restart(restart) => return Ok(Step::Restart(restart)),
@@ -127,7 +127,7 @@ impl Cursor {
 pub fn open_cursor(
     dir: &Path,
     mut selection: Selection,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
 ) -> Result<Cursor, ShmError> {
     let Some(segments) = Segments::scan(dir)? else {
         let reader = FrameReader::open(dir, StartAt::Beginning)?;

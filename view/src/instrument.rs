@@ -33,18 +33,18 @@ impl Unit {
 
 /// An instrument as a reader needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Instrument {
+pub struct JournalInstrument {
     pub id: u32,
     pub symbol: Arc<str>,
     pub price: Unit,
     pub qty: Unit,
 }
 
-impl Instrument {
+impl JournalInstrument {
     /// `None` for a def that is not what `InstrumentDef::new` writes, or whose symbol is not
     /// printable ASCII (venues' symbols are letters and digits): a corrupt or forged def must
     /// not put line breaks or terminal escapes into `levictl tail`'s lines.
-    pub fn from_def(def: &InstrumentDef) -> Option<Instrument> {
+    pub fn from_def(def: &InstrumentDef) -> Option<JournalInstrument> {
         let symbol = def
             .symbol()
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic()))?;
@@ -56,7 +56,7 @@ impl Instrument {
             mantissa: def.qty_mantissa,
             exp: def.qty_exp,
         };
-        (price.valid() && qty.valid()).then(|| Instrument {
+        (price.valid() && qty.valid()).then(|| JournalInstrument {
             id: def.instrument_id,
             symbol: symbol.into(),
             price,
@@ -86,6 +86,6 @@ mod tests {
         );
         let mut def = InstrumentDef::new(1, "X", (1, 2), (1, 0)).unwrap();
         def.price_exp = 200;
-        assert_eq!(Instrument::from_def(&def), None);
+        assert_eq!(JournalInstrument::from_def(&def), None);
     }
 }

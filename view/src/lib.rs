@@ -1,7 +1,7 @@
 //! Journal records as people and DuckDB read them, shared by `levictl tail`, `stat` and
 //! `export`.
 //!
-//! - [`Decoder`] turns one frame (record type, payload and frame metadata) into a [`View`]: the
+//! - [`FrameDecoder`] turns one frame (record type, payload and frame metadata) into a [`View`]: the
 //!   record decoded, its instrument resolved from the `INSTRUMENT_DEF`s seen so far, its time from
 //!   the frame's TSC stamp and the segment's calibration. A short or corrupt payload becomes an
 //!   `invalid` view and an unknown record type a generic one: decoding never fails or panics.
@@ -21,7 +21,7 @@
 //! - `kind`: the record types this crate decodes, their `--type` names and their columns.
 //! - `time`: RFC 3339 times and durations, and the `--since`/`--from`/`--to` bounds.
 //! - `instrument`: instruments as the journal's `INSTRUMENT_DEF`s give them, and exact decimals.
-//! - `view`: the decoding context ([`Decoder`]) and the decoded record ([`View`]), rendered as
+//! - `view`: the decoding context ([`FrameDecoder`]) and the decoded record ([`View`]), rendered as
 //!   a human line, JSON fields or a CSV row by its child modules.
 //! - `reader`, `cursor` and `segments`: reading frames, selecting records, and seeking by
 //!   segment headers.
@@ -37,12 +37,12 @@ mod time;
 mod view;
 
 pub use cursor::{Cursor, Selection, Step, TO_TIME_SLACK_NS, open_cursor};
-pub use instrument::{Instrument, Unit};
+pub use instrument::{JournalInstrument, Unit};
 pub use kind::{COMMON_COLUMNS, RecordKind, TYPE_NAMES_HELP, parse_record_type, writer_name};
 pub use reader::{Event, FrameReader};
 pub use segments::{PRELOAD_FRAMES_MAX, Segments};
 pub use time::{Bound, format_duration_ns, format_unix_ns, parse_bound, parse_rfc3339};
 pub use view::{
-    Decoder, Fields, FrameMeta, HUMAN_TEXT_CHARS_MAX, INSTRUMENTS_MAX, Ordered, Val, View,
+    Fields, FrameDecoder, FrameMeta, HUMAN_TEXT_CHARS_MAX, INSTRUMENTS_MAX, Ordered, Val, View,
     csv_columns, trading_state_name,
 };

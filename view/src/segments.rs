@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use levibot_shm::{Position, ShmError, StartAt, Tailer, list_segments};
 
 use crate::reader::{Event, FrameReader};
-use crate::view::Decoder;
+use crate::view::FrameDecoder;
 
 /// Frames read from the start of a run to find its `INSTRUMENT_DEF`s (journaled at start-up).
 pub const PRELOAD_FRAMES_MAX: usize = 65_536;
@@ -164,7 +164,7 @@ impl Segments {
     }
 
     /// Learns the instrument defs journaled at the start of the run that wrote segment `index`.
-    pub fn preload(&self, index: u64, decoder: &mut Decoder) -> Result<(), ShmError> {
+    pub fn preload(&self, index: u64, decoder: &mut FrameDecoder) -> Result<(), ShmError> {
         let first = self.run_start(index)?;
         let mut reader = self.open_segment(first)?;
         for _ in 0..PRELOAD_FRAMES_MAX {

@@ -1,4 +1,4 @@
-//! The decoding context and the decoded record: a [`Decoder`] remembers the instruments of the
+//! The decoding context and the decoded record: a [`FrameDecoder`] remembers the instruments of the
 //! `INSTRUMENT_DEF`s it has seen and turns one frame into a [`View`]. The child modules render a
 //! view: `human` as one line for people, `json` as flat JSON fields, `csv` as a CSV row; `names`
 //! gives the records' codes their names for both.
@@ -11,7 +11,7 @@ use levibot_shm::records::{
 };
 use levibot_shm::{RecordType, TscCalibration};
 
-use crate::instrument::Instrument;
+use crate::instrument::JournalInstrument;
 use crate::kind::RecordKind;
 
 mod csv;
@@ -24,23 +24,23 @@ pub use human::HUMAN_TEXT_CHARS_MAX;
 pub use json::{Fields, Ordered, Val};
 pub use names::trading_state_name;
 
-/// Instruments a [`Decoder`] remembers; defs beyond this are ignored (ids are the daemon's
+/// Instruments a [`FrameDecoder`] remembers; defs beyond this are ignored (ids are the daemon's
 /// instrument table, a few hundred at most).
 pub const INSTRUMENTS_MAX: usize = 65_536;
 
 /// Decodes frames into views, remembering the instrument defs it has seen (the latest def of an
 /// id wins).
 #[derive(Debug, Default)]
-pub struct Decoder {
-    instruments: HashMap<u32, Instrument>,
+pub struct FrameDecoder {
+    instruments: HashMap<u32, JournalInstrument>,
 }
 
-impl Decoder {
-    pub fn new() -> Decoder {
-        Decoder::default()
+impl FrameDecoder {
+    pub fn new() -> FrameDecoder {
+        FrameDecoder::default()
     }
 
-    pub fn instrument(&self, id: u32) -> Option<&Instrument> {
+    pub fn instrument(&self, id: u32) -> Option<&JournalInstrument> {
         self.instruments.get(&id)
     }
 
@@ -51,7 +51,7 @@ impl Decoder {
         }
         let Some(instrument) = read_prefix::<InstrumentDef>(payload)
             .as_ref()
-            .and_then(Instrument::from_def)
+            .and_then(JournalInstrument::from_def)
         else {
             return;
         };
@@ -72,7 +72,7 @@ impl Decoder {
             }
         };
         let instrument = match &body {
-            Body::InstrumentDef(def) => Instrument::from_def(def),
+            Body::InstrumentDef(def) => JournalInstrument::from_def(def),
             body => body
                 .instrument_id()
                 .and_then(|id| self.instruments.get(&id).cloned()),
@@ -120,7 +120,7 @@ fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
         }
         RecordKind::InstrumentDef => {
             let def: InstrumentDef = read_prefix(payload)?;
-            Instrument::from_def(&def)?;
+            JournalInstrument::from_def(&def)?;
             Body::InstrumentDef(def)
         }
         RecordKind::OrderRequest => Body::OrderRequest(read_prefix(payload)?),
@@ -197,7 +197,7 @@ pub struct View {
     /// `None`: a record type this tool does not know.
     pub kind: Option<RecordKind>,
     body: Body,
-    instrument: Option<Instrument>,
+    instrument: Option<JournalInstrument>,
 }
 
 impl View {
@@ -247,8 +247,8 @@ mod tests {
         }
     }
 
-    fn decoder_with_nkn() -> Decoder {
-        let mut d = Decoder::new();
+    fn decoder_with_nkn() -> FrameDecoder {
+        let mut d = FrameDecoder::new();
         let def = InstrumentDef::new(3, "NKNUSDT", (1, 5), (1, 0)).unwrap();
         d.learn(record_type::INSTRUMENT_DEF, def.to_bytes());
         d

@@ -1,4 +1,4 @@
-//! Unit tests of the pieces; the whole file is tested in `engine/tests/daemon_config.rs`.
+//! Unit tests of the pieces; the whole file is tested in `daemon/tests/config.rs`.
 
 use super::daemon::log_level;
 use super::*;
