@@ -18,3 +18,15 @@ pub mod recovery;
 pub mod run;
 mod state;
 pub mod strategies;
+
+/// Makes a panic on any thread end the process, in every build: the release profile aborts
+/// on panic, and a debug build (the tests') must not quietly lose a thread (a feed connector,
+/// a control connection) and go on. Abort is a signal the tests, systemd and operators see.
+/// The panic's message is printed first, as usual.
+pub fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}

@@ -42,14 +42,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // A panic on any thread ends the process, in every build: the release profile aborts on
-    // panic, and a debug build (the tests') must not quietly lose a thread (a feed connector, a
-    // control connection) and go on. Abort is a signal the tests, systemd and operators see.
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        std::process::abort();
-    }));
+    levibot_daemon::abort_on_panic();
     match Cli::parse().command {
         Command::Run { config, check } => {
             let config = match config::load(&config) {

@@ -23,11 +23,7 @@ pub(crate) struct Cli {
 
 fn main() -> ExitCode {
     // As levibotd: a panic on any thread ends the process, in every build.
-    let report = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        report(info);
-        std::process::abort();
-    }));
+    levibot_daemon::abort_on_panic();
     let cli = Cli::parse();
     logging::init("warn", LogFormat::Text);
     match run_demo(&cli.demo) {

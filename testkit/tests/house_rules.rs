@@ -130,24 +130,7 @@ fn metadata() -> serde_json::Value {
 
 /// Each workspace crate's (normal, dev) dependencies on other workspace crates.
 fn workspace_dependencies() -> BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
-        .current_dir(workspace_root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        output.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = metadata();
     let packages = metadata["packages"].as_array().unwrap();
     let ours: BTreeSet<String> = packages
         .iter()
