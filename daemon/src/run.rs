@@ -20,16 +20,15 @@
 //! and read them only through the counters.
 
 use levibot_shm::codes::halt_reason;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use levibot_gateway::fix::{FixSession, SessionSeqNums};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::codes::label;
-use levibot_shm::counters::{Counter, CountersReader, CountersWriter};
+use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{
     DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
 };
@@ -55,7 +54,6 @@ use levibot_engine::risk::TradingState;
 use levibot_engine::strategy::maker::Maker;
 use levibot_engine::strategy::signal::Signal;
 use levibot_engine::strategy::{Grid, Strategy};
-use levibot_shm::codes::counter_type;
 use levibot_shm::codes::writer_id;
 
 /// Counters the daemon's counters file holds at most.
@@ -71,6 +69,11 @@ const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 use levibot_shm::codes::Phase;
+
+mod gauges;
+
+pub(crate) use gauges::PhaseCell;
+use gauges::{DaemonGauges, Watchdog};
 
 /// Why the daemon could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -795,151 +798,6 @@ impl Signals {
             signal_hook::flag::register(SIGHUP, Arc::clone(&signals.reload)).map_err(fail)?;
         }
         Ok(signals)
-    }
-}
-
-/// The phase, shared; the control loop, its only writer, publishes it as `daemon.phase`.
-pub(super) struct PhaseCell {
-    value: AtomicU8,
-}
-
-impl PhaseCell {
-    pub(super) fn new() -> Self {
-        PhaseCell {
-            value: AtomicU8::new(Phase::Starting as u8),
-        }
-    }
-
-    pub(super) fn set(&self, phase: Phase) {
-        self.value.store(phase as u8, Ordering::Release);
-    }
-
-    pub(super) fn get(&self) -> Phase {
-        Phase::from_code(i64::from(self.value.load(Ordering::Acquire))).unwrap_or(Phase::Starting)
-    }
-}
-
-/// Gauges the control loop refreshes: the market-data session (its stats live on the feed's
-/// connector thread) and whether every agent's heartbeat is fresh.
-struct DaemonGauges {
-    market_data_up: Counter,
-    market_data_connects: Counter,
-    market_data_disconnects: Counter,
-    market_data_failed_attempts: Counter,
-    market_data_pong_timeouts: Counter,
-    market_data_rollovers: Counter,
-    market_data_rollover_fallbacks: Counter,
-    agents_fresh: Counter,
-    uptime_s: Counter,
-    phase: Counter,
-    checkpoints: Counter,
-    checkpoint_failures: Counter,
-    last_checkpoint_unix_s: Counter,
-    retention_floor_held: Counter,
-}
-
-impl DaemonGauges {
-    fn allocate(counters: &CountersWriter) -> Result<Self, DaemonError> {
-        let fail = |e: levibot_shm::ShmError| start_error("counters")(e);
-        let events = |label: &str| counters.allocate(label, counter_type::EVENTS).map_err(fail);
-        let allocate = |label: &str, kind| counters.allocate(label, kind).map_err(fail);
-        Ok(DaemonGauges {
-            market_data_up: allocate(label::MARKET_DATA_UP, counter_type::STATE)?,
-            market_data_connects: events(label::MARKET_DATA_CONNECTS)?,
-            market_data_disconnects: events(label::MARKET_DATA_DISCONNECTS)?,
-            market_data_failed_attempts: events(label::MARKET_DATA_FAILED_ATTEMPTS)?,
-            market_data_pong_timeouts: events(label::MARKET_DATA_PONG_TIMEOUTS)?,
-            market_data_rollovers: events(label::MARKET_DATA_ROLLOVERS)?,
-            market_data_rollover_fallbacks: events(label::MARKET_DATA_ROLLOVER_FALLBACKS)?,
-            agents_fresh: allocate(label::DAEMON_AGENTS_FRESH, counter_type::STATE)?,
-            uptime_s: allocate(label::DAEMON_UPTIME_S, counter_type::GAUGE)?,
-            phase: allocate(label::DAEMON_PHASE, counter_type::STATE)?,
-            checkpoints: allocate(label::DAEMON_CHECKPOINTS, counter_type::EVENTS)?,
-            checkpoint_failures: allocate(label::DAEMON_CHECKPOINT_FAILURES, counter_type::EVENTS)?,
-            last_checkpoint_unix_s: allocate(
-                label::DAEMON_LAST_CHECKPOINT_UNIX_S,
-                counter_type::GAUGE,
-            )?,
-            retention_floor_held: allocate(
-                label::JOURNAL_RETENTION_FLOOR_HELD,
-                counter_type::EVENTS,
-            )?,
-        })
-    }
-
-    fn refresh(&self, shared: &DaemonState, journal: &Journal) {
-        let s = &shared.feed_stats;
-        let connects = s.connects.load(Ordering::Relaxed);
-        let disconnects = s.disconnects.load(Ordering::Relaxed);
-        self.market_data_up.set(i64::from(connects > disconnects));
-        self.market_data_connects.set(connects as i64);
-        self.market_data_disconnects.set(disconnects as i64);
-        self.market_data_failed_attempts
-            .set(s.failed_attempts.load(Ordering::Relaxed) as i64);
-        self.market_data_pong_timeouts
-            .set(s.pong_timeouts.load(Ordering::Relaxed) as i64);
-        self.market_data_rollovers
-            .set(s.rollovers.load(Ordering::Relaxed) as i64);
-        self.market_data_rollover_fallbacks
-            .set(s.rollover_fallbacks.load(Ordering::Relaxed) as i64);
-        self.uptime_s.set(shared.started.elapsed().as_secs() as i64);
-        self.phase.set(shared.phase.get() as i64);
-        journal.heartbeat();
-    }
-}
-
-/// Whether every agent still turns: its duty-cycle counter moved within the heartbeat
-/// timeout. systemd's watchdog is fed only while they all do.
-struct Watchdog {
-    timeout: Duration,
-    interval: Option<Duration>,
-    last_notify: Instant,
-    seen: HashMap<usize, (i64, Instant)>,
-}
-
-impl Watchdog {
-    fn new(timeout: Duration) -> Self {
-        Watchdog {
-            timeout,
-            interval: sd_notify::watchdog_enabled().map(|d| d / 2),
-            last_notify: Instant::now(),
-            seen: HashMap::new(),
-        }
-    }
-
-    fn all_fresh(&mut self, counters: &CounterIndex) -> bool {
-        let now = Instant::now();
-        let mut fresh = true;
-        for (id, label) in counters.ids_with_suffix(".duty_cycles") {
-            debug_assert!(label.starts_with(label::AGENT_PREFIX));
-            let value = counters.value(id);
-            let entry = self.seen.entry(id).or_insert((value, now));
-            if entry.0 != value {
-                *entry = (value, now);
-            } else if now.duration_since(entry.1) > self.timeout {
-                fresh = false;
-            }
-        }
-        fresh
-    }
-
-    /// Publishes whether the agents are fresh and, if they are and it is time, tells systemd.
-    fn feed_if_fresh(&mut self, counters: &CounterIndex, gauges: &DaemonGauges) {
-        let fresh = self.all_fresh(counters);
-        gauges.agents_fresh.set(i64::from(fresh));
-        if fresh && self.due() {
-            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
-        }
-    }
-
-    fn due(&mut self) -> bool {
-        match self.interval {
-            Some(interval) if self.last_notify.elapsed() >= interval => {
-                self.last_notify = Instant::now();
-                true
-            }
-            _ => false,
-        }
     }
 }
 

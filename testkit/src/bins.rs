@@ -2,13 +2,18 @@
 //! start `levictl`, the exporter's tests start `levibotd`. Cargo hands a test only its own
 //! package's binaries (`CARGO_BIN_EXE_<name>`), so this builds the one asked for, in the
 //! test's own target directory and profile, once per test process, and returns its path.
-//! The build is a no-op when it is up to date (`scripts/test` builds the whole workspace
-//! first); it is what keeps `cargo nextest run -p levibot-daemon` from running a stale binary.
+//! The build is what keeps `cargo nextest run -p levibot-daemon` from running a stale binary.
+//! nextest runs each test in a process of its own, so each would ask cargo again (half a
+//! second or more each): `scripts/test` builds every binary first and says so with
+//! `LEVIBOT_BINS_BUILT=1`, and then a binary that is there is taken as it is.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
+
+/// Set to `1` by `scripts/test`, which has built every binary of the workspace first.
+pub const BINS_BUILT_ENV: &str = "LEVIBOT_BINS_BUILT";
 
 /// The path of binary `name` of workspace package `package`, built if it is not up to date.
 /// Panics with cargo's own output if the build fails.
@@ -31,6 +36,11 @@ pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
         Some(other) => other,
         None => panic!("{}: no profile directory", exe.display()),
     };
+    let path = profile_dir.join(name);
+    if std::env::var_os(BINS_BUILT_ENV).is_some_and(|v| v == "1") && path.is_file() {
+        built.insert(name.to_owned(), path.clone());
+        return path;
+    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
         .args([
@@ -53,7 +63,6 @@ pub fn workspace_bin(package: &str, name: &str) -> PathBuf {
         "cargo build --package {package} --bin {name} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let path = profile_dir.join(name);
     assert!(path.is_file(), "{} was not built", path.display());
     built.insert(name.to_owned(), path.clone());
     path
