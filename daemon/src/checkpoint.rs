@@ -20,9 +20,13 @@
 //!                         (P = the first frame the shadow has not applied; P <= BEGIN)
 //! ```
 
-use levibot_engine::risk::TradingState;
 use std::path::{Path, PathBuf};
 
+use levibot_engine::risk::{
+    EngineState, LedgerState, OPEN_ORDERS_MAX, OrderState, RATE_WINDOW_MAX, REPLACES_PENDING_MAX,
+    RISK_INSTRUMENTS_MAX, RISK_STRATEGIES_MAX, ReplaceState, RiskCheck, RiskEngine, RiskLimits,
+    StateProblem, TradingState, TripState,
+};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::records::{
@@ -34,11 +38,6 @@ use levibot_shm::records::{
 use levibot_shm::{Appender, Frame, Journal, Position, RecordType, ShmError, StartAt, Tailer};
 
 use super::recovery::{Recovered, RecoveryError, Replay, check_instrument, journal_error};
-use levibot_engine::risk::{
-    EngineState, LedgerState, OPEN_ORDERS_MAX, OrderState, RATE_WINDOW_MAX, REPLACES_PENDING_MAX,
-    RISK_INSTRUMENTS_MAX, RISK_STRATEGIES_MAX, ReplaceState, RiskCheck, RiskEngine, RiskLimits,
-    StateProblem, TripState,
-};
 
 /// Frames one [`ShadowRecovery::catch_up`] applies at most (a few ms of work): the control
 /// loop's other duties wait no longer than that.

@@ -13,13 +13,12 @@
 //! Journal housekeeping ([`Maintenance`]) runs on its own thread: gzip of a finished segment
 //! can take seconds, and the control loop must keep feeding the watchdog and hearing SIGTERM.
 
-use levibot_shm::codes::halt_reason;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use levibot_shm::Journal;
-use levibot_shm::codes::label;
+use levibot_shm::codes::{halt_reason, label};
 use levibot_shm::records::{daemon_event, event_source};
 
 use super::state::{CounterIndex, DaemonState, lock};

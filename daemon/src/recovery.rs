@@ -106,6 +106,10 @@
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
+use levibot_engine::risk::{
+    OpenOrderInfo, RATE_WINDOW_MAX, RISK_INSTRUMENTS_MAX, RestoreError, RestoreProblem, RiskCheck,
+    RiskEngine, RiskLimits, RiskLimitsError, TradingState,
+};
 use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::{
@@ -116,10 +120,6 @@ use levibot_shm::records::{
 use levibot_shm::{Position, RecordType, ShmError, StartAt, Tailer, list_segments};
 
 use super::checkpoint::{self, Checkpoint, CheckpointProblem};
-use levibot_engine::risk::{
-    OpenOrderInfo, RATE_WINDOW_MAX, RISK_INSTRUMENTS_MAX, RestoreError, RestoreProblem, RiskCheck,
-    RiskEngine, RiskLimits, RiskLimitsError, TradingState,
-};
 
 /// Warnings kept in a [`Recovered`] (the rest are only counted in `skipped`).
 pub const RECOVERY_WARNINGS_MAX: usize = 64;

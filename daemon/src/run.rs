@@ -19,28 +19,11 @@
 //! control socket's talk to them only through mailboxes (limits, parameters, the kill switch)
 //! and read them only through the counters.
 
-use levibot_shm::codes::halt_reason;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use levibot_gateway::fix::{FixSession, SessionSeqNums};
-use levibot_gateway::instrument::InstrumentTable;
-use levibot_shm::codes::label;
-use levibot_shm::counters::{CountersReader, CountersWriter};
-use levibot_shm::records::{
-    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
-};
-use levibot_shm::{Appender, Journal};
-
-use super::checkpoint::ShadowRecovery;
-use super::config::EmptyJournal;
-use super::config::{DaemonConfig, Reconcile, StrategySettings};
-use super::faults::{FaultWatch, Maintenance, stop_on_journal_failure};
-use super::recovery::{self, Recovered};
-use super::state::{CounterIndex, DaemonState, HaltState, ParamsMailbox, lock};
-use super::strategies::PerInstrument;
 use levibot_control::{AccessPolicy, ControlHandler, ControlServer};
 use levibot_engine::book::BookLimits;
 use levibot_engine::features::FeatureConfig;
@@ -54,7 +37,22 @@ use levibot_engine::risk::TradingState;
 use levibot_engine::strategy::maker::Maker;
 use levibot_engine::strategy::signal::Signal;
 use levibot_engine::strategy::{Grid, Strategy};
-use levibot_shm::codes::writer_id;
+use levibot_gateway::fix::{FixSession, SessionSeqNums};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::codes::{Phase, halt_reason, label, writer_id};
+use levibot_shm::counters::{CountersReader, CountersWriter};
+use levibot_shm::records::{
+    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
+};
+use levibot_shm::{Appender, Journal};
+
+use super::checkpoint::ShadowRecovery;
+use super::config::EmptyJournal;
+use super::config::{DaemonConfig, Reconcile, StrategySettings};
+use super::faults::{FaultWatch, Maintenance, stop_on_journal_failure};
+use super::recovery::{self, Recovered};
+use super::state::{CounterIndex, DaemonState, HaltState, ParamsMailbox, lock};
+use super::strategies::PerInstrument;
 
 /// Counters the daemon's counters file holds at most.
 pub const COUNTERS_CAPACITY: usize = 1024;
@@ -67,8 +65,6 @@ const MAINTAIN_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the state is checkpointed into the journal, so that recovery never needs a
 /// segment retention has pruned (see `checkpoint.rs`).
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
-
-use levibot_shm::codes::Phase;
 
 mod gauges;
 

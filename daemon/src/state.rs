@@ -3,14 +3,18 @@
 //! back by label, and the [`ControlHandler`] the control socket calls. Also the daemon's own
 //! halts: why trading is halted, and whether what the venue confirmed lets it resume.
 
-use levibot_engine::risk::TradingState;
-use levibot_shm::codes::halt_reason;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use levibot_shm::codes::label;
+use levibot_control::{
+    ControlHandler, InstrumentStatus, KillReport, Peer, SessionStatus, StatusReport,
+};
+use levibot_engine::pipeline::{TradingCommand, TradingControl, WsFeedStats};
+use levibot_engine::risk::{RiskLimits, TradingState};
+use levibot_engine::strategy::ParamsSender;
+use levibot_shm::codes::{Phase, counter_type, halt_reason, label, label::microquote_text};
 use levibot_shm::counters::{Counter, CountersReader, CountersWriter};
 use levibot_shm::records::{DaemonEvent, Record, daemon_event, event_source, record_type};
 use levibot_shm::{Appender, ShmError};
@@ -18,15 +22,6 @@ use levibot_shm::{Appender, ShmError};
 use super::config::DaemonConfig;
 use super::run::{PhaseCell, StrategyParamsOf, unix_now_ns};
 use super::strategies::ParamsByInstrument;
-use levibot_control::{
-    ControlHandler, InstrumentStatus, KillReport, Peer, SessionStatus, StatusReport,
-};
-use levibot_engine::pipeline::{TradingCommand, TradingControl, WsFeedStats};
-use levibot_engine::risk::RiskLimits;
-use levibot_engine::strategy::ParamsSender;
-use levibot_shm::codes::Phase;
-use levibot_shm::codes::counter_type;
-use levibot_shm::codes::label::microquote_text;
 
 /// The counters file read back by label (the daemon's own view, as levictl's).
 pub(super) struct CounterIndex {

@@ -10,7 +10,6 @@
 //!   orders and positions, the daemon reconciles (cancel-all) and no order id is ever sent twice;
 //! - the books sync from a REST API on a port of its own (`rest_url`), and the daemon trades.
 
-use levibot_shm::codes::reject_reason;
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use crate::common::harness::*;
 
 use levibot_daemon::{config, recovery};
+use levibot_shm::codes::reject_reason;
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, Record, SentOrder, daemon_event, exec_type, order_kind,
 };

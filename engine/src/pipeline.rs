@@ -28,7 +28,6 @@ pub mod stages;
 pub mod venue;
 pub mod ws_feed;
 
-use levibot_shm::codes::{counter_type, writer_id};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -36,7 +35,7 @@ use levibot_gateway::binance::Decoder;
 use levibot_gateway::fix::{FixConfigError, OrderEncoder};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::Journal;
-use levibot_shm::codes::label;
+use levibot_shm::codes::{counter_type, label, writer_id};
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
 

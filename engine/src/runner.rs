@@ -2,13 +2,12 @@
 //! several) until told to stop, then draining it. It counts duty cycles, work and the longest
 //! cycle into shm counters that `levictl stat` and the exporter read.
 
-use levibot_shm::codes::counter_type;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use levibot_shm::ShmError;
-use levibot_shm::codes::label;
+use levibot_shm::codes::{counter_type, label};
 use levibot_shm::counters::{Counter, CountersWriter};
 
 use crate::agent::{Agent, AgentError};

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use levibot_shm::clock::unix_now_ns;
-use levibot_shm::codes::label::MICROQUOTE_PER_QUOTE;
-use levibot_shm::codes::{Phase, RiskCheck, halt_reason, label, reject_reason};
+use levibot_shm::codes::{
+    Phase, RiskCheck, halt_reason, label, label::MICROQUOTE_PER_QUOTE, reject_reason,
+};
 use levibot_shm::counters::CountersReader;
 use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::paths::counters_path;

@@ -28,8 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use levibot_shm::codes::counter_type;
-use levibot_shm::codes::halt_reason;
+use levibot_shm::codes::{counter_type, halt_reason};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::paths::counters_path;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy};

@@ -3,7 +3,6 @@
 //! MsgSeqNum, garbled input, missing fields, the venue's ResendRequest, the Logout handshake,
 //! reports decoded into records, sequence numbers kept across sessions, random bytes.
 
-use levibot_shm::codes::reject_reason;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use levibot_gateway::fix::{
     INSTRUMENT_UNKNOWN, MessageHandling, ReportError, SessionConfig, SessionConfigError,
     SessionError, SessionEvent, SessionSeqNums, SessionState, checksum, parse_message,
 };
+use levibot_shm::codes::reject_reason;
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, report_flag, side,
 };

@@ -4,7 +4,6 @@
 //! `GapUnfilled` (Reset over it, GapFill over a dropped report, timeout, session end) and a
 //! normal GapFill is not; the transport hands reports only while the caller has room.
 
-use levibot_shm::codes::reject_reason;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -13,6 +12,7 @@ use levibot_gateway::fix::{
     ORDER_SEQ_MAP_LEN, SEQ_NUM_MAX, SessionError, SessionEvent, SessionSeqNums, SessionState,
     parse_message,
 };
+use levibot_shm::codes::reject_reason;
 use levibot_shm::records::{OrderRequest, exec_type, order_kind};
 
 use crate::support::*;

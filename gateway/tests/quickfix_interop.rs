@@ -7,7 +7,6 @@
 //! connection and a new session restored from the saved sequence numbers, without a reset: the
 //! Executor takes our next numbers and we take its, and another order fills.
 
-use levibot_shm::codes::reject_reason;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use levibot_gateway::fix::{
     SessionState,
 };
 use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::codes::reject_reason;
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
 };

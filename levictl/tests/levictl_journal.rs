@@ -8,9 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use levibot_shm::codes::RiskCheck;
-use levibot_shm::codes::counter_type;
-use levibot_shm::codes::writer_id;
+use levibot_shm::codes::{RiskCheck, counter_type, writer_id};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{

@@ -1,12 +1,13 @@
 //! Zero allocations per append (and per tailer poll) in steady state, counted by a global
 //! allocator that counts the calls made on the measuring thread.
 
-use levibot_testkit::allocations;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::common::*;
 use levibot_shm::{Journal, StartAt, Tailer};
+use levibot_testkit::allocations;
+
+use crate::common::*;
 
 #[test]
 fn steady_state_appends_and_polls_do_not_allocate() {

@@ -1,8 +1,8 @@
 //! Unit tests of the pieces; the whole file is tested in `daemon/tests/config.rs`.
+use levibot_engine::risk::{LimitProblem, RiskLimitsError};
 
 use super::daemon::log_level;
 use super::*;
-use levibot_engine::risk::{LimitProblem, RiskLimitsError};
 
 #[test]
 fn log_levels_are_tracing_directives() {

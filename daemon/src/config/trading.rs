@@ -2,11 +2,6 @@
 //! Amounts in the file are decimals in the instrument's assets, strategy sizes in its ticks and
 //! lots; here they become the engine's integer units.
 
-use levibot_gateway::decimal::{DecimalError, Scale, parse_units};
-use levibot_gateway::instrument::{Instrument, InstrumentTable};
-
-use super::StrategySettings;
-use super::reader::{self, Problems, Section};
 use levibot_engine::pipeline::reference;
 use levibot_engine::risk::{
     COLLAR_BPS_MAX, INSTRUMENT_NOTIONAL_MAX, Notional, OPEN_ORDERS_MAX, QTY_UNITS_MAX,
@@ -15,6 +10,11 @@ use levibot_engine::risk::{
 };
 use levibot_engine::strategy::maker::{MakerParams, StrategyParamsError};
 use levibot_engine::strategy::signal::{SIGNAL_INPUT_NAMES, SIGNAL_INPUTS, SignalParams};
+use levibot_gateway::decimal::{DecimalError, Scale, parse_units};
+use levibot_gateway::instrument::{Instrument, InstrumentTable};
+
+use super::StrategySettings;
+use super::reader::{self, Problems, Section};
 
 /// Longest rate-limit window: one hour.
 pub const RATE_WINDOW_MS_MAX: i64 = 3_600_000;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
+use levibot_engine::pipeline::ws_feed::RECONNECT_AFTER_BINANCE;
 use levibot_gateway::capture::exchange_info_body;
 use levibot_gateway::fix::{
     API_KEY_LEN_MAX, BinanceLogon, COMP_ID_LEN_MAX, HEART_BT_INT_S_MAX, MessageHandling,
@@ -22,7 +23,6 @@ use levibot_gateway::ws::{RestEndpoint, Stream};
 
 use super::reader::{self, Base, Problems, Section};
 use super::{MarketDataSettings, OrderEntrySettings, ParseOptions};
-use levibot_engine::pipeline::ws_feed::RECONNECT_AFTER_BINANCE;
 
 /// Longest URL accepted.
 pub const URL_LEN_MAX: usize = 2048;

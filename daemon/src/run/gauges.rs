@@ -111,6 +111,8 @@ pub(super) struct Watchdog {
     interval: Option<Duration>,
     last_notify: Instant,
     seen: HashMap<usize, (i64, Instant)>,
+    /// `.duty_cycles`: how every agent's duty-cycle counter label ends (`label::agent`).
+    duty_cycles_suffix: String,
 }
 
 impl Watchdog {
@@ -120,13 +122,14 @@ impl Watchdog {
             interval: sd_notify::watchdog_enabled().map(|d| d / 2),
             last_notify: Instant::now(),
             seen: HashMap::new(),
+            duty_cycles_suffix: format!(".{}", label::AGENT_DUTY_CYCLES),
         }
     }
 
     fn all_fresh(&mut self, counters: &CounterIndex) -> bool {
         let now = Instant::now();
         let mut fresh = true;
-        for (id, label) in counters.ids_with_suffix(".duty_cycles") {
+        for (id, label) in counters.ids_with_suffix(&self.duty_cycles_suffix) {
             debug_assert!(label.starts_with(label::AGENT_PREFIX));
             let value = counters.value(id);
             let entry = self.seen.entry(id).or_insert((value, now));

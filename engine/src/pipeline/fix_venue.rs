@@ -12,7 +12,6 @@
 //! does not fill ([`SessionEvent::GapUnfilled`]) in `venue.order_entry.gaps_unfilled`: a fill
 //! may be missing, so the daemon watches both, halts and asks for a mass status.
 
-use levibot_shm::codes::reject_reason;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
@@ -24,7 +23,7 @@ use std::path::Path;
 use levibot_gateway::fix::SessionSeqNums;
 use levibot_gateway::tls::TlsConfig;
 use levibot_gateway::ws::Backoff;
-use levibot_shm::codes::{counter_type, label};
+use levibot_shm::codes::{counter_type, label, reject_reason};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     ExecutionReport, FixSeqNums, OrderRequest, Record, SentOrder, exec_type,

@@ -3,8 +3,7 @@
 //! Its own file because it is the pipeline's last stage, the one that faces the venue's
 //! order entry.
 
-use levibot_shm::codes::label;
-use levibot_shm::codes::reject_reason;
+use levibot_shm::codes::{label, reject_reason};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, SentOrder, order_kind};
 use levibot_shm::{Appender, ShmError};

@@ -3,9 +3,7 @@
 //! between two orders, and the engine's positions, PnL and status rounds published as gauges.
 //! Its own file because it is the one stage wrapped around the risk engine.
 
-use levibot_shm::codes::counter_type;
-use levibot_shm::codes::label;
-use levibot_shm::codes::label::MICROQUOTE_PER_QUOTE;
+use levibot_shm::codes::{counter_type, label, label::MICROQUOTE_PER_QUOTE};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{ExecutionReport, Record, RiskReject, exec_type};
 use levibot_shm::{Appender, ShmError};

@@ -4,8 +4,7 @@
 
 use levibot_gateway::binance::{DepthSnapshot, LEVELS_PER_MESSAGE_MAX};
 use levibot_gateway::source::OwnedSnapshot;
-use levibot_shm::codes::counter_type;
-use levibot_shm::codes::label;
+use levibot_shm::codes::{counter_type, label};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
     ExecutionReport, Level, OrderRequest, Record, TRADE_FLAG_BUYER_IS_MAKER,
