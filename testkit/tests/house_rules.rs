@@ -53,6 +53,17 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-exporter",
         ],
     ),
+    (
+        "levibot-backtest",
+        &[
+            "levibot-shm",
+            "levibot-gateway",
+            "levibot-book",
+            "levibot-sim",
+            "levibot-engine",
+            "levibot-daemon",
+        ],
+    ),
     ("levibot-packaging", &[]),
     ("levibot-fuzzing", ANY),
     ("levibot-bench", ANY),

@@ -1,0 +1,62 @@
+//! Where a backtest's market data comes from: venue messages in the venue's own bytes (Binance
+//! Spot's combined-stream JSON and REST depth snapshots), each with the time it was received
+//! and, where the input knows it, the time the venue made it. The engine decodes these bytes
+//! with the live decoder; the simulated venue decodes them too, at the venue's time.
+//!
+//! Every reader streams from disk: memory does not grow with the input's length (one message
+//! at a time, in a buffer reused from one message to the next).
+
+pub mod capture;
+pub mod tardis;
+
+use std::path::PathBuf;
+
+/// What one input message is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// A market-data stream message (a combined-stream wrapper `{"stream":..,"data":..}`).
+    Stream,
+    /// A REST depth snapshot body (`{"lastUpdateId":..,"bids":..,"asks":..}`) of one symbol.
+    Snapshot,
+}
+
+/// One message, borrowed from the reader's buffer until the next call.
+#[derive(Clone, Copy, Debug)]
+pub struct InputEvent<'a> {
+    pub kind: InputKind,
+    /// When it was received, ns since the Unix epoch (the engine sees it then).
+    pub recv_ns: u64,
+    /// When the venue made it, ns since the Unix epoch, if the input says so apart from the
+    /// bytes (Tardis' `timestamp`); `None`: the venue time comes from the message itself
+    /// (`E`/`T`) or the feed latency model.
+    pub exchange_ns: Option<u64>,
+    /// The symbol of a snapshot (upper case, as the venue spells it); `None` for a stream
+    /// message, whose bytes name it.
+    pub symbol: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
+/// Why an input could not be read: names the file and where in it.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line or row that is not what the format says, with its 1-based line number.
+    #[error("{path}:{line}: {problem}")]
+    Format {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
+}
+
+/// A reader of input messages, oldest first by `recv_ns` (a reader whose input goes back in
+/// time says so with an error naming the line, rather than reorder it).
+pub trait InputSource {
+    /// The next message, or `None` at the end.
+    fn next_event(&mut self) -> Result<Option<InputEvent<'_>>, InputError>;
+}

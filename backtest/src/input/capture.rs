@@ -1,0 +1,1 @@
+//! A capture in the corpus's format, streamed.

@@ -1,0 +1,1 @@
+//! Tardis CSV, streamed.

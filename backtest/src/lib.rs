@@ -1,0 +1,13 @@
+//! `levibot-backtest`: what a strategy, with these parameters and these risk limits, would
+//! have done on this data. The live engine's own stages (the decoder, books, features,
+//! strategies, risk checks and order encoder of `levibotd`, from the same TOML) run
+//! single-threaded on a virtual clock against a simulated venue that replays recorded market
+//! data at the venue's time, with latency and queue-position models.
+//!
+//! - [`input`]: recorded market data, streamed from disk (captures, Tardis CSV).
+//! - [`results`]: what the run measures, folded into the summary and the report's series.
+//! - [`report`]: the self-contained HTML report.
+
+pub mod input;
+pub mod report;
+pub mod results;

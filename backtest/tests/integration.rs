@@ -1,0 +1,1 @@
+//! The backtest's integration tests, one binary: each file is a module.
