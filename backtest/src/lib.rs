@@ -8,6 +8,10 @@
 //! - [`results`]: what the run measures, folded into the summary and the report's series.
 //! - [`report`]: the self-contained HTML report.
 
+pub mod clock;
+pub mod exchange;
 pub mod input;
 pub mod report;
 pub mod results;
+pub mod run;
+pub mod venue;

@@ -50,7 +50,9 @@ pub enum RequestKind {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ResultEvent {
     /// A market message was replayed (venue time).
-    Message { t_ns: u64 },
+    Message {
+        t_ns: u64,
+    },
     /// The mid price of an instrument changed (price units, times 2 to stay integral:
     /// `bid + ask`), venue time.
     Mid {
@@ -67,7 +69,10 @@ pub enum ResultEvent {
     Fill(FillEvent),
     /// The venue refused a request; `reason` is a short stable name (`post_only_would_cross`,
     /// `price_off_tick`, ...), or risk refused it (`risk.<check>`).
-    Reject { t_ns: u64, reason: &'static str },
+    Reject {
+        t_ns: u64,
+        reason: &'static str,
+    },
     Latency(LatencyEvent),
 }
 

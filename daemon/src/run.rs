@@ -700,14 +700,14 @@ fn catch_up(shadow: &mut ShadowRecovery) {
 
 /// Writes the run's first records: the instruments, the config text, STARTED and (after a
 /// crash) RECOVERED.
-fn journal_start(
+/// Journals an `InstrumentDef` for every instrument of `instruments`, so that readers name
+/// symbols and show exact decimals (the daemon at its start, a backtest at its).
+pub fn journal_instruments(
     events: &mut Appender,
-    config: &DaemonConfig,
-    recovered: &Recovered,
+    instruments: &InstrumentTable,
 ) -> Result<(), DaemonError> {
-    let fail = |e: levibot_shm::ShmError| start_error("journal")(e);
-    for id in 0..config.instruments.len() as u32 {
-        let Some(i) = config.instruments.get(id) else {
+    for id in 0..instruments.len() as u32 {
+        let Some(i) = instruments.get(id) else {
             continue;
         };
         let symbol = i.symbol.to_string();
@@ -720,8 +720,18 @@ fn journal_start(
         .ok_or_else(|| start_error("instrument")(format!("symbol {symbol} is too long")))?;
         events
             .append(InstrumentDef::RECORD_TYPE, def.to_bytes())
-            .map_err(fail)?;
+            .map_err(start_error("journal"))?;
     }
+    Ok(())
+}
+
+fn journal_start(
+    events: &mut Appender,
+    config: &DaemonConfig,
+    recovered: &Recovered,
+) -> Result<(), DaemonError> {
+    let fail = |e: levibot_shm::ShmError| start_error("journal")(e);
+    journal_instruments(events, &config.instruments)?;
     events
         .append(record_type::CONFIG_TEXT, config.text.as_bytes())
         .map_err(fail)?;

@@ -432,8 +432,10 @@ where
         counters: &CountersWriter,
         fused: bool,
     ) -> Result<(Self, PipelineControls<S::Params>), PipelineError> {
+        // The journal's clock: the machine's, or a backtest's virtual one. Nothing in the
+        // stages reads another.
         let clock = StageClock {
-            clock: quanta::Clock::new(),
+            clock: journal.clock(),
             calibration: journal.calibration(),
         };
         let instruments_len = spec.instruments.len();

@@ -81,6 +81,8 @@ pub struct CaptureLine<'a> {
     pub url: Option<&'a str>,
     /// Receive time, seconds since the Unix epoch.
     pub epoch_seconds: f64,
+    /// The same, exactly, in nanoseconds (digits past the ninth decimal are dropped).
+    pub epoch_ns: u64,
     /// The message exactly as recorded.
     pub body: &'a [u8],
 }
@@ -103,12 +105,23 @@ pub fn capture_lines(data: &[u8]) -> impl Iterator<Item = Result<CaptureLine<'_>
         .filter_map(move |(index, raw)| {
             let line_offset = offset;
             offset += raw.len() + 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-            if raw.iter().all(u8::is_ascii_whitespace) || find(raw, b" <-> ").is_some() {
-                return None;
-            }
-            Some(parse_line(raw, index + 1, line_offset))
+            parse_capture_line(raw, index + 1, line_offset)
         })
+}
+
+/// One line of a capture (without its `\n`), 1-based line `line` at byte `offset` of its
+/// file: `None` for a `<->` header or a blank line, else the message or why the line is not
+/// one. For readers that stream a capture from disk rather than hold it.
+pub fn parse_capture_line(
+    raw: &[u8],
+    line: usize,
+    offset: usize,
+) -> Option<Result<CaptureLine<'_>, CaptureError>> {
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if raw.iter().all(u8::is_ascii_whitespace) || find(raw, b" <-> ").is_some() {
+        return None;
+    }
+    Some(parse_line(raw, line, offset))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -129,23 +142,62 @@ fn parse_line(raw: &[u8], line: usize, offset: usize) -> Result<CaptureLine<'_>,
         None => (None, raw),
     };
     let colon = find(rest, b": ").ok_or(error("no '<epoch>: ' before the message"))?;
-    let epoch_seconds = std::str::from_utf8(&rest[..colon])
+    let time = &rest[..colon];
+    let not_seconds = error("the receive time is not a number of seconds");
+    let epoch_seconds = std::str::from_utf8(time)
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|e| e.is_finite() && *e >= 0.0)
-        .ok_or(error("the receive time is not a number of seconds"))?;
+        .ok_or(not_seconds.clone())?;
+    let epoch_ns = seconds_to_ns(time).ok_or(not_seconds)?;
     Ok(CaptureLine {
         line,
         offset,
         url,
         epoch_seconds,
+        epoch_ns,
         body: &rest[colon + 2..],
     })
+}
+
+/// `seconds[.fraction]` as nanoseconds, exactly (fraction digits past the ninth dropped);
+/// `None` if it is not that or does not fit.
+fn seconds_to_ns(text: &[u8]) -> Option<u64> {
+    let (whole, fraction) = match text.iter().position(|&b| b == b'.') {
+        Some(dot) => (&text[..dot], &text[dot + 1..]),
+        None => (text, &[][..]),
+    };
+    if whole.is_empty() || !whole.iter().chain(fraction).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut ns: u64 = 0;
+    for &d in whole {
+        ns = ns.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    let mut fraction_ns: u64 = 0;
+    for i in 0..9 {
+        let digit = fraction.get(i).map_or(0, |d| u64::from(d - b'0'));
+        fraction_ns = fraction_ns * 10 + digit;
+    }
+    ns.checked_mul(1_000_000_000)?.checked_add(fraction_ns)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receive_times_in_nanoseconds_are_exact() {
+        assert_eq!(
+            seconds_to_ns(b"1700000000.154"),
+            Some(1_700_000_000_154_000_000)
+        );
+        assert_eq!(seconds_to_ns(b"3"), Some(3_000_000_000));
+        assert_eq!(seconds_to_ns(b"1.0000000019"), Some(1_000_000_001));
+        assert_eq!(seconds_to_ns(b"1e9"), None);
+        assert_eq!(seconds_to_ns(b".5"), None);
+        assert_eq!(seconds_to_ns(b"99999999999999999999"), None);
+    }
 
     #[test]
     fn reads_stream_and_rest_lines() {

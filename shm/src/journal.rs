@@ -108,6 +108,18 @@ struct JournalCore {
 /// `JournalCore::retention_floor` when no floor is set.
 const NO_RETENTION_FLOOR: u64 = u64::MAX;
 
+/// What a journal stamps its frames with ([`quanta::Clock::raw`]), the calibration that turns
+/// those stamps into time, and the run's epoch: measured by [`Journal::open`], given to
+/// [`Journal::open_with_clock`] (a backtest's virtual clock: `quanta::Clock::mock()` in
+/// nanoseconds since the Unix epoch).
+#[derive(Clone, Debug)]
+pub struct JournalClock {
+    pub clock: quanta::Clock,
+    pub calibration: TscCalibration,
+    /// Non-zero.
+    pub epoch: u64,
+}
+
 /// A journal open for writing. Cheap to clone handles come from [`Journal::appender`].
 pub struct Journal {
     shared: Arc<JournalCore>,
@@ -130,6 +142,22 @@ impl Journal {
     /// always starts a new segment with a new epoch, so that every segment has one writer run and
     /// one TSC calibration.
     pub fn open(config: &JournalConfig) -> Result<Journal> {
+        let clock = quanta::Clock::new();
+        let calibration = TscCalibration::measure(&clock);
+        Journal::open_with_clock(
+            config,
+            JournalClock {
+                clock,
+                calibration,
+                epoch: new_epoch(),
+            },
+        )
+    }
+
+    /// [`open`](Self::open), stamping frames with a given clock and writing its calibration
+    /// and epoch into the segment headers, instead of the machine's: a backtest's virtual
+    /// clock, so that the same run writes the same frames. Nothing else differs.
+    pub fn open_with_clock(config: &JournalConfig, given: JournalClock) -> Result<Journal> {
         config.check()?;
         let dir = &config.dir;
         fs::create_dir_all(dir).map_err(|e| ShmError::io(dir, "create_dir_all", e))?;
@@ -148,9 +176,11 @@ impl Journal {
             Err(fs::TryLockError::Error(e)) => return Err(ShmError::io(&lock_path, "flock", e)),
         }
 
-        let clock = quanta::Clock::new();
-        let calibration = TscCalibration::measure(&clock);
-        let epoch = new_epoch();
+        let JournalClock {
+            clock,
+            calibration,
+            epoch,
+        } = given;
         let listing = list_segments(dir)?;
 
         let (recovery, next_sequences, segment_size) = if listing.is_empty() {
@@ -220,6 +250,12 @@ impl Journal {
 
     pub fn calibration(&self) -> TscCalibration {
         self.shared.calibration
+    }
+
+    /// The clock this journal stamps frames with (see [`JournalClock`]): the one whatever
+    /// writes into it should stamp with too.
+    pub fn clock(&self) -> quanta::Clock {
+        self.shared.clock.clone()
     }
 
     /// The largest payload one frame may carry in this journal.

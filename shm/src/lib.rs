@@ -46,7 +46,9 @@ mod tailer;
 
 pub use clock::TscCalibration;
 pub use error::{Result, ShmError};
-pub use journal::{Appender, Journal, JournalConfig, RecoveryReport, SegmentFile, list_segments};
+pub use journal::{
+    Appender, Journal, JournalClock, JournalConfig, RecoveryReport, SegmentFile, list_segments,
+};
 pub use layout::{
     FRAME_HEADER_LEN, LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, PAYLOAD_LEN_MAX, Position,
     RecordType, WRITERS_MAX,

@@ -1,6 +1,8 @@
 //! `venue-sim`, the simulated venue (issue 5): a matching engine with the instruments' exchange
 //! filters, its market data over WebSocket and REST, and FIX 4.4 order entry.
 //!
+//! - [`filters`]: the exchange filters in an instrument's units, and a venue's reject reasons
+//!   (the backtest's venue checks orders with them too).
 //! - [`matching`]: price-time-priority books, order entry to owner notices and feed updates.
 //! - [`feed`]: the venue's market data as Binance combined-stream messages and REST snapshots.
 //! - [`flow`]: synthetic traders that move prices.
@@ -13,6 +15,7 @@
 
 pub mod demo;
 pub mod feed;
+pub mod filters;
 pub mod fix_acceptor;
 pub mod fix_server;
 pub mod flow;

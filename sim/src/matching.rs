@@ -11,64 +11,13 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use levibot_gateway::instrument::Instrument;
 use levibot_shm::records::{ord_type, side, time_in_force};
-use rust_decimal::Decimal;
+
+pub use crate::filters::{FilterError, Filters, RejectReason};
 
 /// A price level's price and total quantity.
 pub type LevelTotal = (i64, i64);
 /// The best bid and ask levels, if any.
 pub type Top = (Option<LevelTotal>, Option<LevelTotal>);
-
-/// Why the venue refused an order (the text goes into FIX Text(58); the code into
-/// OrdRejReason(103) where FIX has one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RejectReason {
-    UnknownInstrument,
-    /// Side, order type or time in force the venue does not take.
-    Unsupported,
-    PriceOffTick,
-    QtyOffLot,
-    QtyOutOfRange,
-    PriceOutOfRange,
-    NotionalTooSmall,
-    /// The client order id is already working.
-    DuplicateClientOrderId,
-    /// Cancel or replace of an order that is not working.
-    UnknownOrder,
-    /// A fill-or-kill order that could not fill at once, entirely.
-    WouldNotFill,
-    /// The venue refused it for its own reasons (overload, a test fault): nothing rests.
-    Refused,
-}
-
-impl RejectReason {
-    /// FIX OrdRejReason (103) / CxlRejReason (102): 0 broker option, 1 unknown symbol, 5 unknown
-    /// order, 6 duplicate order, 99 other.
-    pub fn fix_code(self) -> u32 {
-        match self {
-            RejectReason::UnknownInstrument => 1,
-            RejectReason::UnknownOrder => 5,
-            RejectReason::DuplicateClientOrderId => 6,
-            RejectReason::Unsupported => 0,
-            _ => 99,
-        }
-    }
-
-    pub fn text(self) -> &'static str {
-        match self {
-            RejectReason::UnknownInstrument => "unknown instrument",
-            RejectReason::Unsupported => "unsupported side, order type or time in force",
-            RejectReason::PriceOffTick => "price is not a multiple of the tick size",
-            RejectReason::QtyOffLot => "quantity is not a multiple of the step size",
-            RejectReason::QtyOutOfRange => "quantity outside the LOT_SIZE filter",
-            RejectReason::PriceOutOfRange => "price outside the PRICE_FILTER",
-            RejectReason::NotionalTooSmall => "notional below the MIN_NOTIONAL filter",
-            RejectReason::DuplicateClientOrderId => "duplicate client order id",
-            RejectReason::UnknownOrder => "unknown order",
-            RejectReason::WouldNotFill => "fill-or-kill order could not fill",
-            RejectReason::Refused => "the venue refused the order; try again",
-        }
-    }
-}
 
 /// An order as the venue receives it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,19 +147,6 @@ pub struct WorkingOrder {
     pub avg_px: i64,
 }
 
-/// The exchange filters of one instrument, in its units.
-#[derive(Clone, Copy, Debug)]
-struct Filters {
-    tick_units: i64,
-    lot_units: i64,
-    qty_min: i64,
-    qty_max: i64,
-    px_min: i64,
-    px_max: i64,
-    /// `px x qty` in price units x quantity units must reach this (0: none).
-    notional_min: i128,
-}
-
 /// One instrument's book.
 #[derive(Debug)]
 struct Book {
@@ -241,26 +177,6 @@ pub struct MatchingEngine {
     next_trade_id: u64,
 }
 
-/// Why a matching engine could not be made.
-#[derive(Debug, thiserror::Error)]
-#[error("instrument {symbol}: {reason}")]
-pub struct FilterError {
-    pub symbol: String,
-    pub reason: String,
-}
-
-fn units(
-    value: Decimal,
-    scale: levibot_gateway::decimal::Scale,
-    symbol: &str,
-    what: &str,
-) -> Result<i64, FilterError> {
-    scale.from_decimal_value(value).map_err(|e| FilterError {
-        symbol: symbol.to_owned(),
-        reason: format!("{what} {value}: {e}"),
-    })
-}
-
 impl MatchingEngine {
     /// Books for `instruments` (ids `0..n`, as an `InstrumentTable` numbers them), each starting
     /// at update id `first_update_id`.
@@ -274,30 +190,8 @@ impl MatchingEngine {
                     reason: format!("id {} where {i} was expected", instrument.id),
                 });
             }
-            let (ps, qs) = (instrument.price_scale, instrument.qty_scale);
-            // min notional in price units x quantity units: value / (price unit x qty unit).
-            let unit = ps.unit() * qs.unit();
-            let notional = instrument.min_notional / unit;
-            if notional.fract() != Decimal::ZERO {
-                return Err(FilterError {
-                    symbol: symbol.to_owned(),
-                    reason: format!(
-                        "min notional {} in units of {unit}",
-                        instrument.min_notional
-                    ),
-                });
-            }
-            let notional_min = notional.mantissa() / 10i128.pow(notional.scale());
             books.push(Book {
-                filters: Filters {
-                    tick_units: instrument.tick_units,
-                    lot_units: instrument.lot_units,
-                    qty_min: units(instrument.min_qty, qs, symbol, "min qty")?,
-                    qty_max: units(instrument.max_qty, qs, symbol, "max qty")?,
-                    px_min: units(instrument.min_price, ps, symbol, "min price")?,
-                    px_max: units(instrument.max_price, ps, symbol, "max price")?,
-                    notional_min,
-                },
+                filters: Filters::of(instrument)?,
                 bids: BTreeMap::new(),
                 asks: BTreeMap::new(),
                 update_id: first_update_id,
@@ -458,43 +352,19 @@ impl MatchingEngine {
             .books
             .get(order.instrument_id as usize)
             .ok_or(RejectReason::UnknownInstrument)?;
-        let f = &book.filters;
-        let supported_side = matches!(order.side, side::BUY | side::SELL);
-        let supported_type = match order.ord_type {
-            ord_type::LIMIT => matches!(
-                order.time_in_force,
-                time_in_force::GTC | time_in_force::IOC | time_in_force::FOK
-            ),
-            ord_type::MARKET => true,
-            _ => false,
-        };
-        if !supported_side || !supported_type {
-            return Err(RejectReason::Unsupported);
-        }
         if self
             .working
             .contains_key(&(order.owner, order.client_order_id))
         {
             return Err(RejectReason::DuplicateClientOrderId);
         }
-        if order.qty <= 0 || order.qty % f.lot_units != 0 {
-            return Err(RejectReason::QtyOffLot);
-        }
-        if order.qty < f.qty_min || (f.qty_max > 0 && order.qty > f.qty_max) {
-            return Err(RejectReason::QtyOutOfRange);
-        }
-        if order.ord_type == ord_type::LIMIT {
-            if order.px <= 0 || order.px % f.tick_units != 0 {
-                return Err(RejectReason::PriceOffTick);
-            }
-            if order.px < f.px_min || (f.px_max > 0 && order.px > f.px_max) {
-                return Err(RejectReason::PriceOutOfRange);
-            }
-            if (order.px as i128) * (order.qty as i128) < f.notional_min {
-                return Err(RejectReason::NotionalTooSmall);
-            }
-        }
-        Ok(())
+        book.filters.check(
+            order.side,
+            order.ord_type,
+            order.time_in_force,
+            order.px,
+            order.qty,
+        )
     }
 
     /// Refuses a new order without looking at it (the venue's own reasons): a REJECTED notice.

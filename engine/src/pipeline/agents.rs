@@ -310,6 +310,10 @@ impl<V: Venue, R: Rings> GatewayAgent<V, R> {
     pub fn stage(&self) -> &GatewayStage<V> {
         &self.stage
     }
+
+    pub fn stage_mut(&mut self) -> &mut GatewayStage<V> {
+        &mut self.stage
+    }
 }
 
 impl<V: Venue, R: Rings> Agent for GatewayAgent<V, R> {

@@ -1,0 +1,271 @@
+//! The simulated venue of a backtest: it replays the recorded market at the venue's time and
+//! matches our orders against it. Its book is the recorded L2 book (the same `OrderBook` the
+//! engine keeps, fed the same bytes through the same decoder); our orders are not in it. A
+//! resting order of ours fills when the market trades through its queue position
+//! (`queue.rs`) or when the recorded book crosses its price; an order that crosses on arrival
+//! takes liquidity by walking the recorded book. Orders are checked with the simulated venue's
+//! exchange filters (`levibot_sim::filters`).
+//!
+//! What it assumes (docs/backtest.md says it for quants):
+//! - No market impact: our fills take nothing out of the recorded book or tape, so two of our
+//!   orders can take the same recorded liquidity, and the market never reacts to our quotes.
+//! - Our orders at one price share one FIFO: the second is behind the first, and trade volume
+//!   the first took does not reach the second.
+//! - A resting order whose price the recorded book crosses fills whole at its own price.
+//! - A trade stream: `trade` or `aggTrade`, whichever an instrument shows first; the other is
+//!   ignored for matching (both describe the same executions).
+
+mod matching;
+pub mod queue;
+
+use std::collections::{BTreeMap, HashMap};
+
+use levibot_book::{BookLimits, OrderBook};
+use levibot_gateway::binance::{Decoder, MarketEvent};
+use levibot_gateway::instrument::InstrumentTable;
+use levibot_shm::records::ExecutionReport;
+use levibot_sim::filters::{FilterError, Filters};
+
+use crate::input::InputKind;
+use crate::results::ResultEvent;
+pub use queue::{QueueModel, QueuePos};
+
+/// What to do when our new order would trade against a resting order of ours (Binance's
+/// `selfTradePreventionMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfTradePrevention {
+    /// The incoming order expires (what crossed nothing still trades).
+    ExpireTaker,
+    /// Our resting orders it would meet expire; the incoming order goes on.
+    ExpireMaker,
+    /// Both.
+    ExpireBoth,
+}
+
+impl std::str::FromStr for SelfTradePrevention {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "expire_taker" => Ok(SelfTradePrevention::ExpireTaker),
+            "expire_maker" => Ok(SelfTradePrevention::ExpireMaker),
+            "expire_both" => Ok(SelfTradePrevention::ExpireBoth),
+            _ => Err(format!(
+                "self-trade prevention {s}: one of expire_taker, expire_maker, expire_both"
+            )),
+        }
+    }
+}
+
+/// How the simulated venue matches and charges.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExchangeConfig {
+    pub queue: QueueModel,
+    /// Fees in parts per million of the notional (100 = 1 bp); negative: a rebate.
+    pub maker_fee_ppm: i64,
+    pub taker_fee_ppm: i64,
+    pub self_trade: SelfTradePrevention,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        ExchangeConfig {
+            queue: QueueModel::RiskAverse,
+            maker_fee_ppm: 0,
+            taker_fee_ppm: 0,
+            self_trade: SelfTradePrevention::ExpireTaker,
+        }
+    }
+}
+
+/// Which trade stream an instrument's matching follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TradeStream {
+    Unknown,
+    Trade,
+    AggTrade,
+}
+
+/// One instrument at the venue.
+struct Market {
+    book: OrderBook,
+    filters: Filters,
+    /// Best bid and ask as the venue last saw them (book or ticker); 0: none.
+    bid: i64,
+    ask: i64,
+    trades: TradeStream,
+}
+
+/// One of our orders resting at the venue.
+#[derive(Clone, Copy, Debug)]
+struct Resting {
+    venue_order_id: u64,
+    instrument_id: u32,
+    side: u8,
+    px: i64,
+    qty: i64,
+    cum_qty: i64,
+    pos: QueuePos,
+    /// Market quantity ahead of it when it joined its queue (reported with its fills).
+    joined_ahead: i64,
+}
+
+/// Our orders at one price: the market quantity there, and ours in time priority.
+#[derive(Clone, Debug, Default)]
+struct Level {
+    market_qty: i64,
+    fifo: Vec<u64>,
+}
+
+/// A report the venue made, at its time.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer {
+    pub venue_ns: u64,
+    pub report: ExecutionReport,
+}
+
+/// Everything but the decoder (whose output borrows it while the rest changes).
+struct Core {
+    config: ExchangeConfig,
+    markets: Vec<Market>,
+    orders: HashMap<u64, Resting>,
+    /// (instrument, side, px) -> our orders there.
+    levels: BTreeMap<(u32, u8, i64), Level>,
+    next_venue_order_id: u64,
+    /// Our position per instrument, the venue's own view (quantity units, + long).
+    positions: Vec<i64>,
+    answers: Vec<Answer>,
+    results: Vec<ResultEvent>,
+}
+
+/// The simulated venue.
+pub struct Exchange {
+    decoder: Decoder,
+    core: Core,
+}
+
+/// Why an exchange could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    #[error(transparent)]
+    Filters(#[from] FilterError),
+    #[error("book: {0}")]
+    Book(#[from] levibot_book::BookError),
+}
+
+impl Exchange {
+    pub fn new(
+        instruments: &InstrumentTable,
+        config: ExchangeConfig,
+    ) -> Result<Exchange, ExchangeError> {
+        let mut markets = Vec::with_capacity(instruments.len());
+        for i in instruments.iter() {
+            markets.push(Market {
+                book: OrderBook::new(i.id, BookLimits::DEFAULT)?,
+                filters: Filters::of(i)?,
+                bid: 0,
+                ask: 0,
+                trades: TradeStream::Unknown,
+            });
+        }
+        Ok(Exchange {
+            decoder: Decoder::new(instruments.clone()),
+            core: Core {
+                config,
+                positions: vec![0; markets.len()],
+                markets,
+                orders: HashMap::new(),
+                levels: BTreeMap::new(),
+                next_venue_order_id: 1,
+                answers: Vec::new(),
+                results: Vec::new(),
+            },
+        })
+    }
+
+    /// A market message at the venue's time `t_ns`: the book moves, our resting orders may
+    /// fill. A message that does not decode is skipped (the engine counts it).
+    pub fn on_market(&mut self, kind: InputKind, symbol: Option<&str>, bytes: &[u8], t_ns: u64) {
+        let core = &mut self.core;
+        match kind {
+            InputKind::Snapshot => {
+                let Some(id) = symbol
+                    .and_then(|s| self.decoder.instruments().find(s.as_bytes()))
+                    .map(|i| i.id)
+                else {
+                    return;
+                };
+                if let Ok(snapshot) = self.decoder.decode_snapshot(bytes, id) {
+                    let _ = core.markets[id as usize].book.apply_snapshot(&snapshot);
+                    core.after_book_change(id, t_ns, true);
+                }
+            }
+            InputKind::Stream => {
+                core.results.push(ResultEvent::Message { t_ns });
+                let Ok(event) = self.decoder.decode(bytes, 0) else {
+                    return;
+                };
+                match event {
+                    MarketEvent::Depth(d) => {
+                        let id = d.instrument_id;
+                        for (side, levels) in [
+                            (levibot_shm::records::side::BUY, d.bids),
+                            (levibot_shm::records::side::SELL, d.asks),
+                        ] {
+                            for level in levels {
+                                core.on_level(id, side, level.px, level.qty);
+                            }
+                        }
+                        let _ = core.markets[id as usize].book.apply_update(&d);
+                        core.after_book_change(id, t_ns, false);
+                    }
+                    MarketEvent::BookTicker(t) => {
+                        core.on_top(t.instrument_id, t.bid_px, t.ask_px, t_ns);
+                    }
+                    MarketEvent::Trade(t) => {
+                        if core.follows(t.instrument_id, TradeStream::Trade) {
+                            core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
+                        }
+                    }
+                    MarketEvent::AggTrade(t) => {
+                        if core.follows(t.instrument_id, TradeStream::AggTrade) {
+                            core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
+                        }
+                    }
+                    MarketEvent::Skipped(_) => {}
+                }
+            }
+        }
+    }
+
+    /// An order request that reached the venue at `t_ns`.
+    pub fn on_request(&mut self, order: &levibot_shm::records::OrderRequest, t_ns: u64) {
+        self.core.on_request(order, t_ns);
+    }
+
+    /// The reports made since the last call, in the order made.
+    pub fn drain_answers(&mut self) -> std::vec::Drain<'_, Answer> {
+        self.core.answers.drain(..)
+    }
+
+    /// What the results get, in the order it happened.
+    pub fn drain_results(&mut self) -> std::vec::Drain<'_, ResultEvent> {
+        self.core.results.drain(..)
+    }
+
+    /// Our position in `instrument_id`, as the venue sees it.
+    pub fn position(&self, instrument_id: u32) -> i64 {
+        self.core
+            .positions
+            .get(instrument_id as usize)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Client order ids of our orders working at the venue, sorted.
+    pub fn working_order_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.core.orders.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,573 @@
+//! The simulated venue's matching: market events against our resting orders, and our requests
+//! against the recorded book. Reports follow the in-process venues' conventions (as
+//! `AckVenue` and the FIX session give them to the engine): a cancel is reported CANCELED
+//! under the cancelled order's id, a replace REPLACED under the new id, a refusal REJECTED
+//! under the request's own id.
+
+use levibot_shm::records::{
+    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
+};
+
+use super::{Answer, Core, Level, Resting, SelfTradePrevention, TradeStream};
+use crate::results::{FillEvent, RequestKind, ResultEvent};
+
+/// Most levels one taker order walks (a bound on its work; deeper is left unfilled).
+const TAKER_LEVELS_MAX: usize = 1000;
+
+impl Core {
+    /// Whether `instrument_id`'s matching follows trades of `stream` (the first it sees).
+    pub(super) fn follows(&mut self, instrument_id: u32, stream: TradeStream) -> bool {
+        let Some(m) = self.markets.get_mut(instrument_id as usize) else {
+            return false;
+        };
+        if m.trades == TradeStream::Unknown {
+            m.trades = stream;
+        }
+        m.trades == stream
+    }
+
+    /// The market quantity at one of the book's prices is now `qty`.
+    pub(super) fn on_level(&mut self, instrument_id: u32, level_side: u8, px: i64, qty: i64) {
+        let Some(level) = self.levels.get_mut(&(instrument_id, level_side, px)) else {
+            return;
+        };
+        let prev = level.market_qty;
+        level.market_qty = qty;
+        let mut ahead = f64::MIN;
+        for id in &level.fifo {
+            if let Some(order) = self.orders.get_mut(id) {
+                self.config
+                    .queue
+                    .on_depth(&mut order.pos, prev as f64, qty as f64);
+                // A later order of ours is never ahead of an earlier one.
+                order.pos.front = order.pos.front.max(ahead);
+                ahead = order.pos.front;
+            }
+        }
+    }
+
+    /// After the book changed (an update or, `reload`, a snapshot): our levels' market
+    /// quantities from the book, the top, crosses.
+    pub(super) fn after_book_change(&mut self, instrument_id: u32, t_ns: u64, reload: bool) {
+        if self.markets.get(instrument_id as usize).is_none() {
+            return;
+        }
+        if reload {
+            let keys: Vec<(u32, u8, i64)> = self
+                .levels
+                .range((instrument_id, 0, i64::MIN)..=(instrument_id, u8::MAX, i64::MAX))
+                .map(|(k, _)| *k)
+                .collect();
+            for (id, s, px) in keys {
+                let qty = market_qty_at(&self.markets[id as usize].book, s, px);
+                self.on_level(id, s, px, qty);
+            }
+        }
+        let market = &self.markets[instrument_id as usize];
+        let bid = market.book.best_bid().map_or(0, |l| l.px);
+        let ask = market.book.best_ask().map_or(0, |l| l.px);
+        self.on_top(instrument_id, bid, ask, t_ns);
+    }
+
+    /// The best bid and ask are now `bid` and `ask` (0: none): our orders they cross fill.
+    pub(super) fn on_top(&mut self, instrument_id: u32, bid: i64, ask: i64, t_ns: u64) {
+        let Some(m) = self.markets.get_mut(instrument_id as usize) else {
+            return;
+        };
+        if (m.bid, m.ask) != (bid, ask) {
+            m.bid = bid;
+            m.ask = ask;
+            if bid > 0 && ask > 0 {
+                self.results.push(ResultEvent::Mid {
+                    t_ns,
+                    instrument_id,
+                    bid_plus_ask: bid + ask,
+                });
+            }
+        }
+        // Our bids at or above the market's ask, and asks at or below its bid, were reached.
+        if ask > 0 {
+            self.fill_crossed(instrument_id, side::BUY, ask, i64::MAX, t_ns);
+        }
+        if bid > 0 {
+            self.fill_crossed(instrument_id, side::SELL, i64::MIN, bid, t_ns);
+        }
+    }
+
+    /// Fills whole, at their own prices, our `order_side` orders priced in `from..=to`.
+    fn fill_crossed(&mut self, instrument_id: u32, order_side: u8, from: i64, to: i64, t_ns: u64) {
+        let crossed: Vec<u64> = self
+            .levels
+            .range((instrument_id, order_side, from)..=(instrument_id, order_side, to))
+            .flat_map(|(_, level)| level.fifo.iter().copied())
+            .collect();
+        for id in crossed {
+            if let Some(order) = self.orders.get(&id).copied() {
+                self.fill(
+                    id,
+                    order.qty - order.cum_qty,
+                    order.px,
+                    true,
+                    order.joined_ahead,
+                    t_ns,
+                );
+            }
+        }
+    }
+
+    /// A market trade of `qty` at `px`; `flags` says which side was the taker.
+    pub(super) fn on_trade(
+        &mut self,
+        instrument_id: u32,
+        px: i64,
+        qty: i64,
+        flags: u32,
+        t_ns: u64,
+    ) {
+        // Buyer is maker: a seller took liquidity, so the bids traded.
+        let hit = if flags & levibot_shm::records::TRADE_FLAG_BUYER_IS_MAKER != 0 {
+            side::BUY
+        } else {
+            side::SELL
+        };
+        // Through our price: fills whole.
+        match hit {
+            side::BUY => self.fill_crossed(
+                instrument_id,
+                side::BUY,
+                px.saturating_add(1),
+                i64::MAX,
+                t_ns,
+            ),
+            _ => self.fill_crossed(
+                instrument_id,
+                side::SELL,
+                i64::MIN,
+                px.saturating_sub(1),
+                t_ns,
+            ),
+        }
+        // At our price: the volume goes through the queue, ours in time priority.
+        let Some(level) = self.levels.get(&(instrument_id, hit, px)) else {
+            return;
+        };
+        let fifo = level.fifo.clone();
+        let lot = self.markets[instrument_id as usize]
+            .filters
+            .lot_units
+            .max(1);
+        let mut taken_by_ours = 0i64;
+        for id in fifo {
+            let Some(order) = self.orders.get_mut(&id) else {
+                continue;
+            };
+            let reaching = (qty - taken_by_ours).max(0);
+            self.config.queue.on_trade(&mut order.pos, reaching as f64);
+            if order.pos.front < 0.0 {
+                let past = ((-order.pos.front) as i64 / lot) * lot;
+                let fill = past.min(order.qty - order.cum_qty);
+                if fill > 0 {
+                    let ahead = order.joined_ahead;
+                    order.pos.front = 0.0;
+                    taken_by_ours += fill;
+                    self.fill(id, fill, px, true, ahead, t_ns);
+                }
+            }
+        }
+    }
+
+    /// One request that reached the venue.
+    pub(super) fn on_request(&mut self, order: &OrderRequest, t_ns: u64) {
+        let kind = match order.kind {
+            order_kind::NEW => RequestKind::New,
+            order_kind::CANCEL => RequestKind::Cancel,
+            order_kind::REPLACE => RequestKind::Replace,
+            order_kind::MASS_CANCEL => return self.mass_cancel(order, t_ns),
+            _ => return self.reject(order, t_ns, "unsupported_request"),
+        };
+        self.results.push(ResultEvent::Order {
+            t_ns,
+            instrument_id: order.instrument_id,
+            kind,
+        });
+        match kind {
+            RequestKind::New => self.new_order(order, t_ns),
+            RequestKind::Cancel => self.cancel(order, t_ns),
+            RequestKind::Replace => self.replace(order, t_ns),
+        }
+    }
+
+    fn new_order(&mut self, order: &OrderRequest, t_ns: u64) {
+        let Some(market) = self.markets.get(order.instrument_id as usize) else {
+            return self.reject(order, t_ns, "unknown_instrument");
+        };
+        if let Err(reason) = market.filters.check(
+            order.side,
+            order.ord_type,
+            order.time_in_force,
+            order.px,
+            order.qty,
+        ) {
+            return self.reject(order, t_ns, reject_name(reason));
+        }
+        if self.orders.contains_key(&order.client_order_id) {
+            return self.reject(order, t_ns, "duplicate_client_order_id");
+        }
+        let venue_order_id = self.next_venue_order_id;
+        self.next_venue_order_id += 1;
+        self.orders.insert(
+            order.client_order_id,
+            Resting {
+                venue_order_id,
+                instrument_id: order.instrument_id,
+                side: order.side,
+                px: order.px,
+                qty: order.qty,
+                cum_qty: 0,
+                pos: Default::default(),
+                joined_ahead: 0,
+            },
+        );
+        self.answer(order.client_order_id, exec_type::NEW, 0, 0, t_ns);
+        self.match_incoming(
+            order.client_order_id,
+            order.ord_type,
+            order.time_in_force,
+            t_ns,
+        );
+    }
+
+    /// Trades the order `id` against the book if it crosses, then rests what is left (GTC) or
+    /// expires it.
+    fn match_incoming(&mut self, id: u64, order_type: u8, tif: u8, t_ns: u64) {
+        let Some(order) = self.orders.get(&id).copied() else {
+            return;
+        };
+        let limit = match (order_type, order.side) {
+            (ord_type::MARKET, side::BUY) => i64::MAX,
+            (ord_type::MARKET, _) => i64::MIN,
+            _ => order.px,
+        };
+        let opposite = if order.side == side::BUY {
+            side::SELL
+        } else {
+            side::BUY
+        };
+        // Our own resting orders it would meet.
+        let own_range = if order.side == side::BUY {
+            (order.instrument_id, opposite, i64::MIN)..=(order.instrument_id, opposite, limit)
+        } else {
+            (order.instrument_id, opposite, limit)..=(order.instrument_id, opposite, i64::MAX)
+        };
+        let own: Vec<u64> = self
+            .levels
+            .range(own_range)
+            .flat_map(|(_, l)| l.fifo.iter().copied())
+            .collect();
+        if !own.is_empty() {
+            let stp = self.config.self_trade;
+            if matches!(
+                stp,
+                SelfTradePrevention::ExpireMaker | SelfTradePrevention::ExpireBoth
+            ) {
+                for maker in own {
+                    self.finish(maker, exec_type::EXPIRED, t_ns);
+                }
+            }
+            if matches!(
+                stp,
+                SelfTradePrevention::ExpireTaker | SelfTradePrevention::ExpireBoth
+            ) {
+                self.results.push(ResultEvent::Reject {
+                    t_ns,
+                    reason: "self_trade_prevented",
+                });
+                return self.finish(id, exec_type::EXPIRED, t_ns);
+            }
+        }
+        // Walk the recorded book (no market impact: it is not changed).
+        let book = &self.markets[order.instrument_id as usize].book;
+        let mut takes: Vec<(i64, i64)> = Vec::new();
+        let mut remaining = order.qty - order.cum_qty;
+        let mut walk = |levels: &mut dyn Iterator<Item = levibot_shm::records::Level>| {
+            for level in levels.take(TAKER_LEVELS_MAX) {
+                let reachable = if order.side == side::BUY {
+                    level.px <= limit
+                } else {
+                    level.px >= limit
+                };
+                if remaining == 0 || !reachable {
+                    break;
+                }
+                let take = remaining.min(level.qty);
+                if take > 0 {
+                    takes.push((level.px, take));
+                    remaining -= take;
+                }
+            }
+        };
+        if order.side == side::BUY {
+            walk(&mut book.asks());
+        } else {
+            walk(&mut book.bids());
+        }
+        if tif == time_in_force::FOK && remaining > 0 {
+            self.results.push(ResultEvent::Reject {
+                t_ns,
+                reason: "fill_or_kill_not_filled",
+            });
+            return self.finish(id, exec_type::EXPIRED, t_ns);
+        }
+        for (px, qty) in takes {
+            self.fill(id, qty, px, false, 0, t_ns);
+        }
+        if !self.orders.contains_key(&id) {
+            return;
+        }
+        if order_type == ord_type::LIMIT && tif == time_in_force::GTC {
+            self.rest(id);
+        } else {
+            self.finish(id, exec_type::EXPIRED, t_ns);
+        }
+    }
+
+    /// Puts order `id` at the back of its price's queue.
+    fn rest(&mut self, id: u64) {
+        let Some(order) = self.orders.get_mut(&id) else {
+            return;
+        };
+        let key = (order.instrument_id, order.side, order.px);
+        let market_qty = match self.levels.get(&key) {
+            Some(level) => level.market_qty,
+            None => market_qty_at(
+                &self.markets[order.instrument_id as usize].book,
+                order.side,
+                order.px,
+            ),
+        };
+        order.pos = Default::default();
+        order.pos.front = market_qty as f64;
+        order.joined_ahead = market_qty;
+        let level = self.levels.entry(key).or_insert_with(|| Level {
+            market_qty,
+            fifo: Vec::new(),
+        });
+        level.fifo.push(id);
+    }
+
+    fn unrest(&mut self, id: u64) {
+        let Some(order) = self.orders.get(&id) else {
+            return;
+        };
+        let key = (order.instrument_id, order.side, order.px);
+        if let Some(level) = self.levels.get_mut(&key) {
+            level.fifo.retain(|x| *x != id);
+            if level.fifo.is_empty() {
+                self.levels.remove(&key);
+            }
+        }
+    }
+
+    fn cancel(&mut self, request: &OrderRequest, t_ns: u64) {
+        if !self.orders.contains_key(&request.orig_client_order_id) {
+            return self.reject(request, t_ns, "unknown_order");
+        }
+        self.finish(request.orig_client_order_id, exec_type::CANCELED, t_ns);
+    }
+
+    fn replace(&mut self, request: &OrderRequest, t_ns: u64) {
+        let Some(old) = self.orders.get(&request.orig_client_order_id).copied() else {
+            return self.reject(request, t_ns, "unknown_order");
+        };
+        let filters = self.markets[old.instrument_id as usize].filters;
+        if let Err(reason) = filters.check(
+            old.side,
+            ord_type::LIMIT,
+            time_in_force::GTC,
+            request.px,
+            request.qty,
+        ) {
+            return self.reject(request, t_ns, reject_name(reason));
+        }
+        if self.orders.contains_key(&request.client_order_id) {
+            return self.reject(request, t_ns, "duplicate_client_order_id");
+        }
+        if request.qty <= old.cum_qty {
+            // Nothing would be left: the venue cancels it.
+            return self.finish(request.orig_client_order_id, exec_type::CANCELED, t_ns);
+        }
+        // Priority is kept only for a smaller quantity at the same price.
+        let keeps_priority = request.px == old.px && request.qty <= old.qty;
+        let key = (old.instrument_id, old.side, old.px);
+        if let Some(level) = self.levels.get_mut(&key)
+            && let Some(slot) = level
+                .fifo
+                .iter_mut()
+                .find(|x| **x == request.orig_client_order_id)
+        {
+            *slot = request.client_order_id;
+        }
+        self.orders.remove(&request.orig_client_order_id);
+        self.orders.insert(
+            request.client_order_id,
+            Resting {
+                px: request.px,
+                qty: request.qty,
+                ..old
+            },
+        );
+        self.answer(request.client_order_id, exec_type::REPLACED, 0, 0, t_ns);
+        if !keeps_priority {
+            let new = self.orders[&request.client_order_id];
+            self.orders
+                .insert(request.client_order_id, Resting { px: old.px, ..new });
+            self.unrest(request.client_order_id);
+            self.orders.insert(request.client_order_id, new);
+            self.match_incoming(
+                request.client_order_id,
+                ord_type::LIMIT,
+                time_in_force::GTC,
+                t_ns,
+            );
+        }
+    }
+
+    fn mass_cancel(&mut self, request: &OrderRequest, t_ns: u64) {
+        let mut ids: Vec<u64> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| {
+                request.instrument_id == u32::MAX || o.instrument_id == request.instrument_id
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.finish(id, exec_type::CANCELED, t_ns);
+        }
+    }
+
+    /// Fills `qty` of order `id` at `px`.
+    fn fill(&mut self, id: u64, qty: i64, px: i64, maker: bool, queue_ahead: i64, t_ns: u64) {
+        let Some(order) = self.orders.get_mut(&id) else {
+            return;
+        };
+        let qty = qty.min(order.qty - order.cum_qty);
+        if qty <= 0 {
+            return;
+        }
+        order.cum_qty += qty;
+        let order = *order;
+        let signed = if order.side == side::BUY { qty } else { -qty };
+        self.positions[order.instrument_id as usize] += signed;
+        let fee_ppm = if maker {
+            self.config.maker_fee_ppm
+        } else {
+            self.config.taker_fee_ppm
+        };
+        self.results.push(ResultEvent::Fill(FillEvent {
+            t_ns,
+            instrument_id: order.instrument_id,
+            client_order_id: id,
+            side: order.side,
+            px,
+            qty,
+            fee_scaled: px as i128 * qty as i128 * fee_ppm as i128,
+            maker,
+            queue_ahead,
+        }));
+        self.answer(id, exec_type::TRADE, px, qty, t_ns);
+        if order.cum_qty == order.qty {
+            self.unrest(id);
+            self.orders.remove(&id);
+        }
+    }
+
+    /// Ends order `id` (cancelled or expired), reported under its id.
+    fn finish(&mut self, id: u64, exec: u8, t_ns: u64) {
+        self.answer(id, exec, 0, 0, t_ns);
+        self.unrest(id);
+        self.orders.remove(&id);
+    }
+
+    /// The report of order `id` as it stands (after this event).
+    fn answer(&mut self, id: u64, exec: u8, last_px: i64, last_qty: i64, t_ns: u64) {
+        let Some(order) = self.orders.get(&id) else {
+            return;
+        };
+        let done = matches!(exec, exec_type::CANCELED | exec_type::EXPIRED);
+        let leaves_qty = if done { 0 } else { order.qty - order.cum_qty };
+        let ord_status = match exec {
+            exec_type::CANCELED => b'4',
+            exec_type::EXPIRED => b'C',
+            exec_type::REPLACED => b'5',
+            _ if order.cum_qty == order.qty => b'2',
+            _ if order.cum_qty > 0 => b'1',
+            _ => b'0',
+        };
+        self.answers.push(Answer {
+            venue_ns: t_ns,
+            report: ExecutionReport {
+                recv_tsc: 0,
+                client_order_id: id,
+                venue_order_id: order.venue_order_id,
+                px: order.px,
+                last_px,
+                last_qty,
+                cum_qty: order.cum_qty,
+                leaves_qty,
+                instrument_id: order.instrument_id,
+                exec_type: exec,
+                ord_status,
+                side: order.side,
+                ..ExecutionReport::default()
+            },
+        });
+    }
+
+    /// Refuses `request`, reported REJECTED under its own id.
+    fn reject(&mut self, request: &OrderRequest, t_ns: u64, reason: &'static str) {
+        self.results.push(ResultEvent::Reject { t_ns, reason });
+        self.answers.push(Answer {
+            venue_ns: t_ns,
+            report: ExecutionReport {
+                recv_tsc: 0,
+                client_order_id: request.client_order_id,
+                px: request.px,
+                instrument_id: request.instrument_id,
+                exec_type: exec_type::REJECTED,
+                ord_status: b'8',
+                side: request.side,
+                reject_reason: 99,
+                ..ExecutionReport::default()
+            },
+        });
+    }
+}
+
+/// The market quantity at `px` on `level_side` of `book` (0 if no level).
+fn market_qty_at(book: &levibot_book::OrderBook, level_side: u8, px: i64) -> i64 {
+    let found = if level_side == side::BUY {
+        book.bids().take_while(|l| l.px >= px).find(|l| l.px == px)
+    } else {
+        book.asks().take_while(|l| l.px <= px).find(|l| l.px == px)
+    };
+    found.map_or(0, |l| l.qty)
+}
+
+fn reject_name(reason: levibot_sim::filters::RejectReason) -> &'static str {
+    use levibot_sim::filters::RejectReason as R;
+    match reason {
+        R::UnknownInstrument => "unknown_instrument",
+        R::Unsupported => "unsupported",
+        R::PriceOffTick => "price_off_tick",
+        R::QtyOffLot => "qty_off_lot",
+        R::QtyOutOfRange => "qty_out_of_range",
+        R::PriceOutOfRange => "price_out_of_range",
+        R::NotionalTooSmall => "notional_too_small",
+        R::DuplicateClientOrderId => "duplicate_client_order_id",
+        R::UnknownOrder => "unknown_order",
+        R::WouldNotFill => "fill_or_kill_not_filled",
+        R::Refused => "refused",
+    }
+}

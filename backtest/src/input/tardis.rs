@@ -1,1 +1,0 @@
-//! Tardis CSV, streamed.

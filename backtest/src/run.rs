@@ -1,0 +1,350 @@
+//! The run loop: one thread, one virtual clock, four kinds of event in time order.
+//!
+//! ```text
+//!   venue side                                   engine side
+//!   market message i at its venue time v_i  -->  the same bytes at their receive time r_i
+//!   request arrives at sent + entry latency <--  the gateway sends (encoded by the live encoder)
+//!   report made at the venue's time         -->  report arrives at + response latency
+//! ```
+//!
+//! The clock moves to the earliest pending event; at one time the venue's events come first
+//! (market, then requests), then the engine's (reports, then market data). After each engine
+//! event the pipeline's agents run in turn (`Pipeline::run_rounds`) until none has work: the
+//! fused layout's duty cycle, with no time passing (compute time is not charged). Venue time
+//! is the receive time minus the feed latency (constant), so it never runs ahead of what the
+//! input has already been read up to: the loop reads one message ahead.
+
+use std::collections::VecDeque;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use levibot_daemon::config::{DaemonConfig, StrategySettings};
+use levibot_daemon::strategies::PerInstrument;
+use levibot_engine::book::BookLimits;
+use levibot_engine::features::FeatureConfig;
+use levibot_engine::pipeline::{
+    MessageSource, OwnedSnapshot, Pipeline, PipelineSpec, Polled, RingCapacities, TradedInstrument,
+};
+use levibot_engine::ring::Rtrb;
+use levibot_engine::strategy::maker::Maker;
+use levibot_engine::strategy::signal::Signal;
+use levibot_engine::strategy::{Grid, Strategy};
+use levibot_gateway::fix::OrderEncoder;
+use levibot_shm::codes::writer_id;
+use levibot_shm::counters::CountersWriter;
+use levibot_shm::{Journal, JournalConfig};
+
+use crate::clock::VirtualClock;
+use crate::exchange::{Exchange, ExchangeConfig};
+use crate::input::{InputKind, InputSource};
+use crate::results::ResultEvent;
+use crate::venue::{BacktestVenue, OrderLatency};
+
+/// Counter slots of a backtest's counters file (the daemon's size).
+pub const COUNTERS_CAPACITY: usize = 1024;
+/// Longest a run goes on after its last market message: requests and reports in flight
+/// arrive, the strategies answer them, then it stops.
+pub const DRAIN_AFTER_INPUT_NS: u64 = 10_000_000_000;
+
+/// How a run is simulated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunConfig {
+    pub exchange: ExchangeConfig,
+    pub order_latency: OrderLatency,
+    /// Receive time minus venue time of every market message, ns.
+    pub feed_latency_ns: u64,
+    /// Names the run (the journal's epoch); the same input, config and seed give the same
+    /// bytes.
+    pub seed: u64,
+    /// Bytes per journal segment (a power of two).
+    pub segment_size: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            exchange: ExchangeConfig::default(),
+            order_latency: OrderLatency {
+                entry_ns: 100_000,
+                response_ns: 100_000,
+            },
+            feed_latency_ns: 0,
+            seed: 1,
+            segment_size: 16 << 20,
+        }
+    }
+}
+
+/// What a run did, besides its journal and the events it handed to the results.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunStats {
+    pub messages: u64,
+    pub first_ns: u64,
+    pub last_ns: u64,
+    /// Our position per instrument at the end, as the venue sees it (quantity units).
+    pub venue_positions: Vec<i64>,
+    /// Orders still working at the venue at the end.
+    pub working_orders: usize,
+}
+
+/// A market message read from the input, waiting for the venue and then the engine.
+struct Pending {
+    venue_ns: u64,
+    recv_ns: u64,
+    kind: InputKind,
+    instrument_id: Option<u32>,
+    symbol: String,
+    bytes: Vec<u8>,
+    at_venue: bool,
+}
+
+/// The engine's feed source: the one message the loop hands it.
+#[derive(Default)]
+struct Handed {
+    current: Option<Pending>,
+    taken: bool,
+}
+
+impl MessageSource for Handed {
+    fn poll(&mut self, now_tsc: u64) -> Polled<'_> {
+        if self.taken {
+            return Polled::Idle;
+        }
+        let Some(p) = &self.current else {
+            return Polled::Idle;
+        };
+        self.taken = true;
+        match (p.kind, p.instrument_id) {
+            (InputKind::Stream, _) => Polled::Message {
+                bytes: &p.bytes,
+                due_tsc: now_tsc,
+            },
+            (InputKind::Snapshot, Some(instrument_id)) => Polled::Snapshot {
+                instrument_id,
+                body: &p.bytes,
+            },
+            (InputKind::Snapshot, None) => Polled::Idle,
+        }
+    }
+}
+
+/// Runs the config's strategies over `input`, journaling into `journal_dir` (which must not
+/// hold a journal), handing every result event to `results`.
+pub fn run(
+    config: &DaemonConfig,
+    input: &mut dyn InputSource,
+    journal_dir: &Path,
+    run_config: &RunConfig,
+    results: &mut dyn FnMut(&ResultEvent),
+) -> Result<RunStats> {
+    match &config.strategy {
+        StrategySettings::Maker(params) => {
+            let strategies = params
+                .iter()
+                .enumerate()
+                .map(|(id, p)| Ok(PerInstrument::new(Maker::new(id as u32, *p)?, id as u32)))
+                .collect::<Result<Vec<_>>>()?;
+            run_with(config, strategies, input, journal_dir, run_config, results)
+        }
+        StrategySettings::Signal(params) => {
+            let strategies = params
+                .iter()
+                .enumerate()
+                .map(|(id, p)| Ok(PerInstrument::new(Signal::new(id as u32, *p)?, id as u32)))
+                .collect::<Result<Vec<_>>>()?;
+            run_with(config, strategies, input, journal_dir, run_config, results)
+        }
+    }
+}
+
+fn run_with<S: Strategy + 'static>(
+    config: &DaemonConfig,
+    strategies: Vec<S>,
+    input: &mut dyn InputSource,
+    journal_dir: &Path,
+    run_config: &RunConfig,
+    results: &mut dyn FnMut(&ResultEvent),
+) -> Result<RunStats> {
+    let instruments = &config.instruments;
+    // The first message sets the clock's origin.
+    let Some(first) = input.next_event()? else {
+        bail!("the input has no market message");
+    };
+    let origin = first.recv_ns / 1_000_000_000 * 1_000_000_000;
+    let clock = VirtualClock::starting_at(origin);
+    let mut queue = VecDeque::new();
+    queue.push_back(pending(&first, run_config.feed_latency_ns, instruments));
+
+    if levibot_shm::list_segments(journal_dir).is_ok_and(|s| !s.is_empty()) {
+        bail!(
+            "{} already holds a journal: give a new directory",
+            journal_dir.display()
+        );
+    }
+    let journal = Journal::open_with_clock(
+        &JournalConfig {
+            segment_size: run_config.segment_size,
+            prefault: false,
+            ..JournalConfig::new(journal_dir)
+        },
+        clock.journal_clock(run_config.seed.max(1)),
+    )
+    .with_context(|| format!("opening the journal in {}", journal_dir.display()))?;
+    let counters = CountersWriter::create(
+        levibot_shm::paths::counters_path(journal_dir),
+        COUNTERS_CAPACITY,
+        journal.epoch(),
+    )?;
+    let mut events = journal.appender(writer_id::DAEMON)?;
+    levibot_daemon::run::journal_instruments(&mut events, instruments)?;
+    events.append(
+        levibot_shm::records::record_type::CONFIG_TEXT,
+        config.text.as_bytes(),
+    )?;
+
+    let encoder = OrderEncoder::new(
+        &config.order_entry.session.sender_comp_id,
+        &config.order_entry.session.target_comp_id,
+        instruments,
+    )?;
+    let exchange = Exchange::new(instruments, run_config.exchange)?;
+    let venue = BacktestVenue::new(encoder, exchange, clock.clone(), run_config.order_latency);
+    let traded = strategies
+        .into_iter()
+        .enumerate()
+        .map(|(id, strategy)| {
+            let i = instruments
+                .get(id as u32)
+                .context("a strategy without an instrument")?;
+            Ok(TradedInstrument {
+                grid: Grid {
+                    tick_units: i.tick_units,
+                    lot_units: i.lot_units,
+                },
+                snapshot: OwnedSnapshot::none(id as u32),
+                strategy,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let spec = PipelineSpec {
+        instruments: instruments.clone(),
+        traded,
+        risk_limits: config.risk_limits,
+        sender_comp_id: config.order_entry.session.sender_comp_id.clone(),
+        target_comp_id: config.order_entry.session.target_comp_id.clone(),
+        rings: RingCapacities::default(),
+        book_limits: BookLimits::DEFAULT,
+        feature_config: FeatureConfig::DEFAULT,
+        strategy_id: config.strategy_id,
+        first_client_order_id: 1,
+        first_msg_seq_num: 1,
+    };
+    let (mut pipeline, _controls) = Pipeline::<_, _, _, Rtrb>::assemble(
+        spec,
+        Handed::default(),
+        venue,
+        &journal,
+        &counters,
+        true,
+    )?;
+
+    let mut stats = RunStats {
+        first_ns: first.recv_ns,
+        ..RunStats::default()
+    };
+    let mut input_done = false;
+    let mut spare: Vec<Vec<u8>> = Vec::new();
+    let mut end_ns = u64::MAX;
+    loop {
+        // Read ahead until a message waits for the venue (venue times rise with receive times).
+        while !input_done && queue.back().is_none_or(|p: &Pending| p.at_venue) {
+            match input.next_event()? {
+                Some(event) => {
+                    let mut p = pending(&event, run_config.feed_latency_ns, instruments);
+                    if let Some(mut buffer) = spare.pop() {
+                        buffer.clear();
+                        buffer.extend_from_slice(&p.bytes);
+                        p.bytes = buffer;
+                    }
+                    queue.push_back(p);
+                }
+                None => {
+                    input_done = true;
+                    end_ns = stats.last_ns.saturating_add(DRAIN_AFTER_INPUT_NS);
+                }
+            }
+        }
+        let venue = pipeline.gateway.stage_mut().venue_mut();
+        let next_market = queue.iter().find(|p| !p.at_venue).map(|p| p.venue_ns);
+        let next_delivery = queue.front().filter(|p| p.at_venue).map(|p| p.recv_ns);
+        let times = [
+            next_market,
+            venue.next_arrival_ns(),
+            venue.next_report_ns(),
+            next_delivery,
+        ];
+        let Some(t) = times.iter().flatten().copied().min() else {
+            break;
+        };
+        if t > end_ns {
+            break;
+        }
+        clock.advance_to(t);
+        let now = clock.now_ns();
+        if next_market == Some(t) {
+            let p = queue.iter_mut().find(|p| !p.at_venue).expect("found above");
+            p.at_venue = true;
+            let symbol = (p.kind == InputKind::Snapshot).then_some(p.symbol.as_str());
+            venue.exchange.on_market(p.kind, symbol, &p.bytes, now);
+            venue.collect_answers();
+        } else if venue.next_arrival_ns() == Some(t) {
+            venue.deliver_requests(now);
+        } else {
+            if next_delivery == Some(t) && venue.next_report_ns() != Some(t) {
+                let p = queue.pop_front().expect("found above");
+                stats.messages += u64::from(p.kind == InputKind::Stream);
+                stats.last_ns = p.recv_ns;
+                let source = pipeline.feed.source_mut();
+                if let Some(old) = source.current.replace(p) {
+                    spare.push(old.bytes);
+                }
+                source.taken = false;
+            }
+            while pipeline.run_rounds(1) > 0 {}
+        }
+        let venue = pipeline.gateway.stage_mut().venue_mut();
+        for event in venue.exchange.drain_results() {
+            results(&event);
+        }
+        for event in venue.results.drain(..) {
+            results(&event);
+        }
+    }
+    while pipeline.run_rounds(1) > 0 {}
+    let venue = pipeline.gateway.stage().venue();
+    stats.venue_positions = (0..instruments.len() as u32)
+        .map(|id| venue.exchange.position(id))
+        .collect();
+    stats.working_orders = venue.exchange.working_order_ids().len();
+    Ok(stats)
+}
+
+fn pending(
+    event: &crate::input::InputEvent<'_>,
+    feed_latency_ns: u64,
+    instruments: &levibot_gateway::instrument::InstrumentTable,
+) -> Pending {
+    let symbol = event.symbol.unwrap_or("").to_ascii_uppercase();
+    Pending {
+        venue_ns: event
+            .exchange_ns
+            .unwrap_or_else(|| event.recv_ns.saturating_sub(feed_latency_ns))
+            .min(event.recv_ns),
+        recv_ns: event.recv_ns,
+        kind: event.kind,
+        instrument_id: instruments.find(symbol.as_bytes()).map(|i| i.id),
+        symbol,
+        bytes: event.bytes.to_vec(),
+        at_venue: false,
+    }
+}

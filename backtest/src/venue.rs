@@ -1,0 +1,166 @@
+//! The engine's side of the simulated venue: a [`Venue`] (the gateway stage's seam) whose
+//! orders are encoded as FIX 4.4 by the live encoder, then travel to the [`Exchange`] with
+//! the order-entry latency, and whose reports come back with the response latency. Requests
+//! and reports keep their order on the way (one session, one TCP stream).
+
+use std::collections::VecDeque;
+
+use levibot_engine::pipeline::{Queued, Venue, VenueSendError};
+use levibot_gateway::fix::OrderEncoder;
+use levibot_shm::records::{ExecutionReport, OrderRequest, order_kind};
+
+use crate::clock::VirtualClock;
+use crate::exchange::Exchange;
+use crate::results::{LatencyEvent, RequestKind, ResultEvent};
+
+/// Latency of the order path, one way each, ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderLatency {
+    /// From our gateway to the venue's matching.
+    pub entry_ns: u64,
+    /// From the venue's matching back to our gateway.
+    pub response_ns: u64,
+}
+
+/// A request on its way to the venue.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    arrives_ns: u64,
+    sent_ns: u64,
+    order: OrderRequest,
+}
+
+/// The gateway's venue in a backtest.
+pub struct BacktestVenue {
+    encoder: OrderEncoder,
+    next_msg_seq_num: u64,
+    clock: VirtualClock,
+    latency: OrderLatency,
+    pub exchange: Exchange,
+    /// Encoded, not flushed yet (they leave on the next flush, as a socket's would).
+    unsent: VecDeque<OrderRequest>,
+    in_flight: VecDeque<InFlight>,
+    /// Reports on their way back, with their arrival time.
+    reports: VecDeque<(u64, ExecutionReport)>,
+    /// What the results get from the order path (latencies), besides the exchange's.
+    pub results: Vec<ResultEvent>,
+}
+
+impl BacktestVenue {
+    pub fn new(
+        encoder: OrderEncoder,
+        exchange: Exchange,
+        clock: VirtualClock,
+        latency: OrderLatency,
+    ) -> BacktestVenue {
+        BacktestVenue {
+            encoder,
+            next_msg_seq_num: 1,
+            clock,
+            latency,
+            exchange,
+            unsent: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            reports: VecDeque::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// When the next request reaches the venue.
+    pub fn next_arrival_ns(&self) -> Option<u64> {
+        self.in_flight.front().map(|f| f.arrives_ns)
+    }
+
+    /// When the next report reaches our gateway.
+    pub fn next_report_ns(&self) -> Option<u64> {
+        self.reports.front().map(|(t, _)| *t)
+    }
+
+    /// Requests whose bytes left but the venue has not seen yet, and reports not yet back.
+    pub fn in_transit(&self) -> usize {
+        self.in_flight.len() + self.reports.len() + self.unsent.len()
+    }
+
+    /// The venue handles the requests that have reached it by `now_ns`.
+    pub fn deliver_requests(&mut self, now_ns: u64) {
+        while let Some(f) = self.in_flight.front().copied() {
+            if f.arrives_ns > now_ns {
+                break;
+            }
+            self.in_flight.pop_front();
+            self.exchange.on_request(&f.order, f.arrives_ns);
+            let kind = match f.order.kind {
+                order_kind::NEW => Some(RequestKind::New),
+                order_kind::CANCEL => Some(RequestKind::Cancel),
+                order_kind::REPLACE => Some(RequestKind::Replace),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                self.results.push(ResultEvent::Latency(LatencyEvent {
+                    kind,
+                    sent_ns: f.sent_ns,
+                    answered_ns: f.arrives_ns + self.latency.response_ns,
+                }));
+            }
+            self.collect_answers();
+        }
+    }
+
+    /// Moves the exchange's new reports onto the way back.
+    pub fn collect_answers(&mut self) {
+        let back = self.latency.response_ns;
+        let last = self.reports.back().map_or(0, |(t, _)| *t);
+        for answer in self.exchange.drain_answers() {
+            self.reports
+                .push_back(((answer.venue_ns + back).max(last), answer.report));
+        }
+    }
+}
+
+impl Venue for BacktestVenue {
+    fn send(
+        &mut self,
+        order: &OrderRequest,
+        sending_time_unix_ns: u64,
+    ) -> Result<Queued, VenueSendError> {
+        let msg_seq_num = self.next_msg_seq_num;
+        let bytes = self
+            .encoder
+            .encode(order, msg_seq_num, sending_time_unix_ns)?;
+        let encoded_len = bytes.len() as u32;
+        self.next_msg_seq_num += 1;
+        self.unsent.push_back(*order);
+        Ok(Queued {
+            msg_seq_num,
+            encoded_len,
+        })
+    }
+
+    fn retract(&mut self, queued: &Queued) -> bool {
+        if queued.msg_seq_num + 1 != self.next_msg_seq_num || self.unsent.pop_back().is_none() {
+            return false;
+        }
+        self.next_msg_seq_num = queued.msg_seq_num;
+        true
+    }
+
+    fn flush(&mut self, _now_ns: u64) {
+        let now = self.clock.now_ns();
+        let last = self.in_flight.back().map_or(0, |f| f.arrives_ns);
+        while let Some(order) = self.unsent.pop_front() {
+            self.in_flight.push_back(InFlight {
+                arrives_ns: (now + self.latency.entry_ns).max(last),
+                sent_ns: now,
+                order,
+            });
+        }
+    }
+
+    fn poll_report(&mut self) -> Option<ExecutionReport> {
+        let (arrives, _) = self.reports.front()?;
+        if *arrives > self.clock.now_ns() {
+            return None;
+        }
+        self.reports.pop_front().map(|(_, r)| r)
+    }
+}
