@@ -7,6 +7,7 @@
 //! at a time, in a buffer reused from one message to the next).
 
 pub mod capture;
+pub mod tardis;
 
 use std::path::PathBuf;
 

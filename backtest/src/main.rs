@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
 use levibot_backtest::input::InputSource;
 use levibot_backtest::input::capture::CaptureSource;
+use levibot_backtest::input::tardis::TardisSource;
 use levibot_backtest::run::{RunConfig, run};
 use levibot_backtest::venue::OrderLatency;
 use levibot_daemon::config::{ParseOptions, parse_with};
@@ -41,8 +42,14 @@ struct RunArgs {
     #[arg(long)]
     config: PathBuf,
     /// A capture directory in the corpus's format (stream and REST files).
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    capture: Option<PathBuf>,
+    /// Tardis `incremental_book_L2` CSV (plain or gzip).
     #[arg(long)]
-    capture: PathBuf,
+    tardis_book: Option<PathBuf>,
+    /// Tardis `trades` CSV (plain or gzip).
+    #[arg(long)]
+    tardis_trades: Option<PathBuf>,
     /// Where the run's journal (and its report) go; must not hold a journal.
     #[arg(long)]
     out: PathBuf,
@@ -103,7 +110,24 @@ fn run_command(args: RunArgs) -> Result<()> {
         files_under: None,
     };
     let config = parse_with(&text, &args.config, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut input: Box<dyn InputSource> = Box::new(CaptureSource::open(&args.capture)?);
+    let symbols: Vec<String> = config
+        .instruments
+        .iter()
+        .map(|i| i.symbol.to_string())
+        .collect();
+    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let mut input: Box<dyn InputSource> =
+        match (&args.capture, &args.tardis_book, &args.tardis_trades) {
+            (Some(dir), _, _) => Box::new(CaptureSource::open(dir)?),
+            (None, None, None) => anyhow::bail!(
+                "no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE"
+            ),
+            (None, book, trades) => Box::new(TardisSource::open(
+                book.as_deref(),
+                trades.as_deref(),
+                &symbols,
+            )?),
+        };
     let run_config = RunConfig {
         exchange: ExchangeConfig {
             queue: args.queue,

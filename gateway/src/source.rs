@@ -231,6 +231,9 @@ pub struct SyntheticSource {
     update_id: u64,
     trade_id: u64,
     step: u64,
+    /// The venue time (`E`, `T`) of the next message, ms; `None`: a fixed start plus one ms a
+    /// message.
+    event_time_ms: Option<u64>,
     /// 0: depth update next, 1: book ticker next, 2: trade next.
     phase: u8,
     rng: u64,
@@ -295,6 +298,7 @@ impl SyntheticSource {
             update_id: 1_000,
             trade_id: 1,
             step: 0,
+            event_time_ms: None,
             phase: 0,
             rng: seed | 1,
             messages_left: messages,
@@ -341,7 +345,7 @@ impl SyntheticSource {
         // `Scale::to_decimal` keeps the scale, and its Display writes without allocating.
         let (ps, qs, tick_units) = (self.price_scale, self.qty_scale, self.tick_units);
         let px = |ticks: i64| ps.to_decimal(ticks * tick_units);
-        let event_ms = 1_700_000_000_000 + self.step;
+        let event_ms = self.event_time_ms.unwrap_or(1_700_000_000_000 + self.step);
         // The buffer holds the longest message these formats make: writes cannot fail.
         let _ = match self.phase {
             0 => {
@@ -449,6 +453,15 @@ impl SyntheticSource {
                 0
             }
         };
+    }
+}
+
+impl SyntheticSource {
+    /// Stamps the next messages with venue time `event_time_ms` (`E`, and `T` of trades), as a
+    /// recording does whose receive times are known: a recording's venue times trail its
+    /// receive times by the feed's latency.
+    pub fn set_event_time_ms(&mut self, event_time_ms: u64) {
+        self.event_time_ms = Some(event_time_ms);
     }
 }
 

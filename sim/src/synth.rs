@@ -244,6 +244,9 @@ pub fn instruments() -> Result<Vec<Instrument>, SynthError> {
     Ok(parse_exchange_info(exchange_info_json().as_bytes())?)
 }
 
+/// How long before its receive time a message was made at the venue (its `E`), ms.
+const FEED_LATENCY_MS: u64 = 1;
+
 /// `epoch_ms` as the capture's `<epoch seconds>` (cryptofeed writes a float).
 fn epoch(epoch_ms: u64) -> String {
     format!("{}.{:03}", epoch_ms / 1000, epoch_ms % 1000)
@@ -334,6 +337,9 @@ pub fn generate(seed: u64, messages: usize) -> Result<SynthRecording, SynthError
             })
             .unwrap_or(0);
         let s = &mut streamed[index];
+        // The venue made it a little before it was received, as on a real feed.
+        s.source
+            .set_event_time_ms(now_ms.saturating_sub(FEED_LATENCY_MS));
         if let Polled::Message { bytes, .. } = s.source.poll(0) {
             // The generator writes ASCII JSON only.
             let text = String::from_utf8_lossy(bytes);
