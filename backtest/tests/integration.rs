@@ -1,1 +1,3 @@
 //! The backtest's integration tests, one binary: each file is a module.
+
+mod report;
