@@ -2,8 +2,8 @@
 //! with the run's equity, position and drawdown curves, its fills drawn on the mid, the order
 //! latency histogram and the summary table.
 //!
-//! The page is HTML5 with inline CSS and inline SVG drawn here ([`chart`], on the axes of
-//! [`axis`]): it opens offline, prints, and needs no script (tooltips are SVG `<title>`s).
+//! The page is HTML5 with inline CSS and inline SVG drawn here (`chart`, on the axes of
+//! `axis`): it opens offline, prints, and needs no script (tooltips are SVG `<title>`s).
 //! It is deterministic: the same [`ReportData`] gives the same bytes (no generation time,
 //! floats formatted with fixed decimals or as their shortest round-trip form), which the
 //! backtest's golden test relies on. Every string from the data is escaped.
