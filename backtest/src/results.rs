@@ -21,6 +21,8 @@ mod numbers;
 mod output;
 mod series;
 mod summary;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
