@@ -316,6 +316,15 @@ mod tests {
         }
         // 8 at t=3 down to 0 at t=6.
         assert_eq!((d.max, d.max_peak_t_ns, d.max_trough_t_ns), (8, 3, 6));
+        // Of equal peaks the earlier is the fall's start.
+        let mut level = Drawdown::new(0);
+        for (t, e) in [(1, 5), (2, 3), (3, 5), (4, 1)] {
+            level.update(t, e);
+        }
+        assert_eq!(
+            (level.max, level.max_peak_t_ns, level.max_trough_t_ns),
+            (4, 1, 4)
+        );
         let mut down = Drawdown::new(10);
         down.update(11, -4);
         assert_eq!(

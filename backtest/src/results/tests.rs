@@ -553,9 +553,13 @@ fn a_fill_before_any_mid_is_marked_at_its_price() {
         fill(T0, 0, true, 3500, 10, 0, false, 0),
         mid(T0 + 2 * S, 0, 3510, 3510),
     ];
-    let (s, _) = run(&[nkn()], ResultsConfig::default(), &events, T0 + 3 * S);
+    let (s, r) = run(&[nkn()], ResultsConfig::default(), &events, T0 + 3 * S);
     let i = &s.instruments[0];
-    // 1 NKN bought at 0.35, marked at 0.351 in the end.
+    // 1 NKN bought at 0.35, worth 0.35 until the first mid (not 0: equity would fall by the
+    // price), then marked at 0.351.
+    let equity: Vec<f64> = r.equity.points.iter().map(|p| p.1).collect();
+    assert_eq!(equity, [0.0, 0.0, 0.001, 0.001]);
+    assert_eq!(s.equity.max_drawdown_quote, Some(0.0));
     assert_eq!(i.net_pnl_quote, 0.001);
     // 100 ms and 1 s after the fill there was no mid yet; 10 s is past the end.
     let m = &i.markouts;
