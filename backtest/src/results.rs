@@ -179,7 +179,7 @@ struct Common {
 }
 
 impl Common {
-    /// `None` with the reason when the instruments have no common quote asset or unit.
+    /// `Err(reason)` when the instruments have no common quote asset or unit.
     fn of(instruments: &[instrument::InstrumentState]) -> Result<Common, String> {
         let Some(first) = instruments.first() else {
             return Err("no instruments".to_string());
