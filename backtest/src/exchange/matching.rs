@@ -9,7 +9,7 @@ use levibot_shm::records::{
 };
 
 use super::{Answer, Core, Level, Resting, SelfTradePrevention, TradeStream};
-use crate::results::{FillEvent, RequestKind, ResultEvent};
+use crate::results::{FillEvent, RequestKind, ResultEvent, fee_scaled};
 
 /// Most levels one taker order walks (a bound on its work; deeper is left unfilled).
 const TAKER_LEVELS_MAX: usize = 1000;
@@ -472,9 +472,10 @@ impl Core {
             side: order.side,
             px,
             qty,
-            fee_scaled: px as i128 * qty as i128 * fee_ppm as i128,
+            fee_scaled: fee_scaled(px, qty, fee_ppm),
             maker,
             queue_ahead,
+            order_first_fill: order.cum_qty == qty,
         }));
         self.answer(id, exec_type::TRADE, px, qty, t_ns);
         if order.cum_qty == order.qty {
