@@ -42,6 +42,16 @@ pub enum SelfTradePrevention {
     ExpireBoth,
 }
 
+impl std::fmt::Display for SelfTradePrevention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SelfTradePrevention::ExpireTaker => "expire_taker",
+            SelfTradePrevention::ExpireMaker => "expire_maker",
+            SelfTradePrevention::ExpireBoth => "expire_both",
+        })
+    }
+}
+
 impl std::str::FromStr for SelfTradePrevention {
     type Err = String;
 

@@ -14,4 +14,5 @@ pub mod input;
 pub mod report;
 pub mod results;
 pub mod run;
+pub mod session;
 pub mod venue;

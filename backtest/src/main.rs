@@ -15,7 +15,10 @@ use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention
 use levibot_backtest::input::InputSource;
 use levibot_backtest::input::capture::CaptureSource;
 use levibot_backtest::input::tardis::TardisSource;
-use levibot_backtest::run::{RunConfig, run};
+use levibot_backtest::report::write_report;
+use levibot_backtest::results::ResultsConfig;
+use levibot_backtest::run::RunConfig;
+use levibot_backtest::session::backtest;
 use levibot_backtest::venue::OrderLatency;
 use levibot_daemon::config::{ParseOptions, parse_with};
 
@@ -56,6 +59,9 @@ struct RunArgs {
     /// Print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Write the HTML report (report.html) into this directory.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
     order_latency_us: u64,
@@ -144,33 +150,25 @@ fn run_command(args: RunArgs) -> Result<()> {
         ..RunConfig::default()
     };
     let journal_dir = args.out.join("journal");
-    let mut events = Vec::new();
-    let stats = run(
+    let outcome = backtest(
         &config,
         input.as_mut(),
         &journal_dir,
         &run_config,
-        &mut |e| events.push(*e),
+        ResultsConfig::default(),
     )?;
-    let fills = events
-        .iter()
-        .filter(|e| matches!(e, levibot_backtest::results::ResultEvent::Fill(_)))
-        .count();
+    if let Some(dir) = &args.report {
+        let path = write_report(dir, &outcome.report)
+            .with_context(|| format!("writing the report into {}", dir.display()))?;
+        eprintln!("levibot-backtest: report in {}", path.display());
+    }
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "messages": stats.messages,
-                "fills": fills,
-                "venue_positions": stats.venue_positions,
-                "working_orders": stats.working_orders,
-            })
-        );
+        println!("{}", outcome.to_json(&run_config));
     } else {
-        println!(
-            "{} messages, {fills} fills, positions {:?}",
-            stats.messages, stats.venue_positions
-        );
+        for (label, value) in &outcome.report.summary {
+            println!("{label:>32}  {value}");
+        }
+        println!("{:>32}  {}", "journal", journal_dir.display());
     }
     Ok(())
 }

@@ -30,8 +30,8 @@ use levibot_engine::strategy::maker::Maker;
 use levibot_engine::strategy::signal::Signal;
 use levibot_engine::strategy::{Grid, Strategy};
 use levibot_gateway::fix::OrderEncoder;
-use levibot_shm::codes::writer_id;
-use levibot_shm::counters::CountersWriter;
+use levibot_shm::codes::{label, writer_id};
+use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::{Journal, JournalConfig};
 
 use crate::clock::VirtualClock;
@@ -85,6 +85,8 @@ pub struct RunStats {
     pub venue_positions: Vec<i64>,
     /// Orders still working at the venue at the end.
     pub working_orders: usize,
+    /// Orders risk refused, by check (`risk.<check>`), from the run's counters.
+    pub risk_rejects: Vec<(String, u64)>,
 }
 
 /// A market message read from the input, waiting for the venue and then the engine.
@@ -326,6 +328,15 @@ fn run_with<S: Strategy + 'static>(
         .map(|id| venue.exchange.position(id))
         .collect();
     stats.working_orders = venue.exchange.working_order_ids().len();
+    let reader = CountersReader::open(levibot_shm::paths::counters_path(journal_dir))?;
+    stats.risk_rejects = reader
+        .counters()
+        .into_iter()
+        .filter_map(|c| {
+            let check = c.label.strip_prefix(label::RISK_REJECT_PREFIX)?;
+            (c.value > 0).then(|| (format!("risk.{check}"), c.value as u64))
+        })
+        .collect();
     Ok(stats)
 }
 

@@ -1,0 +1,114 @@
+//! One backtest from start to end: the run, its results folded into the summary and the
+//! report's data, the simulation's settings written beside them (a summary says what was
+//! assumed). `levibot-backtest run` prints it; sweeps run it once per point of their grid.
+
+use std::path::Path;
+
+use anyhow::Result;
+use levibot_daemon::config::DaemonConfig;
+use serde_json::{Value, json};
+
+use crate::input::InputSource;
+use crate::report::ReportData;
+use crate::results::{Results, ResultsConfig, Summary};
+use crate::run::{RunConfig, RunStats, run};
+
+/// What one backtest gives.
+pub struct Outcome {
+    pub summary: Summary,
+    pub report: ReportData,
+    pub stats: RunStats,
+}
+
+impl Outcome {
+    /// The summary as one JSON object: the results' fields, then `simulation` (what the
+    /// venue assumed) and `venue` (its own view at the end).
+    pub fn to_json(&self, run_config: &RunConfig) -> Value {
+        let mut value = serde_json::to_value(&self.summary).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut value {
+            map.insert("simulation".into(), simulation(run_config));
+            map.insert(
+                "venue".into(),
+                json!({
+                    "positions_units": self.stats.venue_positions,
+                    "working_orders": self.stats.working_orders,
+                }),
+            );
+        }
+        value
+    }
+}
+
+/// The simulation's settings, as the summary states them.
+pub fn simulation(c: &RunConfig) -> Value {
+    json!({
+        "queue_model": c.exchange.queue.to_string(),
+        "order_entry_latency_ns": c.order_latency.entry_ns,
+        "order_response_latency_ns": c.order_latency.response_ns,
+        "feed_latency_ns": c.feed_latency_ns,
+        "maker_fee_ppm": c.exchange.maker_fee_ppm,
+        "taker_fee_ppm": c.exchange.taker_fee_ppm,
+        "self_trade_prevention": c.exchange.self_trade.to_string(),
+        "seed": c.seed,
+        "market_impact": false,
+    })
+}
+
+/// The simulation's settings as the report's summary rows.
+fn simulation_rows(c: &RunConfig) -> Vec<(String, String)> {
+    let us = |ns: u64| format!("{}", ns as f64 / 1000.0);
+    let bps = |ppm: i64| format!("{}", ppm as f64 / 100.0);
+    vec![
+        ("Queue model".into(), c.exchange.queue.to_string()),
+        (
+            "Order latency, entry / response (µs)".into(),
+            format!(
+                "{} / {}",
+                us(c.order_latency.entry_ns),
+                us(c.order_latency.response_ns)
+            ),
+        ),
+        ("Feed latency (µs)".into(), us(c.feed_latency_ns)),
+        (
+            "Fees, maker / taker (bps)".into(),
+            format!(
+                "{} / {}",
+                bps(c.exchange.maker_fee_ppm),
+                bps(c.exchange.taker_fee_ppm)
+            ),
+        ),
+        (
+            "Self-trade prevention".into(),
+            c.exchange.self_trade.to_string(),
+        ),
+        (
+            "Market impact".into(),
+            "none (fills take nothing from the recorded book)".into(),
+        ),
+        ("Seed".into(), c.seed.to_string()),
+    ]
+}
+
+/// Runs `config` over `input`, journaling into `journal_dir`.
+pub fn backtest(
+    config: &DaemonConfig,
+    input: &mut dyn InputSource,
+    journal_dir: &Path,
+    run_config: &RunConfig,
+    results_config: ResultsConfig,
+) -> Result<Outcome> {
+    let mut results = Results::new(config.instruments.iter(), results_config);
+    let stats = run(config, input, journal_dir, run_config, &mut |e| {
+        results.on_event(e)
+    })?;
+    let (mut summary, mut report) = results.finish(stats.last_ns);
+    for (reason, count) in &stats.risk_rejects {
+        *summary.rejects.entry(reason.clone()).or_default() += count;
+    }
+    report.summary.extend(simulation_rows(run_config));
+    Ok(Outcome {
+        summary,
+        report,
+        stats,
+    })
+}
