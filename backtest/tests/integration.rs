@@ -1,4 +1,5 @@
 //! The backtest's integration tests, one binary: each file is a module.
 
+mod cli;
 mod determinism;
 mod report;

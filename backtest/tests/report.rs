@@ -362,6 +362,9 @@ const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs headless Chromium on `page` with `args`; its standard output. Fails, with its
 /// standard error, if it fails or outlives `CHROMIUM_TIMEOUT`.
+// The timeout on the Chromium child is the machine's time, not a backtest's: the
+// virtual-clock rule (clippy.toml) is for the code a backtest runs.
+#[allow(clippy::disallowed_methods)]
 fn run_chromium(profile: &Path, page: &Path, args: &[String]) -> Vec<u8> {
     let mut child = Command::new(chromium())
         // --no-sandbox: Chromium's sandbox refuses to run as root, and CI runs as root.

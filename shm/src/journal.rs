@@ -105,6 +105,14 @@ struct JournalCore {
     _lock_file: File,
 }
 
+impl JournalCore {
+    /// Now by the journal's clock: the machine's, or a backtest's virtual one, so that what a
+    /// backtest writes (segment creation times included) does not depend on when it ran.
+    fn now_unix_ns(&self) -> u64 {
+        self.calibration.to_unix_ns(self.clock.raw())
+    }
+}
+
 /// `JournalCore::retention_floor` when no floor is set.
 const NO_RETENTION_FLOOR: u64 = u64::MAX;
 
@@ -200,6 +208,7 @@ impl Journal {
             segment_size,
             epoch,
             &calibration,
+            calibration.to_unix_ns(clock.raw()),
             config.prefault,
         )?;
         let shared = Arc::new(JournalCore {
@@ -400,6 +409,7 @@ impl Journal {
             shared.segment_size,
             shared.epoch,
             &shared.calibration,
+            shared.now_unix_ns(),
             shared.prefault,
         )?);
         let mut roll = lock(&shared.roll);
@@ -543,6 +553,7 @@ impl Appender {
                     shared.segment_size,
                     shared.epoch,
                     &shared.calibration,
+                    shared.now_unix_ns(),
                     false,
                 )?),
             };

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
 
-use crate::clock::{TscCalibration, unix_now_ns};
+use crate::clock::TscCalibration;
 use crate::error::{Result, ShmError};
 use crate::layout::*;
 use crate::reserve;
@@ -531,6 +531,7 @@ impl WritableSegment {
         size: usize,
         epoch: u64,
         calibration: &TscCalibration,
+        created_unix_ns: u64,
         prefault: bool,
     ) -> Result<WritableSegment> {
         let path = dir.join(segment_file_name(index));
@@ -568,7 +569,7 @@ impl WritableSegment {
         h[OFF_SEGMENT_SIZE..OFF_SEGMENT_SIZE + 8].copy_from_slice(&(size as u64).to_le_bytes());
         h[OFF_SEGMENT_INDEX..OFF_SEGMENT_INDEX + 8].copy_from_slice(&index.to_le_bytes());
         h[OFF_EPOCH..OFF_EPOCH + 8].copy_from_slice(&epoch.to_le_bytes());
-        let now = unix_now_ns();
+        let now = created_unix_ns;
         h[OFF_CREATED_UNIX_NS..OFF_CREATED_UNIX_NS + 8].copy_from_slice(&now.to_le_bytes());
         h[OFF_TSC_TICKS_PER_NS..OFF_TSC_TICKS_PER_NS + 8]
             .copy_from_slice(&calibration.ticks_per_ns.to_bits().to_le_bytes());

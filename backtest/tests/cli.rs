@@ -1,0 +1,153 @@
+//! `levibot-backtest run` as a quant runs it: on the committed synthetic capture and on the
+//! Tardis sample made from it, with the summary, the journal and the report it writes; and the
+//! errors a wrong command gets.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use levibot_gateway::capture::testdata_dir;
+use levibot_testkit::workspace_bin;
+use serde_json::Value;
+
+fn testdata(rel: &str) -> PathBuf {
+    testdata_dir().join("..").join(rel)
+}
+
+fn backtest(args: &[&str]) -> Output {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_levibot-backtest"));
+    Command::new(bin).args(args).output().unwrap()
+}
+
+fn summary_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn tail_json(journal: &Path) -> Vec<Value> {
+    let out = Command::new(workspace_bin("levictl", "levictl"))
+        .args(["tail", "--json", "--journal"])
+        .arg(journal)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_capture_run_prints_its_summary_and_writes_a_journal_levictl_reads() {
+    let out = tempfile::tempdir().unwrap();
+    let config = testdata("backtest/maker-nknusdt.toml");
+    let capture = testdata_dir();
+    let output = backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--capture",
+        capture.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--report",
+        out.path().join("report").to_str().unwrap(),
+        "--json",
+    ]);
+    let summary = summary_of(&output);
+    assert_eq!(summary["messages"], 1200);
+    assert_eq!(summary["simulation"]["queue_model"], "risk_averse");
+    assert_eq!(summary["simulation"]["order_entry_latency_ns"], 100_000);
+    let orders = &summary["orders"];
+    let sent = orders["new"].as_u64().unwrap()
+        + orders["cancel"].as_u64().unwrap()
+        + orders["replace"].as_u64().unwrap();
+    assert!(sent > 0, "{summary}");
+    // The journal is LeviBot's own: levictl reads every order the run sent.
+    let records = tail_json(&out.path().join("journal"));
+    let journaled_sent = records.iter().filter(|r| r["type"] == "order_sent").count() as u64;
+    let kinds: std::collections::BTreeSet<String> =
+        records.iter().map(|r| r["type"].to_string()).collect();
+    assert_eq!(journaled_sent, sent, "record types: {kinds:?}");
+    let html = std::fs::read_to_string(out.path().join("report/report.html")).unwrap();
+    assert!(html.contains("NKNUSDT") && html.contains("<svg"));
+}
+
+#[test]
+fn a_tardis_run_reads_the_book_and_trades_files() {
+    let out = tempfile::tempdir().unwrap();
+    let config = testdata("backtest/maker-nknusdt.toml");
+    let book = testdata("tardis-sample/incremental_book_L2.csv.gz");
+    let trades = testdata("tardis-sample/trades.csv.gz");
+    let output = backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--tardis-book",
+        book.to_str().unwrap(),
+        "--tardis-trades",
+        trades.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+    ]);
+    let summary = summary_of(&output);
+    // The sample holds NKNUSDT's 232 depth updates and 58 trades (its README).
+    assert_eq!(summary["messages"], 232 + 58);
+    assert!(summary["orders"]["new"].as_u64().unwrap() > 0, "{summary}");
+}
+
+#[test]
+fn wrong_commands_say_what_is_wrong() {
+    let out = tempfile::tempdir().unwrap();
+    let config = testdata("backtest/maker-nknusdt.toml");
+    // No input.
+    let output = backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("--capture"), "{err}");
+    // A queue model that does not exist: clap names the allowed ones.
+    let output = backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--capture",
+        testdata_dir().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--queue",
+        "fifo",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("risk_averse"));
+    // A journal already there is not overwritten.
+    for expected in [true, false] {
+        let output = backtest(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--capture",
+            testdata_dir().to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert_eq!(output.status.success(), expected);
+        if !expected {
+            assert!(String::from_utf8_lossy(&output.stderr).contains("already holds a journal"));
+        }
+    }
+}
