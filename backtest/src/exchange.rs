@@ -152,6 +152,9 @@ struct Core {
 pub struct Exchange {
     decoder: Decoder,
     core: Core,
+    /// Receive time minus venue time of each instrument's last message that said its venue
+    /// time (for those that do not: Binance's book ticker), ns.
+    last_gap_ns: Vec<u64>,
 }
 
 /// Why an exchange could not be made.
@@ -179,6 +182,7 @@ impl Exchange {
             });
         }
         Ok(Exchange {
+            last_gap_ns: vec![0; markets.len()],
             decoder: Decoder::new(instruments.clone()),
             core: Core {
                 config,
@@ -245,6 +249,33 @@ impl Exchange {
                     MarketEvent::Skipped(_) => {}
                 }
             }
+        }
+    }
+
+    /// When the venue made a stream message received at `recv_ns`, as the message says: its
+    /// event time (`E`; a trade's `T`), ms. A message that does not say (a book ticker) trails
+    /// its receive time by its instrument's last gap; one that does not decode, or a REST
+    /// snapshot, by none.
+    pub fn recorded_venue_time_ns(&mut self, bytes: &[u8], recv_ns: u64) -> u64 {
+        let said = match self.decoder.decode(bytes, 0) {
+            Ok(MarketEvent::Depth(d)) => Some((d.instrument_id, d.event_time_ms)),
+            Ok(MarketEvent::Trade(t)) => Some((t.instrument_id, t.trade_time_ms)),
+            Ok(MarketEvent::AggTrade(t)) => Some((t.instrument_id, t.trade_time_ms)),
+            Ok(MarketEvent::BookTicker(t)) => {
+                let gap = self.last_gap_ns.get(t.instrument_id as usize).copied();
+                return recv_ns.saturating_sub(gap.unwrap_or(0));
+            }
+            _ => None,
+        };
+        match said {
+            Some((id, ms)) if ms > 0 => {
+                let venue_ns = ms.saturating_mul(1_000_000).min(recv_ns);
+                if let Some(gap) = self.last_gap_ns.get_mut(id as usize) {
+                    *gap = recv_ns - venue_ns;
+                }
+                venue_ns
+            }
+            _ => recv_ns,
         }
     }
 

@@ -17,7 +17,7 @@ use levibot_backtest::input::capture::CaptureSource;
 use levibot_backtest::input::tardis::TardisSource;
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
-use levibot_backtest::run::RunConfig;
+use levibot_backtest::run::{FeedLatency, RunConfig};
 use levibot_backtest::session::backtest;
 use levibot_backtest::venue::OrderLatency;
 use levibot_daemon::config::{ParseOptions, parse_with};
@@ -68,9 +68,14 @@ struct RunArgs {
     /// Report latency, venue to us, µs (default: the order-entry latency).
     #[arg(long)]
     response_latency_us: Option<u64>,
-    /// Receive time minus venue time of market data, µs.
-    #[arg(long, default_value_t = 0)]
-    feed_latency_us: u64,
+    /// When the venue made each market message: `recorded` (the data's own venue times:
+    /// Tardis' `timestamp`, a message's `E`/`T`), or a receive-time lag in µs.
+    #[arg(long, default_value = "recorded")]
+    feed_latency: String,
+    /// With `--feed-latency recorded`: the longest gap believed, ms (longer ones are cut to it
+    /// and counted).
+    #[arg(long, default_value_t = 1000)]
+    feed_gap_max_ms: u64,
     /// Queue-position model: risk_averse, log, log2, power:N, power2:N, power3:N.
     #[arg(long, default_value = "risk_averse")]
     queue: QueueModel,
@@ -145,7 +150,18 @@ fn run_command(args: RunArgs) -> Result<()> {
             entry_ns: args.order_latency_us * 1000,
             response_ns: args.response_latency_us.unwrap_or(args.order_latency_us) * 1000,
         },
-        feed_latency_ns: args.feed_latency_us * 1000,
+        feed_latency: match args.feed_latency.as_str() {
+            "recorded" => FeedLatency::Recorded {
+                gap_max_ns: args.feed_gap_max_ms.saturating_mul(1_000_000),
+            },
+            us => FeedLatency::Constant(
+                us.parse::<u64>()
+                    .map_err(|_| {
+                        anyhow::anyhow!("--feed-latency {us}: `recorded` or a whole number of µs")
+                    })?
+                    .saturating_mul(1000),
+            ),
+        },
         seed: args.seed,
         ..RunConfig::default()
     };

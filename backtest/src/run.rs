@@ -14,7 +14,8 @@
 //! is the receive time minus the feed latency (constant), so it never runs ahead of what the
 //! input has already been read up to: the loop reads one message ahead.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -46,13 +47,52 @@ pub const COUNTERS_CAPACITY: usize = 1024;
 /// arrive, the strategies answer them, then it stops.
 pub const DRAIN_AFTER_INPUT_NS: u64 = 10_000_000_000;
 
+/// Longest a recorded feed gap (receive time minus venue time) is taken to be by default; a
+/// longer one is cut to it and counted (`RunStats::feed_gaps_cut`): a clock that was off, or
+/// a recording whose venue times mean nothing.
+pub const FEED_GAP_MAX_NS: u64 = 1_000_000_000;
+/// Most messages read ahead of the engine (those within the feed gap of the next venue event).
+pub const READ_AHEAD_MAX: usize = 1 << 20;
+
+/// When the venue made a market message, from when it was received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedLatency {
+    /// As the data says: Tardis' `timestamp`, else the message's own event time (`E`, a
+    /// trade's `T`; a book ticker, which has none, trails by its instrument's last gap). A gap
+    /// over `gap_max_ns` is cut to it.
+    Recorded { gap_max_ns: u64 },
+    /// Every message was made this long before it was received, ns.
+    Constant(u64),
+}
+
+impl FeedLatency {
+    /// The most a message's venue time may trail its receive time.
+    pub fn gap_max_ns(&self) -> u64 {
+        match *self {
+            FeedLatency::Recorded { gap_max_ns } => gap_max_ns,
+            FeedLatency::Constant(ns) => ns,
+        }
+    }
+}
+
+impl std::fmt::Display for FeedLatency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeedLatency::Recorded { gap_max_ns } => {
+                write!(f, "recorded (gaps over {} µs cut)", gap_max_ns / 1000)
+            }
+            FeedLatency::Constant(ns) => write!(f, "{} µs", *ns as f64 / 1000.0),
+        }
+    }
+}
+
 /// How a run is simulated.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunConfig {
     pub exchange: ExchangeConfig,
     pub order_latency: OrderLatency,
-    /// Receive time minus venue time of every market message, ns.
-    pub feed_latency_ns: u64,
+    /// When the venue made each market message.
+    pub feed_latency: FeedLatency,
     /// Names the run (the journal's epoch); the same input, config and seed give the same
     /// bytes.
     pub seed: u64,
@@ -68,7 +108,9 @@ impl Default for RunConfig {
                 entry_ns: 100_000,
                 response_ns: 100_000,
             },
-            feed_latency_ns: 0,
+            feed_latency: FeedLatency::Recorded {
+                gap_max_ns: FEED_GAP_MAX_NS,
+            },
             seed: 1,
             segment_size: 16 << 20,
         }
@@ -85,6 +127,8 @@ pub struct RunStats {
     pub venue_positions: Vec<i64>,
     /// Orders still working at the venue at the end.
     pub working_orders: usize,
+    /// Market messages whose recorded feed gap was longer than the most allowed, and cut.
+    pub feed_gaps_cut: u64,
     /// Orders risk refused, by check (`risk.<check>`), from the run's counters.
     pub risk_rejects: Vec<(String, u64)>,
 }
@@ -98,6 +142,8 @@ struct Pending {
     symbol: String,
     bytes: Vec<u8>,
     at_venue: bool,
+    /// Read order, which breaks ties of venue time.
+    seq: u64,
 }
 
 /// The engine's feed source: the one message the loop hands it.
@@ -172,10 +218,13 @@ fn run_with<S: Strategy + 'static>(
     let Some(first) = input.next_event()? else {
         bail!("the input has no market message");
     };
-    let origin = first.recv_ns / 1_000_000_000 * 1_000_000_000;
+    let first_recv_ns = first.recv_ns;
+    // Venue events may come up to the longest feed gap before the first receive time.
+    let earliest = first_recv_ns.saturating_sub(run_config.feed_latency.gap_max_ns());
+    let origin = earliest / 1_000_000_000 * 1_000_000_000;
     let clock = VirtualClock::starting_at(origin);
-    let mut queue = VecDeque::new();
-    queue.push_back(pending(&first, run_config.feed_latency_ns, instruments));
+    let mut queue: VecDeque<Pending> = VecDeque::new();
+    queue.push_back(pending(&first, instruments, Vec::new(), 0));
 
     if levibot_shm::list_segments(journal_dir).is_ok_and(|s| !s.is_empty()) {
         bail!(
@@ -251,33 +300,65 @@ fn run_with<S: Strategy + 'static>(
     )?;
 
     let mut stats = RunStats {
-        first_ns: first.recv_ns,
+        first_ns: first_recv_ns,
         ..RunStats::default()
     };
     let mut input_done = false;
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut end_ns = u64::MAX;
+    // Messages not yet at the venue, by venue time then read order; `queue[i]` has read
+    // number `queue_base + i`.
+    let mut at_venue_next: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
+    let mut queue_base = 0u64;
+    let mut next_seq = 1u64;
+    let gap_max = run_config.feed_latency.gap_max_ns();
+    let mut last_read_recv = first_recv_ns;
+    {
+        let venue = pipeline.gateway.stage_mut().venue_mut();
+        let p = &mut queue[0];
+        p.venue_ns = venue_time(p, &run_config.feed_latency, &mut venue.exchange, &mut stats);
+        at_venue_next.push(Reverse((p.venue_ns, 0)));
+    }
     loop {
-        // Read ahead until a message waits for the venue (venue times rise with receive times).
-        while !input_done && queue.back().is_none_or(|p: &Pending| p.at_venue) {
+        // Read ahead while an unread message could still come first at the venue: any has a
+        // venue time of at least its receive time minus the longest gap.
+        while !input_done
+            && at_venue_next
+                .peek()
+                .is_none_or(|Reverse((v, _))| *v + gap_max >= last_read_recv)
+        {
+            if queue.len() >= READ_AHEAD_MAX {
+                bail!(
+                    "more than {READ_AHEAD_MAX} messages were received within the feed gap \
+                     ({gap_max} ns) of one venue event: a shorter gap, or data in time order"
+                );
+            }
             match input.next_event()? {
                 Some(event) => {
-                    let mut p = pending(&event, run_config.feed_latency_ns, instruments);
-                    if let Some(mut buffer) = spare.pop() {
-                        buffer.clear();
-                        buffer.extend_from_slice(&p.bytes);
-                        p.bytes = buffer;
-                    }
+                    let buffer = spare.pop().unwrap_or_default();
+                    let mut p = pending(&event, instruments, buffer, next_seq);
+                    next_seq += 1;
+                    // Receive times never go back: a recording that does is taken in order.
+                    p.recv_ns = p.recv_ns.max(last_read_recv);
+                    last_read_recv = p.recv_ns;
+                    let venue = pipeline.gateway.stage_mut().venue_mut();
+                    p.venue_ns = venue_time(
+                        &p,
+                        &run_config.feed_latency,
+                        &mut venue.exchange,
+                        &mut stats,
+                    );
+                    at_venue_next.push(Reverse((p.venue_ns, p.seq)));
                     queue.push_back(p);
                 }
                 None => {
                     input_done = true;
-                    end_ns = stats.last_ns.saturating_add(DRAIN_AFTER_INPUT_NS);
+                    end_ns = last_read_recv.saturating_add(DRAIN_AFTER_INPUT_NS);
                 }
             }
         }
         let venue = pipeline.gateway.stage_mut().venue_mut();
-        let next_market = queue.iter().find(|p| !p.at_venue).map(|p| p.venue_ns);
+        let next_market = at_venue_next.peek().map(|Reverse((v, _))| *v);
         let next_delivery = queue.front().filter(|p| p.at_venue).map(|p| p.recv_ns);
         let times = [
             next_market,
@@ -294,7 +375,10 @@ fn run_with<S: Strategy + 'static>(
         clock.advance_to(t);
         let now = clock.now_ns();
         if next_market == Some(t) {
-            let p = queue.iter_mut().find(|p| !p.at_venue).expect("found above");
+            let Some(Reverse((_, seq))) = at_venue_next.pop() else {
+                unreachable!("peeked above");
+            };
+            let p = &mut queue[(seq - queue_base) as usize];
             p.at_venue = true;
             let symbol = (p.kind == InputKind::Snapshot).then_some(p.symbol.as_str());
             venue.exchange.on_market(p.kind, symbol, &p.bytes, now);
@@ -304,6 +388,7 @@ fn run_with<S: Strategy + 'static>(
         } else {
             if next_delivery == Some(t) && venue.next_report_ns() != Some(t) {
                 let p = queue.pop_front().expect("found above");
+                queue_base += 1;
                 stats.messages += u64::from(p.kind == InputKind::Stream);
                 stats.last_ns = p.recv_ns;
                 let source = pipeline.feed.source_mut();
@@ -340,22 +425,50 @@ fn run_with<S: Strategy + 'static>(
     Ok(stats)
 }
 
+/// A message read from the input, its bytes copied into `buffer` (reused from a message the
+/// engine is done with).
 fn pending(
     event: &crate::input::InputEvent<'_>,
-    feed_latency_ns: u64,
     instruments: &levibot_gateway::instrument::InstrumentTable,
+    mut buffer: Vec<u8>,
+    seq: u64,
 ) -> Pending {
     let symbol = event.symbol.unwrap_or("").to_ascii_uppercase();
+    buffer.clear();
+    buffer.extend_from_slice(event.bytes);
     Pending {
-        venue_ns: event
-            .exchange_ns
-            .unwrap_or_else(|| event.recv_ns.saturating_sub(feed_latency_ns))
-            .min(event.recv_ns),
+        // Set by `venue_time` once the venue can read the message.
+        venue_ns: event.exchange_ns.unwrap_or(event.recv_ns),
         recv_ns: event.recv_ns,
         kind: event.kind,
         instrument_id: instruments.find(symbol.as_bytes()).map(|i| i.id),
         symbol,
-        bytes: event.bytes.to_vec(),
+        bytes: buffer,
         at_venue: false,
+        seq,
     }
+}
+
+/// When the venue made `p`: never after it was received, never more than the longest gap
+/// before.
+fn venue_time(
+    p: &Pending,
+    feed: &FeedLatency,
+    exchange: &mut Exchange,
+    stats: &mut RunStats,
+) -> u64 {
+    let said = match *feed {
+        FeedLatency::Constant(ns) => return p.recv_ns.saturating_sub(ns),
+        // Tardis says it apart from the bytes (kept in `venue_ns` by `pending`).
+        FeedLatency::Recorded { .. } if p.venue_ns != p.recv_ns => p.venue_ns,
+        FeedLatency::Recorded { .. } if p.kind == InputKind::Stream => {
+            exchange.recorded_venue_time_ns(&p.bytes, p.recv_ns)
+        }
+        FeedLatency::Recorded { .. } => p.recv_ns,
+    };
+    let earliest = p.recv_ns.saturating_sub(feed.gap_max_ns());
+    if said < earliest {
+        stats.feed_gaps_cut += 1;
+    }
+    said.clamp(earliest, p.recv_ns)
 }

@@ -34,6 +34,10 @@ impl Outcome {
                     "working_orders": self.stats.working_orders,
                 }),
             );
+            map.insert(
+                "input".into(),
+                json!({ "feed_gaps_cut": self.stats.feed_gaps_cut }),
+            );
         }
         value
     }
@@ -45,7 +49,7 @@ pub fn simulation(c: &RunConfig) -> Value {
         "queue_model": c.exchange.queue.to_string(),
         "order_entry_latency_ns": c.order_latency.entry_ns,
         "order_response_latency_ns": c.order_latency.response_ns,
-        "feed_latency_ns": c.feed_latency_ns,
+        "feed_latency": c.feed_latency.to_string(),
         "maker_fee_ppm": c.exchange.maker_fee_ppm,
         "taker_fee_ppm": c.exchange.taker_fee_ppm,
         "self_trade_prevention": c.exchange.self_trade.to_string(),
@@ -68,7 +72,7 @@ fn simulation_rows(c: &RunConfig) -> Vec<(String, String)> {
                 us(c.order_latency.response_ns)
             ),
         ),
-        ("Feed latency (µs)".into(), us(c.feed_latency_ns)),
+        ("Feed latency".into(), c.feed_latency.to_string()),
         (
             "Fees, maker / taker (bps)".into(),
             format!(

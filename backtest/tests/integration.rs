@@ -2,4 +2,5 @@
 
 mod cli;
 mod determinism;
+mod feed_time;
 mod report;
