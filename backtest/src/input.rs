@@ -7,6 +7,7 @@
 //! at a time, in a buffer reused from one message to the next).
 
 pub mod capture;
+pub mod journal;
 pub mod tardis;
 
 use std::path::PathBuf;
@@ -59,4 +60,49 @@ pub enum InputError {
 pub trait InputSource {
     /// The next message, or `None` at the end.
     fn next_event(&mut self) -> Result<Option<InputEvent<'_>>, InputError>;
+}
+
+/// Which input a run reads, as the command line gives it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InputSpec {
+    /// A capture directory.
+    pub capture: Option<PathBuf>,
+    /// Tardis CSV files.
+    pub tardis_book: Option<PathBuf>,
+    pub tardis_trades: Option<PathBuf>,
+    /// A LeviBot journal directory.
+    pub journal: Option<PathBuf>,
+}
+
+impl InputSpec {
+    /// Opens the input, reading the messages of `symbols` (Tardis files hold many symbols;
+    /// the other inputs name theirs in the venue's bytes).
+    pub fn open(&self, symbols: &[&str]) -> Result<Box<dyn InputSource>, InputError> {
+        let given = [
+            self.capture.is_some(),
+            self.tardis_book.is_some() || self.tardis_trades.is_some(),
+            self.journal.is_some(),
+        ];
+        let no_input = || InputError::Format {
+            path: PathBuf::new(),
+            line: 0,
+            problem: "give one input: --capture DIR, --tardis-book/--tardis-trades FILE, or \
+                      --journal DIR"
+                .into(),
+        };
+        if given.iter().filter(|g| **g).count() != 1 {
+            return Err(no_input());
+        }
+        if let Some(dir) = &self.capture {
+            return Ok(Box::new(capture::CaptureSource::open(dir)?));
+        }
+        if let Some(dir) = &self.journal {
+            return Ok(Box::new(journal::JournalSource::open(dir)?));
+        }
+        Ok(Box::new(tardis::TardisSource::open(
+            self.tardis_book.as_deref(),
+            self.tardis_trades.as_deref(),
+            symbols,
+        )?))
+    }
 }

@@ -7,20 +7,19 @@
 //!
 //! Exit status: 0 done, 1 a run that failed (the message says why), 2 bad arguments.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
-use levibot_backtest::input::InputSource;
-use levibot_backtest::input::capture::CaptureSource;
-use levibot_backtest::input::tardis::TardisSource;
+use levibot_backtest::input::InputSpec;
+use levibot_backtest::input::journal::journal_config_text;
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
 use levibot_backtest::run::{FeedLatency, RunConfig};
 use levibot_backtest::session::backtest;
 use levibot_backtest::venue::OrderLatency;
-use levibot_daemon::config::{ParseOptions, parse_with};
+use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
 
 #[derive(Parser)]
 #[command(
@@ -41,12 +40,16 @@ enum Command {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The levibotd config file (strategies, parameters, risk limits, instruments).
-    #[arg(long)]
-    config: PathBuf,
+    /// The levibotd config file (strategies, parameters, risk limits, instruments); with
+    /// --journal, the config the journal recorded if left out.
+    #[arg(long, required_unless_present = "journal")]
+    config: Option<PathBuf>,
     /// A capture directory in the corpus's format (stream and REST files).
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal"])]
     capture: Option<PathBuf>,
+    /// A LeviBot journal directory: the venue's bytes the daemon received, replayed.
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    journal: Option<PathBuf>,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
     #[arg(long)]
     tardis_book: Option<PathBuf>,
@@ -113,32 +116,43 @@ fn bps_to_ppm(bps: f64, what: &str) -> Result<i64> {
     Ok(ppm as i64)
 }
 
-fn run_command(args: RunArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+/// The config file given, else the one the journal recorded (its relative paths taken from
+/// the journal's directory).
+fn load_config(path: Option<&Path>, journal: Option<&Path>) -> Result<DaemonConfig> {
     let options = ParseOptions {
         resolve_hosts: false,
         files_under: None,
     };
-    let config = parse_with(&text, &args.config, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (text, path) = match (path, journal) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.to_owned(),
+        ),
+        (None, Some(dir)) => (
+            journal_config_text(dir)?
+                .with_context(|| format!("{} holds no config: give --config", dir.display()))?,
+            dir.join("journaled-config.toml"),
+        ),
+        (None, None) => anyhow::bail!("--config is needed"),
+    };
+    parse_with(&text, &path, &options).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn run_command(args: RunArgs) -> Result<()> {
+    let config = load_config(args.config.as_deref(), args.journal.as_deref())?;
     let symbols: Vec<String> = config
         .instruments
         .iter()
         .map(|i| i.symbol.to_string())
         .collect();
     let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-    let mut input: Box<dyn InputSource> =
-        match (&args.capture, &args.tardis_book, &args.tardis_trades) {
-            (Some(dir), _, _) => Box::new(CaptureSource::open(dir)?),
-            (None, None, None) => anyhow::bail!(
-                "no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE"
-            ),
-            (None, book, trades) => Box::new(TardisSource::open(
-                book.as_deref(),
-                trades.as_deref(),
-                &symbols,
-            )?),
-        };
+    let mut input = InputSpec {
+        capture: args.capture.clone(),
+        tardis_book: args.tardis_book.clone(),
+        tardis_trades: args.tardis_trades.clone(),
+        journal: args.journal.clone(),
+    }
+    .open(&symbols)?;
     let run_config = RunConfig {
         exchange: ExchangeConfig {
             queue: args.queue,

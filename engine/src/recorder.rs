@@ -28,10 +28,30 @@ impl MarketDataRecorder {
     /// Appends the venue's bytes exactly as received.
     #[inline]
     pub fn record_raw(&mut self, recv_tsc: u64, bytes: &[u8]) -> Result<Position> {
+        self.record_raw_of(recv_tsc, None, bytes)
+    }
+
+    /// [`record_raw`](Self::record_raw) for a REST depth snapshot of `instrument_id`, whose
+    /// body does not name its symbol: the header does, so a replay knows whose book it is.
+    pub fn record_raw_snapshot(
+        &mut self,
+        recv_tsc: u64,
+        instrument_id: u32,
+        body: &[u8],
+    ) -> Result<Position> {
+        self.record_raw_of(recv_tsc, Some(instrument_id), body)
+    }
+
+    fn record_raw_of(
+        &mut self,
+        recv_tsc: u64,
+        snapshot_of: Option<u32>,
+        bytes: &[u8],
+    ) -> Result<Position> {
         let header = RawMessageHeader {
             recv_tsc,
             source_id: self.source_id,
-            reserved: 0,
+            snapshot_of: snapshot_of.map_or(0, |id| id.saturating_add(1)),
         };
         let header_len = size_of::<RawMessageHeader>();
         self.appender

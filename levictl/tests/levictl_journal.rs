@@ -155,7 +155,7 @@ fn fixture() -> Fixture {
     Fixture::append(&mut f.daemon, &nkn);
     Fixture::append(&mut f.daemon, &btc);
 
-    // A RawMessageHeader (recv_tsc, source_id, reserved), then the venue's bytes.
+    // A RawMessageHeader (recv_tsc, source_id, snapshot_of), then the venue's bytes.
     let mut raw = f.tsc(0).to_le_bytes().to_vec();
     raw.extend_from_slice(&1u32.to_le_bytes());
     raw.extend_from_slice(&0u32.to_le_bytes());

@@ -508,7 +508,24 @@ pub struct RawMessageHeader {
     pub recv_tsc: u64,
     /// Which connection the bytes came from (the daemon's numbering).
     pub source_id: u32,
-    pub reserved: u32,
+    /// A REST depth snapshot's instrument id + 1 (its body does not name its symbol); 0 for a
+    /// stream message, and in journals of layout 1.0, which did not say.
+    pub snapshot_of: u32,
+}
+
+impl RawMessageHeader {
+    /// The instrument of a REST depth snapshot, if these bytes are one.
+    pub fn snapshot_instrument(&self) -> Option<u32> {
+        self.snapshot_of.checked_sub(1)
+    }
+
+    /// The header at the start of a `RAW_MESSAGE` payload, and the venue's bytes after it;
+    /// `None` if the payload is shorter than a header.
+    pub fn split(payload: &[u8]) -> Option<(RawMessageHeader, &[u8])> {
+        let head = payload.get(..size_of::<RawMessageHeader>())?;
+        let header = bytemuck::pod_read_unaligned(head);
+        Some((header, &payload[head.len()..]))
+    }
 }
 
 /// Bits of [`CheckpointBegin::flags`]. Values are stable: they are journaled.

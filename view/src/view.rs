@@ -106,16 +106,11 @@ fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
         RecordKind::Trade => Body::Trade(read_prefix(payload)?),
         RecordKind::AggTrade => Body::AggTrade(read_prefix(payload)?),
         RecordKind::RawMessage => {
-            // Not a `Record` (it only heads a frame): read by its drawn layout.
-            let head = payload.get(..size_of::<RawMessageHeader>())?;
-            let header = RawMessageHeader {
-                recv_tsc: u64::from_le_bytes(head[0..8].try_into().ok()?),
-                source_id: u32::from_le_bytes(head[8..12].try_into().ok()?),
-                reserved: u32::from_le_bytes(head[12..16].try_into().ok()?),
-            };
+            // Not a `Record` (it only heads a frame).
+            let (header, bytes) = RawMessageHeader::split(payload)?;
             Body::RawMessage {
                 header,
-                bytes: payload[head.len()..].to_vec(),
+                bytes: bytes.to_vec(),
             }
         }
         RecordKind::InstrumentDef => {

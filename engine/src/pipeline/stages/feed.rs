@@ -71,7 +71,11 @@ impl FeedStage {
     pub fn on_snapshot(&mut self, instrument_id: u32, body: &[u8], mut emit: impl FnMut(Decoded)) {
         self.journal_pending();
         let recv_tsc = self.clock.now_tsc();
-        if self.recorder.record_raw(recv_tsc, body).is_err() {
+        if self
+            .recorder
+            .record_raw_snapshot(recv_tsc, instrument_id, body)
+            .is_err()
+        {
             self.journal_errors.increment();
         }
         let snapshot = match self.decoder.decode_snapshot(body, instrument_id) {

@@ -1,0 +1,159 @@
+//! A LeviBot journal as backtest input: the venue's exact bytes the feed journaled
+//! (`RAW_MESSAGE` frames of the feed's writer), each at its receive stamp, so a live session
+//! replays through the engine again with other parameters. REST depth snapshots name their
+//! instrument in the frame's header (layout 1.1; a 1.0 journal's snapshots cannot be placed
+//! and are skipped, counted); the journal's own `INSTRUMENT_DEF`s give its symbols. The journal
+//! is read as `levictl tail` reads it (read-only, segment by segment, gzip'd ones too), one
+//! frame at a time: memory does not grow with its length.
+
+use std::path::{Path, PathBuf};
+
+use levibot_shm::codes::writer_id;
+use levibot_shm::records::{InstrumentDef, RawMessageHeader, Record, record_type};
+use levibot_shm::{ShmError, StartAt, Tailer};
+
+use super::{InputError, InputEvent, InputKind, InputSource};
+
+/// Frames one `next_event` reads at most while looking for a market message (a bound on the
+/// work of a call; the next call goes on).
+const FRAMES_PER_CALL_MAX: usize = 1 << 16;
+
+/// Journal frames, read in order.
+pub struct JournalSource {
+    dir: PathBuf,
+    tailer: Tailer,
+    /// Symbols by the journal's instrument id.
+    symbols: Vec<Option<String>>,
+    /// The last market message: its bytes, kind, receive time and snapshot symbol.
+    bytes: Vec<u8>,
+    kind: InputKind,
+    recv_ns: u64,
+    symbol: String,
+    /// Snapshots whose instrument the journal does not say (layout 1.0).
+    pub snapshots_unplaced: u64,
+}
+
+fn shm_error(dir: &Path, e: ShmError) -> InputError {
+    InputError::Format {
+        path: dir.to_owned(),
+        line: 0,
+        problem: e.to_string(),
+    }
+}
+
+impl JournalSource {
+    pub fn open(dir: &Path) -> Result<JournalSource, InputError> {
+        let tailer = Tailer::open(dir, StartAt::Beginning).map_err(|e| shm_error(dir, e))?;
+        Ok(JournalSource {
+            dir: dir.to_owned(),
+            tailer,
+            symbols: Vec::new(),
+            bytes: Vec::with_capacity(4096),
+            kind: InputKind::Stream,
+            recv_ns: 0,
+            symbol: String::new(),
+            snapshots_unplaced: 0,
+        })
+    }
+}
+
+/// The first config text the daemon journaled in `dir` (it journals it at every start), if
+/// any within the journal's first frames.
+pub fn journal_config_text(dir: &Path) -> Result<Option<String>, InputError> {
+    let mut tailer = Tailer::open(dir, StartAt::Beginning).map_err(|e| shm_error(dir, e))?;
+    let mut text = None;
+    let mut frames = 0;
+    while text.is_none() && frames < FRAMES_PER_CALL_MAX {
+        let polled = tailer
+            .poll(256, |frame| {
+                if text.is_none() && frame.record_type == record_type::CONFIG_TEXT {
+                    text = Some(String::from_utf8_lossy(frame.payload).into_owned());
+                }
+            })
+            .map_err(|e| shm_error(dir, e))?;
+        if polled.frames == 0 {
+            break;
+        }
+        frames += polled.frames;
+    }
+    Ok(text)
+}
+
+impl InputSource for JournalSource {
+    fn next_event(&mut self) -> Result<Option<InputEvent<'_>>, InputError> {
+        for _ in 0..FRAMES_PER_CALL_MAX {
+            let mut found = false;
+            let (symbols, bytes) = (&mut self.symbols, &mut self.bytes);
+            let (kind, recv_tsc, snapshot_of) = (&mut self.kind, &mut 0u64, &mut None);
+            let mut unplaced = 0;
+            let polled = self
+                .tailer
+                .poll(1, |frame| match frame.record_type {
+                    record_type::INSTRUMENT_DEF => {
+                        if let Some(def) = InstrumentDef::from_bytes(frame.payload) {
+                            let id = def.instrument_id as usize;
+                            if id < 1 << 16 {
+                                if symbols.len() <= id {
+                                    symbols.resize(id + 1, None);
+                                }
+                                symbols[id] = def.symbol().map(str::to_owned);
+                            }
+                        }
+                    }
+                    record_type::RAW_MESSAGE if frame.writer_id == writer_id::FEED => {
+                        let Some((header, body)) = RawMessageHeader::split(frame.payload) else {
+                            return;
+                        };
+                        *kind = if body.starts_with(b"{\"lastUpdateId\"") {
+                            InputKind::Snapshot
+                        } else {
+                            InputKind::Stream
+                        };
+                        if *kind == InputKind::Snapshot && header.snapshot_instrument().is_none() {
+                            unplaced += 1;
+                            return;
+                        }
+                        *snapshot_of = header.snapshot_instrument();
+                        *recv_tsc = header.recv_tsc;
+                        bytes.clear();
+                        bytes.extend_from_slice(body);
+                        found = true;
+                    }
+                    _ => {}
+                })
+                .map_err(|e| shm_error(&self.dir, e))?;
+            self.snapshots_unplaced += unplaced;
+            if polled.frames == 0 && polled.writer_restart.is_none() {
+                return Ok(None);
+            }
+            if !found {
+                continue;
+            }
+            let recv_tsc = *recv_tsc;
+            let snapshot_of = *snapshot_of;
+            self.recv_ns = self.tailer.calibration().to_unix_ns(recv_tsc);
+            self.symbol.clear();
+            if let Some(id) = snapshot_of {
+                match self.symbols.get(id as usize).and_then(Option::as_deref) {
+                    Some(s) => self.symbol.push_str(s),
+                    None => {
+                        self.snapshots_unplaced += 1;
+                        continue;
+                    }
+                }
+            }
+            return Ok(Some(InputEvent {
+                kind: self.kind,
+                recv_ns: self.recv_ns,
+                exchange_ns: None,
+                symbol: (self.kind == InputKind::Snapshot).then_some(self.symbol.as_str()),
+                bytes: &self.bytes,
+            }));
+        }
+        Err(InputError::Format {
+            path: self.dir.clone(),
+            line: 0,
+            problem: format!("no market message in {FRAMES_PER_CALL_MAX} frames"),
+        })
+    }
+}
