@@ -202,6 +202,7 @@ impl Exchange {
     pub fn on_market(&mut self, kind: InputKind, symbol: Option<&str>, bytes: &[u8], t_ns: u64) {
         let core = &mut self.core;
         match kind {
+            InputKind::Trading => {}
             InputKind::Snapshot => {
                 let Some(id) = symbol
                     .and_then(|s| self.decoder.instruments().find(s.as_bytes()))
@@ -282,6 +283,11 @@ impl Exchange {
     /// An order request that reached the venue at `t_ns`.
     pub fn on_request(&mut self, order: &levibot_shm::records::OrderRequest, t_ns: u64) {
         self.core.on_request(order, t_ns);
+    }
+
+    /// Reports made and not drained yet.
+    pub fn answers_pending(&self) -> usize {
+        self.core.answers.len()
     }
 
     /// The reports made since the last call, in the order made.

@@ -19,6 +19,31 @@ pub enum InputKind {
     Stream,
     /// A REST depth snapshot body (`{"lastUpdateId":..,"bids":..,"asks":..}`) of one symbol.
     Snapshot,
+    /// What the operator or the daemon did to trading at this time in a replayed journal:
+    /// `bytes` is one [`TradingChange`] code. No venue message.
+    Trading,
+}
+
+/// A change of trading a journal recorded, as an [`InputKind::Trading`] event's one byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum TradingChange {
+    /// The daemon started: it trades nothing until it resumes.
+    Halt = 1,
+    /// Halted and every open order cancelled (a kill).
+    HaltAndCancelAll = 2,
+    Resume = 3,
+}
+
+impl TradingChange {
+    pub fn from_code(code: u8) -> Option<TradingChange> {
+        match code {
+            1 => Some(TradingChange::Halt),
+            2 => Some(TradingChange::HaltAndCancelAll),
+            3 => Some(TradingChange::Resume),
+            _ => None,
+        }
+    }
 }
 
 /// One message, borrowed from the reader's buffer until the next call.

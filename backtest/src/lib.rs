@@ -9,8 +9,10 @@
 //! - [`report`]: the self-contained HTML report.
 
 pub mod clock;
+pub mod compare;
 pub mod exchange;
 pub mod input;
+pub mod latency;
 pub mod report;
 pub mod results;
 pub mod run;

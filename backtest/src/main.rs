@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
 use levibot_backtest::input::InputSpec;
 use levibot_backtest::input::journal::journal_config_text;
+use levibot_backtest::latency::RoundTrips;
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
 use levibot_backtest::run::{FeedLatency, RunConfig};
@@ -68,6 +69,11 @@ struct RunArgs {
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
     order_latency_us: u64,
+    /// Sample order latency from the round trips a LeviBot journal measured (new, cancel,
+    /// replace; ack vs fill), half each way; the constant latency fills in for a kind it has
+    /// none of.
+    #[arg(long)]
+    order_latency_from: Option<PathBuf>,
     /// Report latency, venue to us, µs (default: the order-entry latency).
     #[arg(long)]
     response_latency_us: Option<u64>,
@@ -163,6 +169,19 @@ fn run_command(args: RunArgs) -> Result<()> {
         order_latency: OrderLatency {
             entry_ns: args.order_latency_us * 1000,
             response_ns: args.response_latency_us.unwrap_or(args.order_latency_us) * 1000,
+        },
+        order_round_trips: match &args.order_latency_from {
+            None => None,
+            Some(dir) => {
+                let trips = RoundTrips::from_journal(dir)
+                    .with_context(|| format!("reading round trips from {}", dir.display()))?;
+                anyhow::ensure!(
+                    !trips.is_empty(),
+                    "{} holds no order round trip to sample",
+                    dir.display()
+                );
+                Some(std::sync::Arc::new(trips))
+            }
         },
         feed_latency: match args.feed_latency.as_str() {
             "recorded" => FeedLatency::Recorded {

@@ -25,6 +25,7 @@ use levibot_engine::book::BookLimits;
 use levibot_engine::features::FeatureConfig;
 use levibot_engine::pipeline::{
     MessageSource, OwnedSnapshot, Pipeline, PipelineSpec, Polled, RingCapacities, TradedInstrument,
+    TradingCommand,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
@@ -37,7 +38,8 @@ use levibot_shm::{Journal, JournalConfig};
 
 use crate::clock::VirtualClock;
 use crate::exchange::{Exchange, ExchangeConfig};
-use crate::input::{InputKind, InputSource};
+use crate::input::{InputKind, InputSource, TradingChange};
+use crate::latency::{LatencyModel, RoundTrips};
 use crate::results::ResultEvent;
 use crate::venue::{BacktestVenue, OrderLatency};
 
@@ -87,10 +89,13 @@ impl std::fmt::Display for FeedLatency {
 }
 
 /// How a run is simulated.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RunConfig {
     pub exchange: ExchangeConfig,
+    /// Constant order latency, and the fallback of a sampled one.
     pub order_latency: OrderLatency,
+    /// Round trips to sample order latency from (`None`: `order_latency` always).
+    pub order_round_trips: Option<std::sync::Arc<RoundTrips>>,
     /// When the venue made each market message.
     pub feed_latency: FeedLatency,
     /// Names the run (the journal's epoch); the same input, config and seed give the same
@@ -108,6 +113,7 @@ impl Default for RunConfig {
                 entry_ns: 100_000,
                 response_ns: 100_000,
             },
+            order_round_trips: None,
             feed_latency: FeedLatency::Recorded {
                 gap_max_ns: FEED_GAP_MAX_NS,
             },
@@ -171,7 +177,7 @@ impl MessageSource for Handed {
                 instrument_id,
                 body: &p.bytes,
             },
-            (InputKind::Snapshot, None) => Polled::Idle,
+            (InputKind::Snapshot, None) | (InputKind::Trading, _) => Polled::Idle,
         }
     }
 }
@@ -259,7 +265,15 @@ fn run_with<S: Strategy + 'static>(
         instruments,
     )?;
     let exchange = Exchange::new(instruments, run_config.exchange)?;
-    let venue = BacktestVenue::new(encoder, exchange, clock.clone(), run_config.order_latency);
+    let latency = match &run_config.order_round_trips {
+        None => LatencyModel::Constant(run_config.order_latency),
+        Some(trips) => LatencyModel::Sampled {
+            trips: trips.clone(),
+            fallback: run_config.order_latency,
+            rng: fastrand::Rng::with_seed(run_config.seed),
+        },
+    };
+    let venue = BacktestVenue::new(encoder, exchange, clock.clone(), latency);
     let traded = strategies
         .into_iter()
         .enumerate()
@@ -290,7 +304,7 @@ fn run_with<S: Strategy + 'static>(
         first_client_order_id: 1,
         first_msg_seq_num: 1,
     };
-    let (mut pipeline, _controls) = Pipeline::<_, _, _, Rtrb>::assemble(
+    let (mut pipeline, mut controls) = Pipeline::<_, _, _, Rtrb>::assemble(
         spec,
         Handed::default(),
         venue,
@@ -316,8 +330,13 @@ fn run_with<S: Strategy + 'static>(
     {
         let venue = pipeline.gateway.stage_mut().venue_mut();
         let p = &mut queue[0];
-        p.venue_ns = venue_time(p, &run_config.feed_latency, &mut venue.exchange, &mut stats);
-        at_venue_next.push(Reverse((p.venue_ns, 0)));
+        admit(
+            p,
+            run_config,
+            &mut venue.exchange,
+            &mut stats,
+            &mut at_venue_next,
+        );
     }
     loop {
         // Read ahead while an unread message could still come first at the venue: any has a
@@ -342,13 +361,13 @@ fn run_with<S: Strategy + 'static>(
                     p.recv_ns = p.recv_ns.max(last_read_recv);
                     last_read_recv = p.recv_ns;
                     let venue = pipeline.gateway.stage_mut().venue_mut();
-                    p.venue_ns = venue_time(
-                        &p,
-                        &run_config.feed_latency,
+                    admit(
+                        &mut p,
+                        run_config,
                         &mut venue.exchange,
                         &mut stats,
+                        &mut at_venue_next,
                     );
-                    at_venue_next.push(Reverse((p.venue_ns, p.seq)));
                     queue.push_back(p);
                 }
                 None => {
@@ -391,11 +410,30 @@ fn run_with<S: Strategy + 'static>(
                 queue_base += 1;
                 stats.messages += u64::from(p.kind == InputKind::Stream);
                 stats.last_ns = p.recv_ns;
-                let source = pipeline.feed.source_mut();
-                if let Some(old) = source.current.replace(p) {
-                    spare.push(old.bytes);
+                if p.kind == InputKind::Trading {
+                    let command = match p.bytes.first().copied().and_then(TradingChange::from_code)
+                    {
+                        Some(TradingChange::Halt) => Some(TradingCommand::Halt),
+                        Some(TradingChange::HaltAndCancelAll) => {
+                            Some(TradingCommand::HaltAndCancelAll)
+                        }
+                        Some(TradingChange::Resume) => Some(TradingCommand::Resume),
+                        None => None,
+                    };
+                    // The agents take commands every duty cycle: the mailbox has room.
+                    if let Some(command) = command
+                        && !controls.trading.send(command)
+                    {
+                        bail!("the trading mailbox is full at {} ns", p.recv_ns);
+                    }
+                    spare.push(p.bytes);
+                } else {
+                    let source = pipeline.feed.source_mut();
+                    if let Some(old) = source.current.replace(p) {
+                        spare.push(old.bytes);
+                    }
+                    source.taken = false;
                 }
-                source.taken = false;
             }
             while pipeline.run_rounds(1) > 0 {}
         }
@@ -447,6 +485,23 @@ fn pending(
         at_venue: false,
         seq,
     }
+}
+
+/// Stamps a message read from the input with its venue time and puts it in line for the
+/// venue; a trading change is the engine's alone, and waits for no venue.
+fn admit(
+    p: &mut Pending,
+    run_config: &RunConfig,
+    exchange: &mut Exchange,
+    stats: &mut RunStats,
+    at_venue_next: &mut BinaryHeap<Reverse<(u64, u64)>>,
+) {
+    if p.kind == InputKind::Trading {
+        p.at_venue = true;
+        return;
+    }
+    p.venue_ns = venue_time(p, &run_config.feed_latency, exchange, stats);
+    at_venue_next.push(Reverse((p.venue_ns, p.seq)));
 }
 
 /// When the venue made `p`: never after it was received, never more than the longest gap

@@ -47,6 +47,12 @@ impl Outcome {
 pub fn simulation(c: &RunConfig) -> Value {
     json!({
         "queue_model": c.exchange.queue.to_string(),
+        "order_latency_sampled_from": c.order_round_trips.as_ref().map(|t| json!({
+            "new_ack": t.new_ack.len(),
+            "new_fill": t.new_fill.len(),
+            "cancel": t.cancel.len(),
+            "replace": t.replace.len(),
+        })),
         "order_entry_latency_ns": c.order_latency.entry_ns,
         "order_response_latency_ns": c.order_latency.response_ns,
         "feed_latency": c.feed_latency.to_string(),
@@ -71,6 +77,20 @@ fn simulation_rows(c: &RunConfig) -> Vec<(String, String)> {
                 us(c.order_latency.entry_ns),
                 us(c.order_latency.response_ns)
             ),
+        ),
+        (
+            "Order latency sampled from".into(),
+            c.order_round_trips
+                .as_ref()
+                .map_or("(constant)".into(), |t| {
+                    format!(
+                        "{} new, {} fill, {} cancel, {} replace round trips (half each way)",
+                        t.new_ack.len(),
+                        t.new_fill.len(),
+                        t.cancel.len(),
+                        t.replace.len()
+                    )
+                }),
         ),
         ("Feed latency".into(), c.feed_latency.to_string()),
         (

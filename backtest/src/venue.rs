@@ -7,10 +7,11 @@ use std::collections::VecDeque;
 
 use levibot_engine::pipeline::{Queued, Venue, VenueSendError};
 use levibot_gateway::fix::OrderEncoder;
-use levibot_shm::records::{ExecutionReport, OrderRequest, order_kind};
+use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type, order_kind};
 
 use crate::clock::VirtualClock;
 use crate::exchange::Exchange;
+use crate::latency::LatencyModel;
 use crate::results::{LatencyEvent, RequestKind, ResultEvent};
 
 /// Latency of the order path, one way each, ns.
@@ -28,6 +29,8 @@ struct InFlight {
     arrives_ns: u64,
     sent_ns: u64,
     order: OrderRequest,
+    /// Its way there and its answer's way back.
+    latency: OrderLatency,
 }
 
 /// The gateway's venue in a backtest.
@@ -35,7 +38,7 @@ pub struct BacktestVenue {
     encoder: OrderEncoder,
     next_msg_seq_num: u64,
     clock: VirtualClock,
-    latency: OrderLatency,
+    latency: LatencyModel,
     pub exchange: Exchange,
     /// Encoded, not flushed yet (they leave on the next flush, as a socket's would).
     unsent: VecDeque<OrderRequest>,
@@ -51,7 +54,7 @@ impl BacktestVenue {
         encoder: OrderEncoder,
         exchange: Exchange,
         clock: VirtualClock,
-        latency: OrderLatency,
+        latency: LatencyModel,
     ) -> BacktestVenue {
         BacktestVenue {
             encoder,
@@ -89,31 +92,53 @@ impl BacktestVenue {
             }
             self.in_flight.pop_front();
             self.exchange.on_request(&f.order, f.arrives_ns);
-            let kind = match f.order.kind {
-                order_kind::NEW => Some(RequestKind::New),
-                order_kind::CANCEL => Some(RequestKind::Cancel),
-                order_kind::REPLACE => Some(RequestKind::Replace),
-                _ => None,
-            };
-            if let Some(kind) = kind {
+            let kind = request_kind(f.order.kind);
+            if kind.is_some() {
                 self.results.push(ResultEvent::Latency(LatencyEvent {
-                    kind,
+                    kind: kind.unwrap_or(RequestKind::New),
                     sent_ns: f.sent_ns,
-                    answered_ns: f.arrives_ns + self.latency.response_ns,
+                    answered_ns: f.arrives_ns + f.latency.response_ns,
                 }));
             }
-            self.collect_answers();
+            // Its answers travel back with its latency; a fill on arrival with a fill's.
+            let fill_back = (kind == Some(RequestKind::New))
+                .then(|| self.latency.fill_on_arrival(f.latency.entry_ns, f.latency));
+            let ack_back = f.latency.response_ns;
+            self.queue_answers(|report| match fill_back {
+                Some(back) if report.exec_type == exec_type::TRADE => back,
+                _ => ack_back,
+            });
         }
     }
 
-    /// Moves the exchange's new reports onto the way back.
+    /// Moves the exchange's new reports onto the way back: those it made by itself (the
+    /// market filled a resting order), each with a way back of its own.
     pub fn collect_answers(&mut self) {
-        let back = self.latency.response_ns;
-        let last = self.reports.back().map_or(0, |(t, _)| *t);
-        for answer in self.exchange.drain_answers() {
-            self.reports
-                .push_back(((answer.venue_ns + back).max(last), answer.report));
+        let latency = &mut self.latency;
+        let mut backs = Vec::new();
+        for _ in 0..self.exchange.answers_pending() {
+            backs.push(latency.unsolicited());
         }
+        let mut backs = backs.into_iter();
+        self.queue_answers(|_| backs.next().unwrap_or(0));
+    }
+
+    fn queue_answers(&mut self, mut back: impl FnMut(&ExecutionReport) -> u64) {
+        let mut last = self.reports.back().map_or(0, |(t, _)| *t);
+        for answer in self.exchange.drain_answers() {
+            // Reports arrive in the order the venue made them (one session).
+            last = (answer.venue_ns + back(&answer.report)).max(last);
+            self.reports.push_back((last, answer.report));
+        }
+    }
+}
+
+fn request_kind(kind: u8) -> Option<RequestKind> {
+    match kind {
+        order_kind::NEW => Some(RequestKind::New),
+        order_kind::CANCEL => Some(RequestKind::Cancel),
+        order_kind::REPLACE => Some(RequestKind::Replace),
+        _ => None,
     }
 }
 
@@ -146,12 +171,16 @@ impl Venue for BacktestVenue {
 
     fn flush(&mut self, _now_ns: u64) {
         let now = self.clock.now_ns();
-        let last = self.in_flight.back().map_or(0, |f| f.arrives_ns);
+        let mut last = self.in_flight.back().map_or(0, |f| f.arrives_ns);
         while let Some(order) = self.unsent.pop_front() {
+            let latency = self.latency.request(request_kind(order.kind));
+            // Requests reach the venue in the order sent (one session).
+            last = (now + latency.entry_ns).max(last);
             self.in_flight.push_back(InFlight {
-                arrives_ns: (now + self.latency.entry_ns).max(last),
+                arrives_ns: last,
                 sent_ns: now,
                 order,
+                latency,
             });
         }
     }

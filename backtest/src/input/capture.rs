@@ -224,6 +224,7 @@ mod tests {
             last = event.recv_ns;
             match event.kind {
                 InputKind::Stream => stream.push(event.bytes.to_vec()),
+                InputKind::Trading => panic!("a capture holds no trading changes"),
                 InputKind::Snapshot => {
                     assert!(event.symbol.is_some());
                     assert!(event.bytes.starts_with(b"{\"lastUpdateId\""));

@@ -2,17 +2,21 @@
 //! (`RAW_MESSAGE` frames of the feed's writer), each at its receive stamp, so a live session
 //! replays through the engine again with other parameters. REST depth snapshots name their
 //! instrument in the frame's header (layout 1.1; a 1.0 journal's snapshots cannot be placed
-//! and are skipped, counted); the journal's own `INSTRUMENT_DEF`s give its symbols. The journal
+//! and are skipped, counted); the journal's own `INSTRUMENT_DEF`s give its symbols. What the
+//! daemon and its operators did to trading comes too ([`InputKind::Trading`]): the daemon's
+//! start (it trades nothing until it resumes), its resumes, halts and kills, at their times. The journal
 //! is read as `levictl tail` reads it (read-only, segment by segment, gzip'd ones too), one
 //! frame at a time: memory does not grow with its length.
 
 use std::path::{Path, PathBuf};
 
 use levibot_shm::codes::writer_id;
-use levibot_shm::records::{InstrumentDef, RawMessageHeader, Record, record_type};
+use levibot_shm::records::{
+    DaemonEvent, InstrumentDef, RawMessageHeader, Record, daemon_event, record_type,
+};
 use levibot_shm::{ShmError, StartAt, Tailer};
 
-use super::{InputError, InputEvent, InputKind, InputSource};
+use super::{InputError, InputEvent, InputKind, InputSource, TradingChange};
 
 /// Frames one `next_event` reads at most while looking for a market message (a bound on the
 /// work of a call; the next call goes on).
@@ -85,6 +89,7 @@ impl InputSource for JournalSource {
             let mut found = false;
             let (symbols, bytes) = (&mut self.symbols, &mut self.bytes);
             let (kind, recv_tsc, snapshot_of) = (&mut self.kind, &mut 0u64, &mut None);
+            let mut event_ns = None;
             let mut unplaced = 0;
             let polled = self
                 .tailer
@@ -99,6 +104,24 @@ impl InputSource for JournalSource {
                                 symbols[id] = def.symbol().map(str::to_owned);
                             }
                         }
+                    }
+                    DaemonEvent::RECORD_TYPE => {
+                        let Some(e) = DaemonEvent::from_bytes(frame.payload) else {
+                            return;
+                        };
+                        let change = match (e.kind, e.value) {
+                            // The daemon starts halted, and resumes once reconciled.
+                            (daemon_event::STARTED, _) => TradingChange::Halt,
+                            (daemon_event::CANCEL_ALL, _) => TradingChange::HaltAndCancelAll,
+                            (daemon_event::TRADING_STATE, 0) => TradingChange::Resume,
+                            (daemon_event::TRADING_STATE, _) => TradingChange::Halt,
+                            _ => return,
+                        };
+                        *kind = InputKind::Trading;
+                        bytes.clear();
+                        bytes.push(change as u8);
+                        event_ns = Some(e.unix_ns);
+                        found = true;
                     }
                     record_type::RAW_MESSAGE if frame.writer_id == writer_id::FEED => {
                         let Some((header, body)) = RawMessageHeader::split(frame.payload) else {
@@ -131,7 +154,8 @@ impl InputSource for JournalSource {
             }
             let recv_tsc = *recv_tsc;
             let snapshot_of = *snapshot_of;
-            self.recv_ns = self.tailer.calibration().to_unix_ns(recv_tsc);
+            self.recv_ns =
+                event_ns.unwrap_or_else(|| self.tailer.calibration().to_unix_ns(recv_tsc));
             self.symbol.clear();
             if let Some(id) = snapshot_of {
                 match self.symbols.get(id as usize).and_then(Option::as_deref) {

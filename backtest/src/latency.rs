@@ -1,0 +1,177 @@
+//! Order latency: constant, or sampled (with the run's seed) from the round trips a live
+//! LeviBot journal measured, separately for new orders, cancels and replaces, and for the
+//! first answer that is an acknowledgement vs one that is a fill.
+//!
+//! A round trip is measured from the gateway's `SentOrder` (its bytes ready, `encoded_tsc`) to
+//! the receive stamp of the venue's first report about the request: for a new order, the
+//! first report under its id (NEW, or TRADE when it filled at once); for a cancel, the
+//! CANCELED report of the order it names or its REJECTED; for a replace, the REPLACED or
+//! REJECTED report under its new id. The journal does not say how a round trip splits
+//! between the way there and the way back: the model takes half each way.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, order_kind};
+use levibot_shm::{StartAt, Tailer};
+
+use crate::results::RequestKind;
+use crate::venue::OrderLatency;
+
+/// Round trips kept per kind (a uniform sample of a longer journal's, by reservoir).
+pub const ROUND_TRIPS_KEPT_MAX: usize = 100_000;
+/// Requests waiting for their first answer while a journal is read (older ones are dropped).
+const UNANSWERED_MAX: usize = 1 << 16;
+
+/// Round trips measured in a journal, ns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoundTrips {
+    pub new_ack: Vec<u64>,
+    pub new_fill: Vec<u64>,
+    pub cancel: Vec<u64>,
+    pub replace: Vec<u64>,
+}
+
+impl RoundTrips {
+    /// Reads the round trips of every request in the journal in `dir`.
+    pub fn from_journal(dir: &Path) -> Result<RoundTrips, levibot_shm::ShmError> {
+        let mut tailer = Tailer::open(dir, StartAt::Beginning)?;
+        let mut trips = RoundTrips::default();
+        let mut seen = [0u64; 4];
+        // Sampling a long journal fairly needs randomness of its own, fixed: the same journal
+        // always gives the same sample.
+        let mut rng = fastrand::Rng::with_seed(0x1e71_b07);
+        // Keyed by the client order id whose first report answers the request.
+        let mut waiting: HashMap<u64, (RequestKind, u64)> = HashMap::new();
+        loop {
+            // Every segment of one writer run has its calibration; a request and its answer
+            // are in one run.
+            let calibration = tailer.calibration();
+            let polled = tailer.poll(1024, |frame| {
+                if frame.record_type == SentOrder::RECORD_TYPE {
+                    let Some(sent) = SentOrder::from_bytes(frame.payload) else {
+                        return;
+                    };
+                    let r = &sent.request;
+                    let (kind, answered_under) = match r.kind {
+                        order_kind::NEW => (RequestKind::New, r.client_order_id),
+                        order_kind::CANCEL => (RequestKind::Cancel, r.orig_client_order_id),
+                        order_kind::REPLACE => (RequestKind::Replace, r.client_order_id),
+                        _ => return,
+                    };
+                    if waiting.len() >= UNANSWERED_MAX {
+                        waiting.clear();
+                    }
+                    waiting.insert(answered_under, (kind, sent.encoded_tsc));
+                    if kind == RequestKind::Cancel {
+                        // A refused cancel answers under its own id.
+                        waiting.insert(r.client_order_id, (kind, sent.encoded_tsc));
+                    }
+                } else if frame.record_type == ExecutionReport::RECORD_TYPE {
+                    let Some(report) = ExecutionReport::from_bytes(frame.payload) else {
+                        return;
+                    };
+                    let Some((kind, sent_tsc)) = waiting.remove(&report.client_order_id) else {
+                        return;
+                    };
+                    let ns = calibration.ticks_to_ns(report.recv_tsc.saturating_sub(sent_tsc));
+                    let (slot, list) = match (kind, report.exec_type) {
+                        (RequestKind::New, exec_type::TRADE) => (0, &mut trips.new_fill),
+                        (RequestKind::New, _) => (1, &mut trips.new_ack),
+                        (RequestKind::Cancel, _) => (2, &mut trips.cancel),
+                        (RequestKind::Replace, _) => (3, &mut trips.replace),
+                    };
+                    keep(list, &mut seen[slot], ns as u64, &mut rng);
+                }
+            })?;
+            if polled.frames == 0 && polled.writer_restart.is_none() {
+                break;
+            }
+        }
+        Ok(trips)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.new_ack.is_empty() && self.cancel.is_empty() && self.replace.is_empty()
+    }
+}
+
+/// Reservoir sampling: every round trip seen has the same chance to be kept.
+fn keep(list: &mut Vec<u64>, seen: &mut u64, value: u64, rng: &mut fastrand::Rng) {
+    *seen += 1;
+    if list.len() < ROUND_TRIPS_KEPT_MAX {
+        list.push(value);
+    } else {
+        let slot = rng.u64(0..*seen);
+        if let Some(kept) = list.get_mut(slot as usize) {
+            *kept = value;
+        }
+    }
+}
+
+/// How long requests and reports travel.
+#[derive(Clone, Debug)]
+pub enum LatencyModel {
+    Constant(OrderLatency),
+    /// Drawn from a journal's round trips (half each way), with a seeded generator. A kind
+    /// the journal has none of falls back to `fallback`.
+    Sampled {
+        trips: std::sync::Arc<RoundTrips>,
+        fallback: OrderLatency,
+        rng: fastrand::Rng,
+    },
+}
+
+impl LatencyModel {
+    /// A request of `kind` leaves: how long it takes to reach the venue, and how long its
+    /// acknowledgement (or refusal) takes back.
+    pub fn request(&mut self, kind: Option<RequestKind>) -> OrderLatency {
+        match self {
+            LatencyModel::Constant(l) => *l,
+            LatencyModel::Sampled {
+                trips,
+                fallback,
+                rng,
+            } => {
+                let list = match kind {
+                    Some(RequestKind::New) | None => &trips.new_ack,
+                    Some(RequestKind::Cancel) => &trips.cancel,
+                    Some(RequestKind::Replace) => &trips.replace,
+                };
+                split(draw(list, rng), *fallback)
+            }
+        }
+    }
+
+    /// A new order filled on arrival: how long its fill report takes back, after `entry_ns`
+    /// on the way there.
+    pub fn fill_on_arrival(&mut self, entry_ns: u64, ack: OrderLatency) -> u64 {
+        match self {
+            LatencyModel::Constant(l) => l.response_ns,
+            LatencyModel::Sampled { trips, rng, .. } => match draw(&trips.new_fill, rng) {
+                Some(rt) => rt.saturating_sub(entry_ns),
+                None => ack.response_ns,
+            },
+        }
+    }
+
+    /// A report the venue sends by itself (a resting order filled by the market): the way
+    /// back of a new order's round trip.
+    pub fn unsolicited(&mut self) -> u64 {
+        self.request(Some(RequestKind::New)).response_ns
+    }
+}
+
+fn draw(list: &[u64], rng: &mut fastrand::Rng) -> Option<u64> {
+    (!list.is_empty()).then(|| list[rng.usize(0..list.len())])
+}
+
+fn split(round_trip: Option<u64>, fallback: OrderLatency) -> OrderLatency {
+    match round_trip {
+        Some(rt) => OrderLatency {
+            entry_ns: rt / 2,
+            response_ns: rt - rt / 2,
+        },
+        None => fallback,
+    }
+}
