@@ -3,23 +3,22 @@
 //!
 //! ```text
 //! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json]
+//! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
 //! ```
 //!
-//! Exit status: 0 done, 1 a run that failed (the message says why), 2 bad arguments.
+//! Exit status: 0 done, 1 a run that failed (the message says why; a sweep: one of its points
+//! or more), 2 bad arguments (a sweep: a bad `--set`, `--shard`, or a point its config refuses).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
-use levibot_backtest::input::InputSource;
-use levibot_backtest::input::capture::CaptureSource;
-use levibot_backtest::input::tardis::TardisSource;
+use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
-use levibot_backtest::run::{FeedLatency, RunConfig};
 use levibot_backtest::session::backtest;
-use levibot_backtest::venue::OrderLatency;
+use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
+use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
 use levibot_daemon::config::{ParseOptions, parse_with};
 
 #[derive(Parser)]
@@ -91,6 +90,20 @@ struct RunArgs {
     /// Seed of the run (its journal's epoch, and any sampled model).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Sweep: run once per value of KEY (repeatable: every combination, the last --set varying
+    /// fastest). KEY is a config key as its errors name it
+    /// (instruments[NKNUSDT].maker.half_spread_ticks, risk.loss_max) or sim.<flag>
+    /// (sim.queue, sim.order_latency_us, sim.maker_fee_bps, ...). Writes OUT/sweep.csv,
+    /// OUT/sweep.jsonl and each point's journal in OUT/points/<index>/.
+    #[arg(long = "set", value_name = "KEY=V1,V2,...")]
+    set: Vec<String>,
+    /// Sweep: points run at once, each on its own thread (at most the machine's cores).
+    #[arg(long, value_name = "N", requires = "set")]
+    jobs: Option<usize>,
+    /// Sweep: run only the points whose index % N == I (0-based), so that N machines given
+    /// 0/N .. N-1/N cover the grid once.
+    #[arg(long, value_name = "I/N", requires = "set")]
+    shard: Option<Shard>,
 }
 
 fn main() {
@@ -100,17 +113,28 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("levibot-backtest: {e:#}");
-        std::process::exit(1);
+        let bad_arguments = e.downcast_ref::<BadSweep>().is_some();
+        std::process::exit(if bad_arguments { 2 } else { 1 });
     }
 }
 
-fn bps_to_ppm(bps: f64, what: &str) -> Result<i64> {
-    let ppm = bps * 100.0;
-    anyhow::ensure!(
-        ppm.is_finite() && ppm.abs() <= 1e6 && ppm.fract() == 0.0,
-        "--{what} {bps}: basis points with at most two decimals, within ±10,000"
-    );
-    Ok(ppm as i64)
+/// The simulation flags as settings.
+fn sim_settings(args: &RunArgs) -> Result<SimSettings> {
+    let fee = |bps: f64, flag: &str| {
+        bps_to_ppm(bps).map_err(|why| anyhow::anyhow!("--{flag} {bps}: {why}"))
+    };
+    Ok(SimSettings {
+        order_latency_us: args.order_latency_us,
+        response_latency_us: args.response_latency_us,
+        feed_latency_us: parse_feed_latency(&args.feed_latency)
+            .map_err(|why| anyhow::anyhow!("--feed-latency {}: {why}", args.feed_latency))?,
+        feed_gap_max_ms: args.feed_gap_max_ms,
+        queue: args.queue,
+        maker_fee_ppm: fee(args.maker_fee_bps, "maker-fee-bps")?,
+        taker_fee_ppm: fee(args.taker_fee_bps, "taker-fee-bps")?,
+        self_trade: args.self_trade,
+        seed: args.seed,
+    })
 }
 
 fn run_command(args: RunArgs) -> Result<()> {
@@ -120,6 +144,20 @@ fn run_command(args: RunArgs) -> Result<()> {
         resolve_hosts: false,
         files_under: None,
     };
+    let input = match (&args.capture, &args.tardis_book, &args.tardis_trades) {
+        (Some(dir), _, _) => InputSpec::Capture(dir.clone()),
+        (None, None, None) => anyhow::bail!(
+            "no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE"
+        ),
+        (None, book, trades) => InputSpec::Tardis {
+            book: book.clone(),
+            trades: trades.clone(),
+        },
+    };
+    let sim = sim_settings(&args)?;
+    if !args.set.is_empty() {
+        return sweep_command(args, text, options, sim, input);
+    }
     let config = parse_with(&text, &args.config, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
     let symbols: Vec<String> = config
         .instruments
@@ -127,44 +165,8 @@ fn run_command(args: RunArgs) -> Result<()> {
         .map(|i| i.symbol.to_string())
         .collect();
     let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-    let mut input: Box<dyn InputSource> =
-        match (&args.capture, &args.tardis_book, &args.tardis_trades) {
-            (Some(dir), _, _) => Box::new(CaptureSource::open(dir)?),
-            (None, None, None) => anyhow::bail!(
-                "no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE"
-            ),
-            (None, book, trades) => Box::new(TardisSource::open(
-                book.as_deref(),
-                trades.as_deref(),
-                &symbols,
-            )?),
-        };
-    let run_config = RunConfig {
-        exchange: ExchangeConfig {
-            queue: args.queue,
-            maker_fee_ppm: bps_to_ppm(args.maker_fee_bps, "maker-fee-bps")?,
-            taker_fee_ppm: bps_to_ppm(args.taker_fee_bps, "taker-fee-bps")?,
-            self_trade: args.self_trade,
-        },
-        order_latency: OrderLatency {
-            entry_ns: args.order_latency_us * 1000,
-            response_ns: args.response_latency_us.unwrap_or(args.order_latency_us) * 1000,
-        },
-        feed_latency: match args.feed_latency.as_str() {
-            "recorded" => FeedLatency::Recorded {
-                gap_max_ns: args.feed_gap_max_ms.saturating_mul(1_000_000),
-            },
-            us => FeedLatency::Constant(
-                us.parse::<u64>()
-                    .map_err(|_| {
-                        anyhow::anyhow!("--feed-latency {us}: `recorded` or a whole number of µs")
-                    })?
-                    .saturating_mul(1000),
-            ),
-        },
-        seed: args.seed,
-        ..RunConfig::default()
-    };
+    let mut input = input.open(&symbols)?;
+    let run_config = sim.run_config();
     let journal_dir = args.out.join("journal");
     let outcome = backtest(
         &config,
@@ -186,5 +188,72 @@ fn run_command(args: RunArgs) -> Result<()> {
         }
         println!("{:>32}  {}", "journal", journal_dir.display());
     }
+    Ok(())
+}
+
+/// `run --set ...`: the grid's points, `--jobs` at a time; `--json` prints each point's JSON
+/// line as it is written.
+fn sweep_command(
+    args: RunArgs,
+    text: String,
+    options: ParseOptions,
+    sim: SimSettings,
+    input: InputSpec,
+) -> Result<()> {
+    let grid = Grid::parse(&args.set)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match args.jobs {
+        Some(0) => return Err(BadSweep("--jobs 0: at least 1".into()).into()),
+        Some(n) if n > cores => {
+            eprintln!("levibot-backtest: --jobs {n}: this machine has {cores} cores; {cores} jobs");
+            cores
+        }
+        Some(n) => n,
+        None => 1,
+    };
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let points = grid.len();
+    let sweep = Sweep {
+        config_path: args.config,
+        config_text: text,
+        parse_options: options,
+        sim,
+        input,
+        out: args.out,
+        report: args.report,
+        grid,
+        jobs,
+        shard,
+    };
+    let json = args.json;
+    let done = run_sweep(&sweep, &mut |row| {
+        let point = format!("point {} ({})", row.index, sweep.grid.describe(row.index));
+        match &row.error {
+            None => eprintln!("levibot-backtest: {point}: ok"),
+            Some(e) => eprintln!("levibot-backtest: {point}: failed: {e}"),
+        }
+        if json {
+            print!("{}", row.json);
+        }
+    })?;
+    eprintln!(
+        "levibot-backtest: {} points run ({} of the grid's {points}), {} failed; table in {} and {}",
+        done.points,
+        if shard == Shard::ALL {
+            "all".to_owned()
+        } else {
+            format!("shard {}/{}", shard.index, shard.count)
+        },
+        done.failed,
+        done.csv.display(),
+        done.jsonl.display()
+    );
+    anyhow::ensure!(
+        done.failed == 0,
+        "{} of {} points failed (their errors are in {})",
+        done.failed,
+        done.points,
+        done.csv.display()
+    );
     Ok(())
 }

@@ -4,3 +4,4 @@ mod cli;
 mod determinism;
 mod feed_time;
 mod report;
+mod sweep;
