@@ -52,13 +52,15 @@ struct RunArgs {
     /// Tardis `trades` CSV (plain or gzip).
     #[arg(long)]
     tardis_trades: Option<PathBuf>,
-    /// Where the run's journal (and its report) go; must not hold a journal.
+    /// Where the run's journal goes; must not hold a journal. A sweep: its table
+    /// (sweep.csv, sweep.jsonl) and each point's journal (points/<index>/journal).
     #[arg(long)]
     out: PathBuf,
-    /// Print the summary as one JSON object.
+    /// Print the summary as one JSON object (a sweep: each point's JSON line, as written).
     #[arg(long)]
     json: bool,
-    /// Write the HTML report (report.html) into this directory.
+    /// Write the HTML report (report.html) into this directory (a sweep: each point's into
+    /// points/<index>/ under it).
     #[arg(long)]
     report: Option<PathBuf>,
     /// Order-entry latency, one way, µs.

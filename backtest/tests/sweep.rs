@@ -181,6 +181,7 @@ fn shards_together_are_the_whole_table_once() {
     ok(&sweep(whole.path(), &[]));
     let (whole_header, whole_rows) = table(whole.path());
     let mut merged = Vec::new();
+    let mut merged_json: Vec<String> = Vec::new();
     for shard in ["0/2", "1/2"] {
         let out = tempfile::tempdir().unwrap();
         ok(&sweep(out.path(), &["--shard", shard, "--jobs", "2"]));
@@ -192,9 +193,24 @@ fn shards_together_are_the_whole_table_once() {
         assert!(rows.iter().all(|r| r[0].parse::<usize>().unwrap() % 2 == i));
         assert!(!out.path().join(format!("points/{}", 1 - i)).exists());
         merged.extend(rows);
+        merged_json.extend(
+            read(out.path().join("sweep.jsonl"))
+                .lines()
+                .map(str::to_owned),
+        );
     }
     merged.sort_by_key(|r| r[0].parse::<usize>().unwrap());
     assert_eq!(merged, whole_rows);
+    // JSON lines start with their index: they merge by it too.
+    let index_of = |line: &String| -> usize {
+        let rest = line.strip_prefix("{\"index\":").unwrap();
+        rest[..rest.find(',').unwrap()].parse().unwrap()
+    };
+    merged_json.sort_by_key(index_of);
+    assert_eq!(
+        merged_json.join("\n") + "\n",
+        read(whole.path().join("sweep.jsonl"))
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@
 //! Numbers are written as Rust prints them (the shortest text that reads back as the same
 //! `f64`); a figure the summary gives as `null` (not defined for the run) is an empty cell.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::results::Summary;
 
@@ -235,8 +235,9 @@ impl Columns {
         format!("{}\n", cells.join(","))
     }
 
-    /// One JSON line (with its newline): the point's index and settings, `error` (`null` when
-    /// it ran), and `summary`, the run's whole `--json` object (`null` when it failed).
+    /// One JSON line (with its newline): `index`, `settings` (key: value as given), `error`
+    /// (`null` when it ran), and `summary`, the run's whole `--json` object (`null` when it
+    /// failed), in this order.
     pub fn json_line(&self, index: usize, values: &[&str], result: Result<Value, &str>) -> String {
         let settings: Map<String, Value> = self
             .keys
@@ -248,13 +249,12 @@ impl Columns {
             Ok(summary) => (Value::Null, summary),
             Err(e) => (Value::String(one_line(e)), Value::Null),
         };
-        let line = json!({
-            "index": index,
-            "settings": settings,
-            "error": error,
-            "summary": summary,
-        });
-        format!("{line}\n")
+        // Written field by field to keep `index` first (a JSON object's keys are otherwise
+        // sorted): shards' lines merge with `sort -t: -k2,2n`.
+        format!(
+            "{{\"index\":{index},\"settings\":{},\"error\":{error},\"summary\":{summary}}}\n",
+            Value::Object(settings)
+        )
     }
 }
 
@@ -293,6 +293,7 @@ mod tests {
         let unquoted = row.replace("\"no input, \"\"x\"\"; second\"", "e");
         assert_eq!(unquoted.trim_end().split(',').count(), names.len());
         let line = columns.json_line(3, &["power:2", "5"], Err("boom"));
+        assert!(line.starts_with("{\"index\":3,\"settings\":{"), "{line}");
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["settings"]["sim.queue"], "power:2");
         assert_eq!(v["error"], "boom");
