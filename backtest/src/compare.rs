@@ -156,6 +156,8 @@ pub struct SideFigures {
     pub filled_base: BTreeMap<String, f64>,
     pub position_base: BTreeMap<String, f64>,
     pub pnl_quote: BTreeMap<String, f64>,
+    /// Per symbol: the quote value of every fill, added up.
+    pub turnover_quote: BTreeMap<String, f64>,
 }
 
 /// The comparison of a live journal and its backtest.
@@ -205,6 +207,7 @@ fn figures(
         *f.filled_base.entry(fill.symbol.clone()).or_default() += qty;
         *f.position_base.entry(fill.symbol.clone()).or_default() += signed;
         *cash.entry(fill.symbol.clone()).or_default() -= signed * fill.px as f64 * px_unit;
+        *f.turnover_quote.entry(fill.symbol.clone()).or_default() += qty * fill.px as f64 * px_unit;
     }
     for (symbol, c) in cash {
         let (px_unit, _) = units.get(&symbol).copied().unwrap_or((1.0, 1.0));

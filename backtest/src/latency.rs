@@ -30,6 +30,9 @@ pub struct RoundTrips {
     pub new_fill: Vec<u64>,
     pub cancel: Vec<u64>,
     pub replace: Vec<u64>,
+    /// The first `ROUND_TRIPS_KEPT_MAX` of each kind in the order the requests were sent (new
+    /// orders' acks and fills together): what `LatencyModel::Replayed` hands out.
+    pub in_order: [Vec<u64>; 3],
 }
 
 impl RoundTrips {
@@ -40,7 +43,7 @@ impl RoundTrips {
         let mut seen = [0u64; 4];
         // Sampling a long journal fairly needs randomness of its own, fixed: the same journal
         // always gives the same sample.
-        let mut rng = fastrand::Rng::with_seed(0x1e71_b07);
+        let mut rng = fastrand::Rng::with_seed(0x01e7_1b07);
         // Keyed by the client order id whose first report answers the request.
         let mut waiting: HashMap<u64, (RequestKind, u64)> = HashMap::new();
         loop {
@@ -82,6 +85,10 @@ impl RoundTrips {
                         (RequestKind::Replace, _) => (3, &mut trips.replace),
                     };
                     keep(list, &mut seen[slot], ns as u64, &mut rng);
+                    let in_order = &mut trips.in_order[kind as usize];
+                    if in_order.len() < ROUND_TRIPS_KEPT_MAX {
+                        in_order.push(ns as u64);
+                    }
                 }
             })?;
             if polled.frames == 0 && polled.writer_restart.is_none() {
@@ -113,6 +120,16 @@ fn keep(list: &mut Vec<u64>, seen: &mut u64, value: u64, rng: &mut fastrand::Rng
 #[derive(Clone, Debug)]
 pub enum LatencyModel {
     Constant(OrderLatency),
+    /// The journal's round trips in the order its requests were sent: the n-th new order (or
+    /// cancel, or replace) of the run takes the n-th new order's round trip, half each way; past
+    /// the journal's, drawn as `Sampled`. Replaying a session, this gives each request the
+    /// latency it had live for as long as the decisions are the same.
+    Replayed {
+        trips: std::sync::Arc<RoundTrips>,
+        fallback: OrderLatency,
+        rng: fastrand::Rng,
+        next: [usize; 3],
+    },
     /// Drawn from a journal's round trips (half each way), with a seeded generator. A kind
     /// the journal has none of falls back to `fallback`.
     Sampled {
@@ -128,6 +145,22 @@ impl LatencyModel {
     pub fn request(&mut self, kind: Option<RequestKind>) -> OrderLatency {
         match self {
             LatencyModel::Constant(l) => *l,
+            LatencyModel::Replayed {
+                trips,
+                fallback,
+                rng,
+                next,
+            } => {
+                let k = kind.unwrap_or(RequestKind::New) as usize;
+                let replayed = trips.in_order[k].get(next[k]).copied();
+                next[k] += 1;
+                let list = match kind {
+                    Some(RequestKind::New) | None => &trips.new_ack,
+                    Some(RequestKind::Cancel) => &trips.cancel,
+                    Some(RequestKind::Replace) => &trips.replace,
+                };
+                split(replayed.or_else(|| draw(list, rng)), *fallback)
+            }
             LatencyModel::Sampled {
                 trips,
                 fallback,
@@ -148,6 +181,8 @@ impl LatencyModel {
     pub fn fill_on_arrival(&mut self, entry_ns: u64, ack: OrderLatency) -> u64 {
         match self {
             LatencyModel::Constant(l) => l.response_ns,
+            // The replayed round trip was this order's, fill or not.
+            LatencyModel::Replayed { .. } => ack.response_ns,
             LatencyModel::Sampled { trips, rng, .. } => match draw(&trips.new_fill, rng) {
                 Some(rt) => rt.saturating_sub(entry_ns),
                 None => ack.response_ns,
@@ -158,7 +193,15 @@ impl LatencyModel {
     /// A report the venue sends by itself (a resting order filled by the market): the way
     /// back of a new order's round trip.
     pub fn unsolicited(&mut self) -> u64 {
-        self.request(Some(RequestKind::New)).response_ns
+        match self {
+            LatencyModel::Replayed {
+                trips,
+                fallback,
+                rng,
+                ..
+            } => split(draw(&trips.new_ack, rng), *fallback).response_ns,
+            _ => self.request(Some(RequestKind::New)).response_ns,
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`input`]: recorded market data, streamed from disk (captures, Tardis CSV).
 //! - [`results`]: what the run measures, folded into the summary and the report's series.
 //! - [`report`]: the self-contained HTML report.
+//! - [`sweep`]: parameter sweeps, one backtest per point of a grid, their summaries in one table.
 
 pub mod clock;
 pub mod compare;
@@ -17,4 +18,5 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod session;
+pub mod sweep;
 pub mod venue;

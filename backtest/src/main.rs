@@ -3,24 +3,26 @@
 //!
 //! ```text
 //! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json]
+//! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
 //! ```
 //!
-//! Exit status: 0 done, 1 a run that failed (the message says why), 2 bad arguments.
+//! Exit status: 0 done, 1 a run that failed (the message says why; a sweep: one of its points
+//! or more), 2 bad arguments (a sweep: a bad `--set`, `--shard`, or a point its config refuses).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use levibot_backtest::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
-use levibot_backtest::input::InputSpec;
+use levibot_backtest::compare::versus_live;
+use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
 use levibot_backtest::input::journal::journal_config_text;
 use levibot_backtest::latency::RoundTrips;
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
-use levibot_backtest::run::{FeedLatency, RunConfig};
 use levibot_backtest::session::backtest;
-use levibot_backtest::venue::OrderLatency;
-use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
+use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
+use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
+use levibot_daemon::config::{ParseOptions, parse_with};
 
 #[derive(Parser)]
 #[command(
@@ -48,7 +50,8 @@ struct RunArgs {
     /// A capture directory in the corpus's format (stream and REST files).
     #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal"])]
     capture: Option<PathBuf>,
-    /// A LeviBot journal directory: the venue's bytes the daemon received, replayed.
+    /// A LeviBot journal directory: the venue's bytes a live session received, replayed with
+    /// its trading changes (start, resume, halt, kill), and compared with what it did live.
     #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
     journal: Option<PathBuf>,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
@@ -57,23 +60,30 @@ struct RunArgs {
     /// Tardis `trades` CSV (plain or gzip).
     #[arg(long)]
     tardis_trades: Option<PathBuf>,
-    /// Where the run's journal (and its report) go; must not hold a journal.
+    /// Where the run's journal goes; must not hold a journal. A sweep: its table
+    /// (sweep.csv, sweep.jsonl) and each point's journal (points/<index>/journal).
     #[arg(long)]
     out: PathBuf,
-    /// Print the summary as one JSON object.
+    /// Print the summary as one JSON object (a sweep: each point's JSON line, as written).
     #[arg(long)]
     json: bool,
-    /// Write the HTML report (report.html) into this directory.
+    /// Write the HTML report (report.html) into this directory (a sweep: each point's into
+    /// points/<index>/ under it).
     #[arg(long)]
     report: Option<PathBuf>,
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
     order_latency_us: u64,
     /// Sample order latency from the round trips a LeviBot journal measured (new, cancel,
-    /// replace; ack vs fill), half each way; the constant latency fills in for a kind it has
+    /// replace; ack vs fill), half each way; the constant latency stands in for a kind it has
     /// none of.
     #[arg(long)]
     order_latency_from: Option<PathBuf>,
+    /// With --order-latency-from: the n-th request of each kind takes the journal's n-th
+    /// round trip of that kind (replaying a session: the latency each order had live), drawn
+    /// only past them.
+    #[arg(long, requires = "order_latency_from")]
+    order_latency_in_order: bool,
     /// Report latency, venue to us, µs (default: the order-entry latency).
     #[arg(long)]
     response_latency_us: Option<u64>,
@@ -100,6 +110,20 @@ struct RunArgs {
     /// Seed of the run (its journal's epoch, and any sampled model).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Sweep: run once per value of KEY (repeatable: every combination, the last --set varying
+    /// fastest). KEY is a config key as its errors name it
+    /// (instruments[NKNUSDT].maker.half_spread_ticks, risk.loss_max) or sim.<flag>
+    /// (sim.queue, sim.order_latency_us, sim.maker_fee_bps, ...). Writes OUT/sweep.csv,
+    /// OUT/sweep.jsonl and each point's journal in OUT/points/<index>/.
+    #[arg(long = "set", value_name = "KEY=V1,V2,...")]
+    set: Vec<String>,
+    /// Sweep: points run at once, each on its own thread (at most the machine's cores).
+    #[arg(long, value_name = "N", requires = "set")]
+    jobs: Option<usize>,
+    /// Sweep: run only the points whose index % N == I (0-based), so that N machines given
+    /// 0/N .. N-1/N cover the grid once.
+    #[arg(long, value_name = "I/N", requires = "set")]
+    shard: Option<Shard>,
 }
 
 fn main() {
@@ -109,67 +133,28 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("levibot-backtest: {e:#}");
-        std::process::exit(1);
+        let bad_arguments = e.downcast_ref::<BadSweep>().is_some();
+        std::process::exit(if bad_arguments { 2 } else { 1 });
     }
 }
 
-fn bps_to_ppm(bps: f64, what: &str) -> Result<i64> {
-    let ppm = bps * 100.0;
-    anyhow::ensure!(
-        ppm.is_finite() && ppm.abs() <= 1e6 && ppm.fract() == 0.0,
-        "--{what} {bps}: basis points with at most two decimals, within ±10,000"
-    );
-    Ok(ppm as i64)
-}
-
-/// The config file given, else the one the journal recorded (its relative paths taken from
-/// the journal's directory).
-fn load_config(path: Option<&Path>, journal: Option<&Path>) -> Result<DaemonConfig> {
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
+/// The simulation flags as settings.
+fn sim_settings(args: &RunArgs) -> Result<SimSettings> {
+    let fee = |bps: f64, flag: &str| {
+        bps_to_ppm(bps).map_err(|why| anyhow::anyhow!("--{flag} {bps}: {why}"))
     };
-    let (text, path) = match (path, journal) {
-        (Some(path), _) => (
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
-            path.to_owned(),
-        ),
-        (None, Some(dir)) => (
-            journal_config_text(dir)?
-                .with_context(|| format!("{} holds no config: give --config", dir.display()))?,
-            dir.join("journaled-config.toml"),
-        ),
-        (None, None) => anyhow::bail!("--config is needed"),
-    };
-    parse_with(&text, &path, &options).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-fn run_command(args: RunArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref(), args.journal.as_deref())?;
-    let symbols: Vec<String> = config
-        .instruments
-        .iter()
-        .map(|i| i.symbol.to_string())
-        .collect();
-    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-    let mut input = InputSpec {
-        capture: args.capture.clone(),
-        tardis_book: args.tardis_book.clone(),
-        tardis_trades: args.tardis_trades.clone(),
-        journal: args.journal.clone(),
-    }
-    .open(&symbols)?;
-    let run_config = RunConfig {
-        exchange: ExchangeConfig {
-            queue: args.queue,
-            maker_fee_ppm: bps_to_ppm(args.maker_fee_bps, "maker-fee-bps")?,
-            taker_fee_ppm: bps_to_ppm(args.taker_fee_bps, "taker-fee-bps")?,
-            self_trade: args.self_trade,
-        },
-        order_latency: OrderLatency {
-            entry_ns: args.order_latency_us * 1000,
-            response_ns: args.response_latency_us.unwrap_or(args.order_latency_us) * 1000,
-        },
+    Ok(SimSettings {
+        order_latency_us: args.order_latency_us,
+        response_latency_us: args.response_latency_us,
+        feed_latency_us: parse_feed_latency(&args.feed_latency)
+            .map_err(|why| anyhow::anyhow!("--feed-latency {}: {why}", args.feed_latency))?,
+        feed_gap_max_ms: args.feed_gap_max_ms,
+        queue: args.queue,
+        maker_fee_ppm: fee(args.maker_fee_bps, "maker-fee-bps")?,
+        taker_fee_ppm: fee(args.taker_fee_bps, "taker-fee-bps")?,
+        self_trade: args.self_trade,
+        seed: args.seed,
+        order_latency_in_order: args.order_latency_in_order,
         order_round_trips: match &args.order_latency_from {
             None => None,
             Some(dir) => {
@@ -183,29 +168,64 @@ fn run_command(args: RunArgs) -> Result<()> {
                 Some(std::sync::Arc::new(trips))
             }
         },
-        feed_latency: match args.feed_latency.as_str() {
-            "recorded" => FeedLatency::Recorded {
-                gap_max_ns: args.feed_gap_max_ms.saturating_mul(1_000_000),
-            },
-            us => FeedLatency::Constant(
-                us.parse::<u64>()
-                    .map_err(|_| {
-                        anyhow::anyhow!("--feed-latency {us}: `recorded` or a whole number of µs")
-                    })?
-                    .saturating_mul(1000),
-            ),
-        },
-        seed: args.seed,
-        ..RunConfig::default()
+    })
+}
+
+/// The config's text and path: the file given, else what the journal recorded (relative
+/// paths in it taken from the journal's directory).
+fn config_text(path: Option<&Path>, journal: Option<&Path>) -> Result<(String, PathBuf)> {
+    Ok(match (path, journal) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            path.to_owned(),
+        ),
+        (None, Some(dir)) => (
+            journal_config_text(dir)?
+                .with_context(|| format!("{} holds no config: give --config", dir.display()))?,
+            dir.join("journaled-config.toml"),
+        ),
+        (None, None) => anyhow::bail!("--config is needed"),
+    })
+}
+
+fn run_command(args: RunArgs) -> Result<()> {
+    let (text, config_path) = config_text(args.config.as_deref(), args.journal.as_deref())?;
+    let options = ParseOptions {
+        resolve_hosts: false,
+        files_under: None,
     };
+    let input = InputSpec {
+        capture: args.capture.clone(),
+        tardis_book: args.tardis_book.clone(),
+        tardis_trades: args.tardis_trades.clone(),
+        journal: args.journal.clone(),
+    };
+    let sim = sim_settings(&args)?;
+    if !args.set.is_empty() {
+        return sweep_command(args, config_path, text, options, sim, input);
+    }
+    let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let symbols: Vec<String> = config
+        .instruments
+        .iter()
+        .map(|i| i.symbol.to_string())
+        .collect();
+    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let mut input = input.open(&symbols)?;
+    let run_config = sim.run_config();
     let journal_dir = args.out.join("journal");
-    let outcome = backtest(
+    let mut outcome = backtest(
         &config,
         input.as_mut(),
         &journal_dir,
         &run_config,
         ResultsConfig::default(),
     )?;
+    if let Some(live) = &args.journal {
+        let versus = versus_live(live, &journal_dir)
+            .with_context(|| format!("comparing with {}", live.display()))?;
+        outcome.add_versus_live(versus);
+    }
     if let Some(dir) = &args.report {
         let path = write_report(dir, &outcome.report)
             .with_context(|| format!("writing the report into {}", dir.display()))?;
@@ -219,5 +239,73 @@ fn run_command(args: RunArgs) -> Result<()> {
         }
         println!("{:>32}  {}", "journal", journal_dir.display());
     }
+    Ok(())
+}
+
+/// `run --set ...`: the grid's points, `--jobs` at a time; `--json` prints each point's JSON
+/// line as it is written.
+fn sweep_command(
+    args: RunArgs,
+    config_path: PathBuf,
+    text: String,
+    options: ParseOptions,
+    sim: SimSettings,
+    input: InputSpec,
+) -> Result<()> {
+    let grid = Grid::parse(&args.set)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = match args.jobs {
+        Some(0) => return Err(BadSweep("--jobs 0: at least 1".into()).into()),
+        Some(n) if n > cores => {
+            eprintln!("levibot-backtest: --jobs {n}: this machine has {cores} cores; {cores} jobs");
+            cores
+        }
+        Some(n) => n,
+        None => 1,
+    };
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let points = grid.len();
+    let sweep = Sweep {
+        config_path,
+        config_text: text,
+        parse_options: options,
+        sim,
+        input,
+        out: args.out,
+        report: args.report,
+        grid,
+        jobs,
+        shard,
+    };
+    let json = args.json;
+    let done = run_sweep(&sweep, &mut |row| {
+        let point = format!("point {} ({})", row.index, sweep.grid.describe(row.index));
+        match &row.error {
+            None => eprintln!("levibot-backtest: {point}: ok"),
+            Some(e) => eprintln!("levibot-backtest: {point}: failed: {e}"),
+        }
+        if json {
+            print!("{}", row.json);
+        }
+    })?;
+    eprintln!(
+        "levibot-backtest: {} points run ({} of the grid's {points}), {} failed; table in {} and {}",
+        done.points,
+        if shard == Shard::ALL {
+            "all".to_owned()
+        } else {
+            format!("shard {}/{}", shard.index, shard.count)
+        },
+        done.failed,
+        done.csv.display(),
+        done.jsonl.display()
+    );
+    anyhow::ensure!(
+        done.failed == 0,
+        "{} of {} points failed (their errors are in {})",
+        done.failed,
+        done.points,
+        done.csv.display()
+    );
     Ok(())
 }

@@ -96,6 +96,9 @@ pub struct RunConfig {
     pub order_latency: OrderLatency,
     /// Round trips to sample order latency from (`None`: `order_latency` always).
     pub order_round_trips: Option<std::sync::Arc<RoundTrips>>,
+    /// With round trips: hand them out in the order the journal's requests were sent
+    /// (`LatencyModel::Replayed`) rather than drawn.
+    pub order_latency_in_order: bool,
     /// When the venue made each market message.
     pub feed_latency: FeedLatency,
     /// Names the run (the journal's epoch); the same input, config and seed give the same
@@ -114,6 +117,7 @@ impl Default for RunConfig {
                 response_ns: 100_000,
             },
             order_round_trips: None,
+            order_latency_in_order: false,
             feed_latency: FeedLatency::Recorded {
                 gap_max_ns: FEED_GAP_MAX_NS,
             },
@@ -267,6 +271,12 @@ fn run_with<S: Strategy + 'static>(
     let exchange = Exchange::new(instruments, run_config.exchange)?;
     let latency = match &run_config.order_round_trips {
         None => LatencyModel::Constant(run_config.order_latency),
+        Some(trips) if run_config.order_latency_in_order => LatencyModel::Replayed {
+            trips: trips.clone(),
+            fallback: run_config.order_latency,
+            rng: fastrand::Rng::with_seed(run_config.seed),
+            next: [0; 3],
+        },
         Some(trips) => LatencyModel::Sampled {
             trips: trips.clone(),
             fallback: run_config.order_latency,

@@ -8,6 +8,7 @@ use anyhow::Result;
 use levibot_daemon::config::DaemonConfig;
 use serde_json::{Value, json};
 
+use crate::compare::VersusLive;
 use crate::input::InputSource;
 use crate::report::ReportData;
 use crate::results::{Results, ResultsConfig, Summary};
@@ -18,9 +19,40 @@ pub struct Outcome {
     pub summary: Summary,
     pub report: ReportData,
     pub stats: RunStats,
+    /// A replayed live journal, compared with what it did live.
+    pub versus_live: Option<VersusLive>,
 }
 
 impl Outcome {
+    /// Adds the comparison with the live session replayed, to the summary and the report.
+    pub fn add_versus_live(&mut self, versus: VersusLive) {
+        let rows = &mut self.report.summary;
+        rows.push((
+            "Versus live: decisions equal".into(),
+            format!(
+                "{} ({} compared, up to the first fill that differs)",
+                versus.decisions_equal, versus.decisions_compared
+            ),
+        ));
+        rows.push((
+            "Versus live: fills, live / backtest".into(),
+            format!("{} / {}", versus.live.fills, versus.backtest.fills),
+        ));
+        for (symbol, live_pnl) in &versus.live.pnl_quote {
+            let backtest_pnl = versus
+                .backtest
+                .pnl_quote
+                .get(symbol)
+                .copied()
+                .unwrap_or(0.0);
+            rows.push((
+                format!("Versus live: {symbol} PnL, live / backtest"),
+                format!("{live_pnl:.6} / {backtest_pnl:.6}"),
+            ));
+        }
+        self.versus_live = Some(versus);
+    }
+
     /// The summary as one JSON object: the results' fields, then `simulation` (what the
     /// venue assumed) and `venue` (its own view at the end).
     pub fn to_json(&self, run_config: &RunConfig) -> Value {
@@ -38,6 +70,10 @@ impl Outcome {
                 "input".into(),
                 json!({ "feed_gaps_cut": self.stats.feed_gaps_cut }),
             );
+            map.insert(
+                "versus_live".into(),
+                serde_json::to_value(&self.versus_live).unwrap_or(Value::Null),
+            );
         }
         value
     }
@@ -47,6 +83,7 @@ impl Outcome {
 pub fn simulation(c: &RunConfig) -> Value {
     json!({
         "queue_model": c.exchange.queue.to_string(),
+        "order_latency_in_order": c.order_latency_in_order,
         "order_latency_sampled_from": c.order_round_trips.as_ref().map(|t| json!({
             "new_ack": t.new_ack.len(),
             "new_fill": t.new_fill.len(),
@@ -134,5 +171,6 @@ pub fn backtest(
         summary,
         report,
         stats,
+        versus_live: None,
     })
 }

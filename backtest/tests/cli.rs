@@ -180,6 +180,19 @@ fn a_backtest_journal_replays_to_the_same_summary_as_its_capture() {
         second.to_str().unwrap(),
         "--json",
     ]));
+    // Replaying a journal also compares the run with what the journal's session did.
+    let mut journal_run = journal_run;
+    let versus = journal_run
+        .as_object_mut()
+        .unwrap()
+        .insert("versus_live".into(), Value::Null)
+        .unwrap();
+    assert_eq!(versus["decisions_equal"], true, "{versus}");
+    let sent = capture_run["orders"]["new"].as_u64().unwrap()
+        + capture_run["orders"]["replace"].as_u64().unwrap()
+        + capture_run["orders"]["cancel"].as_u64().unwrap();
+    assert_eq!(versus["decisions_compared"].as_u64(), Some(sent));
+    assert_eq!(versus["first_fill_difference"], Value::Null);
     assert_eq!(capture_run, journal_run);
     let orders = |dir: &Path| -> Vec<String> {
         tail_json(&dir.join("journal"))

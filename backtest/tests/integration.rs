@@ -4,3 +4,5 @@ mod cli;
 mod determinism;
 mod feed_time;
 mod report;
+mod sweep;
+mod versus_live;

@@ -167,6 +167,7 @@ pub use daemon::{
     LOG_LEVEL_LEN_MAX, START_BUDGET_MS, UNIT_TIMEOUT_MARGIN_S, UNIT_TIMEOUT_START_S,
     UNIT_TIMEOUT_STOP_S,
 };
+pub use edit::set_key;
 pub use journal::RETENTION_TOTAL_MIB_DEFAULT;
 pub use trading::{DUPLICATE_WINDOW_US_MAX, RATE_WINDOW_MS_MAX};
 pub use venue::{

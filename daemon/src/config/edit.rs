@@ -250,6 +250,126 @@ pub(super) fn set_limit(text: &str, key: &str, value: &str) -> Result<String, (S
     Ok(format!("{before}{rendered}{after}"))
 }
 
+/// `text` with the value of any `key` it holds replaced by `value`: what a backtest's parameter
+/// sweep edits (`levictl set` keeps to [`set_limit`]'s risk limits). Keys are named as problems
+/// name them: `risk.loss_max`, `risk.order_rate.count_max`,
+/// `instruments[NKNUSDT].maker.half_spread_ticks`, `instruments[0].collar_bps` (an element of an
+/// array of tables by symbol or position; `instruments.NKNUSDT.collar_bps` too). The value is
+/// written as TOML of the kind it replaces: a string stays a string (`500` is written `"500"`);
+/// anything else is taken as TOML if it is a TOML value (`3`, `0.25`, `true`, `"x"`), else
+/// written as a string. The key must be in the text (a key left out for its default is not: write
+/// it in the file to set it). The caller validates the edited text whole.
+pub fn set_key(text: &str, key: &str, value: &str) -> Result<String, ConfigProblem> {
+    let key = key.trim();
+    let problem = |why: String| ConfigProblem {
+        key: key.to_owned(),
+        problem: why,
+    };
+    let document = DeTable::parse(text).map_err(|_| problem("the config is not TOML".into()))?;
+    let (span, old) = key_value(document.get_ref(), key).map_err(problem)?;
+    let rendered = render_like(old, value).map_err(problem)?;
+    let (Some(before), Some(after)) = (text.get(..span.start), text.get(span.end..)) else {
+        return Err(problem(
+            "the value's place in the text is not found".to_owned(),
+        ));
+    };
+    Ok(format!("{before}{rendered}{after}"))
+}
+
+/// The span and value of `key` in `document` (see [`set_key`]), or why not.
+fn key_value<'a, 'i>(
+    document: &'a DeTable<'i>,
+    key: &str,
+) -> Result<(Range<usize>, &'a DeValue<'i>), String> {
+    let mut segments = key.split('.').peekable();
+    let mut table = document;
+    let mut path = String::new();
+    loop {
+        let Some(segment) = segments.next() else {
+            return Err("not a key".to_owned());
+        };
+        let (name, mut selector) = match segment.split_once('[') {
+            Some((name, rest)) => {
+                let selector = rest
+                    .strip_suffix(']')
+                    .filter(|s| !s.is_empty() && !s.contains(['[', ']']))
+                    .ok_or_else(|| {
+                        format!("{segment:?} is not `name` or `name[index or symbol]`")
+                    })?;
+                (name, Some(selector))
+            }
+            None => (segment, None),
+        };
+        if name.is_empty() {
+            return Err("an empty part in the key".to_owned());
+        }
+        let within = if path.is_empty() {
+            "the config".to_owned()
+        } else {
+            path.clone()
+        };
+        path = if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        let mut value = entry(table, name).ok_or_else(|| {
+            format!(
+                "`{name}` is not in {within} (a key left out for its default must be written in \
+                 the file to be set)"
+            )
+        })?;
+        // `instruments.NKNUSDT.x` selects as `instruments[NKNUSDT].x` does.
+        if selector.is_none() && matches!(value.get_ref(), DeValue::Array(_)) {
+            selector = segments.next();
+        }
+        if let Some(selector) = selector {
+            let DeValue::Array(items) = value.get_ref() else {
+                return Err(format!("{path} is not an array of tables"));
+            };
+            value = select(items, selector)
+                .ok_or_else(|| format!("no {path}[{selector}] in the config"))?;
+            path = format!("{path}[{selector}]");
+        }
+        match (segments.peek(), value.get_ref()) {
+            (None, DeValue::Table(_)) => {
+                return Err(format!("{path} is a table: name a key in it"));
+            }
+            (None, DeValue::Array(items))
+                if items
+                    .iter()
+                    .any(|i| matches!(i.get_ref(), DeValue::Table(_))) =>
+            {
+                return Err(format!("{path} is an array of tables: name a key in one"));
+            }
+            (None, old) => return Ok((value.span(), old)),
+            (Some(_), DeValue::Table(t)) => table = t,
+            (Some(_), _) => return Err(format!("{path} is a value, not a table")),
+        }
+    }
+}
+
+/// `value` as TOML text in place of `old`.
+fn render_like(old: &DeValue<'_>, value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("an empty value".to_owned());
+    }
+    if value.len() > VALUE_LEN_MAX {
+        return Err(format!("the value is longer than {VALUE_LEN_MAX} bytes"));
+    }
+    let literal = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    Ok(match (old, literal) {
+        (DeValue::String(_), Some(toml::Value::String(_))) => value.to_owned(),
+        (DeValue::String(_), _) => toml::Value::String(value.to_owned()).to_string(),
+        (_, Some(_)) => value.to_owned(),
+        (_, None) => toml::Value::String(value.to_owned()).to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +404,63 @@ collar_bps = 500  # wide
         assert!(edited.contains("collar_bps = 100\n"), "{edited}");
         let same = set_limit(TEXT, "instruments[nknusdt].collar_bps", "42").unwrap();
         assert_eq!(same, edited);
+    }
+
+    #[test]
+    fn any_key_the_text_holds_is_set_as_the_kind_it_replaces() {
+        let text = format!(
+            "{TEXT}[instruments.maker]\nhalf_spread_ticks = 1 # narrow\nskew_ticks_per_quote = 1.0\n"
+        );
+        let edited = set_key(&text, "instruments[NKNUSDT].maker.half_spread_ticks", "3").unwrap();
+        assert!(
+            edited.contains("half_spread_ticks = 3 # narrow"),
+            "{edited}"
+        );
+        for key in [
+            "instruments.NKNUSDT.maker.half_spread_ticks",
+            "instruments[1].maker.half_spread_ticks",
+            "instruments[nknusdt].maker.half_spread_ticks",
+        ] {
+            assert_eq!(set_key(&text, key, " 3 ").unwrap(), edited);
+        }
+        // A string stays a string; other kinds take the value as TOML.
+        let edited = set_key(&text, "risk.loss_max", "250").unwrap();
+        assert!(edited.contains("loss_max = \"250\" "), "{edited}");
+        let edited = set_key(&text, "risk.loss_max", "\"250\"").unwrap();
+        assert!(edited.contains("loss_max = \"250\" "), "{edited}");
+        let edited = set_key(&text, "risk.order_rate.window_ms", "20").unwrap();
+        assert!(
+            edited.contains("{ count_max = 1000, window_ms = 20 }"),
+            "{edited}"
+        );
+        let edited = set_key(
+            &text,
+            "instruments[NKNUSDT].maker.skew_ticks_per_quote",
+            "0.5",
+        );
+        assert!(edited.unwrap().contains("skew_ticks_per_quote = 0.5\n"));
+        // Not TOML of its own: written as a string, for validation to refuse by its key.
+        let edited = set_key(&text, "instruments[BTCUSDT].collar_bps", "wide").unwrap();
+        assert!(edited.contains("collar_bps = \"wide\"\n"), "{edited}");
+    }
+
+    #[test]
+    fn a_key_not_in_the_text_is_named_with_why() {
+        let why = |key: &str| {
+            let p = set_key(TEXT, key, "1").unwrap_err();
+            assert_eq!(p.key, key);
+            p.problem
+        };
+        assert!(why("risk.nope").contains("`nope` is not in risk"));
+        assert!(why("strategy.kind").contains("`strategy` is not in the config"));
+        assert!(why("instruments[ETHUSDT].collar_bps").contains("no instruments[ETHUSDT]"));
+        assert!(why("instruments[7].collar_bps").contains("no instruments[7]"));
+        assert!(why("risk.order_rate").contains("a table"));
+        assert!(why("instruments").contains("array of tables"));
+        assert!(why("risk.loss_max.x").contains("not a table"));
+        assert!(why("risk..x").contains("empty part"));
+        let p = set_key(TEXT, "risk.loss_max", " ").unwrap_err();
+        assert!(p.problem.contains("empty value"));
     }
 
     #[test]
