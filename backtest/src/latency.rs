@@ -23,6 +23,10 @@ pub const ROUND_TRIPS_KEPT_MAX: usize = 100_000;
 /// Requests waiting for their first answer while a journal is read (older ones are dropped).
 const UNANSWERED_MAX: usize = 1 << 16;
 
+/// A request waiting for its answer: the client order id the answer comes under, and whether
+/// the request is a cancel.
+type WaitKey = (u64, bool);
+
 /// Round trips measured in a journal, ns.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoundTrips {
@@ -30,7 +34,7 @@ pub struct RoundTrips {
     pub new_fill: Vec<u64>,
     pub cancel: Vec<u64>,
     pub replace: Vec<u64>,
-    /// The first `ROUND_TRIPS_KEPT_MAX` of each kind in the order the requests were sent (new
+    /// The first `ROUND_TRIPS_KEPT_MAX` of each kind in the order they were answered (new
     /// orders' acks and fills together): what `LatencyModel::Replayed` hands out.
     pub in_order: [Vec<u64>; 3],
 }
@@ -44,8 +48,11 @@ impl RoundTrips {
         // Sampling a long journal fairly needs randomness of its own, fixed: the same journal
         // always gives the same sample.
         let mut rng = fastrand::Rng::with_seed(0x01e7_1b07);
-        // Keyed by the client order id whose first report answers the request.
-        let mut waiting: HashMap<u64, (RequestKind, u64)> = HashMap::new();
+        // Keyed by the client order id whose first report answers the request, and whether
+        // the request is a cancel (a cancel's answer comes under the order it cancels, which
+        // may itself still wait for its own).
+        // A cancel waits under two keys; each names the other.
+        let mut waiting: HashMap<WaitKey, (RequestKind, u64, Option<WaitKey>)> = HashMap::new();
         loop {
             // Every segment of one writer run has its calibration; a request and its answer
             // are in one run.
@@ -65,18 +72,31 @@ impl RoundTrips {
                     if waiting.len() >= UNANSWERED_MAX {
                         waiting.clear();
                     }
-                    waiting.insert(answered_under, (kind, sent.encoded_tsc));
-                    if kind == RequestKind::Cancel {
+                    let cancel = kind == RequestKind::Cancel;
+                    let (main, own) = ((answered_under, cancel), (r.client_order_id, true));
+                    waiting.insert(main, (kind, sent.encoded_tsc, cancel.then_some(own)));
+                    if cancel {
                         // A refused cancel answers under its own id.
-                        waiting.insert(r.client_order_id, (kind, sent.encoded_tsc));
+                        waiting.insert(own, (kind, sent.encoded_tsc, Some(main)));
                     }
                 } else if frame.record_type == ExecutionReport::RECORD_TYPE {
                     let Some(report) = ExecutionReport::from_bytes(frame.payload) else {
                         return;
                     };
-                    let Some((kind, sent_tsc)) = waiting.remove(&report.client_order_id) else {
+                    let id = report.client_order_id;
+                    let answered = match report.exec_type {
+                        exec_type::CANCELED => waiting.remove(&(id, true)),
+                        exec_type::REJECTED => waiting
+                            .remove(&(id, true))
+                            .or_else(|| waiting.remove(&(id, false))),
+                        _ => waiting.remove(&(id, false)),
+                    };
+                    let Some((kind, sent_tsc, other)) = answered else {
                         return;
                     };
+                    if let Some(other) = other {
+                        waiting.remove(&other);
+                    }
                     let ns = calibration.ticks_to_ns(report.recv_tsc.saturating_sub(sent_tsc));
                     let (slot, list) = match (kind, report.exec_type) {
                         (RequestKind::New, exec_type::TRADE) => (0, &mut trips.new_fill),
@@ -216,5 +236,124 @@ fn split(round_trip: Option<u64>, fallback: OrderLatency) -> OrderLatency {
             response_ns: rt - rt / 2,
         },
         None => fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VirtualClock;
+    use levibot_shm::records::{OrderRequest, SentOrder};
+    use levibot_shm::{Journal, JournalConfig};
+
+    /// A journal whose requests were answered after known delays (virtual clock: one tick a
+    /// ns): new 1 acked after 300 µs, new 2 filled at once after 500 µs, a cancel of 1 after
+    /// 200 µs, a replace after 700 µs; and new 5, never answered.
+    fn journal_with_round_trips(dir: &Path) {
+        let clock = VirtualClock::starting_at(1_700_000_000_000_000_000);
+        let journal = Journal::open_with_clock(
+            &JournalConfig {
+                segment_size: 1 << 20,
+                prefault: false,
+                ..JournalConfig::new(dir)
+            },
+            clock.journal_clock(7),
+        )
+        .unwrap();
+        let mut gateway = journal.appender(4).unwrap();
+        let sent = |kind, id, orig, at: u64| SentOrder {
+            request: OrderRequest {
+                kind,
+                client_order_id: id,
+                orig_client_order_id: orig,
+                ..OrderRequest::default()
+            },
+            encoded_tsc: at,
+            ..SentOrder::default()
+        };
+        let report = |id, exec, at| ExecutionReport {
+            client_order_id: id,
+            exec_type: exec,
+            recv_tsc: at,
+            ..ExecutionReport::default()
+        };
+        let mut put_sent = |s: SentOrder| {
+            gateway
+                .append(SentOrder::RECORD_TYPE, s.to_bytes())
+                .unwrap();
+        };
+        put_sent(sent(order_kind::NEW, 1, 0, 1_000));
+        put_sent(sent(order_kind::NEW, 2, 0, 2_000));
+        put_sent(sent(order_kind::NEW, 5, 0, 2_500));
+        put_sent(sent(order_kind::CANCEL, 3, 1, 10_000));
+        put_sent(sent(order_kind::REPLACE, 4, 2, 20_000));
+        let mut reports = journal.appender(5).unwrap();
+        for r in [
+            report(1, exec_type::NEW, 301_000),
+            report(2, exec_type::TRADE, 502_000),
+            report(1, exec_type::CANCELED, 210_000),
+            report(4, exec_type::REPLACED, 720_000),
+            // Not a first answer: counted once only.
+            report(1, exec_type::CANCELED, 999_000),
+        ] {
+            reports
+                .append(ExecutionReport::RECORD_TYPE, r.to_bytes())
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn round_trips_are_read_by_kind_and_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        journal_with_round_trips(dir.path());
+        let trips = RoundTrips::from_journal(dir.path()).unwrap();
+        assert_eq!(trips.new_ack, vec![300_000]);
+        assert_eq!(trips.new_fill, vec![500_000]);
+        assert_eq!(trips.cancel, vec![200_000]);
+        assert_eq!(trips.replace, vec![700_000]);
+        assert_eq!(trips.in_order[0], vec![300_000, 500_000]);
+    }
+
+    #[test]
+    fn replayed_latency_hands_out_the_journals_round_trips_in_order_then_draws() {
+        let dir = tempfile::tempdir().unwrap();
+        journal_with_round_trips(dir.path());
+        let trips = std::sync::Arc::new(RoundTrips::from_journal(dir.path()).unwrap());
+        let fallback = OrderLatency {
+            entry_ns: 1,
+            response_ns: 1,
+        };
+        let mut model = LatencyModel::Replayed {
+            trips: trips.clone(),
+            fallback,
+            rng: fastrand::Rng::with_seed(1),
+            next: [0; 3],
+        };
+        let half = |rt: u64| OrderLatency {
+            entry_ns: rt / 2,
+            response_ns: rt - rt / 2,
+        };
+        assert_eq!(model.request(Some(RequestKind::New)), half(300_000));
+        assert_eq!(model.request(Some(RequestKind::Cancel)), half(200_000));
+        assert_eq!(model.request(Some(RequestKind::New)), half(500_000));
+        // Past the journal's: drawn from its acks.
+        assert_eq!(model.request(Some(RequestKind::New)), half(300_000));
+        // A kind the journal has none of would take the fallback.
+        let mut sampled = LatencyModel::Sampled {
+            trips: std::sync::Arc::new(RoundTrips::default()),
+            fallback,
+            rng: fastrand::Rng::with_seed(1),
+        };
+        assert_eq!(sampled.request(Some(RequestKind::Replace)), fallback);
+        // Sampled draws come from the kind's own round trips; a fill on arrival from fills.
+        let mut sampled = LatencyModel::Sampled {
+            trips,
+            fallback,
+            rng: fastrand::Rng::with_seed(3),
+        };
+        for _ in 0..20 {
+            assert_eq!(sampled.request(Some(RequestKind::Replace)), half(700_000));
+        }
+        assert_eq!(sampled.fill_on_arrival(100_000, half(300_000)), 400_000);
     }
 }
