@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod journal;
+pub mod synthetic;
 pub mod tardis;
 
 use std::path::PathBuf;

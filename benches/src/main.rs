@@ -3,6 +3,7 @@
 //! a single JSON object on the last line of stdout (for scripts and CI history). Progress goes to
 //! stderr so that stdout stays parseable.
 
+mod backtest;
 mod decode;
 mod exporter;
 mod journal;
@@ -46,6 +47,9 @@ enum Command {
     /// it checks memory, fds, positions against the venue's, no unknown order, and the
     /// exporter's counts against the journal's. Exits non-zero naming a failed check.
     Soak(soak::SoakArgs),
+    /// levibot-backtest's throughput on one core: messages a second over a long synthetic
+    /// market, raw bytes with decoding included, beside generating and decoding them alone.
+    Backtest(backtest::BacktestArgs),
 }
 
 fn main() -> Result<()> {
@@ -56,5 +60,6 @@ fn main() -> Result<()> {
         Command::Wire(args) => wire::run(&args),
         Command::Exporter(args) => exporter::run(&args),
         Command::Soak(args) => soak::run(&args),
+        Command::Backtest(args) => backtest::run(&args),
     }
 }

@@ -373,7 +373,7 @@ fn snapshot_line(instrument: &Instrument, source: &SyntheticSource, epoch_ms: u6
 
 /// The REST depth snapshot of a source's current book, as Binance prints it (its key order:
 /// `lastUpdateId`, `bids`, `asks`; prices and quantities as strings at the asset precision).
-fn snapshot_json(instrument: &Instrument, source: &SyntheticSource) -> String {
+pub fn snapshot_json(instrument: &Instrument, source: &SyntheticSource) -> String {
     let book = source.snapshot();
     let side = |levels: &[levibot_shm::records::Level]| -> String {
         let levels: Vec<String> = levels
