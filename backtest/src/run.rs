@@ -139,6 +139,9 @@ pub struct RunStats {
     pub working_orders: usize,
     /// Market messages whose recorded feed gap was longer than the most allowed, and cut.
     pub feed_gaps_cut: u64,
+    /// Market messages whose venue time came before what the venue had already applied (a
+    /// gap longer than any before it): applied at the venue's time then.
+    pub feed_late: u64,
     /// Orders risk refused, by check (`risk.<check>`), from the run's counters.
     pub risk_rejects: Vec<(String, u64)>,
 }
@@ -335,7 +338,7 @@ fn run_with<S: Strategy + 'static>(
     let mut at_venue_next: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
     let mut queue_base = 0u64;
     let mut next_seq = 1u64;
-    let gap_max = run_config.feed_latency.gap_max_ns();
+    let mut horizon = Horizon::default();
     let mut last_read_recv = first_recv_ns;
     {
         let venue = pipeline.gateway.stage_mut().venue_mut();
@@ -346,6 +349,7 @@ fn run_with<S: Strategy + 'static>(
             &mut venue.exchange,
             &mut stats,
             &mut at_venue_next,
+            &mut horizon,
         );
     }
     loop {
@@ -354,12 +358,13 @@ fn run_with<S: Strategy + 'static>(
         while !input_done
             && at_venue_next
                 .peek()
-                .is_none_or(|Reverse((v, _))| *v + gap_max >= last_read_recv)
+                .is_none_or(|Reverse((v, _))| *v + horizon.gap_seen_ns >= last_read_recv)
         {
             if queue.len() >= READ_AHEAD_MAX {
                 bail!(
                     "more than {READ_AHEAD_MAX} messages were received within the feed gap \
-                     ({gap_max} ns) of one venue event: a shorter gap, or data in time order"
+                     ({} ns) of one venue event: a shorter gap, or data in time order",
+                    horizon.gap_seen_ns
                 );
             }
             match input.next_event()? {
@@ -377,6 +382,7 @@ fn run_with<S: Strategy + 'static>(
                         &mut venue.exchange,
                         &mut stats,
                         &mut at_venue_next,
+                        &mut horizon,
                     );
                     queue.push_back(p);
                 }
@@ -409,6 +415,7 @@ fn run_with<S: Strategy + 'static>(
             };
             let p = &mut queue[(seq - queue_base) as usize];
             p.at_venue = true;
+            horizon.venue_ns = t;
             let symbol = (p.kind == InputKind::Snapshot).then_some(p.symbol.as_str());
             venue.exchange.on_market(p.kind, symbol, &p.bytes, now);
             venue.collect_answers();
@@ -481,7 +488,11 @@ fn pending(
     mut buffer: Vec<u8>,
     seq: u64,
 ) -> Pending {
-    let symbol = event.symbol.unwrap_or("").to_ascii_uppercase();
+    // Only snapshots name their symbol apart from their bytes.
+    let symbol = event
+        .symbol
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_default();
     buffer.clear();
     buffer.extend_from_slice(event.bytes);
     Pending {
@@ -489,7 +500,10 @@ fn pending(
         venue_ns: event.exchange_ns.unwrap_or(event.recv_ns),
         recv_ns: event.recv_ns,
         kind: event.kind,
-        instrument_id: instruments.find(symbol.as_bytes()).map(|i| i.id),
+        instrument_id: event
+            .symbol
+            .and_then(|_| instruments.find(symbol.as_bytes()))
+            .map(|i| i.id),
         symbol,
         bytes: buffer,
         at_venue: false,
@@ -505,13 +519,31 @@ fn admit(
     exchange: &mut Exchange,
     stats: &mut RunStats,
     at_venue_next: &mut BinaryHeap<Reverse<(u64, u64)>>,
+    horizon: &mut Horizon,
 ) {
     if p.kind == InputKind::Trading {
         p.at_venue = true;
         return;
     }
     p.venue_ns = venue_time(p, &run_config.feed_latency, exchange, stats);
+    if p.venue_ns < horizon.venue_ns {
+        stats.feed_late += 1;
+        p.venue_ns = horizon.venue_ns;
+    }
+    horizon.gap_seen_ns = horizon.gap_seen_ns.max(p.recv_ns - p.venue_ns);
     at_venue_next.push(Reverse((p.venue_ns, p.seq)));
+}
+
+/// How far ahead of the engine the loop reads: as far as the longest feed gap seen so far
+/// (an unread message may come at the venue that much before it was received), so that it
+/// holds milliseconds of messages, not the most a gap may be. A message whose gap is longer
+/// than any before it may then come after the venue applied later ones: it is applied at the
+/// venue's time, counted (`feed_late`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Horizon {
+    gap_seen_ns: u64,
+    /// The venue time of the last market message applied.
+    venue_ns: u64,
 }
 
 /// When the venue made `p`: never after it was received, never more than the longest gap

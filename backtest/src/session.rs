@@ -68,7 +68,10 @@ impl Outcome {
             );
             map.insert(
                 "input".into(),
-                json!({ "feed_gaps_cut": self.stats.feed_gaps_cut }),
+                json!({
+                    "feed_gaps_cut": self.stats.feed_gaps_cut,
+                    "feed_late": self.stats.feed_late,
+                }),
             );
             map.insert(
                 "versus_live".into(),
