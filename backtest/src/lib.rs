@@ -7,9 +7,11 @@
 //! - [`input`]: recorded market data, streamed from disk (captures, Tardis CSV).
 //! - [`results`]: what the run measures, folded into the summary and the report's series.
 //! - [`report`]: the self-contained HTML report.
+//! - [`export`]: the input as hftbacktest's event array, for the cross-check against it.
 
 pub mod clock;
 pub mod exchange;
+pub mod export;
 pub mod input;
 pub mod report;
 pub mod results;
