@@ -41,23 +41,46 @@ def parse_args():
     p.add_argument("--lot-units", type=int, required=True, help="quantity units per lot")
     p.add_argument("--price-unit", type=float, required=True, help="one price unit, decimal")
     p.add_argument("--qty-unit", type=float, required=True, help="one quantity unit, decimal")
-    p.add_argument("--half-spread-ticks", type=int, default=1)
-    p.add_argument("--quote-lots", type=int, default=1)
-    p.add_argument("--skew-ticks-per-quote", type=float, default=0.0)
-    p.add_argument("--requote-threshold-ticks", type=int, default=0)
-    p.add_argument("--inventory-max-lots", type=int, default=1000)
+    p.add_argument("--config", help="a levibotd config: the maker's parameters of --symbol "
+                   "([instruments.maker]; each must be given there or by its flag)")
+    p.add_argument("--symbol", help="the instrument of --config")
+    p.add_argument("--half-spread-ticks", type=int)
+    p.add_argument("--quote-lots", type=int)
+    p.add_argument("--skew-ticks-per-quote", type=float)
+    p.add_argument("--requote-threshold-ticks", type=int)
+    p.add_argument("--inventory-max-lots", type=int)
     p.add_argument("--entry-latency-ns", type=int, required=True)
     p.add_argument("--response-latency-ns", type=int, required=True)
     p.add_argument("--queue", default="risk_averse",
                    help="risk_averse, power:N, power2:N, power3:N, log, log2")
     p.add_argument("--exchange", default="no_partial_fill",
                    choices=["no_partial_fill", "partial_fill"])
-    p.add_argument("--maker-fee-bps", type=float, default=0.0)
-    p.add_argument("--taker-fee-bps", type=float, default=0.0)
-    return p.parse_args()
+    p.add_argument("--fees", action="append", metavar="MAKER_BPS:TAKER_BPS",
+                   help="fees in basis points of the notional (negative: a rebate); repeated: one "
+                   "run (one JSON line) each, in one process [default: 0:0]")
+    args = p.parse_args()
+    maker = {}
+    if args.config:
+        import tomllib
+
+        with open(args.config, "rb") as f:
+            config = tomllib.load(f)
+        for instrument in config.get("instruments", []):
+            if instrument.get("symbol", "").upper() == (args.symbol or "").upper():
+                maker = instrument.get("maker", {})
+                break
+        else:
+            p.error(f"--symbol {args.symbol}: not an instrument of {args.config}")
+    for key in ("half_spread_ticks", "quote_lots", "skew_ticks_per_quote",
+                "requote_threshold_ticks", "inventory_max_lots"):
+        if getattr(args, key) is None:
+            if key not in maker:
+                p.error(f"the maker's {key}: give --{key.replace('_', '-')} or --config")
+            setattr(args, key, maker[key])
+    return args
 
 
-def build(args):
+def build(args, maker_fee_bps, taker_fee_bps):
     from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 
     asset = (
@@ -65,7 +88,7 @@ def build(args):
         .data([args.data])
         .linear_asset(1.0)
         .constant_order_latency(args.entry_latency_ns, args.response_latency_ns)
-        .trading_value_fee_model(args.maker_fee_bps / 1e4, args.taker_fee_bps / 1e4)
+        .trading_value_fee_model(maker_fee_bps / 1e4, taker_fee_bps / 1e4)
         .tick_size(args.tick_size)
         .lot_size(args.lot_size)
         .last_trades_capacity(0)
@@ -122,7 +145,15 @@ def trunc(x):
 
 def main():
     args = parse_args()
-    hbt = build(args)
+    failed = False
+    for fees in args.fees or ["0:0"]:
+        maker_fee_bps, taker_fee_bps = (float(x) for x in fees.split(":"))
+        failed |= run(args, maker_fee_bps, taker_fee_bps)
+    return 1 if failed else 0
+
+
+def run(args, maker_fee_bps, taker_fee_bps):
+    hbt = build(args, maker_fee_bps, taker_fee_bps)
     tick = args.tick_units
     lot = args.lot_units
     half_spread = args.half_spread_ticks * tick
@@ -134,8 +165,28 @@ def main():
 
     bid, ask = Quote(), Quote()
     next_id = 1
-    counts = {"new": 0, "replace": 0, "cancel": 0, "feed_steps": 0}
+    counts = {"new": 0, "replace": 0, "cancel": 0, "feed_steps": 0, "risk_self_trade": 0}
     error = None
+    # The engine's risk check refuses an order that could trade with one of ours: a buy at or
+    # above the lowest price any of our open sells may have (a pending replace's new price and
+    # the price it replaces both count), a sell at or below our highest buy. "Open" is risk's
+    # view: sent, and no final report received. {order_id: set of prices}, per side.
+    open_px = {1: {}, -1: {}}
+
+    def refresh_open():
+        for side_orders in open_px.values():
+            for oid in list(side_orders):
+                order = hbt.orders(0).get(oid)
+                if order is None or order.status in (FILLED, CANCELED, EXPIRED):
+                    del side_orders[oid]
+                elif order.req == NONE:
+                    side_orders[oid] = {order.price_tick * tick}
+
+    def self_trade(side, px):
+        other = [p for prices in open_px[-side].values() for p in prices]
+        if not other:
+            return False
+        return px >= min(other) if side > 0 else px <= max(other)
 
     def inventory():
         # hftbacktest's position (base asset) in quantity units.
@@ -164,6 +215,9 @@ def main():
         if q.pending:
             return 0
         if q.order_id is None and target is not None:
+            if self_trade(side, target):
+                counts["risk_self_trade"] += 1
+                return 0
             oid = next_id
             next_id += 1
             px = target / tick * args.tick_size
@@ -173,8 +227,14 @@ def main():
                 rc = hbt.submit_sell_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
             counts["new"] += 1
             q.order_id, q.px, q.pending = oid, target, True
+            open_px[side][oid] = {target}
             return rc
         if q.order_id is not None and target is not None and abs(target - q.px) > requote:
+            if self_trade(side, target):
+                # Refused: the quote stays as it was.
+                counts["risk_self_trade"] += 1
+                return 0
+            open_px[side].setdefault(q.order_id, set()).add(target)
             rc = hbt.modify(0, q.order_id, target / tick * args.tick_size, quote_lots_decimal,
                             False)
             counts["replace"] += 1
@@ -197,6 +257,7 @@ def main():
         counts["feed_steps"] += 1
         settle(bid)
         settle(ask)
+        refresh_open()
         depth = hbt.depth(0)
         bb, ba = depth.best_bid_tick, depth.best_ask_tick
         bq, aq = depth.best_bid_qty, depth.best_ask_qty
@@ -235,6 +296,8 @@ def main():
         "engine": "hftbacktest 2.4.4",
         "exchange": args.exchange,
         "queue": args.queue,
+        "maker_fee_bps": maker_fee_bps,
+        "taker_fee_bps": taker_fee_bps,
         "fills": int(sv.num_trades),
         "volume_base": sv.trading_volume,
         "turnover_quote": sv.trading_value,
@@ -248,8 +311,8 @@ def main():
         "error": error,
     }
     hbt.close()
-    print(json.dumps(out))
-    return 1 if error else 0
+    print(json.dumps(out), flush=True)
+    return error is not None
 
 
 if __name__ == "__main__":

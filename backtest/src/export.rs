@@ -150,9 +150,9 @@ pub fn export_command(args: ExportArgs) -> Result<()> {
     let mut input: Box<dyn InputSource> =
         match (&args.capture, &args.tardis_book, &args.tardis_trades) {
             (Some(dir), _, _) => Box::new(CaptureSource::open(dir)?),
-            (None, None, None) => bail!(
-                "no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE"
-            ),
+            (None, None, None) => {
+                bail!("no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE")
+            }
             (None, book, trades) => Box::new(TardisSource::open(
                 book.as_deref(),
                 trades.as_deref(),
@@ -540,11 +540,15 @@ pub fn export_hftbacktest(
                 None => input_done = true,
             }
         }
-        let l = queue.get((local_next - base) as usize).map(|p| (p.seq, p.local_ts));
+        let l = queue
+            .get((local_next - base) as usize)
+            .map(|p| (p.seq, p.local_ts));
         let x = exch.peek().map(|Reverse((ts, seq))| (*ts, *seq));
         let (seq, flag) = match (l, x) {
             (None, None) => break,
-            (Some((ls, _)), Some((_, xs))) if ls == xs => (ls, flags::EXCH_EVENT | flags::LOCAL_EVENT),
+            (Some((ls, _)), Some((_, xs))) if ls == xs => {
+                (ls, flags::EXCH_EVENT | flags::LOCAL_EVENT)
+            }
             (Some((ls, lt)), Some((xt, _))) if lt < xt => (ls, flags::LOCAL_EVENT),
             (Some((ls, _)), None) => (ls, flags::LOCAL_EVENT),
             (_, Some((_, xs))) => (xs, flags::EXCH_EVENT),

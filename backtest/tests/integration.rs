@@ -3,4 +3,5 @@
 mod cli;
 mod determinism;
 mod feed_time;
+mod hftbacktest;
 mod report;

@@ -61,10 +61,8 @@ const DOS_DATE: u16 = (1 << 5) | 1;
 /// The `.npy` header dictionary for `rows` rows, padded with spaces to `len` bytes (newline
 /// last), or unpadded if `len` is 0.
 fn npy_header(rows: u64, len: usize) -> Vec<u8> {
-    let mut h = format!(
-        "{{'descr': {EVENT_DESCR}, 'fortran_order': False, 'shape': ({rows},), }}"
-    )
-    .into_bytes();
+    let mut h = format!("{{'descr': {EVENT_DESCR}, 'fortran_order': False, 'shape': ({rows},), }}")
+        .into_bytes();
     let len = if len == 0 {
         // Room for any count, rows aligned to 64 bytes: 10 + header length.
         let widest = npy_header_len_unpadded(u64::MAX);
