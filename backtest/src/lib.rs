@@ -8,10 +8,12 @@
 //! - [`results`]: what the run measures, folded into the summary and the report's series.
 //! - [`report`]: the self-contained HTML report.
 //! - [`sweep`]: parameter sweeps, one backtest per point of a grid, their summaries in one table.
+//! - [`export`]: the input as hftbacktest's event array, for the cross-check against it.
 
 pub mod clock;
 pub mod compare;
 pub mod exchange;
+pub mod export;
 pub mod input;
 pub mod latency;
 pub mod report;

@@ -39,6 +39,8 @@ struct Cli {
 enum Command {
     /// Runs the config's strategies, limits and parameters over recorded market data.
     Run(RunArgs),
+    /// Writes one symbol of the input as another engine's data (hftbacktest's event array).
+    Export(levibot_backtest::export::ExportArgs),
 }
 
 #[derive(Args)]
@@ -130,6 +132,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_command(args),
+        Command::Export(args) => levibot_backtest::export::export_command(args),
     };
     if let Err(e) = result {
         eprintln!("levibot-backtest: {e:#}");

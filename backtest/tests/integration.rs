@@ -3,6 +3,7 @@
 mod cli;
 mod determinism;
 mod feed_time;
+mod hftbacktest;
 mod report;
 mod sweep;
 mod versus_live;

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""The engine's `maker` strategy (engine/src/strategy/maker.rs) on hftbacktest 2.4.4.
+
+Runs over an event file written by `levibot-backtest export --format hftbacktest` and prints one
+JSON object: fills, volume, turnover, fees, position and PnL (marked at the last mid), as
+`levibot-backtest run --json` reports them, so that backtest/tests/hftbacktest.rs can compare the
+two engines on the same data (docs/backtest.md, "Against hftbacktest").
+
+The rule is maker.rs's, transcribed line for line (in the engine's integer price and quantity
+units, with the same floating-point operations, so the targets are the same numbers):
+
+    micro = (bid_px * ask_qty + ask_px * bid_qty) / (bid_qty + ask_qty)   (top of book)
+    fair  = micro - inventory * skew_units_per_qty
+    bid   = floor_to_tick(trunc(fair - half_spread)), at most best_ask - tick
+    ask   = ceil_to_tick(trunc(fair + half_spread)), at least best_bid + tick
+    a side quotes only while |inventory| stays within inventory_max after a fill of quote_qty
+
+One request at a time per side: a quote whose last request is unanswered is left alone. A quote
+whose target moved by more than the requote threshold is replaced (hftbacktest's `modify`, which
+like the venue's replace loses the queue place for a new price); a side without a target is
+cancelled. A one-sided or empty book leaves the quotes as they are. The strategy acts after each
+market-data event, as the engine does (hftbacktest hands it every event at one timestamp at once).
+
+Installed with numpy by scripts/install-test-deps (hftbacktest==2.4.4).
+"""
+
+import argparse
+import json
+import math
+import sys
+
+import numpy as np
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help=".npz or .npy from levibot-backtest export")
+    p.add_argument("--tick-size", type=float, required=True)
+    p.add_argument("--lot-size", type=float, required=True)
+    p.add_argument("--tick-units", type=int, required=True, help="price units per tick")
+    p.add_argument("--lot-units", type=int, required=True, help="quantity units per lot")
+    p.add_argument("--price-unit", type=float, required=True, help="one price unit, decimal")
+    p.add_argument("--qty-unit", type=float, required=True, help="one quantity unit, decimal")
+    p.add_argument("--config", help="a levibotd config: the maker's parameters of --symbol "
+                   "([instruments.maker]; each must be given there or by its flag)")
+    p.add_argument("--symbol", help="the instrument of --config")
+    p.add_argument("--half-spread-ticks", type=int)
+    p.add_argument("--quote-lots", type=int)
+    p.add_argument("--skew-ticks-per-quote", type=float)
+    p.add_argument("--requote-threshold-ticks", type=int)
+    p.add_argument("--inventory-max-lots", type=int)
+    p.add_argument("--entry-latency-ns", type=int, required=True)
+    p.add_argument("--response-latency-ns", type=int, required=True)
+    p.add_argument("--queue", default="risk_averse",
+                   help="risk_averse, power:N, power2:N, power3:N, log, log2")
+    p.add_argument("--exchange", default="no_partial_fill",
+                   choices=["no_partial_fill", "partial_fill"])
+    p.add_argument("--fees", action="append", metavar="MAKER_BPS:TAKER_BPS",
+                   help="fees in basis points of the notional (negative: a rebate); repeated: one "
+                   "run (one JSON line) each, in one process [default: 0:0]")
+    args = p.parse_args()
+    maker = {}
+    if args.config:
+        import tomllib
+
+        with open(args.config, "rb") as f:
+            config = tomllib.load(f)
+        for instrument in config.get("instruments", []):
+            if instrument.get("symbol", "").upper() == (args.symbol or "").upper():
+                maker = instrument.get("maker", {})
+                break
+        else:
+            p.error(f"--symbol {args.symbol}: not an instrument of {args.config}")
+    for key in ("half_spread_ticks", "quote_lots", "skew_ticks_per_quote",
+                "requote_threshold_ticks", "inventory_max_lots"):
+        if getattr(args, key) is None:
+            if key not in maker:
+                p.error(f"the maker's {key}: give --{key.replace('_', '-')} or --config")
+            setattr(args, key, maker[key])
+    return args
+
+
+def build(args, maker_fee_bps, taker_fee_bps):
+    from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
+
+    asset = (
+        BacktestAsset()
+        .data([args.data])
+        .linear_asset(1.0)
+        .constant_order_latency(args.entry_latency_ns, args.response_latency_ns)
+        .trading_value_fee_model(maker_fee_bps / 1e4, taker_fee_bps / 1e4)
+        .tick_size(args.tick_size)
+        .lot_size(args.lot_size)
+        .last_trades_capacity(0)
+    )
+    name, _, n = args.queue.partition(":")
+    if name == "risk_averse":
+        asset = asset.risk_adverse_queue_model()
+    elif name == "power":
+        asset = asset.power_prob_queue_model(float(n))
+    elif name == "power2":
+        asset = asset.power_prob_queue_model2(float(n))
+    elif name == "power3":
+        asset = asset.power_prob_queue_model3(float(n))
+    elif name == "log":
+        asset = asset.log_prob_queue_model()
+    elif name == "log2":
+        asset = asset.log_prob_queue_model2()
+    else:
+        sys.exit(f"hftbacktest-maker: unknown queue model {args.queue}")
+    if args.exchange == "partial_fill":
+        asset = asset.partial_fill_exchange()
+    else:
+        asset = asset.no_partial_fill_exchange()
+    return HashMapMarketDepthBacktest([asset])
+
+
+# hftbacktest.order's status and request codes.
+NONE, NEW, EXPIRED, FILLED, CANCELED, PARTIALLY_FILLED = 0, 1, 2, 3, 4, 5
+GTC, LIMIT = 0, 0
+
+
+class Quote:
+    """One side's working quote (maker.rs's `Quote`): hftbacktest keeps one order id through a
+    modify, so the pending request is the order's own `req`."""
+
+    def __init__(self):
+        self.order_id = None
+        self.px = 0  # price units
+        self.pending = False
+
+
+def floor_px(px, tick):
+    return (px // tick) * tick
+
+
+def ceil_px(px, tick):
+    return -((-px) // tick) * tick
+
+
+def trunc(x):
+    # Rust's `as i64` on a finite f64.
+    return int(x)
+
+
+def main():
+    args = parse_args()
+    failed = False
+    for fees in args.fees or ["0:0"]:
+        maker_fee_bps, taker_fee_bps = (float(x) for x in fees.split(":"))
+        failed |= run(args, maker_fee_bps, taker_fee_bps)
+    return 1 if failed else 0
+
+
+def run(args, maker_fee_bps, taker_fee_bps):
+    hbt = build(args, maker_fee_bps, taker_fee_bps)
+    tick = args.tick_units
+    lot = args.lot_units
+    half_spread = args.half_spread_ticks * tick
+    quote_qty = args.quote_lots * lot
+    skew = args.skew_ticks_per_quote * tick / (args.quote_lots * lot)
+    requote = args.requote_threshold_ticks * tick
+    inventory_max = args.inventory_max_lots * lot
+    quote_lots_decimal = args.quote_lots * args.lot_size
+
+    bid, ask = Quote(), Quote()
+    next_id = 1
+    counts = {"new": 0, "replace": 0, "cancel": 0, "feed_steps": 0, "risk_self_trade": 0}
+    error = None
+    # The engine's risk check refuses an order that could trade with one of ours: a buy at or
+    # above the lowest price any of our open sells may have (a pending replace's new price and
+    # the price it replaces both count), a sell at or below our highest buy. "Open" is risk's
+    # view: sent, and no final report received. {order_id: set of prices}, per side.
+    open_px = {1: {}, -1: {}}
+
+    def refresh_open():
+        for side_orders in open_px.values():
+            for oid in list(side_orders):
+                order = hbt.orders(0).get(oid)
+                if order is None or order.status in (FILLED, CANCELED, EXPIRED):
+                    del side_orders[oid]
+                elif order.req == NONE:
+                    side_orders[oid] = {order.price_tick * tick}
+
+    def self_trade(side, px):
+        other = [p for prices in open_px[-side].values() for p in prices]
+        if not other:
+            return False
+        return px >= min(other) if side > 0 else px <= max(other)
+
+    def inventory():
+        # hftbacktest's position (base asset) in quantity units.
+        return round(hbt.position(0) / args.lot_size) * lot
+
+    def settle(q):
+        """The quote after the responses received: pending until its request is answered;
+        gone once filled, cancelled or expired."""
+        if q.order_id is None:
+            return
+        order = hbt.orders(0).get(q.order_id)
+        if order is None:
+            q.__init__()
+            return
+        if order.req != NONE:
+            q.pending = True
+            return
+        q.pending = False
+        if order.status in (FILLED, CANCELED, EXPIRED):
+            q.__init__()
+        else:
+            q.px = order.price_tick * tick
+
+    def steer(q, side, target):
+        nonlocal next_id
+        if q.pending:
+            return 0
+        if q.order_id is None and target is not None:
+            if self_trade(side, target):
+                counts["risk_self_trade"] += 1
+                return 0
+            oid = next_id
+            next_id += 1
+            px = target / tick * args.tick_size
+            if side > 0:
+                rc = hbt.submit_buy_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
+            else:
+                rc = hbt.submit_sell_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
+            counts["new"] += 1
+            q.order_id, q.px, q.pending = oid, target, True
+            open_px[side][oid] = {target}
+            return rc
+        if q.order_id is not None and target is not None and abs(target - q.px) > requote:
+            if self_trade(side, target):
+                # Refused: the quote stays as it was.
+                counts["risk_self_trade"] += 1
+                return 0
+            open_px[side].setdefault(q.order_id, set()).add(target)
+            rc = hbt.modify(0, q.order_id, target / tick * args.tick_size, quote_lots_decimal,
+                            False)
+            counts["replace"] += 1
+            q.px, q.pending = target, True
+            return rc
+        if q.order_id is not None and target is None:
+            rc = hbt.cancel(0, q.order_id, False)
+            counts["cancel"] += 1
+            q.__init__()
+            return rc
+        return 0
+
+    while True:
+        rc = hbt.wait_next_feed(False, 1 << 60)
+        if rc == 1:
+            break
+        if rc not in (0, 2, 3):
+            error = f"wait_next_feed returned {rc}"
+            break
+        counts["feed_steps"] += 1
+        settle(bid)
+        settle(ask)
+        refresh_open()
+        depth = hbt.depth(0)
+        bb, ba = depth.best_bid_tick, depth.best_ask_tick
+        bq, aq = depth.best_bid_qty, depth.best_ask_qty
+        if not (math.isfinite(depth.best_bid) and math.isfinite(depth.best_ask)):
+            continue
+        bid_px, ask_px = bb * tick, ba * tick
+        bid_qty = round(bq / args.lot_size) * lot
+        ask_qty = round(aq / args.lot_size) * lot
+        qty = float(bid_qty) + float(ask_qty)
+        if qty <= 0.0:
+            continue
+        micro = (float(bid_px) * float(ask_qty) + float(ask_px) * float(bid_qty)) / qty
+        inv = inventory()
+        fair = micro - float(inv) * skew
+        b = min(floor_px(trunc(fair - float(half_spread)), tick), ask_px - tick)
+        a = max(ceil_px(trunc(fair + float(half_spread)), tick), bid_px + tick)
+        bid_target = b if inv + quote_qty <= inventory_max and b > 0 else None
+        ask_target = a if inv - quote_qty >= -inventory_max else None
+        for q, side, target in ((bid, 1, bid_target), (ask, -1, ask_target)):
+            rc = steer(q, side, target)
+            if rc != 0:
+                error = f"order request returned {rc}"
+        if error:
+            break
+        hbt.clear_inactive_orders(0)
+
+    # Responses still in flight arrive (the engine's run drains for 10 s likewise).
+    if error is None:
+        hbt.elapse(10_000_000_000)
+    sv = hbt.state_values(0)
+    depth = hbt.depth(0)
+    mid = (depth.best_bid + depth.best_ask) / 2.0
+    position = sv.position
+    gross = sv.balance + position * mid
+    out = {
+        "engine": "hftbacktest 2.4.4",
+        "exchange": args.exchange,
+        "queue": args.queue,
+        "maker_fee_bps": maker_fee_bps,
+        "taker_fee_bps": taker_fee_bps,
+        "fills": int(sv.num_trades),
+        "volume_base": sv.trading_volume,
+        "turnover_quote": sv.trading_value,
+        "fees_quote": sv.fee,
+        "position_base": position,
+        "balance_quote": sv.balance,
+        "last_mid": mid,
+        "gross_pnl_quote": gross,
+        "net_pnl_quote": gross - sv.fee,
+        "orders": counts,
+        "error": error,
+    }
+    hbt.close()
+    print(json.dumps(out), flush=True)
+    return error is not None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
