@@ -272,6 +272,8 @@ impl Converter {
         let mut rows = Vec::new();
         let exch_ns;
         match event.kind {
+            // What a session did to trading is no market data.
+            InputKind::Trading => return None,
             InputKind::Snapshot => {
                 let id = event
                     .symbol
