@@ -293,6 +293,7 @@ qty_max_lots = 100
         "skew_ticks_per_quote = 1.0\n",
         "requote_threshold_ticks = 0\n",
         "inventory_max_lots = 1000\n",
+        "post_only = false\n",
     ];
     let mut text = setup.example(&[
         ("kind = \"maker\"", "kind = \"signal\""),

@@ -129,6 +129,21 @@ impl OrderSink {
         qty: i64,
         tif: u8,
     ) -> Option<u64> {
+        self.limit_flagged(instrument_id, side, px, qty, tif, 0)
+    }
+
+    /// [`limit`](Self::limit) with [`order_flag`](levibot_shm::records::order_flag) bits
+    /// (post-only).
+    #[inline]
+    pub fn limit_flagged(
+        &mut self,
+        instrument_id: u32,
+        side: u8,
+        px: i64,
+        qty: i64,
+        tif: u8,
+        flags: u16,
+    ) -> Option<u64> {
         self.push(OrderRequest {
             instrument_id,
             kind: order_kind::NEW,
@@ -137,6 +152,7 @@ impl OrderSink {
             time_in_force: tif,
             px,
             qty,
+            flags,
             ..OrderRequest::default()
         })
     }
@@ -192,6 +208,21 @@ impl OrderSink {
         px: i64,
         qty: i64,
     ) -> Option<u64> {
+        self.replace_flagged(instrument_id, side, orig_client_order_id, px, qty, 0)
+    }
+
+    /// [`replace`](Self::replace) with [`order_flag`](levibot_shm::records::order_flag) bits
+    /// (post-only): the replacement carries them.
+    #[inline]
+    pub fn replace_flagged(
+        &mut self,
+        instrument_id: u32,
+        side: u8,
+        orig_client_order_id: u64,
+        px: i64,
+        qty: i64,
+        flags: u16,
+    ) -> Option<u64> {
         self.push(OrderRequest {
             instrument_id,
             kind: order_kind::REPLACE,
@@ -201,6 +232,7 @@ impl OrderSink {
             orig_client_order_id,
             px,
             qty,
+            flags,
             ..OrderRequest::default()
         })
     }

@@ -7,7 +7,9 @@ use levibot_engine::strategy::maker::{Maker, MakerParams};
 use levibot_engine::strategy::signal::{Signal, SignalParams};
 use levibot_engine::strategy::{Grid, MarketView, OrderSink, Strategy, params_mailbox};
 use levibot_gateway::binance::DepthSnapshot;
-use levibot_shm::records::{ExecutionReport, Level, exec_type, order_kind, side, time_in_force};
+use levibot_shm::records::{
+    ExecutionReport, Level, exec_type, order_flag, order_kind, side, time_in_force,
+};
 
 const ID: u32 = 0;
 const GRID: Grid = Grid {
@@ -71,7 +73,55 @@ fn maker_params() -> MakerParams {
         skew_units_per_qty: 0.1,
         requote_threshold_units: 15,
         inventory_max: 200,
+        post_only: false,
     }
+}
+
+#[test]
+fn a_post_only_maker_flags_its_quotes_and_their_replacements() {
+    let bid = Level { px: 1000, qty: 500 };
+    let ask = Level { px: 1100, qty: 500 };
+    let b = book(bid, ask);
+    let mut f = Features::new(FeatureConfig::DEFAULT).unwrap();
+    f.on_book_top(bid, ask, 1);
+    let params = MakerParams {
+        post_only: true,
+        requote_threshold_units: 0,
+        ..maker_params()
+    };
+    let mut maker = Maker::new(ID, params).unwrap();
+    let mut out = OrderSink::new(1, 1);
+    out.begin(9);
+    maker.on_market(&view(&b, &f, 1), &mut out);
+    let orders = out.orders().to_vec();
+    assert_eq!(orders.len(), 2);
+    assert!(
+        orders.iter().all(|o| o.flags == order_flag::POST_ONLY),
+        "{orders:?}"
+    );
+    for o in &orders {
+        maker.on_execution(&ack(o.client_order_id, o.side, o.px), &mut out);
+    }
+    out.begin(10);
+    f.on_book_top(
+        Level { px: 1040, qty: 500 },
+        Level { px: 1140, qty: 500 },
+        2,
+    );
+    maker.on_market(&view(&b, &f, 2), &mut out);
+    let replaces = out.orders();
+    assert!(!replaces.is_empty());
+    assert!(
+        replaces
+            .iter()
+            .all(|o| o.kind == order_kind::REPLACE && o.flags == order_flag::POST_ONLY)
+    );
+    // Without it, nothing is flagged.
+    let mut plain = Maker::new(ID, maker_params()).unwrap();
+    let mut out = OrderSink::new(1, 1);
+    out.begin(9);
+    plain.on_market(&view(&b, &f, 1), &mut out);
+    assert!(out.orders().iter().all(|o| o.flags == 0));
 }
 
 #[test]

@@ -148,6 +148,7 @@ pub mod tag {
     pub const CUM_QTY: Tag = Tag::new(14);
     pub const END_SEQ_NO: Tag = Tag::new(16);
     pub const EXEC_ID: Tag = Tag::new(17);
+    pub const EXEC_INST: Tag = Tag::new(18);
     pub const LAST_PX: Tag = Tag::new(31);
     pub const LAST_QTY: Tag = Tag::new(32);
     pub const MSG_SEQ_NUM: Tag = Tag::new(34);

@@ -12,7 +12,7 @@ use levibot_gateway::fix::{
     UtcTimestamp, civil_from_unix_days, parse_message, tag, value_u64,
 };
 use levibot_gateway::instrument::{Instrument, InstrumentTable, Symbol};
-use levibot_shm::records::{OrderRequest, ord_type, order_kind, side, time_in_force};
+use levibot_shm::records::{OrderRequest, ord_type, order_flag, order_kind, side, time_in_force};
 use rust_decimal::Decimal;
 
 /// 2024-02-29T12:34:56.789123456Z.
@@ -115,6 +115,50 @@ fn new_order_single_exact_bytes() {
         "8=FIX.4.4|9=131|35=D|49=LEVIBOT|56=BINANCE|34=7|52=20240229-12:34:56.789|11=42|\
          55=NKNUSDT|54=1|60=20240229-12:34:56.789|38=100|40=2|44=0.3513|59=1|10=127|"
     );
+}
+
+#[test]
+fn a_post_only_order_says_participate_dont_initiate() {
+    let mut encoder = encoder();
+    let post_only = OrderRequest {
+        flags: order_flag::POST_ONLY,
+        ..nknusdt_limit_buy()
+    };
+    let message = encoder.encode(&post_only, 7, LEAP_DAY_NS).unwrap().to_vec();
+    let body = wire(
+        "35=D|49=LEVIBOT|56=BINANCE|34=7|52=20240229-12:34:56.789|11=42|55=NKNUSDT|54=1|\
+         60=20240229-12:34:56.789|38=100|40=2|44=0.3513|59=1|18=6|",
+    );
+    let mut expected = wire(&format!("8=FIX.4.4|9={}|", body.len()));
+    expected.extend_from_slice(&body);
+    let sum = expected.iter().map(|&b| u32::from(b)).sum::<u32>() % 256;
+    expected.extend_from_slice(&wire(&format!("10={sum:03}|")));
+    assert_eq!(show(&message), show(&expected));
+    // A replace keeps it post-only; an order without the flag says nothing of it.
+    let replace = OrderRequest {
+        kind: order_kind::REPLACE,
+        orig_client_order_id: 41,
+        ..post_only
+    };
+    let message = encoder.encode(&replace, 8, LEAP_DAY_NS).unwrap();
+    assert_eq!(parse_message(message).unwrap().get(18), Some(&b"6"[..]));
+    let message = encoder
+        .encode(&nknusdt_limit_buy(), 9, LEAP_DAY_NS)
+        .unwrap();
+    assert_eq!(parse_message(message).unwrap().get(18), None);
+    // A market order cannot be post-only, and a flag with no meaning is refused.
+    for (ord, flags) in [
+        (ord_type::MARKET, order_flag::POST_ONLY),
+        (ord_type::LIMIT, 2),
+    ] {
+        let bad = OrderRequest {
+            ord_type: ord,
+            flags,
+            ..nknusdt_limit_buy()
+        };
+        let err = encoder.encode(&bad, 10, LEAP_DAY_NS).unwrap_err();
+        assert!(matches!(err, FixEncodeError::BadFlags { .. }), "{err}");
+    }
 }
 
 #[test]
@@ -666,10 +710,11 @@ fn the_longest_order_message_fits() {
         instrument_id: 0,
         px: i64::MAX,
         qty: i64::MAX,
+        flags: order_flag::POST_ONLY,
         ..nknusdt_limit_buy()
     };
     let message = encoder.encode(&order, u64::MAX, u64::MAX).unwrap();
-    assert_eq!(message.len(), 307, "{}", show(message));
+    assert_eq!(message.len(), 312, "{}", show(message));
     assert!(message.len() <= FIX_MESSAGE_LEN_MAX);
     let parsed = parse_message(message).unwrap();
     assert_eq!(parsed.get(44), Some(&b"0.9223372036854775807"[..]));
@@ -718,7 +763,7 @@ fn random_requests_never_panic_and_every_message_reads_back() {
             side: small(&mut rng, 4),
             ord_type: small(&mut rng, 4),
             time_in_force: small(&mut rng, 6),
-            reserved_a: rng.next() as u16,
+            flags: rng.next() as u16 & 3,
             reserved_b: rng.next() as u32,
         };
         let seq = rng.next() >> rng.below(64);

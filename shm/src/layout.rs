@@ -50,7 +50,8 @@ pub const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"LEVIJRNL");
 /// Major layout version: readers refuse a segment whose major version is newer than theirs.
 pub const LAYOUT_VERSION_MAJOR: u16 = 1;
 /// Minor layout version: additions that older readers can ignore.
-/// 1: `RawMessageHeader::snapshot_of` names a REST snapshot's instrument.
+/// 1: `RawMessageHeader::snapshot_of` names a REST snapshot's instrument; `OrderRequest::flags`
+/// (post-only).
 pub const LAYOUT_VERSION_MINOR: u16 = 1;
 
 /// Bytes before the first frame of a segment.

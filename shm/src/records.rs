@@ -244,7 +244,7 @@ pub mod time_in_force {
 ///  32 i64 px (price units; 0 for market orders)   40 i64 qty (quantity units)
 ///  48 u32 instrument_id       52 u16 strategy_id
 ///  54 u8 kind (order_kind)    55 u8 side   56 u8 ord_type   57 u8 time_in_force
-///  58 u16 reserved            60 u32 reserved
+///  58 u16 flags (order_flag)  60 u32 reserved
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -263,8 +263,18 @@ pub struct OrderRequest {
     pub side: u8,
     pub ord_type: u8,
     pub time_in_force: u8,
-    pub reserved_a: u16,
+    /// [`order_flag`] bits (layout 1.1; 0 before).
+    pub flags: u16,
     pub reserved_b: u32,
+}
+
+/// Bits of [`OrderRequest::flags`]. Values are stable: they are journaled.
+pub mod order_flag {
+    /// Post-only (FIX ExecInst 18=6, "participate, don't initiate"; Binance's LIMIT_MAKER): a
+    /// limit order the venue refuses rather than let it take liquidity.
+    pub const POST_ONLY: u16 = 1;
+    /// Every bit with a meaning.
+    pub const KNOWN: u16 = POST_ONLY;
 }
 
 /// A refused order request and why (`check` is a risk check code, defined by the engine's risk

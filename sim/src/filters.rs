@@ -26,6 +26,9 @@ pub enum RejectReason {
     UnknownOrder,
     /// A fill-or-kill order that could not fill at once, entirely.
     WouldNotFill,
+    /// A post-only order that would have taken liquidity on arrival (Binance's LIMIT_MAKER
+    /// "would immediately match and take").
+    WouldTakeLiquidity,
     /// The venue refused it for its own reasons (overload, a test fault): nothing rests.
     Refused,
 }
@@ -55,6 +58,7 @@ impl RejectReason {
             RejectReason::DuplicateClientOrderId => "duplicate client order id",
             RejectReason::UnknownOrder => "unknown order",
             RejectReason::WouldNotFill => "fill-or-kill order could not fill",
+            RejectReason::WouldTakeLiquidity => "post-only order would take liquidity",
             RejectReason::Refused => "the venue refused the order; try again",
         }
     }

@@ -758,6 +758,10 @@ impl FixAcceptor {
             time_in_force: tif,
             px,
             qty,
+            // ExecInst is a space-separated list; 6 is "participate, don't initiate".
+            post_only: msg
+                .get(18)
+                .is_some_and(|v| v.split(|b| *b == b' ').any(|x| x == b"6")),
         })
     }
 

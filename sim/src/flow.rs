@@ -109,6 +109,7 @@ impl SyntheticFlow {
             },
             px,
             qty,
+            post_only: false,
         };
         if !aggressive {
             self.resting[id].push_back(id_client);

@@ -35,6 +35,8 @@ pub struct NewOrder {
     /// Ignored for market orders.
     pub px: i64,
     pub qty: i64,
+    /// Post-only (FIX ExecInst 6): refused if it would take liquidity on arrival.
+    pub post_only: bool,
 }
 
 /// What happened to an order, for its owner.
@@ -397,6 +399,12 @@ impl MatchingEngine {
             out.notices.push(notice(OrderEvent::Rejected { reason }));
             return out;
         }
+        if order.post_only && self.fillable(&order) > 0 {
+            out.notices.push(notice(OrderEvent::Rejected {
+                reason: RejectReason::WouldTakeLiquidity,
+            }));
+            return out;
+        }
         if order.time_in_force == time_in_force::FOK && self.fillable(&order) < order.qty {
             out.notices.push(notice(OrderEvent::Rejected {
                 reason: RejectReason::WouldNotFill,
@@ -717,6 +725,11 @@ impl MatchingEngine {
         }
         if let Err(reason) = self.check(&new) {
             out.notices.push(refused(reason));
+            return out;
+        }
+        if new.post_only && self.fillable(&new) > 0 {
+            // Refused whole: the order it would replace works on, unchanged.
+            out.notices.push(refused(RejectReason::WouldTakeLiquidity));
             return out;
         }
         let Some((_, old)) = self.take(new.owner, orig_client_order_id, &mut out) else {

@@ -152,6 +152,7 @@ fn our_initiator_trades_against_the_venue_acceptor() {
         time_in_force: time_in_force::IOC,
         px: 3_500 * TICK,
         qty: 40 * LOT,
+        post_only: false,
     });
     for notice in &out.notices {
         p.venue.deliver(notice, T0 + 2);
@@ -316,6 +317,7 @@ fn other_trader(p: &mut Pair, id: u64, order_side: u8, tif: u8, ticks: i64, lots
         time_in_force: tif,
         px: ticks * TICK,
         qty: lots * LOT,
+        post_only: false,
     });
     for notice in &out.notices {
         p.venue.deliver(notice, now);

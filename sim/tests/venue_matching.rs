@@ -33,6 +33,7 @@ fn limit(owner: u32, id: u64, order_side: u8, ticks: i64, lots: i64) -> NewOrder
         time_in_force: time_in_force::GTC,
         px: ticks * TICK,
         qty: lots * LOT,
+        post_only: false,
     }
 }
 
@@ -286,4 +287,61 @@ fn random_flow_never_crosses_and_conserves_quantity() {
     }
     assert_eq!(bought, sold, "seed {seed}: every fill has two sides");
     assert!(bought > 0, "seed {seed}: nothing traded");
+}
+
+#[test]
+fn a_post_only_order_that_would_take_is_refused_and_one_that_would_not_rests() {
+    let (mut venue, _) = engine();
+    // A resting ask at 0.3501 from another owner.
+    let out = venue.submit(limit(2, 1, side::SELL, 3_501, 100));
+    assert!(matches!(
+        events_of(&out, 2, 1)[..],
+        [OrderEvent::Accepted { .. }]
+    ));
+    let post_only = |id, ticks| NewOrder {
+        post_only: true,
+        ..limit(1, id, side::BUY, ticks, 100)
+    };
+    // At the ask it would take: refused, nothing traded, the ask still there.
+    let out = venue.submit(post_only(10, 3_501));
+    assert_eq!(
+        events_of(&out, 1, 10),
+        vec![OrderEvent::Rejected {
+            reason: RejectReason::WouldTakeLiquidity
+        }]
+    );
+    assert!(out.market.is_empty(), "{:?}", out.market);
+    assert_eq!(venue.working_order_ids_of(2), vec![1]);
+    // A tick under it would not: it rests as a maker.
+    let out = venue.submit(post_only(11, 3_500));
+    assert!(matches!(
+        events_of(&out, 1, 11)[..],
+        [OrderEvent::Accepted { .. }]
+    ));
+    assert_eq!(venue.working_order_ids_of(1), vec![11]);
+    // Replacing it post-only onto the ask is refused whole: the order works on, unchanged.
+    let out = venue.replace(11, post_only(12, 3_501));
+    assert!(
+        matches!(
+            events_of(&out, 1, 11)[..],
+            [OrderEvent::CancelRejected {
+                reason: RejectReason::WouldTakeLiquidity,
+                replace: true,
+                ..
+            }]
+        ) || matches!(
+            events_of(&out, 1, 12)[..],
+            [OrderEvent::CancelRejected {
+                reason: RejectReason::WouldTakeLiquidity,
+                replace: true,
+                ..
+            }]
+        ),
+        "{:?}",
+        out.notices
+    );
+    assert_eq!(venue.working_order_ids_of(1), vec![11]);
+    // Without the flag the same order takes.
+    let out = venue.submit(limit(1, 13, side::BUY, 3_501, 100));
+    assert!(!out.market.is_empty());
 }

@@ -190,6 +190,7 @@ fn our_fix_session_trades_on_venue_sim_over_tcp() {
                 time_in_force: time_in_force::IOC,
                 px: (best_bid - 5) * TICK,
                 qty: 200 * LOT,
+                post_only: false,
             })
         });
         core.run_flow(10);

@@ -225,6 +225,7 @@ fn maker(
         10 * reference::QUOTE_LOTS,
         positive(),
     );
+    let post_only = s.or(p, "post_only", false, reader::boolean);
     let key = |name: &str| s.key(name);
     let (half_spread_key, quote_lots_key, requote_key, inventory_key) = (
         key("half_spread_ticks"),
@@ -234,8 +235,14 @@ fn maker(
     );
     let path = s.path().to_owned();
     s.finish(p);
-    let (half_spread, quote_lots, skew, requote, inventory) =
-        (half_spread?, quote_lots?, skew?, requote?, inventory?);
+    let (half_spread, quote_lots, skew, requote, inventory, post_only) = (
+        half_spread?,
+        quote_lots?,
+        skew?,
+        requote?,
+        inventory?,
+        post_only?,
+    );
     if inventory < quote_lots {
         p.push(
             inventory_key.clone(),
@@ -256,6 +263,7 @@ fn maker(
         skew_units_per_qty: skew * tick as f64 / (quote_lots as f64 * lot as f64),
         requote_threshold_units: requote_threshold_units?,
         inventory_max: inventory_max?,
+        post_only,
     };
     if let Some(risk) = risk
         && params.quote_qty > risk.order_qty_max_units

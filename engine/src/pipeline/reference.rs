@@ -51,6 +51,7 @@ pub fn maker_params(instrument: &Instrument) -> MakerParams {
         skew_units_per_qty: tick as f64 / (QUOTE_LOTS * lot) as f64,
         requote_threshold_units: 0,
         inventory_max: 10 * QUOTE_LOTS * lot,
+        post_only: false,
     }
 }
 

@@ -20,6 +20,9 @@ pub struct MakerParams {
     pub requote_threshold_units: i64,
     /// No quote that would take |inventory| beyond this.
     pub inventory_max: i64,
+    /// Quotes are post-only: the venue refuses one that would take liquidity (a quote that
+    /// crossed the book while it was on its way) rather than fill it as a taker.
+    pub post_only: bool,
 }
 
 /// A parameter out of range, named.
@@ -32,6 +35,15 @@ pub struct StrategyParamsError {
 }
 
 impl MakerParams {
+    /// The flags of its quotes.
+    pub fn order_flags(&self) -> u16 {
+        if self.post_only {
+            levibot_shm::records::order_flag::POST_ONLY
+        } else {
+            0
+        }
+    }
+
     pub fn validate(&self) -> Result<(), StrategyParamsError> {
         let positive = |name: &'static str, value: i64| {
             (value > 0).then_some(()).ok_or(StrategyParamsError {
@@ -122,12 +134,13 @@ impl Maker {
         }
         match (quote.client_order_id, target) {
             (None, Some(px)) => {
-                if let Some(id) = out.limit(
+                if let Some(id) = out.limit_flagged(
                     instrument_id,
                     order_side,
                     px,
                     params.quote_qty,
                     time_in_force::GTC,
+                    params.order_flags(),
                 ) {
                     *quote = Quote {
                         client_order_id: Some(id),
@@ -138,8 +151,14 @@ impl Maker {
                 }
             }
             (Some(orig), Some(px)) if (px - quote.px).abs() > params.requote_threshold_units => {
-                if let Some(id) = out.replace(instrument_id, order_side, orig, px, params.quote_qty)
-                {
+                if let Some(id) = out.replace_flagged(
+                    instrument_id,
+                    order_side,
+                    orig,
+                    px,
+                    params.quote_qty,
+                    params.order_flags(),
+                ) {
                     *quote = Quote {
                         client_order_id: Some(id),
                         px,

@@ -4,9 +4,9 @@
 //!
 //! | kind | MsgType | body |
 //! | --- | --- | --- |
-//! | `NEW` | `D` NewOrderSingle | 11 ClOrdID, 55 Symbol, 54 Side, 60 TransactTime, 38 OrderQty, 40 OrdType, 44 Price (limit only), 59 TimeInForce (when given) |
+//! | `NEW` | `D` NewOrderSingle | 11 ClOrdID, 55 Symbol, 54 Side, 60 TransactTime, 38 OrderQty, 40 OrdType, 44 Price (limit only), 59 TimeInForce (when given), 18 ExecInst `6` (post-only) |
 //! | `CANCEL` | `F` OrderCancelRequest | 41 OrigClOrdID, 11 ClOrdID, 55 Symbol, 54 Side, 60 TransactTime, 38 OrderQty (when `qty > 0`) |
-//! | `REPLACE` | `G` OrderCancelReplaceRequest | 41, 11, 55, 54, 60, 38, 40, 44 (limit only), 59 (when given) |
+//! | `REPLACE` | `G` OrderCancelReplaceRequest | 41, 11, 55, 54, 60, 38, 40, 44 (limit only), 59 (when given), 18 (post-only) |
 //! | `MASS_CANCEL` | `q` OrderMassCancelRequest | 11 ClOrdID, 530 MassCancelRequestType (`1` by security, `7` all), 55 Symbol (by security only), 60 TransactTime |
 //! | `MASS_STATUS` | `AF` OrderMassStatusRequest | 584 MassStatusReqID (the `client_order_id`), 585 MassStatusReqType (`1` by security, `7` all), 55 Symbol (by security only) |
 //!
@@ -31,7 +31,7 @@
 //! Nothing in the record can make [`OrderEncoder::encode`] panic: every byte is checked and a
 //! bad one is a [`FixEncodeError`] naming it.
 
-use levibot_shm::records::{OrderRequest, ord_type, order_kind, side, time_in_force};
+use levibot_shm::records::{OrderRequest, ord_type, order_flag, order_kind, side, time_in_force};
 
 use crate::decimal::Scale;
 use crate::instrument::{InstrumentTable, SYMBOL_LEN_MAX};
@@ -345,6 +345,10 @@ fn write_order_terms(
         0 if !limit => None,
         time_in_force => return Err(FixEncodeError::UnknownTimeInForce { time_in_force }),
     };
+    let post_only = order.flags & order_flag::POST_ONLY != 0;
+    if order.flags & !order_flag::KNOWN != 0 || (post_only && !limit) {
+        return Err(FixEncodeError::BadFlags { flags: order.flags });
+    }
     w.field_units(tag::ORDER_QTY, order.qty, instrument.qty_scale)?;
     w.field_char(tag::ORD_TYPE, b'0' + order.ord_type)?;
     if limit {
@@ -352,6 +356,10 @@ fn write_order_terms(
     }
     if let Some(code) = time_in_force {
         w.field_char(tag::TIME_IN_FORCE, code)?;
+    }
+    if post_only {
+        // ExecInst 6: participate, don't initiate.
+        w.field_char(tag::EXEC_INST, b'6')?;
     }
     Ok(())
 }

@@ -20,6 +20,8 @@ pub enum FixEncodeError {
         "unknown time_in_force {time_in_force} (expected 1 GTC, 3 IOC, 4 FOK, or 0 for none on a market order)"
     )]
     UnknownTimeInForce { time_in_force: u8 },
+    #[error("order flags {flags:#x}: unknown bits, or post-only on a market order")]
+    BadFlags { flags: u16 },
     #[error("quantity {qty} units is not positive")]
     NonPositiveQuantity { qty: i64 },
     #[error("quantity {qty} units is negative")]
