@@ -569,6 +569,7 @@ fn reject_name(reason: levibot_sim::filters::RejectReason) -> &'static str {
         R::DuplicateClientOrderId => "duplicate_client_order_id",
         R::UnknownOrder => "unknown_order",
         R::WouldNotFill => "fill_or_kill_not_filled",
+        R::WouldTakeLiquidity => "post_only_would_take",
         R::Refused => "refused",
     }
 }
