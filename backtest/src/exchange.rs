@@ -17,6 +17,8 @@
 
 mod matching;
 pub mod queue;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
