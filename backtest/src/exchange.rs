@@ -120,6 +120,9 @@ struct Resting {
     pos: QueuePos,
     /// Market quantity ahead of it when it joined its queue (reported with its fills).
     joined_ahead: i64,
+    /// It has filled since it was placed (a replace places a new order, with its own first
+    /// fill, though the cumulative quantity carries over).
+    filled: bool,
 }
 
 /// Our orders at one price: the market quantity there, and ours in time priority.

@@ -226,6 +226,7 @@ impl Core {
                 cum_qty: 0,
                 pos: Default::default(),
                 joined_ahead: 0,
+                filled: false,
             },
         );
         self.answer(order.client_order_id, exec_type::NEW, 0, 0, t_ns);
@@ -413,6 +414,7 @@ impl Core {
             Resting {
                 px: request.px,
                 qty: request.qty,
+                filled: false,
                 ..old
             },
         );
@@ -457,6 +459,8 @@ impl Core {
             return;
         }
         order.cum_qty += qty;
+        let first_fill = !order.filled;
+        order.filled = true;
         let order = *order;
         let signed = if order.side == side::BUY { qty } else { -qty };
         self.positions[order.instrument_id as usize] += signed;
@@ -475,7 +479,7 @@ impl Core {
             fee_scaled: fee_scaled(px, qty, fee_ppm),
             maker,
             queue_ahead,
-            order_first_fill: order.cum_qty == qty,
+            order_first_fill: first_fill,
         }));
         self.answer(id, exec_type::TRADE, px, qty, t_ns);
         if order.cum_qty == order.qty {

@@ -376,3 +376,23 @@ fn reports_are_stamped_with_the_venue_time_of_what_made_them() {
     let fills = v.fills();
     assert_eq!(fills[0].t_ns, traded);
 }
+
+#[test]
+fn a_fill_after_a_replace_is_the_first_of_the_new_order() {
+    // A replace places a new order (the results count it among the orders placed): its first
+    // fill says so, even when the order it replaced had filled.
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&buy(1, 3498, 10));
+    v.sold(3498, 14); // 4 fill
+    v.send(&replace(2, 1, 3498, 8));
+    v.clear();
+    v.sold(3498, 1);
+    v.sold(3498, 1);
+    let first: Vec<(u64, bool)> = v
+        .fills()
+        .iter()
+        .map(|f| (f.client_order_id, f.order_first_fill))
+        .collect();
+    assert_eq!(first, [(2, true), (2, false)]);
+}
