@@ -162,7 +162,9 @@ impl Core {
                 continue;
             };
             let reaching = (qty - taken_by_ours).max(0);
-            self.config.queue.on_trade(&mut order.pos, reaching as f64);
+            self.config
+                .queue
+                .on_trade(&mut order.pos, reaching as f64, qty as f64);
             if order.pos.front < 0.0 {
                 let past = ((-order.pos.front) as i64 / lot) * lot;
                 let fill = past.min(order.qty - order.cum_qty);

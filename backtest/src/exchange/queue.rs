@@ -45,10 +45,12 @@ pub struct QueuePos {
 }
 
 impl QueueModel {
-    /// A trade of `qty` at our price went through the queue ahead of us.
-    pub fn on_trade(&self, pos: &mut QueuePos, qty: f64) {
-        pos.front -= qty;
-        pos.traded_since_depth += qty;
+    /// A trade of `traded` at our price, of which `reaching` went through the queue ahead of
+    /// us (the rest, earlier orders of ours took). The level's next change is measured against
+    /// all of `traded`: the recorded level lost all of it, whoever took it.
+    pub fn on_trade(&self, pos: &mut QueuePos, reaching: f64, traded: f64) {
+        pos.front -= reaching;
+        pos.traded_since_depth += traded;
     }
 
     /// The level's market quantity changed from `prev` to `new`.
@@ -151,7 +153,7 @@ mod tests {
         };
         m.on_depth(&mut pos, 12.0, 11.0); // a cancel: taken to be behind us
         assert_eq!(pos.front, 10.0);
-        m.on_trade(&mut pos, 4.0);
+        m.on_trade(&mut pos, 4.0, 4.0);
         assert_eq!(pos.front, 6.0);
         m.on_depth(&mut pos, 8.0, 3.0); // the level is smaller than what was ahead
         assert_eq!(pos.front, 3.0);
@@ -190,7 +192,7 @@ mod tests {
             front: 10.0,
             ..QueuePos::default()
         };
-        m.on_trade(&mut pos, 5.0);
+        m.on_trade(&mut pos, 5.0, 5.0);
         m.on_depth(&mut pos, 40.0, 35.0); // the level fell by exactly the trade
         assert_eq!(pos.front, 5.0);
         assert_eq!(pos.traded_since_depth, 0.0);

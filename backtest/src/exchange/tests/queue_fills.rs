@@ -344,3 +344,23 @@ fn queue_fills_on_a_finer_lot_round_down_to_it() {
     assert_eq!((fills[0].px, fills[0].qty), (bid, 13 * RUNE_LOT));
     assert_eq!(v.ex.position(RUNE), 13 * RUNE_LOT);
 }
+
+#[test]
+fn trade_volume_our_first_order_took_still_explains_the_level_falling_for_the_second() {
+    // power:2. A (10 ahead), then B (30 ahead) with 6 behind it. A 25-lot trade: A takes 5,
+    // B sees 20 of it and has 10 ahead. The next diff shows the level fell by the whole 25 and
+    // nothing else: no cancel to split, B stays 10 behind the front.
+    let mut v = Venue::new(ExchangeConfig {
+        queue: QueueModel::Power(2.0),
+        ..ExchangeConfig::default()
+    });
+    v.snapshot(&[(3498, 10)], &[(3500, 10)]);
+    v.send(&buy(1, 3498, 5));
+    v.depth(&[(3498, 30)], &[]);
+    v.send(&buy(2, 3498, 5));
+    v.depth(&[(3498, 36)], &[]);
+    v.sold(3498, 25);
+    assert_eq!(v.ahead(2), 10.0);
+    v.depth(&[(3498, 11)], &[]);
+    assert_eq!(v.ahead(2), 10.0);
+}
