@@ -167,7 +167,9 @@ impl Core {
                 .on_trade(&mut order.pos, reaching as f64, qty as f64);
             if order.pos.front < 0.0 {
                 let past = ((-order.pos.front) as i64 / lot) * lot;
-                let fill = past.min(order.qty - order.cum_qty);
+                // No more than reached it: an estimate past the front (a model's split of a
+                // cancel) makes it first in line, not owed a fill.
+                let fill = past.min(reaching).min(order.qty - order.cum_qty);
                 if fill > 0 {
                     let ahead = order.joined_ahead;
                     order.pos.front = 0.0;

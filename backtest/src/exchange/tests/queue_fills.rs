@@ -346,6 +346,28 @@ fn queue_fills_on_a_finer_lot_round_down_to_it() {
 }
 
 #[test]
+fn a_trade_fills_a_resting_order_by_no_more_than_the_trade() {
+    // power3:0.5: a cancel can put the estimate past the front. Front 1, back 100; the level
+    // falls 101 -> 51 with no trade: p = 1 - (1/101)^0.5, front 1 - (1 - p) 50 = -3.98.
+    let mut v = Venue::new(ExchangeConfig {
+        queue: QueueModel::Power3(0.5),
+        ..ExchangeConfig::default()
+    });
+    v.snapshot(&[(3498, 1)], &[(3500, 10)]);
+    v.send(&buy(1, 3498, 20));
+    v.depth(&[(3498, 101)], &[]);
+    v.depth(&[(3498, 51)], &[]);
+    let p = 1.0 - (1.0f64 / 101.0).sqrt();
+    let expected = 1.0 - (1.0 - p) * 50.0;
+    assert!((v.ahead(1) - expected).abs() < 1e-9, "{}", v.ahead(1));
+    v.clear();
+    // A 1-lot trade fills 1 lot, not the 4 the estimate is past the front.
+    v.sold(3498, 1);
+    assert_eq!(v.fill_briefs(), [(1, px(3498), qty(1), true)]);
+    assert_eq!(v.ahead(1), 0.0);
+}
+
+#[test]
 fn trade_volume_our_first_order_took_still_explains_the_level_falling_for_the_second() {
     // power:2. A (10 ahead), then B (30 ahead) with 6 behind it. A 25-lot trade: A takes 5,
     // B sees 20 of it and has 10 ahead. The next diff shows the level fell by the whole 25 and
