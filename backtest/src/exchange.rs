@@ -102,6 +102,9 @@ enum TradeStream {
 struct Market {
     book: OrderBook,
     filters: Filters,
+    /// One quantity unit in the base asset (the queue models' probabilities take base-asset
+    /// quantities).
+    qty_unit: f64,
     /// Best bid and ask as the venue last saw them (book or ticker); 0: none.
     bid: i64,
     ask: i64,
@@ -181,6 +184,7 @@ impl Exchange {
             markets.push(Market {
                 book: OrderBook::new(i.id, BookLimits::DEFAULT)?,
                 filters: Filters::of(i)?,
+                qty_unit: i.qty_scale.mantissa as f64 / 10f64.powi(i32::from(i.qty_scale.exp)),
                 bid: 0,
                 ask: 0,
                 trades: TradeStream::Unknown,

@@ -33,12 +33,13 @@ impl Core {
         };
         let prev = level.market_qty;
         level.market_qty = qty;
+        let unit = self.markets[instrument_id as usize].qty_unit;
         let mut ahead = f64::MIN;
         for id in &level.fifo {
             if let Some(order) = self.orders.get_mut(id) {
                 self.config
                     .queue
-                    .on_depth(&mut order.pos, prev as f64, qty as f64);
+                    .on_depth(&mut order.pos, prev as f64, qty as f64, unit);
                 // A later order of ours is never ahead of an earlier one.
                 order.pos.front = order.pos.front.max(ahead);
                 ahead = order.pos.front;

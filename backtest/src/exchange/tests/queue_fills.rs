@@ -386,3 +386,46 @@ fn trade_volume_our_first_order_took_still_explains_the_level_falling_for_the_se
     v.depth(&[(3498, 11)], &[]);
     assert_eq!(v.ahead(2), 10.0);
 }
+
+#[test]
+fn the_log_models_take_their_probability_on_base_asset_quantities() {
+    // As hftbacktest's, whose quantities are the asset's: front 10 NKN, back 30 NKN, the level
+    // falls 40 -> 32 with no trade. (On 1e-8 units, ln(1 + x) would give other odds.)
+    for (model, p) in [
+        (QueueModel::Log, 31f64.ln() / (31f64.ln() + 11f64.ln())),
+        (QueueModel::Log2, 31f64.ln() / 41f64.ln()),
+    ] {
+        let mut v = Venue::new(ExchangeConfig {
+            queue: model,
+            ..ExchangeConfig::default()
+        });
+        v.snapshot(&[(3498, 10)], &[(3500, 10)]);
+        v.send(&buy(1, 3498, 5));
+        v.depth(&[(3498, 40)], &[]);
+        v.depth(&[(3498, 32)], &[]);
+        let expected = 10.0 - (1.0 - p) * 8.0;
+        assert!(
+            (v.ahead(1) - expected).abs() < 1e-9,
+            "{model}: {}",
+            v.ahead(1)
+        );
+    }
+    // RUNEEUR's unit is 1e-8 RUNE as well, its lot 0.1: front 1 RUNE, back 3 RUNE.
+    let mut v = Venue::new(ExchangeConfig {
+        queue: QueueModel::Log,
+        ..ExchangeConfig::default()
+    });
+    let bid = 889_800_000;
+    v.snapshot_of(RUNE, &[(bid, UNIT)], &[(890_100_000, UNIT)]);
+    let order = OrderRequest {
+        instrument_id: RUNE,
+        ..limit(1, side::BUY, bid, 30 * RUNE_LOT, time_in_force::GTC)
+    };
+    v.send(&order);
+    v.depth_of(RUNE, &[(bid, 4 * UNIT)], &[]);
+    v.depth_of(RUNE, &[(bid, 3 * UNIT)], &[]);
+    let p = 4f64.ln() / (4f64.ln() + 2f64.ln());
+    let expected = 1.0 - (1.0 - p) * 1.0;
+    let ahead = v.ex.core.orders[&1].pos.front / UNIT as f64;
+    assert!((ahead - expected).abs() < 1e-9, "{ahead} vs {expected}");
+}
