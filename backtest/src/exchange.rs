@@ -33,14 +33,16 @@ use crate::results::ResultEvent;
 pub use queue::{QueueModel, QueuePos};
 
 /// What to do when our new order would trade against a resting order of ours (Binance's
-/// `selfTradePreventionMode`).
+/// `selfTradePreventionMode`). The new order walks the book in price-time priority and meets
+/// ours at its price, after the market quantity ahead of it there; what it traded with the
+/// market before that stands, and orders of ours it never reaches are not touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SelfTradePrevention {
-    /// The incoming order expires (what crossed nothing still trades).
+    /// The incoming order expires where it meets ours.
     ExpireTaker,
-    /// Our resting orders it would meet expire; the incoming order goes on.
+    /// Our resting orders it meets expire; the incoming order goes on.
     ExpireMaker,
-    /// Both.
+    /// Both: the first order of ours it meets and the incoming order expire.
     ExpireBoth,
 }
 

@@ -244,7 +244,7 @@ impl Core {
     }
 
     /// Trades the order `id` against the book if it crosses, then rests what is left (GTC) or
-    /// expires it.
+    /// expires it. Self-trade prevention acts where the walk meets a resting order of ours.
     fn match_incoming(&mut self, id: u64, order_type: u8, tif: u8, t_ns: u64) {
         let Some(order) = self.orders.get(&id).copied() else {
             return;
@@ -254,78 +254,38 @@ impl Core {
             (ord_type::MARKET, _) => i64::MIN,
             _ => order.px,
         };
-        let opposite = if order.side == side::BUY {
-            side::SELL
-        } else {
-            side::BUY
-        };
-        // Our own resting orders it would meet.
-        let own_range = if order.side == side::BUY {
-            (order.instrument_id, opposite, i64::MIN)..=(order.instrument_id, opposite, limit)
-        } else {
-            (order.instrument_id, opposite, limit)..=(order.instrument_id, opposite, i64::MAX)
-        };
-        let own: Vec<u64> = self
-            .levels
-            .range(own_range)
-            .flat_map(|(_, l)| l.fifo.iter().copied())
-            .collect();
-        if !own.is_empty() {
-            let stp = self.config.self_trade;
-            if matches!(
-                stp,
-                SelfTradePrevention::ExpireMaker | SelfTradePrevention::ExpireBoth
-            ) {
-                for maker in own {
-                    self.finish(maker, exec_type::EXPIRED, t_ns);
-                }
-            }
-            if matches!(
-                stp,
-                SelfTradePrevention::ExpireTaker | SelfTradePrevention::ExpireBoth
-            ) {
-                self.results.push(ResultEvent::Reject {
-                    t_ns,
-                    reason: "self_trade_prevented",
-                });
-                return self.finish(id, exec_type::EXPIRED, t_ns);
-            }
-        }
-        // Walk the recorded book (no market impact: it is not changed).
-        let book = &self.markets[order.instrument_id as usize].book;
-        let mut takes: Vec<(i64, i64)> = Vec::new();
-        let mut remaining = order.qty - order.cum_qty;
-        let mut walk = |levels: &mut dyn Iterator<Item = levibot_shm::records::Level>| {
-            for level in levels.take(TAKER_LEVELS_MAX) {
-                let reachable = if order.side == side::BUY {
-                    level.px <= limit
-                } else {
-                    level.px >= limit
-                };
-                if remaining == 0 || !reachable {
-                    break;
-                }
-                let take = remaining.min(level.qty);
-                if take > 0 {
-                    takes.push((level.px, take));
-                    remaining -= take;
-                }
-            }
-        };
-        if order.side == side::BUY {
-            walk(&mut book.asks());
-        } else {
-            walk(&mut book.bids());
-        }
-        if tif == time_in_force::FOK && remaining > 0 {
+        let steps = self.walk(&order, limit);
+        let taken: i64 = steps
+            .iter()
+            .map(|step| match step {
+                Step::Take { qty, .. } => *qty,
+                Step::Meet(_) => 0,
+            })
+            .sum();
+        if tif == time_in_force::FOK && taken < order.qty - order.cum_qty {
             self.results.push(ResultEvent::Reject {
                 t_ns,
                 reason: "fill_or_kill_not_filled",
             });
             return self.finish(id, exec_type::EXPIRED, t_ns);
         }
-        for (px, qty) in takes {
-            self.fill(id, qty, px, false, 0, t_ns);
+        let stp = self.config.self_trade;
+        for step in steps {
+            match step {
+                Step::Take { px, qty } => self.fill(id, qty, px, false, 0, t_ns),
+                Step::Meet(maker) => {
+                    if stp != SelfTradePrevention::ExpireTaker {
+                        self.finish(maker, exec_type::EXPIRED, t_ns);
+                    }
+                    if stp != SelfTradePrevention::ExpireMaker {
+                        self.results.push(ResultEvent::Reject {
+                            t_ns,
+                            reason: "self_trade_prevented",
+                        });
+                        return self.finish(id, exec_type::EXPIRED, t_ns);
+                    }
+                }
+            }
         }
         if !self.orders.contains_key(&id) {
             return;
@@ -334,6 +294,42 @@ impl Core {
             self.rest(id);
         } else {
             self.finish(id, exec_type::EXPIRED, t_ns);
+        }
+    }
+
+    /// What `order` would do up to `limit`, in price-time priority: take the recorded book's
+    /// levels (not changed: no market impact), and meet our own resting orders on the other
+    /// side. At a price where ours rest, the market quantity ahead of each (its queue estimate,
+    /// in whole lots) trades first. Under `expire_taker` and `expire_both` the walk ends at the
+    /// first order of ours it meets.
+    fn walk(&self, order: &Resting, limit: i64) -> Vec<Step> {
+        let buy = order.side == side::BUY;
+        let opposite = if buy { side::SELL } else { side::BUY };
+        let key = |px: i64| (order.instrument_id, opposite, px);
+        let own_range = if buy {
+            key(i64::MIN)..=key(limit)
+        } else {
+            key(limit)..=key(i64::MAX)
+        };
+        let mut own: Vec<i64> = self.levels.range(own_range).map(|(k, _)| k.2).collect();
+        if !buy {
+            own.reverse();
+        }
+        let market = &self.markets[order.instrument_id as usize];
+        let walk = Walk {
+            core: self,
+            instrument_id: order.instrument_id,
+            opposite,
+            lot: market.filters.lot_units.max(1),
+            stops: self.config.self_trade != SelfTradePrevention::ExpireMaker,
+        };
+        let leaves = order.qty - order.cum_qty;
+        if buy {
+            let levels = market.book.asks().take(TAKER_LEVELS_MAX);
+            walk.run(levels.take_while(|l| l.px <= limit), own, leaves)
+        } else {
+            let levels = market.book.bids().take(TAKER_LEVELS_MAX);
+            walk.run(levels.take_while(|l| l.px >= limit), own, leaves)
         }
     }
 
@@ -552,6 +548,93 @@ impl Core {
                 ..ExecutionReport::default()
             },
         });
+    }
+}
+
+/// One thing an incoming order does on its walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Takes `qty` of the recorded book at `px`.
+    Take { px: i64, qty: i64 },
+    /// Meets our resting order with this client order id (self-trade prevention acts).
+    Meet(u64),
+}
+
+/// An incoming order's walk over the recorded levels and our own resting orders.
+struct Walk<'a> {
+    core: &'a Core,
+    instrument_id: u32,
+    /// The side it takes from.
+    opposite: u8,
+    lot: i64,
+    /// The walk ends at the first order of ours it meets (the taker expires).
+    stops: bool,
+}
+
+impl Walk<'_> {
+    /// Walks `levels` (reachable, best first) and our own levels at `own` prices (reachable,
+    /// best first) with `remaining` to fill.
+    fn run(
+        &self,
+        levels: impl Iterator<Item = levibot_shm::records::Level>,
+        own: Vec<i64>,
+        mut remaining: i64,
+    ) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut levels = levels.peekable();
+        let mut own = own.into_iter().peekable();
+        while remaining > 0 {
+            let market_px = levels.peek().map(|l| l.px);
+            let own_px = own.peek().copied();
+            let px = match (market_px, own_px) {
+                (None, None) => break,
+                (Some(m), None) => m,
+                (None, Some(o)) => o,
+                (Some(m), Some(o)) => {
+                    let own_first = if self.opposite == side::SELL {
+                        o < m
+                    } else {
+                        o > m
+                    };
+                    if own_first { o } else { m }
+                }
+            };
+            let level_qty = match market_px == Some(px) {
+                true => levels.next().map_or(0, |l| l.qty),
+                false => 0,
+            };
+            let mut taken_here = 0;
+            if own_px == Some(px) {
+                own.next();
+                let key = (self.instrument_id, self.opposite, px);
+                let fifo = self.core.levels.get(&key).map(|l| l.fifo.as_slice());
+                for &maker in fifo.unwrap_or_default() {
+                    let Some(resting) = self.core.orders.get(&maker) else {
+                        continue;
+                    };
+                    let front = resting.pos.front.max(0.0) as i64 / self.lot * self.lot;
+                    let ahead = (front.min(level_qty) - taken_here).max(0);
+                    if remaining <= ahead {
+                        continue;
+                    }
+                    if ahead > 0 {
+                        steps.push(Step::Take { px, qty: ahead });
+                        remaining -= ahead;
+                        taken_here += ahead;
+                    }
+                    steps.push(Step::Meet(maker));
+                    if self.stops {
+                        return steps;
+                    }
+                }
+            }
+            let take = remaining.min(level_qty - taken_here);
+            if take > 0 {
+                steps.push(Step::Take { px, qty: take });
+                remaining -= take;
+            }
+        }
+        steps
     }
 }
 

@@ -12,6 +12,7 @@ mod book;
 mod queue_fills;
 mod random;
 mod requests;
+mod self_trade;
 mod taker;
 
 use levibot_gateway::capture::{exchange_info_body, testdata_dir};
