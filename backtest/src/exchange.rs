@@ -11,7 +11,11 @@
 //!   orders can take the same recorded liquidity, and the market never reacts to our quotes.
 //! - Our orders at one price share one FIFO: the second is behind the first, and trade volume
 //!   the first took does not reach the second.
-//! - A resting order whose price the recorded book crosses fills whole at its own price.
+//! - A resting order whose price the recorded book crosses fills whole at its own price. The
+//!   rest of an order that took the recorded book up to its price, and rests there with the
+//!   book still crossing it, is not filled again by that same liquidity: it fills when the book
+//!   offers better than what it took, or crosses it again after leaving it (or by a trade
+//!   through its price).
 //! - A trade stream: `trade` or `aggTrade`, whichever an instrument shows first; the other is
 //!   ignored for matching (both describe the same executions).
 
@@ -135,6 +139,11 @@ struct Resting {
 struct Level {
     market_qty: i64,
     fifo: Vec<u64>,
+    /// Set when ours rested here through the recorded book (the rest of an order that took
+    /// the book up to its price): the best opposite price then. The book crossing them at that
+    /// price or worse is the liquidity they already took, not new sellers (buyers); it is
+    /// cleared once the book no longer crosses them.
+    crossed_by: Option<i64>,
 }
 
 /// A report the venue made, at its time.

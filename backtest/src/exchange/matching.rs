@@ -88,11 +88,50 @@ impl Core {
         }
         // Our bids at or above the market's ask, and asks at or below its bid, were reached.
         if ask > 0 {
-            self.fill_crossed(instrument_id, side::BUY, ask, i64::MAX, t_ns);
+            self.fill_crossed_by_book(instrument_id, side::BUY, ask, t_ns);
         }
         if bid > 0 {
-            self.fill_crossed(instrument_id, side::SELL, i64::MIN, bid, t_ns);
+            self.fill_crossed_by_book(instrument_id, side::SELL, bid, t_ns);
         }
+    }
+
+    /// The best opposite price is now `opposite_px`: fills our `order_side` orders it crosses,
+    /// but not with what they already took when they rested through the book.
+    fn fill_crossed_by_book(
+        &mut self,
+        instrument_id: u32,
+        order_side: u8,
+        opposite_px: i64,
+        t_ns: u64,
+    ) {
+        let key = |px: i64| (instrument_id, order_side, px);
+        let buy = order_side == side::BUY;
+        let (apart, crossed) = if buy {
+            (
+                key(i64::MIN)..key(opposite_px),
+                key(opposite_px)..=key(i64::MAX),
+            )
+        } else {
+            (
+                key(opposite_px.saturating_add(1))..key(i64::MAX),
+                key(i64::MIN)..=key(opposite_px),
+            )
+        };
+        // What they took is gone once the book stops crossing them.
+        for (_, level) in self.levels.range_mut(apart) {
+            level.crossed_by = None;
+        }
+        let ids: Vec<u64> = self
+            .levels
+            .range(crossed)
+            .filter(|(_, level)| match level.crossed_by {
+                None => true,
+                Some(took) if buy => opposite_px < took,
+                Some(took) => opposite_px > took,
+            })
+            .flat_map(|(_, level)| level.fifo.iter().copied())
+            .collect();
+        self.fill_whole(ids, t_ns);
     }
 
     /// Fills whole, at their own prices, our `order_side` orders priced in `from..=to`.
@@ -102,7 +141,12 @@ impl Core {
             .range((instrument_id, order_side, from)..=(instrument_id, order_side, to))
             .flat_map(|(_, level)| level.fifo.iter().copied())
             .collect();
-        for id in crossed {
+        self.fill_whole(crossed, t_ns);
+    }
+
+    /// Fills the orders `ids` whole, at their own prices, as makers.
+    fn fill_whole(&mut self, ids: Vec<u64>, t_ns: u64) {
+        for id in ids {
             if let Some(order) = self.orders.get(&id).copied() {
                 self.fill(
                     id,
@@ -350,10 +394,22 @@ impl Core {
         order.pos = Default::default();
         order.pos.front = market_qty as f64;
         order.joined_ahead = market_qty;
+        // The book still crossing it: the walk took all of it up to its price (or the most
+        // levels it walks).
+        let book = &self.markets[order.instrument_id as usize].book;
+        let through = if order.side == side::BUY {
+            book.best_ask().map(|l| l.px).filter(|&ask| ask <= order.px)
+        } else {
+            book.best_bid().map(|l| l.px).filter(|&bid| bid >= order.px)
+        };
         let level = self.levels.entry(key).or_insert_with(|| Level {
             market_qty,
             fifo: Vec::new(),
+            crossed_by: None,
         });
+        // An earlier one here took from at least as good a price (the book has crossed it
+        // without a fill since): the least it took stands.
+        level.crossed_by = level.crossed_by.or(through);
         level.fifo.push(id);
     }
 

@@ -94,6 +94,48 @@ fn a_gtc_limit_stops_at_its_price_and_rests_the_rest() {
 }
 
 #[test]
+fn the_rest_of_a_gtc_limit_that_took_the_book_to_its_price_is_not_filled_again_by_that_book() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&buy(1, 3502, 70));
+    v.clear();
+    // The recorded asks it took are still there (no market impact): a change elsewhere in the
+    // book, or the same top again, must not fill its rest from them a second time.
+    v.depth(&[(3490, 5)], &[(3510, 5)]);
+    v.ticker(3498, 3500);
+    assert!(
+        v.fills().is_empty(),
+        "filled from liquidity it already took"
+    );
+    assert_eq!(v.working(), [1]);
+    // A seller below its price would have met it: that fills it.
+    v.sold(3497, 1);
+    assert_eq!(v.fill_briefs(), [(1, px(3502), qty(10), true)]);
+    assert_eq!(v.position(), qty(70));
+}
+
+#[test]
+fn the_rest_of_a_gtc_limit_fills_when_the_book_offers_below_what_it_took() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&buy(1, 3502, 70));
+    v.clear();
+    v.depth(&[], &[(3499, 3)]); // a new seller under the 3.500 it took: it meets our bid
+    assert_eq!(v.fill_briefs(), [(1, px(3502), qty(10), true)]);
+}
+
+#[test]
+fn the_rest_of_a_gtc_limit_fills_when_the_book_crosses_it_again_after_leaving_it() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&buy(1, 3502, 70));
+    v.clear();
+    v.ticker(3498, 3503); // the asks it took are gone
+    v.ticker(3498, 3502); // a new seller at its price
+    assert_eq!(v.fill_briefs(), [(1, px(3502), qty(10), true)]);
+}
+
+#[test]
 fn an_ioc_limit_expires_what_it_could_not_take() {
     let mut v = Venue::plain();
     book(&mut v);
@@ -226,4 +268,31 @@ fn a_taker_on_an_empty_book_takes_nothing() {
     v.send(&buy(2, 3500, 5));
     assert_eq!(v.working(), [2]);
     assert_eq!(v.ahead(2), 0.0);
+}
+
+#[test]
+fn the_rest_of_a_sell_limit_through_the_bids_waits_for_a_better_bid() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    // 15 at 3.498 and 25 at 3.497 taken; 10 rest at 3.497 with the book's bids still there.
+    v.send(&sell(1, 3497, 50));
+    assert_eq!(v.position(), -qty(40));
+    v.clear();
+    v.depth(&[(3490, 5)], &[(3510, 5)]);
+    v.ticker(3498, 3500);
+    assert!(v.fills().is_empty());
+    v.depth(&[(3499, 2)], &[]); // a new buyer above the 3.498 it took
+    assert_eq!(v.fill_briefs(), [(1, px(3497), qty(10), true)]);
+}
+
+#[test]
+fn the_rest_of_a_sell_limit_fills_when_the_bids_cross_it_again_after_leaving_it() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&sell(1, 3497, 50));
+    v.clear();
+    v.ticker(3496, 3500); // the bids it took are gone
+    assert!(v.fills().is_empty());
+    v.ticker(3497, 3500);
+    assert_eq!(v.fill_briefs(), [(1, px(3497), qty(10), true)]);
 }
