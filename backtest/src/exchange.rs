@@ -26,7 +26,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use levibot_book::{BookLimits, OrderBook};
+use levibot_book::{BookLimits, BookOutcome, OrderBook};
 use levibot_gateway::binance::{Decoder, MarketEvent};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::ExecutionReport;
@@ -242,15 +242,19 @@ impl Exchange {
                 match event {
                     MarketEvent::Depth(d) => {
                         let id = d.instrument_id;
-                        for (side, levels) in [
-                            (levibot_shm::records::side::BUY, d.bids),
-                            (levibot_shm::records::side::SELL, d.asks),
-                        ] {
-                            for level in levels {
-                                core.on_level(id, side, level.px, level.qty);
+                        let outcome = core.markets[id as usize].book.apply_update(&d);
+                        // A stale diff (older than the book: the stream lags a snapshot) does
+                        // not say the levels' quantities now. Others do, in sequence or not.
+                        if outcome != BookOutcome::Stale {
+                            for (side, levels) in [
+                                (levibot_shm::records::side::BUY, d.bids),
+                                (levibot_shm::records::side::SELL, d.asks),
+                            ] {
+                                for level in levels {
+                                    core.on_level(id, side, level.px, level.qty);
+                                }
                             }
                         }
-                        let _ = core.markets[id as usize].book.apply_update(&d);
                         core.after_book_change(id, t_ns, false);
                     }
                     MarketEvent::BookTicker(t) => {

@@ -47,8 +47,8 @@ impl Core {
         }
     }
 
-    /// After the book changed (an update or, `reload`, a snapshot): our levels' market
-    /// quantities from the book, the top, crosses.
+    /// After the book changed (an update, or a snapshot; `reload`: one that synced the book):
+    /// our levels' market quantities from the book, the top, crosses.
     pub(super) fn after_book_change(&mut self, instrument_id: u32, t_ns: u64, reload: bool) {
         if self.markets.get(instrument_id as usize).is_none() {
             return;

@@ -429,3 +429,17 @@ fn the_log_models_take_their_probability_on_base_asset_quantities() {
     let ahead = v.ex.core.orders[&1].pos.front / UNIT as f64;
     assert!((ahead - expected).abs() < 1e-9, "{ahead} vs {expected}");
 }
+
+#[test]
+fn a_stale_diff_the_book_drops_does_not_move_our_queue() {
+    // After a snapshot at update 100, a diff ending at 100 is older than it (the stream lags the
+    // REST answer): the book drops it, and its quantity is not the level's.
+    let mut v = Venue::plain();
+    v.snapshot(&[(3498, 50)], &[(3500, 10)]);
+    v.send(&buy(1, 3498, 5));
+    let stale = depth_json(NKN, 1, 100, 100, &nkn_levels(&[(3498, 10)]), &[]);
+    v.stream(&stale);
+    assert_eq!(v.ahead(1), 50.0);
+    v.depth(&[(3498, 45)], &[]);
+    assert_eq!(v.ahead(1), 45.0);
+}
