@@ -230,8 +230,11 @@ impl Exchange {
                     return;
                 };
                 if let Ok(snapshot) = self.decoder.decode_snapshot(bytes, id) {
-                    let _ = core.markets[id as usize].book.apply_snapshot(&snapshot);
-                    core.after_book_change(id, t_ns, true);
+                    let outcome = core.markets[id as usize].book.apply_snapshot(&snapshot);
+                    // A snapshot the book refuses (not best first, crossed, older than the
+                    // diffs) leaves it empty: it says nothing of the quantity ahead of ours.
+                    let synced = matches!(outcome, Ok(BookOutcome::Applied));
+                    core.after_book_change(id, t_ns, synced);
                 }
             }
             InputKind::Stream => {

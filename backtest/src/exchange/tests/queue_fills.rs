@@ -443,3 +443,19 @@ fn a_stale_diff_the_book_drops_does_not_move_our_queue() {
     v.depth(&[(3498, 45)], &[]);
     assert_eq!(v.ahead(1), 45.0);
 }
+
+#[test]
+fn a_snapshot_the_book_refuses_leaves_our_queue_where_it_was() {
+    // A snapshot whose bids are not best first, or that is crossed, leaves the book empty
+    // until the next good one: it says nothing about the quantity ahead of us.
+    let mut v = Venue::plain();
+    v.snapshot(&[(3498, 50)], &[(3500, 10)]);
+    v.send(&buy(1, 3498, 5));
+    v.snapshot(&[(3497, 5), (3498, 5)], &[(3500, 10)]);
+    assert_eq!(v.ahead(1), 50.0);
+    v.snapshot(&[(3498, 5)], &[(3497, 10)]);
+    assert_eq!(v.ahead(1), 50.0);
+    assert!(v.fills().is_empty());
+    v.snapshot(&[(3498, 30)], &[(3500, 10)]);
+    assert_eq!(v.ahead(1), 30.0);
+}
