@@ -134,6 +134,13 @@ struct Resting {
     filled: bool,
 }
 
+impl Resting {
+    /// What is left to fill.
+    fn leaves(&self) -> i64 {
+        self.qty - self.cum_qty
+    }
+}
+
 /// Our orders at one price: the market quantity there, and ours in time priority.
 #[derive(Clone, Debug, Default)]
 struct Level {

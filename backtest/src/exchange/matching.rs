@@ -148,14 +148,7 @@ impl Core {
     fn fill_whole(&mut self, ids: Vec<u64>, t_ns: u64) {
         for id in ids {
             if let Some(order) = self.orders.get(&id).copied() {
-                self.fill(
-                    id,
-                    order.qty - order.cum_qty,
-                    order.px,
-                    true,
-                    order.joined_ahead,
-                    t_ns,
-                );
+                self.fill(id, order.leaves(), order.px, true, order.joined_ahead, t_ns);
             }
         }
     }
@@ -210,17 +203,16 @@ impl Core {
             self.config
                 .queue
                 .on_trade(&mut order.pos, reaching as f64, qty as f64);
-            if order.pos.front < 0.0 {
-                let past = ((-order.pos.front) as i64 / lot) * lot;
-                // No more than reached it: an estimate past the front (a model's split of a
-                // cancel) makes it first in line, not owed a fill.
-                let fill = past.min(reaching).min(order.qty - order.cum_qty);
-                if fill > 0 {
-                    let ahead = order.joined_ahead;
-                    order.pos.front = 0.0;
-                    taken_by_ours += fill;
-                    self.fill(id, fill, px, true, ahead, t_ns);
-                }
+            // What went past the front, but no more than reached it now (an estimate past the
+            // front, a model's split of a cancel, puts it first in line: it is not owed a
+            // fill), in whole lots.
+            let past = (-order.pos.front) as i64;
+            let fill = (past.min(reaching) / lot * lot).min(order.leaves());
+            if fill > 0 {
+                let ahead = order.joined_ahead;
+                order.pos.front = 0.0;
+                taken_by_ours += fill;
+                self.fill(id, fill, px, true, ahead, t_ns);
             }
         }
     }
@@ -306,7 +298,7 @@ impl Core {
                 Step::Meet(_) => 0,
             })
             .sum();
-        if tif == time_in_force::FOK && taken < order.qty - order.cum_qty {
+        if tif == time_in_force::FOK && taken < order.leaves() {
             self.results.push(ResultEvent::Reject {
                 t_ns,
                 reason: "fill_or_kill_not_filled",
@@ -367,7 +359,7 @@ impl Core {
             lot: market.filters.lot_units.max(1),
             stops: self.config.self_trade != SelfTradePrevention::ExpireMaker,
         };
-        let leaves = order.qty - order.cum_qty;
+        let leaves = order.leaves();
         if buy {
             let levels = market.book.asks().take(TAKER_LEVELS_MAX);
             walk.run(levels.take_while(|l| l.px <= limit), own, leaves)
@@ -511,7 +503,7 @@ impl Core {
         let Some(order) = self.orders.get_mut(&id) else {
             return;
         };
-        let qty = qty.min(order.qty - order.cum_qty);
+        let qty = qty.min(order.leaves());
         if qty <= 0 {
             return;
         }
@@ -558,7 +550,7 @@ impl Core {
             return;
         };
         let done = matches!(exec, exec_type::CANCELED | exec_type::EXPIRED);
-        let leaves_qty = if done { 0 } else { order.qty - order.cum_qty };
+        let leaves_qty = if done { 0 } else { order.leaves() };
         let ord_status = match exec {
             exec_type::CANCELED => b'4',
             exec_type::EXPIRED => b'C',

@@ -459,3 +459,19 @@ fn a_snapshot_the_book_refuses_leaves_our_queue_where_it_was() {
     v.snapshot(&[(3498, 30)], &[(3500, 10)]);
     assert_eq!(v.ahead(1), 30.0);
 }
+
+#[test]
+fn a_trade_that_is_not_whole_lots_fills_whole_lots_only() {
+    // 1 ahead; 1.5 traded: 0.5 past the front, no whole lot. Then 1.7: 2.2 past the front
+    // in all, but only 1.7 of it traded now: 1 lot fills.
+    let mut v = Venue::plain();
+    v.snapshot(&[(3498, 1)], &[(3500, 10)]);
+    v.send(&buy(1, 3498, 10));
+    v.clear();
+    v.trade_units(3498, qty(1) + LOT / 2, true);
+    assert!(v.fills().is_empty());
+    assert_eq!(v.ahead(1), -0.5);
+    v.trade_units(3498, qty(1) + LOT * 7 / 10, true);
+    assert_eq!(v.fill_briefs(), [(1, px(3498), qty(1), true)]);
+    assert_eq!(v.ahead(1), 0.0);
+}
