@@ -149,7 +149,8 @@ struct Level {
     /// Set when ours rested here through the recorded book (the rest of an order that took
     /// the book up to its price): the best opposite price then. The book crossing them at that
     /// price or worse is the liquidity they already took, not new sellers (buyers); it is
-    /// cleared once the book no longer crosses them.
+    /// cleared once the book's best opposite price no longer crosses them (an empty side, as
+    /// while the book resyncs, says nothing).
     crossed_by: Option<i64>,
 }
 

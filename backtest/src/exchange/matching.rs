@@ -562,7 +562,6 @@ impl Core {
         self.answers.push(Answer {
             venue_ns: t_ns,
             report: ExecutionReport {
-                recv_tsc: 0,
                 client_order_id: id,
                 venue_order_id: order.venue_order_id,
                 px: order.px,
@@ -585,7 +584,6 @@ impl Core {
         self.answers.push(Answer {
             venue_ns: t_ns,
             report: ExecutionReport {
-                recv_tsc: 0,
                 client_order_id: request.client_order_id,
                 px: request.px,
                 instrument_id: request.instrument_id,
@@ -602,7 +600,7 @@ impl Core {
 /// One thing an incoming order does on its walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
-    /// Takes `qty` of the recorded book at `px`.
+    /// Takes `qty` of the recorded book at `px` (0: nothing, which `fill` ignores).
     Take { px: i64, qty: i64 },
     /// Meets our resting order with this client order id (self-trade prevention acts).
     Meet(u64),
@@ -631,21 +629,17 @@ impl Walk<'_> {
         let mut steps = Vec::new();
         let mut levels = levels.peekable();
         let mut own = own.into_iter().peekable();
-        while remaining > 0 {
+        // (remaining is never negative: every step takes at most it.)
+        while remaining != 0 {
             let market_px = levels.peek().map(|l| l.px);
             let own_px = own.peek().copied();
             let px = match (market_px, own_px) {
                 (None, None) => break,
                 (Some(m), None) => m,
                 (None, Some(o)) => o,
-                (Some(m), Some(o)) => {
-                    let own_first = if self.opposite == side::SELL {
-                        o < m
-                    } else {
-                        o > m
-                    };
-                    if own_first { o } else { m }
-                }
+                // The better price for the taker: the lower ask, the higher bid.
+                (Some(m), Some(o)) if self.opposite == side::SELL => m.min(o),
+                (Some(m), Some(o)) => m.max(o),
             };
             let level_qty = match market_px == Some(px) {
                 true => levels.next().map_or(0, |l| l.qty),
@@ -665,11 +659,9 @@ impl Walk<'_> {
                     if remaining <= ahead {
                         continue;
                     }
-                    if ahead > 0 {
-                        steps.push(Step::Take { px, qty: ahead });
-                        remaining -= ahead;
-                        taken_here += ahead;
-                    }
+                    steps.push(Step::Take { px, qty: ahead });
+                    remaining -= ahead;
+                    taken_here += ahead;
                     steps.push(Step::Meet(maker));
                     if self.stops {
                         return steps;
@@ -677,10 +669,8 @@ impl Walk<'_> {
                 }
             }
             let take = remaining.min(level_qty - taken_here);
-            if take > 0 {
-                steps.push(Step::Take { px, qty: take });
-                remaining -= take;
-            }
+            steps.push(Step::Take { px, qty: take });
+            remaining -= take;
         }
         steps
     }

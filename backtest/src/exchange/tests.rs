@@ -9,6 +9,7 @@
 //! 5 NKN (17.49 USDT: three lots are the least an order there may hold).
 
 mod book;
+mod models;
 mod queue_fills;
 mod random;
 mod requests;

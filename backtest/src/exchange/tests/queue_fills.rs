@@ -475,3 +475,17 @@ fn a_trade_that_is_not_whole_lots_fills_whole_lots_only() {
     assert_eq!(v.fill_briefs(), [(1, px(3498), qty(1), true)]);
     assert_eq!(v.ahead(1), 0.0);
 }
+
+#[test]
+fn a_side_of_the_book_left_empty_crosses_none_of_ours() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&buy(1, 3497, 30));
+    v.send(&sell(2, 3501, 30));
+    v.clear();
+    v.depth(&[], &[(3500, 0), (3501, 0)]); // no asks
+    v.depth(&[(3498, 0), (3497, 0)], &[]); // no bids either
+    v.ticker(3496, 3502);
+    assert!(v.fills().is_empty());
+    assert_eq!(v.working(), [1, 2]);
+}

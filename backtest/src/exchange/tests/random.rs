@@ -7,7 +7,7 @@
 //! order's limit (a resting order's fills are at its own price), fees are `px x qty x rate`,
 //! and the working orders are those not yet done.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::*;
@@ -34,6 +34,8 @@ struct Run {
     working: BTreeMap<u64, Tracked>,
     /// Every order placed, as placed (an id used again: the last).
     placed: HashMap<u64, Tracked>,
+    /// Orders placed (new or replaced) that have filled since.
+    filled: HashSet<u64>,
     position: i64,
 }
 
@@ -108,10 +110,13 @@ impl Run {
     fn request_step(&mut self) {
         let id = self.next_id;
         self.next_id += 1;
+        // Mostly a working order; sometimes one that is done, or was never placed.
         let pick_known = |run: &mut Run| -> u64 {
-            match run.known.len() {
-                0 => 999_999,
-                n => run.known[run.rng.usize(0..n)],
+            let working: Vec<u64> = run.working.keys().copied().collect();
+            match (run.rng.u8(0..4), working.len(), run.known.len()) {
+                (0, _, 0) | (1..=3, 0, 0) => 999_999,
+                (0, _, n) | (1..=3, 0, n) => run.known[run.rng.usize(0..n)],
+                (_, n, _) => working[run.rng.usize(0..n)],
             }
         };
         let request = match self.rng.u8(0..10) {
@@ -121,8 +126,13 @@ impl Run {
                 } else {
                     side::SELL
                 };
-                let tif = [time_in_force::GTC, time_in_force::IOC, time_in_force::FOK]
-                    [self.rng.usize(0..3)];
+                let tif = [
+                    time_in_force::GTC,
+                    time_in_force::GTC,
+                    time_in_force::GTC,
+                    time_in_force::IOC,
+                    time_in_force::FOK,
+                ][self.rng.usize(0..5)];
                 let px = self.price(6);
                 let lots = self.rng.i64(3..40);
                 let id = if self.rng.u8(0..20) == 0 {
@@ -141,7 +151,7 @@ impl Run {
                 let px = self.price(6);
                 OrderRequest {
                     px,
-                    ..replace(id, pick_known(self), 0, self.rng.i64(1..40))
+                    ..replace(id, pick_known(self), 0, self.rng.i64(2..40))
                 }
             }
             _ => OrderRequest {
@@ -175,6 +185,7 @@ impl Run {
                         "{id} was working"
                     );
                     self.placed.insert(id, tracked);
+                    self.filled.remove(&id);
                     assert_eq!(r.leaves_qty, request.qty);
                 }
                 exec_type::REPLACED => {
@@ -191,6 +202,7 @@ impl Run {
                     assert!(new.qty > new.cum, "replaced below what filled: {r:?}");
                     self.working.insert(id, new);
                     self.placed.insert(id, new);
+                    self.filled.remove(&id);
                     assert_eq!(r.leaves_qty, new.qty - new.cum);
                 }
                 exec_type::TRADE => {
@@ -242,6 +254,11 @@ impl Run {
             );
             assert!(f.queue_ahead >= 0 && f.qty > 0, "{f:?}");
             assert_eq!(f.side, t.side);
+            let first = self.filled.insert(f.client_order_id);
+            assert_eq!(
+                f.order_first_fill, first,
+                "the first fill since placed: {f:?}"
+            );
             if f.maker {
                 assert_eq!(Some(f.px), t.limit, "a maker fill at its own price: {f:?}");
             }
@@ -294,6 +311,7 @@ fn run(seed: u64) {
         known: Vec::new(),
         working: BTreeMap::new(),
         placed: HashMap::new(),
+        filled: HashSet::new(),
         position: 0,
     };
     // Best first on each side.
@@ -304,7 +322,7 @@ fn run(seed: u64) {
         .map(|i| ((35_000 + i) * TICK, qty(10 * i)))
         .collect();
     run.v.snapshot_of(NKN, &bids, &asks);
-    for _ in 0..400 {
+    for _ in 0..600 {
         if run.rng.u8(0..3) == 0 {
             run.request_step();
         } else {

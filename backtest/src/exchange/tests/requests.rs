@@ -214,7 +214,7 @@ fn a_replace_to_another_price_joins_that_queue_at_its_back() {
     v.send(&replace(2, 1, 3497, 10));
     assert_eq!(v.ahead(2), 40.0);
     v.clear();
-    v.sold(3498, 30); // the old price trades: not ours any more
+    v.sold(3498, 100); // the old price trades, past its old place: not ours any more
     assert!(v.fills().is_empty());
     v.sold(3497, 41);
     assert_eq!(v.fill_briefs(), [(2, px(3497), qty(1), true)]);
@@ -395,4 +395,31 @@ fn a_fill_after_a_replace_is_the_first_of_the_new_order() {
         .map(|f| (f.client_order_id, f.order_first_fill))
         .collect();
     assert_eq!(first, [(2, true), (2, false)]);
+}
+
+#[test]
+fn reports_and_fills_carry_the_instrument_of_the_order() {
+    let mut v = Venue::plain();
+    let (bid, ask) = (889_800_000, 890_100_000);
+    v.snapshot_of(RUNE, &[(bid, 20 * RUNE_LOT)], &[(ask, 20 * RUNE_LOT)]);
+    v.clear();
+    let order = OrderRequest {
+        instrument_id: RUNE,
+        ..limit(1, side::BUY, ask, 30 * RUNE_LOT, time_in_force::GTC)
+    };
+    v.send(&order);
+    let instruments: Vec<u32> = v.reports().iter().map(|r| r.instrument_id).collect();
+    assert_eq!(instruments, [RUNE, RUNE]); // new, a trade of 2.0 (1.0 rests)
+    let fills = v.fills();
+    assert_eq!(
+        (fills[0].instrument_id, fills[0].qty),
+        (RUNE, 20 * RUNE_LOT)
+    );
+    assert_eq!((v.ex.position(RUNE), v.position()), (20 * RUNE_LOT, 0));
+    let results = v.results();
+    assert!(results.contains(&ResultEvent::Order {
+        t_ns: v.t_ns,
+        instrument_id: RUNE,
+        kind: RequestKind::New
+    }));
 }

@@ -228,3 +228,50 @@ fn orders_on_the_same_side_or_another_instrument_are_not_our_counterparty() {
     assert_eq!(v.fill_briefs(), [(3, px(3500), qty(5), false)]);
     assert_eq!(v.working(), [1, 2]);
 }
+
+#[test]
+fn expire_maker_meets_our_orders_at_a_price_in_queue_order_each_behind_its_market_quantity() {
+    // At 3.503: the market's 50 ahead of A, then 5 that joined ahead of B; the level has 60.
+    // A buy of 100 up to 3.503: 10 at 3.500; at 3.503 50, A, 5, B, the last 5; 30 rest.
+    let mut v = venue(SelfTradePrevention::ExpireMaker);
+    v.send(&sell(1, 3503, 5));
+    v.depth(&[], &[(3503, 55)]);
+    v.send(&sell(2, 3503, 5));
+    v.depth(&[], &[(3503, 60)]);
+    v.clear();
+    v.send(&buy(3, 3503, 100));
+    assert_eq!(
+        v.briefs(),
+        [
+            new_ack(3, qty(100)),
+            trade_report(3, px(3500), qty(10), qty(10), qty(90)),
+            trade_report(3, px(3503), qty(50), qty(60), qty(40)),
+            (1, EXPIRED, 0, 0, 0, 0, EXPIRED),
+            trade_report(3, px(3503), qty(5), qty(65), qty(35)),
+            (2, EXPIRED, 0, 0, 0, 0, EXPIRED),
+            trade_report(3, px(3503), qty(5), qty(70), qty(30)),
+        ]
+    );
+    assert_eq!(v.working(), [3]);
+}
+
+#[test]
+fn a_sell_meets_our_bids_from_the_highest_down_among_the_market_bids() {
+    // Ours at 3.499 (above the book's 3.498 x 10) and 3.497 (below it). A market sell of 15
+    // under expire_maker: ours at 3.499, the market's 10 at 3.498, ours at 3.497; 5 expire.
+    let mut v = venue(SelfTradePrevention::ExpireMaker);
+    v.send(&buy(1, 3499, 5));
+    v.send(&buy(2, 3497, 5));
+    v.clear();
+    v.send(&market(3, side::SELL, 15));
+    assert_eq!(
+        v.briefs(),
+        [
+            new_ack(3, qty(15)),
+            (1, EXPIRED, 0, 0, 0, 0, EXPIRED),
+            trade_report(3, px(3498), qty(10), qty(10), qty(5)),
+            (2, EXPIRED, 0, 0, 0, 0, EXPIRED),
+            (3, EXPIRED, 0, 0, qty(10), 0, EXPIRED),
+        ]
+    );
+}

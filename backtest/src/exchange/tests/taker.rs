@@ -296,3 +296,16 @@ fn the_rest_of_a_sell_limit_fills_when_the_bids_cross_it_again_after_leaving_it(
     v.ticker(3497, 3500);
     assert_eq!(v.fill_briefs(), [(1, px(3497), qty(10), true)]);
 }
+
+#[test]
+fn a_side_emptied_by_a_resync_does_not_make_the_same_liquidity_new() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    v.send(&sell(1, 3497, 50)); // 10 rest at 3.497 through the bids at 3.498
+    v.clear();
+    // A crossed diff: the book clears and waits for a snapshot, which shows the same bids.
+    v.depth(&[(3501, 1)], &[]);
+    v.snapshot(&[(3498, 15), (3497, 25)], &[(3500, 10)]);
+    assert!(v.fills().is_empty());
+    assert_eq!(v.working(), [1]);
+}
