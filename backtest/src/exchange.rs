@@ -10,7 +10,8 @@
 //! - No market impact: our fills take nothing out of the recorded book or tape, so two of our
 //!   orders can take the same recorded liquidity, and the market never reacts to our quotes.
 //! - Our orders at one price share one FIFO: the second is behind the first, and trade volume
-//!   the first took does not reach the second.
+//!   the first took does not reach the second. A trade fills an order by what passed its
+//!   queue, in whole lots and no more than the trade's volume that reached it.
 //! - A resting order whose price the recorded book crosses fills whole at its own price. The
 //!   rest of an order that took the recorded book up to its price, and rests there with the
 //!   book still crossing it, is not filled again by that same liquidity: it fills when the book
@@ -18,6 +19,8 @@
 //!   through its price).
 //! - A trade stream: `trade` or `aggTrade`, whichever an instrument shows first; the other is
 //!   ignored for matching (both describe the same executions).
+//! - Self-trade prevention acts where an incoming order, walking in price-time priority, meets
+//!   a resting order of ours ([`SelfTradePrevention`]).
 
 mod matching;
 pub mod queue;

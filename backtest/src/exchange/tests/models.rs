@@ -22,10 +22,13 @@ fn hftbacktest(p: impl Fn(f64, f64) -> f64, front: f64, prev: f64, new: f64, tra
 #[test]
 fn the_probabilistic_models_follow_hftbacktest_term_by_term() {
     let ln = |x: f64| (1.0 + x).ln();
-    let models: [(QueueModel, Prob); 6] = [
+    let models: [(QueueModel, Prob); 7] = [
         (QueueModel::Power(2.0), &|f, b| b * b / (b * b + f * f)),
         (QueueModel::Power(0.5), &|f, b| {
             b.sqrt() / (b.sqrt() + f.sqrt())
+        }),
+        (QueueModel::Power(0.1), &|f, b| {
+            b.powf(0.1) / (b.powf(0.1) + f.powf(0.1))
         }),
         (QueueModel::Power2(2.0), &|f, b| b * b / ((b + f) * (b + f))),
         (QueueModel::Power3(3.0), &|f, b| 1.0 - (f / (f + b)).powi(3)),
@@ -34,13 +37,15 @@ fn the_probabilistic_models_follow_hftbacktest_term_by_term() {
     ];
     // (front, prev, new, traded; front as the trades left it): a cancel with much behind us,
     // one with little behind (the min term), a cancel beside a trade, a level with nothing
-    // behind, fractions of a unit, joiners, a fall the trades explain.
+    // behind, fractions (hftbacktest's quantities are the asset's), joiners, a fall the trades
+    // explain.
     let cases = [
         (10.0, 40.0, 32.0, 0.0),
         (10.0, 15.0, 7.0, 0.0),
         (10.0, 40.0, 30.0, 6.0),
         (3.0, 3.0, 1.0, 0.0),
         (0.5, 0.51, 0.21, 0.0),
+        (0.5, 0.55, 0.45, 0.0),
         (12.0, 20.0, 25.0, 0.0),
         (7.0, 20.0, 12.0, 8.0),
     ];

@@ -309,3 +309,28 @@ fn a_side_emptied_by_a_resync_does_not_make_the_same_liquidity_new() {
     assert!(v.fills().is_empty());
     assert_eq!(v.working(), [1]);
 }
+
+#[test]
+fn a_market_order_ignores_the_price_it_carries() {
+    let mut v = Venue::plain();
+    book(&mut v);
+    let sell = OrderRequest {
+        px: px(3600),
+        ..market(1, side::SELL, 20)
+    };
+    v.send(&sell);
+    let buy = OrderRequest {
+        px: px(3400),
+        ..market(2, side::BUY, 20)
+    };
+    v.send(&buy);
+    assert_eq!(
+        v.fill_briefs(),
+        [
+            (1, px(3498), qty(15), false),
+            (1, px(3497), qty(5), false),
+            (2, px(3500), qty(10), false),
+            (2, px(3501), qty(10), false),
+        ]
+    );
+}
