@@ -10,17 +10,26 @@
 //! - No market impact: our fills take nothing out of the recorded book or tape, so two of our
 //!   orders can take the same recorded liquidity, and the market never reacts to our quotes.
 //! - Our orders at one price share one FIFO: the second is behind the first, and trade volume
-//!   the first took does not reach the second.
-//! - A resting order whose price the recorded book crosses fills whole at its own price.
+//!   the first took does not reach the second. A trade fills an order by what passed its
+//!   queue, in whole lots and no more than the trade's volume that reached it.
+//! - A resting order whose price the recorded book crosses fills whole at its own price. The
+//!   rest of an order that took the recorded book up to its price, and rests there with the
+//!   book still crossing it, is not filled again by that same liquidity: it fills when the book
+//!   offers better than what it took, or crosses it again after leaving it (or by a trade
+//!   through its price).
 //! - A trade stream: `trade` or `aggTrade`, whichever an instrument shows first; the other is
 //!   ignored for matching (both describe the same executions).
+//! - Self-trade prevention acts where an incoming order, walking in price-time priority, meets
+//!   a resting order of ours ([`SelfTradePrevention`]).
 
 mod matching;
 pub mod queue;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 
-use levibot_book::{BookLimits, OrderBook};
+use levibot_book::{BookLimits, BookOutcome, OrderBook};
 use levibot_gateway::binance::{Decoder, MarketEvent};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::ExecutionReport;
@@ -31,14 +40,16 @@ use crate::results::ResultEvent;
 pub use queue::{QueueModel, QueuePos};
 
 /// What to do when our new order would trade against a resting order of ours (Binance's
-/// `selfTradePreventionMode`).
+/// `selfTradePreventionMode`). The new order walks the book in price-time priority and meets
+/// ours at its price, after the market quantity ahead of it there; what it traded with the
+/// market before that stands, and orders of ours it never reaches are not touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SelfTradePrevention {
-    /// The incoming order expires (what crossed nothing still trades).
+    /// The incoming order expires where it meets ours.
     ExpireTaker,
-    /// Our resting orders it would meet expire; the incoming order goes on.
+    /// Our resting orders it meets expire; the incoming order goes on.
     ExpireMaker,
-    /// Both.
+    /// Both: the first order of ours it meets and the incoming order expire.
     ExpireBoth,
 }
 
@@ -100,6 +111,9 @@ enum TradeStream {
 struct Market {
     book: OrderBook,
     filters: Filters,
+    /// One quantity unit in the base asset (the queue models' probabilities take base-asset
+    /// quantities).
+    qty_unit: f64,
     /// Best bid and ask as the venue last saw them (book or ticker); 0: none.
     bid: i64,
     ask: i64,
@@ -118,6 +132,16 @@ struct Resting {
     pos: QueuePos,
     /// Market quantity ahead of it when it joined its queue (reported with its fills).
     joined_ahead: i64,
+    /// It has filled since it was placed (a replace places a new order, with its own first
+    /// fill, though the cumulative quantity carries over).
+    filled: bool,
+}
+
+impl Resting {
+    /// What is left to fill.
+    fn leaves(&self) -> i64 {
+        self.qty - self.cum_qty
+    }
 }
 
 /// Our orders at one price: the market quantity there, and ours in time priority.
@@ -125,6 +149,12 @@ struct Resting {
 struct Level {
     market_qty: i64,
     fifo: Vec<u64>,
+    /// Set when ours rested here through the recorded book (the rest of an order that took
+    /// the book up to its price): the best opposite price then. The book crossing them at that
+    /// price or worse is the liquidity they already took, not new sellers (buyers); it is
+    /// cleared once the book's best opposite price no longer crosses them (an empty side, as
+    /// while the book resyncs, says nothing).
+    crossed_by: Option<i64>,
 }
 
 /// A report the venue made, at its time.
@@ -176,6 +206,7 @@ impl Exchange {
             markets.push(Market {
                 book: OrderBook::new(i.id, BookLimits::DEFAULT)?,
                 filters: Filters::of(i)?,
+                qty_unit: i.qty_scale.mantissa as f64 / 10f64.powi(i32::from(i.qty_scale.exp)),
                 bid: 0,
                 ask: 0,
                 trades: TradeStream::Unknown,
@@ -211,8 +242,11 @@ impl Exchange {
                     return;
                 };
                 if let Ok(snapshot) = self.decoder.decode_snapshot(bytes, id) {
-                    let _ = core.markets[id as usize].book.apply_snapshot(&snapshot);
-                    core.after_book_change(id, t_ns, true);
+                    let outcome = core.markets[id as usize].book.apply_snapshot(&snapshot);
+                    // A snapshot the book refuses (not best first, crossed, older than the
+                    // diffs) leaves it empty: it says nothing of the quantity ahead of ours.
+                    let synced = matches!(outcome, Ok(BookOutcome::Applied));
+                    core.after_book_change(id, t_ns, synced);
                 }
             }
             InputKind::Stream => {
@@ -223,15 +257,19 @@ impl Exchange {
                 match event {
                     MarketEvent::Depth(d) => {
                         let id = d.instrument_id;
-                        for (side, levels) in [
-                            (levibot_shm::records::side::BUY, d.bids),
-                            (levibot_shm::records::side::SELL, d.asks),
-                        ] {
-                            for level in levels {
-                                core.on_level(id, side, level.px, level.qty);
+                        let outcome = core.markets[id as usize].book.apply_update(&d);
+                        // A stale diff (older than the book: the stream lags a snapshot) does
+                        // not say the levels' quantities now. Others do, in sequence or not.
+                        if outcome != BookOutcome::Stale {
+                            for (side, levels) in [
+                                (levibot_shm::records::side::BUY, d.bids),
+                                (levibot_shm::records::side::SELL, d.asks),
+                            ] {
+                                for level in levels {
+                                    core.on_level(id, side, level.px, level.qty);
+                                }
                             }
                         }
-                        let _ = core.markets[id as usize].book.apply_update(&d);
                         core.after_book_change(id, t_ns, false);
                     }
                     MarketEvent::BookTicker(t) => {

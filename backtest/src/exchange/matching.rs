@@ -33,12 +33,13 @@ impl Core {
         };
         let prev = level.market_qty;
         level.market_qty = qty;
+        let unit = self.markets[instrument_id as usize].qty_unit;
         let mut ahead = f64::MIN;
         for id in &level.fifo {
             if let Some(order) = self.orders.get_mut(id) {
                 self.config
                     .queue
-                    .on_depth(&mut order.pos, prev as f64, qty as f64);
+                    .on_depth(&mut order.pos, prev as f64, qty as f64, unit);
                 // A later order of ours is never ahead of an earlier one.
                 order.pos.front = order.pos.front.max(ahead);
                 ahead = order.pos.front;
@@ -46,8 +47,8 @@ impl Core {
         }
     }
 
-    /// After the book changed (an update or, `reload`, a snapshot): our levels' market
-    /// quantities from the book, the top, crosses.
+    /// After the book changed (an update, or a snapshot; `reload`: one that synced the book):
+    /// our levels' market quantities from the book, the top, crosses.
     pub(super) fn after_book_change(&mut self, instrument_id: u32, t_ns: u64, reload: bool) {
         if self.markets.get(instrument_id as usize).is_none() {
             return;
@@ -87,11 +88,50 @@ impl Core {
         }
         // Our bids at or above the market's ask, and asks at or below its bid, were reached.
         if ask > 0 {
-            self.fill_crossed(instrument_id, side::BUY, ask, i64::MAX, t_ns);
+            self.fill_crossed_by_book(instrument_id, side::BUY, ask, t_ns);
         }
         if bid > 0 {
-            self.fill_crossed(instrument_id, side::SELL, i64::MIN, bid, t_ns);
+            self.fill_crossed_by_book(instrument_id, side::SELL, bid, t_ns);
         }
+    }
+
+    /// The best opposite price is now `opposite_px`: fills our `order_side` orders it crosses,
+    /// but not with what they already took when they rested through the book.
+    fn fill_crossed_by_book(
+        &mut self,
+        instrument_id: u32,
+        order_side: u8,
+        opposite_px: i64,
+        t_ns: u64,
+    ) {
+        let key = |px: i64| (instrument_id, order_side, px);
+        let buy = order_side == side::BUY;
+        let (apart, crossed) = if buy {
+            (
+                key(i64::MIN)..key(opposite_px),
+                key(opposite_px)..=key(i64::MAX),
+            )
+        } else {
+            (
+                key(opposite_px.saturating_add(1))..key(i64::MAX),
+                key(i64::MIN)..=key(opposite_px),
+            )
+        };
+        // What they took is gone once the book stops crossing them.
+        for (_, level) in self.levels.range_mut(apart) {
+            level.crossed_by = None;
+        }
+        let ids: Vec<u64> = self
+            .levels
+            .range(crossed)
+            .filter(|(_, level)| match level.crossed_by {
+                None => true,
+                Some(took) if buy => opposite_px < took,
+                Some(took) => opposite_px > took,
+            })
+            .flat_map(|(_, level)| level.fifo.iter().copied())
+            .collect();
+        self.fill_whole(ids, t_ns);
     }
 
     /// Fills whole, at their own prices, our `order_side` orders priced in `from..=to`.
@@ -101,16 +141,14 @@ impl Core {
             .range((instrument_id, order_side, from)..=(instrument_id, order_side, to))
             .flat_map(|(_, level)| level.fifo.iter().copied())
             .collect();
-        for id in crossed {
+        self.fill_whole(crossed, t_ns);
+    }
+
+    /// Fills the orders `ids` whole, at their own prices, as makers.
+    fn fill_whole(&mut self, ids: Vec<u64>, t_ns: u64) {
+        for id in ids {
             if let Some(order) = self.orders.get(&id).copied() {
-                self.fill(
-                    id,
-                    order.qty - order.cum_qty,
-                    order.px,
-                    true,
-                    order.joined_ahead,
-                    t_ns,
-                );
+                self.fill(id, order.leaves(), order.px, true, order.joined_ahead, t_ns);
             }
         }
     }
@@ -162,16 +200,19 @@ impl Core {
                 continue;
             };
             let reaching = (qty - taken_by_ours).max(0);
-            self.config.queue.on_trade(&mut order.pos, reaching as f64);
-            if order.pos.front < 0.0 {
-                let past = ((-order.pos.front) as i64 / lot) * lot;
-                let fill = past.min(order.qty - order.cum_qty);
-                if fill > 0 {
-                    let ahead = order.joined_ahead;
-                    order.pos.front = 0.0;
-                    taken_by_ours += fill;
-                    self.fill(id, fill, px, true, ahead, t_ns);
-                }
+            self.config
+                .queue
+                .on_trade(&mut order.pos, reaching as f64, qty as f64);
+            // What went past the front, but no more than reached it now (an estimate past the
+            // front, a model's split of a cancel, puts it first in line: it is not owed a
+            // fill), in whole lots.
+            let past = (-order.pos.front) as i64;
+            let fill = (past.min(reaching) / lot * lot).min(order.leaves());
+            if fill > 0 {
+                let ahead = order.joined_ahead;
+                order.pos.front = 0.0;
+                taken_by_ours += fill;
+                self.fill(id, fill, px, true, ahead, t_ns);
             }
         }
     }
@@ -226,6 +267,7 @@ impl Core {
                 cum_qty: 0,
                 pos: Default::default(),
                 joined_ahead: 0,
+                filled: false,
             },
         );
         self.answer(order.client_order_id, exec_type::NEW, 0, 0, t_ns);
@@ -238,7 +280,7 @@ impl Core {
     }
 
     /// Trades the order `id` against the book if it crosses, then rests what is left (GTC) or
-    /// expires it.
+    /// expires it. Self-trade prevention acts where the walk meets a resting order of ours.
     fn match_incoming(&mut self, id: u64, order_type: u8, tif: u8, t_ns: u64) {
         let Some(order) = self.orders.get(&id).copied() else {
             return;
@@ -248,78 +290,38 @@ impl Core {
             (ord_type::MARKET, _) => i64::MIN,
             _ => order.px,
         };
-        let opposite = if order.side == side::BUY {
-            side::SELL
-        } else {
-            side::BUY
-        };
-        // Our own resting orders it would meet.
-        let own_range = if order.side == side::BUY {
-            (order.instrument_id, opposite, i64::MIN)..=(order.instrument_id, opposite, limit)
-        } else {
-            (order.instrument_id, opposite, limit)..=(order.instrument_id, opposite, i64::MAX)
-        };
-        let own: Vec<u64> = self
-            .levels
-            .range(own_range)
-            .flat_map(|(_, l)| l.fifo.iter().copied())
-            .collect();
-        if !own.is_empty() {
-            let stp = self.config.self_trade;
-            if matches!(
-                stp,
-                SelfTradePrevention::ExpireMaker | SelfTradePrevention::ExpireBoth
-            ) {
-                for maker in own {
-                    self.finish(maker, exec_type::EXPIRED, t_ns);
-                }
-            }
-            if matches!(
-                stp,
-                SelfTradePrevention::ExpireTaker | SelfTradePrevention::ExpireBoth
-            ) {
-                self.results.push(ResultEvent::Reject {
-                    t_ns,
-                    reason: "self_trade_prevented",
-                });
-                return self.finish(id, exec_type::EXPIRED, t_ns);
-            }
-        }
-        // Walk the recorded book (no market impact: it is not changed).
-        let book = &self.markets[order.instrument_id as usize].book;
-        let mut takes: Vec<(i64, i64)> = Vec::new();
-        let mut remaining = order.qty - order.cum_qty;
-        let mut walk = |levels: &mut dyn Iterator<Item = levibot_shm::records::Level>| {
-            for level in levels.take(TAKER_LEVELS_MAX) {
-                let reachable = if order.side == side::BUY {
-                    level.px <= limit
-                } else {
-                    level.px >= limit
-                };
-                if remaining == 0 || !reachable {
-                    break;
-                }
-                let take = remaining.min(level.qty);
-                if take > 0 {
-                    takes.push((level.px, take));
-                    remaining -= take;
-                }
-            }
-        };
-        if order.side == side::BUY {
-            walk(&mut book.asks());
-        } else {
-            walk(&mut book.bids());
-        }
-        if tif == time_in_force::FOK && remaining > 0 {
+        let steps = self.walk(&order, limit);
+        let taken: i64 = steps
+            .iter()
+            .map(|step| match step {
+                Step::Take { qty, .. } => *qty,
+                Step::Meet(_) => 0,
+            })
+            .sum();
+        if tif == time_in_force::FOK && taken < order.leaves() {
             self.results.push(ResultEvent::Reject {
                 t_ns,
                 reason: "fill_or_kill_not_filled",
             });
             return self.finish(id, exec_type::EXPIRED, t_ns);
         }
-        for (px, qty) in takes {
-            self.fill(id, qty, px, false, 0, t_ns);
+        let stp = self.config.self_trade;
+        for step in steps {
+            match step {
+                Step::Take { px, qty } => self.fill(id, qty, px, false, 0, t_ns),
+                Step::Meet(maker) => {
+                    if stp != SelfTradePrevention::ExpireTaker {
+                        self.finish(maker, exec_type::EXPIRED, t_ns);
+                    }
+                    if stp != SelfTradePrevention::ExpireMaker {
+                        self.results.push(ResultEvent::Reject {
+                            t_ns,
+                            reason: "self_trade_prevented",
+                        });
+                        return self.finish(id, exec_type::EXPIRED, t_ns);
+                    }
+                }
+            }
         }
         if !self.orders.contains_key(&id) {
             return;
@@ -328,6 +330,42 @@ impl Core {
             self.rest(id);
         } else {
             self.finish(id, exec_type::EXPIRED, t_ns);
+        }
+    }
+
+    /// What `order` would do up to `limit`, in price-time priority: take the recorded book's
+    /// levels (not changed: no market impact), and meet our own resting orders on the other
+    /// side. At a price where ours rest, the market quantity ahead of each (its queue estimate,
+    /// in whole lots) trades first. Under `expire_taker` and `expire_both` the walk ends at the
+    /// first order of ours it meets.
+    fn walk(&self, order: &Resting, limit: i64) -> Vec<Step> {
+        let buy = order.side == side::BUY;
+        let opposite = if buy { side::SELL } else { side::BUY };
+        let key = |px: i64| (order.instrument_id, opposite, px);
+        let own_range = if buy {
+            key(i64::MIN)..=key(limit)
+        } else {
+            key(limit)..=key(i64::MAX)
+        };
+        let mut own: Vec<i64> = self.levels.range(own_range).map(|(k, _)| k.2).collect();
+        if !buy {
+            own.reverse();
+        }
+        let market = &self.markets[order.instrument_id as usize];
+        let walk = Walk {
+            core: self,
+            instrument_id: order.instrument_id,
+            opposite,
+            lot: market.filters.lot_units.max(1),
+            stops: self.config.self_trade != SelfTradePrevention::ExpireMaker,
+        };
+        let leaves = order.leaves();
+        if buy {
+            let levels = market.book.asks().take(TAKER_LEVELS_MAX);
+            walk.run(levels.take_while(|l| l.px <= limit), own, leaves)
+        } else {
+            let levels = market.book.bids().take(TAKER_LEVELS_MAX);
+            walk.run(levels.take_while(|l| l.px >= limit), own, leaves)
         }
     }
 
@@ -348,10 +386,22 @@ impl Core {
         order.pos = Default::default();
         order.pos.front = market_qty as f64;
         order.joined_ahead = market_qty;
+        // The book still crossing it: the walk took all of it up to its price (or the most
+        // levels it walks).
+        let book = &self.markets[order.instrument_id as usize].book;
+        let through = if order.side == side::BUY {
+            book.best_ask().map(|l| l.px).filter(|&ask| ask <= order.px)
+        } else {
+            book.best_bid().map(|l| l.px).filter(|&bid| bid >= order.px)
+        };
         let level = self.levels.entry(key).or_insert_with(|| Level {
             market_qty,
             fifo: Vec::new(),
+            crossed_by: None,
         });
+        // An earlier one here took from at least as good a price (the book has crossed it
+        // without a fill since): the least it took stands.
+        level.crossed_by = level.crossed_by.or(through);
         level.fifo.push(id);
     }
 
@@ -413,6 +463,7 @@ impl Core {
             Resting {
                 px: request.px,
                 qty: request.qty,
+                filled: false,
                 ..old
             },
         );
@@ -452,11 +503,13 @@ impl Core {
         let Some(order) = self.orders.get_mut(&id) else {
             return;
         };
-        let qty = qty.min(order.qty - order.cum_qty);
+        let qty = qty.min(order.leaves());
         if qty <= 0 {
             return;
         }
         order.cum_qty += qty;
+        let first_fill = !order.filled;
+        order.filled = true;
         let order = *order;
         let signed = if order.side == side::BUY { qty } else { -qty };
         self.positions[order.instrument_id as usize] += signed;
@@ -475,7 +528,7 @@ impl Core {
             fee_scaled: fee_scaled(px, qty, fee_ppm),
             maker,
             queue_ahead,
-            order_first_fill: order.cum_qty == qty,
+            order_first_fill: first_fill,
         }));
         self.answer(id, exec_type::TRADE, px, qty, t_ns);
         if order.cum_qty == order.qty {
@@ -497,7 +550,7 @@ impl Core {
             return;
         };
         let done = matches!(exec, exec_type::CANCELED | exec_type::EXPIRED);
-        let leaves_qty = if done { 0 } else { order.qty - order.cum_qty };
+        let leaves_qty = if done { 0 } else { order.leaves() };
         let ord_status = match exec {
             exec_type::CANCELED => b'4',
             exec_type::EXPIRED => b'C',
@@ -509,7 +562,6 @@ impl Core {
         self.answers.push(Answer {
             venue_ns: t_ns,
             report: ExecutionReport {
-                recv_tsc: 0,
                 client_order_id: id,
                 venue_order_id: order.venue_order_id,
                 px: order.px,
@@ -532,7 +584,6 @@ impl Core {
         self.answers.push(Answer {
             venue_ns: t_ns,
             report: ExecutionReport {
-                recv_tsc: 0,
                 client_order_id: request.client_order_id,
                 px: request.px,
                 instrument_id: request.instrument_id,
@@ -543,6 +594,85 @@ impl Core {
                 ..ExecutionReport::default()
             },
         });
+    }
+}
+
+/// One thing an incoming order does on its walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Takes `qty` of the recorded book at `px` (0: nothing, which `fill` ignores).
+    Take { px: i64, qty: i64 },
+    /// Meets our resting order with this client order id (self-trade prevention acts).
+    Meet(u64),
+}
+
+/// An incoming order's walk over the recorded levels and our own resting orders.
+struct Walk<'a> {
+    core: &'a Core,
+    instrument_id: u32,
+    /// The side it takes from.
+    opposite: u8,
+    lot: i64,
+    /// The walk ends at the first order of ours it meets (the taker expires).
+    stops: bool,
+}
+
+impl Walk<'_> {
+    /// Walks `levels` (reachable, best first) and our own levels at `own` prices (reachable,
+    /// best first) with `remaining` to fill.
+    fn run(
+        &self,
+        levels: impl Iterator<Item = levibot_shm::records::Level>,
+        own: Vec<i64>,
+        mut remaining: i64,
+    ) -> Vec<Step> {
+        let mut steps = Vec::new();
+        let mut levels = levels.peekable();
+        let mut own = own.into_iter().peekable();
+        // (remaining is never negative: every step takes at most it.)
+        while remaining != 0 {
+            let market_px = levels.peek().map(|l| l.px);
+            let own_px = own.peek().copied();
+            let px = match (market_px, own_px) {
+                (None, None) => break,
+                (Some(m), None) => m,
+                (None, Some(o)) => o,
+                // The better price for the taker: the lower ask, the higher bid.
+                (Some(m), Some(o)) if self.opposite == side::SELL => m.min(o),
+                (Some(m), Some(o)) => m.max(o),
+            };
+            let level_qty = match market_px == Some(px) {
+                true => levels.next().map_or(0, |l| l.qty),
+                false => 0,
+            };
+            let mut taken_here = 0;
+            if own_px == Some(px) {
+                own.next();
+                let key = (self.instrument_id, self.opposite, px);
+                let fifo = self.core.levels.get(&key).map(|l| l.fifo.as_slice());
+                for &maker in fifo.unwrap_or_default() {
+                    let Some(resting) = self.core.orders.get(&maker) else {
+                        continue;
+                    };
+                    let front = resting.pos.front.max(0.0) as i64 / self.lot * self.lot;
+                    let ahead = (front.min(level_qty) - taken_here).max(0);
+                    if remaining <= ahead {
+                        continue;
+                    }
+                    steps.push(Step::Take { px, qty: ahead });
+                    remaining -= ahead;
+                    taken_here += ahead;
+                    steps.push(Step::Meet(maker));
+                    if self.stops {
+                        return steps;
+                    }
+                }
+            }
+            let take = remaining.min(level_qty - taken_here);
+            steps.push(Step::Take { px, qty: take });
+            remaining -= take;
+        }
+        steps
     }
 }
 

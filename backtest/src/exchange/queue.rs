@@ -19,7 +19,9 @@
 //!   - `log` (`LogProbQueueFunc`): `f(back) / (f(back) + f(front))`, `f(x) = ln(1 + x)`;
 //!   - `log2` (`LogProbQueueFunc2`): `f(back) / f(back + front)`.
 //!
-//! Quantities are the instrument's quantity units as `f64` (an estimate, not money).
+//! Quantities are the instrument's quantity units as `f64` (an estimate, not money); the
+//! probability `p` is taken on them in the base asset, as hftbacktest's are (`ln(1 + x)` is not
+//! the same function of 5 NKN as of 500,000,000 units of 1e-8 NKN).
 
 use std::fmt;
 use std::str::FromStr;
@@ -45,14 +47,17 @@ pub struct QueuePos {
 }
 
 impl QueueModel {
-    /// A trade of `qty` at our price went through the queue ahead of us.
-    pub fn on_trade(&self, pos: &mut QueuePos, qty: f64) {
-        pos.front -= qty;
-        pos.traded_since_depth += qty;
+    /// A trade of `traded` at our price, of which `reaching` went through the queue ahead of
+    /// us (the rest, earlier orders of ours took). The level's next change is measured against
+    /// all of `traded`: the recorded level lost all of it, whoever took it.
+    pub fn on_trade(&self, pos: &mut QueuePos, reaching: f64, traded: f64) {
+        pos.front -= reaching;
+        pos.traded_since_depth += traded;
     }
 
-    /// The level's market quantity changed from `prev` to `new`.
-    pub fn on_depth(&self, pos: &mut QueuePos, prev: f64, new: f64) {
+    /// The level's market quantity changed from `prev` to `new`; `unit` is one quantity unit
+    /// in the base asset (the probability is taken on base-asset quantities, as hftbacktest's).
+    pub fn on_depth(&self, pos: &mut QueuePos, prev: f64, new: f64, unit: f64) {
         let traded = std::mem::take(&mut pos.traded_since_depth);
         let p = match *self {
             QueueModel::RiskAverse => {
@@ -67,7 +72,7 @@ impl QueueModel {
                 }
                 let front = pos.front.max(0.0);
                 let back = (prev - front).max(0.0);
-                let mut p = self.prob_behind(front, back);
+                let mut p = self.prob_behind(front * unit, back * unit);
                 if !p.is_finite() {
                     p = 1.0;
                 }
@@ -149,13 +154,13 @@ mod tests {
             front: 10.0,
             ..QueuePos::default()
         };
-        m.on_depth(&mut pos, 12.0, 11.0); // a cancel: taken to be behind us
+        m.on_depth(&mut pos, 12.0, 11.0, 1.0); // a cancel: taken to be behind us
         assert_eq!(pos.front, 10.0);
-        m.on_trade(&mut pos, 4.0);
+        m.on_trade(&mut pos, 4.0, 4.0);
         assert_eq!(pos.front, 6.0);
-        m.on_depth(&mut pos, 8.0, 3.0); // the level is smaller than what was ahead
+        m.on_depth(&mut pos, 8.0, 3.0, 1.0); // the level is smaller than what was ahead
         assert_eq!(pos.front, 3.0);
-        m.on_depth(&mut pos, 3.0, 30.0); // joiners go behind
+        m.on_depth(&mut pos, 3.0, 30.0, 1.0); // joiners go behind
         assert_eq!(pos.front, 3.0);
     }
 
@@ -173,7 +178,7 @@ mod tests {
                 front: 10.0,
                 ..QueuePos::default()
             };
-            model.on_depth(&mut pos, 40.0, 32.0);
+            model.on_depth(&mut pos, 40.0, 32.0, 1.0);
             let expected = 10.0 - (1.0 - p) * 8.0;
             assert!(
                 (pos.front - expected).abs() < 1e-12,
@@ -190,8 +195,8 @@ mod tests {
             front: 10.0,
             ..QueuePos::default()
         };
-        m.on_trade(&mut pos, 5.0);
-        m.on_depth(&mut pos, 40.0, 35.0); // the level fell by exactly the trade
+        m.on_trade(&mut pos, 5.0, 5.0);
+        m.on_depth(&mut pos, 40.0, 35.0, 1.0); // the level fell by exactly the trade
         assert_eq!(pos.front, 5.0);
         assert_eq!(pos.traded_since_depth, 0.0);
     }
