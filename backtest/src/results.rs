@@ -51,8 +51,8 @@ pub struct FillEvent {
     pub fee_scaled: i128,
     /// Maker (rested, then filled) or taker (crossed on arrival).
     pub maker: bool,
-    /// Market quantity (units) ahead of the order in its price level's queue when it filled
-    /// (0 for a taker fill).
+    /// Market quantity (units) ahead of the order in its price level's queue when it joined
+    /// that queue (0 for a taker fill).
     pub queue_ahead: i64,
     /// This is the first fill of its order (the order had filled nothing before): counts the
     /// orders filled at least in part (the fill ratio) without remembering every order.

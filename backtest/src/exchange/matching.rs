@@ -5,7 +5,7 @@
 //! under the request's own id.
 
 use levibot_shm::records::{
-    ExecutionReport, OrderRequest, exec_type, ord_type, order_kind, side, time_in_force,
+    ExecutionReport, OrderRequest, exec_type, ord_type, order_flag, order_kind, side, time_in_force,
 };
 
 use super::{Answer, Core, Level, Resting, SelfTradePrevention, TradeStream};
@@ -254,6 +254,11 @@ impl Core {
         if self.orders.contains_key(&order.client_order_id) {
             return self.reject(order, t_ns, "duplicate_client_order_id");
         }
+        if order.flags & order_flag::POST_ONLY != 0
+            && self.would_take(order.instrument_id, order.side, order.px)
+        {
+            return self.reject(order, t_ns, "post_only_would_take");
+        }
         let venue_order_id = self.next_venue_order_id;
         self.next_venue_order_id += 1;
         self.orders.insert(
@@ -425,6 +430,23 @@ impl Core {
         self.finish(request.orig_client_order_id, exec_type::CANCELED, t_ns);
     }
 
+    /// Whether a limit order of ours at `px` would trade on arrival: the market's best
+    /// opposite price (book or book ticker, as the venue last saw it) is at or through it, or
+    /// one of our own opposite orders is.
+    fn would_take(&self, instrument_id: u32, order_side: u8, px: i64) -> bool {
+        let Some(m) = self.markets.get(instrument_id as usize) else {
+            return false;
+        };
+        let (market_takes, own) = if order_side == side::BUY {
+            let own = (instrument_id, side::SELL, i64::MIN)..=(instrument_id, side::SELL, px);
+            (m.ask > 0 && m.ask <= px, own)
+        } else {
+            let own = (instrument_id, side::BUY, px)..=(instrument_id, side::BUY, i64::MAX);
+            (m.bid > 0 && m.bid >= px, own)
+        };
+        market_takes || self.levels.range(own).next().is_some()
+    }
+
     fn replace(&mut self, request: &OrderRequest, t_ns: u64) {
         let Some(old) = self.orders.get(&request.orig_client_order_id).copied() else {
             return self.reject(request, t_ns, "unknown_order");
@@ -441,6 +463,12 @@ impl Core {
         }
         if self.orders.contains_key(&request.client_order_id) {
             return self.reject(request, t_ns, "duplicate_client_order_id");
+        }
+        if request.flags & order_flag::POST_ONLY != 0
+            && self.would_take(old.instrument_id, old.side, request.px)
+        {
+            // Refused whole: the order it would replace works on, unchanged.
+            return self.reject(request, t_ns, "post_only_would_take");
         }
         if request.qty <= old.cum_qty {
             // Nothing would be left: the venue cancels it.

@@ -10,6 +10,7 @@
 
 mod book;
 mod models;
+mod post_only;
 mod queue_fills;
 mod random;
 mod requests;
