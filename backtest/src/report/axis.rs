@@ -4,6 +4,8 @@
 //! all points equal), a range has `lo < hi`, both finite, and every number it yields is finite,
 //! so the SVG never holds `NaN` or `inf` and nothing divides by zero.
 
+use levibot_gateway::fix::civil_from_unix_days;
+
 /// A value range with `lo < hi`, both finite.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Range {
@@ -311,31 +313,8 @@ pub(crate) fn precision(t: u64) -> u64 {
 
 /// The UTC date, `YYYY-MM-DD`.
 pub(crate) fn date(t: u64) -> String {
-    let (y, m, d) = civil_from_days(t / DAY);
+    let (y, m, d) = civil_from_unix_days(t / DAY);
     format!("{y:04}-{m:02}-{d:02}")
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01: the days are split into
-/// 400-year eras of 146,097 days, and the year counted from March so that the leap day falls
-/// last.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01, the start of an era.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    // Months from March: 153 days per five months.
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = era * 400 + year_of_era + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

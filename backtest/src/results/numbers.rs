@@ -2,6 +2,7 @@
 //! the curves), and figures formatted for people (the report's summary table).
 
 use levibot_gateway::decimal::Scale;
+use levibot_gateway::fix::civil_from_unix_days;
 
 /// A unit of account: `mantissa x 10^-exp` of an asset (a price unit times a quantity unit
 /// is a notional unit; times `1 / FEE_SCALE`, a fee unit).
@@ -140,9 +141,9 @@ pub(super) fn people_or_na(v: Option<f64>) -> String {
 pub(super) fn utc(t_ns: u64) -> String {
     let secs = t_ns / 1_000_000_000;
     let ms = (t_ns / 1_000_000) % 1000;
-    let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    // The one calendar of the workspace's crates below view: the FIX timestamps'.
+    let (y, m, d) = civil_from_unix_days(secs / 86_400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03} UTC",
         rem / 3600,
@@ -176,20 +177,6 @@ pub(super) fn span(ns: u64) -> String {
         _ if ns.is_multiple_of(1_000) => format!("{} µs", ns / 1_000),
         _ => format!("{ns} ns"),
     }
-}
-
-/// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
