@@ -205,3 +205,42 @@ fn a_backtest_journal_replays_to_the_same_summary_as_its_capture() {
     assert!(!sent.is_empty());
     assert_eq!(sent, orders(&second));
 }
+
+#[test]
+fn real_corpus_a_binance_recording_runs_through_the_backtest() {
+    let Some(recording) =
+        levibot_gateway::capture::real_corpus_for("real_corpus_a_binance_recording_runs")
+    else {
+        return;
+    };
+    let dir = levibot_gateway::capture::corpus_dir().unwrap().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    // The test config with the recording's own exchangeInfo.
+    let text = std::fs::read_to_string(testdata("backtest/maker-nknusdt.toml"))
+        .unwrap()
+        .replace(
+            "\"../binance-spot-synthetic/BINANCE.0\"",
+            &format!("{:?}", dir.join("BINANCE.0")),
+        );
+    let config = out.path().join("maker.toml");
+    std::fs::write(&config, text).unwrap();
+    let summary = summary_of(&backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--capture",
+        dir.to_str().unwrap(),
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+        "--report",
+        out.path().join("report").to_str().unwrap(),
+        "--json",
+    ]));
+    // Every stream message of the recording is replayed (kline_1m and the other symbols'
+    // included: the venue and the engine read them, and skip what they do not trade).
+    let stream_messages = recording.messages().count() as u64;
+    assert_eq!(summary["messages"].as_u64(), Some(stream_messages));
+    // The maker quoted NKNUSDT once its book synced from the recording's snapshot.
+    assert!(summary["orders"]["new"].as_u64().unwrap() > 0, "{summary}");
+    assert!(out.path().join("report/report.html").exists());
+}

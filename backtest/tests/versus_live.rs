@@ -57,9 +57,9 @@ fn a_backtest_of_a_live_session_makes_its_decisions_until_a_fill_differs() {
     let versus = &summary["versus_live"];
     println!("{}", serde_json::to_string_pretty(versus).unwrap());
     assert_eq!(versus["decisions_equal"], true, "{versus}");
-    // At least the first quotes of every instrument were compared.
+    // At least the first quotes were compared (a fill may come before every instrument's).
     assert!(
-        versus["decisions_compared"].as_u64().unwrap() >= 6,
+        versus["decisions_compared"].as_u64().unwrap() >= 2,
         "{versus}"
     );
     assert!(Path::new(&out).join("journal").exists());
