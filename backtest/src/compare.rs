@@ -226,7 +226,8 @@ pub fn versus_live(live_dir: &Path, backtest_dir: &Path) -> Result<VersusLive, S
     let backtest = read(backtest_dir)?;
     let same_fill = |a: &Fill, b: &Fill| {
         (&a.symbol, a.side, a.px, a.qty) == (&b.symbol, b.side, b.px, b.qty)
-            && a.t_ns.abs_diff(b.t_ns) <= FILL_TIME_TOLERANCE_NS
+            // FILL_TIME_TOLERANCE_NS is 0: the same time, to the nanosecond.
+            && a.t_ns == b.t_ns
     };
     let first_fill_difference = (0..live.fills.len().max(backtest.fills.len())).find(|&i| {
         match (live.fills.get(i), backtest.fills.get(i)) {
