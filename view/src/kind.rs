@@ -94,13 +94,14 @@ pub const COMMON_COLUMNS: [&str; 9] = [
     "tsc",
 ];
 
-const ORDER_COLUMNS: [&str; 11] = [
+const ORDER_COLUMNS: [&str; 12] = [
     "instrument_id",
     "symbol",
     "kind",
     "side",
     "ord_type",
     "time_in_force",
+    "post_only",
     "px",
     "qty",
     "client_order_id",
@@ -126,7 +127,7 @@ const fn concat<const A: usize, const B: usize, const N: usize>(
     out
 }
 
-const ORDER_SENT_COLUMNS: [&str; 20] = concat(
+const ORDER_SENT_COLUMNS: [&str; 21] = concat(
     ORDER_COLUMNS,
     [
         "msg_seq_num",
@@ -141,7 +142,7 @@ const ORDER_SENT_COLUMNS: [&str; 20] = concat(
     ],
 );
 
-const RISK_REJECT_COLUMNS: [&str; 15] =
+const RISK_REJECT_COLUMNS: [&str; 16] =
     concat(ORDER_COLUMNS, ["check", "check_code", "limit", "value"]);
 
 impl RecordKind {

@@ -298,6 +298,24 @@ mod tests {
         assert_eq!(json["between_stages_ns"], 150);
         assert_eq!(json["due_to_trade_ns"], 1_250);
         assert_eq!(json["ts"], "2026-11-26T01:02:03.123456789Z");
+        assert_eq!(json["post_only"], false);
+
+        // A post-only order says so, in the line and the object.
+        let post_only = SentOrder {
+            request: OrderRequest {
+                flags: levibot_shm::records::order_flag::POST_ONLY,
+                ..sent.request
+            },
+            ..sent
+        };
+        let view = d.decode(meta(record_type::ORDER_SENT), cal(), post_only.to_bytes());
+        assert!(
+            view.human().contains("@ 0.03512 GTC POST_ONLY"),
+            "{}",
+            view.human()
+        );
+        let json: serde_json::Value = serde_json::from_str(&view.to_json()).unwrap();
+        assert_eq!(json["post_only"], true);
     }
 
     #[test]

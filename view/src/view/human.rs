@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use levibot_shm::codes::halt_reason;
 use levibot_shm::records::{
-    Level, OrderRequest, daemon_event, event_source, exec_type, ord_type, order_kind,
+    Level, OrderRequest, daemon_event, event_source, exec_type, ord_type, order_flag, order_kind,
 };
 
 use super::names::{
@@ -264,9 +264,14 @@ impl View {
                 if r.ord_type == ord_type::MARKET {
                     write!(out, " MARKET")
                 } else {
+                    let post_only = if r.flags & order_flag::POST_ONLY != 0 {
+                        " POST_ONLY"
+                    } else {
+                        ""
+                    };
                     write!(
                         out,
-                        " @ {} {}",
+                        " @ {} {}{post_only}",
                         self.px_text(r.px),
                         tif_name(r.time_in_force).to_ascii_uppercase()
                     )

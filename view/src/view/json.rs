@@ -2,7 +2,7 @@
 //! ([`COMMON_COLUMNS`](crate::COMMON_COLUMNS), then the kind's columns), [`View::to_json`]
 //! serializes them. Prices and quantities are exact decimal strings.
 
-use levibot_shm::records::{Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, ord_type};
+use levibot_shm::records::{Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, ord_type, order_flag};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::names::{
@@ -289,6 +289,7 @@ impl View {
             ("side", Val::Str(side_name(r.side))),
             ("ord_type", Val::Str(ord_type_name(r.ord_type))),
             ("time_in_force", Val::Str(tif_name(r.time_in_force))),
+            ("post_only", Val::Bool(r.flags & order_flag::POST_ONLY != 0)),
             ("px", px),
             ("qty", self.qty(r.qty)),
             ("client_order_id", Val::U64(r.client_order_id)),
