@@ -30,7 +30,7 @@ use levibot_daemon::config::{ParseOptions, parse_with};
     version,
     about = "Backtests levibotd's strategies on recorded market data"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }

@@ -26,6 +26,9 @@ use clap::CommandFactory as _;
 use clap_complete::Shell;
 
 #[allow(dead_code)]
+#[path = "../../backtest/src/main.rs"]
+mod levibot_backtest_bin;
+#[allow(dead_code)]
 #[path = "../../demo/src/main.rs"]
 mod levibot_demo_bin;
 #[allow(dead_code)]
@@ -42,13 +45,14 @@ mod venue_sim_bin;
 const MANUAL: &str = "LeviBot";
 
 /// Every binary of the package, with its man page section.
-pub(crate) fn binaries() -> [(clap::Command, &'static str); 5] {
+pub(crate) fn binaries() -> [(clap::Command, &'static str); 6] {
     [
         (levibotd_bin::Cli::command(), "8"),
         (levibot_exporter::Args::command(), "8"),
         (levictl_bin::Cli::command(), "1"),
         (venue_sim_bin::Cli::command(), "1"),
         (levibot_demo_bin::Cli::command(), "1"),
+        (levibot_backtest_bin::Cli::command(), "1"),
     ]
 }
 

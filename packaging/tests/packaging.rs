@@ -101,7 +101,7 @@ fn destination_of(file: &str) -> Option<String> {
 fn every_packaged_file_exists_and_nothing_is_forgotten() {
     // Every binary of the crates whose binaries the package ships.
     let mut bins = BTreeSet::new();
-    for krate in ["daemon", "levictl", "exporter", "sim", "demo"] {
+    for krate in ["daemon", "levictl", "exporter", "sim", "demo", "backtest"] {
         let manifest: toml::Table =
             fs::read_to_string(packaging_dir().join(format!("../{krate}/Cargo.toml")))
                 .unwrap()
@@ -236,6 +236,8 @@ fn cli_docs_output_is_what_the_package_takes() {
         "venue-sim.1",
         "venue-sim-run.1",
         "levibot-demo.1",
+        "levibot-backtest.1",
+        "levibot-backtest-run.1",
     ] {
         assert!(
             expected.iter().any(|e| e == name),
