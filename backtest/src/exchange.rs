@@ -323,11 +323,6 @@ impl Exchange {
         self.core.on_request(order, t_ns);
     }
 
-    /// Reports made and not drained yet.
-    pub fn answers_pending(&self) -> usize {
-        self.core.answers.len()
-    }
-
     /// The reports made since the last call, in the order made.
     pub fn drain_answers(&mut self) -> std::vec::Drain<'_, Answer> {
         self.core.answers.drain(..)

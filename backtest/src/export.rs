@@ -34,16 +34,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use levibot_daemon::config::{ParseOptions, parse_with};
 use levibot_gateway::binance::{DecodeErrorKind, Decoder, MarketEvent};
 use levibot_gateway::decimal::Scale;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 use levibot_shm::records::{Level, TRADE_FLAG_BUYER_IS_MAKER};
 
-use crate::input::capture::CaptureSource;
-use crate::input::tardis::TardisSource;
-use crate::input::{InputEvent, InputKind, InputSource};
+use crate::input::{InputEvent, InputKind, InputSource, InputSpec};
 use npz::{EventRow, EventWriter};
 
 /// hftbacktest's event flags (`hftbacktest.types`).
@@ -71,8 +69,11 @@ pub struct ExportArgs {
     #[arg(long)]
     pub config: PathBuf,
     /// A capture directory in the corpus's format (stream and REST files).
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal"])]
     pub capture: Option<PathBuf>,
+    /// A LeviBot journal directory (the venue's bytes its feed received).
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    pub journal: Option<PathBuf>,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
     #[arg(long)]
     pub tardis_book: Option<PathBuf>,
@@ -147,18 +148,13 @@ pub fn export_command(args: ExportArgs) -> Result<()> {
         .find(symbol.as_bytes())
         .with_context(|| format!("--symbol {symbol}: not one of the config's instruments"))?
         .clone();
-    let mut input: Box<dyn InputSource> =
-        match (&args.capture, &args.tardis_book, &args.tardis_trades) {
-            (Some(dir), _, _) => Box::new(CaptureSource::open(dir)?),
-            (None, None, None) => {
-                bail!("no input: give --capture DIR, or --tardis-book and/or --tardis-trades FILE")
-            }
-            (None, book, trades) => Box::new(TardisSource::open(
-                book.as_deref(),
-                trades.as_deref(),
-                &[symbol.as_str()],
-            )?),
-        };
+    let mut input = InputSpec {
+        capture: args.capture.clone(),
+        tardis_book: args.tardis_book.clone(),
+        tardis_trades: args.tardis_trades.clone(),
+        journal: args.journal.clone(),
+    }
+    .open(&[symbol.as_str()])?;
     let mut writer = EventWriter::create(&args.out)?;
     let stats = export_hftbacktest(
         &config.instruments,

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type, order_kind};
+use levibot_shm::records::{ExecutionReport, Record, SentOrder, exec_type};
 use levibot_shm::{StartAt, Tailer};
 
 use crate::results::RequestKind;
@@ -63,11 +63,13 @@ impl RoundTrips {
                         return;
                     };
                     let r = &sent.request;
-                    let (kind, answered_under) = match r.kind {
-                        order_kind::NEW => (RequestKind::New, r.client_order_id),
-                        order_kind::CANCEL => (RequestKind::Cancel, r.orig_client_order_id),
-                        order_kind::REPLACE => (RequestKind::Replace, r.client_order_id),
-                        _ => return,
+                    let Some(kind) = RequestKind::of(r.kind) else {
+                        return;
+                    };
+                    // A cancel is answered under the order it cancels.
+                    let answered_under = match kind {
+                        RequestKind::Cancel => r.orig_client_order_id,
+                        RequestKind::New | RequestKind::Replace => r.client_order_id,
                     };
                     if waiting.len() >= UNANSWERED_MAX {
                         waiting.clear();
@@ -243,7 +245,7 @@ fn split(round_trip: Option<u64>, fallback: OrderLatency) -> OrderLatency {
 mod tests {
     use super::*;
     use crate::clock::VirtualClock;
-    use levibot_shm::records::{OrderRequest, SentOrder};
+    use levibot_shm::records::{OrderRequest, SentOrder, order_kind};
     use levibot_shm::{Journal, JournalConfig};
 
     /// A journal whose requests were answered after known delays (virtual clock: one tick a

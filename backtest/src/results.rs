@@ -26,6 +26,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 
+use levibot_shm::records::order_kind;
+
 pub use summary::{
     EquitySummary, InstrumentSummary, LatencyStats, LatencySummary, MarkoutSummary, OrderCounts,
     QueueAheadSummary, Summary, TotalMarkout, Totals,
@@ -75,6 +77,18 @@ pub enum RequestKind {
     Cancel,
     /// Cancel an order and place another in its stead (a new order, with its own first fill).
     Replace,
+}
+
+impl RequestKind {
+    /// The kind of an `OrderRequest::kind` (`order_kind`), if it is one of these.
+    pub fn of(kind: u8) -> Option<RequestKind> {
+        match kind {
+            order_kind::NEW => Some(RequestKind::New),
+            order_kind::CANCEL => Some(RequestKind::Cancel),
+            order_kind::REPLACE => Some(RequestKind::Replace),
+            _ => None,
+        }
+    }
 }
 
 /// What the venue and the engine report to the results, in venue time order.

@@ -5,9 +5,9 @@
 
 use std::collections::VecDeque;
 
-use levibot_engine::pipeline::{Queued, Venue, VenueSendError};
+use levibot_engine::pipeline::{EncodedQueue, Queued, Venue, VenueSendError};
 use levibot_gateway::fix::OrderEncoder;
-use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type, order_kind};
+use levibot_shm::records::{ExecutionReport, OrderRequest, exec_type};
 
 use crate::clock::VirtualClock;
 use crate::exchange::Exchange;
@@ -23,6 +23,9 @@ pub struct OrderLatency {
     pub response_ns: u64,
 }
 
+/// Orders encoded and not flushed at most (the gateway flushes after each order).
+const UNSENT_MAX: usize = 1 << 10;
+
 /// A request on its way to the venue.
 #[derive(Clone, Copy, Debug)]
 struct InFlight {
@@ -35,13 +38,12 @@ struct InFlight {
 
 /// The gateway's venue in a backtest.
 pub struct BacktestVenue {
-    encoder: OrderEncoder,
-    next_msg_seq_num: u64,
+    /// Encoded and numbered, not flushed yet (they leave on the next flush, as a socket's
+    /// would).
+    orders: EncodedQueue,
     clock: VirtualClock,
     latency: LatencyModel,
     pub exchange: Exchange,
-    /// Encoded, not flushed yet (they leave on the next flush, as a socket's would).
-    unsent: VecDeque<OrderRequest>,
     in_flight: VecDeque<InFlight>,
     /// Reports on their way back, with their arrival time.
     reports: VecDeque<(u64, ExecutionReport)>,
@@ -57,12 +59,11 @@ impl BacktestVenue {
         latency: LatencyModel,
     ) -> BacktestVenue {
         BacktestVenue {
-            encoder,
-            next_msg_seq_num: 1,
+            // The gateway flushes after every order it sends.
+            orders: EncodedQueue::new(encoder, 1, UNSENT_MAX),
             clock,
             latency,
             exchange,
-            unsent: VecDeque::new(),
             in_flight: VecDeque::new(),
             reports: VecDeque::new(),
             results: Vec::new(),
@@ -79,11 +80,6 @@ impl BacktestVenue {
         self.reports.front().map(|(t, _)| *t)
     }
 
-    /// Requests whose bytes left but the venue has not seen yet, and reports not yet back.
-    pub fn in_transit(&self) -> usize {
-        self.in_flight.len() + self.reports.len() + self.unsent.len()
-    }
-
     /// The venue handles the requests that have reached it by `now_ns`.
     pub fn deliver_requests(&mut self, now_ns: u64) {
         while let Some(f) = self.in_flight.front().copied() {
@@ -92,10 +88,10 @@ impl BacktestVenue {
             }
             self.in_flight.pop_front();
             self.exchange.on_request(&f.order, f.arrives_ns);
-            let kind = request_kind(f.order.kind);
-            if kind.is_some() {
+            let kind = RequestKind::of(f.order.kind);
+            if let Some(kind) = kind {
                 self.results.push(ResultEvent::Latency(LatencyEvent {
-                    kind: kind.unwrap_or(RequestKind::New),
+                    kind,
                     sent_ns: f.sent_ns,
                     answered_ns: f.arrives_ns + f.latency.response_ns,
                 }));
@@ -104,10 +100,14 @@ impl BacktestVenue {
             let fill_back = (kind == Some(RequestKind::New))
                 .then(|| self.latency.fill_on_arrival(f.latency.entry_ns, f.latency));
             let ack_back = f.latency.response_ns;
-            self.queue_answers(|report| match fill_back {
-                Some(back) if report.exec_type == exec_type::TRADE => back,
-                _ => ack_back,
-            });
+            queue_answers(
+                &mut self.reports,
+                &mut self.exchange,
+                |report| match fill_back {
+                    Some(back) if report.exec_type == exec_type::TRADE => back,
+                    _ => ack_back,
+                },
+            );
         }
     }
 
@@ -115,30 +115,23 @@ impl BacktestVenue {
     /// market filled a resting order), each with a way back of its own.
     pub fn collect_answers(&mut self) {
         let latency = &mut self.latency;
-        let mut backs = Vec::new();
-        for _ in 0..self.exchange.answers_pending() {
-            backs.push(latency.unsolicited());
-        }
-        let mut backs = backs.into_iter();
-        self.queue_answers(|_| backs.next().unwrap_or(0));
-    }
-
-    fn queue_answers(&mut self, mut back: impl FnMut(&ExecutionReport) -> u64) {
-        let mut last = self.reports.back().map_or(0, |(t, _)| *t);
-        for answer in self.exchange.drain_answers() {
-            // Reports arrive in the order the venue made them (one session).
-            last = (answer.venue_ns + back(&answer.report)).max(last);
-            self.reports.push_back((last, answer.report));
-        }
+        queue_answers(&mut self.reports, &mut self.exchange, |_| {
+            latency.unsolicited()
+        });
     }
 }
 
-fn request_kind(kind: u8) -> Option<RequestKind> {
-    match kind {
-        order_kind::NEW => Some(RequestKind::New),
-        order_kind::CANCEL => Some(RequestKind::Cancel),
-        order_kind::REPLACE => Some(RequestKind::Replace),
-        _ => None,
+/// Moves `exchange`'s new reports onto `reports`, each arriving `back(report)` after the
+/// venue made it, and never before the one made earlier (one session: they arrive in order).
+fn queue_answers(
+    reports: &mut VecDeque<(u64, ExecutionReport)>,
+    exchange: &mut Exchange,
+    mut back: impl FnMut(&ExecutionReport) -> u64,
+) {
+    let mut last = reports.back().map_or(0, |(t, _)| *t);
+    for answer in exchange.drain_answers() {
+        last = (answer.venue_ns + back(&answer.report)).max(last);
+        reports.push_back((last, answer.report));
     }
 }
 
@@ -148,32 +141,18 @@ impl Venue for BacktestVenue {
         order: &OrderRequest,
         sending_time_unix_ns: u64,
     ) -> Result<Queued, VenueSendError> {
-        let msg_seq_num = self.next_msg_seq_num;
-        let bytes = self
-            .encoder
-            .encode(order, msg_seq_num, sending_time_unix_ns)?;
-        let encoded_len = bytes.len() as u32;
-        self.next_msg_seq_num += 1;
-        self.unsent.push_back(*order);
-        Ok(Queued {
-            msg_seq_num,
-            encoded_len,
-        })
+        Ok(self.orders.push(order, sending_time_unix_ns)?.0)
     }
 
     fn retract(&mut self, queued: &Queued) -> bool {
-        if queued.msg_seq_num + 1 != self.next_msg_seq_num || self.unsent.pop_back().is_none() {
-            return false;
-        }
-        self.next_msg_seq_num = queued.msg_seq_num;
-        true
+        self.orders.retract(queued)
     }
 
     fn flush(&mut self, _now_ns: u64) {
         let now = self.clock.now_ns();
         let mut last = self.in_flight.back().map_or(0, |f| f.arrives_ns);
-        while let Some(order) = self.unsent.pop_front() {
-            let latency = self.latency.request(request_kind(order.kind));
+        while let Some(order) = self.orders.pop() {
+            let latency = self.latency.request(RequestKind::of(order.kind));
             // Requests reach the venue in the order sent (one session).
             last = (now + latency.entry_ns).max(last);
             self.in_flight.push_back(InFlight {

@@ -47,7 +47,7 @@ pub use levibot_gateway::source::{
 pub use stages::{
     FeedStage, GatewayStage, RiskStage, StageClock, StageError, StrategyStage, TradedInstrument,
 };
-pub use venue::{AckVenue, Queued, Venue, VenueSendError};
+pub use venue::{AckVenue, EncodedQueue, Queued, Venue, VenueSendError};
 pub use ws_feed::{WsFeed, WsFeedConfig, WsFeedError, WsFeedStats};
 
 use crate::agent::Agent;

@@ -118,8 +118,8 @@ const NO_RETENTION_FLOOR: u64 = u64::MAX;
 
 /// What a journal stamps its frames with ([`quanta::Clock::raw`]), the calibration that turns
 /// those stamps into time, and the run's epoch: measured by [`Journal::open`], given to
-/// [`Journal::open_with_clock`] (a backtest's virtual clock: `quanta::Clock::mock()` in
-/// nanoseconds since the Unix epoch).
+/// [`Journal::open_with_clock`] (a backtest's virtual clock: `quanta::Clock::mock()`, one
+/// tick a nanosecond from the run's origin, which the calibration maps to its time).
 #[derive(Clone, Debug)]
 pub struct JournalClock {
     pub clock: quanta::Clock,

@@ -46,6 +46,24 @@ impl RejectReason {
         }
     }
 
+    /// A short stable name (`price_off_tick`), for counters, summaries and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            RejectReason::UnknownInstrument => "unknown_instrument",
+            RejectReason::Unsupported => "unsupported",
+            RejectReason::PriceOffTick => "price_off_tick",
+            RejectReason::QtyOffLot => "qty_off_lot",
+            RejectReason::QtyOutOfRange => "qty_out_of_range",
+            RejectReason::PriceOutOfRange => "price_out_of_range",
+            RejectReason::NotionalTooSmall => "notional_too_small",
+            RejectReason::DuplicateClientOrderId => "duplicate_client_order_id",
+            RejectReason::UnknownOrder => "unknown_order",
+            RejectReason::WouldNotFill => "fill_or_kill_not_filled",
+            RejectReason::WouldTakeLiquidity => "post_only_would_take",
+            RejectReason::Refused => "refused",
+        }
+    }
+
     pub fn text(self) -> &'static str {
         match self {
             RejectReason::UnknownInstrument => "unknown instrument",

@@ -7,6 +7,7 @@
 use levibot_shm::records::{
     ExecutionReport, OrderRequest, exec_type, ord_type, order_flag, order_kind, side, time_in_force,
 };
+use levibot_sim::filters::RejectReason;
 
 use super::{Answer, Core, Level, Resting, SelfTradePrevention, TradeStream};
 use crate::results::{FillEvent, RequestKind, ResultEvent, fee_scaled};
@@ -219,12 +220,10 @@ impl Core {
 
     /// One request that reached the venue.
     pub(super) fn on_request(&mut self, order: &OrderRequest, t_ns: u64) {
-        let kind = match order.kind {
-            order_kind::NEW => RequestKind::New,
-            order_kind::CANCEL => RequestKind::Cancel,
-            order_kind::REPLACE => RequestKind::Replace,
-            order_kind::MASS_CANCEL => return self.mass_cancel(order, t_ns),
-            _ => return self.reject(order, t_ns, "unsupported_request"),
+        let kind = match RequestKind::of(order.kind) {
+            Some(kind) => kind,
+            None if order.kind == order_kind::MASS_CANCEL => return self.mass_cancel(order, t_ns),
+            None => return self.reject(order, t_ns, "unsupported_request"),
         };
         self.results.push(ResultEvent::Order {
             t_ns,
@@ -240,7 +239,7 @@ impl Core {
 
     fn new_order(&mut self, order: &OrderRequest, t_ns: u64) {
         let Some(market) = self.markets.get(order.instrument_id as usize) else {
-            return self.reject(order, t_ns, "unknown_instrument");
+            return self.reject(order, t_ns, RejectReason::UnknownInstrument.name());
         };
         if let Err(reason) = market.filters.check(
             order.side,
@@ -249,15 +248,15 @@ impl Core {
             order.px,
             order.qty,
         ) {
-            return self.reject(order, t_ns, reject_name(reason));
+            return self.reject(order, t_ns, reason.name());
         }
         if self.orders.contains_key(&order.client_order_id) {
-            return self.reject(order, t_ns, "duplicate_client_order_id");
+            return self.reject(order, t_ns, RejectReason::DuplicateClientOrderId.name());
         }
         if order.flags & order_flag::POST_ONLY != 0
             && self.would_take(order.instrument_id, order.side, order.px)
         {
-            return self.reject(order, t_ns, "post_only_would_take");
+            return self.reject(order, t_ns, RejectReason::WouldTakeLiquidity.name());
         }
         let venue_order_id = self.next_venue_order_id;
         self.next_venue_order_id += 1;
@@ -306,7 +305,7 @@ impl Core {
         if tif == time_in_force::FOK && taken < order.leaves() {
             self.results.push(ResultEvent::Reject {
                 t_ns,
-                reason: "fill_or_kill_not_filled",
+                reason: RejectReason::WouldNotFill.name(),
             });
             return self.finish(id, exec_type::EXPIRED, t_ns);
         }
@@ -425,7 +424,7 @@ impl Core {
 
     fn cancel(&mut self, request: &OrderRequest, t_ns: u64) {
         if !self.orders.contains_key(&request.orig_client_order_id) {
-            return self.reject(request, t_ns, "unknown_order");
+            return self.reject(request, t_ns, RejectReason::UnknownOrder.name());
         }
         self.finish(request.orig_client_order_id, exec_type::CANCELED, t_ns);
     }
@@ -449,7 +448,7 @@ impl Core {
 
     fn replace(&mut self, request: &OrderRequest, t_ns: u64) {
         let Some(old) = self.orders.get(&request.orig_client_order_id).copied() else {
-            return self.reject(request, t_ns, "unknown_order");
+            return self.reject(request, t_ns, RejectReason::UnknownOrder.name());
         };
         let filters = self.markets[old.instrument_id as usize].filters;
         if let Err(reason) = filters.check(
@@ -459,16 +458,16 @@ impl Core {
             request.px,
             request.qty,
         ) {
-            return self.reject(request, t_ns, reject_name(reason));
+            return self.reject(request, t_ns, reason.name());
         }
         if self.orders.contains_key(&request.client_order_id) {
-            return self.reject(request, t_ns, "duplicate_client_order_id");
+            return self.reject(request, t_ns, RejectReason::DuplicateClientOrderId.name());
         }
         if request.flags & order_flag::POST_ONLY != 0
             && self.would_take(old.instrument_id, old.side, request.px)
         {
             // Refused whole: the order it would replace works on, unchanged.
-            return self.reject(request, t_ns, "post_only_would_take");
+            return self.reject(request, t_ns, RejectReason::WouldTakeLiquidity.name());
         }
         if request.qty <= old.cum_qty {
             // Nothing would be left: the venue cancels it.
@@ -712,22 +711,4 @@ fn market_qty_at(book: &levibot_book::OrderBook, level_side: u8, px: i64) -> i64
         book.asks().take_while(|l| l.px <= px).find(|l| l.px == px)
     };
     found.map_or(0, |l| l.qty)
-}
-
-fn reject_name(reason: levibot_sim::filters::RejectReason) -> &'static str {
-    use levibot_sim::filters::RejectReason as R;
-    match reason {
-        R::UnknownInstrument => "unknown_instrument",
-        R::Unsupported => "unsupported",
-        R::PriceOffTick => "price_off_tick",
-        R::QtyOffLot => "qty_off_lot",
-        R::QtyOutOfRange => "qty_out_of_range",
-        R::PriceOutOfRange => "price_out_of_range",
-        R::NotionalTooSmall => "notional_too_small",
-        R::DuplicateClientOrderId => "duplicate_client_order_id",
-        R::UnknownOrder => "unknown_order",
-        R::WouldNotFill => "fill_or_kill_not_filled",
-        R::WouldTakeLiquidity => "post_only_would_take",
-        R::Refused => "refused",
-    }
 }

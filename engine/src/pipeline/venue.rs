@@ -48,6 +48,77 @@ pub trait Venue: Send {
     }
 }
 
+/// What an in-process venue keeps between [`Venue::send`] and [`Venue::flush`]: orders
+/// encoded by the live FIX encoder and numbered as a session numbers them, waiting to "leave";
+/// the last one can be taken back ([`Venue::retract`]). [`AckVenue`] and the backtest's venue
+/// share it.
+#[derive(Debug)]
+pub struct EncodedQueue {
+    encoder: OrderEncoder,
+    next_msg_seq_num: u64,
+    /// Orders encoded and not flushed yet.
+    unsent: VecDeque<OrderRequest>,
+    capacity: usize,
+}
+
+impl EncodedQueue {
+    /// Encodes with `encoder`, numbering messages from `first_msg_seq_num`; holds at most
+    /// `capacity` orders between two flushes.
+    pub fn new(encoder: OrderEncoder, first_msg_seq_num: u64, capacity: usize) -> EncodedQueue {
+        EncodedQueue {
+            encoder,
+            next_msg_seq_num: first_msg_seq_num.max(1),
+            unsent: VecDeque::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Encodes and numbers `order` and holds it until [`pop`](Self::pop); returns its
+    /// [`Queued`] and its bytes (valid until the next call).
+    ///
+    /// # Panics
+    ///
+    /// With `capacity` orders held: the venue stands in for a socket, and a caller that never
+    /// flushes is a bug.
+    pub fn push(
+        &mut self,
+        order: &OrderRequest,
+        sending_time_unix_ns: u64,
+    ) -> Result<(Queued, &[u8]), VenueSendError> {
+        assert!(
+            self.unsent.len() < self.capacity,
+            "{} orders encoded and not flushed",
+            self.capacity
+        );
+        let msg_seq_num = self.next_msg_seq_num;
+        let bytes = self
+            .encoder
+            .encode(order, msg_seq_num, sending_time_unix_ns)?;
+        self.next_msg_seq_num += 1;
+        self.unsent.push_back(*order);
+        let queued = Queued {
+            msg_seq_num,
+            encoded_len: bytes.len() as u32,
+        };
+        Ok((queued, bytes))
+    }
+
+    /// Takes back the order [`push`](Self::push) just queued (its number is used again);
+    /// `false` if `queued` is not the last one pushed and still held.
+    pub fn retract(&mut self, queued: &Queued) -> bool {
+        if queued.msg_seq_num + 1 != self.next_msg_seq_num || self.unsent.pop_back().is_none() {
+            return false;
+        }
+        self.next_msg_seq_num = queued.msg_seq_num;
+        true
+    }
+
+    /// The oldest order held: its bytes "leave".
+    pub fn pop(&mut self) -> Option<OrderRequest> {
+        self.unsent.pop_front()
+    }
+}
+
 /// Reports an [`AckVenue`] can hold before a report would be lost: it panics then, since it
 /// stands in for a socket and a test that outruns it is wrong.
 pub const ACK_VENUE_REPORTS_MAX: usize = 1 << 16;
@@ -59,10 +130,7 @@ pub const ACK_VENUE_REPORTS_MAX: usize = 1 << 16;
 /// last message's bytes, for tests.
 #[derive(Debug)]
 pub struct AckVenue {
-    encoder: OrderEncoder,
-    next_msg_seq_num: u64,
-    /// Orders encoded and not flushed yet.
-    unsent: VecDeque<OrderRequest>,
+    orders: EncodedQueue,
     reports: VecDeque<ExecutionReport>,
     /// Orders sent.
     pub sent: u64,
@@ -75,9 +143,7 @@ impl AckVenue {
     /// Encodes with `encoder`, numbering messages from `first_msg_seq_num`.
     pub fn new(encoder: OrderEncoder, first_msg_seq_num: u64) -> AckVenue {
         AckVenue {
-            encoder,
-            next_msg_seq_num: first_msg_seq_num.max(1),
-            unsent: VecDeque::with_capacity(ACK_VENUE_REPORTS_MAX),
+            orders: EncodedQueue::new(encoder, first_msg_seq_num, ACK_VENUE_REPORTS_MAX),
             reports: VecDeque::with_capacity(ACK_VENUE_REPORTS_MAX),
             sent: 0,
             last: [0; 512],
@@ -100,35 +166,18 @@ impl Venue for AckVenue {
         order: &OrderRequest,
         sending_time_unix_ns: u64,
     ) -> Result<Queued, VenueSendError> {
-        let msg_seq_num = self.next_msg_seq_num;
-        let bytes = self
-            .encoder
-            .encode(order, msg_seq_num, sending_time_unix_ns)?;
+        let (queued, bytes) = self.orders.push(order, sending_time_unix_ns)?;
         self.last_len = bytes.len().min(self.last.len());
         self.last[..self.last_len].copy_from_slice(&bytes[..self.last_len]);
-        let encoded_len = bytes.len() as u32;
-        self.next_msg_seq_num += 1;
-        assert!(
-            self.unsent.len() < ACK_VENUE_REPORTS_MAX,
-            "AckVenue: {ACK_VENUE_REPORTS_MAX} orders not flushed"
-        );
-        self.unsent.push_back(*order);
-        Ok(Queued {
-            msg_seq_num,
-            encoded_len,
-        })
+        Ok(queued)
     }
 
     fn retract(&mut self, queued: &Queued) -> bool {
-        if queued.msg_seq_num + 1 != self.next_msg_seq_num || self.unsent.pop_back().is_none() {
-            return false;
-        }
-        self.next_msg_seq_num = queued.msg_seq_num;
-        true
+        self.orders.retract(queued)
     }
 
     fn flush(&mut self, _now_ns: u64) {
-        while let Some(order) = self.unsent.pop_front() {
+        while let Some(order) = self.orders.pop() {
             self.sent += 1;
             self.acknowledge(&order);
         }
