@@ -30,13 +30,14 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 
 use levibot_book::{BookLimits, BookOutcome, OrderBook};
-use levibot_gateway::binance::{Decoder, MarketEvent};
+use levibot_gateway::binance::{Decoder, DepthSnapshot, DepthUpdate, MarketEvent};
 use levibot_gateway::instrument::InstrumentTable;
-use levibot_shm::records::ExecutionReport;
+use levibot_shm::records::{AggTrade, BookTicker, ExecutionReport, Trade};
 use levibot_sim::filters::{FilterError, Filters};
 
-use crate::input::InputKind;
+use crate::input::{InputKind, decoded};
 use crate::results::ResultEvent;
+use levibot_engine::pipeline::MarketRecord;
 pub use queue::{QueueModel, QueuePos};
 
 /// What to do when our new order would trade against a resting order of ours (Binance's
@@ -178,6 +179,47 @@ struct Core {
     results: Vec<ResultEvent>,
 }
 
+/// A market message as the venue applies it: decoded once, when it is read (from the venue's
+/// bytes, or from a journal's decoded records), its levels in buffers reused from one message
+/// to the next.
+#[derive(Clone, Debug, Default)]
+pub struct VenueMessage {
+    pub event: VenueEvent,
+    /// A depth update's or snapshot's bids, then asks (quantity 0 removes a level).
+    pub bids: Vec<levibot_shm::records::Level>,
+    pub asks: Vec<levibot_shm::records::Level>,
+}
+
+/// What a [`VenueMessage`] is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VenueEvent {
+    /// Nothing for the venue (a trading change; a snapshot that does not decode).
+    #[default]
+    None,
+    /// A stream message the decoder skips or refuses: counted as a message, nothing more.
+    Undecoded,
+    Snapshot {
+        instrument_id: u32,
+        last_update_id: u64,
+    },
+    Depth {
+        instrument_id: u32,
+        event_time_ms: u64,
+        first_update_id: u64,
+        final_update_id: u64,
+    },
+    BookTicker(BookTicker),
+    Trade(Trade),
+    AggTrade(AggTrade),
+}
+
+impl VenueEvent {
+    /// Whether it came from the market-data stream (not a snapshot, not a trading change).
+    pub fn is_stream(&self) -> bool {
+        !matches!(self, VenueEvent::None | VenueEvent::Snapshot { .. })
+    }
+}
+
 /// The simulated venue.
 pub struct Exchange {
     decoder: Decoder,
@@ -228,79 +270,182 @@ impl Exchange {
         })
     }
 
-    /// A market message at the venue's time `t_ns`: the book moves, our resting orders may
-    /// fill. A message that does not decode is skipped (the engine counts it).
+    /// A market message at the venue's time `t_ns`, in the venue's bytes: decoded, then
+    /// applied ([`apply`](Self::apply)). A message that does not decode is skipped (the engine
+    /// counts it).
     pub fn on_market(&mut self, kind: InputKind, symbol: Option<&str>, bytes: &[u8], t_ns: u64) {
-        let core = &mut self.core;
-        match kind {
-            InputKind::Trading => {}
+        let mut message = VenueMessage::default();
+        let id = symbol
+            .and_then(|s| self.decoder.instruments().find(s.as_bytes()))
+            .map(|i| i.id);
+        self.decode(kind, id, bytes, &mut message);
+        self.apply(&message, t_ns);
+    }
+
+    /// Decodes a market message for the venue, once, as it is read: a stream message, or the
+    /// REST snapshot of instrument `snapshot_of`. What does not decode becomes
+    /// [`VenueEvent::Undecoded`] (a stream message) or [`VenueEvent::None`].
+    pub fn decode(
+        &mut self,
+        kind: InputKind,
+        snapshot_of: Option<u32>,
+        bytes: &[u8],
+        message: &mut VenueMessage,
+    ) {
+        message.bids.clear();
+        message.asks.clear();
+        message.event = match kind {
+            InputKind::Trading => VenueEvent::None,
+            InputKind::Decoded(record_type) => {
+                let mut event = VenueEvent::Undecoded;
+                for record in decoded::market_records(record_type, bytes) {
+                    match record {
+                        MarketRecord::Depth(d) => {
+                            if d.chunk == 0 {
+                                event = VenueEvent::Depth {
+                                    instrument_id: d.instrument_id,
+                                    event_time_ms: d.event_time_ms,
+                                    first_update_id: d.first_update_id,
+                                    final_update_id: d.final_update_id,
+                                };
+                            }
+                            message.bids.extend_from_slice(d.bids());
+                            message.asks.extend_from_slice(d.asks());
+                        }
+                        MarketRecord::BookTicker(t) => event = VenueEvent::BookTicker(t),
+                        MarketRecord::Trade(t) => event = VenueEvent::Trade(t),
+                        MarketRecord::AggTrade(t) => event = VenueEvent::AggTrade(t),
+                        MarketRecord::Snapshot(_) | MarketRecord::Resync | MarketRecord::Stale => {}
+                    }
+                }
+                event
+            }
             InputKind::Snapshot => {
-                let Some(id) = symbol
-                    .and_then(|s| self.decoder.instruments().find(s.as_bytes()))
-                    .map(|i| i.id)
-                else {
+                let decoded = snapshot_of.and_then(|id| {
+                    let snapshot = self.decoder.decode_snapshot(bytes, id).ok()?;
+                    message.bids.extend_from_slice(snapshot.bids);
+                    message.asks.extend_from_slice(snapshot.asks);
+                    Some(VenueEvent::Snapshot {
+                        instrument_id: id,
+                        last_update_id: snapshot.last_update_id,
+                    })
+                });
+                decoded.unwrap_or(VenueEvent::None)
+            }
+            InputKind::Stream => match self.decoder.decode(bytes, 0) {
+                Ok(MarketEvent::Depth(d)) => {
+                    message.bids.extend_from_slice(d.bids);
+                    message.asks.extend_from_slice(d.asks);
+                    VenueEvent::Depth {
+                        instrument_id: d.instrument_id,
+                        event_time_ms: d.event_time_ms,
+                        first_update_id: d.first_update_id,
+                        final_update_id: d.final_update_id,
+                    }
+                }
+                Ok(MarketEvent::BookTicker(t)) => VenueEvent::BookTicker(t),
+                Ok(MarketEvent::Trade(t)) => VenueEvent::Trade(t),
+                Ok(MarketEvent::AggTrade(t)) => VenueEvent::AggTrade(t),
+                Ok(MarketEvent::Skipped(_)) | Err(_) => VenueEvent::Undecoded,
+            },
+        };
+    }
+
+    /// A decoded market message at the venue's time `t_ns`: the book moves, our resting
+    /// orders may fill.
+    pub fn apply(&mut self, message: &VenueMessage, t_ns: u64) {
+        let core = &mut self.core;
+        if message.event.is_stream() {
+            core.results.push(ResultEvent::Message { t_ns });
+        }
+        match message.event {
+            VenueEvent::None | VenueEvent::Undecoded => {}
+            VenueEvent::Snapshot {
+                instrument_id: id,
+                last_update_id,
+            } => {
+                let Some(market) = core.markets.get_mut(id as usize) else {
                     return;
                 };
-                if let Ok(snapshot) = self.decoder.decode_snapshot(bytes, id) {
-                    let outcome = core.markets[id as usize].book.apply_snapshot(&snapshot);
-                    // A snapshot the book refuses (not best first, crossed, older than the
-                    // diffs) leaves it empty: it says nothing of the quantity ahead of ours.
-                    let synced = matches!(outcome, Ok(BookOutcome::Applied));
-                    core.after_book_change(id, t_ns, synced);
+                let outcome = market.book.apply_snapshot(&DepthSnapshot {
+                    instrument_id: id,
+                    last_update_id,
+                    bids: &message.bids,
+                    asks: &message.asks,
+                });
+                // A snapshot the book refuses (not best first, crossed, older than the
+                // diffs) leaves it empty: it says nothing of the quantity ahead of ours.
+                let synced = matches!(outcome, Ok(BookOutcome::Applied));
+                core.after_book_change(id, t_ns, synced);
+            }
+            VenueEvent::Depth {
+                instrument_id: id,
+                event_time_ms,
+                first_update_id,
+                final_update_id,
+            } => {
+                let Some(market) = core.markets.get_mut(id as usize) else {
+                    return;
+                };
+                let outcome = market.book.apply_update(&DepthUpdate {
+                    instrument_id: id,
+                    recv_tsc: 0,
+                    event_time_ms,
+                    first_update_id,
+                    final_update_id,
+                    bids: &message.bids,
+                    asks: &message.asks,
+                });
+                // A stale diff (older than the book: the stream lags a snapshot) does not say
+                // the levels' quantities now. Others do, in sequence or not.
+                if outcome != BookOutcome::Stale {
+                    for (side, levels) in [
+                        (levibot_shm::records::side::BUY, &message.bids),
+                        (levibot_shm::records::side::SELL, &message.asks),
+                    ] {
+                        for level in levels {
+                            core.on_level(id, side, level.px, level.qty);
+                        }
+                    }
+                }
+                core.after_book_change(id, t_ns, false);
+            }
+            VenueEvent::BookTicker(t) => {
+                core.on_top(t.instrument_id, t.bid_px, t.ask_px, t_ns);
+            }
+            VenueEvent::Trade(t) => {
+                if core.follows(t.instrument_id, TradeStream::Trade) {
+                    core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
                 }
             }
-            InputKind::Stream => {
-                core.results.push(ResultEvent::Message { t_ns });
-                let Ok(event) = self.decoder.decode(bytes, 0) else {
-                    return;
-                };
-                match event {
-                    MarketEvent::Depth(d) => {
-                        let id = d.instrument_id;
-                        let outcome = core.markets[id as usize].book.apply_update(&d);
-                        // A stale diff (older than the book: the stream lags a snapshot) does
-                        // not say the levels' quantities now. Others do, in sequence or not.
-                        if outcome != BookOutcome::Stale {
-                            for (side, levels) in [
-                                (levibot_shm::records::side::BUY, d.bids),
-                                (levibot_shm::records::side::SELL, d.asks),
-                            ] {
-                                for level in levels {
-                                    core.on_level(id, side, level.px, level.qty);
-                                }
-                            }
-                        }
-                        core.after_book_change(id, t_ns, false);
-                    }
-                    MarketEvent::BookTicker(t) => {
-                        core.on_top(t.instrument_id, t.bid_px, t.ask_px, t_ns);
-                    }
-                    MarketEvent::Trade(t) => {
-                        if core.follows(t.instrument_id, TradeStream::Trade) {
-                            core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
-                        }
-                    }
-                    MarketEvent::AggTrade(t) => {
-                        if core.follows(t.instrument_id, TradeStream::AggTrade) {
-                            core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
-                        }
-                    }
-                    MarketEvent::Skipped(_) => {}
+            VenueEvent::AggTrade(t) => {
+                if core.follows(t.instrument_id, TradeStream::AggTrade) {
+                    core.on_trade(t.instrument_id, t.px, t.qty, t.flags, t_ns);
                 }
             }
         }
     }
 
-    /// When the venue made a stream message received at `recv_ns`, as the message says: its
-    /// event time (`E`; a trade's `T`), ms. A message that does not say (a book ticker) trails
-    /// its receive time by its instrument's last gap; one that does not decode, or a REST
-    /// snapshot, by none.
+    /// When the venue made a stream message received at `recv_ns`, as the message says: a
+    /// depth update at its event time, a trade at its trade time, a book ticker (which says
+    /// none) its instrument's last gap before it was received. Never after `recv_ns`.
     pub fn recorded_venue_time_ns(&mut self, bytes: &[u8], recv_ns: u64) -> u64 {
-        let said = match self.decoder.decode(bytes, 0) {
-            Ok(MarketEvent::Depth(d)) => Some((d.instrument_id, d.event_time_ms)),
-            Ok(MarketEvent::Trade(t)) => Some((t.instrument_id, t.trade_time_ms)),
-            Ok(MarketEvent::AggTrade(t)) => Some((t.instrument_id, t.trade_time_ms)),
-            Ok(MarketEvent::BookTicker(t)) => {
+        let mut message = VenueMessage::default();
+        self.decode(InputKind::Stream, None, bytes, &mut message);
+        self.venue_time_ns(&message, recv_ns)
+    }
+
+    /// [`recorded_venue_time_ns`](Self::recorded_venue_time_ns) of a decoded message.
+    pub fn venue_time_ns(&mut self, message: &VenueMessage, recv_ns: u64) -> u64 {
+        let said = match message.event {
+            VenueEvent::Depth {
+                instrument_id,
+                event_time_ms,
+                ..
+            } => Some((instrument_id, event_time_ms)),
+            VenueEvent::Trade(t) => Some((t.instrument_id, t.trade_time_ms)),
+            VenueEvent::AggTrade(t) => Some((t.instrument_id, t.trade_time_ms)),
+            VenueEvent::BookTicker(t) => {
                 let gap = self.last_gap_ns.get(t.instrument_id as usize).copied();
                 return recv_ns.saturating_sub(gap.unwrap_or(0));
             }

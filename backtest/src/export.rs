@@ -153,6 +153,7 @@ pub fn export_command(args: ExportArgs) -> Result<()> {
         tardis_book: args.tardis_book.clone(),
         tardis_trades: args.tardis_trades.clone(),
         journal: args.journal.clone(),
+        decoded: false,
     }
     .open(&[symbol.as_str()])?;
     let mut writer = EventWriter::create(&args.out)?;
@@ -268,8 +269,8 @@ impl Converter {
         let mut rows = Vec::new();
         let exch_ns;
         match event.kind {
-            // What a session did to trading is no market data.
-            InputKind::Trading => return None,
+            // What a session did to trading is no market data; the export reads raw bytes.
+            InputKind::Trading | InputKind::Decoded(_) => return None,
             InputKind::Snapshot => {
                 let id = event
                     .symbol

@@ -7,11 +7,14 @@
 //! at a time, in a buffer reused from one message to the next).
 
 pub mod capture;
+pub mod decoded;
 pub mod journal;
 pub mod synthetic;
 pub mod tardis;
 
 use std::path::PathBuf;
+
+use levibot_shm::layout::RecordType;
 
 /// What one input message is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +26,10 @@ pub enum InputKind {
     /// What the operator or the daemon did to trading at this time in a replayed journal:
     /// `bytes` is one [`TradingChange`] code. No venue message.
     Trading,
+    /// A stream message as the live feed decoded and journaled it: `bytes` is one or more
+    /// records of this type, back to back (a depth update's chunks). Read from a journal with
+    /// [`InputSpec::decoded`]: no decoding, on either side ([`decoded::market_records`]).
+    Decoded(RecordType),
 }
 
 /// A change of trading a journal recorded, as an [`InputKind::Trading`] event's one byte.
@@ -98,6 +105,9 @@ pub struct InputSpec {
     pub tardis_trades: Option<PathBuf>,
     /// A LeviBot journal directory.
     pub journal: Option<PathBuf>,
+    /// With `journal`: replay the records the live feed decoded, not its raw bytes (REST
+    /// snapshots, journaled only raw, still come raw).
+    pub decoded: bool,
 }
 
 impl InputSpec {
@@ -123,7 +133,18 @@ impl InputSpec {
             return Ok(Box::new(capture::CaptureSource::open(dir)?));
         }
         if let Some(dir) = &self.journal {
-            return Ok(Box::new(journal::JournalSource::open(dir)?));
+            let source = match self.decoded {
+                true => journal::JournalSource::open_decoded(dir, symbols)?,
+                false => journal::JournalSource::open(dir)?,
+            };
+            return Ok(Box::new(source));
+        }
+        if self.decoded {
+            return Err(InputError::Format {
+                path: PathBuf::new(),
+                line: 0,
+                problem: "decoded records come from a journal: give --journal DIR".into(),
+            });
         }
         Ok(Box::new(tardis::TardisSource::open(
             self.tardis_book.as_deref(),

@@ -56,6 +56,11 @@ struct RunArgs {
     /// its trading changes (start, resume, halt, kill), and compared with what it did live.
     #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
     journal: Option<PathBuf>,
+    /// With --journal: replay the records the live feed decoded and journaled, not its raw
+    /// bytes: no decoding on either side, the fastest replay (the decoder itself is then not
+    /// under test).
+    #[arg(long, requires = "journal")]
+    decoded: bool,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
     #[arg(long)]
     tardis_book: Option<PathBuf>,
@@ -202,6 +207,7 @@ fn run_command(args: RunArgs) -> Result<()> {
         tardis_book: args.tardis_book.clone(),
         tardis_trades: args.tardis_trades.clone(),
         journal: args.journal.clone(),
+        decoded: args.decoded,
     };
     let sim = sim_settings(&args)?;
     if !args.set.is_empty() {

@@ -37,8 +37,9 @@ use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::{Journal, JournalConfig};
 
 use crate::clock::VirtualClock;
+use crate::exchange::VenueMessage;
 use crate::exchange::{Exchange, ExchangeConfig};
-use crate::input::{InputKind, InputSource, TradingChange};
+use crate::input::{InputKind, InputSource, TradingChange, decoded};
 use crate::latency::{LatencyModel, RoundTrips};
 use crate::results::ResultEvent;
 use crate::venue::{BacktestVenue, OrderLatency};
@@ -154,6 +155,8 @@ struct Pending {
     instrument_id: Option<u32>,
     symbol: String,
     bytes: Vec<u8>,
+    /// The message as the venue applies it, decoded once when read.
+    venue: VenueMessage,
     at_venue: bool,
     /// Read order, which breaks ties of venue time.
     seq: u64,
@@ -184,7 +187,10 @@ impl MessageSource for Handed {
                 instrument_id,
                 body: &p.bytes,
             },
-            (InputKind::Snapshot, None) | (InputKind::Trading, _) => Polled::Idle,
+            // Decoded records are handed on by the loop itself (`FeedAgent::hand_on_decoded`).
+            (InputKind::Snapshot, None) | (InputKind::Trading, _) | (InputKind::Decoded(_), _) => {
+                Polled::Idle
+            }
         }
     }
 }
@@ -237,7 +243,7 @@ fn run_with<S: Strategy + 'static>(
     let origin = earliest / 1_000_000_000 * 1_000_000_000;
     let clock = VirtualClock::starting_at(origin);
     let mut queue: VecDeque<Pending> = VecDeque::new();
-    queue.push_back(pending(&first, instruments, Vec::new(), 0));
+    queue.push_back(pending(&first, instruments, None, 0));
 
     if levibot_shm::list_segments(journal_dir).is_ok_and(|s| !s.is_empty()) {
         bail!(
@@ -331,7 +337,8 @@ fn run_with<S: Strategy + 'static>(
         ..RunStats::default()
     };
     let mut input_done = false;
-    let mut spare: Vec<Vec<u8>> = Vec::new();
+    // Messages the engine is done with, their buffers reused.
+    let mut spare: Vec<Pending> = Vec::new();
     let mut end_ns = u64::MAX;
     // Messages not yet at the venue, by venue time then read order; `queue[i]` has read
     // number `queue_base + i`.
@@ -369,8 +376,7 @@ fn run_with<S: Strategy + 'static>(
             }
             match input.next_event()? {
                 Some(event) => {
-                    let buffer = spare.pop().unwrap_or_default();
-                    let mut p = pending(&event, instruments, buffer, next_seq);
+                    let mut p = pending(&event, instruments, spare.pop(), next_seq);
                     next_seq += 1;
                     // Receive times never go back: a recording that does is taken in order.
                     p.recv_ns = p.recv_ns.max(last_read_recv);
@@ -416,8 +422,7 @@ fn run_with<S: Strategy + 'static>(
             let p = &mut queue[(seq - queue_base) as usize];
             p.at_venue = true;
             horizon.venue_ns = t;
-            let symbol = (p.kind == InputKind::Snapshot).then_some(p.symbol.as_str());
-            venue.exchange.on_market(p.kind, symbol, &p.bytes, now);
+            venue.exchange.apply(&p.venue, now);
             venue.collect_answers();
         } else if venue.next_arrival_ns() == Some(t) {
             venue.deliver_requests(now);
@@ -425,7 +430,8 @@ fn run_with<S: Strategy + 'static>(
             if next_delivery == Some(t) && venue.next_report_ns() != Some(t) {
                 let p = queue.pop_front().expect("found above");
                 queue_base += 1;
-                stats.messages += u64::from(p.kind == InputKind::Stream);
+                stats.messages +=
+                    u64::from(matches!(p.kind, InputKind::Stream | InputKind::Decoded(_)));
                 stats.last_ns = p.recv_ns;
                 if p.kind == InputKind::Trading {
                     let command = match p.bytes.first().copied().and_then(TradingChange::from_code)
@@ -443,11 +449,20 @@ fn run_with<S: Strategy + 'static>(
                     {
                         bail!("the trading mailbox is full at {} ns", p.recv_ns);
                     }
-                    spare.push(p.bytes);
+                    spare.push(p);
+                } else if let InputKind::Decoded(record_type) = p.kind {
+                    // The rounds before left the ring to the strategy empty.
+                    if !pipeline
+                        .feed
+                        .hand_on_decoded(decoded::market_records(record_type, &p.bytes))
+                    {
+                        bail!("the feed's ring is full at {} ns", p.recv_ns);
+                    }
+                    spare.push(p);
                 } else {
                     let source = pipeline.feed.source_mut();
                     if let Some(old) = source.current.replace(p) {
-                        spare.push(old.bytes);
+                        spare.push(old);
                     }
                     source.taken = false;
                 }
@@ -480,35 +495,44 @@ fn run_with<S: Strategy + 'static>(
     Ok(stats)
 }
 
-/// A message read from the input, its bytes copied into `buffer` (reused from a message the
-/// engine is done with).
+/// A message read from the input, its bytes copied into `reuse`'s buffers (a message the
+/// engine is done with), if given.
 fn pending(
     event: &crate::input::InputEvent<'_>,
     instruments: &levibot_gateway::instrument::InstrumentTable,
-    mut buffer: Vec<u8>,
+    reuse: Option<Pending>,
     seq: u64,
 ) -> Pending {
-    // Only snapshots name their symbol apart from their bytes.
-    let symbol = event
-        .symbol
-        .map(str::to_ascii_uppercase)
-        .unwrap_or_default();
-    buffer.clear();
-    buffer.extend_from_slice(event.bytes);
-    Pending {
-        // Set by `venue_time` once the venue can read the message.
-        venue_ns: event.exchange_ns.unwrap_or(event.recv_ns),
-        recv_ns: event.recv_ns,
-        kind: event.kind,
-        instrument_id: event
-            .symbol
-            .and_then(|_| instruments.find(symbol.as_bytes()))
-            .map(|i| i.id),
-        symbol,
-        bytes: buffer,
+    let mut p = reuse.unwrap_or_else(|| Pending {
+        venue_ns: 0,
+        recv_ns: 0,
+        kind: InputKind::Stream,
+        instrument_id: None,
+        symbol: String::new(),
+        bytes: Vec::new(),
+        venue: VenueMessage::default(),
         at_venue: false,
-        seq,
+        seq: 0,
+    });
+    // Only snapshots name their symbol apart from their bytes.
+    p.symbol.clear();
+    if let Some(symbol) = event.symbol {
+        p.symbol.push_str(symbol);
+        p.symbol.make_ascii_uppercase();
     }
+    p.bytes.clear();
+    p.bytes.extend_from_slice(event.bytes);
+    // Set by `venue_time` once the venue can read the message.
+    p.venue_ns = event.exchange_ns.unwrap_or(event.recv_ns);
+    p.recv_ns = event.recv_ns;
+    p.kind = event.kind;
+    p.instrument_id = event
+        .symbol
+        .and_then(|_| instruments.find(p.symbol.as_bytes()))
+        .map(|i| i.id);
+    p.at_venue = false;
+    p.seq = seq;
+    p
 }
 
 /// Stamps a message read from the input with its venue time and puts it in line for the
@@ -525,6 +549,7 @@ fn admit(
         p.at_venue = true;
         return;
     }
+    exchange.decode(p.kind, p.instrument_id, &p.bytes, &mut p.venue);
     p.venue_ns = venue_time(p, &run_config.feed_latency, exchange, stats);
     if p.venue_ns < horizon.venue_ns {
         stats.feed_late += 1;
@@ -558,8 +583,8 @@ fn venue_time(
         FeedLatency::Constant(ns) => return p.recv_ns.saturating_sub(ns),
         // Tardis says it apart from the bytes (kept in `venue_ns` by `pending`).
         FeedLatency::Recorded { .. } if p.venue_ns != p.recv_ns => p.venue_ns,
-        FeedLatency::Recorded { .. } if p.kind == InputKind::Stream => {
-            exchange.recorded_venue_time_ns(&p.bytes, p.recv_ns)
+        FeedLatency::Recorded { .. } if p.venue.event.is_stream() => {
+            exchange.venue_time_ns(&p.venue, p.recv_ns)
         }
         FeedLatency::Recorded { .. } => p.recv_ns,
     };

@@ -157,7 +157,7 @@ fn a_backtest_journal_replays_to_the_same_summary_as_its_capture() {
     let out = tempfile::tempdir().unwrap();
     let config = testdata("backtest/maker-nknusdt.toml");
     let first = out.path().join("first");
-    let capture_run = summary_of(&backtest(&[
+    let mut capture_run = summary_of(&backtest(&[
         "run",
         "--config",
         config.to_str().unwrap(),
@@ -204,6 +204,58 @@ fn a_backtest_journal_replays_to_the_same_summary_as_its_capture() {
     let sent = orders(&first);
     assert!(!sent.is_empty());
     assert_eq!(sent, orders(&second));
+
+    // The journal's decoded records (no decoding on either side) make the same run as its
+    // bytes: the records are what the live decoder made of them.
+    let third = out.path().join("third");
+    let mut decoded_run = summary_of(&backtest(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--journal",
+        first.join("journal").to_str().unwrap(),
+        "--decoded",
+        "--out",
+        third.to_str().unwrap(),
+        "--json",
+    ]));
+    let versus = decoded_run
+        .as_object_mut()
+        .unwrap()
+        .insert("versus_live".into(), Value::Null)
+        .unwrap();
+    assert_eq!(versus["decisions_equal"], true, "{versus}");
+    assert_eq!(versus["first_fill_difference"], Value::Null);
+    assert_eq!(sent, orders(&third));
+    // Its journal holds the records, not the bytes, of the market it replayed.
+    let types = |dir: &Path, t: &str| {
+        tail_json(&dir.join("journal"))
+            .iter()
+            .filter(|r| r["type"] == t)
+            .count()
+    };
+    // Only the messages the feed decoded have records: those of the config's instruments
+    // (the capture also has other symbols' messages, which the bytes' replay counts).
+    let records = ["depth_diff", "book_ticker", "agg_trade", "trade"]
+        .iter()
+        .map(|t| types(&first, t))
+        .sum::<usize>();
+    assert_eq!(decoded_run["messages"].as_u64(), Some(records as u64));
+    assert!(capture_run["messages"].as_u64().unwrap() > records as u64);
+    for run in [&mut capture_run, &mut decoded_run] {
+        let run = run.as_object_mut().unwrap();
+        run.remove("messages");
+        // The last message of all was another symbol's.
+        run.remove("end_t_ns");
+    }
+    assert_eq!(capture_run, decoded_run);
+    assert_eq!(types(&third, "depth_diff"), types(&first, "depth_diff"));
+    // Only the REST snapshots come raw.
+    let raw = types(&third, "raw_message");
+    assert!(
+        raw > 0 && raw * 100 < types(&first, "raw_message"),
+        "{raw} raw messages"
+    );
 }
 
 #[test]

@@ -210,6 +210,62 @@ fn maker_quotes_around_the_microprice_on_the_grid_and_skews_with_inventory() {
 }
 
 #[test]
+fn a_refused_quote_is_not_asked_again_until_the_target_moves_or_a_report_comes() {
+    let bid = Level { px: 1000, qty: 500 };
+    let ask = Level { px: 1100, qty: 500 };
+    let b = book(bid, ask);
+    let mut f = Features::new(FeatureConfig::DEFAULT).unwrap();
+    f.on_book_top(bid, ask, 1);
+    let mut maker = Maker::new(ID, maker_params()).unwrap();
+    let mut out = OrderSink::new(1, 1);
+    out.begin(9);
+    maker.on_market(&view(&b, &f, 1), &mut out);
+    let (bid_id, ask_id) = (
+        out.orders()[0].client_order_id,
+        out.orders()[1].client_order_id,
+    );
+    // Risk refuses the bid at 1020 (say, self-trade while the ask is unanswered).
+    let mut refused = ack(bid_id, side::BUY, 1020);
+    refused.exec_type = exec_type::REJECTED;
+    maker.on_execution(&refused, &mut out);
+    assert_eq!(maker.quotes().0, None);
+    // The same market, event after event: the refused bid is not sent again.
+    for ts in 2..6 {
+        out.begin(10 + ts);
+        maker.on_market(&view(&b, &f, ts), &mut out);
+        assert!(out.orders().is_empty(), "event {ts}: {:?}", out.orders());
+    }
+    // A report changes what is working (the ask is acknowledged): the bid is asked again, once.
+    maker.on_execution(&ack(ask_id, side::SELL, 1080), &mut out);
+    out.begin(20);
+    maker.on_market(&view(&b, &f, 6), &mut out);
+    assert_eq!(out.orders().len(), 1, "{:?}", out.orders());
+    assert_eq!(
+        (out.orders()[0].side, out.orders()[0].px),
+        (side::BUY, 1020)
+    );
+    let again = out.orders()[0].client_order_id;
+    let mut refused = ack(again, side::BUY, 1020);
+    refused.exec_type = exec_type::REJECTED;
+    maker.on_execution(&refused, &mut out);
+    out.begin(21);
+    maker.on_market(&view(&b, &f, 7), &mut out);
+    assert!(out.orders().is_empty(), "{:?}", out.orders());
+    // The target moves (microprice 1000 -> bid floor(975) = 970): asked at the new price (and
+    // the ask, 50 away, is replaced).
+    f.on_book_top(Level { px: 900, qty: 500 }, Level { px: 1100, qty: 500 }, 8);
+    out.begin(22);
+    maker.on_market(&view(&b, &f, 8), &mut out);
+    let bids: Vec<_> = out
+        .orders()
+        .iter()
+        .filter(|o| o.side == side::BUY)
+        .collect();
+    assert_eq!(bids.len(), 1, "{:?}", out.orders());
+    assert_eq!((bids[0].kind, bids[0].px), (order_kind::NEW, 970));
+}
+
+#[test]
 fn a_restarted_maker_starts_from_the_position_it_holds() {
     let bid = Level { px: 1000, qty: 500 };
     let ask = Level { px: 1100, qty: 500 };

@@ -224,7 +224,9 @@ mod tests {
             last = event.recv_ns;
             match event.kind {
                 InputKind::Stream => stream.push(event.bytes.to_vec()),
-                InputKind::Trading => panic!("a capture holds no trading changes"),
+                InputKind::Trading | InputKind::Decoded(_) => {
+                    panic!("a capture holds no trading changes, no decoded records")
+                }
                 InputKind::Snapshot => {
                     assert!(event.symbol.is_some());
                     assert!(event.bytes.starts_with(b"{\"lastUpdateId\""));

@@ -10,13 +10,27 @@
 
 use std::path::{Path, PathBuf};
 
+use levibot_shm::RecordType;
 use levibot_shm::codes::writer_id;
 use levibot_shm::records::{
-    DaemonEvent, InstrumentDef, RawMessageHeader, Record, daemon_event, record_type,
+    AggTrade, BookTicker, DaemonEvent, DepthDiff, InstrumentDef, RawMessageHeader, Record, Trade,
+    daemon_event, record_type,
 };
 use levibot_shm::{ShmError, StartAt, Tailer};
 
-use super::{InputError, InputEvent, InputKind, InputSource, TradingChange};
+use super::{InputError, InputEvent, InputKind, InputSource, TradingChange, decoded};
+
+/// The receive stamp a decoded market record carries.
+fn decoded_recv_tsc(kind: RecordType, payload: &[u8]) -> u64 {
+    match kind {
+        record_type::BOOK_TICKER => BookTicker::from_bytes(payload).map(|r| r.recv_tsc),
+        record_type::DEPTH_DIFF => DepthDiff::from_bytes(payload).map(|r| r.recv_tsc),
+        record_type::TRADE => Trade::from_bytes(payload).map(|r| r.recv_tsc),
+        record_type::AGG_TRADE => AggTrade::from_bytes(payload).map(|r| r.recv_tsc),
+        _ => None,
+    }
+    .unwrap_or(0)
+}
 
 /// Frames one `next_event` reads at most while looking for a market message (a bound on the
 /// work of a call; the next call goes on).
@@ -35,6 +49,10 @@ pub struct JournalSource {
     symbol: String,
     /// Snapshots whose instrument the journal does not say (layout 1.0).
     pub snapshots_unplaced: u64,
+    /// Decoded mode ([`open_decoded`](Self::open_decoded)): the run's symbols, in its
+    /// instrument-id order, and each journal instrument id's run id (`None`: not in the run).
+    decoded_for: Option<Vec<String>>,
+    run_ids: Vec<Option<u32>>,
 }
 
 fn shm_error(dir: &Path, e: ShmError) -> InputError {
@@ -57,7 +75,20 @@ impl JournalSource {
             recv_ns: 0,
             symbol: String::new(),
             snapshots_unplaced: 0,
+            decoded_for: None,
+            run_ids: Vec::new(),
         })
+    }
+
+    /// The journal's decoded market records instead of its raw stream messages
+    /// ([`InputKind::Decoded`]: one event per message, a depth update's chunks together),
+    /// their instrument ids made those of `symbols` (the run's instruments in id order);
+    /// records of other instruments are skipped. Snapshots and trading changes come as with
+    /// [`open`](Self::open).
+    pub fn open_decoded(dir: &Path, symbols: &[&str]) -> Result<JournalSource, InputError> {
+        let mut source = JournalSource::open(dir)?;
+        source.decoded_for = Some(symbols.iter().map(|s| s.to_ascii_uppercase()).collect());
+        Ok(source)
     }
 }
 
@@ -88,6 +119,7 @@ impl InputSource for JournalSource {
         for _ in 0..FRAMES_PER_CALL_MAX {
             let mut found = false;
             let (symbols, bytes) = (&mut self.symbols, &mut self.bytes);
+            let (decoded_for, run_ids) = (self.decoded_for.as_deref(), &mut self.run_ids);
             let (kind, recv_tsc, snapshot_of) = (&mut self.kind, &mut 0u64, &mut None);
             let mut event_ns = None;
             let mut unplaced = 0;
@@ -102,6 +134,14 @@ impl InputSource for JournalSource {
                                     symbols.resize(id + 1, None);
                                 }
                                 symbols[id] = def.symbol().map(str::to_owned);
+                                if let Some(wanted) = decoded_for {
+                                    if run_ids.len() <= id {
+                                        run_ids.resize(id + 1, None);
+                                    }
+                                    run_ids[id] = def.symbol().and_then(|s| {
+                                        wanted.iter().position(|w| w == s).map(|i| i as u32)
+                                    });
+                                }
                             }
                         }
                     }
@@ -123,11 +163,44 @@ impl InputSource for JournalSource {
                         event_ns = Some(e.unix_ns);
                         found = true;
                     }
+                    market
+                        if decoded_for.is_some()
+                            && frame.writer_id == writer_id::FEED
+                            && decoded::record_size(market) == Some(frame.payload.len()) =>
+                    {
+                        let Some(run_id) = decoded::instrument_id(market, frame.payload)
+                            .and_then(|id| run_ids.get(id as usize).copied().flatten())
+                        else {
+                            return;
+                        };
+                        // A depth update's chunks come one after another: gathered, the
+                        // message is whole at its last.
+                        let (chunk, chunk_count) = match DepthDiff::from_bytes(frame.payload) {
+                            Some(d) if market == record_type::DEPTH_DIFF => {
+                                (d.chunk, d.chunk_count.max(1))
+                            }
+                            _ => (0, 1),
+                        };
+                        if chunk == 0 || *kind != InputKind::Decoded(market) {
+                            bytes.clear();
+                        }
+                        let start = bytes.len();
+                        bytes.extend_from_slice(frame.payload);
+                        decoded::set_instrument_id(market, &mut bytes[start..], run_id);
+                        *kind = InputKind::Decoded(market);
+                        *recv_tsc = decoded_recv_tsc(market, frame.payload);
+                        found = chunk + 1 >= chunk_count;
+                    }
                     record_type::RAW_MESSAGE if frame.writer_id == writer_id::FEED => {
                         let Some((header, body)) = RawMessageHeader::split(frame.payload) else {
                             return;
                         };
-                        *kind = if body.starts_with(b"{\"lastUpdateId\"") {
+                        let is_snapshot = body.starts_with(b"{\"lastUpdateId\"");
+                        if decoded_for.is_some() && !is_snapshot {
+                            // Its decoded records stand for it.
+                            return;
+                        }
+                        *kind = if is_snapshot {
                             InputKind::Snapshot
                         } else {
                             InputKind::Stream

@@ -331,7 +331,7 @@ impl InputSource for TardisSource {
             exchange_ns: Some(made.timestamp_us * 1000),
             symbol: match made.kind {
                 InputKind::Snapshot => Some(self.symbols.entries[made.symbol].upper.as_str()),
-                InputKind::Stream | InputKind::Trading => None,
+                InputKind::Stream | InputKind::Trading | InputKind::Decoded(_) => None,
             },
             bytes: &self.out,
         }))

@@ -64,6 +64,23 @@ impl<Src: MessageSource, R: Rings> FeedAgent<Src, R> {
     pub fn stage(&self) -> &FeedStage {
         &self.stage
     }
+
+    /// Hands on one message's records decoded earlier ([`FeedStage::on_decoded`]), as a duty
+    /// cycle hands on a message it decoded. Returns false, taking nothing, while the ring to
+    /// the strategy is blocked.
+    pub fn hand_on_decoded(&mut self, records: impl Iterator<Item = MarketRecord>) -> bool {
+        if !self.out.flush() || self.out.is_blocked() {
+            return false;
+        }
+        let out = &mut self.out;
+        let gap = self.stage.on_decoded(records, |d| {
+            out.send(d);
+        });
+        if let Some(instrument_id) = gap {
+            self.source.resync(instrument_id);
+        }
+        true
+    }
 }
 
 impl<Src: MessageSource, R: Rings> Agent for FeedAgent<Src, R> {

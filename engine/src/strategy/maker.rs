@@ -77,6 +77,11 @@ impl MakerParams {
 ///
 /// One request at a time per side: while the last one is unanswered (`pending`), the quote is
 /// left alone, so a replace or cancel never names an order the venue or risk may not have taken.
+///
+/// A refused request is not sent again at the same price until something changes: the target
+/// moves, or a report changes what the maker has working (`refused_px`). Without that rule a
+/// refusal that holds (risk's self-trade check while the other side's replace is in flight, a
+/// limit reached) made the maker ask again on every market event: a storm of refusals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Quote {
     client_order_id: Option<u64>,
@@ -85,6 +90,9 @@ struct Quote {
     /// While a replace is pending: the order it replaces and its price, still working until
     /// the replace is acknowledged (and working again if the replace is refused).
     replaced: Option<(u64, i64)>,
+    /// The price the last request on this side was refused at, until the target moves or
+    /// another report comes.
+    refused_px: Option<i64>,
 }
 
 /// The maker for one instrument.
@@ -132,6 +140,10 @@ impl Maker {
         if quote.pending {
             return;
         }
+        if quote.refused_px.is_some() && quote.refused_px == target {
+            return;
+        }
+        quote.refused_px = None;
         match (quote.client_order_id, target) {
             (None, Some(px)) => {
                 if let Some(id) = out.limit_flagged(
@@ -147,6 +159,7 @@ impl Maker {
                         px,
                         pending: true,
                         replaced: None,
+                        refused_px: None,
                     };
                 }
             }
@@ -164,6 +177,7 @@ impl Maker {
                         px,
                         pending: true,
                         replaced: Some((orig, quote.px)),
+                        refused_px: None,
                     };
                 }
             }
@@ -230,6 +244,11 @@ impl Strategy for Maker {
             return;
         }
         let id = report.client_order_id;
+        if report.exec_type != exec_type::REJECTED {
+            // What the maker has working changed: a refused price may pass now.
+            self.bid.refused_px = None;
+            self.ask.refused_px = None;
+        }
         let is = |q: &Quote| q.client_order_id == Some(id);
         let quote = if is(&self.bid) {
             &mut self.bid
@@ -265,14 +284,19 @@ impl Strategy for Maker {
             }
             exec_type::REJECTED => {
                 // A refused replace leaves the original working; a refused order is gone.
+                let refused_px = Some(quote.px);
                 *quote = match quote.replaced {
                     Some((orig, px)) => Quote {
                         client_order_id: Some(orig),
                         px,
                         pending: false,
                         replaced: None,
+                        refused_px,
                     },
-                    None => Quote::default(),
+                    None => Quote {
+                        refused_px,
+                        ..Quote::default()
+                    },
                 };
             }
             exec_type::CANCELED | exec_type::EXPIRED => {

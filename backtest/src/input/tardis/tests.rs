@@ -98,7 +98,9 @@ fn feed_book(decoder: &mut Decoder, instrument_id: u32, events: &[Event]) -> Ord
     let mut book = OrderBook::new(instrument_id, limits).unwrap();
     for event in events {
         match event.kind {
-            InputKind::Trading => panic!("Tardis files hold no trading changes"),
+            InputKind::Trading | InputKind::Decoded(_) => {
+                panic!("Tardis files hold no trading changes, no decoded records")
+            }
             InputKind::Snapshot => {
                 let snapshot = decoder
                     .decode_snapshot(event.text.as_bytes(), instrument_id)
@@ -903,7 +905,9 @@ fn the_sample_decodes_and_builds_the_book_of_its_original_capture() {
     let mut trades = Vec::new();
     for event in &events {
         match event.kind {
-            InputKind::Trading => panic!("Tardis files hold no trading changes"),
+            InputKind::Trading | InputKind::Decoded(_) => {
+                panic!("Tardis files hold no trading changes, no decoded records")
+            }
             InputKind::Snapshot => {
                 decoder.decode_snapshot(event.text.as_bytes(), 0).unwrap();
             }

@@ -208,6 +208,45 @@ impl FeedStage {
         gap.and_then(|(id, first, last)| self.check_continuity(id, first, last))
     }
 
+    /// Records decoded earlier, not bytes (a backtest replaying a journal's decoded records):
+    /// handed on and journaled as [`on_message`](Self::on_message) does a message's records,
+    /// with the depth stream's continuity checked, and nothing decoded. Their receive stamps
+    /// become this stage's now. At most [`RECORDS_PER_MESSAGE_MAX`](Self::RECORDS_PER_MESSAGE_MAX)
+    /// records are taken (one message's worth); only market-data records are.
+    #[inline]
+    pub fn on_decoded(
+        &mut self,
+        records: impl Iterator<Item = MarketRecord>,
+        mut emit: impl FnMut(Decoded),
+    ) -> Option<u32> {
+        self.journal_pending();
+        let recv_tsc = self.clock.now_tsc();
+        self.messages.increment();
+        let mut gap = None;
+        for mut record in records.take(Self::RECORDS_PER_MESSAGE_MAX) {
+            match &mut record {
+                MarketRecord::BookTicker(t) => t.recv_tsc = recv_tsc,
+                MarketRecord::Trade(t) => t.recv_tsc = recv_tsc,
+                MarketRecord::AggTrade(t) => t.recv_tsc = recv_tsc,
+                MarketRecord::Depth(d) => {
+                    d.recv_tsc = recv_tsc;
+                    if d.chunk == 0 {
+                        gap = Some((d.instrument_id, d.first_update_id, d.final_update_id));
+                    }
+                }
+                MarketRecord::Snapshot(_) | MarketRecord::Resync | MarketRecord::Stale => continue,
+            }
+            emit(Decoded {
+                record,
+                due_tsc: recv_tsc,
+                recv_tsc,
+                decoded_tsc: recv_tsc,
+            });
+            self.pending_records.push(record);
+        }
+        gap.and_then(|(id, first, last)| self.check_continuity(id, first, last))
+    }
+
     /// Journals the last message's bytes and records, if still pending; returns how many
     /// frames it appended.
     #[inline]
