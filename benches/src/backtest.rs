@@ -1,40 +1,64 @@
 //! `levibot-bench backtest`: how many venue messages a second `levibot-backtest` runs on one
-//! core, raw bytes with decoding included, over a long seeded synthetic market (venue-sim's
-//! generator, made as it is read: no file), with the reference maker trading. Beside it, in the
-//! same run, the baseline: the same messages generated and decoded by the live decoder and
-//! nothing else (the floor a backtest of raw bytes cannot go under).
+//! core, over a long seeded synthetic market (venue-sim's generator), with the reference maker
+//! trading on NKNUSDT. Each figure stands beside its baseline, in the same run:
 //!
-//! The run's journal goes to `--journal-dir` (default: a new directory under /dev/shm, removed
-//! afterwards): a backtest journals every message, as the daemon does.
+//! 1. The session: the market is generated and backtested once (as `levibot-backtest` would a
+//!    capture); its journal, like a live day's, holds the venue's bytes with their receive
+//!    stamps and the records the feed decoded. Reported, not the headline (the generator
+//!    formats every message).
+//! 2. Raw bytes: `levibot-backtest run --journal` over that journal, decoding included, beside
+//!    the floor of reading the same journal and decoding each message and nothing else.
+//! 3. Decoded records: `run --journal --decoded` over it, beside the floor of reading the
+//!    records and nothing else.
+//! 4. hftbacktest (PyPI, via `scripts/hftbacktest-maker.py --timing`, the same maker) over the
+//!    same market exported with `levibot-backtest export --format hftbacktest`, its loop timed
+//!    after numba has compiled it; skipped, saying why, where Python or hftbacktest is
+//!    missing (`scripts/install-test-deps` installs them).
+//!
+//! Work files go under `--work-dir` (default: a new directory under /dev/shm, removed after):
+//! about 0.7 GB per million messages for the session journal, as much again for one run's.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use levibot_backtest::export::npz::EventWriter;
+use levibot_backtest::export::{export_hftbacktest, exported_instrument};
 use levibot_backtest::input::InputSource;
+use levibot_backtest::input::decoded::market_records;
+use levibot_backtest::input::journal::JournalSource;
 use levibot_backtest::input::synthetic::SyntheticInput;
+use levibot_backtest::input::{InputKind, InputSpec};
 use levibot_backtest::results::ResultsConfig;
-use levibot_backtest::run::RunConfig;
-use levibot_backtest::session::backtest;
-use levibot_daemon::config::{ParseOptions, parse_with};
+use levibot_backtest::run::{FEED_GAP_MAX_NS, RunConfig};
+use levibot_backtest::session::{Outcome, backtest};
+use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
 use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::testdata_dir;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::report::{MachineInfo, round3};
 
 #[derive(Args, Debug)]
 pub struct BacktestArgs {
-    /// Stream messages of the synthetic market (over its symbols in turn).
+    /// Stream messages of the synthetic market.
     #[arg(long, default_value_t = 10_000_000)]
     messages: u64,
     /// Virtual time between two messages, ns.
     #[arg(long, default_value_t = 10_000)]
     interval_ns: u64,
-    /// Where the run's journal goes (default: a new directory under /dev/shm, removed after).
+    /// Where the session's journal and the runs' journals go (default: a new directory under
+    /// /dev/shm, removed after).
     #[arg(long)]
-    journal_dir: Option<PathBuf>,
+    work_dir: Option<PathBuf>,
+    /// Leave hftbacktest out.
+    #[arg(long)]
+    no_hftbacktest: bool,
+    /// The Python that has hftbacktest.
+    #[arg(long, default_value = "python3")]
+    python: String,
     /// Also print every figure as one JSON object, on the last line of stdout.
     #[arg(long)]
     json: bool,
@@ -42,103 +66,272 @@ pub struct BacktestArgs {
 
 const SEED: u64 = 20_261_207;
 const START_NS: u64 = 1_700_000_000_000_000_000;
+/// The maker's order latency both engines simulate (each way), ns.
+const LATENCY_NS: u64 = 100_000;
 
-pub fn run(args: &BacktestArgs) -> Result<()> {
-    let machine = MachineInfo::detect();
-    eprintln!("{}", machine.summary_line());
-    let config_path = testdata_dir().join("../backtest/maker-nknusdt.toml");
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("reading {}", config_path.display()))?;
+/// One timed pass.
+struct Pass {
+    messages: u64,
+    seconds: f64,
+}
+
+impl Pass {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.seconds.max(1e-9)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "messages": self.messages,
+            "seconds": round3(self.seconds),
+            "messages_per_sec": self.rate().round(),
+        })
+    }
+}
+
+fn config() -> Result<(DaemonConfig, PathBuf)> {
+    let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let options = ParseOptions {
         resolve_hosts: false,
         files_under: None,
     };
-    let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let instruments: Vec<_> = config.instruments.iter().collect();
-    let with_mids: Vec<_> = instruments
+    let config = parse_with(&text, &path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((config, path))
+}
+
+fn run_config() -> RunConfig {
+    let mut run = RunConfig::default();
+    run.order_latency.entry_ns = LATENCY_NS;
+    run.order_latency.response_ns = LATENCY_NS;
+    run
+}
+
+/// One backtest, timed.
+fn timed_backtest(
+    config: &DaemonConfig,
+    input: &mut dyn InputSource,
+    journal: &Path,
+) -> Result<(Pass, Outcome)> {
+    let started = Instant::now();
+    let outcome = backtest(
+        config,
+        input,
+        journal,
+        &run_config(),
+        ResultsConfig::default(),
+    )?;
+    let pass = Pass {
+        messages: outcome.stats.messages,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((pass, outcome))
+}
+
+pub fn run(args: &BacktestArgs) -> Result<()> {
+    let machine = MachineInfo::detect();
+    eprintln!("{}", machine.summary_line());
+    let (config, config_path) = config()?;
+    let symbols: Vec<String> = config
+        .instruments
+        .iter()
+        .map(|i| i.symbol.to_string())
+        .collect();
+    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let with_mids: Vec<_> = config
+        .instruments
         .iter()
         .map(|i| {
             let mid = levibot_sim::synth::mid_ticks(i.symbol.as_str()).unwrap_or(10_000);
-            (*i, mid)
+            (i, mid)
         })
         .collect();
-    let input = || SyntheticInput::new(&with_mids, args.messages, SEED, START_NS, args.interval_ns);
 
-    // Baseline: generate and decode, nothing else.
-    eprintln!(
-        "levibot-bench backtest: baseline, {} messages generated and decoded",
-        args.messages
-    );
-    let mut decoder = Decoder::new(config.instruments.clone());
-    let mut source = input()?;
-    let started = Instant::now();
-    let (mut decoded, mut errors) = (0u64, 0u64);
-    while let Some(event) = source.next_event()? {
-        match decoder.decode(event.bytes, 0) {
-            Ok(_) => decoded += 1,
-            Err(_) => errors += 1,
-        }
-    }
-    let baseline_s = started.elapsed().as_secs_f64();
-
-    // The backtest.
-    let temp = match &args.journal_dir {
+    let temp = match &args.work_dir {
         Some(_) => None,
         None => Some(
             tempfile::Builder::new()
                 .prefix("levibot-bench-backtest")
-                .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
+                .tempdir_in(if Path::new("/dev/shm").is_dir() {
                     "/dev/shm"
                 } else {
                     "/tmp"
                 })?,
         ),
     };
-    let journal_dir = args.journal_dir.clone().unwrap_or_else(|| {
-        temp.as_ref()
-            .map(|t| t.path().join("journal"))
-            .unwrap_or_default()
-    });
-    eprintln!(
-        "levibot-bench backtest: levibot-backtest, {} messages, journal in {}",
-        args.messages,
-        journal_dir.display()
-    );
-    let mut source = input()?;
-    let run_config = RunConfig::default();
-    let started = Instant::now();
-    let outcome = backtest(
-        &config,
-        &mut source,
-        &journal_dir,
-        &run_config,
-        ResultsConfig::default(),
-    )?;
-    let backtest_s = started.elapsed().as_secs_f64();
-    let summary = &outcome.summary;
-    let per_s = |n: u64, s: f64| n as f64 / s.max(1e-9);
-    let raw_rate = per_s(outcome.stats.messages, backtest_s);
-    let baseline_rate = per_s(decoded + errors, baseline_s);
+    let work = match (&args.work_dir, &temp) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(t)) => t.path().to_owned(),
+        (None, None) => unreachable!("a temporary directory when none is given"),
+    };
+    let session = work.join("session");
 
+    eprintln!(
+        "levibot-bench backtest: the session, {} messages generated and backtested, journal in {}",
+        args.messages,
+        session.display()
+    );
+    let mut generated =
+        SyntheticInput::new(&with_mids, args.messages, SEED, START_NS, args.interval_ns)?;
+    let (generate_pass, _) = timed_backtest(&config, &mut generated, &session)?;
+
+    // hftbacktest's input first, while only the session's journal is on the work disk.
+    let hft_data = work.join("hftbacktest.npz");
+    let hft_export = if args.no_hftbacktest {
+        None
+    } else {
+        eprintln!("levibot-bench backtest: exporting the session for hftbacktest");
+        let instrument = config.instruments.get(0).context("no instrument")?;
+        let mut input = JournalSource::open(&session)?;
+        let mut writer = EventWriter::create(&hft_data)?;
+        let stats = export_hftbacktest(
+            &config.instruments,
+            instrument.id,
+            &mut input,
+            &mut writer,
+            FEED_GAP_MAX_NS,
+        )?;
+        writer.finish()?;
+        Some((exported_instrument(instrument), stats))
+    };
+
+    eprintln!("levibot-bench backtest: baseline, the journal's messages read and decoded");
+    let raw_floor = {
+        let mut decoder = Decoder::new(config.instruments.clone());
+        let mut input = JournalSource::open(&session)?;
+        let started = Instant::now();
+        let (mut messages, mut decoded) = (0u64, 0u64);
+        while let Some(event) = input.next_event()? {
+            if event.kind == InputKind::Stream {
+                messages += 1;
+                decoded += u64::from(decoder.decode(event.bytes, 0).is_ok());
+            }
+        }
+        if decoded == 0 {
+            bail!("no message of the session decoded");
+        }
+        Pass {
+            messages,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
+    eprintln!("levibot-bench backtest: levibot-backtest --journal (raw bytes)");
+    let raw_journal = work.join("raw");
+    let (raw_pass, raw_outcome) = {
+        let mut input = InputSpec {
+            journal: Some(session.clone()),
+            ..InputSpec::default()
+        }
+        .open(&symbols)?;
+        timed_backtest(&config, input.as_mut(), &raw_journal)?
+    };
+    std::fs::remove_dir_all(&raw_journal).ok();
+
+    eprintln!("levibot-bench backtest: baseline, the journal's decoded records read");
+    let records_floor = {
+        let mut input = JournalSource::open_decoded(&session, &symbols)?;
+        let started = Instant::now();
+        let (mut messages, mut records) = (0u64, 0u64);
+        while let Some(event) = input.next_event()? {
+            if let InputKind::Decoded(kind) = event.kind {
+                messages += 1;
+                records += market_records(kind, event.bytes).count() as u64;
+            }
+        }
+        if records < messages {
+            bail!("{messages} decoded messages but {records} records");
+        }
+        Pass {
+            messages,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    };
+    eprintln!("levibot-bench backtest: levibot-backtest --journal --decoded");
+    let decoded_journal = work.join("decoded");
+    let (decoded_pass, decoded_outcome) = {
+        let mut input = InputSpec {
+            journal: Some(session.clone()),
+            decoded: true,
+            ..InputSpec::default()
+        }
+        .open(&symbols)?;
+        timed_backtest(&config, input.as_mut(), &decoded_journal)?
+    };
+    std::fs::remove_dir_all(&decoded_journal).ok();
+
+    let hft = match &hft_export {
+        None => Err("left out (--no-hftbacktest)".to_owned()),
+        Some((instrument, _)) => {
+            eprintln!("levibot-bench backtest: hftbacktest (numba compiles first, not timed)");
+            run_hftbacktest(&args.python, &hft_data, &config_path, instrument)
+        }
+    };
+    std::fs::remove_file(&hft_data).ok();
+
+    let line = |name: &str, pass: &Pass| {
+        println!(
+            "  {:<52} {:>11} msgs {:>8.2} s {:>11.0} msgs/s",
+            name,
+            pass.messages,
+            pass.seconds,
+            pass.rate()
+        );
+    };
     println!(
-        "backtest, raw venue bytes, decoding included, one core ({}):",
+        "backtest, one core, maker on NKNUSDT, {} µs order latency each way ({}):",
+        LATENCY_NS / 1000,
         machine.summary_line()
     );
+    line("session: generated (formatted) and backtested", &generate_pass);
+    line("raw bytes: journal read + decode only (baseline)", &raw_floor);
+    line("raw bytes: levibot-backtest --journal", &raw_pass);
+    line("decoded: journal records read only (baseline)", &records_floor);
+    line("decoded: levibot-backtest --journal --decoded", &decoded_pass);
+    let fills = |o: &Outcome| o.summary.fills;
     println!(
-        "  {:<44} {:>12} msgs {:>9.2} s {:>12.0} msgs/s",
-        "generate + decode only (baseline)",
-        decoded + errors,
-        baseline_s,
-        baseline_rate
+        "  fills: raw {} / decoded {}; orders {} new, {} replace, {} cancel",
+        fills(&raw_outcome),
+        fills(&decoded_outcome),
+        raw_outcome.summary.orders.new,
+        raw_outcome.summary.orders.replace,
+        raw_outcome.summary.orders.cancel
     );
-    println!(
-        "  {:<44} {:>12} msgs {:>9.2} s {:>12.0} msgs/s",
-        "levibot-backtest (maker on NKNUSDT)", outcome.stats.messages, backtest_s, raw_rate
-    );
-    println!(
-        "  orders {} new / {} replace / {} cancel, {} fills",
-        summary.orders.new, summary.orders.replace, summary.orders.cancel, summary.fills
-    );
+    let hft_json = match &hft {
+        Ok(report) => {
+            let events = report["events"].as_u64().unwrap_or(0);
+            let rate = report["events_per_sec"].as_f64().unwrap_or(0.0);
+            println!(
+                "  {:<52} {:>11} evts {:>8.2} s {:>11.0} evts/s",
+                format!(
+                    "hftbacktest {} (same market, same maker)",
+                    report["hftbacktest_version"].as_str().unwrap_or("?")
+                ),
+                events,
+                report["seconds"].as_f64().unwrap_or(0.0),
+                rate
+            );
+            // The same market, counted each engine's way: per message and per event.
+            let events_per_message = events as f64 / decoded_pass.messages.max(1) as f64;
+            let decoded_events_rate = decoded_pass.rate() * events_per_message;
+            println!(
+                "  levibot-backtest --decoded over hftbacktest, same market and wall time: {:.2}x \
+                 ({:.2} hftbacktest events per message)",
+                decoded_events_rate / rate.max(1e-9),
+                events_per_message
+            );
+            json!({
+                "report": report,
+                "events_per_message": round3(events_per_message),
+                "decoded_over_hftbacktest": round3(decoded_events_rate / rate.max(1e-9)),
+                "raw_over_hftbacktest": round3(raw_pass.rate() * events_per_message / rate.max(1e-9)),
+            })
+        }
+        Err(why) => {
+            println!("  hftbacktest: not run: {why}");
+            json!({ "skipped": why })
+        }
+    };
     if args.json {
         println!(
             "{}",
@@ -147,22 +340,65 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
                 "machine": machine.to_json(),
                 "messages": args.messages,
                 "interval_ns": args.interval_ns,
-                "baseline_generate_decode": {
-                    "messages": decoded + errors,
-                    "decode_errors": errors,
-                    "seconds": round3(baseline_s),
-                    "messages_per_sec": baseline_rate.round(),
-                },
+                "order_latency_ns": LATENCY_NS,
+                "session_generated": generate_pass.to_json(),
+                "baseline_journal_read_decode": raw_floor.to_json(),
                 "backtest_raw": {
-                    "messages": outcome.stats.messages,
-                    "seconds": round3(backtest_s),
-                    "messages_per_sec": raw_rate.round(),
-                    "orders": summary.orders.new + summary.orders.replace + summary.orders.cancel,
-                    "fills": summary.fills,
+                    "pass": raw_pass.to_json(),
+                    "fills": fills(&raw_outcome),
+                    "over_baseline": round3(raw_pass.rate() / raw_floor.rate().max(1e-9)),
                 },
-                "backtest_over_baseline": round3(raw_rate / baseline_rate.max(1e-9)),
+                "baseline_journal_records_read": records_floor.to_json(),
+                "backtest_decoded": {
+                    "pass": decoded_pass.to_json(),
+                    "fills": fills(&decoded_outcome),
+                    "over_baseline": round3(decoded_pass.rate() / records_floor.rate().max(1e-9)),
+                },
+                "hftbacktest": hft_json,
             })
         );
     }
     Ok(())
+}
+
+/// Runs `scripts/hftbacktest-maker.py --timing` over `data`: its JSON report, or why not.
+fn run_hftbacktest(
+    python: &str,
+    data: &Path,
+    config: &Path,
+    instrument: &levibot_backtest::export::ExportedInstrument,
+) -> std::result::Result<Value, String> {
+    let script = testdata_dir().join("../../scripts/hftbacktest-maker.py");
+    let latency = LATENCY_NS.to_string();
+    let output = Command::new(python)
+        .arg(&script)
+        .arg("--timing")
+        .arg("--data")
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .args(["--symbol", &instrument.symbol])
+        .args(["--tick-size", &instrument.tick_size])
+        .args(["--lot-size", &instrument.lot_size])
+        .args(["--tick-units", &instrument.tick_units.to_string()])
+        .args(["--lot-units", &instrument.lot_units.to_string()])
+        .args(["--price-unit", &instrument.price_unit])
+        .args(["--qty-unit", &instrument.qty_unit])
+        .args(["--entry-latency-ns", &latency])
+        .args(["--response-latency-ns", &latency])
+        .args(["--queue", "risk_averse", "--exchange", "no_partial_fill"])
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("").to_owned();
+        return Err(format!(
+            "{} failed ({}): {last} (scripts/install-test-deps installs hftbacktest)",
+            script.display(),
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).map_err(|e| format!("its output is not JSON ({e}): {last}"))
 }

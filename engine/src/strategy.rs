@@ -295,6 +295,13 @@ impl<P: Copy> ParamsSender<P> {
 }
 
 impl<P: Copy> ParamsReceiver<P> {
+    /// Whether an update is pending: a cheap check before [`latest`](Self::latest), whose
+    /// value may be large (risk limits are tens of kilobytes).
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        !self.consumer.is_empty()
+    }
+
     /// The newest pending update, if any (older pending ones are superseded).
     #[inline]
     pub fn latest(&mut self) -> Option<P> {

@@ -236,6 +236,25 @@ impl SegmentMap {
         }
     }
 
+    /// Asks the CPU to bring the cache line at `offset` in, if it lies below `tail` (bytes a
+    /// writer has claimed: see `slot_below_tail`). A reader's read-ahead: frames are read in
+    /// order, and each first touch of a line is otherwise a wait on memory (measured: a
+    /// backtest replaying a journal spent a fifth of its time there). A hint: it reads nothing
+    /// and never faults.
+    #[inline]
+    pub fn prefetch(&self, offset: usize, tail: usize) {
+        if offset >= tail.min(self.size()) {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `offset` is inside the mapping (checked above); a prefetch dereferences
+        // nothing and cannot fault.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(self.base.add(offset).cast::<i8>());
+        }
+    }
+
     /// The payload of the committed frame at `offset` whose header says `payload_len`.
     #[inline]
     pub fn payload(&self, offset: usize, payload_len: usize) -> &[u8] {

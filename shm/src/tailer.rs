@@ -65,9 +65,16 @@ pub struct Tailer {
     offset: usize,
     /// The segment's claim counter as last loaded (see `SegmentMap::slot_below_tail`).
     tail_seen: usize,
+    /// Where read-ahead hints have reached in the segment (see `SegmentMap::prefetch`).
+    prefetched: usize,
     epoch: u64,
     idle_polls: u32,
 }
+
+/// How far ahead of the frame being read the tailer asks for cache lines, bytes.
+const READ_AHEAD: usize = 4096;
+/// A cache line.
+const LINE: usize = 64;
 
 impl std::fmt::Debug for Tailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -146,6 +153,7 @@ impl Tailer {
             segment,
             offset: HEADER_LEN,
             tail_seen: 0,
+            prefetched: 0,
             idle_polls: 0,
         })
     }
@@ -208,6 +216,12 @@ impl Tailer {
                     });
                     self.offset += aligned;
                     polled.frames += 1;
+                    self.prefetched = self.prefetched.max(self.offset);
+                    let ahead = (self.offset + READ_AHEAD).min(self.tail_seen);
+                    while self.prefetched < ahead {
+                        self.segment.prefetch(self.prefetched, self.tail_seen);
+                        self.prefetched += LINE;
+                    }
                 }
                 Slot::Padding { aligned } => self.offset += aligned,
                 Slot::Claimed { .. } | Slot::Empty => break,
@@ -276,6 +290,7 @@ impl Tailer {
         self.inode = inode_of(file);
         self.offset = HEADER_LEN;
         self.tail_seen = 0;
+        self.prefetched = 0;
         Ok(self.note_epoch(new_epoch, new_journal))
     }
 
