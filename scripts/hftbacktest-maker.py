@@ -21,6 +21,28 @@ like the venue's replace loses the queue place for a new price); a side without 
 cancelled. A one-sided or empty book leaves the quotes as they are. The strategy acts after each
 market-data event, as the engine does (hftbacktest hands it every event at one timestamp at once).
 
+A refused request is not sent again at the same price until something changes (maker.rs's
+`refused_px`): the target moves, or another report (an ack, a fill, a cancel, of either side:
+anything but a refusal) arrives after the refusal. A refused new order leaves the side without an
+order; a refused replace leaves the original working. The refusals this setup meets: our risk
+stage's self-trade check (carried over in `run`), and a `modify` of an order that filled while the
+modify was on its way (hftbacktest rejects it, as our venue refuses the replace: `unknown_order`).
+hftbacktest 2.4.4's local side never gives an order the status REJECTED (a rejected modify or
+cancel only sets `req` back to NONE; a rejected new order becomes EXPIRED), and that rejection
+comes after the fill, for an order already gone. So the script keeps the side pending, as the
+engine does, until the modify's round trip (entry plus response latency, both constant) is over;
+then the side has no order and the modify's price is refused. A report arrives at its order's
+`exch_timestamp` plus the response latency (a rejection leaves `exch_timestamp` alone), so that a
+report that came before a refusal does not lift it.
+
+With --timing (for benchmarks), the event file is loaded with numpy (timed: `load_seconds`), the
+same backtest first runs on its first 10,000 events so that numba compiles hftbacktest's bindings
+(not timed), then each run's backtest loop (from the first event to the end of the final drain;
+not building the backtest, not the summary) is timed with `time.perf_counter`: each JSON line
+gains `events` (rows of the event array), `seconds`, `events_per_sec`, `load_seconds` and
+`hftbacktest_version`. Without --timing the output is unchanged (backtest/tests/hftbacktest.rs
+compares it).
+
 Installed with numpy by scripts/install-test-deps (hftbacktest==2.4.4).
 """
 
@@ -28,6 +50,7 @@ import argparse
 import json
 import math
 import sys
+import time
 
 import numpy as np
 
@@ -58,6 +81,10 @@ def parse_args():
     p.add_argument("--fees", action="append", metavar="MAKER_BPS:TAKER_BPS",
                    help="fees in basis points of the notional (negative: a rebate); repeated: one "
                    "run (one JSON line) each, in one process [default: 0:0]")
+    p.add_argument("--timing", action="store_true",
+                   help="for benchmarks: compile on a prefix of the data first, then time the "
+                   "backtest loop and the data loading and add them (and the event count and "
+                   "hftbacktest's version) to each JSON line")
     args = p.parse_args()
     maker = {}
     if args.config:
@@ -80,12 +107,14 @@ def parse_args():
     return args
 
 
-def build(args, maker_fee_bps, taker_fee_bps):
+def build(args, data, maker_fee_bps, taker_fee_bps):
+    """`data`: the event file's path, or its event array (which must outlive the backtest:
+    hftbacktest reads it in place)."""
     from hftbacktest import BacktestAsset, HashMapMarketDepthBacktest
 
     asset = (
         BacktestAsset()
-        .data([args.data])
+        .data([data])
         .linear_asset(1.0)
         .constant_order_latency(args.entry_latency_ns, args.response_latency_ns)
         .trading_value_fee_model(maker_fee_bps / 1e4, taker_fee_bps / 1e4)
@@ -128,6 +157,15 @@ class Quote:
         self.order_id = None
         self.px = 0  # price units
         self.pending = False
+        # While a modify is pending: the local time it was sent.
+        self.modify_ts = None
+        # A modify whose order filled on its way: when hftbacktest's rejection of it arrives
+        # (the side is pending until then, with no order).
+        self.reject_at = None
+        # The price the last request on this side was refused at (maker.rs's `refused_px`),
+        # and when the refusal came: a report that arrives later lifts it.
+        self.refused_px = None
+        self.refused_at = 0
 
 
 def floor_px(px, tick):
@@ -143,17 +181,52 @@ def trunc(x):
     return int(x)
 
 
+# --timing: the events of the untimed run that has numba compile hftbacktest's bindings.
+WARMUP_EVENTS = 10_000
+
+
+def load_events(path):
+    """The event array of an .npz (its `data`, as hftbacktest reads it) or an .npy."""
+    loaded = np.load(path)
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            return np.ascontiguousarray(loaded["data"])
+    return np.ascontiguousarray(loaded)
+
+
 def main():
     args = parse_args()
+    data = args.data
+    if args.timing:
+        from importlib.metadata import version
+
+        start = time.perf_counter()
+        data = load_events(args.data)
+        load_seconds = time.perf_counter() - start
+        # Not timed: numba compiles the bindings the loop calls on their first call.
+        warmup = np.ascontiguousarray(data[:WARMUP_EVENTS])
+        run(args, warmup, 0.0, 0.0, warmup=True)
+        del warmup
     failed = False
     for fees in args.fees or ["0:0"]:
         maker_fee_bps, taker_fee_bps = (float(x) for x in fees.split(":"))
-        failed |= run(args, maker_fee_bps, taker_fee_bps)
+        out, seconds = run(args, data, maker_fee_bps, taker_fee_bps)
+        if args.timing:
+            out["events"] = len(data)
+            out["seconds"] = seconds
+            out["events_per_sec"] = len(data) / seconds if seconds > 0 else None
+            out["load_seconds"] = load_seconds
+            out["hftbacktest_version"] = version("hftbacktest")
+        print(json.dumps(out), flush=True)
+        failed |= out["error"] is not None
     return 1 if failed else 0
 
 
-def run(args, maker_fee_bps, taker_fee_bps):
-    hbt = build(args, maker_fee_bps, taker_fee_bps)
+def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
+    """One backtest over `data` (a path or an event array): the summary, and the seconds its
+    loop took (from the first event to the end of the drain). `warmup`: also calls the bindings
+    the loop may not have called (numba compiles each on its first call)."""
+    hbt = build(args, data, maker_fee_bps, taker_fee_bps)
     tick = args.tick_units
     lot = args.lot_units
     half_spread = args.half_spread_ticks * tick
@@ -173,14 +246,29 @@ def run(args, maker_fee_bps, taker_fee_bps):
     # view: sent, and no final report received. {order_id: set of prices}, per side.
     open_px = {1: {}, -1: {}}
 
+    # Each open order's `exch_timestamp` when last looked at: it changes with every response
+    # hftbacktest applies to the order (an ack, a fill, a cancel), never with a rejection.
+    answered = {}
+
     def refresh_open():
+        """Risk's open orders, from the responses received; returns when the last report
+        among them arrived (-1: none since the last call)."""
+        reported = -1
         for side_orders in open_px.values():
             for oid in list(side_orders):
                 order = hbt.orders(0).get(oid)
+                if order is not None and order.exch_timestamp != answered.get(oid, 0):
+                    answered[oid] = order.exch_timestamp
+                    reported = max(reported, order.exch_timestamp + args.response_latency_ns)
                 if order is None or order.status in (FILLED, CANCELED, EXPIRED):
                     del side_orders[oid]
+                    answered.pop(oid, None)
                 elif order.req == NONE:
                     side_orders[oid] = {order.price_tick * tick}
+        return reported
+
+    def refuse(q, px, at):
+        q.refused_px, q.refused_at = px, at
 
     def self_trade(side, px):
         other = [p for prices in open_px[-side].values() for p in prices]
@@ -194,29 +282,48 @@ def run(args, maker_fee_bps, taker_fee_bps):
 
     def settle(q):
         """The quote after the responses received: pending until its request is answered;
-        gone once filled, cancelled or expired."""
-        if q.order_id is None:
-            return
-        order = hbt.orders(0).get(q.order_id)
-        if order is None:
+        gone once filled, cancelled or expired. A modify that found its order filled is
+        answered by a rejection one round trip after it was sent: then the side has no order
+        and the modify's price is refused."""
+        if q.reject_at is None:
+            if q.order_id is None:
+                return
+            order = hbt.orders(0).get(q.order_id)
+            if order is None:
+                q.__init__()
+                return
+            if order.req != NONE:
+                q.pending = True
+                return
+            gone = order.status in (FILLED, CANCELED, EXPIRED)
+            if not (gone and q.modify_ts is not None and order.price_tick * tick != q.px):
+                q.pending = False
+                q.modify_ts = None
+                if gone:
+                    q.__init__()
+                else:
+                    q.px = order.price_tick * tick
+                return
+            # Gone at its old price: the modify is still on its way, to be rejected.
+            q.order_id = None
+            q.reject_at = q.modify_ts + args.entry_latency_ns + args.response_latency_ns
+        if hbt.current_timestamp >= q.reject_at:
+            px, at = q.px, q.reject_at
             q.__init__()
-            return
-        if order.req != NONE:
-            q.pending = True
-            return
-        q.pending = False
-        if order.status in (FILLED, CANCELED, EXPIRED):
-            q.__init__()
-        else:
-            q.px = order.price_tick * tick
+            refuse(q, px, at)
 
     def steer(q, side, target):
         nonlocal next_id
         if q.pending:
             return 0
+        if q.refused_px is not None and q.refused_px == target:
+            return 0
+        q.refused_px = None
         if q.order_id is None and target is not None:
             if self_trade(side, target):
+                # Refused: the side has no order.
                 counts["risk_self_trade"] += 1
+                refuse(q, target, hbt.current_timestamp)
                 return 0
             oid = next_id
             next_id += 1
@@ -233,12 +340,13 @@ def run(args, maker_fee_bps, taker_fee_bps):
             if self_trade(side, target):
                 # Refused: the quote stays as it was.
                 counts["risk_self_trade"] += 1
+                refuse(q, target, hbt.current_timestamp)
                 return 0
             open_px[side].setdefault(q.order_id, set()).add(target)
             rc = hbt.modify(0, q.order_id, target / tick * args.tick_size, quote_lots_decimal,
                             False)
             counts["replace"] += 1
-            q.px, q.pending = target, True
+            q.px, q.pending, q.modify_ts = target, True, hbt.current_timestamp
             return rc
         if q.order_id is not None and target is None:
             rc = hbt.cancel(0, q.order_id, False)
@@ -247,6 +355,7 @@ def run(args, maker_fee_bps, taker_fee_bps):
             return rc
         return 0
 
+    start = time.perf_counter()
     while True:
         rc = hbt.wait_next_feed(False, 1 << 60)
         if rc == 1:
@@ -257,7 +366,11 @@ def run(args, maker_fee_bps, taker_fee_bps):
         counts["feed_steps"] += 1
         settle(bid)
         settle(ask)
-        refresh_open()
+        reported = refresh_open()
+        for q in (bid, ask):
+            # A report that came after the refusal: what is working changed.
+            if q.refused_px is not None and reported > q.refused_at:
+                q.refused_px = None
         depth = hbt.depth(0)
         bb, ba = depth.best_bid_tick, depth.best_ask_tick
         bq, aq = depth.best_bid_qty, depth.best_ask_qty
@@ -287,6 +400,11 @@ def run(args, maker_fee_bps, taker_fee_bps):
     # Responses still in flight arrive (the engine's run drains for 10 s likewise).
     if error is None:
         hbt.elapse(10_000_000_000)
+    seconds = time.perf_counter() - start
+    if warmup:
+        # Requests the prefix may not have made, for an order id never used: refused, compiled.
+        hbt.modify(0, 0, 0.0, 0.0, False)
+        hbt.cancel(0, 0, False)
     sv = hbt.state_values(0)
     depth = hbt.depth(0)
     mid = (depth.best_bid + depth.best_ask) / 2.0
@@ -311,8 +429,7 @@ def run(args, maker_fee_bps, taker_fee_bps):
         "error": error,
     }
     hbt.close()
-    print(json.dumps(out), flush=True)
-    return error is not None
+    return out, seconds
 
 
 if __name__ == "__main__":
