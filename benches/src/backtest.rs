@@ -89,10 +89,29 @@ impl Pass {
     }
 }
 
-fn config() -> Result<(DaemonConfig, PathBuf)> {
-    let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+/// The committed maker config, with its fill-rate throttle opened wide: at 100 fills a second
+/// it halts the maker within the first second of this busy market, and the bench is about a
+/// maker that trades all along (as hftbacktest's, which has no risk stage, does). Written
+/// next to the work files, for hftbacktest's script to read the same parameters.
+fn config(work: &Path) -> Result<(DaemonConfig, PathBuf)> {
+    let committed = testdata_dir().join("../backtest/maker-nknusdt.toml");
+    let text = std::fs::read_to_string(&committed)
+        .with_context(|| format!("reading {}", committed.display()))?;
+    let throttle = "fill_rate = { count_max = 100, window_ms = 1000 }";
+    if !text.contains(throttle) {
+        bail!("{}: no `{throttle}` to open", committed.display());
+    }
+    let text = text
+        .replace(throttle, "fill_rate = { count_max = 1000, window_ms = 1 }")
+        .replace(
+            "exchange_info = \"../binance-spot-synthetic/BINANCE.0\"",
+            &format!(
+                "exchange_info = \"{}\"",
+                testdata_dir().join("BINANCE.0").display()
+            ),
+        );
+    let path = work.join("maker-nknusdt-bench.toml");
+    std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
     let options = ParseOptions {
         resolve_hosts: false,
         files_under: None,
@@ -132,22 +151,6 @@ fn timed_backtest(
 pub fn run(args: &BacktestArgs) -> Result<()> {
     let machine = MachineInfo::detect();
     eprintln!("{}", machine.summary_line());
-    let (config, config_path) = config()?;
-    let symbols: Vec<String> = config
-        .instruments
-        .iter()
-        .map(|i| i.symbol.to_string())
-        .collect();
-    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-    let with_mids: Vec<_> = config
-        .instruments
-        .iter()
-        .map(|i| {
-            let mid = levibot_sim::synth::mid_ticks(i.symbol.as_str()).unwrap_or(10_000);
-            (i, mid)
-        })
-        .collect();
-
     let temp = match &args.work_dir {
         Some(_) => None,
         None => Some(
@@ -166,6 +169,23 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         (None, None) => unreachable!("a temporary directory when none is given"),
     };
     let session = work.join("session");
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let (config, config_path) = config(&work)?;
+    let symbols: Vec<String> = config
+        .instruments
+        .iter()
+        .map(|i| i.symbol.to_string())
+        .collect();
+    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let with_mids: Vec<_> = config
+        .instruments
+        .iter()
+        .map(|i| {
+            let mid = levibot_sim::synth::mid_ticks(i.symbol.as_str()).unwrap_or(10_000);
+            (i, mid)
+        })
+        .collect();
+
 
     eprintln!(
         "levibot-bench backtest: the session, {} messages generated and backtested, journal in {}",
