@@ -186,7 +186,6 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         })
         .collect();
 
-
     eprintln!(
         "levibot-bench backtest: the session, {} messages generated and backtested, journal in {}",
         args.messages,
@@ -303,11 +302,23 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         LATENCY_NS / 1000,
         machine.summary_line()
     );
-    line("session: generated (formatted) and backtested", &generate_pass);
-    line("raw bytes: journal read + decode only (baseline)", &raw_floor);
+    line(
+        "session: generated (formatted) and backtested",
+        &generate_pass,
+    );
+    line(
+        "raw bytes: journal read + decode only (baseline)",
+        &raw_floor,
+    );
     line("raw bytes: levibot-backtest --journal", &raw_pass);
-    line("decoded: journal records read only (baseline)", &records_floor);
-    line("decoded: levibot-backtest --journal --decoded", &decoded_pass);
+    line(
+        "decoded: journal records read only (baseline)",
+        &records_floor,
+    );
+    line(
+        "decoded: levibot-backtest --journal --decoded",
+        &decoded_pass,
+    );
     let fills = |o: &Outcome| o.summary.fills;
     println!(
         "  fills: raw {} / decoded {}; orders {} new, {} replace, {} cancel",

@@ -639,7 +639,11 @@ pub(crate) fn open_segment_file(file: &SegmentFile) -> Result<SegmentMap> {
     if file.compressed {
         SegmentMap::open_compressed(&file.path)
     } else {
-        SegmentMap::open_read_only(&file.path)
+        // A later segment: this one's writers have moved on.
+        let later = |name: String| file.path.with_file_name(name).exists();
+        let done =
+            later(segment_file_name(file.index + 1)) || later(compressed_file_name(file.index + 1));
+        SegmentMap::open_read_only(&file.path, done)
     }
 }
 

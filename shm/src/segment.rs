@@ -284,14 +284,24 @@ impl SegmentMap {
         }
     }
 
-    /// Opens a segment file read-only, checking its header and size.
-    pub fn open_read_only(path: &Path) -> Result<SegmentMap> {
+    /// Opens a segment file read-only, checking its header and size. Maps every page at once
+    /// if `done` (its writers have moved on to a later segment) or it is sealed: one call
+    /// instead of a page fault every few pages read (measured: a tenth of a journal replay's
+    /// time). Such a segment is whole, its pages reserved by its writer; mapping is best
+    /// effort (a page that cannot be mapped now faults when read, as without). A live segment
+    /// is not mapped ahead: a reader must not fault in pages no writer has touched (see
+    /// `slot_below_tail`).
+    pub fn open_read_only(path: &Path, done: bool) -> Result<SegmentMap> {
         let file = File::open(path).map_err(|e| ShmError::io(path, "open", e))?;
         let info = read_and_check_header(path, &file)?;
+        let mut options = MmapOptions::new();
+        options.len(info.size);
+        if done || info.sealed {
+            options.populate();
+        }
         // SAFETY: a shared read-only mapping of a file whose size matches the header; the writer
         // never truncates a segment (see ARCHITECTURE.md), so every access stays in bounds.
-        let map = unsafe { MmapOptions::new().len(info.size).map(&file) }
-            .map_err(|e| ShmError::io(path, "mmap", e))?;
+        let map = unsafe { options.map(&file) }.map_err(|e| ShmError::io(path, "mmap", e))?;
         let base = map.as_ptr() as *mut u8;
         Ok(SegmentMap {
             path: path.to_owned(),

@@ -10,27 +10,13 @@
 
 use std::path::{Path, PathBuf};
 
-use levibot_shm::RecordType;
 use levibot_shm::codes::writer_id;
 use levibot_shm::records::{
-    AggTrade, BookTicker, DaemonEvent, DepthDiff, InstrumentDef, RawMessageHeader, Record, Trade,
-    daemon_event, record_type,
+    DaemonEvent, InstrumentDef, RawMessageHeader, Record, daemon_event, record_type,
 };
 use levibot_shm::{ShmError, StartAt, Tailer};
 
 use super::{InputError, InputEvent, InputKind, InputSource, TradingChange, decoded};
-
-/// The receive stamp a decoded market record carries.
-fn decoded_recv_tsc(kind: RecordType, payload: &[u8]) -> u64 {
-    match kind {
-        record_type::BOOK_TICKER => BookTicker::from_bytes(payload).map(|r| r.recv_tsc),
-        record_type::DEPTH_DIFF => DepthDiff::from_bytes(payload).map(|r| r.recv_tsc),
-        record_type::TRADE => Trade::from_bytes(payload).map(|r| r.recv_tsc),
-        record_type::AGG_TRADE => AggTrade::from_bytes(payload).map(|r| r.recv_tsc),
-        _ => None,
-    }
-    .unwrap_or(0)
-}
 
 /// Frames one `next_event` reads at most while looking for a market message (a bound on the
 /// work of a call; the next call goes on).
@@ -175,12 +161,7 @@ impl InputSource for JournalSource {
                         };
                         // A depth update's chunks come one after another: gathered, the
                         // message is whole at its last.
-                        let (chunk, chunk_count) = match DepthDiff::from_bytes(frame.payload) {
-                            Some(d) if market == record_type::DEPTH_DIFF => {
-                                (d.chunk, d.chunk_count.max(1))
-                            }
-                            _ => (0, 1),
-                        };
+                        let (chunk, chunk_count) = decoded::chunk_of(market, frame.payload);
                         if chunk == 0 || *kind != InputKind::Decoded(market) {
                             bytes.clear();
                         }
@@ -188,7 +169,7 @@ impl InputSource for JournalSource {
                         bytes.extend_from_slice(frame.payload);
                         decoded::set_instrument_id(market, &mut bytes[start..], run_id);
                         *kind = InputKind::Decoded(market);
-                        *recv_tsc = decoded_recv_tsc(market, frame.payload);
+                        *recv_tsc = decoded::recv_tsc(market, frame.payload).unwrap_or(0);
                         found = chunk + 1 >= chunk_count;
                     }
                     record_type::RAW_MESSAGE if frame.writer_id == writer_id::FEED => {
