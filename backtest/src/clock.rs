@@ -54,6 +54,11 @@ impl VirtualClock {
         }
     }
 
+    /// The time of tick `tick`, ns since the Unix epoch.
+    pub fn unix_ns_of(&self, tick: u64) -> u64 {
+        self.origin_unix_ns.saturating_add(tick)
+    }
+
     /// Ticks to time: tick 0 at the origin, one tick per ns.
     pub fn calibration(&self) -> TscCalibration {
         TscCalibration {

@@ -22,6 +22,7 @@ use levibot_backtest::results::ResultsConfig;
 use levibot_backtest::session::backtest;
 use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
 use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
+use levibot_backtest::venue::ComputeTime;
 use levibot_daemon::config::{ParseOptions, parse_with};
 
 #[derive(Parser)]
@@ -91,6 +92,11 @@ struct RunArgs {
     /// only past them.
     #[arg(long, requires = "order_latency_from")]
     order_latency_in_order: bool,
+    /// What the engine's own work costs: `off` (requests leave at the time of the event
+    /// that caused them), µs after it, or `measured` (as long as the engine took in this run,
+    /// on this machine: the run is then not repeatable).
+    #[arg(long, default_value = "off")]
+    compute_time: ComputeTime,
     /// Report latency, venue to us, µs (default: the order-entry latency).
     #[arg(long)]
     response_latency_us: Option<u64>,
@@ -163,6 +169,7 @@ fn sim_settings(args: &RunArgs) -> Result<SimSettings> {
         self_trade: args.self_trade,
         seed: args.seed,
         order_latency_in_order: args.order_latency_in_order,
+        compute_time: args.compute_time,
         order_round_trips: match &args.order_latency_from {
             None => None,
             Some(dir) => {

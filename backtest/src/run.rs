@@ -8,9 +8,11 @@
 //! ```
 //!
 //! The clock moves to the earliest pending event; at one time the venue's events come first
-//! (market, then requests), then the engine's (reports, then market data). After each engine
+//! (market, then requests), then the engine's (reports, then market data, then the strategies'
+//! timer, when a strategy uses it). After each engine
 //! event the pipeline's agents run in turn (`Pipeline::run_rounds`) until none has work: the
-//! fused layout's duty cycle, with no time passing (compute time is not charged). Venue time
+//! fused layout's duty cycle, with no time passing (what they send may leave later: see
+//! `ComputeTime`). Venue time
 //! is the receive time minus the feed latency (constant), so it never runs ahead of what the
 //! input has already been read up to: the loop reads one message ahead.
 
@@ -42,7 +44,7 @@ use crate::exchange::{Exchange, ExchangeConfig};
 use crate::input::{InputKind, InputSource, TradingChange, decoded};
 use crate::latency::{LatencyModel, RoundTrips};
 use crate::results::ResultEvent;
-use crate::venue::{BacktestVenue, OrderLatency};
+use crate::venue::{BacktestVenue, ComputeTime, OrderLatency};
 
 /// Counter slots of a backtest's counters file (the daemon's size).
 pub const COUNTERS_CAPACITY: usize = 1024;
@@ -107,6 +109,8 @@ pub struct RunConfig {
     pub seed: u64,
     /// Bytes per journal segment (a power of two).
     pub segment_size: usize,
+    /// What the engine's own work costs on the virtual clock.
+    pub compute_time: ComputeTime,
 }
 
 impl Default for RunConfig {
@@ -124,6 +128,7 @@ impl Default for RunConfig {
             },
             seed: 1,
             segment_size: 16 << 20,
+            compute_time: ComputeTime::Off,
         }
     }
 }
@@ -294,7 +299,8 @@ fn run_with<S: Strategy + 'static>(
             rng: fastrand::Rng::with_seed(run_config.seed),
         },
     };
-    let venue = BacktestVenue::new(encoder, exchange, clock.clone(), latency);
+    let venue = BacktestVenue::new(encoder, exchange, clock.clone(), latency)
+        .with_compute_time(run_config.compute_time);
     let traded = strategies
         .into_iter()
         .enumerate()
@@ -400,14 +406,20 @@ fn run_with<S: Strategy + 'static>(
                 }
             }
         }
-        let venue = pipeline.gateway.stage_mut().venue_mut();
         let next_market = at_venue_next.peek().map(|Reverse((v, _))| *v);
         let next_delivery = queue.front().filter(|p| p.at_venue).map(|p| p.recv_ns);
+        // The strategies' timer, if they use it: the clock stops there too.
+        let next_timer = pipeline
+            .strategy
+            .next_timer_tsc()
+            .map(|tick| clock.unix_ns_of(tick));
+        let venue = pipeline.gateway.stage_mut().venue_mut();
         let times = [
             next_market,
             venue.next_arrival_ns(),
             venue.next_report_ns(),
             next_delivery,
+            next_timer,
         ];
         let Some(t) = times.iter().flatten().copied().min() else {
             break;
@@ -469,6 +481,7 @@ fn run_with<S: Strategy + 'static>(
                     source.taken = false;
                 }
             }
+            pipeline.gateway.stage_mut().venue_mut().begin_engine_work();
             while pipeline.run_rounds(1) > 0 {}
         }
         let venue = pipeline.gateway.stage_mut().venue_mut();
@@ -595,4 +608,146 @@ fn venue_time(
         stats.feed_gaps_cut += 1;
     }
     said.clamp(earliest, p.recv_ns)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use levibot_daemon::config::{ParseOptions, parse_with};
+    use levibot_engine::pipeline::agents::STRATEGY_TIMER_INTERVAL_NS;
+    use levibot_engine::strategy::{MarketView, OrderSink};
+    use levibot_gateway::capture::testdata_dir;
+    use levibot_shm::records::ExecutionReport;
+
+    use super::*;
+    use crate::input::synthetic::SyntheticInput;
+
+    /// Writes down when its timer ran.
+    struct Ticking {
+        uses_timer: bool,
+        ran_at: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Strategy for Ticking {
+        type Params = ();
+        fn name(&self) -> &str {
+            "ticking"
+        }
+        fn on_market(&mut self, _view: &MarketView<'_>, _out: &mut OrderSink) {}
+        fn on_execution(&mut self, _report: &ExecutionReport, _out: &mut OrderSink) {}
+        fn on_timer(&mut self, now_ns: u64, _out: &mut OrderSink) {
+            self.ran_at.lock().unwrap().push(now_ns);
+        }
+        fn uses_timer(&self) -> bool {
+            self.uses_timer
+        }
+        fn params(&self) {}
+        fn set_params(&mut self, _params: ()) {}
+    }
+
+    fn maker_config() -> DaemonConfig {
+        let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let options = ParseOptions {
+            resolve_hosts: false,
+            files_under: None,
+        };
+        parse_with(&text, &path, &options).unwrap()
+    }
+
+    /// When the timer of a `Ticking` strategy ran, over 5 messages 7 ms apart.
+    fn timer_times(uses_timer: bool) -> Vec<u64> {
+        let config = maker_config();
+        let instrument = config.instruments.get(0).unwrap();
+        let start = 1_700_000_000_000_000_000;
+        let mut input = SyntheticInput::new(&[(instrument, 3500)], 5, 7, start, 7_000_000).unwrap();
+        let ran_at = Arc::new(Mutex::new(Vec::new()));
+        let strategy = Ticking {
+            uses_timer,
+            ran_at: ran_at.clone(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        run_with(
+            &config,
+            vec![strategy],
+            &mut input,
+            &dir.path().join("journal"),
+            &RunConfig::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let times = ran_at.lock().unwrap().clone();
+        times
+            .into_iter()
+            .filter(|t| (start..=start + 35_000_000).contains(t))
+            .collect()
+    }
+
+    #[test]
+    fn a_strategy_that_uses_its_timer_is_woken_every_interval_between_events() {
+        let woken = timer_times(true);
+        // 35 ms of market: a wake every 1 ms, none skipped for want of an event.
+        assert!(woken.len() >= 34, "{woken:?}");
+        for pair in woken.windows(2) {
+            assert_eq!(pair[1] - pair[0], STRATEGY_TIMER_INTERVAL_NS, "{woken:?}");
+        }
+        // Without it, the clock stops only at events (5 messages, a snapshot, no more).
+        let at_events = timer_times(false);
+        assert!(at_events.len() <= 6, "{at_events:?}");
+    }
+
+    /// The maker's requests on 2,000 synthetic messages: when each left, when it was answered.
+    fn requests_with(compute_time: ComputeTime) -> Vec<(u64, u64)> {
+        let config = maker_config();
+        let instrument = config.instruments.get(0).unwrap();
+        let mut input = SyntheticInput::new(
+            &[(instrument, 3500)],
+            2000,
+            11,
+            1_700_000_000_000_000_000,
+            100_000,
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut sent = Vec::new();
+        let run_config = RunConfig {
+            compute_time,
+            ..RunConfig::default()
+        };
+        run(
+            &config,
+            &mut input,
+            &dir.path().join("journal"),
+            &run_config,
+            &mut |e| {
+                if let ResultEvent::Latency(l) = e {
+                    sent.push((l.sent_ns, l.answered_ns));
+                }
+            },
+        )
+        .unwrap();
+        sent
+    }
+
+    #[test]
+    fn compute_time_delays_what_the_engine_sends_by_its_charge() {
+        let free = requests_with(ComputeTime::Off);
+        let charged = requests_with(ComputeTime::Constant(300_000));
+        assert!(free.len() > 10, "{} requests", free.len());
+        // The first decisions see the same market: each leaves 300 µs later, and is answered
+        // after the same round trip (100 µs each way by default).
+        let (free_sent, free_answered) = free[0];
+        assert_eq!(charged[0], (free_sent + 300_000, free_answered + 300_000));
+        assert_eq!(free_answered - free_sent, 200_000);
+        // Measured: later than free, by what this machine took (generously bounded).
+        let measured = requests_with(ComputeTime::Measured);
+        assert!(
+            measured[0].0 > free_sent,
+            "{:?} vs {free_sent}",
+            measured[0]
+        );
+        assert!(measured[0].0 < free_sent + 1_000_000_000);
+        assert_eq!(measured[0].1 - measured[0].0, 200_000);
+    }
 }

@@ -23,6 +23,51 @@ pub struct OrderLatency {
     pub response_ns: u64,
 }
 
+/// What the engine's own work costs on the virtual clock (`--compute-time`): how long after
+/// the event that caused it a request leaves. The engine's clock itself does not move for it:
+/// the next event is still seen at its own time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ComputeTime {
+    /// Free: a request leaves at the time of the event that caused it.
+    #[default]
+    Off,
+    /// This long after, ns.
+    Constant(u64),
+    /// As long after as the engine took to make it in this run, on this machine's clock
+    /// (decoding, books, strategy, risk and encoding, from the event's hand-over to the
+    /// order's flush). A run is then not repeatable.
+    Measured,
+}
+
+impl std::str::FromStr for ComputeTime {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(ComputeTime::Off),
+            "measured" => Ok(ComputeTime::Measured),
+            us => match us.parse::<f64>() {
+                Ok(us) if us.is_finite() && (0.0..=1e9).contains(&us) => {
+                    Ok(ComputeTime::Constant((us * 1000.0).round() as u64))
+                }
+                _ => Err(format!(
+                    "compute time {s}: `off`, `measured`, or µs (a number, at least 0)"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ComputeTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ComputeTime::Off => f.write_str("off"),
+            ComputeTime::Measured => f.write_str("measured"),
+            ComputeTime::Constant(ns) => write!(f, "{}", *ns as f64 / 1000.0),
+        }
+    }
+}
+
 /// Orders encoded and not flushed at most (the gateway flushes after each order).
 const UNSENT_MAX: usize = 1 << 10;
 
@@ -49,6 +94,9 @@ pub struct BacktestVenue {
     reports: VecDeque<(u64, ExecutionReport)>,
     /// What the results get from the order path (latencies), besides the exchange's.
     pub results: Vec<ResultEvent>,
+    compute: ComputeTime,
+    /// With [`ComputeTime::Measured`]: when the engine was handed the event it works on.
+    work_started: Option<std::time::Instant>,
 }
 
 impl BacktestVenue {
@@ -67,6 +115,36 @@ impl BacktestVenue {
             in_flight: VecDeque::new(),
             reports: VecDeque::new(),
             results: Vec::new(),
+            compute: ComputeTime::Off,
+            work_started: None,
+        }
+    }
+
+    /// Charges the engine's compute time to what it sends ([`ComputeTime`]).
+    pub fn with_compute_time(mut self, compute: ComputeTime) -> BacktestVenue {
+        self.compute = compute;
+        self
+    }
+
+    /// The engine is handed an event now: what it sends until the next is charged from here.
+    pub fn begin_engine_work(&mut self) {
+        if self.compute == ComputeTime::Measured {
+            // The one reading of the machine's clock in a backtest, asked for by
+            // `--compute-time measured` (which says the run is then not repeatable).
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::Instant::now();
+            self.work_started = Some(now);
+        }
+    }
+
+    /// How long after the event what the engine sends now leaves, ns.
+    fn compute_charge_ns(&self) -> u64 {
+        match self.compute {
+            ComputeTime::Off => 0,
+            ComputeTime::Constant(ns) => ns,
+            ComputeTime::Measured => self
+                .work_started
+                .map_or(0, |t| t.elapsed().as_nanos().min(u64::MAX as u128) as u64),
         }
     }
 
@@ -149,7 +227,7 @@ impl Venue for BacktestVenue {
     }
 
     fn flush(&mut self, _now_ns: u64) {
-        let now = self.clock.now_ns();
+        let now = self.clock.now_ns() + self.compute_charge_ns();
         let mut last = self.in_flight.back().map_or(0, |f| f.arrives_ns);
         while let Some(order) = self.orders.pop() {
             let latency = self.latency.request(RequestKind::of(order.kind));

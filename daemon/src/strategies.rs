@@ -74,6 +74,10 @@ impl<S: Strategy> Strategy for PerInstrument<S> {
         self.inner.on_timer(now_ns, out);
     }
 
+    fn uses_timer(&self) -> bool {
+        self.inner.uses_timer()
+    }
+
     fn start_from_position(&mut self, position: i64) {
         self.inner.start_from_position(position);
     }

@@ -254,6 +254,13 @@ pub trait Strategy: Send {
     /// Periodic call (the strategy's own timeouts).
     fn on_timer(&mut self, _now_ns: u64, _out: &mut OrderSink) {}
 
+    /// Whether [`on_timer`](Self::on_timer) does anything. A backtest, whose clock moves only
+    /// to the next event, wakes the strategies at their timer's times only when one of them
+    /// does: override it with `on_timer`.
+    fn uses_timer(&self) -> bool {
+        false
+    }
+
     /// Before the pipeline starts: the position already held in the strategy's instrument
     /// (recovered from the journal after a restart; quantity units, + long). Cold path.
     fn start_from_position(&mut self, _position: i64) {}

@@ -4,10 +4,10 @@
 
 use crate::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
 use crate::run::{FEED_GAP_MAX_NS, FeedLatency, RunConfig};
-use crate::venue::OrderLatency;
+use crate::venue::{ComputeTime, OrderLatency};
 
 /// The settings a sweep may vary, by their sweep names (without `sim.`).
-pub const SIM_KEYS: [&str; 9] = [
+pub const SIM_KEYS: [&str; 10] = [
     "order_latency_us",
     "response_latency_us",
     "feed_latency",
@@ -17,6 +17,7 @@ pub const SIM_KEYS: [&str; 9] = [
     "taker_fee_bps",
     "self_trade",
     "seed",
+    "compute_time",
 ];
 
 /// How a run is simulated, in the flags' units; [`SimSettings::run_config`] is the
@@ -45,6 +46,8 @@ pub struct SimSettings {
     pub order_round_trips: Option<std::sync::Arc<crate::latency::RoundTrips>>,
     /// `--order-latency-in-order`.
     pub order_latency_in_order: bool,
+    /// `--compute-time`.
+    pub compute_time: ComputeTime,
 }
 
 impl Default for SimSettings {
@@ -61,6 +64,7 @@ impl Default for SimSettings {
             seed: 1,
             order_round_trips: None,
             order_latency_in_order: false,
+            compute_time: ComputeTime::Off,
         }
     }
 }
@@ -114,6 +118,7 @@ impl SimSettings {
             "taker_fee_bps" => self.taker_fee_ppm = bps(value)?,
             "self_trade" => self.self_trade = value.parse()?,
             "seed" => self.seed = whole(value)?,
+            "compute_time" => self.compute_time = value.parse()?,
             _ => {
                 return Err(format!(
                     "not a simulation setting; one of: sim.{}",
@@ -149,6 +154,7 @@ impl SimSettings {
             seed: self.seed,
             order_round_trips: self.order_round_trips.clone(),
             order_latency_in_order: self.order_latency_in_order,
+            compute_time: self.compute_time,
             ..RunConfig::default()
         }
     }
@@ -174,6 +180,7 @@ mod tests {
             ("taker_fee_bps", "7.5"),
             ("self_trade", "expire_both"),
             ("seed", "9"),
+            ("compute_time", "2.5"),
         ] {
             s.set(key, value).unwrap();
         }
@@ -186,6 +193,10 @@ mod tests {
         assert_eq!(c.exchange.taker_fee_ppm, 750);
         assert_eq!(c.exchange.self_trade, SelfTradePrevention::ExpireBoth);
         assert_eq!(c.seed, 9);
+        assert_eq!(c.compute_time, ComputeTime::Constant(2_500));
+        s.set("compute_time", "measured").unwrap();
+        assert_eq!(s.run_config().compute_time, ComputeTime::Measured);
+        assert!(s.set("compute_time", "-1").is_err());
         s.set("response_latency_us", "30").unwrap();
         s.set("feed_latency", "recorded").unwrap();
         s.set("feed_gap_max_ms", "5").unwrap();

@@ -168,6 +168,13 @@ impl<S: Strategy, R: Rings> StrategyAgent<S, R> {
     pub fn stage(&self) -> &StrategyStage<S> {
         &self.stage
     }
+
+    /// When the strategies' timer is next due, in the stage clock's ticks, if any strategy
+    /// uses its timer: a clock that jumps from event to event (a backtest's) must stop there
+    /// too, or timers would run only when an event comes.
+    pub fn next_timer_tsc(&self) -> Option<u64> {
+        (self.timer_interval_ticks > 0 && self.stage.uses_timer()).then_some(self.next_timer_tsc)
+    }
 }
 
 impl<S: Strategy, R: Rings> Agent for StrategyAgent<S, R> {

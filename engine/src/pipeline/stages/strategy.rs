@@ -454,6 +454,11 @@ impl<S: Strategy> StrategyStage<S> {
         self.strategies.len()
     }
 
+    /// Whether any strategy's timer does anything ([`Strategy::uses_timer`]).
+    pub fn uses_timer(&self) -> bool {
+        self.strategies.iter().any(Strategy::uses_timer)
+    }
+
     /// The timer of the strategy in `slot`.
     pub fn on_timer(&mut self, slot: usize, mut emit: impl FnMut(ToRisk)) {
         if self.paused {
