@@ -182,7 +182,7 @@ struct Core {
 /// A market message as the venue applies it: decoded once, when it is read (from the venue's
 /// bytes, or from a journal's decoded records), its levels in buffers reused from one message
 /// to the next.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VenueMessage {
     pub event: VenueEvent,
     /// A depth update's or snapshot's bids, then asks (quantity 0 removes a level).

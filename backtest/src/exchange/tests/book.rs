@@ -191,3 +191,61 @@ fn queue_model_and_self_trade_names_round_trip() {
         }
     );
 }
+
+#[test]
+fn a_depth_update_from_its_decoded_records_is_the_update_from_its_bytes() {
+    use levibot_engine::recorder::depth_chunks;
+    use levibot_gateway::binance::DepthUpdate;
+    use levibot_shm::records::{Record, record_type};
+
+    let mut ex = Exchange::new(&instruments(), ExchangeConfig::default()).unwrap();
+    // One chunk (4 levels), and two (40 levels: a record holds 32).
+    for n in [2i64, 20] {
+        let bids: Vec<_> = (0..n).map(|k| (px(3490 - k), 100 + k)).collect();
+        let asks: Vec<_> = (0..n).map(|k| (px(3500 + k), 200 + k)).collect();
+        let json = depth_json(NKN, E_MS, 101, 105, &bids, &asks);
+        let mut from_bytes = VenueMessage::default();
+        ex.decode(InputKind::Stream, None, json.as_bytes(), &mut from_bytes);
+        assert!(
+            matches!(
+                from_bytes.event,
+                VenueEvent::Depth {
+                    first_update_id: 101,
+                    final_update_id: 105,
+                    ..
+                }
+            ),
+            "{:?}",
+            from_bytes.event
+        );
+        assert_eq!(from_bytes.bids.len() as i64, n);
+        let VenueEvent::Depth {
+            instrument_id,
+            event_time_ms,
+            ..
+        } = from_bytes.event
+        else {
+            unreachable!()
+        };
+        let update = DepthUpdate {
+            instrument_id,
+            recv_tsc: 0,
+            event_time_ms,
+            first_update_id: 101,
+            final_update_id: 105,
+            bids: &from_bytes.bids,
+            asks: &from_bytes.asks,
+        };
+        let records: Vec<u8> = depth_chunks(&update)
+            .flat_map(|chunk| chunk.to_bytes().to_vec())
+            .collect();
+        let mut from_records = VenueMessage::default();
+        ex.decode(
+            InputKind::Decoded(record_type::DEPTH_DIFF),
+            None,
+            &records,
+            &mut from_records,
+        );
+        assert_eq!(from_records, from_bytes, "{n} levels a side");
+    }
+}
