@@ -25,7 +25,7 @@ A refused request is not sent again at the same price until something changes (m
 `refused_px`): the target moves, or another report (an ack, a fill, a cancel, of either side:
 anything but a refusal) arrives after the refusal. A refused new order leaves the side without an
 order; a refused replace leaves the original working. The refusals this setup meets: our risk
-stage's self-trade check (carried over in `run`), and a `modify` of an order that filled while the
+stage's self-trade check (carried over here), and a `modify` of an order that filled while the
 modify was on its way (hftbacktest rejects it, as our venue refuses the replace: `unknown_order`).
 hftbacktest 2.4.4's local side never gives an order the status REJECTED (a rejected modify or
 cancel only sets `req` back to NONE; a rejected new order becomes EXPIRED), and that rejection
@@ -35,13 +35,29 @@ then the side has no order and the modify's price is refused. A report arrives a
 `exch_timestamp` plus the response latency (a rejection leaves `exch_timestamp` alone), so that a
 report that came before a refusal does not lift it.
 
+The strategy runs compiled: `maker_loop`, the whole loop from the first event to the end of
+the drain, is a numba `@njit` function that takes hftbacktest's `hbt` and plain numbers and
+returns numbers (the order counts, what stopped it); the JSON is built outside it. That is
+hftbacktest's documented way (its strategies are numba-jitted functions taking `hbt`, its
+bindings are numba jitclasses made for them), the way its users run it and its speed figures
+are measured, so a benchmark against hftbacktest is only fair this way: interpreted, the same
+loop spends most of its time in Python (about 19 times the compiled loop's time on
+levibot-bench's 1M-message session). `--engine python` runs the interpreted transcription
+instead (`python_loop`, the rule as first written here, kept as the reference): both give the
+same JSON, byte for byte (checked on the committed capture, a 50,000-message synthetic one and
+levibot-bench's session, at 100 µs and 2.5 ms, risk_averse and power:2, both exchanges, the
+test's fee pairs, and parameters that make the maker cancel). numba compiles the loop on the
+first run of a process (seconds; the same code whatever the data).
+
 With --timing (for benchmarks), the event file is loaded with numpy (timed: `load_seconds`), the
-same backtest first runs on its first 10,000 events so that numba compiles hftbacktest's bindings
-(not timed), then each run's backtest loop (from the first event to the end of the final drain;
-not building the backtest, not the summary) is timed with `time.perf_counter`: each JSON line
-gains `events` (rows of the event array), `seconds`, `events_per_sec`, `load_seconds` and
-`hftbacktest_version`. Without --timing the output is unchanged (backtest/tests/hftbacktest.rs
-compares it).
+same backtest first runs on its first 10,000 events so that numba compiles the strategy loop
+(numba compiles a function whole, every branch, for the argument types of the timed runs; then
+compiling is disabled, so that a run that would compile fails instead) and hftbacktest's
+bindings (not timed), then each run's backtest loop (from the first event to the end of the
+final drain; not building the backtest, not the summary) is timed with `time.perf_counter`:
+each JSON line gains `events` (rows of the event array), `seconds`, `events_per_sec`,
+`load_seconds`, `strategy` (`numba` or `python`: --engine) and `hftbacktest_version`. Without
+--timing the output is unchanged (backtest/tests/hftbacktest.rs compares it).
 
 Installed with numpy by scripts/install-test-deps (hftbacktest==2.4.4).
 """
@@ -53,6 +69,7 @@ import sys
 import time
 
 import numpy as np
+from numba import njit
 
 
 def parse_args():
@@ -81,6 +98,9 @@ def parse_args():
     p.add_argument("--fees", action="append", metavar="MAKER_BPS:TAKER_BPS",
                    help="fees in basis points of the notional (negative: a rebate); repeated: one "
                    "run (one JSON line) each, in one process [default: 0:0]")
+    p.add_argument("--engine", default="numba", choices=["numba", "python"],
+                   help="the strategy loop compiled with numba, as hftbacktest's strategies run "
+                   "(the default), or interpreted (the reference it is checked against)")
     p.add_argument("--timing", action="store_true",
                    help="for benchmarks: compile on a prefix of the data first, then time the "
                    "backtest loop and the data loading and add them (and the event count and "
@@ -181,6 +201,262 @@ def trunc(x):
     return int(x)
 
 
+# The run's drain: responses still in flight arrive (the engine's run drains for 10 s likewise).
+DRAIN_NS = 10_000_000_000
+
+# The order counts the compiled loop fills in, in this order (the JSON's "orders").
+COUNTS = ("new", "replace", "cancel", "feed_steps", "risk_self_trade")
+C_NEW, C_REPLACE, C_CANCEL, C_FEED_STEPS, C_SELF_TRADE = range(len(COUNTS))
+
+# What stopped the compiled loop (its first result; 0: nothing), with its second result as rc.
+ERRORS = (None, "wait_next_feed returned {rc}", "order request returned {rc}",
+          "more than {capacity} open orders on a side")
+
+# Open orders per side the compiled loop keeps track of (a side has one working order, plus
+# the cancelled ones whose cancel is still on its way: a few).
+OPEN_MAX = 1024
+
+# One side's quote in the compiled loop (`Quote`'s fields, a row of an int64 array; flags 0/1,
+# an absent value is its flag at 0). Row 0: the bid (side 1); row 1: the ask (side -1).
+Q_OID, Q_PX, Q_PENDING, Q_HAS_MODIFY, Q_MODIFY_TS, Q_HAS_REJECT, Q_REJECT_AT, \
+    Q_HAS_REFUSED, Q_REFUSED_PX, Q_REFUSED_AT = range(10)
+Q_FIELDS = 10
+
+
+@njit
+def _reset(q, s):
+    # `Quote.__init__`: no order (order ids start at 1), nothing pending, nothing refused.
+    for f in range(Q_FIELDS):
+        q[s, f] = 0
+
+
+@njit
+def _refuse(q, s, px, at):
+    q[s, Q_HAS_REFUSED] = 1
+    q[s, Q_REFUSED_PX] = px
+    q[s, Q_REFUSED_AT] = at
+
+
+@njit
+def _settle(hbt, q, s, tick, round_trip):
+    """`settle` of the interpreted loop, for side row `s`."""
+    if q[s, Q_HAS_REJECT] == 0:
+        if q[s, Q_OID] == 0:
+            return
+        order = hbt.orders(0).get(q[s, Q_OID])
+        if order is None:
+            _reset(q, s)
+            return
+        if order.req != NONE:
+            q[s, Q_PENDING] = 1
+            return
+        status = order.status
+        gone = status == FILLED or status == CANCELED or status == EXPIRED
+        if not (gone and q[s, Q_HAS_MODIFY] != 0 and order.price_tick * tick != q[s, Q_PX]):
+            q[s, Q_PENDING] = 0
+            q[s, Q_HAS_MODIFY] = 0
+            q[s, Q_MODIFY_TS] = 0
+            if gone:
+                _reset(q, s)
+            else:
+                q[s, Q_PX] = order.price_tick * tick
+            return
+        # Gone at its old price: the modify is still on its way, to be rejected.
+        q[s, Q_OID] = 0
+        q[s, Q_HAS_REJECT] = 1
+        q[s, Q_REJECT_AT] = q[s, Q_MODIFY_TS] + round_trip
+    if hbt.current_timestamp >= q[s, Q_REJECT_AT]:
+        px = q[s, Q_PX]
+        at = q[s, Q_REJECT_AT]
+        _reset(q, s)
+        _refuse(q, s, px, at)
+
+
+@njit
+def _refresh_open(hbt, open_oid, open_px, open_answered, open_n, tick, response_latency):
+    """`refresh_open` of the interpreted loop. A side's open orders are the first open_n[s]
+    entries of its row (unordered). Of an order's prices only the one the self-trade check
+    looks at is kept: a buy's highest, a sell's lowest."""
+    reported = -1
+    orders = hbt.orders(0)
+    for s in range(2):
+        i = 0
+        while i < open_n[s]:
+            order = orders.get(open_oid[s, i])
+            drop = False
+            if order is None:
+                drop = True
+            else:
+                if order.exch_timestamp != open_answered[s, i]:
+                    open_answered[s, i] = order.exch_timestamp
+                    reported = max(reported, order.exch_timestamp + response_latency)
+                status = order.status
+                if status == FILLED or status == CANCELED or status == EXPIRED:
+                    drop = True
+                elif order.req == NONE:
+                    open_px[s, i] = order.price_tick * tick
+            if drop:
+                last = open_n[s] - 1
+                open_oid[s, i] = open_oid[s, last]
+                open_px[s, i] = open_px[s, last]
+                open_answered[s, i] = open_answered[s, last]
+                open_n[s] = last
+            else:
+                i += 1
+    return reported
+
+
+@njit
+def _self_trade(open_px, open_n, s, px):
+    # Against the other side's open orders: a buy at or above our lowest sell, a sell at or
+    # below our highest buy.
+    o = 1 - s
+    n = open_n[o]
+    if n == 0:
+        return False
+    if s == 0:
+        return px >= open_px[o, :n].min()
+    return px <= open_px[o, :n].max()
+
+
+@njit
+def _open_add(open_oid, open_px, open_answered, open_n, s, oid, px):
+    """A request at `px` for order `oid`: its prices gain px (a new entry if risk has it no
+    longer). False: the side has no room left."""
+    for i in range(open_n[s]):
+        if open_oid[s, i] == oid:
+            if s == 0:
+                open_px[s, i] = max(open_px[s, i], px)
+            else:
+                open_px[s, i] = min(open_px[s, i], px)
+            return True
+    n = open_n[s]
+    if n == open_oid.shape[1]:
+        return False
+    open_oid[s, n] = oid
+    open_px[s, n] = px
+    open_answered[s, n] = 0
+    open_n[s] = n + 1
+    return True
+
+
+@njit
+def maker_loop(hbt, tick, lot, lot_size, tick_size, half_spread, quote_qty, skew, requote,
+               inventory_max, quote_lots_decimal, entry_latency, response_latency, counts):
+    """The maker over the whole backtest, compiled (numba): `python_loop`'s rule, statement
+    for statement, on arrays instead of objects. Runs to the end of the drain; fills in
+    `counts` (COUNTS) and returns (error kind, rc) (ERRORS; 0: none)."""
+    q = np.zeros((2, Q_FIELDS), dtype=np.int64)
+    open_oid = np.zeros((2, OPEN_MAX), dtype=np.int64)
+    open_px = np.zeros((2, OPEN_MAX), dtype=np.int64)
+    open_answered = np.zeros((2, OPEN_MAX), dtype=np.int64)
+    open_n = np.zeros(2, dtype=np.int64)
+    round_trip = entry_latency + response_latency
+    next_id = 1
+    error_kind = 0
+    error_rc = 0
+    while True:
+        rc = hbt.wait_next_feed(False, 1 << 60)
+        if rc == 1:
+            break
+        if rc != 0 and rc != 2 and rc != 3:
+            error_kind = 1
+            error_rc = rc
+            break
+        counts[C_FEED_STEPS] += 1
+        _settle(hbt, q, 0, tick, round_trip)
+        _settle(hbt, q, 1, tick, round_trip)
+        reported = _refresh_open(hbt, open_oid, open_px, open_answered, open_n, tick,
+                                 response_latency)
+        for s in range(2):
+            # A report that came after the refusal: what is working changed.
+            if q[s, Q_HAS_REFUSED] != 0 and reported > q[s, Q_REFUSED_AT]:
+                q[s, Q_HAS_REFUSED] = 0
+                q[s, Q_REFUSED_PX] = 0
+        depth = hbt.depth(0)
+        bb = depth.best_bid_tick
+        ba = depth.best_ask_tick
+        bq = depth.best_bid_qty
+        aq = depth.best_ask_qty
+        if not (math.isfinite(depth.best_bid) and math.isfinite(depth.best_ask)):
+            continue
+        bid_px = bb * tick
+        ask_px = ba * tick
+        bid_qty = round(bq / lot_size) * lot
+        ask_qty = round(aq / lot_size) * lot
+        qty = float(bid_qty) + float(ask_qty)
+        if qty <= 0.0:
+            continue
+        micro = (float(bid_px) * float(ask_qty) + float(ask_px) * float(bid_qty)) / qty
+        inv = round(hbt.position(0) / lot_size) * lot
+        fair = micro - float(inv) * skew
+        b = min(((int(fair - float(half_spread))) // tick) * tick, ask_px - tick)
+        a = max(-((-int(fair + float(half_spread))) // tick) * tick, bid_px + tick)
+        for s in range(2):
+            if s == 0:
+                has_target = inv + quote_qty <= inventory_max and b > 0
+                target = b
+            else:
+                has_target = inv - quote_qty >= -inventory_max
+                target = a
+            # `steer` of the interpreted loop.
+            rc = 0
+            if q[s, Q_PENDING] != 0:
+                continue
+            if q[s, Q_HAS_REFUSED] != 0 and has_target and q[s, Q_REFUSED_PX] == target:
+                continue
+            q[s, Q_HAS_REFUSED] = 0
+            q[s, Q_REFUSED_PX] = 0
+            if q[s, Q_OID] == 0 and has_target:
+                if _self_trade(open_px, open_n, s, target):
+                    # Refused: the side has no order.
+                    counts[C_SELF_TRADE] += 1
+                    _refuse(q, s, target, hbt.current_timestamp)
+                    continue
+                oid = next_id
+                next_id += 1
+                px = target / tick * tick_size
+                if s == 0:
+                    rc = hbt.submit_buy_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
+                else:
+                    rc = hbt.submit_sell_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
+                counts[C_NEW] += 1
+                q[s, Q_OID] = oid
+                q[s, Q_PX] = target
+                q[s, Q_PENDING] = 1
+                if not _open_add(open_oid, open_px, open_answered, open_n, s, oid, target):
+                    error_kind = 3
+            elif q[s, Q_OID] != 0 and has_target and abs(target - q[s, Q_PX]) > requote:
+                if _self_trade(open_px, open_n, s, target):
+                    # Refused: the quote stays as it was.
+                    counts[C_SELF_TRADE] += 1
+                    _refuse(q, s, target, hbt.current_timestamp)
+                    continue
+                if not _open_add(open_oid, open_px, open_answered, open_n, s, q[s, Q_OID],
+                                 target):
+                    error_kind = 3
+                rc = hbt.modify(0, q[s, Q_OID], target / tick * tick_size, quote_lots_decimal,
+                                False)
+                counts[C_REPLACE] += 1
+                q[s, Q_PX] = target
+                q[s, Q_PENDING] = 1
+                q[s, Q_HAS_MODIFY] = 1
+                q[s, Q_MODIFY_TS] = hbt.current_timestamp
+            elif q[s, Q_OID] != 0 and not has_target:
+                rc = hbt.cancel(0, q[s, Q_OID], False)
+                counts[C_CANCEL] += 1
+                _reset(q, s)
+            if rc != 0:
+                error_kind = 2
+                error_rc = rc
+        if error_kind != 0:
+            break
+        hbt.clear_inactive_orders(0)
+    if error_kind == 0:
+        hbt.elapse(DRAIN_NS)
+    return error_kind, error_rc
+
+
 # --timing: the events of the untimed run that has numba compile hftbacktest's bindings.
 WARMUP_EVENTS = 10_000
 
@@ -216,6 +492,7 @@ def main():
             out["seconds"] = seconds
             out["events_per_sec"] = len(data) / seconds if seconds > 0 else None
             out["load_seconds"] = load_seconds
+            out["strategy"] = args.engine
             out["hftbacktest_version"] = version("hftbacktest")
         print(json.dumps(out), flush=True)
         failed |= out["error"] is not None
@@ -224,21 +501,71 @@ def main():
 
 def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
     """One backtest over `data` (a path or an event array): the summary, and the seconds its
-    loop took (from the first event to the end of the drain). `warmup`: also calls the bindings
-    the loop may not have called (numba compiles each on its first call)."""
+    loop took (from the first event to the end of the drain). `warmup` (--timing's untimed run
+    on a prefix): compiles what the timed runs call, and nothing may compile after it."""
     hbt = build(args, data, maker_fee_bps, taker_fee_bps)
-    tick = args.tick_units
-    lot = args.lot_units
-    half_spread = args.half_spread_ticks * tick
-    quote_qty = args.quote_lots * lot
-    skew = args.skew_ticks_per_quote * tick / (args.quote_lots * lot)
-    requote = args.requote_threshold_ticks * tick
-    inventory_max = args.inventory_max_lots * lot
-    quote_lots_decimal = args.quote_lots * args.lot_size
+    p = Params(args)
+    if args.engine == "numba":
+        counts = np.zeros(len(COUNTS), dtype=np.int64)
+        start = time.perf_counter()
+        error_kind, error_rc = maker_loop(
+            hbt, p.tick, p.lot, p.lot_size, p.tick_size, p.half_spread, p.quote_qty, p.skew,
+            p.requote, p.inventory_max, p.quote_lots_decimal, p.entry_latency, p.response_latency,
+            counts)
+        seconds = time.perf_counter() - start
+        if warmup:
+            # The timed runs call the same function with the same types: compiled now, and a
+            # run that would compile fails instead of timing the compiler.
+            maker_loop.disable_compile()
+        counts = {name: int(n) for name, n in zip(COUNTS, counts)}
+        error = ERRORS[error_kind].format(rc=error_rc, capacity=OPEN_MAX) if error_kind else None
+    else:
+        start = time.perf_counter()
+        counts, error = python_loop(hbt, p)
+        seconds = time.perf_counter() - start
+        if warmup:
+            # Requests the prefix may not have made, for an order id never used: refused,
+            # compiled (numba compiles each binding on its first call).
+            hbt.modify(0, 0, 0.0, 0.0, False)
+            hbt.cancel(0, 0, False)
+    return summary(args, hbt, maker_fee_bps, taker_fee_bps, counts, error), seconds
+
+
+class Params:
+    """The maker's parameters in the engine's units (maker.rs's), typed as the compiled loop
+    takes them (one signature for every run: compiled once)."""
+
+    def __init__(self, args):
+        self.tick = int(args.tick_units)
+        self.lot = int(args.lot_units)
+        self.lot_size = float(args.lot_size)
+        self.tick_size = float(args.tick_size)
+        self.half_spread = int(args.half_spread_ticks) * self.tick
+        self.quote_qty = int(args.quote_lots) * self.lot
+        self.skew = float(args.skew_ticks_per_quote * self.tick / (args.quote_lots * self.lot))
+        self.requote = int(args.requote_threshold_ticks) * self.tick
+        self.inventory_max = int(args.inventory_max_lots) * self.lot
+        self.quote_lots_decimal = float(args.quote_lots * args.lot_size)
+        self.entry_latency = int(args.entry_latency_ns)
+        self.response_latency = int(args.response_latency_ns)
+
+
+def python_loop(hbt, p):
+    """The maker, interpreted (--engine python): the rule in plain Python, as first transcribed,
+    kept as the reference maker_loop is checked against. Runs to the end of the drain; returns
+    the order counts and what stopped it (None: nothing)."""
+    tick = p.tick
+    lot = p.lot
+    half_spread = p.half_spread
+    quote_qty = p.quote_qty
+    skew = p.skew
+    requote = p.requote
+    inventory_max = p.inventory_max
+    quote_lots_decimal = p.quote_lots_decimal
 
     bid, ask = Quote(), Quote()
     next_id = 1
-    counts = {"new": 0, "replace": 0, "cancel": 0, "feed_steps": 0, "risk_self_trade": 0}
+    counts = dict.fromkeys(COUNTS, 0)
     error = None
     # The engine's risk check refuses an order that could trade with one of ours: a buy at or
     # above the lowest price any of our open sells may have (a pending replace's new price and
@@ -259,7 +586,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
                 order = hbt.orders(0).get(oid)
                 if order is not None and order.exch_timestamp != answered.get(oid, 0):
                     answered[oid] = order.exch_timestamp
-                    reported = max(reported, order.exch_timestamp + args.response_latency_ns)
+                    reported = max(reported, order.exch_timestamp + p.response_latency)
                 if order is None or order.status in (FILLED, CANCELED, EXPIRED):
                     del side_orders[oid]
                     answered.pop(oid, None)
@@ -278,7 +605,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
 
     def inventory():
         # hftbacktest's position (base asset) in quantity units.
-        return round(hbt.position(0) / args.lot_size) * lot
+        return round(hbt.position(0) / p.lot_size) * lot
 
     def settle(q):
         """The quote after the responses received: pending until its request is answered;
@@ -306,7 +633,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
                 return
             # Gone at its old price: the modify is still on its way, to be rejected.
             q.order_id = None
-            q.reject_at = q.modify_ts + args.entry_latency_ns + args.response_latency_ns
+            q.reject_at = q.modify_ts + p.entry_latency + p.response_latency
         if hbt.current_timestamp >= q.reject_at:
             px, at = q.px, q.reject_at
             q.__init__()
@@ -327,7 +654,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
                 return 0
             oid = next_id
             next_id += 1
-            px = target / tick * args.tick_size
+            px = target / tick * p.tick_size
             if side > 0:
                 rc = hbt.submit_buy_order(0, oid, px, quote_lots_decimal, GTC, LIMIT, False)
             else:
@@ -343,7 +670,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
                 refuse(q, target, hbt.current_timestamp)
                 return 0
             open_px[side].setdefault(q.order_id, set()).add(target)
-            rc = hbt.modify(0, q.order_id, target / tick * args.tick_size, quote_lots_decimal,
+            rc = hbt.modify(0, q.order_id, target / tick * p.tick_size, quote_lots_decimal,
                             False)
             counts["replace"] += 1
             q.px, q.pending, q.modify_ts = target, True, hbt.current_timestamp
@@ -355,7 +682,6 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
             return rc
         return 0
 
-    start = time.perf_counter()
     while True:
         rc = hbt.wait_next_feed(False, 1 << 60)
         if rc == 1:
@@ -377,8 +703,8 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
         if not (math.isfinite(depth.best_bid) and math.isfinite(depth.best_ask)):
             continue
         bid_px, ask_px = bb * tick, ba * tick
-        bid_qty = round(bq / args.lot_size) * lot
-        ask_qty = round(aq / args.lot_size) * lot
+        bid_qty = round(bq / p.lot_size) * lot
+        ask_qty = round(aq / p.lot_size) * lot
         qty = float(bid_qty) + float(ask_qty)
         if qty <= 0.0:
             continue
@@ -399,12 +725,12 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
 
     # Responses still in flight arrive (the engine's run drains for 10 s likewise).
     if error is None:
-        hbt.elapse(10_000_000_000)
-    seconds = time.perf_counter() - start
-    if warmup:
-        # Requests the prefix may not have made, for an order id never used: refused, compiled.
-        hbt.modify(0, 0, 0.0, 0.0, False)
-        hbt.cancel(0, 0, False)
+        hbt.elapse(DRAIN_NS)
+    return counts, error
+
+
+def summary(args, hbt, maker_fee_bps, taker_fee_bps, counts, error):
+    """The run's JSON object (closes the backtest)."""
     sv = hbt.state_values(0)
     depth = hbt.depth(0)
     mid = (depth.best_bid + depth.best_ask) / 2.0
@@ -429,7 +755,7 @@ def run(args, data, maker_fee_bps, taker_fee_bps, warmup=False):
         "error": error,
     }
     hbt.close()
-    return out, seconds
+    return out
 
 
 if __name__ == "__main__":
