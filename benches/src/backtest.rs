@@ -89,9 +89,11 @@ impl Pass {
     }
 }
 
-/// The committed maker config, with its fill-rate throttle opened wide: at 100 fills a second
-/// it halts the maker within the first second of this busy market, and the bench is about a
-/// maker that trades all along (as hftbacktest's, which has no risk stage, does). Written
+/// The committed maker config, with its fill-rate throttle and loss limit opened wide: at 100
+/// fills a second the throttle halts the maker within the first second of this busy market,
+/// and the loss limit (the maker loses on this random walk) turns it reduce-only within
+/// minutes; the bench is about a maker that trades all along (as hftbacktest's, which has no
+/// risk stage, does). Written
 /// next to the work files, for hftbacktest's script to read the same parameters.
 fn config(work: &Path) -> Result<(DaemonConfig, PathBuf)> {
     let committed = testdata_dir().join("../backtest/maker-nknusdt.toml");
@@ -101,8 +103,13 @@ fn config(work: &Path) -> Result<(DaemonConfig, PathBuf)> {
     if !text.contains(throttle) {
         bail!("{}: no `{throttle}` to open", committed.display());
     }
+    let loss = "loss_max = \"1000\"";
+    if !text.contains(loss) {
+        bail!("{}: no `{loss}` to open", committed.display());
+    }
     let text = text
         .replace(throttle, "fill_rate = { count_max = 1000, window_ms = 1 }")
+        .replace(loss, "loss_max = \"100000000\"")
         .replace(
             "exchange_info = \"../binance-spot-synthetic/BINANCE.0\"",
             &format!(
@@ -320,8 +327,12 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         &decoded_pass,
     );
     let fills = |o: &Outcome| o.summary.fills;
+    let hft_fills = match &hft {
+        Ok(report) => format!(" / hftbacktest {}", report["fills"]),
+        Err(_) => String::new(),
+    };
     println!(
-        "  fills: raw {} / decoded {}; orders {} new, {} replace, {} cancel",
+        "  fills: raw {} / decoded {}{hft_fills}; orders {} new, {} replace, {} cancel",
         fills(&raw_outcome),
         fills(&decoded_outcome),
         raw_outcome.summary.orders.new,
