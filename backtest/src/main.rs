@@ -97,6 +97,11 @@ struct RunArgs {
     /// on this machine: the run is then not repeatable).
     #[arg(long, default_value = "off")]
     compute_time: ComputeTime,
+    /// Leave the market data (the feed's bytes and records) out of the run's journal: it keeps
+    /// what the engine did (orders, reports, risk, the run's events). The input already holds
+    /// the market; a long input's copy is gigabytes, and a sweep writes one per point.
+    #[arg(long)]
+    no_market_journal: bool,
     /// Report latency, venue to us, µs (default: the order-entry latency).
     #[arg(long)]
     response_latency_us: Option<u64>,
@@ -170,6 +175,7 @@ fn sim_settings(args: &RunArgs) -> Result<SimSettings> {
         seed: args.seed,
         order_latency_in_order: args.order_latency_in_order,
         compute_time: args.compute_time,
+        journal_market: !args.no_market_journal,
         order_round_trips: match &args.order_latency_from {
             None => None,
             Some(dir) => {

@@ -111,6 +111,9 @@ pub struct RunConfig {
     pub segment_size: usize,
     /// What the engine's own work costs on the virtual clock.
     pub compute_time: ComputeTime,
+    /// Whether the run's journal holds the market data (the feed's bytes and records), as a
+    /// live journal does; without it, only what the engine did (orders, reports, risk).
+    pub journal_market: bool,
 }
 
 impl Default for RunConfig {
@@ -129,6 +132,7 @@ impl Default for RunConfig {
             seed: 1,
             segment_size: 16 << 20,
             compute_time: ComputeTime::Off,
+            journal_market: true,
         }
     }
 }
@@ -340,6 +344,10 @@ fn run_with<S: Strategy + 'static>(
         true,
     )?;
 
+    pipeline
+        .feed
+        .stage_mut()
+        .set_journal_market(run_config.journal_market);
     let mut stats = RunStats {
         first_ns: first_recv_ns,
         ..RunStats::default()

@@ -97,6 +97,7 @@ pub fn simulation(c: &RunConfig) -> Value {
         "order_response_latency_ns": c.order_latency.response_ns,
         "feed_latency": c.feed_latency.to_string(),
         "compute_time": c.compute_time.to_string(),
+        "journal_market": c.journal_market,
         "maker_fee_ppm": c.exchange.maker_fee_ppm,
         "taker_fee_ppm": c.exchange.taker_fee_ppm,
         "self_trade_prevention": c.exchange.self_trade.to_string(),

@@ -259,6 +259,56 @@ fn a_backtest_journal_replays_to_the_same_summary_as_its_capture() {
 }
 
 #[test]
+fn without_the_market_journal_the_run_is_the_same_and_its_journal_has_what_the_engine_did() {
+    let out = tempfile::tempdir().unwrap();
+    let config = testdata("backtest/maker-nknusdt.toml");
+    let capture = testdata_dir();
+    let run = |name: &str, extra: &[&str]| {
+        let dir = out.path().join(name);
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--capture",
+            capture.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let mut summary = summary_of(&backtest(&args));
+        let simulation = summary["simulation"].as_object_mut().unwrap();
+        let journal_market = simulation.remove("journal_market").unwrap();
+        (summary, journal_market, tail_json(&dir.join("journal")))
+    };
+    let (full, full_market, full_journal) = run("full", &[]);
+    let (lean, lean_market, lean_journal) = run("lean", &["--no-market-journal"]);
+    assert_eq!(
+        (full_market, lean_market),
+        (Value::Bool(true), Value::Bool(false))
+    );
+    assert_eq!(full, lean);
+    let count = |journal: &[Value], t: &str| journal.iter().filter(|r| r["type"] == t).count();
+    for market in ["raw_message", "depth_diff", "book_ticker", "agg_trade"] {
+        assert!(count(&full_journal, market) > 0, "{market}");
+        assert_eq!(count(&lean_journal, market), 0, "{market}");
+    }
+    for engine in [
+        "order_request",
+        "order_sent",
+        "execution_report",
+        "instrument_def",
+    ] {
+        assert_eq!(
+            count(&full_journal, engine),
+            count(&lean_journal, engine),
+            "{engine}"
+        );
+    }
+    assert!(count(&lean_journal, "order_sent") > 0);
+}
+
+#[test]
 fn real_corpus_a_binance_recording_runs_through_the_backtest() {
     let Some(recording) =
         levibot_gateway::capture::real_corpus_for("real_corpus_a_binance_recording_runs")

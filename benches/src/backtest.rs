@@ -10,6 +10,8 @@
 //!    the floor of reading the same journal and decoding each message and nothing else.
 //! 3. Decoded records: `run --journal --decoded` over it, beside the floor of reading the
 //!    records and nothing else.
+//!
+//!    Both 2 and 3 also run with `--no-market-journal` (what the journal of the market costs).
 //! 4. hftbacktest (PyPI, via `scripts/hftbacktest-maker.py --timing`, the same maker) over the
 //!    same market exported with `levibot-backtest export --format hftbacktest`, its loop timed
 //!    after numba has compiled it; skipped, saying why, where Python or hftbacktest is
@@ -127,25 +129,29 @@ fn config(work: &Path) -> Result<(DaemonConfig, PathBuf)> {
     Ok((config, path))
 }
 
-fn run_config() -> RunConfig {
-    let mut run = RunConfig::default();
+fn run_config(journal_market: bool) -> RunConfig {
+    let mut run = RunConfig {
+        journal_market,
+        ..RunConfig::default()
+    };
     run.order_latency.entry_ns = LATENCY_NS;
     run.order_latency.response_ns = LATENCY_NS;
     run
 }
 
-/// One backtest, timed.
+/// One backtest, timed (`journal_market`: the run journals the market, as by default).
 fn timed_backtest(
     config: &DaemonConfig,
     input: &mut dyn InputSource,
     journal: &Path,
+    journal_market: bool,
 ) -> Result<(Pass, Outcome)> {
     let started = Instant::now();
     let outcome = backtest(
         config,
         input,
         journal,
-        &run_config(),
+        &run_config(journal_market),
         ResultsConfig::default(),
     )?;
     let pass = Pass {
@@ -200,7 +206,7 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
     );
     let mut generated =
         SyntheticInput::new(&with_mids, args.messages, SEED, START_NS, args.interval_ns)?;
-    let (generate_pass, _) = timed_backtest(&config, &mut generated, &session)?;
+    let (generate_pass, _) = timed_backtest(&config, &mut generated, &session, true)?;
 
     // hftbacktest's input first, while only the session's journal is on the work disk.
     let hft_data = work.join("hftbacktest.npz");
@@ -242,17 +248,31 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
             seconds: started.elapsed().as_secs_f64(),
         }
     };
-    eprintln!("levibot-bench backtest: levibot-backtest --journal (raw bytes)");
-    let raw_journal = work.join("raw");
-    let (raw_pass, raw_outcome) = {
+    // One pass over the session: its input's raw bytes or decoded records, the run journaling
+    // the market or not; the run's journal is removed after.
+    let pass = |decoded: bool, journal_market: bool| -> Result<(Pass, Outcome)> {
+        eprintln!(
+            "levibot-bench backtest: levibot-backtest --journal{}{}",
+            if decoded { " --decoded" } else { "" },
+            if journal_market {
+                ""
+            } else {
+                " --no-market-journal"
+            }
+        );
         let mut input = InputSpec {
             journal: Some(session.clone()),
+            decoded,
             ..InputSpec::default()
         }
         .open(&symbols)?;
-        timed_backtest(&config, input.as_mut(), &raw_journal)?
+        let journal = work.join("run");
+        let timed = timed_backtest(&config, input.as_mut(), &journal, journal_market);
+        std::fs::remove_dir_all(&journal).ok();
+        timed
     };
-    std::fs::remove_dir_all(&raw_journal).ok();
+    let (raw_pass, raw_outcome) = pass(false, true)?;
+    let (raw_lean_pass, _) = pass(false, false)?;
 
     eprintln!("levibot-bench backtest: baseline, the journal's decoded records read");
     let records_floor = {
@@ -273,18 +293,8 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
             seconds: started.elapsed().as_secs_f64(),
         }
     };
-    eprintln!("levibot-bench backtest: levibot-backtest --journal --decoded");
-    let decoded_journal = work.join("decoded");
-    let (decoded_pass, decoded_outcome) = {
-        let mut input = InputSpec {
-            journal: Some(session.clone()),
-            decoded: true,
-            ..InputSpec::default()
-        }
-        .open(&symbols)?;
-        timed_backtest(&config, input.as_mut(), &decoded_journal)?
-    };
-    std::fs::remove_dir_all(&decoded_journal).ok();
+    let (decoded_pass, decoded_outcome) = pass(true, true)?;
+    let (decoded_lean_pass, _) = pass(true, false)?;
 
     let hft = match &hft_export {
         None => Err("left out (--no-hftbacktest)".to_owned()),
@@ -318,6 +328,7 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         &raw_floor,
     );
     line("raw bytes: levibot-backtest --journal", &raw_pass);
+    line("  the same, --no-market-journal", &raw_lean_pass);
     line(
         "decoded: journal records read only (baseline)",
         &records_floor,
@@ -326,6 +337,7 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
         "decoded: levibot-backtest --journal --decoded",
         &decoded_pass,
     );
+    line("  the same, --no-market-journal", &decoded_lean_pass);
     let fills = |o: &Outcome| o.summary.fills;
     let hft_fills = match &hft {
         Ok(report) => format!(" / hftbacktest {}", report["fills"]),
@@ -358,14 +370,17 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
             let decoded_events_rate = decoded_pass.rate() * events_per_message;
             println!(
                 "  levibot-backtest --decoded over hftbacktest, same market and wall time: {:.2}x \
-                 ({:.2} hftbacktest events per message)",
+                 ({:.2}x with --no-market-journal; {:.2} hftbacktest events per message)",
                 decoded_events_rate / rate.max(1e-9),
+                decoded_lean_pass.rate() * events_per_message / rate.max(1e-9),
                 events_per_message
             );
             json!({
                 "report": report,
                 "events_per_message": round3(events_per_message),
                 "decoded_over_hftbacktest": round3(decoded_events_rate / rate.max(1e-9)),
+                "decoded_no_market_journal_over_hftbacktest":
+                    round3(decoded_lean_pass.rate() * events_per_message / rate.max(1e-9)),
                 "raw_over_hftbacktest": round3(raw_pass.rate() * events_per_message / rate.max(1e-9)),
             })
         }
@@ -387,12 +402,14 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
                 "baseline_journal_read_decode": raw_floor.to_json(),
                 "backtest_raw": {
                     "pass": raw_pass.to_json(),
+                    "no_market_journal": raw_lean_pass.to_json(),
                     "fills": fills(&raw_outcome),
                     "over_baseline": round3(raw_pass.rate() / raw_floor.rate().max(1e-9)),
                 },
                 "baseline_journal_records_read": records_floor.to_json(),
                 "backtest_decoded": {
                     "pass": decoded_pass.to_json(),
+                    "no_market_journal": decoded_lean_pass.to_json(),
                     "fills": fills(&decoded_outcome),
                     "over_baseline": round3(decoded_pass.rate() / records_floor.rate().max(1e-9)),
                 },

@@ -48,6 +48,8 @@ pub struct SimSettings {
     pub order_latency_in_order: bool,
     /// `--compute-time`.
     pub compute_time: ComputeTime,
+    /// Not `--no-market-journal` (not a sweep axis).
+    pub journal_market: bool,
 }
 
 impl Default for SimSettings {
@@ -65,6 +67,7 @@ impl Default for SimSettings {
             order_round_trips: None,
             order_latency_in_order: false,
             compute_time: ComputeTime::Off,
+            journal_market: true,
         }
     }
 }
@@ -155,6 +158,7 @@ impl SimSettings {
             order_round_trips: self.order_round_trips.clone(),
             order_latency_in_order: self.order_latency_in_order,
             compute_time: self.compute_time,
+            journal_market: self.journal_market,
             ..RunConfig::default()
         }
     }

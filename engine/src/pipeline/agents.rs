@@ -65,6 +65,10 @@ impl<Src: MessageSource, R: Rings> FeedAgent<Src, R> {
         &self.stage
     }
 
+    pub fn stage_mut(&mut self) -> &mut FeedStage {
+        &mut self.stage
+    }
+
     /// Hands on one message's records decoded earlier ([`FeedStage::on_decoded`]), as a duty
     /// cycle hands on a message it decoded. Returns false, taking nothing, while the ring to
     /// the strategy is blocked.

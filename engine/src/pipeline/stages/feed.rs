@@ -37,6 +37,9 @@ pub struct FeedStage {
     last_final_update_id: Vec<u64>,
     after_snapshot: Vec<bool>,
     stream_gaps: Counter,
+    /// Whether the bytes and records are journaled (always, live; a backtest may leave them
+    /// out: its input already holds them).
+    journal_market: bool,
 }
 
 impl FeedStage {
@@ -62,7 +65,16 @@ impl FeedStage {
             last_final_update_id: vec![0; instruments_len],
             after_snapshot: vec![false; instruments_len],
             stream_gaps: counter(counters, label::FEED_STREAM_GAPS)?,
+            journal_market: true,
         })
+    }
+
+    /// Whether market data is journaled from now on (`true` unless said otherwise). Only a
+    /// backtest turns it off, for a run whose input already holds the market: its journal
+    /// then has the orders, reports, risk and the run's events, not the bytes and records.
+    pub fn set_journal_market(&mut self, on: bool) {
+        self.journal_pending();
+        self.journal_market = on;
     }
 
     /// A REST depth snapshot of `instrument_id` (a live feed's resync), journaled raw and handed
@@ -71,10 +83,11 @@ impl FeedStage {
     pub fn on_snapshot(&mut self, instrument_id: u32, body: &[u8], mut emit: impl FnMut(Decoded)) {
         self.journal_pending();
         let recv_tsc = self.clock.now_tsc();
-        if self
-            .recorder
-            .record_raw_snapshot(recv_tsc, instrument_id, body)
-            .is_err()
+        if self.journal_market
+            && self
+                .recorder
+                .record_raw_snapshot(recv_tsc, instrument_id, body)
+                .is_err()
         {
             self.journal_errors.increment();
         }
@@ -201,7 +214,7 @@ impl FeedStage {
         if bytes.len() <= self.pending_raw.capacity() {
             self.pending_raw.extend_from_slice(bytes);
             self.pending_recv_tsc = Some(recv_tsc);
-        } else if self.recorder.record_raw(recv_tsc, bytes).is_err() {
+        } else if self.journal_market && self.recorder.record_raw(recv_tsc, bytes).is_err() {
             // Longer than any message the decoder takes: journaled now rather than copied.
             self.journal_errors.increment();
         }
@@ -251,6 +264,12 @@ impl FeedStage {
     /// frames it appended.
     #[inline]
     pub fn journal_pending(&mut self) -> usize {
+        if !self.journal_market {
+            self.pending_recv_tsc = None;
+            self.pending_raw.clear();
+            self.pending_records.clear();
+            return 0;
+        }
         let mut appended = 0;
         let mut failed = false;
         if let Some(recv_tsc) = self.pending_recv_tsc.take() {
