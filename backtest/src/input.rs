@@ -111,6 +111,16 @@ pub struct InputSpec {
 }
 
 impl InputSpec {
+    /// [`open`](Self::open) for `instruments` (a run's config's), by their symbols in id order.
+    pub fn open_for(
+        &self,
+        instruments: &levibot_gateway::instrument::InstrumentTable,
+    ) -> Result<Box<dyn InputSource>, InputError> {
+        let symbols: Vec<String> = instruments.iter().map(|i| i.symbol.to_string()).collect();
+        let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+        self.open(&symbols)
+    }
+
     /// Opens the input, reading the messages of `symbols` (Tardis files hold many symbols;
     /// the other inputs name theirs in the venue's bytes).
     pub fn open(&self, symbols: &[&str]) -> Result<Box<dyn InputSource>, InputError> {

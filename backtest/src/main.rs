@@ -227,13 +227,7 @@ fn run_command(args: RunArgs) -> Result<()> {
         return sweep_command(args, config_path, text, options, sim, input);
     }
     let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let symbols: Vec<String> = config
-        .instruments
-        .iter()
-        .map(|i| i.symbol.to_string())
-        .collect();
-    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-    let mut input = input.open(&symbols)?;
+    let mut input = input.open_for(&config.instruments)?;
     let run_config = sim.run_config();
     let journal_dir = args.out.join("journal");
     let mut outcome = backtest(

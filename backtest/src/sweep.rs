@@ -474,14 +474,7 @@ fn run_point(sweep: &Sweep, columns: &Columns, point: &Point) -> RowDone {
     let values = sweep.grid.values(point.index);
     let dir = point_dir(&sweep.out, point.index);
     let result = (|| -> Result<(String, Value)> {
-        let symbols: Vec<String> = point
-            .config
-            .instruments
-            .iter()
-            .map(|i| i.symbol.to_string())
-            .collect();
-        let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
-        let mut input = sweep.input.open(&symbols)?;
+        let mut input = sweep.input.open_for(&point.config.instruments)?;
         let outcome = backtest(
             &point.config,
             input.as_mut(),

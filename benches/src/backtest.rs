@@ -184,12 +184,6 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
     let session = work.join("session");
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let (config, config_path) = config(&work)?;
-    let symbols: Vec<String> = config
-        .instruments
-        .iter()
-        .map(|i| i.symbol.to_string())
-        .collect();
-    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
     let with_mids: Vec<_> = config
         .instruments
         .iter()
@@ -265,7 +259,7 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
             decoded,
             ..InputSpec::default()
         }
-        .open(&symbols)?;
+        .open_for(&config.instruments)?;
         let journal = work.join("run");
         let timed = timed_backtest(&config, input.as_mut(), &journal, journal_market);
         std::fs::remove_dir_all(&journal).ok();
@@ -276,7 +270,12 @@ pub fn run(args: &BacktestArgs) -> Result<()> {
 
     eprintln!("levibot-bench backtest: baseline, the journal's decoded records read");
     let records_floor = {
-        let mut input = JournalSource::open_decoded(&session, &symbols)?;
+        let mut input = InputSpec {
+            journal: Some(session.clone()),
+            decoded: true,
+            ..InputSpec::default()
+        }
+        .open_for(&config.instruments)?;
         let started = Instant::now();
         let (mut messages, mut records) = (0u64, 0u64);
         while let Some(event) = input.next_event()? {
