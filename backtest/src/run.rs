@@ -1,4 +1,5 @@
-//! The run loop: one thread, one virtual clock, four kinds of event in time order.
+//! The run loop: one thread, one virtual clock, four kinds of event in time order (five when a
+//! strategy uses its timer).
 //!
 //! ```text
 //!   venue side                                   engine side
@@ -9,12 +10,11 @@
 //!
 //! The clock moves to the earliest pending event; at one time the venue's events come first
 //! (market, then requests), then the engine's (reports, then market data, then the strategies'
-//! timer, when a strategy uses it). After each engine
-//! event the pipeline's agents run in turn (`Pipeline::run_rounds`) until none has work: the
-//! fused layout's duty cycle, with no time passing (what they send may leave later: see
-//! `ComputeTime`). Venue time
-//! is the receive time minus the feed latency (constant), so it never runs ahead of what the
-//! input has already been read up to: the loop reads one message ahead.
+//! timer, when a strategy uses it). After each engine event the pipeline's agents run in turn
+//! (`Pipeline::run_rounds`) until none has work: the fused layout's duty cycle, with no time
+//! passing (what they send may leave later: see `ComputeTime`). Venue time is the receive time
+//! minus the feed latency (constant), so it never runs ahead of what the input has already
+//! been read up to: the loop reads one message ahead.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
