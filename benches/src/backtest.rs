@@ -446,7 +446,9 @@ fn run_hftbacktest(
         .args(["--response-latency-ns", &latency])
         .args(["--queue", "risk_averse", "--exchange", "no_partial_fill"])
         .output()
-        .map_err(|e| format!("{python}: {e}"))?;
+        .map_err(|e| {
+            format!("{python}: {e} (hftbacktest runs in Python: scripts/install-test-deps)")
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().last().unwrap_or("").to_owned();
