@@ -105,33 +105,32 @@ impl Core {
         opposite_px: i64,
         t_ns: u64,
     ) {
-        let key = |px: i64| (instrument_id, order_side, px);
         let buy = order_side == side::BUY;
-        let (apart, crossed) = if buy {
-            (
-                key(i64::MIN)..key(opposite_px),
-                key(opposite_px)..=key(i64::MAX),
-            )
-        } else {
-            (
-                key(opposite_px.saturating_add(1))..key(i64::MAX),
-                key(i64::MIN)..=key(opposite_px),
-            )
-        };
-        // What they took is gone once the book stops crossing them.
-        for (_, level) in self.levels.range_mut(apart) {
-            level.crossed_by = None;
-        }
-        let ids: Vec<u64> = self
-            .levels
-            .range(crossed)
-            .filter(|(_, level)| match level.crossed_by {
+        // One walk over our levels on that side (one tree descent, not two: this runs at every
+        // top-of-book change).
+        let mut ids = Vec::new();
+        let side_levels =
+            (instrument_id, order_side, i64::MIN)..=(instrument_id, order_side, i64::MAX);
+        for (&(_, _, px), level) in self.levels.range_mut(side_levels) {
+            let crossed = if buy {
+                px >= opposite_px
+            } else {
+                px <= opposite_px
+            };
+            if !crossed {
+                // What they took is gone once the book stops crossing them.
+                level.crossed_by = None;
+                continue;
+            }
+            let fresh = match level.crossed_by {
                 None => true,
                 Some(took) if buy => opposite_px < took,
                 Some(took) => opposite_px > took,
-            })
-            .flat_map(|(_, level)| level.fifo.iter().copied())
-            .collect();
+            };
+            if fresh {
+                ids.extend_from_slice(&level.fifo);
+            }
+        }
         self.fill_whole(ids, t_ns);
     }
 
