@@ -306,6 +306,29 @@ fn without_the_market_journal_the_run_is_the_same_and_its_journal_has_what_the_e
         );
     }
     assert!(count(&lean_journal, "order_sent") > 0);
+
+    // Such a journal cannot be replayed: the error says what it lacks and where.
+    let lean_dir = out.path().join("lean").join("journal");
+    for extra in [&[][..], &["--decoded"][..]] {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--journal",
+            lean_dir.to_str().unwrap(),
+            "--out",
+        ];
+        let replay = out.path().join(format!("replay{}", extra.len()));
+        args.push(replay.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let output = backtest(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains(lean_dir.to_str().unwrap()) && stderr.contains("--no-market-journal"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]

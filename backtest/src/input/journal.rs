@@ -39,6 +39,8 @@ pub struct JournalSource {
     /// instrument-id order, and each journal instrument id's run id (`None`: not in the run).
     decoded_for: Option<Vec<String>>,
     run_ids: Vec<Option<u32>>,
+    /// Whether a market message (not a trading change) was handed out yet.
+    market_seen: bool,
 }
 
 fn shm_error(dir: &Path, e: ShmError) -> InputError {
@@ -63,6 +65,7 @@ impl JournalSource {
             snapshots_unplaced: 0,
             decoded_for: None,
             run_ids: Vec::new(),
+            market_seen: false,
         })
     }
 
@@ -75,6 +78,30 @@ impl JournalSource {
         let mut source = JournalSource::open(dir)?;
         source.decoded_for = Some(symbols.iter().map(|s| s.to_ascii_uppercase()).collect());
         Ok(source)
+    }
+}
+
+impl JournalSource {
+    /// Why a journal gave no market message at all: what it lacks, and the likely reason.
+    fn no_market(&self) -> InputError {
+        let problem = match (&self.decoded_for, self.snapshots_unplaced) {
+            (Some(_), _) => "no decoded market record of the run's instruments from the feed: \
+                             a journal written without the market (--no-market-journal), or \
+                             of other instruments; without --decoded its raw bytes are read"
+                .to_owned(),
+            (None, 0) => "no market message from the feed: a journal written without the \
+                          market (--no-market-journal), or a feed that received nothing"
+                .to_owned(),
+            (None, n) => format!(
+                "no market message from the feed but {n} REST snapshots it cannot place \
+                 (journal layout 1.0)"
+            ),
+        };
+        InputError::Format {
+            path: self.dir.clone(),
+            line: 0,
+            problem,
+        }
     }
 }
 
@@ -201,6 +228,9 @@ impl InputSource for JournalSource {
                 .map_err(|e| shm_error(&self.dir, e))?;
             self.snapshots_unplaced += unplaced;
             if polled.frames == 0 && polled.writer_restart.is_none() {
+                if !self.market_seen {
+                    return Err(self.no_market());
+                }
                 return Ok(None);
             }
             if !found {
@@ -220,6 +250,7 @@ impl InputSource for JournalSource {
                     }
                 }
             }
+            self.market_seen |= self.kind != InputKind::Trading;
             return Ok(Some(InputEvent {
                 kind: self.kind,
                 recv_ns: self.recv_ns,
