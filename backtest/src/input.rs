@@ -79,13 +79,23 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    /// A line or row that is not what the format says, with its 1-based line number.
-    #[error("{path}:{line}: {problem}")]
+    /// A line or row that is not what the format says, with its 1-based line number (0: the
+    /// input as a whole, such as a journal; an empty path: the command line).
+    #[error("{}", located(path, *line, problem))]
     Format {
         path: PathBuf,
         line: u64,
         problem: String,
     },
+}
+
+/// `path:line: problem`, leaving out what is not known.
+fn located(path: &std::path::Path, line: u64, problem: &str) -> String {
+    match (path.as_os_str().is_empty(), line) {
+        (true, _) => problem.to_owned(),
+        (false, 0) => format!("{}: {problem}", path.display()),
+        (false, line) => format!("{}:{line}: {problem}", path.display()),
+    }
 }
 
 /// A reader of input messages, oldest first by `recv_ns` (a reader whose input goes back in
@@ -161,5 +171,25 @@ impl InputSpec {
             self.tardis_trades.as_deref(),
             symbols,
         )?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_error_says_where_as_far_as_it_is_known() {
+        let at = |path: &str, line| {
+            InputError::Format {
+                path: PathBuf::from(path),
+                line,
+                problem: "bad".into(),
+            }
+            .to_string()
+        };
+        assert_eq!(at("/x/book.csv", 7), "/x/book.csv:7: bad");
+        assert_eq!(at("/x/journal", 0), "/x/journal: bad");
+        assert_eq!(at("", 0), "bad");
     }
 }
