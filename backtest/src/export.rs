@@ -35,7 +35,6 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use levibot_daemon::config::{ParseOptions, parse_with};
 use levibot_gateway::binance::{DecodeErrorKind, Decoder, MarketEvent};
 use levibot_gateway::decimal::Scale;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
@@ -135,13 +134,7 @@ pub struct ExportedInstrument {
 
 /// The `export` subcommand: writes the file, prints what it did as one JSON object.
 pub fn export_command(args: ExportArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
-    };
-    let config = parse_with(&text, &args.config, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = crate::session::read_config(&args.config)?;
     let symbol = args.symbol.to_ascii_uppercase();
     let instrument = config
         .instruments

@@ -19,7 +19,7 @@ use levibot_backtest::input::journal::journal_config_text;
 use levibot_backtest::latency::RoundTrips;
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
-use levibot_backtest::session::backtest;
+use levibot_backtest::session::{PARSE_OPTIONS, backtest};
 use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
 use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
 use levibot_backtest::venue::ComputeTime;
@@ -211,10 +211,7 @@ fn config_text(path: Option<&Path>, journal: Option<&Path>) -> Result<(String, P
 
 fn run_command(args: RunArgs) -> Result<()> {
     let (text, config_path) = config_text(args.config.as_deref(), args.journal.as_deref())?;
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
-    };
+    let options = PARSE_OPTIONS;
     let input = InputSpec {
         capture: args.capture.clone(),
         tardis_book: args.tardis_book.clone(),

@@ -622,7 +622,6 @@ fn venue_time(
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use levibot_daemon::config::{ParseOptions, parse_with};
     use levibot_engine::pipeline::agents::STRATEGY_TIMER_INTERVAL_NS;
     use levibot_engine::strategy::{MarketView, OrderSink};
     use levibot_gateway::capture::testdata_dir;
@@ -655,13 +654,7 @@ mod tests {
     }
 
     fn maker_config() -> DaemonConfig {
-        let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
-        let text = std::fs::read_to_string(&path).unwrap();
-        let options = ParseOptions {
-            resolve_hosts: false,
-            files_under: None,
-        };
-        parse_with(&text, &path, &options).unwrap()
+        crate::session::read_config(&testdata_dir().join("../backtest/maker-nknusdt.toml")).unwrap()
     }
 
     /// When the timer of a `Ticking` strategy ran, over 5 messages 7 ms apart.

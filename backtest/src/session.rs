@@ -4,11 +4,30 @@
 
 use std::path::Path;
 
-use anyhow::Result;
-use levibot_daemon::config::DaemonConfig;
+use anyhow::{Context, Result};
+use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
 use serde_json::{Value, json};
 
 use crate::compare::VersusLive;
+
+/// How a backtest parses a daemon config: host names are left unresolved (nothing connects)
+/// and the files it names may be anywhere.
+pub const PARSE_OPTIONS: ParseOptions = ParseOptions {
+    resolve_hosts: false,
+    files_under: None,
+};
+
+/// A daemon config from its text (`path` names it in errors and anchors its relative paths).
+pub fn parse_config(text: &str, path: &Path) -> Result<DaemonConfig> {
+    parse_with(text, path, &PARSE_OPTIONS).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// A daemon config file, read and parsed.
+pub fn read_config(path: &Path) -> Result<DaemonConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_config(&text, path)
+}
 use crate::input::InputSource;
 use crate::report::ReportData;
 use crate::results::{Results, ResultsConfig, Summary};

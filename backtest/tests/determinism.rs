@@ -7,19 +7,14 @@ use std::path::Path;
 use levibot_backtest::input::capture::CaptureSource;
 use levibot_backtest::results::ResultEvent;
 use levibot_backtest::run::{RunConfig, RunStats, run};
-use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
+use levibot_backtest::session::read_config;
+use levibot_daemon::config::DaemonConfig;
 use levibot_gateway::capture::testdata_dir;
 use levibot_shm::records::{ExecutionReport, Record, exec_type, side};
 use levibot_shm::{StartAt, Tailer};
 
 fn config() -> DaemonConfig {
-    let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
-    };
-    parse_with(&text, &path, &options).unwrap()
+    read_config(&testdata_dir().join("../backtest/maker-nknusdt.toml")).unwrap()
 }
 
 fn backtest(out: &Path, run_config: &RunConfig) -> (RunStats, Vec<String>) {

@@ -6,7 +6,7 @@
 use levibot_backtest::input::capture::CaptureSource;
 use levibot_backtest::results::ResultEvent;
 use levibot_backtest::run::{FeedLatency, RunConfig, run};
-use levibot_daemon::config::{ParseOptions, parse_with};
+use levibot_backtest::session::read_config;
 use levibot_gateway::capture::testdata_dir;
 
 const S: u64 = 1_000_000_000;
@@ -42,12 +42,7 @@ fn the_venue_applies_messages_in_the_order_they_were_made() {
     }
     std::fs::write(capture.join("BINANCE.ws.1.0"), text).unwrap();
 
-    let path = testdata_dir().join("../backtest/maker-nknusdt.toml");
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
-    };
-    let config = parse_with(&std::fs::read_to_string(&path).unwrap(), &path, &options).unwrap();
+    let config = read_config(&testdata_dir().join("../backtest/maker-nknusdt.toml")).unwrap();
     let run_config = RunConfig {
         feed_latency: FeedLatency::Recorded { gap_max_ns: S },
         ..RunConfig::default()

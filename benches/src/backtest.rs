@@ -35,8 +35,8 @@ use levibot_backtest::input::synthetic::SyntheticInput;
 use levibot_backtest::input::{InputKind, InputSpec};
 use levibot_backtest::results::ResultsConfig;
 use levibot_backtest::run::{FEED_GAP_MAX_NS, RunConfig};
-use levibot_backtest::session::{Outcome, backtest};
-use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
+use levibot_backtest::session::{Outcome, backtest, parse_config};
+use levibot_daemon::config::DaemonConfig;
 use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::testdata_dir;
 use serde_json::{Value, json};
@@ -121,12 +121,7 @@ fn config(work: &Path) -> Result<(DaemonConfig, PathBuf)> {
         );
     let path = work.join("maker-nknusdt-bench.toml");
     std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    let options = ParseOptions {
-        resolve_hosts: false,
-        files_under: None,
-    };
-    let config = parse_with(&text, &path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((config, path))
+    Ok((parse_config(&text, &path)?, path))
 }
 
 fn run_config(journal_market: bool) -> RunConfig {
