@@ -273,7 +273,15 @@ impl Exchange {
     /// A market message at the venue's time `t_ns`, in the venue's bytes: decoded, then
     /// applied ([`apply`](Self::apply)). A message that does not decode is skipped (the engine
     /// counts it).
-    pub fn on_market(&mut self, kind: InputKind, symbol: Option<&str>, bytes: &[u8], t_ns: u64) {
+    /// (The run decodes once, when it reads a message: this is the tests' shorthand.)
+    #[cfg(test)]
+    pub(crate) fn on_market(
+        &mut self,
+        kind: InputKind,
+        symbol: Option<&str>,
+        bytes: &[u8],
+        t_ns: u64,
+    ) {
         let mut message = VenueMessage::default();
         let id = symbol
             .and_then(|s| self.decoder.instruments().find(s.as_bytes()))
@@ -429,13 +437,18 @@ impl Exchange {
     /// When the venue made a stream message received at `recv_ns`, as the message says: a
     /// depth update at its event time, a trade at its trade time, a book ticker (which says
     /// none) its instrument's last gap before it was received. Never after `recv_ns`.
-    pub fn recorded_venue_time_ns(&mut self, bytes: &[u8], recv_ns: u64) -> u64 {
+    /// (The tests' shorthand for [`decode`](Self::decode) then
+    /// [`venue_time_ns`](Self::venue_time_ns).)
+    #[cfg(test)]
+    pub(crate) fn recorded_venue_time_ns(&mut self, bytes: &[u8], recv_ns: u64) -> u64 {
         let mut message = VenueMessage::default();
         self.decode(InputKind::Stream, None, bytes, &mut message);
         self.venue_time_ns(&message, recv_ns)
     }
 
-    /// [`recorded_venue_time_ns`](Self::recorded_venue_time_ns) of a decoded message.
+    /// When the venue made a decoded stream message received at `recv_ns`, as the message
+    /// says: a depth update at its event time, a trade at its trade time, a book ticker (which
+    /// says none) its instrument's last gap before it was received. Never after `recv_ns`.
     pub fn venue_time_ns(&mut self, message: &VenueMessage, recv_ns: u64) -> u64 {
         let said = match message.event {
             VenueEvent::Depth {
