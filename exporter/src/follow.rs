@@ -376,7 +376,7 @@ impl Follower {
         let rt = meta.record_type;
         if rt == record_type::INSTRUMENT_DEF {
             self.decoder.learn(rt, payload);
-            if let Some(def) = read::<levibot_shm::records::InstrumentDef>(payload)
+            if let Some(def) = levibot_shm::records::InstrumentDef::from_payload(payload)
                 && let Some(instrument) = self.decoder.instrument(def.instrument_id)
                 && (self.by_symbol.len() < LABEL_VALUES_MAX
                     || self.by_symbol.contains_key(&*instrument.symbol))
@@ -400,35 +400,35 @@ impl Follower {
                 });
             }
         } else if rt == record_type::BOOK_TICKER {
-            if let Some(r) = read::<BookTicker>(payload) {
+            if let Some(r) = BookTicker::from_payload(payload) {
                 self.classify(r.recv_tsc, "book_ticker");
             }
         } else if rt == record_type::DEPTH_DIFF {
-            if let Some(r) = read::<DepthDiff>(payload)
+            if let Some(r) = DepthDiff::from_payload(payload)
                 && r.chunk == 0
             {
                 self.classify(r.recv_tsc, "depth");
             }
         } else if rt == record_type::TRADE {
-            if let Some(r) = read::<Trade>(payload) {
+            if let Some(r) = Trade::from_payload(payload) {
                 self.classify(r.recv_tsc, "trade");
             }
         } else if rt == record_type::AGG_TRADE {
-            if let Some(r) = read::<AggTrade>(payload) {
+            if let Some(r) = AggTrade::from_payload(payload) {
                 self.classify(r.recv_tsc, "agg_trade");
             }
         } else if rt == record_type::ORDER_SENT {
-            if let Some(sent) = read::<SentOrder>(payload) {
+            if let Some(sent) = SentOrder::from_payload(payload) {
                 self.on_sent(&sent, cal);
             }
         } else if rt == record_type::EXECUTION_REPORT {
-            if let Some(report) = read::<ExecutionReport>(payload) {
+            if let Some(report) = ExecutionReport::from_payload(payload) {
                 self.on_report(&report, cal);
             }
         } else if rt == record_type::RISK_REJECT {
             // Counted from the counters file (`risk.reject.<check>`); only a check the
             // counters do not name is counted here.
-            if let Some(reject) = read::<RiskReject>(payload)
+            if let Some(reject) = RiskReject::from_payload(payload)
                 && RiskCheck::from_code(reject.check).is_none()
             {
                 let check = format!("check_{}", reject.check);
@@ -836,10 +836,6 @@ fn unreadable(e: &ShmError) -> bool {
             | ShmError::InvalidPosition { .. }
             | ShmError::SegmentMissing { .. }
     )
-}
-
-fn read<T: Record>(payload: &[u8]) -> Option<T> {
-    T::from_bytes(payload.get(..size_of::<T>())?)
 }
 
 fn ns_to_s(ns: f64) -> f64 {

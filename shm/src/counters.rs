@@ -30,7 +30,9 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 
 use crate::clock::unix_now_ns;
 use crate::error::{Result, ShmError};
-use crate::layout::{LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, le_u16, le_u32, le_u64};
+use crate::layout::{
+    LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, le_u16, le_u32, le_u64, reads_major_version,
+};
 use crate::reserve;
 use crate::segment::TempFile;
 
@@ -283,12 +285,11 @@ impl CountersReader {
             });
         }
         let (major, minor) = (le_u16(&map, 8), le_u16(&map, 10));
-        if major != LAYOUT_VERSION_MAJOR {
+        if !reads_major_version(major) {
             return Err(ShmError::UnsupportedVersion {
                 path: path.to_owned(),
                 major,
                 minor,
-                supported: LAYOUT_VERSION_MAJOR,
             });
         }
         let capacity = le_u32(&map, OFF_CAPACITY) as usize;

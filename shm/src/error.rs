@@ -20,13 +20,14 @@ pub enum ShmError {
         expected: u64,
     },
     #[error(
-        "{path}: layout version {major}.{minor} at offset 8 is newer than this build reads ({supported}.x)"
+        "{path}: layout version {major}.{minor} at offset 8 is not one this build reads ({}.x to {}.x)",
+        crate::layout::LAYOUT_VERSION_MAJOR_OLDEST,
+        crate::layout::LAYOUT_VERSION_MAJOR
     )]
     UnsupportedVersion {
         path: PathBuf,
         major: u16,
         minor: u16,
-        supported: u16,
     },
     #[error("{path}: truncated: the file is {len} bytes, its header says {expected}")]
     Truncated {

@@ -47,12 +47,22 @@ compile_error!("the journal layout is little-endian; big-endian targets are not 
 
 /// Magic number at offset 0 of every segment: the ASCII bytes `LEVIJRNL`.
 pub const SEGMENT_MAGIC: u64 = u64::from_le_bytes(*b"LEVIJRNL");
-/// Major layout version: readers refuse a segment whose major version is newer than theirs.
-pub const LAYOUT_VERSION_MAJOR: u16 = 1;
-/// Minor layout version: additions that older readers can ignore.
-/// 1: `RawMessageHeader::snapshot_of` names a REST snapshot's instrument; `OrderRequest::flags`
-/// (post-only).
-pub const LAYOUT_VERSION_MINOR: u16 = 1;
+/// Major layout version, written in every segment and counters file. Readers take the major
+/// versions from [`LAYOUT_VERSION_MAJOR_OLDEST`] to this one and refuse others.
+/// 2: a `DepthDiff` payload ends after its levels (1 wrote all 32 levels, 560 bytes); a
+/// reader of 1 would refuse the shorter payloads.
+pub const LAYOUT_VERSION_MAJOR: u16 = 2;
+/// The oldest major layout version this build reads (a journal a previous release wrote).
+pub const LAYOUT_VERSION_MAJOR_OLDEST: u16 = 1;
+/// Minor layout version: additions that older readers of the same major can ignore.
+/// Major 1, minor 1: `RawMessageHeader::snapshot_of` names a REST snapshot's instrument;
+/// `OrderRequest::flags` (post-only). Major 2 starts at minor 0 with both.
+pub const LAYOUT_VERSION_MINOR: u16 = 0;
+
+/// Whether this build reads segments (and counters files) of a major layout version.
+pub fn reads_major_version(major: u16) -> bool {
+    (LAYOUT_VERSION_MAJOR_OLDEST..=LAYOUT_VERSION_MAJOR).contains(&major)
+}
 
 /// Bytes before the first frame of a segment.
 pub const HEADER_LEN: usize = 4096;

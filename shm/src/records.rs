@@ -4,7 +4,10 @@
 //! record carries the TSC stamp of the moment its bytes were read (`recv_tsc`).
 //!
 //! All records are `#[repr(C)]`, `Copy` and `bytemuck::Pod` (no padding, any bit pattern valid),
-//! so a record is its own journal payload: [`Record::to_bytes`] and [`Record::from_bytes`].
+//! so a record is its own journal payload: [`Record::to_bytes`] and [`Record::from_bytes`]. One
+//! exception: a `DepthDiff`'s payload ends after its levels (48 + 16 x levels bytes; layout
+//! 1 wrote all 32, 560 bytes, which readers still take). Most updates carry a few levels, so
+//! the journal (and whatever copies it) holds a few hundred bytes fewer per update.
 //!
 //! ```text
 //!  BookTicker (56 B)                    Trade (56 B)
@@ -15,7 +18,7 @@
 //!  48 u32 instrument_id                 32 i64 px     40 i64 qty
 //!  52 u32 reserved                      48 u32 instrument_id  52 u32 flags (bit 0: buyer is maker)
 //!
-//!  AggTrade (72 B)                      DepthDiff (560 B): one chunk of a depth update
+//!  AggTrade (72 B)                      DepthDiff (560 B; payload 48 + 16 x levels)
 //!   0 u64 recv_tsc                       0 u64 recv_tsc
 //!   8 u64 agg_id                         8 u64 event_time_ms
 //!  16 u64 first_trade_id                16 u64 first_update_id (U)
@@ -97,6 +100,12 @@ pub trait Record: Pod {
     /// A record from a journal payload, or `None` if the length is not the record's size.
     fn from_bytes(payload: &[u8]) -> Option<Self> {
         bytemuck::try_pod_read_unaligned(payload).ok()
+    }
+
+    /// A record from a journal payload that a newer minor layout version may have made longer
+    /// (fields it appended, which this reader ignores): what readers of a journal use.
+    fn from_payload(payload: &[u8]) -> Option<Self> {
+        Self::from_bytes(payload.get(..size_of::<Self>())?)
     }
 }
 
@@ -183,6 +192,34 @@ pub struct DepthDiff {
 }
 
 impl DepthDiff {
+    /// Bytes of the fixed fields, before the levels.
+    pub const FIXED_LEN: usize = std::mem::offset_of!(DepthDiff, levels);
+
+    /// Bytes of this chunk's journal payload: the fixed fields and its levels (clamped to the
+    /// record).
+    #[inline]
+    pub fn payload_len(&self) -> usize {
+        let levels =
+            (self.bid_count as usize + self.ask_count as usize).min(DEPTH_LEVELS_PER_RECORD);
+        Self::FIXED_LEN + levels * size_of::<Level>()
+    }
+
+    /// The payload length a chunk's counts call for, read from the start of `bytes` (a journal
+    /// payload, or chunks back to back); `None` when the fixed fields are not all there or the
+    /// counts exceed the record.
+    #[inline]
+    pub fn payload_len_of(bytes: &[u8]) -> Option<usize> {
+        let count = |at: usize| -> Option<usize> {
+            Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?) as usize)
+        };
+        if bytes.len() < Self::FIXED_LEN {
+            return None;
+        }
+        let levels = count(std::mem::offset_of!(DepthDiff, bid_count))?
+            + count(std::mem::offset_of!(DepthDiff, ask_count))?;
+        (levels <= DEPTH_LEVELS_PER_RECORD).then_some(Self::FIXED_LEN + levels * size_of::<Level>())
+    }
+
     /// Whether the counts fit the record (a record read from a corrupt journal may not).
     pub fn counts_are_valid(&self) -> bool {
         self.bid_count as usize + self.ask_count as usize <= DEPTH_LEVELS_PER_RECORD
@@ -809,6 +846,31 @@ impl Record for AggTrade {
 }
 impl Record for DepthDiff {
     const RECORD_TYPE: RecordType = record_type::DEPTH_DIFF;
+
+    /// The fixed fields and this chunk's levels, not the unused rest (layout 2).
+    #[inline]
+    fn to_bytes(&self) -> &[u8] {
+        &bytemuck::bytes_of(self)[..self.payload_len()]
+    }
+
+    /// A chunk from its payload: the fixed fields and as many levels as its counts say (layout
+    /// 2), or the whole record (layout 1 wrote all 32 levels). The unused levels are zero.
+    fn from_bytes(payload: &[u8]) -> Option<Self> {
+        if payload.len() == size_of::<Self>() {
+            return bytemuck::try_pod_read_unaligned(payload).ok();
+        }
+        if DepthDiff::payload_len_of(payload)? != payload.len() {
+            return None;
+        }
+        let mut diff = DepthDiff::zeroed();
+        bytemuck::bytes_of_mut(&mut diff)[..payload.len()].copy_from_slice(payload);
+        Some(diff)
+    }
+
+    /// As [`from_bytes`](Record::from_bytes): a chunk's payload has no room for appended fields.
+    fn from_payload(payload: &[u8]) -> Option<Self> {
+        Self::from_bytes(payload)
+    }
 }
 impl Record for OrderRequest {
     /// As emitted by a strategy (journaled by the strategy stage); what passed risk and was
@@ -898,12 +960,34 @@ mod tests {
         d.levels[0] = Level { px: 10, qty: 1 };
         d.levels[1] = Level { px: 11, qty: 2 };
         d.levels[2] = Level { px: 12, qty: 0 };
+        d.levels[5] = Level { px: 99, qty: 9 }; // unused: not journaled
+        assert_eq!(d.to_bytes().len(), 48 + 3 * 16);
         let back = DepthDiff::from_bytes(d.to_bytes()).unwrap();
         assert_eq!(back.bids(), &[Level { px: 10, qty: 1 }]);
         assert_eq!(
             back.asks(),
             &[Level { px: 11, qty: 2 }, Level { px: 12, qty: 0 }]
         );
+        assert_eq!(back.levels[5], Level::default());
+        // Layout 1's whole record reads as it is; a payload cut short, or longer than its
+        // levels but not whole, or counting more levels than a record holds, does not.
+        assert_eq!(DepthDiff::from_bytes(bytemuck::bytes_of(&d)), Some(d));
+        assert_eq!(DepthDiff::from_payload(bytemuck::bytes_of(&d)), Some(d));
+        assert_eq!(DepthDiff::from_bytes(&d.to_bytes()[..90]), None);
+        assert_eq!(DepthDiff::from_bytes(&bytemuck::bytes_of(&d)[..120]), None);
+        assert_eq!(DepthDiff::from_bytes(&d.to_bytes()[..40]), None);
+        let mut full = d;
+        full.bid_count = DEPTH_LEVELS_PER_RECORD as u16;
+        full.ask_count = 0;
+        assert_eq!(full.to_bytes().len(), size_of::<DepthDiff>());
+        full.ask_count = 1;
+        assert_eq!(full.to_bytes().len(), size_of::<DepthDiff>());
+        assert_eq!(DepthDiff::payload_len_of(full.to_bytes()), None);
+        // Fields appended by a newer minor version are ignored by from_payload only.
+        let mut longer = t.to_bytes().to_vec();
+        longer.extend_from_slice(&[1; 8]);
+        assert_eq!(BookTicker::from_bytes(&longer), None);
+        assert_eq!(BookTicker::from_payload(&longer), Some(t));
     }
 
     #[test]

@@ -399,12 +399,11 @@ pub(crate) fn check_header(path: &Path, h: &[u8], file_len: Option<u64>) -> Resu
         });
     }
     let (major, minor) = (le_u16(h, OFF_VERSION_MAJOR), le_u16(h, OFF_VERSION_MINOR));
-    if major != LAYOUT_VERSION_MAJOR {
+    if !reads_major_version(major) {
         return Err(ShmError::UnsupportedVersion {
             path: path.to_owned(),
             major,
             minor,
-            supported: LAYOUT_VERSION_MAJOR,
         });
     }
     let corrupt = |offset: usize, reason: String| ShmError::CorruptHeader {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::common::*;
 use levibot_shm::layout::HEADER_LEN;
-use levibot_shm::{Journal, ShmError, StartAt, Tailer};
+use levibot_shm::{Journal, LAYOUT_VERSION_MAJOR, ShmError, StartAt, Tailer};
 use levibot_testkit::seed;
 
 /// A closed journal with one segment of a few frames; returns the segment's path.
@@ -60,20 +60,46 @@ fn wrong_magic() {
 }
 
 #[test]
-fn newer_major_version() {
+fn major_versions_outside_those_this_build_reads() {
+    for major in [0, LAYOUT_VERSION_MAJOR + 1] {
+        let dir = temp_dir();
+        let path = journal_with_frames(dir.path());
+        patch(&path, 8, &major.to_le_bytes());
+        for err in [
+            tail_all(dir.path()).unwrap_err(),
+            Journal::open(&small_config(dir.path())).unwrap_err(),
+        ] {
+            assert!(
+                matches!(err, ShmError::UnsupportedVersion { major: m, .. } if m == major),
+                "{err}"
+            );
+            assert_names_file(&err, &path);
+            assert!(err.to_string().contains("1.x to 2.x"), "{err}");
+        }
+    }
+}
+
+/// A journal a previous release wrote (major 1) is read, recovered from, and continued in a
+/// new segment of this build's major version.
+#[test]
+fn the_previous_major_version_is_read_and_continued() {
     let dir = temp_dir();
     let path = journal_with_frames(dir.path());
-    patch(&path, 8, &2u16.to_le_bytes());
-    for err in [
-        tail_all(dir.path()).unwrap_err(),
-        Journal::open(&small_config(dir.path())).unwrap_err(),
-    ] {
-        assert!(
-            matches!(err, ShmError::UnsupportedVersion { major: 2, .. }),
-            "{err}"
-        );
-        assert_names_file(&err, &path);
-    }
+    patch(&path, 8, &1u16.to_le_bytes());
+    assert_eq!(tail_all(dir.path()).unwrap(), 5);
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    journal
+        .appender(0)
+        .unwrap()
+        .append(TEST_RECORD, &[9; 40])
+        .unwrap();
+    drop(journal);
+    assert_eq!(tail_all(dir.path()).unwrap(), 6);
+    let header = std::fs::read(segment_path(dir.path(), 1)).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([header[8], header[9]]),
+        LAYOUT_VERSION_MAJOR
+    );
 }
 
 #[test]

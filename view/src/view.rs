@@ -49,7 +49,7 @@ impl FrameDecoder {
         if rt != record_type::INSTRUMENT_DEF {
             return;
         }
-        let Some(instrument) = read_prefix::<InstrumentDef>(payload)
+        let Some(instrument) = InstrumentDef::from_payload(payload)
             .as_ref()
             .and_then(JournalInstrument::from_def)
         else {
@@ -87,24 +87,18 @@ impl FrameDecoder {
     }
 }
 
-/// A fixed record from the start of a payload. Longer payloads are accepted: a newer minor
-/// layout version may append fields that this reader ignores.
-fn read_prefix<T: Record>(payload: &[u8]) -> Option<T> {
-    T::from_bytes(payload.get(..size_of::<T>())?)
-}
-
 fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
     Some(match kind {
-        RecordKind::BookTicker => Body::BookTicker(read_prefix(payload)?),
+        RecordKind::BookTicker => Body::BookTicker(Record::from_payload(payload)?),
         RecordKind::DepthDiff => {
-            let diff: DepthDiff = read_prefix(payload)?;
+            let diff: DepthDiff = Record::from_payload(payload)?;
             if !diff.counts_are_valid() {
                 return None;
             }
             Body::DepthDiff(Box::new(diff))
         }
-        RecordKind::Trade => Body::Trade(read_prefix(payload)?),
-        RecordKind::AggTrade => Body::AggTrade(read_prefix(payload)?),
+        RecordKind::Trade => Body::Trade(Record::from_payload(payload)?),
+        RecordKind::AggTrade => Body::AggTrade(Record::from_payload(payload)?),
         RecordKind::RawMessage => {
             // Not a `Record` (it only heads a frame).
             let (header, bytes) = RawMessageHeader::split(payload)?;
@@ -114,16 +108,16 @@ fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
             }
         }
         RecordKind::InstrumentDef => {
-            let def: InstrumentDef = read_prefix(payload)?;
+            let def: InstrumentDef = Record::from_payload(payload)?;
             JournalInstrument::from_def(&def)?;
             Body::InstrumentDef(def)
         }
-        RecordKind::OrderRequest => Body::OrderRequest(read_prefix(payload)?),
-        RecordKind::OrderSent => Body::OrderSent(read_prefix(payload)?),
-        RecordKind::RiskReject => Body::RiskReject(read_prefix(payload)?),
-        RecordKind::ExecutionReport => Body::ExecutionReport(read_prefix(payload)?),
-        RecordKind::FixSeqNums => Body::FixSeqNums(read_prefix(payload)?),
-        RecordKind::DaemonEvent => Body::DaemonEvent(read_prefix(payload)?),
+        RecordKind::OrderRequest => Body::OrderRequest(Record::from_payload(payload)?),
+        RecordKind::OrderSent => Body::OrderSent(Record::from_payload(payload)?),
+        RecordKind::RiskReject => Body::RiskReject(Record::from_payload(payload)?),
+        RecordKind::ExecutionReport => Body::ExecutionReport(Record::from_payload(payload)?),
+        RecordKind::FixSeqNums => Body::FixSeqNums(Record::from_payload(payload)?),
+        RecordKind::DaemonEvent => Body::DaemonEvent(Record::from_payload(payload)?),
         RecordKind::ConfigText => Body::ConfigText(payload.to_vec()),
     })
 }

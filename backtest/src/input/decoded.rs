@@ -9,33 +9,50 @@ use levibot_engine::pipeline::MarketRecord;
 use levibot_shm::RecordType;
 use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, Record, Trade, record_type};
 
-/// The records of one message: `bytes` holds records of type `kind` back to back. A length
-/// that is not a whole number of records ends the message where the last whole one does.
+/// The records of one message: `bytes` holds records of type `kind` back to back, as
+/// [`record_of`] gives them. A length that is not a whole number of records ends the message
+/// where the last whole one does.
 pub fn market_records(kind: RecordType, bytes: &[u8]) -> impl Iterator<Item = MarketRecord> + '_ {
-    let size = record_size(kind).unwrap_or(usize::MAX);
-    bytes
-        .chunks_exact(size.min(bytes.len().max(1)))
-        .filter(move |chunk| chunk.len() == size)
-        .filter_map(move |chunk| match kind {
-            record_type::BOOK_TICKER => BookTicker::from_bytes(chunk).map(MarketRecord::BookTicker),
-            record_type::DEPTH_DIFF => DepthDiff::from_bytes(chunk)
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        let len = record_len(kind, rest).filter(|&len| len <= rest.len())?;
+        let (record, after) = rest.split_at(len);
+        rest = after;
+        Some(match kind {
+            record_type::BOOK_TICKER => {
+                BookTicker::from_bytes(record).map(MarketRecord::BookTicker)
+            }
+            record_type::DEPTH_DIFF => DepthDiff::from_bytes(record)
                 .filter(DepthDiff::counts_are_valid)
                 .map(MarketRecord::Depth),
-            record_type::TRADE => Trade::from_bytes(chunk).map(MarketRecord::Trade),
-            record_type::AGG_TRADE => AggTrade::from_bytes(chunk).map(MarketRecord::AggTrade),
+            record_type::TRADE => Trade::from_bytes(record).map(MarketRecord::Trade),
+            record_type::AGG_TRADE => AggTrade::from_bytes(record).map(MarketRecord::AggTrade),
             _ => None,
         })
+    })
+    .flatten()
 }
 
-/// The payload size of a decoded market record type, or `None` for another type.
-pub fn record_size(kind: RecordType) -> Option<usize> {
+/// The length of the record of type `kind` at the start of `bytes` (a depth chunk's from its
+/// counts), or `None` for another type or a depth chunk whose fixed fields are not all there.
+fn record_len(kind: RecordType, bytes: &[u8]) -> Option<usize> {
     match kind {
         record_type::BOOK_TICKER => Some(size_of::<BookTicker>()),
-        record_type::DEPTH_DIFF => Some(size_of::<DepthDiff>()),
+        record_type::DEPTH_DIFF => DepthDiff::payload_len_of(bytes),
         record_type::TRADE => Some(size_of::<Trade>()),
         record_type::AGG_TRADE => Some(size_of::<AggTrade>()),
         _ => None,
     }
+}
+
+/// A journal payload's decoded market record as messages hold them back to back: a depth
+/// chunk ends after its levels, whichever layout wrote it (layout 1 wrote all 32 levels).
+/// `None` for another record type, or a payload that is not one whole record.
+pub fn record_of(kind: RecordType, payload: &[u8]) -> Option<&[u8]> {
+    let len = record_len(kind, payload)?;
+    let whole = payload.len() == len
+        || (kind == record_type::DEPTH_DIFF && payload.len() == size_of::<DepthDiff>());
+    whole.then(|| &payload[..len])
 }
 
 /// Where a decoded market record type keeps its instrument id, bytes from its start.
@@ -62,28 +79,28 @@ fn field<const N: usize>(record: &[u8], at: usize) -> Option<[u8; N]> {
     record.get(at..at + N)?.try_into().ok()
 }
 
-/// Sets the instrument id of a decoded market record in place (a journal's ids are its own;
-/// a backtest's are its config's). Read and written where the record keeps it, not through a
-/// copy of the record (a depth chunk is 560 bytes).
+/// Sets the instrument id of a decoded market record ([`record_of`]) in place (a journal's
+/// ids are its own; a backtest's are its config's). Written where the record keeps it, not
+/// through a copy of the record.
 pub fn set_instrument_id(kind: RecordType, record: &mut [u8], instrument_id: u32) {
     if let Some(at) = instrument_id_offset(kind)
-        && record.len() == record_size(kind).unwrap_or(0)
+        && record_len(kind, record) == Some(record.len())
     {
         record[at..at + 4].copy_from_slice(&instrument_id.to_le_bytes());
     }
 }
 
-/// The instrument a decoded market record is of.
+/// The instrument a decoded market record ([`record_of`]) is of.
 pub fn instrument_id(kind: RecordType, record: &[u8]) -> Option<u32> {
-    if record.len() != record_size(kind)? {
+    if record_len(kind, record)? != record.len() {
         return None;
     }
     field(record, instrument_id_offset(kind)?).map(u32::from_le_bytes)
 }
 
-/// The receive stamp a decoded market record carries.
+/// The receive stamp a decoded market record ([`record_of`]) carries.
 pub fn recv_tsc(kind: RecordType, record: &[u8]) -> Option<u64> {
-    if record.len() != record_size(kind)? {
+    if record_len(kind, record)? != record.len() {
         return None;
     }
     field(record, 0).map(u64::from_le_bytes)
@@ -92,7 +109,7 @@ pub fn recv_tsc(kind: RecordType, record: &[u8]) -> Option<u64> {
 /// A depth chunk's index in its update and its update's chunk count (at least 1); `(0, 1)`
 /// for every other record.
 pub fn chunk_of(kind: RecordType, record: &[u8]) -> (u16, u16) {
-    if kind != record_type::DEPTH_DIFF || record.len() != size_of::<DepthDiff>() {
+    if kind != record_type::DEPTH_DIFF || DepthDiff::payload_len_of(record) != Some(record.len()) {
         return (0, 1);
     }
     let at = |offset| field(record, offset).map_or(0, u16::from_le_bytes);
@@ -142,6 +159,32 @@ mod tests {
         );
         assert_eq!(market_records(record_type::RAW_MESSAGE, &bytes).count(), 0);
         assert_eq!(market_records(record_type::TRADE, &[]).count(), 0);
+    }
+
+    #[test]
+    fn a_depth_chunk_is_kept_through_its_levels_whichever_layout_wrote_it() {
+        let mut d = DepthDiff::from_bytes(&[0; size_of::<DepthDiff>()]).unwrap();
+        d.bid_count = 1;
+        d.ask_count = 2;
+        d.levels[2].px = 7;
+        let layout_2 = d.to_bytes();
+        assert_eq!(layout_2.len(), 48 + 3 * 16);
+        // Layout 1: all 32 levels, the unused ones zero.
+        let mut layout_1 = layout_2.to_vec();
+        layout_1.resize(size_of::<DepthDiff>(), 0);
+        let layout_1 = &layout_1[..];
+        assert_eq!(record_of(record_type::DEPTH_DIFF, layout_1), Some(layout_2));
+        assert_eq!(record_of(record_type::DEPTH_DIFF, layout_2), Some(layout_2));
+        // Neither: a payload cut inside its levels, or longer than its levels but not whole.
+        assert_eq!(record_of(record_type::DEPTH_DIFF, &layout_1[..100]), None);
+        assert_eq!(record_of(record_type::DEPTH_DIFF, &layout_1[..200]), None);
+        assert_eq!(record_of(record_type::TRADE, layout_2), None);
+        let mut bytes = layout_2.to_vec();
+        bytes.extend_from_slice(layout_2);
+        let read: Vec<_> = market_records(record_type::DEPTH_DIFF, &bytes).collect();
+        assert!(
+            matches!(read[..], [MarketRecord::Depth(a), MarketRecord::Depth(b)] if a == d && b == d)
+        );
     }
 
     #[test]

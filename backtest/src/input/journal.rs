@@ -179,24 +179,27 @@ impl InputSource for JournalSource {
                     market
                         if decoded_for.is_some()
                             && frame.writer_id == writer_id::FEED
-                            && decoded::record_size(market) == Some(frame.payload.len()) =>
+                            && decoded::record_of(market, frame.payload).is_some() =>
                     {
-                        let Some(run_id) = decoded::instrument_id(market, frame.payload)
+                        let Some(record) = decoded::record_of(market, frame.payload) else {
+                            return;
+                        };
+                        let Some(run_id) = decoded::instrument_id(market, record)
                             .and_then(|id| run_ids.get(id as usize).copied().flatten())
                         else {
                             return;
                         };
                         // A depth update's chunks come one after another: gathered, the
                         // message is whole at its last.
-                        let (chunk, chunk_count) = decoded::chunk_of(market, frame.payload);
+                        let (chunk, chunk_count) = decoded::chunk_of(market, record);
                         if chunk == 0 || *kind != InputKind::Decoded(market) {
                             bytes.clear();
                         }
                         let start = bytes.len();
-                        bytes.extend_from_slice(frame.payload);
+                        bytes.extend_from_slice(record);
                         decoded::set_instrument_id(market, &mut bytes[start..], run_id);
                         *kind = InputKind::Decoded(market);
-                        *recv_tsc = decoded::recv_tsc(market, frame.payload).unwrap_or(0);
+                        *recv_tsc = decoded::recv_tsc(market, record).unwrap_or(0);
                         found = chunk + 1 >= chunk_count;
                     }
                     record_type::RAW_MESSAGE if frame.writer_id == writer_id::FEED => {
