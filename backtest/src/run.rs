@@ -24,7 +24,6 @@ use anyhow::{Context, Result, bail};
 use levibot_daemon::config::{DaemonConfig, StrategySettings};
 use levibot_daemon::strategies::PerInstrument;
 use levibot_engine::book::BookLimits;
-use levibot_engine::features::FeatureConfig;
 use levibot_engine::pipeline::{
     MessageSource, OwnedSnapshot, Pipeline, PipelineSpec, Polled, RingCapacities, TradedInstrument,
     TradingCommand,
@@ -330,7 +329,8 @@ fn run_with<S: Strategy + 'static>(
         target_comp_id: config.order_entry.session.target_comp_id.clone(),
         rings: RingCapacities::default(),
         book_limits: BookLimits::DEFAULT,
-        feature_config: FeatureConfig::DEFAULT,
+        feature_config: config.features.config,
+        feature_journal: config.features.journal,
         strategy_id: config.strategy_id,
         first_client_order_id: 1,
         first_msg_seq_num: 1,

@@ -13,12 +13,14 @@ fn testdata(rel: &str) -> PathBuf {
     testdata_dir().join("..").join(rel)
 }
 
-fn backtest(args: &[&str]) -> Output {
+/// `levibot-backtest` with `args`.
+pub(crate) fn backtest(args: &[&str]) -> Output {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_levibot-backtest"));
     Command::new(bin).args(args).output().unwrap()
 }
 
-fn summary_of(output: &Output) -> Value {
+/// The `--json` summary of a run that must have succeeded.
+pub(crate) fn summary_of(output: &Output) -> Value {
     assert!(
         output.status.success(),
         "{}",
@@ -27,7 +29,8 @@ fn summary_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-fn tail_json(journal: &Path) -> Vec<Value> {
+/// A journal as `levictl tail --json` prints it.
+pub(crate) fn tail_json(journal: &Path) -> Vec<Value> {
     let out = Command::new(workspace_bin("levictl", "levictl"))
         .args(["tail", "--json", "--journal"])
         .arg(journal)

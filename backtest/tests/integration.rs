@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod features;
 mod feed_time;
 mod hftbacktest;
 mod report;

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use levibot_engine::pipeline::FeatureCadence;
 use levibot_engine::ring::Rtrb;
 use levibot_gateway::capture::Recording;
 use serde_json::json;
@@ -177,6 +178,7 @@ pub fn run(args: &ExporterArgs) -> Result<()> {
         seed: args.seed,
         dir: args.dir.clone(),
         json: false,
+        features_journal: FeatureCadence::Off,
     };
     let layout = tick_to_trade::layout_for(&t2t)?;
     let machine = MachineInfo::detect();

@@ -12,6 +12,10 @@
 //! synthetic stream (`--duration` seconds), each once with `rtrb` rings and once with
 //! `std::sync::mpsc::sync_channel` (the baseline), then a ring-hop measurement of both between
 //! two cores. The venue is in-process and acknowledges every order at once (no network).
+//!
+//! `--features-journal book` (or an interval such as `100ms`) adds a run of each source with
+//! `rtrb` rings and the features journaled at that cadence (`rtrb+features`), beside the same
+//! run without: what the feature journal costs the hot path.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -22,7 +26,8 @@ use hdrhistogram::Histogram;
 use levibot_engine::idle::IdleStrategy;
 use levibot_engine::pipeline::reference::{self, SYNTHETIC_MID_TICKS};
 use levibot_engine::pipeline::{
-    AckVenue, Layout, MessageSource, Pipeline, PipelineSpec, ReplaySource, SyntheticSource,
+    AckVenue, FeatureCadence, Layout, MessageSource, Pipeline, PipelineSpec, ReplaySource,
+    SyntheticSource,
 };
 use levibot_engine::ring::{RingReceiver, RingSender, Rings, Rtrb, StdChannel};
 use levibot_engine::runner::{RunnerConfig, RunnerError, available_cores};
@@ -77,7 +82,7 @@ impl From<IdleArg> for IdleStrategy {
     }
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 pub struct TickToTradeArgs {
     /// Thread layout of the agents.
     #[arg(long, value_enum, default_value_t = LayoutArg::Fused)]
@@ -120,7 +125,14 @@ pub struct TickToTradeArgs {
     /// Also print every figure as one JSON object, on the last line of stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also run each source with the features journaled at this cadence ("book", or an
+    /// interval such as "100ms"), beside the run without.
+    #[arg(long, default_value = "off", value_parser = FeatureCadence::parse)]
+    pub(crate) features_journal: FeatureCadence,
 }
+
+/// The label of the runs with the features journaled.
+const WITH_FEATURES: &str = "rtrb+features";
 
 /// How one stage's latency, in ticks, is computed from a `SentOrder`'s stamps.
 type StageTicks = fn(&SentOrder) -> u64;
@@ -312,24 +324,39 @@ pub fn run(args: &TickToTradeArgs) -> Result<()> {
     let recording = found.recording.clone();
     let scratch = ScratchDir::create(args.dir.as_deref())?;
     let mut runs: Vec<(SourceKind, &str, Run)> = Vec::new();
+    let without_features = TickToTradeArgs {
+        features_journal: FeatureCadence::Off,
+        ..args.clone()
+    };
     for kind in [SourceKind::Corpus, SourceKind::Synthetic] {
         for rings in [Rtrb::NAME, StdChannel::NAME] {
             progress(&format!("{} with {rings} rings", kind.name()));
+            let pipeline = if rings == Rtrb::NAME {
+                run_pipeline::<Rtrb>
+            } else {
+                run_pipeline::<StdChannel>
+            };
             let run = scratch.with_dir(&format!("{}-{rings}", kind.name()), |dir| {
-                if rings == Rtrb::NAME {
-                    run_pipeline::<Rtrb>(args, &layout, kind, &recording, dir, &nothing_beside)
-                } else {
-                    run_pipeline::<StdChannel>(
-                        args,
-                        &layout,
-                        kind,
-                        &recording,
-                        dir,
-                        &nothing_beside,
-                    )
-                }
+                pipeline(
+                    &without_features,
+                    &layout,
+                    kind,
+                    &recording,
+                    dir,
+                    &nothing_beside,
+                )
             })?;
             runs.push((kind, rings, run));
+        }
+        if args.features_journal != FeatureCadence::Off {
+            progress(&format!(
+                "{} with rtrb rings, features journaled",
+                kind.name()
+            ));
+            let run = scratch.with_dir(&format!("{}-features", kind.name()), |dir| {
+                run_pipeline::<Rtrb>(args, &layout, kind, &recording, dir, &nothing_beside)
+            })?;
+            runs.push((kind, WITH_FEATURES, run));
         }
     }
     progress("ring hop between two cores");
@@ -436,7 +463,8 @@ pub(crate) fn run_pipeline<R: Rings>(
         SourceKind::Corpus => {
             let source = ReplaySource::new(recording, args.corpus_passes, rate, &calibration)?;
             let messages = source.messages_per_pass() as f64 * args.corpus_passes as f64;
-            let spec = reference::maker_spec(instruments, &instrument, corpus_snapshot)?;
+            let mut spec = reference::maker_spec(instruments, &instrument, corpus_snapshot)?;
+            spec.feature_journal = args.features_journal;
             measure::<R, _>(args, layout, spec, source, messages, journal, dir, beside)
         }
         SourceKind::Synthetic => {
@@ -449,7 +477,8 @@ pub(crate) fn run_pipeline<R: Rings>(
                 rate,
                 &calibration,
             )?;
-            let spec = reference::maker_spec(instruments, &instrument, source.snapshot())?;
+            let mut spec = reference::maker_spec(instruments, &instrument, source.snapshot())?;
+            spec.feature_journal = args.features_journal;
             measure::<R, _>(
                 args,
                 layout,

@@ -93,6 +93,14 @@
 //! # stop_loss_atr = 1.0
 //! # qty_max_lots = 100
 //!
+//! [features]                         # optional; absent keys: the engine's defaults
+//! journal = "off"                    # "off", "book" (every book change) or "100ms"
+//! mid_half_life_ms = 1000            # EWMA of the mid
+//! trade_flow_half_life_ms = 5000
+//! atr_bar_ms = 60000
+//! atr_bars = 14
+//! atr_source = "mid"                 # or "trade"
+//!
 //! [layout]                           # exactly pipeline::Layout's serde form
 //! kind = "fused"
 //! pipeline = { core = 1, idle = "busy_spin" }
@@ -137,6 +145,7 @@
 //! text, keeping its comments.
 mod daemon;
 mod edit;
+mod features;
 mod host;
 mod journal;
 mod layout;
@@ -168,6 +177,7 @@ pub use daemon::{
     UNIT_TIMEOUT_STOP_S,
 };
 pub use edit::set_key;
+pub use features::FeatureSettings;
 pub use journal::RETENTION_TOTAL_MIB_DEFAULT;
 pub use trading::{DUPLICATE_WINDOW_US_MAX, RATE_WINDOW_MS_MAX};
 pub use venue::{
@@ -201,6 +211,8 @@ pub struct DaemonConfig {
     pub strategy: StrategySettings,
     /// Validated (`RiskLimits::validate`).
     pub risk_limits: RiskLimits,
+    /// `[features]`: the features' parameters and when they are journaled.
+    pub features: FeatureSettings,
     /// Validated against this machine.
     pub layout: Layout,
 }
@@ -499,6 +511,7 @@ pub fn parse_with(
         &exchange_info_label,
         kind,
     );
+    let features = features::features(&mut p, &mut root);
     let layout = layout::layout(&mut p, &mut root);
     root.finish(&mut p);
 
@@ -523,6 +536,7 @@ pub fn parse_with(
         order_entry,
         strategy_id,
         trading,
+        features,
         layout,
     ) {
         (
@@ -533,6 +547,7 @@ pub fn parse_with(
             Some(order_entry),
             Some(strategy_id),
             Some(trading),
+            Some(features),
             Some(layout),
         ) if p.is_empty() => Ok(DaemonConfig {
             path: path.to_owned(),
@@ -547,6 +562,7 @@ pub fn parse_with(
             strategy_id,
             strategy: trading.strategy,
             risk_limits: trading.risk_limits,
+            features,
             layout,
         }),
         _ => {

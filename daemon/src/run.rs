@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use levibot_control::{AccessPolicy, ControlHandler, ControlServer};
 use levibot_engine::book::BookLimits;
-use levibot_engine::features::FeatureConfig;
 use levibot_engine::pipeline::ws_feed::snapshot_limit::WeightLimit;
 use levibot_engine::pipeline::{
     FixVenue, OwnedSnapshot, Pipeline, PipelineSpec, RingCapacities, TradedInstrument,
@@ -361,7 +360,8 @@ where
         target_comp_id: config.order_entry.session.target_comp_id.clone(),
         rings: RingCapacities::default(),
         book_limits: BookLimits::DEFAULT,
-        feature_config: FeatureConfig::DEFAULT,
+        feature_config: config.features.config,
+        feature_journal: config.features.journal,
         strategy_id: config.strategy_id,
         // Above every id in the journal, and above every id an earlier run can have used even
         // when the journal vanished (a reboot): see `client_order_id_floor`.

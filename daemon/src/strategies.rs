@@ -78,6 +78,14 @@ impl<S: Strategy> Strategy for PerInstrument<S> {
         self.inner.uses_timer()
     }
 
+    fn output(&self) -> f64 {
+        self.inner.output()
+    }
+
+    fn model_id(&self) -> u64 {
+        self.inner.model_id()
+    }
+
     fn start_from_position(&mut self, position: i64) {
         self.inner.start_from_position(position);
     }

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use levibot_daemon::config::{
-    self, ConfigErrors, DaemonConfig, EmptyJournal, LogFormat, Reconcile, StrategySettings,
-    UNIT_TIMEOUT_START_S, UNIT_TIMEOUT_STOP_S,
+    self, ConfigErrors, DaemonConfig, EmptyJournal, FeatureSettings, LogFormat, Reconcile,
+    StrategySettings, UNIT_TIMEOUT_START_S, UNIT_TIMEOUT_STOP_S,
 };
+use levibot_engine::features::{BarSource, FeatureConfig};
 use levibot_engine::idle::IdleStrategy;
-use levibot_engine::pipeline::{Layout, reference};
+use levibot_engine::pipeline::{FeatureCadence, Layout, reference};
 use levibot_engine::risk::quote;
 use levibot_engine::runner::available_cores;
 use levibot_gateway::ws::Stream;
@@ -647,6 +648,51 @@ fn a_reload_may_change_only_limits_and_strategy_parameters() {
     let errors = old.reloadable_change(&logs).unwrap_err();
     assert_problem(&errors, "daemon.log_level", &["info", "debug", "restart"]);
     assert_eq!(errors.problems.len(), 1, "{errors}");
+}
+
+#[test]
+fn the_features_section_sets_their_parameters_and_journal_and_names_bad_values() {
+    let setup = Setup::new();
+    let example = setup.load(&setup.example(&[])).unwrap();
+    assert_eq!(example.features, FeatureSettings::default());
+    let set = setup
+        .load(&setup.example(&[
+            ("journal = \"off\"", "journal = \"250ms\""),
+            ("mid_half_life_ms = 1000", "mid_half_life_ms = 2000"),
+            ("atr_source = \"mid\"", "atr_source = \"trade\""),
+        ]))
+        .unwrap();
+    assert_eq!(
+        set.features.journal,
+        FeatureCadence::Every {
+            interval_ns: 250_000_000
+        }
+    );
+    assert_eq!(set.features.config.mid_half_life_ns, 2_000_000_000);
+    assert_eq!(set.features.config.atr_source, BarSource::Trade);
+    assert_eq!(
+        set.features.config.atr_bars,
+        FeatureConfig::DEFAULT.atr_bars
+    );
+    // Changing them needs a restart: the books' features would start over.
+    let errors = example.reloadable_change(&set).unwrap_err();
+    assert_problem(&errors, "features", &["changed", "restart"]);
+
+    let errors = setup.errors(&setup.example(&[
+        ("journal = \"off\"", "journal = \"often\""),
+        ("atr_bars = 14", "atr_bars = 0"),
+        ("atr_source = \"mid\"", "atr_source = \"last\""),
+        (
+            "trade_flow_half_life_ms = 5000",
+            "trade_flow_half_life_ms = \"5s\"",
+        ),
+    ]));
+    assert_problem(&errors, "features.journal", &["often", "\"book\"", "100ms"]);
+    assert_problem(&errors, "features.atr_bars", &["0 is outside 1..=10000"]);
+    assert_problem(&errors, "features.atr_source", &["\"mid\" or \"trade\""]);
+    assert_problem(&errors, "features.trade_flow_half_life_ms", &["integer"]);
+    let errors = setup.errors(&setup.example(&[("journal = \"off\"", "journal = \"0ms\"")]));
+    assert_problem(&errors, "features.journal", &["between 1ms and 3600s"]);
 }
 
 #[test]

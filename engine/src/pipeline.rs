@@ -45,6 +45,7 @@ pub use levibot_gateway::source::{
     MessageSource, OwnedSnapshot, Pacer, Polled, ReplaySource, SyntheticSource,
 };
 pub use stages::{
+    FEATURE_INTERVAL_NS_MAX, FEATURE_INTERVAL_NS_MIN, FEATURES_PENDING_MAX, FeatureCadence,
     FeedStage, GatewayStage, RiskStage, StageClock, StageError, StrategyStage, TradedInstrument,
 };
 pub use venue::{AckVenue, EncodedQueue, Queued, Venue, VenueSendError};
@@ -292,6 +293,8 @@ pub struct PipelineSpec<S: Strategy> {
     pub rings: RingCapacities,
     pub book_limits: BookLimits,
     pub feature_config: FeatureConfig,
+    /// When the strategy stage journals each instrument's features (`[features] journal`).
+    pub feature_journal: FeatureCadence,
     /// Strategy id stamped on the orders.
     pub strategy_id: u16,
     /// The first client order id (recovered from the journal after a restart).
@@ -467,6 +470,7 @@ where
         )?;
         let mut strategy = strategy;
         strategy.publish_books(counters, |id| symbols[id as usize].clone())?;
+        strategy.set_feature_journal(spec.feature_journal, spec.strategy_id);
         let (strategy_commands_tx, strategy_commands_rx) =
             rtrb::RingBuffer::new(COMMANDS_PENDING_MAX);
         strategy.set_commands(strategy_commands_rx);

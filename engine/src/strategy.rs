@@ -261,6 +261,20 @@ pub trait Strategy: Send {
         false
     }
 
+    /// What the strategy made of the features at the last market event (a vote, a model's
+    /// prediction), journaled with them ([`FeatureSnapshot::output`]); NaN for none.
+    ///
+    /// [`FeatureSnapshot::output`]: levibot_shm::records::FeatureSnapshot::output
+    fn output(&self) -> f64 {
+        f64::NAN
+    }
+
+    /// The model in force, journaled with the features (the first 8 bytes of its file's
+    /// SHA-256); 0 for none.
+    fn model_id(&self) -> u64 {
+        0
+    }
+
     /// Before the pipeline starts: the position already held in the strategy's instrument
     /// (recovered from the journal after a restart; quantity units, + long). Cold path.
     fn start_from_position(&mut self, _position: i64) {}

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use levibot_engine::pipeline::reference::{self, SYNTHETIC_MID_TICKS};
 use levibot_engine::pipeline::{
-    AckVenue, MessageSource, Pipeline, PipelineSpec, ReplaySource, SyntheticSource, TradingCommand,
+    AckVenue, FeatureCadence, MessageSource, Pipeline, PipelineSpec, ReplaySource, SyntheticSource,
+    TradingCommand,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
@@ -144,10 +145,13 @@ fn the_corpus_replayed_allocates_nothing() {
     let calibration = levibot_shm::TscCalibration::measure(&quanta::Clock::new());
     let source = ReplaySource::new(&recording, CORPUS_PASSES, None, &calibration).unwrap();
     let messages = source.messages_per_pass() as u64 * CORPUS_PASSES;
-    let spec = reference::maker_spec(instruments, &instrument, snapshot).unwrap();
+    let mut spec = reference::maker_spec(instruments, &instrument, snapshot).unwrap();
+    // The features journaled at every book change: the most the feature journal does.
+    spec.feature_journal = FeatureCadence::BookChange;
     let dir = tempfile::tempdir().unwrap();
     let (allocated, values) = steady_state_allocations(spec, source, dir.path());
     assert_eq!(counter(&values, "feed.messages") as u64, messages);
     assert!(counter(&values, "gateway.orders_sent") > 1_000);
+    assert!(counter(&values, "strategy.feature_snapshots") as u64 > messages / 4);
     assert_eq!(allocated, 0, "allocations in steady state");
 }

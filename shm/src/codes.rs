@@ -74,6 +74,8 @@ pub mod label {
     pub const STRATEGY_SINK_OVERFLOWS: &str = "strategy.sink_overflows";
     pub const STRATEGY_PARAMS_UPDATES: &str = "strategy.params_updates";
     pub const STRATEGY_JOURNAL_ERRORS: &str = "strategy.journal_errors";
+    /// Feature snapshots journaled (`[features] journal`).
+    pub const STRATEGY_FEATURE_SNAPSHOTS: &str = "strategy.feature_snapshots";
 
     pub const RISK_PASSED: &str = "risk.passed";
     pub const RISK_REJECTED: &str = "risk.rejected";

@@ -42,6 +42,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::layout::RecordType;
 
+mod feature;
+pub use feature::{FEATURE_IS_PRICE, FEATURE_NAMES, FeatureSnapshot, feature_flag};
+
 /// Journal record types of the market-data records (0x100..0x1ff).
 pub mod record_type {
     use crate::layout::RecordType;
@@ -86,6 +89,9 @@ pub mod record_type {
     pub const CHECKPOINT_FILLS: RecordType = RecordType(0x306);
     /// A checkpoint is complete: a [`CheckpointEnd`](super::CheckpointEnd).
     pub const CHECKPOINT_END: RecordType = RecordType(0x307);
+    /// The features a strategy saw at a market event and its output: a
+    /// [`FeatureSnapshot`](super::FeatureSnapshot), at the cadence `[features] journal` sets.
+    pub const FEATURE_SNAPSHOT: RecordType = RecordType(0x205);
 }
 
 /// A fixed-size record with its journal record type.

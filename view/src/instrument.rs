@@ -21,6 +21,12 @@ impl Unit {
         self.mantissa > 0 && self.exp <= DECIMAL_SCALE_MAX
     }
 
+    /// A measured amount of units (a feature such as a mid or an ATR, not an exact price) in
+    /// the asset: `units x mantissa x 10^-exp`, as a float.
+    pub fn float(self, units: f64) -> f64 {
+        units * self.mantissa as f64 / 10f64.powi(i32::from(self.exp))
+    }
+
     /// `units x mantissa x 10^-exp`, exactly, without trailing zeros; `None` past Decimal's
     /// 96 bits (only a corrupt record gets there).
     pub fn decimal(self, units: i64) -> Option<Decimal> {

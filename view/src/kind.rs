@@ -3,7 +3,7 @@
 
 use levibot_shm::RecordType;
 use levibot_shm::codes::writer_id;
-use levibot_shm::records::record_type;
+use levibot_shm::records::{FEATURE_NAMES, record_type};
 
 /// The journal's record types that this tool decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,10 +21,11 @@ pub enum RecordKind {
     FixSeqNums,
     DaemonEvent,
     ConfigText,
+    FeatureSnapshot,
 }
 
 /// Every kind, with its record type and its `--type` name.
-const KINDS: [(RecordKind, RecordType, &str); 13] = [
+const KINDS: [(RecordKind, RecordType, &str); 14] = [
     (
         RecordKind::BookTicker,
         record_type::BOOK_TICKER,
@@ -74,12 +75,17 @@ const KINDS: [(RecordKind, RecordType, &str); 13] = [
         record_type::CONFIG_TEXT,
         "config_text",
     ),
+    (
+        RecordKind::FeatureSnapshot,
+        record_type::FEATURE_SNAPSHOT,
+        "feature_snapshot",
+    ),
 ];
 
 /// The `--type` names, for `--help` (a unit test keeps it equal to the table).
 pub const TYPE_NAMES_HELP: &str = "book_ticker, depth_diff, trade, agg_trade, raw_message, \
      instrument_def, order_request, order_sent, risk_reject, execution_report, fix_seq_nums, \
-     daemon_event, config_text";
+     daemon_event, config_text, feature_snapshot";
 
 /// Fields every JSON object and CSV row starts with.
 pub const COMMON_COLUMNS: [&str; 9] = [
@@ -145,9 +151,17 @@ const ORDER_SENT_COLUMNS: [&str; 21] = concat(
 const RISK_REJECT_COLUMNS: [&str; 16] =
     concat(ORDER_COLUMNS, ["check", "check_code", "limit", "value"]);
 
+const FEATURE_SNAPSHOT_COLUMNS: [&str; 16] = concat(
+    concat::<4, 7, 11>(
+        ["instrument_id", "symbol", "strategy_id", "event_unix_ns"],
+        FEATURE_NAMES,
+    ),
+    ["output", "model_id", "book_synced", "paused", "recv_tsc"],
+);
+
 impl RecordKind {
-    pub const ALL: [RecordKind; 13] = {
-        let mut all = [RecordKind::BookTicker; 13];
+    pub const ALL: [RecordKind; KINDS.len()] = {
+        let mut all = [RecordKind::BookTicker; KINDS.len()];
         let mut i = 0;
         while i < KINDS.len() {
             all[i] = KINDS[i].0;
@@ -278,6 +292,7 @@ impl RecordKind {
                 "event_unix_ns",
             ],
             RecordKind::ConfigText => &["len", "text"],
+            RecordKind::FeatureSnapshot => &FEATURE_SNAPSHOT_COLUMNS,
         }
     }
 }

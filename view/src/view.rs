@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use levibot_shm::records::{
-    AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FixSeqNums, InstrumentDef,
-    OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder, Trade, record_type,
+    AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FeatureSnapshot, FixSeqNums,
+    InstrumentDef, OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder, Trade,
+    record_type,
 };
 use levibot_shm::{RecordType, TscCalibration};
 
@@ -119,6 +120,7 @@ fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
         RecordKind::FixSeqNums => Body::FixSeqNums(Record::from_payload(payload)?),
         RecordKind::DaemonEvent => Body::DaemonEvent(Record::from_payload(payload)?),
         RecordKind::ConfigText => Body::ConfigText(payload.to_vec()),
+        RecordKind::FeatureSnapshot => Body::FeatureSnapshot(Record::from_payload(payload)?),
     })
 }
 
@@ -152,6 +154,7 @@ enum Body {
     FixSeqNums(FixSeqNums),
     DaemonEvent(DaemonEvent),
     ConfigText(Vec<u8>),
+    FeatureSnapshot(FeatureSnapshot),
     /// A known type whose payload is too short or inconsistent.
     Invalid {
         len: usize,
@@ -173,6 +176,7 @@ impl Body {
             Body::OrderSent(r) => r.request.instrument_id,
             Body::RiskReject(r) => r.request.instrument_id,
             Body::ExecutionReport(r) => r.instrument_id,
+            Body::FeatureSnapshot(r) => r.instrument_id,
             _ => return None,
         })
     }

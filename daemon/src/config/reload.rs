@@ -57,6 +57,8 @@ impl DaemonConfig {
             (&b.control_ops_group, b.control_ops_gid)
         );
 
+        same!("features", self.features, new.features);
+
         let (a, b) = (&self.journal, &new.journal);
         same!("journal.dir", a.dir, b.dir);
         same!(

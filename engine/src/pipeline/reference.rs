@@ -7,7 +7,7 @@ use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::Recording;
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 
-use super::{PipelineSpec, RingCapacities, TradedInstrument};
+use super::{FeatureCadence, PipelineSpec, RingCapacities, TradedInstrument};
 use crate::book::BookLimits;
 use crate::features::FeatureConfig;
 use crate::risk::limits::{RateLimit, quote};
@@ -113,6 +113,7 @@ pub fn maker_spec(
         rings: RingCapacities::default(),
         book_limits: BookLimits::DEFAULT,
         feature_config: FeatureConfig::DEFAULT,
+        feature_journal: FeatureCadence::Off,
         strategy_id: 1,
         first_client_order_id: 1,
         first_msg_seq_num: 1,

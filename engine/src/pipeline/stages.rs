@@ -7,11 +7,15 @@
 //! keeps what they share: the [`StageClock`] they stamp with, the counter helpers, and the
 //! REJECTED report an order that did not go out comes back as.
 
+mod feature_journal;
 mod feed;
 mod gateway;
 mod risk;
 mod strategy;
 
+pub use feature_journal::{
+    FEATURE_INTERVAL_NS_MAX, FEATURE_INTERVAL_NS_MIN, FEATURES_PENDING_MAX, FeatureCadence,
+};
 pub use feed::FeedStage;
 pub use gateway::GatewayStage;
 pub use risk::RiskStage;

@@ -95,6 +95,9 @@ pub struct Signal {
     entry_atr: f64,
     stop_px: i64,
     take_profit_id: Option<u64>,
+    /// The vote at the last market event (NaN until every input exists): the output the
+    /// feature journal records.
+    last_vote: f64,
 }
 
 impl Signal {
@@ -108,6 +111,7 @@ impl Signal {
             entry_atr: 0.0,
             stop_px: 0,
             take_profit_id: None,
+            last_vote: f64::NAN,
         })
     }
 
@@ -148,8 +152,17 @@ impl Strategy for Signal {
         "signal"
     }
 
+    fn output(&self) -> f64 {
+        self.last_vote
+    }
+
     fn on_market(&mut self, view: &MarketView<'_>, out: &mut OrderSink) {
-        if view.instrument_id != self.instrument_id || view.book.state() != BookState::Synced {
+        if view.instrument_id != self.instrument_id {
+            return;
+        }
+        let vote = self.vote(view);
+        self.last_vote = vote.unwrap_or(f64::NAN);
+        if view.book.state() != BookState::Synced {
             return;
         }
         let (Some(bid), Some(ask)) = (view.book.best_bid(), view.book.best_ask()) else {
@@ -158,7 +171,7 @@ impl Strategy for Signal {
         let p = self.params;
         match self.phase {
             Phase::Flat => {
-                let (Some(vote), Some(atr)) = (self.vote(view), view.features.atr()) else {
+                let (Some(vote), Some(atr)) = (vote, view.features.atr()) else {
                     return;
                 };
                 if vote.abs() < p.entry_threshold || atr <= 0.0 {

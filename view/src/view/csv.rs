@@ -25,6 +25,10 @@ impl View {
                 Some(Val::I64(v)) => {
                     let _ = write!(out, "{v}");
                 }
+                Some(Val::F64(v)) if v.is_finite() => {
+                    let _ = write!(out, "{v}");
+                }
+                Some(Val::F64(_)) => {}
                 Some(Val::Str(text)) => csv_text(text, out),
                 Some(Val::Json(v)) => csv_text(&v.to_string(), out),
             }

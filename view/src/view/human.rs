@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use levibot_shm::codes::halt_reason;
 use levibot_shm::records::{
-    Level, OrderRequest, daemon_event, event_source, exec_type, ord_type, order_flag, order_kind,
+    Level, OrderRequest, daemon_event, event_source, exec_type, feature_flag, ord_type, order_flag,
+    order_kind,
 };
 
 use super::names::{
@@ -205,6 +206,36 @@ impl View {
                 );
                 if r.exec_type == exec_type::REJECTED || r.reject_reason != 0 {
                     let _ = write!(out, " reason={}", r.reject_reason);
+                }
+                Ok(())
+            }
+            Body::FeatureSnapshot(r) => {
+                // Prices as the asset's, rounded for reading; `levictl tail --json` has them whole.
+                let px = |units: f64| match &self.instrument {
+                    Some(i) => format!("{:.8}", i.price.float(units)),
+                    None => format!("{units:.1}u"),
+                };
+                let _ = write!(
+                    out,
+                    "{} mid={} micro={} imb={:.4} ewma={} atr={} flow={:.4} mom={} out={:.6}",
+                    self.symbol_text(r.instrument_id),
+                    px(r.mid),
+                    px(r.microprice),
+                    r.top_imbalance,
+                    px(r.ewma_mid),
+                    px(r.atr),
+                    r.trade_flow_imbalance,
+                    px(r.momentum),
+                    r.output
+                );
+                if r.model_id != 0 {
+                    let _ = write!(out, " model={:016x}", r.model_id);
+                }
+                if r.flags & feature_flag::BOOK_SYNCED == 0 {
+                    let _ = write!(out, " unsynced");
+                }
+                if r.flags & feature_flag::PAUSED != 0 {
+                    let _ = write!(out, " paused");
                 }
                 Ok(())
             }

@@ -2,7 +2,10 @@
 //! ([`COMMON_COLUMNS`](crate::COMMON_COLUMNS), then the kind's columns), [`View::to_json`]
 //! serializes them. Prices and quantities are exact decimal strings.
 
-use levibot_shm::records::{Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, ord_type, order_flag};
+use levibot_shm::records::{
+    FEATURE_IS_PRICE, FEATURE_NAMES, Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, feature_flag,
+    ord_type, order_flag,
+};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::names::{
@@ -21,6 +24,8 @@ pub enum Val {
     Bool(bool),
     U64(u64),
     I64(i64),
+    /// A measured value; not finite (a feature that does not exist yet) is null.
+    F64(f64),
     Str(String),
     Json(serde_json::Value),
 }
@@ -32,6 +37,8 @@ impl Serialize for Val {
             Val::Bool(b) => s.serialize_bool(*b),
             Val::U64(n) => s.serialize_u64(*n),
             Val::I64(n) => s.serialize_i64(*n),
+            Val::F64(x) if x.is_finite() => s.serialize_f64(*x),
+            Val::F64(_) => s.serialize_none(),
             Val::Str(t) => s.serialize_str(t),
             Val::Json(v) => v.serialize(s),
         }
@@ -68,6 +75,13 @@ impl View {
             .as_ref()
             .and_then(|i| i.price.decimal(units))
             .map_or(Val::Null, |d| Val::Str(d.to_string()))
+    }
+
+    /// A measured price in price units (a feature), as a price: `units x the price unit`.
+    fn px_f64(&self, units: f64) -> Val {
+        self.instrument
+            .as_ref()
+            .map_or(Val::Null, |i| Val::F64(i.price.float(units)))
     }
 
     fn qty(&self, units: i64) -> Val {
@@ -255,6 +269,41 @@ impl View {
                 ("peer_uid", Val::U64(r.peer_uid.into())),
                 ("event_unix_ns", Val::U64(r.unix_ns)),
             ]),
+            Body::FeatureSnapshot(r) => f.extend(
+                [
+                    ("instrument_id", Val::U64(r.instrument_id.into())),
+                    ("symbol", symbol()),
+                    ("strategy_id", Val::U64(r.strategy_id.into())),
+                    ("event_unix_ns", Val::U64(r.ts_ns)),
+                ]
+                .into_iter()
+                .chain(
+                    FEATURE_NAMES
+                        .into_iter()
+                        .zip(FEATURE_IS_PRICE)
+                        .zip(r.features())
+                        .map(|((name, is_price), value)| {
+                            (
+                                name,
+                                if is_price {
+                                    self.px_f64(value)
+                                } else {
+                                    Val::F64(value)
+                                },
+                            )
+                        }),
+                )
+                .chain([
+                    ("output", Val::F64(r.output)),
+                    ("model_id", Val::Str(format!("{:016x}", r.model_id))),
+                    (
+                        "book_synced",
+                        Val::Bool(r.flags & feature_flag::BOOK_SYNCED != 0),
+                    ),
+                    ("paused", Val::Bool(r.flags & feature_flag::PAUSED != 0)),
+                    ("recv_tsc", Val::U64(r.recv_tsc)),
+                ]),
+            ),
             Body::ConfigText(bytes) => f.extend([
                 ("len", Val::U64(bytes.len() as u64)),
                 (

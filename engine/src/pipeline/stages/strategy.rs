@@ -7,10 +7,11 @@ use levibot_gateway::source::OwnedSnapshot;
 use levibot_shm::codes::{counter_type, label};
 use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::records::{
-    ExecutionReport, Level, OrderRequest, Record, TRADE_FLAG_BUYER_IS_MAKER,
+    ExecutionReport, Level, OrderRequest, Record, TRADE_FLAG_BUYER_IS_MAKER, feature_flag,
 };
 use levibot_shm::{Appender, ShmError};
 
+use super::feature_journal::{FeatureCadence, FeatureJournal};
 use super::{StageClock, counter, gauge};
 use crate::book::{BookLimits, BookOutcome, BookState, OrderBook};
 use crate::features::{FeatureConfig, Features};
@@ -83,12 +84,15 @@ pub struct StrategyStage<S: Strategy> {
     sink_overflows: Counter,
     params_updates: Counter,
     journal_errors: Counter,
+    feature_snapshots: Counter,
     /// The operator's commands (kill switch, resume), taken every duty cycle.
     commands: Option<rtrb::Consumer<StrategyCommand>>,
     /// Paused by the operator: books, features and marks keep up, strategies decide nothing
     /// (their reports still reach them).
     paused: bool,
     book_gauges: Vec<BookGauges>,
+    /// Feature snapshots due and held for journaling (off unless set).
+    feature_journal: FeatureJournal,
 }
 
 impl<S: Strategy> StrategyStage<S> {
@@ -127,9 +131,11 @@ impl<S: Strategy> StrategyStage<S> {
             sink_overflows: counter(counters, label::STRATEGY_SINK_OVERFLOWS)?,
             params_updates: counter(counters, label::STRATEGY_PARAMS_UPDATES)?,
             journal_errors: counter(counters, label::STRATEGY_JOURNAL_ERRORS)?,
+            feature_snapshots: counter(counters, label::STRATEGY_FEATURE_SNAPSHOTS)?,
             commands: None,
             paused: false,
             book_gauges: Vec::new(),
+            feature_journal: FeatureJournal::new(FeatureCadence::Off, 0, 0),
         };
         for (slot, t) in traded.into_iter().enumerate() {
             let id = t.snapshot.instrument_id;
@@ -179,6 +185,12 @@ impl<S: Strategy> StrategyStage<S> {
         }
         self.book_gauges = gauges;
         Ok(())
+    }
+
+    /// Journals each traded instrument's features at `cadence`, stamped with `strategy_id`.
+    /// Cold path (before the pipeline starts).
+    pub fn set_feature_journal(&mut self, cadence: FeatureCadence, strategy_id: u16) {
+        self.feature_journal = FeatureJournal::new(cadence, strategy_id, self.books.len());
     }
 
     /// Takes the operator's commands from `commands` from now on.
@@ -293,12 +305,41 @@ impl<S: Strategy> StrategyStage<S> {
                 .append(OrderRequest::RECORD_TYPE, order.to_bytes())
                 .is_err();
         }
-        if failed {
+        let (snapshots, snapshots_failed) = self.feature_journal.journal(&mut self.appender);
+        if failed || snapshots_failed {
             self.journal_errors.increment();
         }
-        let appended = self.pending_requests.len();
+        if snapshots > 0 {
+            self.feature_snapshots.add(snapshots as i64);
+        }
+        let appended = self.pending_requests.len() + snapshots;
         self.pending_requests.clear();
         appended
+    }
+
+    /// Holds a snapshot of the instrument's features and its strategy's output for the journal.
+    #[inline]
+    fn snapshot_features(&mut self, slot: usize, instrument_id: u32, ts_ns: u64, recv_tsc: u64) {
+        if self.feature_journal.is_full() {
+            self.journal_pending();
+        }
+        let mut flags = 0;
+        if self.books[slot].state() == BookState::Synced {
+            flags |= feature_flag::BOOK_SYNCED;
+        }
+        if self.paused {
+            flags |= feature_flag::PAUSED;
+        }
+        let strategy = &self.strategies[slot];
+        self.feature_journal.push(
+            instrument_id,
+            &self.features[slot],
+            strategy.output(),
+            strategy.model_id(),
+            ts_ns,
+            recv_tsc,
+            flags,
+        );
     }
 
     /// One decoded market record: update the book and features, tell risk the new top of book,
@@ -406,7 +447,11 @@ impl<S: Strategy> StrategyStage<S> {
                 ask_px,
             });
         }
+        let snapshot_due = self.feature_journal.due(slot, ts_ns, top.is_some());
         if self.paused {
+            if snapshot_due {
+                self.snapshot_features(slot, instrument_id, ts_ns, decoded.recv_tsc);
+            }
             return;
         }
         self.sink.begin(decoded.decoded_tsc);
@@ -428,6 +473,9 @@ impl<S: Strategy> StrategyStage<S> {
             ..StagedOrder::default()
         };
         self.emit_orders(cause, &mut emit);
+        if snapshot_due {
+            self.snapshot_features(slot, instrument_id, ts_ns, decoded.recv_tsc);
+        }
     }
 
     /// An execution report (from the venue, or risk's refusal): to the instrument's strategy.
