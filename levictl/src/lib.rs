@@ -4,6 +4,7 @@
 //! `capture check` replays through from `levibot-book`.
 //!
 //! - [`tail`], [`stat`], [`export`]: the journal and counters readers.
+//! - [`research`]: datasets of feature snapshots and forward returns.
 //! - [`capture_check`]: replays a recorded capture through the decoder and the books.
 //! - [`control_cli`]: `status`, `kill`, `resume`, `reload`, `set` on the daemon's control socket.
 //! - [`venue_cli`]: `levictl venue exchange-info`, a venue's exchangeInfo fetched and checked.
@@ -11,6 +12,7 @@
 pub mod capture_check;
 pub mod control_cli;
 pub mod export;
+pub mod research;
 pub mod stat;
 pub mod tail;
 pub mod venue_cli;
