@@ -166,6 +166,33 @@ const fn concat<const A: usize, const B: usize, const N: usize>(
     out
 }
 
+/// A trade's and an aggregated trade's columns after their ids.
+const TRADE_TAIL_COLUMNS: [Column; 7] = [
+    ("px", Price),
+    ("qty", Qty),
+    ("aggressor", Text),
+    ("buyer_is_maker", Bool),
+    ("event_time_ms", UnixMs),
+    ("trade_time_ms", UnixMs),
+    ("recv_tsc", U64),
+];
+
+const TRADE_COLUMNS: [Column; 10] = concat(
+    [("instrument_id", U32), ("symbol", Text), ("trade_id", U64)],
+    TRADE_TAIL_COLUMNS,
+);
+
+const AGG_TRADE_COLUMNS: [Column; 12] = concat(
+    [
+        ("instrument_id", U32),
+        ("symbol", Text),
+        ("agg_id", U64),
+        ("first_trade_id", U64),
+        ("last_trade_id", U64),
+    ],
+    TRADE_TAIL_COLUMNS,
+);
+
 const ORDER_SENT_COLUMNS: [Column; 21] = concat(
     ORDER_COLUMNS,
     [
@@ -268,32 +295,8 @@ impl RecordKind {
                 ("asks", Levels),
                 ("recv_tsc", U64),
             ],
-            RecordKind::Trade => &[
-                ("instrument_id", U32),
-                ("symbol", Text),
-                ("trade_id", U64),
-                ("px", Price),
-                ("qty", Qty),
-                ("aggressor", Text),
-                ("buyer_is_maker", Bool),
-                ("event_time_ms", UnixMs),
-                ("trade_time_ms", UnixMs),
-                ("recv_tsc", U64),
-            ],
-            RecordKind::AggTrade => &[
-                ("instrument_id", U32),
-                ("symbol", Text),
-                ("agg_id", U64),
-                ("first_trade_id", U64),
-                ("last_trade_id", U64),
-                ("px", Price),
-                ("qty", Qty),
-                ("aggressor", Text),
-                ("buyer_is_maker", Bool),
-                ("event_time_ms", UnixMs),
-                ("trade_time_ms", UnixMs),
-                ("recv_tsc", U64),
-            ],
+            RecordKind::Trade => &TRADE_COLUMNS,
+            RecordKind::AggTrade => &AGG_TRADE_COLUMNS,
             RecordKind::RawMessage => &[
                 ("source_id", U32),
                 ("len", U64),
