@@ -778,7 +778,7 @@ pub(crate) fn require_python(modules: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         have,
-        "python3 with the {modules} packages is needed: run scripts/install-test-deps"
+        "python3 with Python's {modules} is needed (scripts/install-test-deps installs them)"
     );
 }
 
