@@ -12,9 +12,15 @@
 //!   fall back to VARCHAR. Records whose payload is invalid are skipped (and counted); empty
 //!   cells are NULL. Depth levels are a JSON array in one cell.
 //!
+//! - `--format parquet`: `--out` is a directory of Parquet files, one table per record type
+//!   with typed columns (exact decimals, UTC timestamps), Hive-partitioned by type, date and
+//!   symbol; see [`parquet`].
+//!
 //! `--from` is inclusive and `--to` exclusive, each a journal position (the `pos` field) or a
-//! time; the export covers what the journal holds when it starts. The file is written under
-//! `FILE.partial` and renamed when complete.
+//! time; the export covers what the journal holds when it starts. The file (or directory) is
+//! written under `FILE.partial` and renamed when complete.
+
+pub mod parquet;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -26,7 +32,7 @@ use levibot_shm::RecordType;
 
 use crate::tail::journal_context;
 use levibot_view::{
-    Bound, Cursor, FrameDecoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, csv_columns,
+    Bound, Cursor, FrameDecoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, View, csv_columns,
     open_cursor, parse_bound, parse_record_type,
 };
 
@@ -36,15 +42,20 @@ pub enum Format {
     Jsonl,
     /// Comma-separated values with a header: one record type per file (--type).
     Csv,
+    /// A directory of Parquet files: a table per record type, typed columns, partitioned by
+    /// type, date and symbol.
+    Parquet,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// jsonl: the objects of `tail --json`; csv: one --type, its fields as columns.
+    /// jsonl: the objects of `tail --json`; csv: one --type, its fields as columns; parquet: a
+    /// directory, a table per type.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// The file to write (replaced when the export is complete).
-    #[arg(long, short = 'o', value_name = "FILE")]
+    /// The file to write (replaced when the export is complete); for parquet, the directory
+    /// (absent, empty, or a previous parquet export, which is replaced).
+    #[arg(long, short = 'o', value_name = "FILE|DIR")]
     pub out: PathBuf,
     /// First record: a journal position (the `pos` field) or a time (RFC 3339, or relative to
     /// now: 30s, 10m, 2h, 1d). Inclusive.
@@ -65,6 +76,19 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
     let csv_kind = match (args.format, args.types.as_slice()) {
         (Format::Jsonl, _) => None,
+        (Format::Parquet, types) => {
+            if let Some(unknown) = types
+                .iter()
+                .find(|t| RecordKind::from_record_type(**t).is_none())
+            {
+                bail!(
+                    "--format parquet exports the record types this levictl knows \
+                     ({TYPE_NAMES_HELP}); export type {:#06x} as jsonl",
+                    unknown.0
+                );
+            }
+            None
+        }
         (Format::Csv, [only]) => match RecordKind::from_record_type(*only) {
             Some(kind) => Some(kind),
             None => bail!(
@@ -85,6 +109,19 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
         to: args.to,
         ..Selection::default()
     };
+    if args.format == Format::Parquet {
+        let summary = parquet::export(journal, &selection, &args.out, parquet::Limits::DEFAULT)?;
+        print!(
+            "exported {} record{} in {} file{} to {}",
+            summary.records,
+            plural(summary.records),
+            summary.files,
+            plural(summary.files),
+            args.out.display()
+        );
+        print_skipped(summary.invalid, summary.unknown);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut decoder = FrameDecoder::new();
     let mut cursor =
         open_cursor(journal, selection, &mut decoder).with_context(|| journal_context(journal))?;
@@ -101,17 +138,35 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
     };
     std::fs::rename(&partial, &args.out)
         .with_context(|| format!("renaming {} to {}", partial.display(), args.out.display()))?;
-    let plural = |n: u64| if n == 1 { "" } else { "s" };
     print!(
         "exported {written} record{} to {}",
         plural(written),
         args.out.display()
     );
+    print_skipped(invalid, 0);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Ends the summary line with what was skipped.
+fn print_skipped(invalid: u64, unknown: u64) {
+    let mut skipped = Vec::new();
     if invalid > 0 {
-        print!(" (skipped {invalid} invalid record{})", plural(invalid));
+        skipped.push(format!("{invalid} invalid record{}", plural(invalid)));
+    }
+    if unknown > 0 {
+        skipped.push(format!(
+            "{unknown} record{} of unknown types",
+            plural(unknown)
+        ));
+    }
+    if !skipped.is_empty() {
+        print!(" (skipped {})", skipped.join(", "));
     }
     println!();
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes the selected records to `path`; returns (written, invalid ones skipped).
@@ -131,19 +186,7 @@ fn write_records(
     }
     let (mut written, mut invalid) = (0u64, 0u64);
     let mut line = String::new();
-    loop {
-        let view = match cursor
-            .step(decoder)
-            .with_context(|| journal_context(journal))?
-        {
-            Step::View(view) => view,
-            Step::Skipped | Step::Restart(_) => continue,
-            Step::Missing(e) => {
-                eprintln!("levictl export: {e}");
-                continue;
-            }
-            Step::Idle | Step::Past => break,
-        };
+    while let Some(view) = next_view(cursor, decoder, journal, true)? {
         line.clear();
         match &columns {
             Some(_) if view.is_invalid() => {
@@ -163,6 +206,31 @@ fn write_records(
         .with_context(writing)?;
     file.sync_all().with_context(writing)?;
     Ok((written, invalid))
+}
+
+/// The next record the cursor selects, or `None` at the end of the export; a missing segment
+/// (pruned while the export ran) is passed over, and reported if `report_missing`.
+pub(crate) fn next_view(
+    cursor: &mut Cursor,
+    decoder: &mut FrameDecoder,
+    journal: &Path,
+    report_missing: bool,
+) -> anyhow::Result<Option<Box<View>>> {
+    loop {
+        match cursor
+            .step(decoder)
+            .with_context(|| journal_context(journal))?
+        {
+            Step::View(view) => return Ok(Some(view)),
+            Step::Skipped | Step::Restart(_) => {}
+            Step::Missing(e) => {
+                if report_missing {
+                    eprintln!("levictl export: {e}");
+                }
+            }
+            Step::Idle | Step::Past => return Ok(None),
+        }
+    }
 }
 
 pub(crate) fn partial_path(out: &Path) -> PathBuf {

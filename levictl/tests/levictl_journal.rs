@@ -33,7 +33,7 @@ const CONFIG: &str = "[risk]\nloss_max = 500\n";
 /// Records the fixture journals (an unknown type and an invalid ticker included).
 const FIXTURE_RECORDS: usize = 13;
 
-struct Fixture {
+pub(crate) struct Fixture {
     dir: tempfile::TempDir,
     journal: Journal,
     daemon: Appender,
@@ -56,7 +56,7 @@ impl Fixture {
         cal.tsc_ref + (ns as f64 * cal.ticks_per_ns) as u64
     }
 
-    fn append<R: Record>(appender: &mut Appender, record: &R) {
+    pub(crate) fn append<R: Record>(appender: &mut Appender, record: &R) {
         appender.append(R::RECORD_TYPE, record.to_bytes()).unwrap();
     }
 
@@ -79,7 +79,7 @@ impl Fixture {
     }
 }
 
-fn config(dir: &Path) -> JournalConfig {
+pub(crate) fn config(dir: &Path) -> JournalConfig {
     let mut config = JournalConfig::new(dir);
     config.segment_size = SEGMENT_SIZE;
     config.prefault = false;
@@ -223,7 +223,7 @@ fn fixture() -> Fixture {
     f
 }
 
-fn levictl(dir: &Path) -> Command {
+pub(crate) fn levictl(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_levictl"));
     command
         .env_remove(levibot_shm::paths::DIR_ENV)
@@ -233,7 +233,7 @@ fn levictl(dir: &Path) -> Command {
 }
 
 /// Runs levictl to completion; panics with its stderr if it failed.
-fn run_ok(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn run_ok(dir: &Path, args: &[&str]) -> String {
     let out = levictl(dir).args(args).output().unwrap();
     assert!(
         out.status.success(),
@@ -243,13 +243,13 @@ fn run_ok(dir: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn run_failing(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run_failing(dir: &Path, args: &[&str]) -> Output {
     let out = levictl(dir).args(args).output().unwrap();
     assert!(!out.status.success(), "levictl {args:?} should have failed");
     out
 }
 
-fn json_lines(text: &str) -> Vec<Value> {
+pub(crate) fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -768,18 +768,23 @@ fn stat_refreshes_with_rates_until_sigterm() {
     drop(f);
 }
 
-/// Runs SQL in DuckDB (Python's module); the rows as `a|b|c` lines.
-fn duckdb(sql: &str) -> String {
-    let have_duckdb = Command::new("python3")
-        .args(["-c", "import duckdb"])
+/// Panics, saying what to install, unless python3 imports `modules` (`duckdb, pyarrow`).
+pub(crate) fn require_python(modules: &str) {
+    let have = Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert!(
-        have_duckdb,
-        "python3 with the duckdb package is needed: run scripts/install-test-deps"
+        have,
+        "python3 with Python's {modules} is needed (scripts/install-test-deps installs them)"
     );
+}
+
+/// Runs SQL in DuckDB (Python's module); the rows as `a|b|c` lines.
+fn duckdb(sql: &str) -> String {
+    require_python("duckdb");
     let out = Command::new("python3")
         .args([
             "-c",

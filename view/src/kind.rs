@@ -1,5 +1,6 @@
 //! The journal's record types this crate decodes ([`RecordKind`]): their `--type` names, their
-//! record type numbers, and the columns of their JSON objects and CSV rows.
+//! record type numbers, and the columns of their JSON objects, CSV rows and Parquet files, each
+//! with its [`ColumnType`].
 
 use levibot_shm::RecordType;
 use levibot_shm::codes::writer_id;
@@ -87,40 +88,80 @@ pub const TYPE_NAMES_HELP: &str = "book_ticker, depth_diff, trade, agg_trade, ra
      instrument_def, order_request, order_sent, risk_reject, execution_report, fix_seq_nums, \
      daemon_event, config_text, feature_snapshot";
 
+/// What a column holds: how the JSON object and the CSV row render it (the [`Val`] that
+/// [`View::fields`] gives it), and how a typed format (`levictl export --format parquet`) stores
+/// it. A column of any type may be null.
+///
+/// [`Val`]: crate::Val
+/// [`View::fields`]: crate::View::fields
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ColumnType {
+    /// Unsigned integers of the record's field width (`Val::U64`).
+    U16,
+    U32,
+    U64,
+    /// A signed integer (`Val::I64`).
+    I64,
+    /// A measured value, such as a feature (`Val::F64`; not finite is null).
+    F64,
+    Bool,
+    /// A code's name (`buy`, `gateway`) or free text (`Val::Str`).
+    Text,
+    /// An exact decimal in the record's instrument's price unit (`Val::Decimal`; null without
+    /// the instrument's def).
+    Price,
+    /// An exact decimal in the record's instrument's quantity unit (`Val::Decimal`).
+    Qty,
+    /// A wall-clock time, ns since the Unix epoch (`Val::Time`, RFC 3339 in JSON).
+    Time,
+    /// A wall-clock time as an integer of ns since the Unix epoch (`Val::U64`).
+    UnixNs,
+    /// A wall-clock time as an integer of ms since the Unix epoch (`Val::U64`): the venue's
+    /// event times.
+    UnixMs,
+    /// Depth levels: (price, quantity) pairs (`Val::Levels`).
+    Levels,
+}
+
+/// A column: its name (the JSON field and the CSV header) and what it holds.
+pub type Column = (&'static str, ColumnType);
+
+use ColumnType::{Bool, F64, I64, Levels, Price, Qty, Text, Time, U16, U32, U64, UnixMs, UnixNs};
+
 /// Fields every JSON object and CSV row starts with.
-pub const COMMON_COLUMNS: [&str; 9] = [
-    "pos",
-    "ts",
-    "ts_unix_ns",
-    "type",
-    "epoch",
-    "writer",
-    "writer_id",
-    "seq",
-    "tsc",
+pub const COMMON_COLUMNS: [Column; 9] = [
+    ("pos", U64),
+    ("ts", Time),
+    ("ts_unix_ns", U64),
+    ("type", Text),
+    ("epoch", U64),
+    ("writer", Text),
+    ("writer_id", U16),
+    ("seq", U64),
+    ("tsc", U64),
 ];
 
-const ORDER_COLUMNS: [&str; 12] = [
-    "instrument_id",
-    "symbol",
-    "kind",
-    "side",
-    "ord_type",
-    "time_in_force",
-    "post_only",
-    "px",
-    "qty",
-    "client_order_id",
-    "orig_client_order_id",
-    "strategy_id",
+const ORDER_COLUMNS: [Column; 12] = [
+    ("instrument_id", U32),
+    ("symbol", Text),
+    ("kind", Text),
+    ("side", Text),
+    ("ord_type", Text),
+    ("time_in_force", Text),
+    ("post_only", Bool),
+    ("px", Price),
+    ("qty", Qty),
+    ("client_order_id", U64),
+    ("orig_client_order_id", U64),
+    ("strategy_id", U16),
 ];
 
 const fn concat<const A: usize, const B: usize, const N: usize>(
-    a: [&'static str; A],
-    b: [&'static str; B],
-) -> [&'static str; N] {
+    a: [Column; A],
+    b: [Column; B],
+) -> [Column; N] {
     assert!(A + B == N);
-    let mut out = [""; N];
+    let mut out = [("", U64); N];
     let mut i = 0;
     while i < A {
         out[i] = a[i];
@@ -133,30 +174,86 @@ const fn concat<const A: usize, const B: usize, const N: usize>(
     out
 }
 
-const ORDER_SENT_COLUMNS: [&str; 21] = concat(
+/// A trade's and an aggregated trade's columns after their ids.
+const TRADE_TAIL_COLUMNS: [Column; 7] = [
+    ("px", Price),
+    ("qty", Qty),
+    ("aggressor", Text),
+    ("buyer_is_maker", Bool),
+    ("event_time_ms", UnixMs),
+    ("trade_time_ms", UnixMs),
+    ("recv_tsc", U64),
+];
+
+const TRADE_COLUMNS: [Column; 10] = concat(
+    [("instrument_id", U32), ("symbol", Text), ("trade_id", U64)],
+    TRADE_TAIL_COLUMNS,
+);
+
+const AGG_TRADE_COLUMNS: [Column; 12] = concat(
+    [
+        ("instrument_id", U32),
+        ("symbol", Text),
+        ("agg_id", U64),
+        ("first_trade_id", U64),
+        ("last_trade_id", U64),
+    ],
+    TRADE_TAIL_COLUMNS,
+);
+
+const ORDER_SENT_COLUMNS: [Column; 21] = concat(
     ORDER_COLUMNS,
     [
-        "msg_seq_num",
-        "encoded_len",
-        "decode_ns",
-        "strategy_ns",
-        "risk_ns",
-        "encode_ns",
-        "between_stages_ns",
-        "tick_to_trade_ns",
-        "due_to_trade_ns",
+        ("msg_seq_num", U64),
+        ("encoded_len", U32),
+        ("decode_ns", U64),
+        ("strategy_ns", U64),
+        ("risk_ns", U64),
+        ("encode_ns", U64),
+        ("between_stages_ns", U64),
+        ("tick_to_trade_ns", U64),
+        ("due_to_trade_ns", U64),
     ],
 );
 
-const RISK_REJECT_COLUMNS: [&str; 16] =
-    concat(ORDER_COLUMNS, ["check", "check_code", "limit", "value"]);
+const RISK_REJECT_COLUMNS: [Column; 16] = concat(
+    ORDER_COLUMNS,
+    [
+        ("check", Text),
+        ("check_code", U16),
+        ("limit", I64),
+        ("value", I64),
+    ],
+);
 
-const FEATURE_SNAPSHOT_COLUMNS: [&str; 16] = concat(
+/// A feature snapshot's features: measured values (prices in the asset's price).
+const FEATURE_COLUMNS: [Column; FEATURE_NAMES.len()] = {
+    let mut columns = [("", F64); FEATURE_NAMES.len()];
+    let mut i = 0;
+    while i < columns.len() {
+        columns[i].0 = FEATURE_NAMES[i];
+        i += 1;
+    }
+    columns
+};
+
+const FEATURE_SNAPSHOT_COLUMNS: [Column; 16] = concat(
     concat::<4, 7, 11>(
-        ["instrument_id", "symbol", "strategy_id", "event_unix_ns"],
-        FEATURE_NAMES,
+        [
+            ("instrument_id", U32),
+            ("symbol", Text),
+            ("strategy_id", U16),
+            ("event_unix_ns", UnixNs),
+        ],
+        FEATURE_COLUMNS,
     ),
-    ["output", "model_id", "book_synced", "paused", "recv_tsc"],
+    [
+        ("output", F64),
+        ("model_id", Text),
+        ("book_synced", Bool),
+        ("paused", Bool),
+        ("recv_tsc", U64),
+    ],
 );
 
 impl RecordKind {
@@ -207,91 +304,78 @@ impl RecordKind {
         )
     }
 
-    /// The fields of this kind after [`COMMON_COLUMNS`], in order: the CSV columns of an export
-    /// of this type, and the JSON fields of a valid record.
-    pub fn columns(self) -> &'static [&'static str] {
+    /// The fields of this kind after [`COMMON_COLUMNS`], in order, with their types: the CSV
+    /// columns of an export of this type, the JSON fields of a valid record, and the Parquet
+    /// columns of `levictl export --format parquet`. A new kind's one entry.
+    pub fn columns(self) -> &'static [Column] {
         match self {
             RecordKind::BookTicker => &[
-                "instrument_id",
-                "symbol",
-                "update_id",
-                "bid_px",
-                "bid_qty",
-                "ask_px",
-                "ask_qty",
-                "recv_tsc",
+                ("instrument_id", U32),
+                ("symbol", Text),
+                ("update_id", U64),
+                ("bid_px", Price),
+                ("bid_qty", Qty),
+                ("ask_px", Price),
+                ("ask_qty", Qty),
+                ("recv_tsc", U64),
             ],
             RecordKind::DepthDiff => &[
-                "instrument_id",
-                "symbol",
-                "first_update_id",
-                "final_update_id",
-                "event_time_ms",
-                "chunk",
-                "chunk_count",
-                "bid_count",
-                "ask_count",
-                "bids",
-                "asks",
-                "recv_tsc",
+                ("instrument_id", U32),
+                ("symbol", Text),
+                ("first_update_id", U64),
+                ("final_update_id", U64),
+                ("event_time_ms", UnixMs),
+                ("chunk", U16),
+                ("chunk_count", U16),
+                ("bid_count", U16),
+                ("ask_count", U16),
+                ("bids", Levels),
+                ("asks", Levels),
+                ("recv_tsc", U64),
             ],
-            RecordKind::Trade => &[
-                "instrument_id",
-                "symbol",
-                "trade_id",
-                "px",
-                "qty",
-                "aggressor",
-                "buyer_is_maker",
-                "event_time_ms",
-                "trade_time_ms",
-                "recv_tsc",
+            RecordKind::Trade => &TRADE_COLUMNS,
+            RecordKind::AggTrade => &AGG_TRADE_COLUMNS,
+            RecordKind::RawMessage => &[
+                ("source_id", U32),
+                ("len", U64),
+                ("text", Text),
+                ("recv_tsc", U64),
             ],
-            RecordKind::AggTrade => &[
-                "instrument_id",
-                "symbol",
-                "agg_id",
-                "first_trade_id",
-                "last_trade_id",
-                "px",
-                "qty",
-                "aggressor",
-                "buyer_is_maker",
-                "event_time_ms",
-                "trade_time_ms",
-                "recv_tsc",
+            RecordKind::InstrumentDef => &[
+                ("instrument_id", U32),
+                ("symbol", Text),
+                ("price_unit", Price),
+                ("qty_unit", Qty),
             ],
-            RecordKind::RawMessage => &["source_id", "len", "text", "recv_tsc"],
-            RecordKind::InstrumentDef => &["instrument_id", "symbol", "price_unit", "qty_unit"],
             RecordKind::OrderRequest => &ORDER_COLUMNS,
             RecordKind::OrderSent => &ORDER_SENT_COLUMNS,
             RecordKind::RiskReject => &RISK_REJECT_COLUMNS,
             RecordKind::ExecutionReport => &[
-                "instrument_id",
-                "symbol",
-                "client_order_id",
-                "venue_order_id",
-                "exec_type",
-                "ord_status",
-                "side",
-                "px",
-                "last_px",
-                "last_qty",
-                "cum_qty",
-                "leaves_qty",
-                "reject_reason",
-                "recv_tsc",
+                ("instrument_id", U32),
+                ("symbol", Text),
+                ("client_order_id", U64),
+                ("venue_order_id", U64),
+                ("exec_type", Text),
+                ("ord_status", Text),
+                ("side", Text),
+                ("px", Price),
+                ("last_px", Price),
+                ("last_qty", Qty),
+                ("cum_qty", Qty),
+                ("leaves_qty", Qty),
+                ("reject_reason", U32),
+                ("recv_tsc", U64),
             ],
-            RecordKind::FixSeqNums => &["next_sender", "next_target"],
+            RecordKind::FixSeqNums => &[("next_sender", U64), ("next_target", U64)],
             RecordKind::DaemonEvent => &[
-                "event",
-                "event_code",
-                "value",
-                "source",
-                "peer_uid",
-                "event_unix_ns",
+                ("event", Text),
+                ("event_code", U16),
+                ("value", I64),
+                ("source", Text),
+                ("peer_uid", U32),
+                ("event_unix_ns", UnixNs),
             ],
-            RecordKind::ConfigText => &["len", "text"],
+            RecordKind::ConfigText => &[("len", U64), ("text", Text)],
             RecordKind::FeatureSnapshot => &FEATURE_SNAPSHOT_COLUMNS,
         }
     }

@@ -8,7 +8,10 @@
 //! - A view renders as one human line ([`View::human`], like journalctl) or as a flat JSON
 //!   object ([`View::fields`], [`View::to_json`]) whose field names are stable: the
 //!   [`COMMON_COLUMNS`] of every record, then those of its type ([`RecordKind::columns`]).
-//!   Prices and quantities are exact decimal strings (`units x mantissa x 10^-exp`).
+//!   Prices and quantities are exact decimal strings (`units x mantissa x 10^-exp`). Each
+//!   column has a [`ColumnType`], and each value ([`Val`]) keeps its type (exact decimals,
+//!   times, depth levels), so that a typed format (`levictl export --format parquet`) stores
+//!   what JSON renders as text.
 //! - [`FrameReader`] and [`Cursor`] read frames one at a time (so each frame is paired with the
 //!   calibration and epoch of its own segment), and [`open_cursor`] seeks to a position or a
 //!   time without reading the whole journal: it probes segment headers instead.
@@ -18,7 +21,8 @@
 //!
 //! The crate's modules, each with one job:
 //!
-//! - `kind`: the record types this crate decodes, their `--type` names and their columns.
+//! - `kind`: the record types this crate decodes, their `--type` names and their columns with
+//!   their types.
 //! - `time`: RFC 3339 times and durations, and the `--since`/`--from`/`--to` bounds.
 //! - `instrument`: instruments as the journal's `INSTRUMENT_DEF`s give them, and exact decimals.
 //! - `view`: the decoding context ([`FrameDecoder`]) and the decoded record ([`View`]), rendered as
@@ -38,11 +42,13 @@ mod view;
 
 pub use cursor::{Cursor, Selection, Step, TO_TIME_SLACK_NS, open_cursor};
 pub use instrument::{JournalInstrument, Unit};
-pub use kind::{COMMON_COLUMNS, RecordKind, TYPE_NAMES_HELP, parse_record_type, writer_name};
+pub use kind::{
+    COMMON_COLUMNS, Column, ColumnType, RecordKind, TYPE_NAMES_HELP, parse_record_type, writer_name,
+};
 pub use reader::{Event, FrameReader};
 pub use segments::{PRELOAD_FRAMES_MAX, Segments};
 pub use time::{Bound, format_duration_ns, format_unix_ns, parse_bound, parse_rfc3339};
 pub use view::{
-    Fields, FrameDecoder, FrameMeta, HUMAN_TEXT_CHARS_MAX, INSTRUMENTS_MAX, Ordered, Val, View,
-    csv_columns, trading_state_name,
+    Fields, FrameDecoder, FrameMeta, HUMAN_TEXT_CHARS_MAX, INSTRUMENTS_MAX, LevelVal, Ordered, Val,
+    View, csv_columns, trading_state_name,
 };

@@ -22,7 +22,7 @@ mod names;
 
 pub use csv::csv_columns;
 pub use human::HUMAN_TEXT_CHARS_MAX;
-pub use json::{Fields, Ordered, Val};
+pub use json::{Fields, LevelVal, Ordered, Val};
 pub use names::trading_state_name;
 
 /// Instruments a [`FrameDecoder`] remembers; defs beyond this are ignored (ids are the daemon's
@@ -198,6 +198,12 @@ impl View {
         self.instrument.as_ref().map(|i| &*i.symbol)
     }
 
+    /// The record's instrument as its def gives it (`None`: a record of no instrument, or of
+    /// one whose def this decoder has not seen).
+    pub fn instrument(&self) -> Option<&JournalInstrument> {
+        self.instrument.as_ref()
+    }
+
     /// The JSON `type`: the kind's name, or `unknown`.
     pub fn type_name(&self) -> &'static str {
         self.kind.map_or("unknown", RecordKind::name)
@@ -216,9 +222,10 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::csv_columns;
+    use crate::kind::{COMMON_COLUMNS, ColumnType};
+    use crate::{Val, csv_columns};
     use levibot_shm::codes::writer_id;
-    use levibot_shm::records::{ord_type, order_kind, side, time_in_force};
+    use levibot_shm::records::{Level, ord_type, order_kind, side, time_in_force};
 
     fn meta(rt: RecordType) -> FrameMeta {
         FrameMeta {
@@ -367,5 +374,100 @@ mod tests {
                 .to_json()
                 .contains(r#""record_type":"0x0999","len":5"#)
         );
+    }
+
+    #[test]
+    fn depth_levels_render_as_pairs_of_exact_decimals() {
+        let mut d = decoder_with_nkn();
+        let mut diff: DepthDiff = Record::from_bytes(&[0; size_of::<DepthDiff>()]).unwrap();
+        (diff.bid_count, diff.ask_count, diff.instrument_id) = (2, 1, 3);
+        diff.levels[..3].copy_from_slice(&[
+            Level { px: 12, qty: 3 },
+            Level { px: 11, qty: 40 },
+            Level { px: 13, qty: 0 },
+        ]);
+        let view = d.decode(meta(record_type::DEPTH_DIFF), cal(), diff.to_bytes());
+        let json = view.to_json();
+        assert!(
+            json.contains(r#""bids":[["0.00012","3"],["0.00011","40"]],"asks":[["0.00013","0"]]"#),
+            "{json}"
+        );
+        let mut row = String::new();
+        view.csv_row(&["ts", "bids"], &mut row);
+        assert_eq!(
+            row,
+            r#"2026-11-26T01:02:03.123456789Z,"[[""0.00012"",""3""],[""0.00011"",""40""]]""#
+        );
+        // Without the instrument's def: nulls, as for any decimal.
+        diff.instrument_id = 4;
+        let view = d.decode(meta(record_type::DEPTH_DIFF), cal(), diff.to_bytes());
+        assert!(
+            view.to_json().contains(r#""asks":[[null,null]]"#),
+            "{}",
+            view.to_json()
+        );
+    }
+
+    /// Whether a value is what its column's type says (see [`ColumnType`]): the typed export
+    /// relies on it.
+    fn holds(ty: ColumnType, val: &Val) -> bool {
+        use ColumnType::*;
+        match (ty, val) {
+            (_, Val::Null) => true,
+            (U16, Val::U64(v)) => u16::try_from(*v).is_ok(),
+            (U32, Val::U64(v)) => u32::try_from(*v).is_ok(),
+            (U64 | UnixNs | UnixMs, Val::U64(_)) => true,
+            (I64, Val::I64(_)) | (Bool, Val::Bool(_)) | (Text, Val::Str(_)) => true,
+            (F64, Val::F64(_)) => true,
+            (Price | Qty, Val::Decimal(_)) | (Time, Val::Time(_)) | (Levels, Val::Levels(_)) => {
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn every_value_is_of_its_columns_type() {
+        let mut d = decoder_with_nkn();
+        // Zeroed records name instrument 0: give it a def, so that their decimals are there.
+        let zero = InstrumentDef::new(0, "ZERO", (5, 3), (1, 8)).unwrap();
+        d.learn(record_type::INSTRUMENT_DEF, zero.to_bytes());
+        let mut rng = fastrand::Rng::with_seed(levibot_testkit::seed());
+        for kind in RecordKind::ALL {
+            let columns: Vec<_> = COMMON_COLUMNS.iter().chain(kind.columns()).collect();
+            let mut payloads = vec![match kind {
+                RecordKind::InstrumentDef => zero.to_bytes().to_vec(),
+                RecordKind::DepthDiff => {
+                    let mut diff: DepthDiff =
+                        Record::from_bytes(&[0; size_of::<DepthDiff>()]).unwrap();
+                    (diff.bid_count, diff.ask_count) = (2, 1);
+                    diff.levels[0].px = 7;
+                    diff.to_bytes().to_vec()
+                }
+                RecordKind::RawMessage | RecordKind::ConfigText => vec![b'{'; 20],
+                _ => vec![0; 136],
+            }];
+            let len = payloads[0].len();
+            payloads.extend((0..200).map(|_| (0..len).map(|_| rng.u8(..)).collect::<Vec<u8>>()));
+            for payload in &payloads {
+                let view = d.decode(meta(kind.record_type()), cal(), payload);
+                if view.is_invalid() {
+                    continue;
+                }
+                let fields = view.fields();
+                assert_eq!(fields.len(), columns.len(), "{kind:?}");
+                for ((name, val), (column, ty)) in fields.iter().zip(&columns) {
+                    assert_eq!(name, column);
+                    assert!(holds(*ty, val), "{kind:?} {name}: {val:?} is not {ty:?}");
+                }
+            }
+            // The first (a valid record of instrument 0) has its decimals.
+            let view = d.decode(meta(kind.record_type()), cal(), &payloads[0]);
+            for ((name, val), (_, ty)) in view.fields().iter().zip(&columns) {
+                if matches!(ty, ColumnType::Price | ColumnType::Qty) && *name != "px" {
+                    assert!(matches!(val, Val::Decimal(_)), "{kind:?} {name}: {val:?}");
+                }
+            }
+        }
     }
 }

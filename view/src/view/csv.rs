@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use super::View;
 use super::json::Val;
 use crate::kind::{COMMON_COLUMNS, RecordKind};
+use crate::time::format_unix_ns;
 
 impl View {
     /// One CSV row of `columns` (a field the view lacks is empty), without the line end.
@@ -30,7 +31,16 @@ impl View {
                 }
                 Some(Val::F64(_)) => {}
                 Some(Val::Str(text)) => csv_text(text, out),
-                Some(Val::Json(v)) => csv_text(&v.to_string(), out),
+                Some(Val::Decimal(d)) => {
+                    let _ = write!(out, "{d}");
+                }
+                Some(Val::Time(ns)) => csv_text(&format_unix_ns(*ns), out),
+                // The JSON array of the JSON object, in one cell.
+                Some(levels @ Val::Levels(_)) => {
+                    if let Ok(text) = serde_json::to_string(levels) {
+                        csv_text(&text, out);
+                    }
+                }
             }
         }
     }
@@ -52,7 +62,7 @@ pub fn csv_columns(kind: RecordKind) -> Vec<&'static str> {
     COMMON_COLUMNS
         .iter()
         .chain(kind.columns())
-        .copied()
+        .map(|column| column.0)
         .collect()
 }
 #[cfg(test)]

@@ -1,12 +1,15 @@
 //! A view as a flat JSON object: [`View::fields`] names its values in a stable order
 //! ([`COMMON_COLUMNS`](crate::COMMON_COLUMNS), then the kind's columns), [`View::to_json`]
-//! serializes them. Prices and quantities are exact decimal strings.
+//! serializes them. The values keep their types ([`Val`]: exact decimals, times, depth levels),
+//! which JSON renders as exact decimal strings, RFC 3339 times and arrays of pairs, and a typed
+//! format keeps.
 
 use levibot_shm::records::{
     FEATURE_IS_PRICE, FEATURE_NAMES, Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, feature_flag,
     ord_type, order_flag,
 };
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use rust_decimal::Decimal;
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use super::names::{
     aggressor, check_name, event_name, exec_type_name, kind_name, ord_status_name, ord_type_name,
@@ -17,7 +20,7 @@ use crate::instrument::Unit;
 use crate::kind::writer_name;
 use crate::time::format_unix_ns;
 
-/// A JSON or CSV value.
+/// A field's value, typed as its column ([`ColumnType`](crate::ColumnType)) says.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Val {
     Null,
@@ -27,7 +30,27 @@ pub enum Val {
     /// A measured value; not finite (a feature that does not exist yet) is null.
     F64(f64),
     Str(String),
-    Json(serde_json::Value),
+    /// Exact, without trailing zeros; a string in JSON (`"0.03512"`).
+    Decimal(Decimal),
+    /// Ns since the Unix epoch; RFC 3339 in JSON (`"2026-11-26T01:02:03.123456789Z"`).
+    Time(u64),
+    /// Depth levels, (price, quantity) each; `[["0.1","25"],...]` in JSON.
+    Levels(Vec<LevelVal>),
+}
+
+/// One depth level's price and quantity (`None` without the instrument's def).
+pub type LevelVal = (Option<Decimal>, Option<Decimal>);
+
+/// A decimal as JSON has it: its exact string.
+struct DecimalText<'a>(&'a Option<Decimal>);
+
+impl Serialize for DecimalText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(d) => s.collect_str(d),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 impl Serialize for Val {
@@ -40,7 +63,15 @@ impl Serialize for Val {
             Val::F64(x) if x.is_finite() => s.serialize_f64(*x),
             Val::F64(_) => s.serialize_none(),
             Val::Str(t) => s.serialize_str(t),
-            Val::Json(v) => v.serialize(s),
+            Val::Decimal(d) => s.collect_str(d),
+            Val::Time(ns) => s.serialize_str(&format_unix_ns(*ns)),
+            Val::Levels(levels) => {
+                let mut seq = s.serialize_seq(Some(levels.len()))?;
+                for (px, qty) in levels {
+                    seq.serialize_element(&[DecimalText(px), DecimalText(qty)])?;
+                }
+                seq.end()
+            }
         }
     }
 }
@@ -70,11 +101,18 @@ fn opt_u64(v: Option<u64>) -> Val {
 }
 
 impl View {
-    fn px(&self, units: i64) -> Val {
+    fn px_decimal(&self, units: i64) -> Option<Decimal> {
         self.instrument
             .as_ref()
             .and_then(|i| i.price.decimal(units))
-            .map_or(Val::Null, |d| Val::Str(d.to_string()))
+    }
+
+    fn qty_decimal(&self, units: i64) -> Option<Decimal> {
+        self.instrument.as_ref().and_then(|i| i.qty.decimal(units))
+    }
+
+    fn px(&self, units: i64) -> Val {
+        self.px_decimal(units).map_or(Val::Null, Val::Decimal)
     }
 
     /// A measured price in price units (a feature), as a price: `units x the price unit`.
@@ -85,10 +123,7 @@ impl View {
     }
 
     fn qty(&self, units: i64) -> Val {
-        self.instrument
-            .as_ref()
-            .and_then(|i| i.qty.decimal(units))
-            .map_or(Val::Null, |d| Val::Str(d.to_string()))
+        self.qty_decimal(units).map_or(Val::Null, Val::Decimal)
     }
 
     /// The JSON object / CSV row: [`COMMON_COLUMNS`], then the kind's
@@ -100,7 +135,7 @@ impl View {
         let m = &self.meta;
         let mut f: Fields = vec![
             ("pos", Val::U64(m.position)),
-            ("ts", Val::Str(format_unix_ns(m.unix_ns))),
+            ("ts", Val::Time(m.unix_ns)),
             ("ts_unix_ns", Val::U64(m.unix_ns)),
             ("type", Val::Str(self.type_name().into())),
             ("epoch", Val::U64(m.epoch)),
@@ -123,16 +158,12 @@ impl View {
             ]),
             Body::DepthDiff(r) => {
                 let levels = |levels: &[Level]| {
-                    let pairs = levels
-                        .iter()
-                        .map(|l| {
-                            serde_json::json!([
-                                serde_json::to_value(self.px(l.px)).unwrap_or_default(),
-                                serde_json::to_value(self.qty(l.qty)).unwrap_or_default(),
-                            ])
-                        })
-                        .collect();
-                    Val::Json(serde_json::Value::Array(pairs))
+                    Val::Levels(
+                        levels
+                            .iter()
+                            .map(|l| (self.px_decimal(l.px), self.qty_decimal(l.qty)))
+                            .collect(),
+                    )
                 };
                 f.extend([
                     ("instrument_id", Val::U64(r.instrument_id.into())),
@@ -194,7 +225,7 @@ impl View {
                 let unit = |mantissa, exp| {
                     Unit { mantissa, exp }
                         .decimal(1)
-                        .map_or(Val::Null, |d| Val::Str(d.to_string()))
+                        .map_or(Val::Null, Val::Decimal)
                 };
                 f.extend([
                     ("instrument_id", Val::U64(r.instrument_id.into())),
