@@ -126,18 +126,9 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
     let mut cursor =
         open_cursor(journal, selection, &mut decoder).with_context(|| journal_context(journal))?;
 
-    let partial = partial_path(&args.out);
-    let counts = write_records(&mut cursor, &mut decoder, csv_kind, &partial, journal);
-    let (written, invalid) = match counts {
-        Ok(counts) => counts,
-        Err(e) => {
-            // Nothing half-written is left behind to be mistaken for an export.
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
-    };
-    std::fs::rename(&partial, &args.out)
-        .with_context(|| format!("renaming {} to {}", partial.display(), args.out.display()))?;
+    let (written, invalid) = write_then_rename(&args.out, |partial| {
+        write_records(&mut cursor, &mut decoder, csv_kind, partial, journal)
+    })?;
     print!(
         "exported {written} record{} to {}",
         plural(written),
@@ -231,6 +222,22 @@ pub(crate) fn next_view(
             Step::Idle | Step::Past => return Ok(None),
         }
     }
+}
+
+/// Writes a file through `write` under `OUT.partial`, then renames it to `out`: a reader never
+/// sees half a file, and nothing half-written is left to be mistaken for one when `write`
+/// fails.
+pub(crate) fn write_then_rename<T>(
+    out: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let partial = partial_path(out);
+    let written = write(&partial).inspect_err(|_| {
+        let _ = std::fs::remove_file(&partial);
+    })?;
+    std::fs::rename(&partial, out)
+        .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
+    Ok(written)
 }
 
 pub(crate) fn partial_path(out: &Path) -> PathBuf {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
-use levictl::{capture_check, control_cli, export, stat, tail, venue_cli};
+use levictl::{capture_check, control_cli, export, research, stat, tail, venue_cli};
 
 // pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
 #[derive(Parser, Debug)]
@@ -45,6 +45,9 @@ enum Command {
     /// The venue's own data, fetched for the daemon's config.
     #[command(subcommand)]
     Venue(VenueCommand),
+    /// Datasets for research from the journal's feature snapshots (docs/research.md).
+    #[command(subcommand)]
+    Research(ResearchCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions { shell: clap_complete::Shell },
 }
@@ -54,6 +57,13 @@ enum VenueCommand {
     /// Fetch the exchangeInfo of some symbols over the venue's REST API, check it as the
     /// daemon will, and write it atomically (for venue.exchange_info).
     ExchangeInfo(venue_cli::ExchangeInfoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum ResearchCommand {
+    /// Feature snapshots joined with forward mid returns at stated horizons, as one Parquet
+    /// file (columns in docs/research.md).
+    Dataset(research::dataset::DatasetArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -93,6 +103,9 @@ fn main() -> Result<ExitCode> {
         Command::Resume(args) => control_cli::resume(&args, &journal),
         Command::Reload(args) => control_cli::reload(&args, &journal),
         Command::Set(args) => control_cli::set(&args, &journal),
+        Command::Research(ResearchCommand::Dataset(args)) => {
+            research::dataset::run(&args, &journal).map(|()| ExitCode::SUCCESS)
+        }
         Command::Venue(VenueCommand::ExchangeInfo(args)) => {
             venue_cli::exchange_info(&args).map(|()| ExitCode::SUCCESS)
         }

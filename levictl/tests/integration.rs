@@ -11,5 +11,6 @@ mod levictl_cli;
 mod levictl_control;
 mod levictl_journal;
 mod levictl_parquet;
+mod levictl_research;
 mod levictl_venue;
 mod ws_interop;

@@ -785,22 +785,30 @@ pub(crate) fn require_python(modules: &str) {
 /// Runs SQL in DuckDB (Python's module); the rows as `a|b|c` lines.
 fn duckdb(sql: &str) -> String {
     require_python("duckdb");
+    python(
+        "import sys, duckdb\n\
+         for row in duckdb.sql(sys.argv[1]).fetchall():\n    \
+         print('|'.join(str(v) for v in row))",
+        &[sql.as_ref()],
+    )
+    .trim_end()
+    .to_owned()
+}
+
+/// Runs a Python script with `args`; its stdout (it must succeed, or the test fails with its
+/// stderr).
+pub(crate) fn python(script: &str, args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys, duckdb\n\
-             for row in duckdb.sql(sys.argv[1]).fetchall():\n    \
-             print('|'.join(str(v) for v in row))",
-            sql,
-        ])
+        .args(["-c", script])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "duckdb: {sql}: {}",
+        "python3: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).unwrap().trim_end().to_owned()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
