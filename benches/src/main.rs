@@ -7,6 +7,7 @@ mod backtest;
 mod decode;
 mod exporter;
 mod journal;
+mod per_call;
 mod report;
 mod scratch;
 mod soak;
