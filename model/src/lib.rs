@@ -24,7 +24,8 @@
 //! Everything else XGBoost writes is refused with a [`ModelError`] that names the problem and
 //! where (`learner.gradient_booster.model.trees[3].split_indices[7]`), as is every malformed or
 //! inconsistent file. The evaluation is exactly XGBoost's (the module doc of `model.rs` has the
-//! rules: features as `f32`, NaN missing, `<` goes left, leaves summed in `f32`).
+//! rules: features as `f32`, NaN missing, `<` goes left, leaves summed in `f32`), walking four
+//! trees at a time in lockstep without a branch on the data.
 //!
 //! # Limits
 //!
@@ -54,15 +55,16 @@ pub const TREES_MAX: usize = 4_096;
 /// tree of depth 15.
 pub const NODES_PER_TREE_MAX: usize = 1 << 16;
 
-/// Most nodes in all the trees together, as the file counts them (at 12 bytes each once
-/// loaded, 12 MiB at most).
+/// Most nodes in all the trees together, as the file counts them (at 16 bytes each once
+/// loaded, 16 MiB at most).
 pub const NODES_MAX: usize = 1 << 20;
 
 /// Deepest leaf, in splits from its tree's root: it bounds the work of one tree per event.
 pub const TREE_DEPTH_MAX: usize = 16;
 
-/// Most features a model reads.
-pub const FEATURES_MAX: usize = 256;
+/// Most features a model reads. A power of two: a prediction converts the features to `f32`
+/// once, into a fixed array of this many (256 bytes on the stack).
+pub const FEATURES_MAX: usize = 64;
 
 /// Longest feature name, in bytes.
 pub const FEATURE_NAME_BYTES_MAX: usize = 256;

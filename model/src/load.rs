@@ -28,7 +28,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{At, ModelError};
-use crate::model::{Objective, TreeModel};
+use crate::model::{Group, LANES, Node, Objective, TreeModel};
 use crate::{FEATURE_NAME_BYTES_MAX, FEATURES_MAX, MODEL_BYTES_MAX, NODES_MAX, TREES_MAX};
 use json::{array, count_string, field, float32_text, integer, object, string};
 
@@ -113,13 +113,14 @@ fn read_model(document: &Value, features: &[&str]) -> Result<TreeModel, ModelErr
 
     Ok(TreeModel {
         nodes: trees.nodes.into_boxed_slice(),
-        roots: trees.roots.into_boxed_slice(),
+        groups: trees.groups.into_boxed_slice(),
+        trees: trees.depths.len(),
         base_margin,
         base_score: params.base_score,
         objective,
         feature_names: feature_names.into_boxed_slice(),
-        depth_max: trees.depth_max,
-        node_visits_max: trees.node_visits_max,
+        depth_max: trees.depths.iter().copied().max().unwrap_or(0),
+        node_visits_max: trees.depths.iter().sum(),
     })
 }
 
@@ -321,12 +322,11 @@ fn read_feature_names(
     Ok(names)
 }
 
-/// The trees laid out flat, and what they add up to.
+/// The trees laid out flat, in groups of [`LANES`], and each tree's depth.
 struct Forest {
-    nodes: Vec<crate::model::Node>,
-    roots: Vec<u32>,
-    depth_max: usize,
-    node_visits_max: usize,
+    nodes: Vec<Node>,
+    groups: Vec<Group>,
+    depths: Vec<usize>,
 }
 
 fn read_forest(model: &Value, at_model: &At<'_>, features: usize) -> Result<Forest, ModelError> {
@@ -388,12 +388,10 @@ fn read_forest(model: &Value, at_model: &At<'_>, features: usize) -> Result<Fore
         }
     }
 
-    let mut forest = Forest {
-        nodes: Vec::new(),
-        roots: Vec::with_capacity(trees.len()),
-        depth_max: 0,
-        node_visits_max: 0,
-    };
+    // Node 0 is the zero leaf, which the lanes past the last tree walk.
+    let mut nodes = vec![Node::leaf(0.0, 0)];
+    let mut roots = Vec::with_capacity(trees.len());
+    let mut depths = Vec::with_capacity(trees.len());
     // Every tree's size first, so that no array is read past NODES_MAX.
     let mut counts = Vec::with_capacity(trees.len());
     let mut declared = 0;
@@ -414,11 +412,23 @@ fn read_forest(model: &Value, at_model: &At<'_>, features: usize) -> Result<Fore
     }
     for (i, (value, count)) in trees.iter().zip(counts).enumerate() {
         let at_tree = at_trees.index(i);
-        let root = forest.nodes.len();
-        let depth = tree::read_tree(value, &at_tree, count, features, &mut forest.nodes)?;
-        forest.roots.push(root as u32);
-        forest.depth_max = forest.depth_max.max(depth);
-        forest.node_visits_max += depth;
+        roots.push(nodes.len() as u32);
+        depths.push(tree::read_tree(
+            value, &at_tree, count, features, &mut nodes,
+        )?);
     }
-    Ok(forest)
+    let groups = roots
+        .chunks(LANES)
+        .zip(depths.chunks(LANES))
+        .map(|(group_roots, group_depths)| Group {
+            roots: std::array::from_fn(|lane| group_roots.get(lane).copied().unwrap_or(0)),
+            steps: group_depths.iter().copied().max().unwrap_or(0) as u32,
+            lanes: group_roots.len() as u32,
+        })
+        .collect();
+    Ok(Forest {
+        nodes,
+        groups,
+        depths,
+    })
 }

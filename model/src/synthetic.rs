@@ -1,7 +1,8 @@
-//! Seeded models written in XGBoost 3.x's JSON format, as `Booster.save_model` writes them: for
-//! benchmarks (`levibot-bench model`) and tests that need a model of a given size without
-//! training one. Every tree is full to the given depth; thresholds, features, default
-//! directions and leaves are drawn from the seed.
+//! Seeded models written in XGBoost 3.x's JSON format, as `Booster.save_model` writes them, and
+//! seeded feature rows to evaluate them on: for benchmarks (`levibot-bench model`) and tests
+//! that need a model of a given size without training one. Every tree is full to the given
+//! depth; thresholds (in [-1.5, 1.5)), features, default directions and leaves are drawn from
+//! the seed.
 
 use serde_json::{Value, json};
 
@@ -43,6 +44,27 @@ impl Draw {
         (self.next() % n as u64) as usize
     }
 }
+
+/// `rows` rows of `N` features drawn from `seed`: uniform in [-2, 2), one value in
+/// [`MISSING_ONE_IN`] missing (NaN).
+pub fn feature_rows<const N: usize>(seed: u64, rows: usize) -> Vec<[f64; N]> {
+    let mut draw = Draw(seed);
+    (0..rows)
+        .map(|_| {
+            std::array::from_fn(|_| {
+                let bits = draw.next();
+                if bits.is_multiple_of(MISSING_ONE_IN) {
+                    f64::NAN
+                } else {
+                    (bits >> 11) as f64 / (1u64 << 53) as f64 * 4.0 - 2.0
+                }
+            })
+        })
+        .collect()
+}
+
+/// One value in this many of [`feature_rows`] is missing.
+pub const MISSING_ONE_IN: u64 = 12;
 
 /// The model `spec` describes, as XGBoost's JSON text.
 pub fn model_json(spec: &SyntheticModel<'_>) -> String {

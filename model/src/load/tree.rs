@@ -16,6 +16,14 @@ use crate::{NODES_PER_TREE_MAX, TREE_DEPTH_MAX};
 
 use super::json::{array, count_string, field, flag, float32, integer, object};
 
+/// What a node's place holds until the walk reaches it.
+const PLACEHOLDER: Node = Node {
+    threshold: 0.0,
+    left: 0,
+    feature: 0,
+    leaf: 0.0,
+};
+
 /// One of a tree's per-node arrays, checked to have a value per node.
 struct Column<'v, 'a> {
     values: &'v [Value],
@@ -71,7 +79,7 @@ pub(super) fn read_tree(
     let mut order: Vec<(usize, usize)> = vec![(0, 0)];
     let mut reached = vec![false; count];
     reached[0] = true;
-    nodes.push(Node::PLACEHOLDER);
+    nodes.push(PLACEHOLDER);
     let mut depth_max = 0;
     let mut slot = 0;
     while let Some(&(id, depth)) = order.get(slot) {
@@ -90,7 +98,7 @@ pub(super) fn read_tree(
                     ),
                 });
             }
-            nodes[base + slot] = Node::leaf(value);
+            nodes[base + slot] = Node::leaf(value, (base + slot) as u32);
             slot += 1;
             continue;
         }
@@ -146,7 +154,7 @@ pub(super) fn read_tree(
         let left_slot = base + order.len();
         order.push((left as usize, depth + 1));
         order.push((right as usize, depth + 1));
-        nodes.extend([Node::PLACEHOLDER; 2]);
+        nodes.extend([PLACEHOLDER; 2]);
         nodes[base + slot] = Node::split(value, left_slot as u32, index as u32, default_left);
         depth_max = depth_max.max(depth + 1);
         slot += 1;
