@@ -20,7 +20,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
 use clap::Args;
-use levibot_model::synthetic::{MISSING_ONE_IN, SyntheticModel, feature_rows, model_json};
+use levibot_model::synthetic::{
+    FEATURES, MISSING_ONE_IN, SyntheticModel, feature_rows, model_json,
+};
 use levibot_model::{Objective, TreeModel};
 use quanta::Clock;
 use serde_json::{Value, json};
@@ -28,15 +30,6 @@ use serde_json::{Value, json};
 use crate::per_call::{Measured, Passes, Timer, timer_overhead};
 use crate::report::{LatencySummary, MachineInfo, clock_resolution_ns, round3};
 
-/// The features every event has, in the order the model takes them.
-pub const FEATURES: [&str; 6] = [
-    "microprice_premium",
-    "top_imbalance",
-    "ewma_mid_gap",
-    "atr",
-    "trade_flow_imbalance",
-    "momentum",
-];
 /// The generated model's seed.
 const MODEL_SEED: u64 = 17;
 const EVENTS_SEED: u64 = 29;

@@ -30,7 +30,7 @@ use serde_json::Value;
 use crate::error::{At, ModelError};
 use crate::model::{Group, LANES, Node, Objective, TreeModel};
 use crate::{FEATURE_NAME_BYTES_MAX, FEATURES_MAX, MODEL_BYTES_MAX, NODES_MAX, TREES_MAX};
-use json::{array, count_string, field, float32_text, integer, object, string};
+use json::{array, count_string, field, float32_text, integer, object, string, within};
 
 /// XGBoost major versions whose JSON this reader knows.
 const VERSION_MAJORS: std::ops::RangeInclusive<i64> = 1..=3;
@@ -182,15 +182,13 @@ fn read_params(learner: &Value, at_learner: &At<'_>) -> Result<Params, ModelErro
 
     let at_features = at.key("num_feature");
     let num_feature = count_string(field(params, &at, "num_feature")?, &at_features)?;
-    if num_feature > FEATURES_MAX as u64 {
-        return Err(ModelError::Limit {
-            at: at_features.to_string(),
-            what: "feature count",
-            value: num_feature,
-            limit: "FEATURES_MAX",
-            max: FEATURES_MAX as u64,
-        });
-    }
+    within(
+        &at_features,
+        "feature count",
+        num_feature,
+        "FEATURES_MAX",
+        FEATURES_MAX,
+    )?;
 
     let at_score = at.key("base_score");
     let text = string(field(params, &at, "base_score")?, &at_score)?;
@@ -231,27 +229,23 @@ fn read_feature_names(
 ) -> Result<Vec<String>, ModelError> {
     let at = at_learner.key("feature_names");
     let values = array(field(learner, at_learner, "feature_names")?, &at)?;
-    if values.len() > FEATURES_MAX {
-        return Err(ModelError::Limit {
-            at: at.to_string(),
-            what: "feature count",
-            value: values.len() as u64,
-            limit: "FEATURES_MAX",
-            max: FEATURES_MAX as u64,
-        });
-    }
+    within(
+        &at,
+        "feature count",
+        values.len() as u64,
+        "FEATURES_MAX",
+        FEATURES_MAX,
+    )?;
     let mut names = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
         let name = string(value, &at.index(i))?;
-        if name.len() > FEATURE_NAME_BYTES_MAX {
-            return Err(ModelError::Limit {
-                at: at.index(i).to_string(),
-                what: "feature name bytes",
-                value: name.len() as u64,
-                limit: "FEATURE_NAME_BYTES_MAX",
-                max: FEATURE_NAME_BYTES_MAX as u64,
-            });
-        }
+        within(
+            &at.index(i),
+            "feature name bytes",
+            name.len() as u64,
+            "FEATURE_NAME_BYTES_MAX",
+            FEATURE_NAME_BYTES_MAX,
+        )?;
         names.push(name.to_owned());
     }
 
@@ -332,15 +326,13 @@ struct Forest {
 fn read_forest(model: &Value, at_model: &At<'_>, features: usize) -> Result<Forest, ModelError> {
     let at_trees = at_model.key("trees");
     let trees = array(field(model, at_model, "trees")?, &at_trees)?;
-    if trees.len() > TREES_MAX {
-        return Err(ModelError::Limit {
-            at: at_trees.to_string(),
-            what: "tree count",
-            value: trees.len() as u64,
-            limit: "TREES_MAX",
-            max: TREES_MAX as u64,
-        });
-    }
+    within(
+        &at_trees,
+        "tree count",
+        trees.len() as u64,
+        "TREES_MAX",
+        TREES_MAX,
+    )?;
 
     let at_param = at_model.key("gbtree_model_param");
     let param = field(model, at_model, "gbtree_model_param")?;
@@ -399,15 +391,13 @@ fn read_forest(model: &Value, at_model: &At<'_>, features: usize) -> Result<Fore
         let at_tree = at_trees.index(i);
         let count = tree::node_count(value, &at_tree)?;
         declared += count;
-        if declared > NODES_MAX {
-            return Err(ModelError::Limit {
-                at: at_tree.key("tree_param").key("num_nodes").to_string(),
-                what: "node count of the trees up to this one",
-                value: declared as u64,
-                limit: "NODES_MAX",
-                max: NODES_MAX as u64,
-            });
-        }
+        within(
+            &at_tree.key("tree_param").key("num_nodes"),
+            "node count of the trees up to this one",
+            declared as u64,
+            "NODES_MAX",
+            NODES_MAX,
+        )?;
         counts.push(count);
     }
     for (i, (value, count)) in trees.iter().zip(counts).enumerate() {

@@ -8,6 +8,17 @@ use serde_json::{Value, json};
 
 use crate::Objective;
 
+/// The six features of the `signal` strategy's model as issue 17 names them, in order: what
+/// the benchmark's generated models and the tests' (and `scripts/xgboost-train.py`'s) read.
+pub const FEATURES: [&str; 6] = [
+    "microprice_premium",
+    "top_imbalance",
+    "ewma_mid_gap",
+    "atr",
+    "trade_flow_imbalance",
+    "momentum",
+];
+
 /// What [`model_json`] writes.
 #[derive(Clone, Copy, Debug)]
 pub struct SyntheticModel<'a> {

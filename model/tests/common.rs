@@ -3,15 +3,7 @@
 use levibot_model::{ModelError, TreeModel};
 use serde_json::{Value, json};
 
-/// The `signal` strategy's model features, in order (as scripts/xgboost-train.py names them).
-pub const FEATURES: [&str; 6] = [
-    "microprice_premium",
-    "top_imbalance",
-    "ewma_mid_gap",
-    "atr",
-    "trade_flow_imbalance",
-    "momentum",
-];
+pub use levibot_model::synthetic::FEATURES;
 
 /// Two trees and a base score of 0.5:
 ///

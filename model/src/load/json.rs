@@ -27,6 +27,26 @@ fn type_error(value: &Value, at: &At<'_>, expected: &'static str) -> ModelError 
     }
 }
 
+/// `value` (a `what` at `at`) must not be over `max`, the limit named `limit`.
+pub(crate) fn within(
+    at: &At<'_>,
+    what: &'static str,
+    value: u64,
+    limit: &'static str,
+    max: usize,
+) -> Result<(), ModelError> {
+    if value > max as u64 {
+        return Err(ModelError::Limit {
+            at: at.to_string(),
+            what,
+            value,
+            limit,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn object<'v>(
     value: &'v Value,
     at: &At<'_>,

@@ -14,7 +14,7 @@ use crate::error::{At, ModelError};
 use crate::model::Node;
 use crate::{NODES_PER_TREE_MAX, TREE_DEPTH_MAX};
 
-use super::json::{array, count_string, field, flag, float32, integer, object};
+use super::json::{array, count_string, field, flag, float32, integer, object, within};
 
 /// What a node's place holds until the walk reaches it.
 const PLACEHOLDER: Node = Node {
@@ -174,15 +174,13 @@ pub(super) fn node_count(tree: &Value, at: &At<'_>) -> Result<usize, ModelError>
             problem: "a tree has at least its root".to_owned(),
         });
     }
-    if count > NODES_PER_TREE_MAX as u64 {
-        return Err(ModelError::Limit {
-            at: at_count.to_string(),
-            what: "node count",
-            value: count,
-            limit: "NODES_PER_TREE_MAX",
-            max: NODES_PER_TREE_MAX as u64,
-        });
-    }
+    within(
+        &at_count,
+        "node count",
+        count,
+        "NODES_PER_TREE_MAX",
+        NODES_PER_TREE_MAX,
+    )?;
     // 0 before XGBoost 2.0, 1 since; more is a multi-target tree (a vector per leaf).
     if let Some(size) = object(param, &at_param)?.get("size_leaf_vector") {
         let at_size = at_param.key("size_leaf_vector");
