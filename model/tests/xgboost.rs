@@ -7,7 +7,7 @@
 //! features in another order) must be refused, naming why.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use levibot_model::TreeModel;
 use serde_json::Value;
@@ -20,18 +20,11 @@ const TOLERANCE: f64 = 1e-6;
 
 /// xgboost-cpu 3.2.0 and numpy in this machine's python3, or the test fails saying how.
 fn require_xgboost() {
-    let found = Command::new("python3")
-        .args([
-            "-c",
-            "import numpy, xgboost, importlib.metadata as m; \
-             assert m.version('xgboost-cpu') == '3.2.0'",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        found,
+        levibot_testkit::python3_runs(
+            "import numpy, xgboost, importlib.metadata as m; \
+             assert m.version('xgboost-cpu') == '3.2.0'"
+        ),
         "python3 with xgboost-cpu 3.2.0 and numpy is needed: run scripts/install-test-deps"
     );
 }
