@@ -5,48 +5,31 @@
 use std::process::Command;
 
 use levibot_model::Objective;
-use levibot_model::synthetic::{SyntheticModel, model_json};
+use levibot_model::synthetic::{FEATURES, SyntheticModel, model_json};
 use serde_json::Value;
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{LATENCY_FIGURES, bench_stdout, last_json, positive_number};
 
 const ITERATIONS: u64 = 20;
 const EVENTS: u64 = 50;
-const FEATURES: [&str; 6] = [
-    "microprice_premium",
-    "top_imbalance",
-    "ewma_mid_gap",
-    "atr",
-    "trade_flow_imbalance",
-    "momentum",
-];
 
 fn run(extra: &[&str]) -> (String, Value) {
-    let output = Command::new(env!("CARGO_BIN_EXE_levibot-bench"))
-        .args(["model", "--iterations", &ITERATIONS.to_string()])
-        .args(["--events", &EVENTS.to_string(), "--json"])
-        .args(extra)
-        .output()
-        .expect("run levibot-bench");
-    assert!(
-        output.status.success(),
-        "levibot-bench failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
-    let json = serde_json::from_str(stdout.lines().last().expect("some output"))
-        .expect("the last line is JSON");
+    let (iterations, events) = (ITERATIONS.to_string(), EVENTS.to_string());
+    let mut args = vec![
+        "model",
+        "--iterations",
+        &iterations,
+        "--events",
+        &events,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let stdout = bench_stdout(&args);
+    let json = last_json(&stdout);
     (stdout, json)
-}
-
-fn positive_number(json: &Value, pointer: &str) -> f64 {
-    let value = json
-        .pointer(pointer)
-        .unwrap_or_else(|| panic!("{pointer} missing from {json}"));
-    let number = value
-        .as_f64()
-        .unwrap_or_else(|| panic!("{pointer} is not a number: {value}"));
-    assert!(number > 0.0, "{pointer} is {number}, expected > 0");
-    number
 }
 
 #[test]
@@ -71,15 +54,7 @@ fn model_json_has_the_tree_model_beside_the_linear_vote() {
     positive_number(&json, "/model/load_ms");
 
     for implementation in ["tree_model", "linear_vote"] {
-        for figure in [
-            "ops_per_sec",
-            "latency_ns_p50",
-            "latency_ns_p99",
-            "latency_ns_p999",
-            "latency_ns_max",
-            "latency_ns_mean",
-            "batch_ns_per_event",
-        ] {
+        for figure in LATENCY_FIGURES.iter().chain(&["batch_ns_per_event"]) {
             positive_number(&json, &format!("/{implementation}/{figure}"));
         }
         // Every event timed once per pass.
