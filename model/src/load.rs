@@ -104,6 +104,20 @@ fn read_model(document: &Value, features: &[&str]) -> Result<TreeModel, ModelErr
     }
 
     let params = read_params(learner, &at_learner)?;
+    // XGBoost refuses these too (`CheckIntercept`): a probability is in [0, 1].
+    if objective.is_logistic() && !(0.0..=1.0).contains(&params.base_score) {
+        return Err(ModelError::Inconsistent {
+            at: at_learner
+                .key("learner_model_param")
+                .key("base_score")
+                .to_string(),
+            problem: format!(
+                "{} is not a probability, as the base score of {} is",
+                params.base_score,
+                objective.name()
+            ),
+        });
+    }
     let base_margin = objective.base_margin(params.base_score);
     let feature_names = read_feature_names(learner, &at_learner, params.num_feature, features)?;
 

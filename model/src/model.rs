@@ -64,7 +64,7 @@ impl Objective {
         Objective::ALL.into_iter().find(|o| o.name() == name)
     }
 
-    fn is_logistic(self) -> bool {
+    pub(crate) fn is_logistic(self) -> bool {
         self != Objective::SquaredError
     }
 

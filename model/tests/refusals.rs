@@ -396,6 +396,30 @@ fn non_finite_values() {
 }
 
 #[test]
+fn a_logistic_base_score_that_is_not_a_probability() {
+    for score in ["[1.5E0]", "-1E-1"] {
+        let mut model = changed("/learner/objective/name", json!("binary:logistic"));
+        *at(&mut model, "/learner/learner_model_param/base_score") = json!(score);
+        refused_with(
+            &model,
+            &[
+                "learner.learner_model_param.base_score: ",
+                "is not a probability, as the base score of binary:logistic is",
+            ],
+        );
+    }
+    // 0 and 1 are (XGBoost bounds them before the logit), and any score is for regression.
+    let mut model = changed("/learner/objective/name", json!("reg:logistic"));
+    *at(&mut model, "/learner/learner_model_param/base_score") = json!("[1E0]");
+    load(&model).unwrap();
+    load(&changed(
+        "/learner/learner_model_param/base_score",
+        json!("[1.5E0]"),
+    ))
+    .unwrap();
+}
+
+#[test]
 fn arrays_and_counts_that_disagree() {
     refused_with(
         &tree0_changed("left_children", json!([1, 3, -1, -1])),
