@@ -47,18 +47,11 @@ fn backtest(args: &[&str]) -> Vec<u8> {
 
 /// hftbacktest 2.4.4 and numpy in this machine's python3, or the test fails saying how.
 fn require_hftbacktest() {
-    let found = Command::new("python3")
-        .args([
-            "-c",
-            "import numpy, hftbacktest, importlib.metadata as m; \
-             assert m.version('hftbacktest') == '2.4.4'",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        found,
+        levibot_testkit::python3_runs(
+            "import numpy, hftbacktest, importlib.metadata as m; \
+             assert m.version('hftbacktest') == '2.4.4'"
+        ),
         "python3 with hftbacktest 2.4.4 and numpy is needed: run scripts/install-test-deps"
     );
 }

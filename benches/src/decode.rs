@@ -19,25 +19,21 @@ mod baseline;
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
-use hdrhistogram::Histogram;
 use levibot_gateway::binance::{Decoder, MarketEvent};
 use levibot_gateway::capture::real_or_testdata;
 use levibot_gateway::instrument::InstrumentTable;
 use quanta::Clock;
 use serde_json::{Value, json};
 
-use crate::report::{LatencySummary, MachineInfo, clock_resolution_ns, latency_histogram, round3};
+use crate::per_call::{Measured, Passes, Timer, timer_overhead};
+use crate::report::{LatencySummary, MachineInfo, clock_resolution_ns, round3};
 use baseline::{Baseline, SerdeJson, SonicRs};
 
 /// The receive stamp every decoder is given: any value does, as long as all get the same.
 const RECV_TSC: u64 = 7;
-/// Timed passes are split into this many rounds; each round runs every implementation in turn,
-/// so that a burst of noise on the VM falls on all of them rather than on one.
-const ROUNDS: u64 = 10;
 /// Snapshots are 100-300 times bigger than stream messages: this many times fewer passes.
 const SNAPSHOT_PASS_DIVISOR: u64 = 20;
 
@@ -369,120 +365,6 @@ fn baseline_round<P: baseline::JsonParser>(
     }
 }
 
-/// Passes of one round, for stream messages or for snapshots.
-#[derive(Clone, Copy, Debug)]
-struct Passes {
-    /// Timed passes over all the round's messages in all rounds together.
-    timed: u64,
-    rounds: u64,
-}
-
-impl Passes {
-    fn new(timed: u64) -> Passes {
-        Passes {
-            timed,
-            rounds: ROUNDS.min(timed),
-        }
-    }
-
-    /// Timed passes of round `round` (the remainder goes to the first rounds).
-    fn timed_in(&self, round: u64) -> u64 {
-        self.timed / self.rounds + u64::from(round < self.timed % self.rounds)
-    }
-
-    fn warmup_in(&self, round: u64) -> u64 {
-        (self.timed_in(round) / 5).max(1)
-    }
-
-    /// Passes timed as a whole, one clock-read pair per pass: the mean cost of a message without
-    /// the clock reads and their 10 ns steps.
-    fn batch_in(&self, round: u64) -> u64 {
-        (self.timed_in(round) / 4).max(1)
-    }
-
-    fn warmup_total(&self) -> u64 {
-        (0..self.rounds).map(|r| self.warmup_in(r)).sum()
-    }
-}
-
-/// What one implementation's rounds on one group added up to.
-struct Measured {
-    histogram: Histogram<u64>,
-    /// Wall time of the timed passes, clock reads included.
-    elapsed: Duration,
-    batch_ns: u64,
-    batch_messages: u64,
-}
-
-impl Measured {
-    fn new() -> Result<Measured> {
-        let mut histogram = latency_histogram()?;
-        // Zeroing writes every count, so timing never page-faults on a fresh bucket.
-        histogram.reset();
-        Ok(Measured {
-            histogram,
-            elapsed: Duration::ZERO,
-            batch_ns: 0,
-            batch_messages: 0,
-        })
-    }
-
-    fn summary(&self) -> ImplementationFigures {
-        ImplementationFigures {
-            latency: LatencySummary::of(&self.histogram, self.elapsed),
-            batch_ns_per_message: self.batch_ns as f64 / self.batch_messages.max(1) as f64,
-        }
-    }
-}
-
-/// Runs the passes of one round into one [`Measured`].
-struct Timer<'a> {
-    clock: &'a Clock,
-    passes: Passes,
-    round: u64,
-    measured: &'a mut Measured,
-}
-
-impl Timer<'_> {
-    /// A warm-up, then every message timed on its own in each timed pass, then whole passes
-    /// timed as one.
-    fn round(
-        &mut self,
-        messages: &[Message],
-        mut op: impl FnMut(&Message) -> Result<()>,
-    ) -> Result<()> {
-        let clock = self.clock;
-        for _ in 0..self.passes.warmup_in(self.round) {
-            for m in messages {
-                op(black_box(m))?;
-            }
-        }
-        let histogram = &mut self.measured.histogram;
-        let started = Instant::now();
-        for _ in 0..self.passes.timed_in(self.round) {
-            for m in messages {
-                let start = clock.raw();
-                let result = op(black_box(m));
-                let end = clock.raw();
-                result?;
-                histogram.saturating_record(clock.delta_as_nanos(start, end));
-            }
-        }
-        self.measured.elapsed += started.elapsed();
-        let batch = self.passes.batch_in(self.round);
-        let start = clock.raw();
-        for _ in 0..batch {
-            for m in messages {
-                op(black_box(m))?;
-            }
-        }
-        let end = clock.raw();
-        self.measured.batch_ns += clock.delta_as_nanos(start, end);
-        self.measured.batch_messages += batch * messages.len() as u64;
-        Ok(())
-    }
-}
-
 /// One implementation's figures on one message type.
 #[derive(Clone, Copy, Debug)]
 struct ImplementationFigures {
@@ -491,6 +373,13 @@ struct ImplementationFigures {
 }
 
 impl ImplementationFigures {
+    fn of(measured: &Measured) -> ImplementationFigures {
+        ImplementationFigures {
+            latency: measured.latency(),
+            batch_ns_per_message: measured.batch_ns_per_call(),
+        }
+    }
+
     fn to_json(self) -> Value {
         let mut value = self.latency.to_json();
         value["batch_ns_per_message"] = json!(round3(self.batch_ns_per_message));
@@ -549,20 +438,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let clock_resolution_ns = clock_resolution_ns(&clock);
     let book_tickers = &corpus.groups[Kind::BookTicker as usize];
     let stream_passes = Passes::new(args.iterations);
-    let mut overhead = Measured::new()?;
-    for round in 0..stream_passes.rounds {
-        let mut timer = Timer {
-            clock: &clock,
-            passes: stream_passes,
-            round,
-            measured: &mut overhead,
-        };
-        timer.round(&book_tickers.messages, |m| {
-            black_box(m);
-            Ok(())
-        })?;
-    }
-    let timer_overhead = overhead.summary().latency;
+    let timer_overhead = timer_overhead(&clock, stream_passes, &book_tickers.messages)?;
 
     let mut groups = Vec::new();
     for group in &corpus.groups {
@@ -602,7 +478,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
             implementations: implementations
                 .iter()
                 .zip(&measured)
-                .map(|(&i, m)| (i, m.summary()))
+                .map(|(&i, m)| (i, ImplementationFigures::of(m)))
                 .collect(),
         });
     }
@@ -730,19 +606,5 @@ impl Figures {
             "timer_overhead": self.timer_overhead.to_json(),
             "types": types,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passes_add_up_over_rounds() {
-        for timed in [10, 11, 19, 20_000, 20_003] {
-            let p = Passes::new(timed);
-            assert_eq!((0..p.rounds).map(|r| p.timed_in(r)).sum::<u64>(), timed);
-            assert!((0..p.rounds).all(|r| p.warmup_in(r) >= 1 && p.batch_in(r) >= 1));
-        }
     }
 }

@@ -7,31 +7,15 @@ use std::process::Command;
 
 use serde_json::Value;
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{LATENCY_FIGURES, bench_stdout, positive_number};
+
 const ITERATIONS: u64 = 20;
 
 fn run_quick() -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_levibot-bench"))
-        .args(["decode", "--iterations", &ITERATIONS.to_string(), "--json"])
-        .output()
-        .expect("run levibot-bench");
-    assert!(
-        output.status.success(),
-        "levibot-bench failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 stdout")
-}
-
-fn positive_number(json: &Value, pointer: &str) -> f64 {
-    let value = json
-        .pointer(pointer)
-        .unwrap_or_else(|| panic!("{pointer} missing from {json}"));
-    let number = value
-        .as_f64()
-        .unwrap_or_else(|| panic!("{pointer} is not a number: {value}"));
-    assert!(number > 0.0, "{pointer} is {number}, expected > 0");
-    number
+    bench_stdout(&["decode", "--iterations", &ITERATIONS.to_string(), "--json"])
 }
 
 #[test]
@@ -86,15 +70,7 @@ fn decode_json_has_every_figure() {
             implementations.push("ours_general");
         }
         for implementation in implementations {
-            for figure in [
-                "ops_per_sec",
-                "latency_ns_p50",
-                "latency_ns_p99",
-                "latency_ns_p999",
-                "latency_ns_max",
-                "latency_ns_mean",
-                "batch_ns_per_message",
-            ] {
+            for figure in LATENCY_FIGURES.iter().chain(&["batch_ns_per_message"]) {
                 positive_number(&json, &at(&format!("{implementation}/{figure}")));
             }
             // Every message timed once per pass.

@@ -1,10 +1,14 @@
 //! Runs the built `levibot-bench journal` in quick mode and checks what it reports. Timings are
 //! never asserted on: they depend on the machine and its load.
 
-use std::process::Command;
 use std::sync::Mutex;
 
 use serde_json::Value;
+
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::{bench_stdout, positive_number};
 
 /// Each run spins two threads; two runs at once would oversubscribe a 2-core machine.
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -14,29 +18,9 @@ fn run_quick(extra: &[&str]) -> String {
     let _one = ONE_RUN_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let output = Command::new(env!("CARGO_BIN_EXE_levibot-bench"))
-        .args(["journal", "--frames", "20000", "--json"])
-        .args(extra)
-        .output()
-        .expect("run levibot-bench");
-    assert!(
-        output.status.success(),
-        "levibot-bench failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("utf-8 stdout")
-}
-
-fn positive_number(json: &Value, pointer: &str) -> f64 {
-    let value = json
-        .pointer(pointer)
-        .unwrap_or_else(|| panic!("{pointer} missing from {json}"));
-    let number = value
-        .as_f64()
-        .unwrap_or_else(|| panic!("{pointer} is not a number: {value}"));
-    assert!(number > 0.0, "{pointer} is {number}, expected > 0");
-    number
+    let mut args = vec!["journal", "--frames", "20000", "--json"];
+    args.extend_from_slice(extra);
+    bench_stdout(&args)
 }
 
 #[test]

@@ -7,6 +7,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+#[path = "support/cli.rs"]
+mod cli;
+
+use cli::bench_stdout;
+
 const STAGES: [&str; 7] = [
     "decode",
     "strategy",
@@ -27,7 +32,8 @@ fn bench(args: &[&str]) -> Output {
 
 #[test]
 fn tick_to_trade_json_has_every_stage_of_every_run() {
-    let output = bench(&[
+    let stdout = bench_stdout(&[
+        "tick-to-trade",
         "--idle",
         "yield",
         "--rate",
@@ -40,13 +46,6 @@ fn tick_to_trade_json_has_every_stage_of_every_run() {
         "1000",
         "--json",
     ]);
-    assert!(
-        output.status.success(),
-        "levibot-bench failed: {}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("utf-8 stdout");
     assert!(stdout.contains("tick_to_trade"), "{stdout}");
     let json: Value =
         serde_json::from_str(stdout.lines().last().expect("output")).expect("last line is JSON");

@@ -8,6 +8,7 @@
 //! - [`Tmpfs`]: a small tmpfs mounted for a test (root only), to fill a filesystem for real.
 //! - [`reset`]: closes a TCP connection with a reset, as a peer that crashes or a middlebox does.
 //! - [`workspace_bin`]: another package's binary, built for the test that runs it.
+//! - [`python3_runs`]: whether this machine's Python has what an interop test needs.
 
 mod bins;
 
@@ -57,6 +58,18 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// Allocations made so far by the calling thread (when [`CountingAllocator`] is installed).
 pub fn allocations() -> u64 {
     ALLOCATIONS.with(|c| c.get())
+}
+
+/// Whether this machine's `python3` runs `code` without an error (`import duckdb`, or an
+/// assertion on a package's version): the interop tests check their Python peers with it, and
+/// fail saying that `scripts/install-test-deps` installs them.
+pub fn python3_runs(code: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", code])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A seed from `LEVIBOT_TEST_SEED`, or from the clock; printed so that a failure can be replayed.

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("levibot-shm", &[]),
     ("levibot-control", &[]),
     ("levibot-testkit", &[]),
+    ("levibot-model", &[]),
     ("levibot-gateway", &["levibot-shm"]),
     ("levibot-view", &["levibot-shm"]),
     ("levibot-book", &["levibot-shm", "levibot-gateway"]),
