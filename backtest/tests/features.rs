@@ -11,7 +11,7 @@ use serde_json::Value;
 
 /// The maker's backtest config with `exchange_info` made absolute, `signal` (a table of the
 /// signal strategy's keys) instead of the maker when given, and `[features]` appended.
-fn config(dir: &Path, features: &str, signal: Option<&str>) -> PathBuf {
+pub(crate) fn config(dir: &Path, features: &str, signal: Option<&str>) -> PathBuf {
     let testdata = testdata_dir().join("..");
     let mut text = std::fs::read_to_string(testdata.join("backtest/maker-nknusdt.toml")).unwrap();
     let exchange_info = testdata.join("binance-spot-synthetic/BINANCE.0");
@@ -34,7 +34,7 @@ fn config(dir: &Path, features: &str, signal: Option<&str>) -> PathBuf {
 
 /// Runs the backtest on the committed capture; returns the run's journal as `levictl tail
 /// --json` prints it.
-fn run(dir: &Path, config: &Path) -> Vec<Value> {
+pub(crate) fn run(dir: &Path, config: &Path) -> Vec<Value> {
     let out = dir.join("out");
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let capture = path(&testdata_dir());
@@ -53,7 +53,7 @@ fn run(dir: &Path, config: &Path) -> Vec<Value> {
     crate::cli::tail_json(&out.join("journal"))
 }
 
-fn num(v: &Value) -> f64 {
+pub(crate) fn num(v: &Value) -> f64 {
     match v {
         Value::String(s) => s.parse().unwrap(),
         v => v.as_f64().unwrap_or_else(|| panic!("not a number: {v}")),

@@ -6,5 +6,6 @@ mod features;
 mod feed_time;
 mod hftbacktest;
 mod report;
+mod research_loop;
 mod sweep;
 mod versus_live;

@@ -510,6 +510,7 @@ pub fn parse_with(
         all_instruments.as_deref(),
         &exchange_info_label,
         kind,
+        base,
     );
     let features = features::features(&mut p, &mut root);
     let layout = layout::layout(&mut p, &mut root);

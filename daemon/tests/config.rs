@@ -15,6 +15,9 @@ use levibot_engine::pipeline::{FeatureCadence, Layout, reference};
 use levibot_engine::risk::quote;
 use levibot_engine::runner::available_cores;
 use levibot_gateway::ws::Stream;
+use levibot_model::Objective;
+use levibot_model::synthetic::{self, SyntheticModel};
+use levibot_shm::records::FEATURE_NAMES;
 
 /// The example config shipped in `systemd/`.
 fn example_text() -> String {
@@ -288,22 +291,9 @@ take_profit_atr = 2.0
 stop_loss_atr = 1.0
 qty_max_lots = 100
 "#;
-    let maker_keys = [
-        "half_spread_ticks = 2\n",
-        "quote_lots = 100\n",
-        "skew_ticks_per_quote = 1.0\n",
-        "requote_threshold_ticks = 0\n",
-        "inventory_max_lots = 1000\n",
-        "post_only = false\n",
-    ];
-    let mut text = setup.example(&[
-        ("kind = \"maker\"", "kind = \"signal\""),
-        ("\n[instruments.maker]\n", &format!("\n{signal}")),
-    ]);
-    for key in maker_keys {
-        text = text.replacen(key, "", 1);
-    }
-    let config = setup.load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let config = setup
+        .load(&signal_example(&setup, signal))
+        .unwrap_or_else(|e| panic!("{e}"));
     let StrategySettings::Signal(params) = &config.strategy else {
         panic!("{:?}", config.strategy)
     };
@@ -316,6 +306,93 @@ qty_max_lots = 100
         (p.risk_budget / 5e16 - 1.0).abs() < 1e-12,
         "{}",
         p.risk_budget
+    );
+}
+
+/// The example with the signal strategy, its `[instruments.signal]` table `table`.
+fn signal_example(setup: &Setup, table: &str) -> String {
+    let mut text = setup.example(&[
+        ("kind = \"maker\"", "kind = \"signal\""),
+        ("\n[instruments.maker]\n", &format!("\n{table}")),
+    ]);
+    for key in [
+        "half_spread_ticks = 2\n",
+        "quote_lots = 100\n",
+        "skew_ticks_per_quote = 1.0\n",
+        "requote_threshold_ticks = 0\n",
+        "inventory_max_lots = 1000\n",
+        "post_only = false\n",
+    ] {
+        text = text.replacen(key, "", 1);
+    }
+    text
+}
+
+#[test]
+fn a_signal_model_is_loaded_checked_and_named_by_its_sha256() {
+    let setup = Setup::new();
+    let rest = "entry_threshold = 0.5\nrisk_budget = \"5\"\natr_multiple = 2\n\
+                take_profit_atr = 2.0\nstop_loss_atr = 1.0\nqty_max_lots = 100\n";
+    let model_of = |features: &[&str]| {
+        synthetic::model_json(&SyntheticModel {
+            features,
+            trees: 3,
+            depth: 2,
+            objective: Objective::SquaredError,
+            base_score: 0.5,
+            seed: 7,
+        })
+    };
+    let good = model_of(&FEATURE_NAMES);
+    let path = setup.path("model.json");
+    std::fs::write(&path, &good).unwrap();
+    let table = format!("[instruments.signal]\nmodel = \"model.json\"\n{rest}");
+    let config = setup
+        .load(&signal_example(&setup, &table))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let StrategySettings::Signal(params) = &config.strategy else {
+        panic!("{:?}", config.strategy)
+    };
+    let model = params[0].model.expect("the model");
+    // Its id is its file's SHA-256, by an independent hash: sha256sum's.
+    let sum = std::process::Command::new("sha256sum")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let hex = String::from_utf8(sum.stdout).unwrap();
+    assert_eq!(model.sha256_hex(), hex[..64]);
+    assert_eq!(format!("{:016x}", model.id), hex[..16]);
+    // NKNUSDT quotes in USDT at 1e-8.
+    assert_eq!(params[0].price_unit, 1e-8);
+    // The same bytes again (a reload, a sweep): the same model, not a second copy.
+    let again = setup.load(&signal_example(&setup, &table)).unwrap();
+    let StrategySettings::Signal(again) = &again.strategy else {
+        panic!()
+    };
+    assert!(std::ptr::eq(again[0].model.unwrap(), model));
+
+    let key = "instruments[NKNUSDT].signal.model";
+    std::fs::write(&path, model_of(&synthetic::FEATURES[..])).unwrap();
+    let errors = setup.errors(&signal_example(&setup, &table));
+    assert_problem(&errors, key, &["model.json", "feature"]);
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    let errors = setup.errors(&signal_example(&setup, &table));
+    assert_problem(&errors, key, &["model.json"]);
+    let errors = setup.errors(&signal_example(
+        &setup,
+        &format!("[instruments.signal]\nmodel = \"absent.json\"\n{rest}"),
+    ));
+    assert_problem(&errors, key, &["absent.json"]);
+    std::fs::write(&path, &good).unwrap();
+    let both = format!(
+        "[instruments.signal]\nmodel = \"model.json\"\n\
+         weights = {{ top_imbalance = 1.0 }}\n{rest}"
+    );
+    let errors = setup.errors(&signal_example(&setup, &both));
+    assert_problem(
+        &errors,
+        "instruments[NKNUSDT].signal.weights",
+        &["model", "one or the other"],
     );
 }
 

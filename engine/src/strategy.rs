@@ -9,6 +9,7 @@
 //!   so a strategy never sees half an update.
 
 pub mod maker;
+pub mod model;
 pub mod signal;
 
 use levibot_shm::records::{ExecutionReport, OrderRequest, ord_type, order_kind, time_in_force};

@@ -330,6 +330,8 @@ fn signal_params() -> SignalParams {
         take_profit_atr: 2.0,
         stop_loss_atr: 1.0,
         qty_max: 10_000,
+        model: None,
+        price_unit: 1e-8,
     }
 }
 

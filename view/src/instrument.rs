@@ -24,7 +24,9 @@ impl Unit {
     /// A measured amount of units (a feature such as a mid or an ATR, not an exact price) in
     /// the asset: `units x mantissa x 10^-exp`, as a float.
     pub fn float(self, units: f64) -> f64 {
-        units * self.mantissa as f64 / 10f64.powi(i32::from(self.exp))
+        // One unit's worth first, then the product: the strategies compute it so (a model
+        // trained on exported features must see the same bits live).
+        units * (self.mantissa as f64 / 10f64.powi(i32::from(self.exp)))
     }
 
     /// `units x mantissa x 10^-exp`, exactly, without trailing zeros; `None` past Decimal's

@@ -9,12 +9,13 @@ use levibot_engine::risk::{
     notional_from_decimal_parts,
 };
 use levibot_engine::strategy::maker::{MakerParams, StrategyParamsError};
+use levibot_engine::strategy::model::load_signal_model;
 use levibot_engine::strategy::signal::{SIGNAL_INPUT_NAMES, SIGNAL_INPUTS, SignalParams};
 use levibot_gateway::decimal::{DecimalError, Scale, parse_units};
 use levibot_gateway::instrument::{Instrument, InstrumentTable};
 
 use super::StrategySettings;
-use super::reader::{self, Problems, Section};
+use super::reader::{self, Base, Problems, Section};
 
 /// Longest rate-limit window: one hour.
 pub const RATE_WINDOW_MS_MAX: i64 = 3_600_000;
@@ -299,13 +300,22 @@ fn params_problem(e: &StrategyParamsError) -> String {
     format!("{} (in units: {})", e.reason, e.value)
 }
 
-/// `[instruments.signal]`: every key but the weights (0 when left out) is required.
+/// `[instruments.signal]`: every key but the weights (0 when left out) and the model is
+/// required; a model (XGBoost's JSON, loaded and checked now) votes instead of the weights.
 fn signal(
     p: &mut Problems,
     mut s: Section<'_>,
     instrument: Option<&Instrument>,
+    base: Base<'_>,
 ) -> Option<SignalParams> {
     let before = p.len();
+    let model = s.optional(p, "model", reader::file(base)).map(|file| {
+        file.and_then(|file| {
+            load_signal_model(&file)
+                .map_err(|e| p.push(s.key("model"), e.to_string()))
+                .ok()
+        })
+    });
     let mut weights = [0.0; SIGNAL_INPUTS];
     if let Some(mut w) = s.table(p, "weights") {
         for (weight, name) in weights.iter_mut().zip(SIGNAL_INPUT_NAMES) {
@@ -313,9 +323,16 @@ fn signal(
                 *weight = x;
             }
         }
-        let path = w.path().to_owned();
+        let (path, present) = (w.path().to_owned(), w.is_present());
         w.finish(p);
-        if weights.iter().all(|&x| x == 0.0) {
+        if matches!(model, Some(Some(_))) {
+            if present {
+                p.push(
+                    path,
+                    "a model votes instead of the weights: give one or the other",
+                );
+            }
+        } else if weights.iter().all(|&x| x == 0.0) {
             p.push(
                 path,
                 "every weight is 0 (or left out): the strategy would never trade",
@@ -356,6 +373,8 @@ fn signal(
         take_profit_atr: take_profit_atr?,
         stop_loss_atr: stop_loss_atr?,
         qty_max: qty_max?,
+        model: model?,
+        price_unit: unit(instrument.price_scale),
     };
     if let Err(e) = params.validate() {
         let key = match e.name {
@@ -393,6 +412,7 @@ pub(super) fn trading(
     all: Option<&[Instrument]>,
     exchange_info_label: &str,
     kind: Option<Kind>,
+    base: Base<'_>,
 ) -> Option<Trading> {
     let before = p.len();
     let risk = root
@@ -485,7 +505,9 @@ pub(super) fn trading(
             Some(Kind::Signal) => {
                 wrong_strategy_table(p, maker_table, "signal");
                 match signal_table {
-                    Some(t) if t.is_present() => signals.push(signal(p, t, instrument.as_ref())),
+                    Some(t) if t.is_present() => {
+                        signals.push(signal(p, t, instrument.as_ref(), base))
+                    }
                     Some(t) => {
                         p.push(
                             t.path().to_owned(),

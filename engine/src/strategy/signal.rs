@@ -6,6 +6,7 @@
 use levibot_shm::records::{ExecutionReport, exec_type, side, time_in_force};
 
 use super::maker::{StrategyParamsError, signed};
+use super::model::SignalModel;
 use super::{MarketView, OrderSink, Strategy};
 use crate::book::BookState;
 
@@ -37,6 +38,11 @@ pub struct SignalParams {
     pub stop_loss_atr: f64,
     /// Largest entry, quantity units.
     pub qty_max: i64,
+    /// A tree model that votes instead of the weights (`[instruments.signal] model`).
+    pub model: Option<&'static SignalModel>,
+    /// One price unit in the quote asset (`10^-quoteAssetPrecision`): the model's price
+    /// features are in the asset's price, as datasets give them.
+    pub price_unit: f64,
 }
 
 impl SignalParams {
@@ -64,6 +70,7 @@ impl SignalParams {
         positive("atr_multiple", self.atr_multiple)?;
         positive("take_profit_atr", self.take_profit_atr)?;
         positive("stop_loss_atr", self.stop_loss_atr)?;
+        positive("price_unit", self.price_unit)?;
         positive("qty_max", self.qty_max as f64)
     }
 }
@@ -124,9 +131,26 @@ impl Signal {
         (self.phase == Phase::InPosition).then_some(self.stop_px)
     }
 
-    /// The weighted vote on the current features (`None` until every input exists).
+    /// The vote on the current features: the model's, or the weighted sum of the inputs
+    /// (`None` until every input exists; a model takes missing features as XGBoost does).
     pub fn vote(&self, view: &MarketView<'_>) -> Option<f64> {
         let f = view.features;
+        if let Some(model) = self.params.model {
+            let asset = |units: Option<f64>| units.map_or(f64::NAN, |u| u * self.params.price_unit);
+            let (mid, ewma) = (f.mid(), f.ewma_mid());
+            // FEATURE_NAMES order: the snapshot's, the dataset's.
+            let features = [
+                asset(mid),
+                asset(f.microprice()),
+                f.top_imbalance().unwrap_or(f64::NAN),
+                asset(ewma),
+                asset(f.atr()),
+                f.trade_flow_imbalance().unwrap_or(f64::NAN),
+                asset(mid.zip(ewma).map(|(m, e)| m - e)),
+            ];
+            let vote = model.vote(&features);
+            return vote.is_finite().then_some(vote);
+        }
         let tick = view.grid.tick_units as f64;
         let mid = f.mid()?;
         let inputs = [
@@ -154,6 +178,10 @@ impl Strategy for Signal {
 
     fn output(&self) -> f64 {
         self.last_vote
+    }
+
+    fn model_id(&self) -> u64 {
+        self.params.model.map_or(0, |m| m.id)
     }
 
     fn on_market(&mut self, view: &MarketView<'_>, out: &mut OrderSink) {

@@ -9,7 +9,9 @@
 //! (bool), then `ret_<h>` per horizon (float64: `mid(t + h) / mid(t) - 1`). A value that does
 //! not exist is null. Rows of one instrument are in time order.
 //!
-//! The file is written as `FILE.partial` and renamed when complete.
+//! The file's key-value metadata `levibot.features` lists the model's features, in the order
+//! the strategy gives them, as a JSON array. The file is written as `FILE.partial` and renamed
+//! when complete.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -25,11 +27,15 @@ use levibot_shm::records::{FEATURE_NAMES, record_type};
 use levibot_view::{Bound, FrameDecoder, Selection, Val, View, open_cursor, parse_bound};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
 use super::forward::{ForwardJoin, Horizons};
 use crate::export::{next_view, write_then_rename};
 use crate::tail::journal_context;
+
+/// The file's key-value metadata that lists the model features (a JSON array of names).
+pub const FEATURES_KEY: &str = "levibot.features";
 
 /// Rows a batch holds before it is written.
 const BATCH_ROWS: usize = 8_192;
@@ -144,10 +150,14 @@ impl DatasetWriter {
         );
         let schema = Arc::new(Schema::new(fields));
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        // The features a model of this dataset takes, in the order the strategy gives them:
+        // training scripts read them from here (scripts/research/train.py).
+        let features = serde_json::to_string(&FEATURE_NAMES)?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_created_by(format!("levictl {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(vec![KeyValue::new(FEATURES_KEY.to_owned(), features)]))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
             .with_context(|| format!("writing {}", path.display()))?;
