@@ -29,16 +29,24 @@ fn ok(command: &mut Command) -> String {
 }
 
 /// The signal strategy's table: `model` instead of the weights when given.
-fn signal(model: Option<&Path>) -> String {
+fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
     let vote = match model {
         Some(m) => format!("model = {:?}\n", m.to_str().unwrap()),
         None => "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }\n".to_owned(),
     };
     format!(
-        "[instruments.signal]\n{vote}entry_threshold = 1000.0\nrisk_budget = \"5\"\n\
+        "[instruments.signal]\n{vote}entry_threshold = {entry_threshold:e}\nrisk_budget = \"5\"\n\
          atr_multiple = 2\ntake_profit_atr = 2.0\nstop_loss_atr = 1.0\nqty_max_lots = 100\n"
     )
 }
+
+/// The features' section of both runs: 50 ms ATR bars, so that the ATR (which sizes an
+/// entry) exists within the capture's seconds.
+const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
+
+/// |vote| past which the model run enters: a forward return of 1e-6 (the model predicts
+/// returns of about 1e-4 on this capture), so that it trades.
+const ENTRY_THRESHOLD: f64 = 1e-6;
 
 /// XGBoost's own predictions on the snapshots' features, and the model file's SHA-256.
 const PREDICT: &str = r#"
@@ -70,7 +78,7 @@ fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
     std::fs::create_dir(&first).unwrap();
     run(
         &first,
-        &config(&first, "journal = \"book\"", Some(&signal(None))),
+        &config(&first, FEATURES, Some(&signal(None, 1000.0))),
     );
 
     let dataset = dir.path().join("dataset.parquet");
@@ -102,7 +110,11 @@ fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
     std::fs::create_dir(&second).unwrap();
     let records = run(
         &second,
-        &config(&second, "journal = \"book\"", Some(&signal(Some(&model)))),
+        &config(
+            &second,
+            FEATURES,
+            Some(&signal(Some(&model), ENTRY_THRESHOLD)),
+        ),
     );
     let snapshots: Vec<&Value> = records
         .iter()
@@ -132,4 +144,27 @@ fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
         .map(|p| p.as_f64().unwrap().to_bits())
         .collect();
     assert!(distinct.len() > 3, "{distinct:?}");
+    // The orders name the model they were voted with: its SHA-256's first 4 bytes.
+    let orders: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["type"] == "order_request" || r["type"] == "order_sent")
+        .collect();
+    assert!(
+        !orders.is_empty(),
+        "the model never voted past {ENTRY_THRESHOLD}"
+    );
+    for order in orders {
+        assert_eq!(order["model_tag"], model_id[..8], "{order}");
+    }
+    // The linear run's orders (if any) and snapshots name no model.
+    assert!(
+        run_records(&first)
+            .iter()
+            .all(|r| r["model_tag"].is_null() && r["model_id"] != model_id)
+    );
+}
+
+/// The journal of a run in `dir` again.
+fn run_records(dir: &Path) -> Vec<Value> {
+    crate::cli::tail_json(&dir.join("out/journal"))
 }

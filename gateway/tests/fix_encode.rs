@@ -764,7 +764,7 @@ fn random_requests_never_panic_and_every_message_reads_back() {
             ord_type: small(&mut rng, 4),
             time_in_force: small(&mut rng, 6),
             flags: rng.next() as u16 & 3,
-            reserved_b: rng.next() as u32,
+            model_tag: rng.next() as u32,
         };
         let seq = rng.next() >> rng.below(64);
         let ns = rng.next() >> rng.below(64);

@@ -708,7 +708,11 @@ fn every_record_kind_reads_back_in_pyarrow_and_duckdb_as_jsonl_says() {
         .find(|(name, _)| name.starts_with("type=feature_snapshot/"))
         .expect("a feature_snapshot file")
         .1["table"]["columns"];
-    assert_eq!(features["microprice"]["values"][0], 0.0351125);
+    // Units x one unit's worth (1e-5), as the strategies compute it: the same bits.
+    assert_eq!(
+        features["microprice"]["values"][0],
+        3_511.25 * (1.0 / 100_000.0)
+    );
     assert_eq!(features["atr"]["values"][0], Value::Null);
     assert_eq!(features["top_imbalance"]["values"][0], -0.5);
 

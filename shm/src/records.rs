@@ -287,7 +287,7 @@ pub mod time_in_force {
 ///  32 i64 px (price units; 0 for market orders)   40 i64 qty (quantity units)
 ///  48 u32 instrument_id       52 u16 strategy_id
 ///  54 u8 kind (order_kind)    55 u8 side   56 u8 ord_type   57 u8 time_in_force
-///  58 u16 flags (order_flag)  60 u32 reserved
+///  58 u16 flags (order_flag)  60 u32 model_tag
 /// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
@@ -308,7 +308,10 @@ pub struct OrderRequest {
     pub time_in_force: u8,
     /// [`order_flag`] bits (layout 1.1; 0 before).
     pub flags: u16,
-    pub reserved_b: u32,
+    /// The model the strategy voted with when it sent this: the high 32 bits of
+    /// [`FeatureSnapshot::model_id`] (the first 4 bytes of the model file's SHA-256); 0 for
+    /// none (layout 2.0; reserved, 0, before).
+    pub model_tag: u32,
 }
 
 /// Bits of [`OrderRequest::flags`]. Values are stable: they are journaled.

@@ -141,7 +141,7 @@ pub const COMMON_COLUMNS: [Column; 9] = [
     ("tsc", U64),
 ];
 
-const ORDER_COLUMNS: [Column; 12] = [
+const ORDER_COLUMNS: [Column; 13] = [
     ("instrument_id", U32),
     ("symbol", Text),
     ("kind", Text),
@@ -154,6 +154,7 @@ const ORDER_COLUMNS: [Column; 12] = [
     ("client_order_id", U64),
     ("orig_client_order_id", U64),
     ("strategy_id", U16),
+    ("model_tag", Text),
 ];
 
 const fn concat<const A: usize, const B: usize, const N: usize>(
@@ -201,7 +202,7 @@ const AGG_TRADE_COLUMNS: [Column; 12] = concat(
     TRADE_TAIL_COLUMNS,
 );
 
-const ORDER_SENT_COLUMNS: [Column; 21] = concat(
+const ORDER_SENT_COLUMNS: [Column; 22] = concat(
     ORDER_COLUMNS,
     [
         ("msg_seq_num", U64),
@@ -216,7 +217,7 @@ const ORDER_SENT_COLUMNS: [Column; 21] = concat(
     ],
 );
 
-const RISK_REJECT_COLUMNS: [Column; 16] = concat(
+const RISK_REJECT_COLUMNS: [Column; 17] = concat(
     ORDER_COLUMNS,
     [
         ("check", Text),

@@ -375,6 +375,13 @@ impl View {
             ("client_order_id", Val::U64(r.client_order_id)),
             ("orig_client_order_id", Val::U64(r.orig_client_order_id)),
             ("strategy_id", Val::U64(r.strategy_id.into())),
+            (
+                "model_tag",
+                match r.model_tag {
+                    0 => Val::Null,
+                    tag => Val::Str(format!("{tag:08x}")),
+                },
+            ),
         ]);
     }
 

@@ -282,9 +282,16 @@ impl<S: Strategy> StrategyStage<S> {
         }
         let created_tsc = self.clock.now_tsc();
         for i in 0..self.sink.orders().len() {
+            let order = self.sink.orders()[i];
+            // The lineage: which model the order's strategy voted with (0: none, or an order
+            // of every instrument).
+            let model_tag = self
+                .slot(order.instrument_id)
+                .map_or(0, |s| (self.strategies[s].model_id() >> 32) as u32);
             let order = OrderRequest {
                 created_tsc,
-                ..self.sink.orders()[i]
+                model_tag,
+                ..order
             };
             emit(ToRisk::Order(StagedOrder { order, ..cause }));
             self.orders.increment();
