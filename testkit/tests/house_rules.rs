@@ -22,7 +22,12 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("levibot-sim", &["levibot-shm", "levibot-gateway"]),
     (
         "levibot-engine",
-        &["levibot-shm", "levibot-gateway", "levibot-book"],
+        &[
+            "levibot-shm",
+            "levibot-gateway",
+            "levibot-book",
+            "levibot-model",
+        ],
     ),
     (
         "levibot-daemon",
