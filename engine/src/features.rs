@@ -25,7 +25,7 @@
 
 use std::f64::consts::LN_2;
 
-use levibot_shm::records::{Level, TRADE_FLAG_BUYER_IS_MAKER, Trade};
+use levibot_shm::records::{FEATURE_NAMES, Level, TRADE_FLAG_BUYER_IS_MAKER, Trade};
 
 /// What the ATR's bars are built from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -349,6 +349,25 @@ impl Features {
     /// Decayed signed over total trade volume, in `[-1, 1]`; `None` before any volume.
     pub fn trade_flow_imbalance(&self) -> Option<f64> {
         self.trade_flow.imbalance()
+    }
+
+    /// Every feature in [`FEATURE_NAMES`] order (what a feature snapshot journals and a
+    /// model takes), prices in price units, NaN for one that does not exist yet.
+    ///
+    /// [`FEATURE_NAMES`]: levibot_shm::records::FEATURE_NAMES
+    #[inline]
+    pub fn values(&self) -> [f64; FEATURE_NAMES.len()] {
+        let nan = f64::NAN;
+        let (mid, ewma_mid) = (self.mid().unwrap_or(nan), self.ewma_mid().unwrap_or(nan));
+        [
+            mid,
+            self.microprice().unwrap_or(nan),
+            self.top_imbalance().unwrap_or(nan),
+            ewma_mid,
+            self.atr().unwrap_or(nan),
+            self.trade_flow_imbalance().unwrap_or(nan),
+            mid - ewma_mid,
+        ]
     }
 }
 

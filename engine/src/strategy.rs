@@ -61,6 +61,9 @@ pub struct MarketView<'a> {
     pub ts_ns: u64,
     /// TSC when the event's bytes were read: stamped on the orders it causes.
     pub recv_tsc: u64,
+    /// The feature journal takes a snapshot of this event: [`Strategy::output`] is wanted
+    /// (a strategy may skip computing it otherwise).
+    pub output_wanted: bool,
 }
 
 /// Where a strategy puts its orders for one event. Fixed capacity; numbers the orders.

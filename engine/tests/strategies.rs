@@ -38,6 +38,7 @@ fn view<'a>(book: &'a OrderBook, features: &'a Features, ts_ns: u64) -> MarketVi
         features,
         ts_ns,
         recv_tsc: 9,
+        output_wanted: true,
     }
 }
 

@@ -3,7 +3,7 @@
 //! rounded down to the lot, then brackets the fill: a resting take-profit, and a stop-loss it
 //! watches itself (an IOC exit when the mid crosses it).
 
-use levibot_shm::records::{ExecutionReport, exec_type, side, time_in_force};
+use levibot_shm::records::{ExecutionReport, FEATURE_IS_PRICE, exec_type, side, time_in_force};
 
 use super::maker::{StrategyParamsError, signed};
 use super::model::SignalModel;
@@ -136,18 +136,13 @@ impl Signal {
     pub fn vote(&self, view: &MarketView<'_>) -> Option<f64> {
         let f = view.features;
         if let Some(model) = self.params.model {
-            let asset = |units: Option<f64>| units.map_or(f64::NAN, |u| u * self.params.price_unit);
-            let (mid, ewma) = (f.mid(), f.ewma_mid());
-            // FEATURE_NAMES order: the snapshot's, the dataset's.
-            let features = [
-                asset(mid),
-                asset(f.microprice()),
-                f.top_imbalance().unwrap_or(f64::NAN),
-                asset(ewma),
-                asset(f.atr()),
-                f.trade_flow_imbalance().unwrap_or(f64::NAN),
-                asset(mid.zip(ewma).map(|(m, e)| m - e)),
-            ];
+            // As the snapshot journals them and the dataset gives them: prices in the asset's.
+            let mut features = f.values();
+            for (value, is_price) in features.iter_mut().zip(FEATURE_IS_PRICE) {
+                if is_price {
+                    *value *= self.params.price_unit;
+                }
+            }
             let vote = model.vote(&features);
             return vote.is_finite().then_some(vote);
         }
@@ -188,7 +183,13 @@ impl Strategy for Signal {
         if view.instrument_id != self.instrument_id {
             return;
         }
-        let vote = self.vote(view);
+        // A model's vote costs up to microseconds: only when it is used, to enter (flat) or
+        // for the feature journal.
+        let vote = if self.phase == Phase::Flat || view.output_wanted {
+            self.vote(view)
+        } else {
+            None
+        };
         self.last_vote = vote.unwrap_or(f64::NAN);
         if view.book.state() != BookState::Synced {
             return;

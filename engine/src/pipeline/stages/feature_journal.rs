@@ -123,21 +123,27 @@ impl FeatureJournal {
         if self.pending.len() == self.pending.capacity() {
             return false;
         }
-        let nan = f64::NAN;
-        let mid = features.mid().unwrap_or(nan);
-        let ewma_mid = features.ewma_mid().unwrap_or(nan);
+        let [
+            mid,
+            microprice,
+            top_imbalance,
+            ewma_mid,
+            atr,
+            trade_flow_imbalance,
+            momentum,
+        ] = features.values();
         self.pending.push(FeatureSnapshot {
             recv_tsc,
             ts_ns,
             mid,
-            microprice: features.microprice().unwrap_or(nan),
-            top_imbalance: features.top_imbalance().unwrap_or(nan),
+            microprice,
+            top_imbalance,
             ewma_mid,
-            atr: features.atr().unwrap_or(nan),
-            trade_flow_imbalance: features.trade_flow_imbalance().unwrap_or(nan),
-            momentum: mid - ewma_mid,
+            atr,
+            trade_flow_imbalance,
+            momentum,
             output: if flags & feature_flag::PAUSED != 0 {
-                nan
+                f64::NAN
             } else {
                 output
             },

@@ -469,6 +469,7 @@ impl<S: Strategy> StrategyStage<S> {
             features: &self.features[slot],
             ts_ns,
             recv_tsc: decoded.recv_tsc,
+            output_wanted: snapshot_due,
         };
         self.strategies[slot].on_market(&view, &mut self.sink);
         self.count_overflows();
