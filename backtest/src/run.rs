@@ -281,6 +281,7 @@ fn run_with<S: Strategy + 'static>(
         levibot_shm::records::record_type::CONFIG_TEXT,
         config.text.as_bytes(),
     )?;
+    levibot_daemon::run::journal_models(&mut events, config, 0)?;
 
     let encoder = OrderEncoder::new(
         &config.order_entry.session.sender_comp_id,

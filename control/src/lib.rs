@@ -387,6 +387,19 @@ pub struct InstrumentStatus {
     pub pnl: String,
     pub bid: Option<String>,
     pub ask: Option<String>,
+    /// The model its strategy votes with (a `signal` strategy's; `None` for other strategies).
+    pub model: Option<ModelStatus>,
+}
+
+/// The model of an instrument's `signal` strategy, as the config in force names it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct ModelStatus {
+    /// The model file's SHA-256, 64 hex digits; empty when the strategy votes with its weights.
+    pub sha256: String,
+    pub path: String,
+    /// Whether the strategy has taken it (it does at its next event after a start or reload).
+    pub in_use: bool,
 }
 
 /// What the daemon does for each command. `Ok(message)` and `Err(reason)` become the response;

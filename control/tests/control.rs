@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use levibot_control::{
     self as control, AccessPolicy, CONNECTIONS_MAX, ControlError, ControlHandler, ControlServer,
-    InstrumentStatus, KILL_LANE_MAX, KillReport, Peer, REQUEST_LEN_MAX, Request, Response,
-    ResponseError, SessionStatus, StatusReport,
+    InstrumentStatus, KILL_LANE_MAX, KillReport, ModelStatus, Peer, REQUEST_LEN_MAX, Request,
+    Response, ResponseError, SessionStatus, StatusReport,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +93,11 @@ fn report() -> StatusReport {
             pnl: "2.5".into(),
             bid: Some("0.0351".into()),
             ask: None,
+            model: Some(ModelStatus {
+                sha256: "0f".repeat(32),
+                path: "/etc/levibot/model.json".into(),
+                in_use: true,
+            }),
         }],
         open_orders: 2,
         orders_sent: 10,

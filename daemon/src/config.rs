@@ -168,6 +168,7 @@ use levibot_shm::JournalConfig;
 use levibot_engine::pipeline::Layout;
 use levibot_engine::risk::RiskLimits;
 use levibot_engine::strategy::maker::MakerParams;
+use levibot_engine::strategy::model::SignalModel;
 use levibot_engine::strategy::signal::SignalParams;
 use reader::{Base, Problems, Section};
 
@@ -317,6 +318,15 @@ impl StrategySettings {
         match self {
             StrategySettings::Maker(_) => "maker",
             StrategySettings::Signal(_) => "signal",
+        }
+    }
+
+    /// The model each instrument's strategy votes with, by instrument id: `Some(None)` for a
+    /// `signal` strategy voting with its weights; empty for strategies that have no model.
+    pub fn models(&self) -> Vec<Option<&'static SignalModel>> {
+        match self {
+            StrategySettings::Maker(_) => Vec::new(),
+            StrategySettings::Signal(params) => params.iter().map(|p| p.model).collect(),
         }
     }
 }

@@ -41,7 +41,7 @@ use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::codes::{Phase, halt_reason, label, writer_id};
 use levibot_shm::counters::{CountersReader, CountersWriter};
 use levibot_shm::records::{
-    DaemonEvent, InstrumentDef, Record, daemon_event, event_source, record_type,
+    DaemonEvent, InstrumentDef, ModelInForce, Record, daemon_event, event_source, record_type,
 };
 use levibot_shm::{Appender, Journal};
 
@@ -725,6 +725,29 @@ pub fn journal_instruments(
     Ok(())
 }
 
+/// A [`ModelInForce`] for each instrument whose strategy votes with a model or weights (the
+/// lineage's anchor: its full SHA-256 and path), after the config text that named it; `reload`
+/// is 0 at start, else the reload's number.
+pub fn journal_models(
+    events: &mut Appender,
+    config: &DaemonConfig,
+    reload: u32,
+) -> Result<(), levibot_shm::ShmError> {
+    let unix_ns = unix_now_ns();
+    for (instrument_id, model) in config.strategy.models().into_iter().enumerate() {
+        let record = ModelInForce {
+            unix_ns,
+            model_id: model.map_or(0, |m| m.id),
+            sha256: model.map_or([0; 32], |m| m.sha256),
+            instrument_id: instrument_id as u32,
+            reload,
+        };
+        let path = model.map_or(String::new(), |m| m.path.display().to_string());
+        events.append(ModelInForce::RECORD_TYPE, &record.payload(&path))?;
+    }
+    Ok(())
+}
+
 fn journal_start(
     events: &mut Appender,
     config: &DaemonConfig,
@@ -735,6 +758,7 @@ fn journal_start(
     events
         .append(record_type::CONFIG_TEXT, config.text.as_bytes())
         .map_err(fail)?;
+    journal_models(events, config, 0).map_err(fail)?;
     let event = |kind, value| DaemonEvent {
         unix_ns: unix_now_ns(),
         value,

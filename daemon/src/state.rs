@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use levibot_control::{
-    ControlHandler, InstrumentStatus, KillReport, Peer, SessionStatus, StatusReport,
+    ControlHandler, InstrumentStatus, KillReport, ModelStatus, Peer, SessionStatus, StatusReport,
 };
 use levibot_engine::pipeline::{TradingCommand, TradingControl, WsFeedStats};
 use levibot_engine::risk::{RiskLimits, TradingState};
@@ -406,14 +406,33 @@ impl DaemonState {
             );
         }
         params.ready_for(&new)?;
+        // Journaled before either agent can take it (neither send can fail now: room was
+        // checked under these locks), so that every order or snapshot made under the new
+        // limits or model comes after the config and models in force in the journal.
+        let n = self.reloads.fetch_add(1, Ordering::AcqRel) + 1;
+        let sha256s = |c: &DaemonConfig| -> Vec<Option<[u8; 32]>> {
+            c.strategy
+                .models()
+                .iter()
+                .map(|m| m.map(|m| m.sha256))
+                .collect()
+        };
+        let models_changed = sha256s(&self.config()) != sha256s(&new);
+        {
+            let mut events = lock(&self.events);
+            if let Err(e) = events.append(record_type::CONFIG_TEXT, new.text.as_bytes()) {
+                tracing::error!("journal: config text: {e}");
+            }
+            if models_changed
+                && let Err(e) = super::run::journal_models(&mut events, &new, n as u32)
+            {
+                tracing::error!("journal: models in force: {e}");
+            }
+        }
         if !limits.send(new.risk_limits) {
             return Err("the risk agent's mailbox filled up; try again".to_owned());
         }
         params.send(&new)?;
-        let n = self.reloads.fetch_add(1, Ordering::AcqRel) + 1;
-        if let Err(e) = lock(&self.events).append(record_type::CONFIG_TEXT, new.text.as_bytes()) {
-            tracing::error!("journal: config text: {e}");
-        }
         self.event(kind, source, peer_uid, n as i64);
         *self.config() = new;
         Ok(())
@@ -446,6 +465,7 @@ impl ControlHandler for DaemonState {
         let c = &self.counters;
         let config = self.config();
         let mut instruments = Vec::new();
+        let models = config.strategy.models();
         for id in 0..config.instruments.len() as u32 {
             let Some(i) = config.instruments.get(id) else {
                 continue;
@@ -470,6 +490,14 @@ impl ControlHandler for DaemonState {
                 pnl: microquote_text(c.get(&label::risk_pnl_microquote(symbol.as_str()))),
                 bid: px(label::BOOK_BID_PX),
                 ask: px(label::BOOK_ASK_PX),
+                model: models.get(id as usize).map(|model| {
+                    let in_use = c.get(&label::strategy_model_id(symbol.as_str())) as u64;
+                    ModelStatus {
+                        sha256: model.map_or_else(String::new, |m| m.sha256_hex()),
+                        path: model.map_or_else(String::new, |m| m.path.display().to_string()),
+                        in_use: in_use == model.map_or(0, |m| m.id),
+                    }
+                }),
                 symbol,
             });
         }

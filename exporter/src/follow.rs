@@ -16,7 +16,7 @@ use levibot_shm::layout::HEADER_LEN;
 use levibot_shm::paths::counters_path;
 use levibot_shm::records::{
     AggTrade, BookTicker, DepthDiff, ExecutionReport, Record, RiskReject, SentOrder, Trade,
-    exec_type, record_type,
+    exec_type, model_id_hex, record_type,
 };
 use levibot_shm::{Position, ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
@@ -102,6 +102,8 @@ pub struct Follower {
     decoder: FrameDecoder,
     /// Symbol -> instrument, from the journal's `InstrumentDef`s.
     by_symbol: HashMap<String, JournalInstrument>,
+    /// The `model_id` label of each symbol's `levibot_model_info` series.
+    model_by_symbol: HashMap<String, String>,
     /// client_order_id -> encoded_tsc of sent orders not yet reported on (FIFO for eviction).
     ack_pending: HashMap<u64, u64>,
     ack_order: VecDeque<u64>,
@@ -131,6 +133,7 @@ impl Follower {
             counters: None,
             decoder: FrameDecoder::new(),
             by_symbol: HashMap::new(),
+            model_by_symbol: HashMap::new(),
             ack_pending: HashMap::new(),
             ack_order: VecDeque::new(),
             raw_pending: VecDeque::new(),
@@ -566,6 +569,8 @@ impl Follower {
                 family.clear();
             }
             self.metrics.open_orders.clear();
+            self.metrics.model_info.clear();
+            self.model_by_symbol.clear();
             self.metrics.agent_duty_cycles.clear();
             self.metrics.agent_cycle_max.clear();
         }
@@ -581,6 +586,7 @@ impl Follower {
         let mut halt_code = halt_reason::NONE;
         let mut trading_state = None;
         let mut positions: Vec<(String, i64)> = Vec::new();
+        let mut models: Vec<(String, u64)> = Vec::new();
         for c in counters.counters() {
             let v = c.value;
             let count = u64::try_from(v).unwrap_or(0);
@@ -668,6 +674,8 @@ impl Follower {
                     .set(v as f64 / MICROQUOTE_PER_QUOTE as f64);
             } else if let Some(sym) = label.strip_prefix(label::RISK_OPEN_ORDERS_PREFIX) {
                 m.open_orders.get_or_create(&labels("symbol", sym)).set(v);
+            } else if let Some(sym) = label.strip_prefix(label::STRATEGY_MODEL_ID_PREFIX) {
+                models.push((sym.to_owned(), v as u64));
             } else if let Some(rest) = label.strip_prefix(label::BOOK_PREFIX) {
                 if let Some(sym) = rest.strip_suffix(".bid_px") {
                     mids.entry(sym.to_owned()).or_default().0 = Some(v);
@@ -716,6 +724,38 @@ impl Follower {
         m.exposure.get_or_create(&labels("kind", "net")).set(net);
         self.trading_state = trading_state;
         self.set_halt_reason(halt_code);
+        self.set_models(models);
+    }
+
+    /// `levibot_model_info{symbol, model_id}`: one series per symbol, the old one removed
+    /// when its model changes (a reload).
+    fn set_models(&mut self, models: Vec<(String, u64)>) {
+        let family = &self.metrics.model_info;
+        for (symbol, id) in models {
+            let id = if id == 0 {
+                "none".to_owned()
+            } else {
+                model_id_hex(id)
+            };
+            let was = self.model_by_symbol.get(&symbol);
+            if was == Some(&id) {
+                continue;
+            }
+            if was.is_none() && self.model_by_symbol.len() >= LABEL_VALUES_MAX {
+                continue;
+            }
+            let series = |model_id: &str| {
+                vec![
+                    ("symbol", symbol.clone()),
+                    ("model_id", model_id.to_owned()),
+                ]
+            };
+            if let Some(old) = was {
+                family.remove(&series(old));
+            }
+            family.get_or_create(&series(&id)).set(1);
+            self.model_by_symbol.insert(symbol, id);
+        }
     }
 
     /// `levibot_daemon_halt_reason`: 1 for `code`'s reason, 0 for every other. A code this

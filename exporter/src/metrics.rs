@@ -90,6 +90,8 @@ pub struct Metrics {
     pub pnl: Family<Labels, FloatGauge>,
     pub realised_pnl: Family<Labels, FloatGauge>,
     pub open_orders: Family<Labels, Gauge>,
+    /// 1 for the model each instrument's strategy votes with (`{symbol, model_id}`).
+    pub model_info: Family<Labels, Gauge>,
     pub exposure: Family<Labels, FloatGauge>,
     pub agent_duty_cycles: Family<Labels, Counter>,
     pub agent_cycle_max: Family<Labels, FloatGauge>,
@@ -166,6 +168,7 @@ impl Metrics {
             pnl: Family::default(),
             realised_pnl: Family::default(),
             open_orders: Family::default(),
+            model_info: Family::default(),
             exposure: Family::default(),
             agent_duty_cycles: Family::default(),
             agent_cycle_max: Family::default(),
@@ -371,6 +374,13 @@ impl Metrics {
             "levibot_open_orders",
             "Open orders",
             self.open_orders.clone(),
+        );
+        r.register(
+            "levibot_model_info",
+            "1 for the model each instrument's strategy votes with (model_id: the first 16 hex \
+             digits of the model file's sha256sum; none: no model, the weights or a strategy \
+             without one)",
+            self.model_info.clone(),
         );
         r.register(
             "levibot_exposure",

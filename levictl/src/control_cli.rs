@@ -302,6 +302,28 @@ pub fn render_status(r: &StatusReport) -> String {
             let cells: Vec<&str> = row.iter().map(String::as_str).collect();
             let _ = writeln!(out, "{}", line(&cells));
         }
+        let symbol_width = widths[0];
+        let models: Vec<_> = r
+            .instruments
+            .iter()
+            .filter_map(|i| i.model.as_ref().map(|m| (&i.symbol, m)))
+            .collect();
+        if !models.is_empty() {
+            let _ = writeln!(out, "models");
+        }
+        for (symbol, m) in models {
+            let what = if m.sha256.is_empty() {
+                "weights (no model)".to_owned()
+            } else {
+                format!("sha256 {}  {}", m.sha256, m.path)
+            };
+            let pending = if m.in_use {
+                ""
+            } else {
+                "  (pending: the strategy takes it at its next event)"
+            };
+            let _ = writeln!(out, "  {symbol:<symbol_width$}  {what}{pending}");
+        }
     }
     let _ = writeln!(
         out,
@@ -356,7 +378,7 @@ fn duration(seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use levibot_control::{InstrumentStatus, SessionStatus};
+    use levibot_control::{InstrumentStatus, ModelStatus, SessionStatus};
 
     #[test]
     fn a_kill_report_says_what_is_confirmed() {
@@ -436,10 +458,19 @@ mod tests {
                     pnl: "1.75".into(),
                     bid: Some("0.0351".into()),
                     ask: None,
+                    model: Some(ModelStatus {
+                        sha256: "ab".repeat(32),
+                        path: "/etc/levibot/model.json".into(),
+                        in_use: false,
+                    }),
                 },
                 InstrumentStatus {
                     symbol: "BTCUSDT".into(),
                     position: "0.001".into(),
+                    model: Some(ModelStatus {
+                        in_use: true,
+                        ..ModelStatus::default()
+                    }),
                     ..InstrumentStatus::default()
                 },
             ],
@@ -462,6 +493,17 @@ mod tests {
         assert!(nkn.ends_with("0.0351    -"), "{text}");
         assert_eq!(nkn.len(), btc.len(), "{text}");
         assert_eq!(lines[header].len(), nkn.len(), "{text}");
+        assert_eq!(lines[header + 3], "models", "{text}");
+        assert_eq!(
+            lines[header + 4],
+            format!(
+                "  NKNUSDT  sha256 {}  /etc/levibot/model.json  (pending: the strategy takes it \
+                 at its next event)",
+                "ab".repeat(32)
+            ),
+            "{text}"
+        );
+        assert_eq!(lines[header + 5], "  BTCUSDT  weights (no model)", "{text}");
         assert!(
             lines
                 .last()

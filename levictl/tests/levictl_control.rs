@@ -67,6 +67,7 @@ fn report() -> StatusReport {
             pnl: "1.5".into(),
             bid: Some("0.0351".into()),
             ask: Some("0.0352".into()),
+            model: None,
         }],
         open_orders: 2,
         orders_sent: 10,

@@ -76,6 +76,10 @@ pub mod label {
     pub const STRATEGY_JOURNAL_ERRORS: &str = "strategy.journal_errors";
     /// Feature snapshots journaled (`[features] journal`).
     pub const STRATEGY_FEATURE_SNAPSHOTS: &str = "strategy.feature_snapshots";
+    /// `strategy.model_id.<SYMBOL>`: the model the instrument's strategy votes with, its
+    /// `model_id` (the file's SHA-256's first 8 bytes, big-endian) as the counter's 64 bits;
+    /// 0 for none ([`strategy_model_id`]). Set when the strategy takes its parameters.
+    pub const STRATEGY_MODEL_ID_PREFIX: &str = "strategy.model_id.";
 
     pub const RISK_PASSED: &str = "risk.passed";
     pub const RISK_REJECTED: &str = "risk.rejected";
@@ -195,6 +199,11 @@ pub mod label {
     /// `risk.realised_pnl_microquote.<SYMBOL>`.
     pub fn risk_realised_pnl_microquote(symbol: &str) -> String {
         format!("{RISK_REALISED_PNL_MICROQUOTE_PREFIX}{symbol}")
+    }
+
+    /// `strategy.model_id.<SYMBOL>`.
+    pub fn strategy_model_id(symbol: &str) -> String {
+        format!("{STRATEGY_MODEL_ID_PREFIX}{symbol}")
     }
 
     /// `book.<SYMBOL>.<field>` (`field`: [`BOOK_SYNCED`], [`BOOK_BID_PX`], [`BOOK_ASK_PX`]).

@@ -43,7 +43,9 @@ use bytemuck::{Pod, Zeroable};
 use crate::layout::RecordType;
 
 mod feature;
+mod model;
 pub use feature::{FEATURE_IS_PRICE, FEATURE_NAMES, FeatureSnapshot, feature_flag};
+pub use model::{MODEL_PATH_LEN_MAX, ModelInForce, model_id_hex};
 
 /// Journal record types of the market-data records (0x100..0x1ff).
 pub mod record_type {
@@ -92,6 +94,9 @@ pub mod record_type {
     /// The features a strategy saw at a market event and its output: a
     /// [`FeatureSnapshot`](super::FeatureSnapshot), at the cadence `[features] journal` sets.
     pub const FEATURE_SNAPSHOT: RecordType = RecordType(0x205);
+    /// Which model a `signal` strategy votes with from then on: a
+    /// [`ModelInForce`](super::ModelInForce), then the model file's path.
+    pub const MODEL_IN_FORCE: RecordType = RecordType(0x308);
 }
 
 /// A fixed-size record with its journal record type.

@@ -126,6 +126,7 @@ fn every_label_fits_a_counter_slot_with_the_longest_symbol() {
         label::book(&symbol, label::BOOK_SYNCED),
         label::book(&symbol, label::BOOK_BID_PX),
         label::book(&symbol, label::BOOK_ASK_PX),
+        label::strategy_model_id(&symbol),
         label::agent("gateway", label::AGENT_CYCLE_NS_MAX),
         label::ring_full("strategy_to_risk"),
     ];
@@ -142,6 +143,10 @@ fn every_label_fits_a_counter_slot_with_the_longest_symbol() {
         "book.BTCUSDT.synced"
     );
     assert_eq!(label::agent("feed", label::AGENT_WORK), "agent.feed.work");
+    assert_eq!(
+        label::strategy_model_id("BTCUSDT"),
+        "strategy.model_id.BTCUSDT"
+    );
     assert_eq!(label::ring_full("to_risk"), "ring.to_risk.full");
     assert!(label::risk_position_units("X").starts_with(label::RISK_POSITION_UNITS_PREFIX));
 }

@@ -23,10 +23,11 @@ pub enum RecordKind {
     DaemonEvent,
     ConfigText,
     FeatureSnapshot,
+    ModelInForce,
 }
 
 /// Every kind, with its record type and its `--type` name.
-const KINDS: [(RecordKind, RecordType, &str); 14] = [
+const KINDS: [(RecordKind, RecordType, &str); 15] = [
     (
         RecordKind::BookTicker,
         record_type::BOOK_TICKER,
@@ -81,12 +82,17 @@ const KINDS: [(RecordKind, RecordType, &str); 14] = [
         record_type::FEATURE_SNAPSHOT,
         "feature_snapshot",
     ),
+    (
+        RecordKind::ModelInForce,
+        record_type::MODEL_IN_FORCE,
+        "model_in_force",
+    ),
 ];
 
 /// The `--type` names, for `--help` (a unit test keeps it equal to the table).
 pub const TYPE_NAMES_HELP: &str = "book_ticker, depth_diff, trade, agg_trade, raw_message, \
      instrument_def, order_request, order_sent, risk_reject, execution_report, fix_seq_nums, \
-     daemon_event, config_text, feature_snapshot";
+     daemon_event, config_text, feature_snapshot, model_in_force";
 
 /// What a column holds: how the JSON object and the CSV row render it (the [`Val`] that
 /// [`View::fields`] gives it), and how a typed format (`levictl export --format parquet`) stores
@@ -378,6 +384,15 @@ impl RecordKind {
             ],
             RecordKind::ConfigText => &[("len", U64), ("text", Text)],
             RecordKind::FeatureSnapshot => &FEATURE_SNAPSHOT_COLUMNS,
+            RecordKind::ModelInForce => &[
+                ("instrument_id", U32),
+                ("symbol", Text),
+                ("model_id", Text),
+                ("sha256", Text),
+                ("path", Text),
+                ("reload", U32),
+                ("event_unix_ns", UnixNs),
+            ],
         }
     }
 }

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use levibot_shm::records::{
     AggTrade, BookTicker, DaemonEvent, DepthDiff, ExecutionReport, FeatureSnapshot, FixSeqNums,
-    InstrumentDef, OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder, Trade,
-    record_type,
+    InstrumentDef, ModelInForce, OrderRequest, RawMessageHeader, Record, RiskReject, SentOrder,
+    Trade, record_type,
 };
 use levibot_shm::{RecordType, TscCalibration};
 
@@ -121,6 +121,14 @@ fn decode_body(kind: RecordKind, payload: &[u8]) -> Option<Body> {
         RecordKind::DaemonEvent => Body::DaemonEvent(Record::from_payload(payload)?),
         RecordKind::ConfigText => Body::ConfigText(payload.to_vec()),
         RecordKind::FeatureSnapshot => Body::FeatureSnapshot(Record::from_payload(payload)?),
+        RecordKind::ModelInForce => {
+            // Not a `Record` (it heads the model's path).
+            let (header, path) = ModelInForce::split(payload)?;
+            Body::ModelInForce {
+                header,
+                path: path.to_owned(),
+            }
+        }
     })
 }
 
@@ -155,6 +163,10 @@ enum Body {
     DaemonEvent(DaemonEvent),
     ConfigText(Vec<u8>),
     FeatureSnapshot(FeatureSnapshot),
+    ModelInForce {
+        header: ModelInForce,
+        path: String,
+    },
     /// A known type whose payload is too short or inconsistent.
     Invalid {
         len: usize,
@@ -177,6 +189,7 @@ impl Body {
             Body::RiskReject(r) => r.request.instrument_id,
             Body::ExecutionReport(r) => r.instrument_id,
             Body::FeatureSnapshot(r) => r.instrument_id,
+            Body::ModelInForce { header, .. } => header.instrument_id,
             _ => return None,
         })
     }

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use levibot_shm::codes::halt_reason;
 use levibot_shm::records::{
-    Level, OrderRequest, daemon_event, event_source, exec_type, feature_flag, ord_type, order_flag,
-    order_kind,
+    Level, OrderRequest, daemon_event, event_source, exec_type, feature_flag, model_id_hex,
+    ord_type, order_flag, order_kind,
 };
 
 use super::names::{
@@ -229,7 +229,7 @@ impl View {
                     r.output
                 );
                 if r.model_id != 0 {
-                    let _ = write!(out, " model={:016x}", r.model_id);
+                    let _ = write!(out, " model={}", model_id_hex(r.model_id));
                 }
                 if r.flags & feature_flag::BOOK_SYNCED == 0 {
                     let _ = write!(out, " unsynced");
@@ -262,6 +262,24 @@ impl View {
                 }
                 if r.source == event_source::CONTROL_SOCKET {
                     let _ = write!(out, " uid={}", r.peer_uid);
+                }
+                Ok(())
+            }
+            Body::ModelInForce { header, path } => {
+                let symbol = self.symbol_text(header.instrument_id);
+                if header.model_id == 0 {
+                    let _ = write!(out, "{symbol} weights (no model)");
+                } else {
+                    let _ = write!(
+                        out,
+                        "{symbol} model={} sha256={} {}",
+                        model_id_hex(header.model_id),
+                        header.sha256_hex(),
+                        clip(path, HUMAN_TEXT_CHARS_MAX)
+                    );
+                }
+                if header.reload != 0 {
+                    let _ = write!(out, "  reload={}", header.reload);
                 }
                 Ok(())
             }

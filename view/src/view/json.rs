@@ -6,7 +6,7 @@
 
 use levibot_shm::records::{
     FEATURE_IS_PRICE, FEATURE_NAMES, Level, OrderRequest, TRADE_FLAG_BUYER_IS_MAKER, feature_flag,
-    ord_type, order_flag,
+    model_id_hex, ord_type, order_flag,
 };
 use rust_decimal::Decimal;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -326,7 +326,7 @@ impl View {
                 )
                 .chain([
                     ("output", Val::F64(r.output)),
-                    ("model_id", Val::Str(format!("{:016x}", r.model_id))),
+                    ("model_id", Val::Str(model_id_hex(r.model_id))),
                     (
                         "book_synced",
                         Val::Bool(r.flags & feature_flag::BOOK_SYNCED != 0),
@@ -335,6 +335,15 @@ impl View {
                     ("recv_tsc", Val::U64(r.recv_tsc)),
                 ]),
             ),
+            Body::ModelInForce { header, path } => f.extend([
+                ("instrument_id", Val::U64(header.instrument_id.into())),
+                ("symbol", symbol()),
+                ("model_id", Val::Str(model_id_hex(header.model_id))),
+                ("sha256", Val::Str(header.sha256_hex())),
+                ("path", Val::Str(path.clone())),
+                ("reload", Val::U64(header.reload.into())),
+                ("event_unix_ns", Val::U64(header.unix_ns)),
+            ]),
             Body::ConfigText(bytes) => f.extend([
                 ("len", Val::U64(bytes.len() as u64)),
                 (

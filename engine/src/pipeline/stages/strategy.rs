@@ -90,7 +90,7 @@ pub struct StrategyStage<S: Strategy> {
     /// Paused by the operator: books, features and marks keep up, strategies decide nothing
     /// (their reports still reach them).
     paused: bool,
-    book_gauges: Vec<BookGauges>,
+    book_gauges: Vec<InstrumentGauges>,
     /// Feature snapshots due and held for journaling (off unless set).
     feature_journal: FeatureJournal,
 }
@@ -165,7 +165,8 @@ impl<S: Strategy> StrategyStage<S> {
     }
 
     /// Publishes each traded book's state and top as counters (`book.<SYMBOL>.synced`,
-    /// `.bid_px`, `.ask_px`; `symbol_of` names an instrument id). Cold path.
+    /// `.bid_px`, `.ask_px`), and the model its strategy votes with
+    /// (`strategy.model_id.<SYMBOL>`); `symbol_of` names an instrument id. Cold path.
     pub fn publish_books(
         &mut self,
         counters: &CountersWriter,
@@ -174,17 +175,30 @@ impl<S: Strategy> StrategyStage<S> {
         let mut gauges = Vec::with_capacity(self.books.len());
         for book in &self.books {
             let symbol = symbol_of(book.instrument_id());
-            gauges.push(BookGauges {
+            gauges.push(InstrumentGauges {
                 synced: counters.allocate(
                     &label::book(symbol.as_str(), label::BOOK_SYNCED),
                     counter_type::STATE,
                 )?,
                 bid_px: gauge(counters, &label::book(symbol.as_str(), label::BOOK_BID_PX))?,
                 ask_px: gauge(counters, &label::book(symbol.as_str(), label::BOOK_ASK_PX))?,
+                model_id: counters.allocate(
+                    &label::strategy_model_id(symbol.as_str()),
+                    counter_type::STATE,
+                )?,
             });
         }
         self.book_gauges = gauges;
+        self.publish_models();
         Ok(())
+    }
+
+    /// `strategy.model_id.<SYMBOL>`: each strategy's model, as its bits (cold path: at start
+    /// and when parameters change).
+    fn publish_models(&mut self) {
+        for (gauges, strategy) in self.book_gauges.iter_mut().zip(&self.strategies) {
+            gauges.model_id.set(strategy.model_id() as i64);
+        }
     }
 
     /// Journals each traded instrument's features at `cadence`, stamped with `strategy_id`.
@@ -270,6 +284,7 @@ impl<S: Strategy> StrategyStage<S> {
                 s.set_params(params);
             }
             self.params_updates.increment();
+            self.publish_models();
         }
     }
 
@@ -557,9 +572,11 @@ fn synced_top(book: &OrderBook, features: &mut Features, ts_ns: u64) -> Option<(
 }
 
 /// Per traded instrument: whether its book is the venue's, and its best bid and ask in price
-/// units (`book.<SYMBOL>.synced|bid_px|ask_px`).
-struct BookGauges {
+/// units (`book.<SYMBOL>.synced|bid_px|ask_px`); its strategy's model
+/// (`strategy.model_id.<SYMBOL>`).
+struct InstrumentGauges {
     synced: Counter,
     bid_px: Counter,
     ask_px: Counter,
+    model_id: Counter,
 }
