@@ -5,28 +5,12 @@
 //! every journaled snapshot's features must be the strategy's output to 1e-6, and each
 //! snapshot names the model by its file's SHA-256.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use levibot_testkit::workspace_bin;
+use levibot_testkit::{python3_runs, train_on_journal, xgboost_predict};
 use serde_json::Value;
 
 use crate::features::{config, num, run};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs a command that must succeed; its stdout.
-fn ok(command: &mut Command) -> String {
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// The signal strategy's table: `model` instead of the weights when given.
 fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
@@ -48,29 +32,10 @@ const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
 /// returns of about 1e-4 on this capture), so that it trades.
 const ENTRY_THRESHOLD: f64 = 1e-6;
 
-/// XGBoost's own predictions on the snapshots' features, and the model file's SHA-256.
-const PREDICT: &str = r#"
-import hashlib, json, math, sys
-import numpy as np, xgboost as xgb
-model, rows = sys.argv[1], json.load(open(sys.argv[2]))
-booster = xgb.Booster()
-booster.load_model(model)
-names = booster.feature_names
-x = np.array([[math.nan if r[n] is None else r[n] for n in names] for r in rows], dtype=np.float64)
-p = booster.predict(xgb.DMatrix(x, feature_names=names, missing=math.nan))
-print(json.dumps({"predictions": [float(v) for v in p],
-                  "sha256": hashlib.sha256(open(model, "rb").read()).hexdigest(),
-                  "features": names}))
-"#;
-
 #[test]
 fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
-    let have = Command::new("python3")
-        .args(["-c", "import duckdb, xgboost, pyarrow"])
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        have,
+        python3_runs("import duckdb, xgboost, pyarrow"),
         "python3 with duckdb, xgboost and pyarrow is needed (scripts/install-test-deps installs them)"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -81,28 +46,7 @@ fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
         &config(&first, FEATURES, Some(&signal(None, 1000.0))),
     );
 
-    let dataset = dir.path().join("dataset.parquet");
-    ok(Command::new(workspace_bin("levictl", "levictl"))
-        .arg("--journal")
-        .arg(first.join("out/journal"))
-        .args(["research", "dataset", "--horizon", "500ms", "-o"])
-        .arg(&dataset));
-    let model = dir.path().join("model.json");
-    let trained: Value = serde_json::from_str(&ok(Command::new("python3")
-        .arg(repo().join("scripts/research/train.py"))
-        .arg("--dataset")
-        .arg(&dataset)
-        .args([
-            "--target",
-            "ret_500ms",
-            "--rounds",
-            "20",
-            "--depth",
-            "3",
-            "--out",
-        ])
-        .arg(&model)))
-    .unwrap();
+    let (model, trained) = train_on_journal(&first.join("out/journal"), dir.path());
     println!("{trained}");
     assert!(trained["rows"].as_u64().unwrap() > 100, "{trained}");
 
@@ -120,29 +64,21 @@ fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
         .iter()
         .filter(|r| r["type"] == "feature_snapshot")
         .collect();
-    let rows = dir.path().join("snapshots.json");
-    std::fs::write(&rows, serde_json::to_vec(&snapshots).unwrap()).unwrap();
-    let xgboost: Value = serde_json::from_str(&ok(Command::new("python3")
-        .args(["-c", PREDICT])
-        .arg(&model)
-        .arg(&rows)))
-    .unwrap();
-    let predictions = xgboost["predictions"].as_array().unwrap();
+    let xgboost = xgboost_predict(&model, &snapshots, dir.path());
+    let predictions = &xgboost.predictions;
     assert_eq!(predictions.len(), snapshots.len());
-    let model_id = &xgboost["sha256"].as_str().unwrap()[..16];
+    let model_id = &xgboost.sha256[..16];
     let mut compared = 0;
     for (s, want) in snapshots.iter().zip(predictions) {
         assert_eq!(s["model_id"], model_id, "{s}");
-        let (got, want) = (num(&s["output"]), want.as_f64().unwrap());
+        let (got, want) = (num(&s["output"]), *want);
         assert!((got - want).abs() <= 1e-6, "{got} but XGBoost {want}: {s}");
         compared += 1;
     }
     assert!(compared > 100, "{compared} snapshots");
     // Not a constant: the model's output moves with the features.
-    let distinct: std::collections::BTreeSet<u64> = predictions
-        .iter()
-        .map(|p| p.as_f64().unwrap().to_bits())
-        .collect();
+    let distinct: std::collections::BTreeSet<u64> =
+        predictions.iter().map(|p| p.to_bits()).collect();
     assert!(distinct.len() > 3, "{distinct:?}");
     // The orders name the model they were voted with: its SHA-256's first 4 bytes.
     let orders: Vec<&Value> = records

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::harness::*;
 
 /// Metric families a trading daemon makes the exporter serve (docs/metrics.md).
-const FAMILIES: [&str; 31] = [
+const FAMILIES: [&str; 32] = [
     "levibot_build_info",
     "levibot_daemon_up",
     "levibot_daemon_ready",
@@ -33,6 +33,7 @@ const FAMILIES: [&str; 31] = [
     "levibot_position",
     "levibot_pnl",
     "levibot_open_orders",
+    "levibot_model_info",
     "levibot_exposure",
     "levibot_agent_duty_cycles_total",
     "levibot_agent_cycle_max_seconds",
@@ -45,13 +46,13 @@ const FAMILIES: [&str; 31] = [
     "levibot_journal_bytes",
 ];
 
-struct Exporter {
+pub(crate) struct Exporter {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Exporter {
-    fn start(journal: &std::path::Path) -> Exporter {
+    pub(crate) fn start(journal: &std::path::Path) -> Exporter {
         let mut child = Command::new(levibot_testkit::workspace_bin(
             "levibot-exporter",
             "levibot-exporter",
@@ -86,7 +87,7 @@ impl Drop for Exporter {
 }
 
 /// GET `path` from `addr`: (status, body).
-fn get_http(addr: SocketAddr, path: &str) -> (u16, String) {
+pub(crate) fn get_http(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -110,7 +111,7 @@ fn get_http(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The value of the first sample line of `name` (with `labels` in it, if given).
-fn sample(page: &str, name: &str, labels: &str) -> Option<f64> {
+pub(crate) fn sample(page: &str, name: &str, labels: &str) -> Option<f64> {
     page.lines()
         .filter(|l| !l.starts_with('#'))
         .find(|l| {
@@ -153,6 +154,15 @@ fn the_exporter_serves_a_trading_daemon_and_prometheus_scrapes_it() {
     assert_eq!(status, 200);
     for family in FAMILIES {
         assert!(first.contains(family), "{family} missing:\n{first}");
+    }
+    // The maker votes with no model (a signal strategy's live model: tests/research_live.rs).
+    for symbol in ["NKNUSDT", "BTCUSDT", "ETHUSDT"] {
+        let series = format!("symbol=\"{symbol}\",model_id=\"none\"");
+        assert_eq!(
+            sample(&first, "levibot_model_info", &series),
+            Some(1.0),
+            "{first}"
+        );
     }
 
     // They move while it trades.

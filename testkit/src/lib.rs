@@ -9,10 +9,15 @@
 //! - [`reset`]: closes a TCP connection with a reset, as a peer that crashes or a middlebox does.
 //! - [`workspace_bin`]: another package's binary, built for the test that runs it.
 //! - [`python3_runs`]: whether this machine's Python has what an interop test needs.
+//! - [`stdout_of`]: runs a command that must succeed.
+//! - [`xgboost_predict`]: XGBoost's own predictions, the research tests' oracle;
+//!   [`train_on_journal`]: a dataset and a model from a journal, as a quant makes them.
 
 mod bins;
+mod xgboost;
 
 pub use bins::workspace_bin;
+pub use xgboost::{XgboostPredictions, train_on_journal, xgboost_predict};
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -70,6 +75,17 @@ pub fn python3_runs(code: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Runs `command`, which must succeed (else the test fails with its stderr); its stdout.
+pub fn stdout_of(command: &mut std::process::Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A seed from `LEVIBOT_TEST_SEED`, or from the clock; printed so that a failure can be replayed.
