@@ -9,3 +9,4 @@ mod report;
 mod research_loop;
 mod sweep;
 mod versus_live;
+mod window;
