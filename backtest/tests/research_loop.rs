@@ -63,16 +63,21 @@ print(json.dumps({"predictions": [float(v) for v in p],
                   "features": names}))
 "#;
 
-#[test]
-fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
+/// Fails, saying what to install, unless python3 imports `modules` (CI installs them).
+pub(crate) fn require_python(modules: &str) {
     let have = Command::new("python3")
-        .args(["-c", "import duckdb, xgboost, pyarrow"])
+        .args(["-c", &format!("import {modules}")])
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         have,
-        "python3 with duckdb, xgboost and pyarrow is needed (scripts/install-test-deps installs them)"
+        "python3 with {modules} is needed (scripts/install-test-deps installs them)"
     );
+}
+
+#[test]
+fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
+    require_python("duckdb, xgboost, pyarrow");
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("linear");
     std::fs::create_dir(&first).unwrap();

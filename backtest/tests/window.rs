@@ -238,3 +238,72 @@ fn a_window_that_is_empty_or_not_a_time_is_refused() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+/// The dataset's event times (ns) and `ret_500ms` (null: `None`), by DuckDB.
+const READ_DATASET: &str = r#"
+import json, sys, duckdb
+rows = duckdb.connect().execute(
+    "SELECT epoch_ns(event_time), ret_500ms FROM read_parquet(?) ORDER BY 1", [sys.argv[1]]
+).fetchall()
+print(json.dumps(rows))
+"#;
+
+#[test]
+fn a_dataset_of_a_time_range_holds_its_snapshots_and_no_return_from_past_it() {
+    crate::research_loop::require_python("duckdb");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, records) = run(dir.path(), "whole", &[]);
+    let snapshots: Vec<u64> = records
+        .iter()
+        .filter(|r| r["type"] == "feature_snapshot")
+        .map(|r| r["event_unix_ns"].as_u64().unwrap())
+        .collect();
+    let (from, to) = (
+        snapshots[snapshots.len() / 4],
+        snapshots[snapshots.len() * 3 / 4],
+    );
+    let dataset = dir.path().join("dataset.parquet");
+    let out = std::process::Command::new(levibot_testkit::workspace_bin("levictl", "levictl"))
+        .arg("--journal")
+        .arg(dir.path().join("whole/journal"))
+        .args(["research", "dataset", "--horizon", "500ms", "--from"])
+        .arg(format_unix_ns(from))
+        .arg("--to")
+        .arg(format_unix_ns(to))
+        .arg("-o")
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = std::process::Command::new("python3")
+        .args(["-c", READ_DATASET])
+        .arg(&dataset)
+        .output()
+        .unwrap();
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let rows: Vec<(u64, Option<f64>)> = serde_json::from_slice(&read.stdout).unwrap();
+    // Exactly the snapshots of the range.
+    let want: Vec<u64> = snapshots
+        .iter()
+        .copied()
+        .filter(|t| (from..to).contains(t))
+        .collect();
+    let got: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(got, want);
+    // A return is known only where its horizon ends within the range: nothing from after it.
+    let last = *want.last().unwrap();
+    for &(t, ret) in &rows {
+        if t + 500_000_000 > last {
+            assert_eq!(ret, None, "a return at {t} looks past {last}");
+        }
+    }
+    assert!(rows.iter().filter(|r| r.1.is_some()).count() > 10);
+}
