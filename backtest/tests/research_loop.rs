@@ -13,12 +13,12 @@ use serde_json::Value;
 
 use crate::features::{config, num, run};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Runs a command that must succeed; its stdout.
-fn ok(command: &mut Command) -> String {
+pub(crate) fn ok(command: &mut Command) -> String {
     let out = command.output().unwrap();
     assert!(
         out.status.success(),
@@ -29,7 +29,7 @@ fn ok(command: &mut Command) -> String {
 }
 
 /// The signal strategy's table: `model` instead of the weights when given.
-fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
+pub(crate) fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
     let vote = match model {
         Some(m) => format!("model = {:?}\n", m.to_str().unwrap()),
         None => "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }\n".to_owned(),
@@ -42,7 +42,7 @@ fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
 
 /// The features' section of both runs: 50 ms ATR bars, so that the ATR (which sizes an
 /// entry) exists within the capture's seconds.
-const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
+pub(crate) const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
 
 /// |vote| past which the model run enters: a forward return of 1e-6 (the model predicts
 /// returns of about 1e-4 on this capture), so that it trades.
