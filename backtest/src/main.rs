@@ -25,7 +25,7 @@ use levibot_backtest::session::{PARSE_OPTIONS, backtest};
 use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
 use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
 use levibot_backtest::venue::ComputeTime;
-use levibot_backtest::window::{EmptyWindow, Window};
+use levibot_backtest::window::{EmptyWindow, Window, parse_time};
 use levibot_daemon::config::{ParseOptions, parse_with};
 
 #[derive(Parser)]
@@ -156,12 +156,6 @@ struct RunArgs {
     until: Option<u64>,
 }
 
-/// `--trade-from`/`--until`: an RFC 3339 time as ns since the Unix epoch.
-fn parse_time(text: &str) -> Result<u64, String> {
-    levibot_view::parse_rfc3339(text).ok_or_else(|| {
-        format!("{text:?} is not an RFC 3339 time such as 2026-11-26T01:02:03Z or 2026-11-26")
-    })
-}
 
 fn main() {
     let cli = Cli::parse();

@@ -68,6 +68,14 @@ impl Window {
     }
 }
 
+/// `--trade-from`/`--until`: an RFC 3339 time (as levictl takes it) as ns since the Unix
+/// epoch. Not a time relative to now: the same command line makes the same run.
+pub fn parse_time(text: &str) -> Result<u64, String> {
+    levibot_view::parse_rfc3339(text).ok_or_else(|| {
+        format!("{text:?} is not an RFC 3339 time such as 2026-11-26T01:02:03Z or 2026-11-26")
+    })
+}
+
 /// An input that ends at `until_ns` (see [`Window::until_ns`]).
 pub struct Until<'a> {
     inner: &'a mut dyn InputSource,
