@@ -156,7 +156,6 @@ struct RunArgs {
     until: Option<u64>,
 }
 
-
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {

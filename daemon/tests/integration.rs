@@ -16,3 +16,4 @@ mod daemon_faults;
 mod exporter_live;
 mod hostile_venue;
 mod recovery;
+mod retrain;
