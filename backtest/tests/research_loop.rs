@@ -65,12 +65,8 @@ print(json.dumps({"predictions": [float(v) for v in p],
 
 /// Fails, saying what to install, unless python3 imports `modules` (CI installs them).
 pub(crate) fn require_python(modules: &str) {
-    let have = Command::new("python3")
-        .args(["-c", &format!("import {modules}")])
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        have,
+        levibot_testkit::python3_runs(&format!("import {modules}")),
         "python3 with {modules} is needed (scripts/install-test-deps installs them)"
     );
 }

@@ -7,10 +7,10 @@
 //! daemon is tested in the daemon's tests (`daemon/tests/retrain.rs`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use levibot_gateway::capture::testdata_dir;
-use levibot_testkit::workspace_bin;
+use levibot_testkit::{retrain, workspace_bin};
 use serde_json::Value;
 
 use crate::cli::{backtest, summary_of, tail_json};
@@ -98,15 +98,6 @@ fn settings(dir: &Path, live: &Live, deploy: bool, gate: &str) -> PathBuf {
     let path = dir.join("retrain.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn retrain(settings: &Path) -> Output {
-    Command::new("python3")
-        .arg(repo().join("scripts/research/retrain"))
-        .arg("--config")
-        .arg(settings)
-        .output()
-        .unwrap()
 }
 
 /// The one run directory under `dir/proposals`, and its comparison.

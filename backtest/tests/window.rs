@@ -3,13 +3,15 @@
 //! the capture file itself (which messages come before `--until`).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use levibot_gateway::capture::testdata_dir;
 use levibot_view::format_unix_ns;
 use serde_json::Value;
 
-use crate::cli::{backtest, summary_of, tail_json};
-use crate::features::{config, num};
+use crate::cli::backtest;
+use crate::features::{config, num, run_into};
+use crate::research_loop::{ok, require_python};
 
 /// The signal strategy with a threshold it passes often on the capture: it enters, exits and
 /// is flat again many times.
@@ -20,21 +22,7 @@ stop_loss_atr = 1.0\nqty_max_lots = 100\n";
 /// Runs the capture with `extra` arguments into `dir/name`; the summary and the journal.
 fn run(dir: &Path, name: &str, extra: &[&str]) -> (Value, Vec<Value>) {
     let config = config(dir, "journal = \"book\"\natr_bar_ms = 50", Some(SIGNAL));
-    let out = dir.join(name);
-    let (config, capture, out_dir) = (path(&config), path(&testdata_dir()), path(&out));
-    let mut args = vec![
-        "run",
-        "--config",
-        &config,
-        "--capture",
-        &capture,
-        "--out",
-        &out_dir,
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let summary = summary_of(&backtest(&args));
-    (summary, tail_json(&out.join("journal")))
+    run_into(&dir.join(name), &config, extra)
 }
 
 fn path(p: &Path) -> String {
@@ -250,7 +238,7 @@ print(json.dumps(rows))
 
 #[test]
 fn a_dataset_of_a_time_range_holds_its_snapshots_and_no_return_from_past_it() {
-    crate::research_loop::require_python("duckdb");
+    require_python("duckdb");
     let dir = tempfile::tempdir().unwrap();
     let (_, records) = run(dir.path(), "whole", &[]);
     let snapshots: Vec<u64> = records
@@ -263,33 +251,21 @@ fn a_dataset_of_a_time_range_holds_its_snapshots_and_no_return_from_past_it() {
         snapshots[snapshots.len() * 3 / 4],
     );
     let dataset = dir.path().join("dataset.parquet");
-    let out = std::process::Command::new(levibot_testkit::workspace_bin("levictl", "levictl"))
-        .arg("--journal")
-        .arg(dir.path().join("whole/journal"))
-        .args(["research", "dataset", "--horizon", "500ms", "--from"])
-        .arg(format_unix_ns(from))
-        .arg("--to")
-        .arg(format_unix_ns(to))
-        .arg("-o")
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    ok(
+        Command::new(levibot_testkit::workspace_bin("levictl", "levictl"))
+            .arg("--journal")
+            .arg(dir.path().join("whole/journal"))
+            .args(["research", "dataset", "--horizon", "500ms", "--from"])
+            .arg(format_unix_ns(from))
+            .arg("--to")
+            .arg(format_unix_ns(to))
+            .arg("-o")
+            .arg(&dataset),
     );
-    let read = std::process::Command::new("python3")
+    let read = ok(Command::new("python3")
         .args(["-c", READ_DATASET])
-        .arg(&dataset)
-        .output()
-        .unwrap();
-    assert!(
-        read.status.success(),
-        "{}",
-        String::from_utf8_lossy(&read.stderr)
-    );
-    let rows: Vec<(u64, Option<f64>)> = serde_json::from_slice(&read.stdout).unwrap();
+        .arg(&dataset));
+    let rows: Vec<(u64, Option<f64>)> = serde_json::from_str(&read).unwrap();
     // Exactly the snapshots of the range.
     let want: Vec<u64> = snapshots
         .iter()

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use levibot_shm::records::{DaemonEvent, FeatureSnapshot, Record, daemon_event};
-use levibot_testkit::workspace_bin;
+use levibot_testkit::{python3_runs, retrain, workspace_bin};
 
 use crate::common::harness::{
     Daemon, TIMEOUT, counters, events, get, journal, levictl, venue_and_config,
@@ -108,15 +108,6 @@ fn retrain_settings(dir: &Path, config: &Path) -> PathBuf {
     path
 }
 
-fn retrain(settings: &Path) -> Output {
-    Command::new("python3")
-        .arg(repo().join("scripts/research/retrain"))
-        .arg("--config")
-        .arg(settings)
-        .output()
-        .unwrap()
-}
-
 /// The newest run directory of the retrain.
 fn newest_proposal(dir: &Path) -> PathBuf {
     let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("proposals"))
@@ -129,12 +120,8 @@ fn newest_proposal(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_retrain_deploys_into_the_running_daemon_and_a_refused_reload_is_rolled_back() {
-    let have = Command::new("python3")
-        .args(["-c", "import duckdb, xgboost"])
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        have,
+        python3_runs("import duckdb, xgboost"),
         "python3 with duckdb and xgboost-cpu is needed (scripts/install-test-deps installs them)"
     );
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@
 //! - [`reset`]: closes a TCP connection with a reset, as a peer that crashes or a middlebox does.
 //! - [`workspace_bin`]: another package's binary, built for the test that runs it.
 //! - [`python3_runs`]: whether this machine's Python has what an interop test needs.
+//! - [`retrain`]: `scripts/research/retrain` run as its unit runs it.
 
 mod bins;
 
@@ -70,6 +71,19 @@ pub fn python3_runs(code: &str) -> bool {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Runs `scripts/research/retrain --config SETTINGS` with `python3`: the retrain's tests (the
+/// backtest's and the daemon's) run the script as the timer's unit does.
+pub fn retrain(settings: &std::path::Path) -> std::process::Output {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/research/retrain");
+    std::process::Command::new("python3")
+        .arg(script)
+        .arg("--config")
+        .arg(settings)
+        .output()
+        .expect("python3 runs")
 }
 
 /// A seed from `LEVIBOT_TEST_SEED`, or from the clock; printed so that a failure can be replayed.
