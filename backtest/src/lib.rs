@@ -9,6 +9,7 @@
 //! - [`report`]: the self-contained HTML report.
 //! - [`sweep`]: parameter sweeps, one backtest per point of a grid, their summaries in one table.
 //! - [`export`]: the input as hftbacktest's event array, for the cross-check against it.
+//! - [`window`]: the part of the input a run evaluates (`--trade-from`, `--until`).
 
 pub mod clock;
 pub mod compare;
@@ -22,3 +23,4 @@ pub mod run;
 pub mod session;
 pub mod sweep;
 pub mod venue;
+pub mod window;

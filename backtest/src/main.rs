@@ -4,10 +4,12 @@
 //! ```text
 //! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json]
 //! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
+//! levibot-backtest run ... --trade-from TIME [--until TIME]   (a held-out window)
 //! ```
 //!
 //! Exit status: 0 done, 1 a run that failed (the message says why; a sweep: one of its points
-//! or more), 2 bad arguments (a sweep: a bad `--set`, `--shard`, or a point its config refuses).
+//! or more), 2 bad arguments (a sweep: a bad `--set`, `--shard`, or a point its config refuses;
+//! an empty window: `--trade-from` not before `--until`).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,7 @@ use levibot_backtest::session::{PARSE_OPTIONS, backtest};
 use levibot_backtest::sweep::sim::{bps_to_ppm, parse_feed_latency};
 use levibot_backtest::sweep::{BadSweep, Grid, InputSpec, Shard, SimSettings, Sweep, run_sweep};
 use levibot_backtest::venue::ComputeTime;
+use levibot_backtest::window::{EmptyWindow, Window, parse_time};
 use levibot_daemon::config::{ParseOptions, parse_with};
 
 #[derive(Parser)]
@@ -39,7 +42,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the config's strategies, limits and parameters over recorded market data.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Writes one symbol of the input as another engine's data (hftbacktest's event array).
     Export(levibot_backtest::export::ExportArgs),
 }
@@ -142,17 +145,27 @@ struct RunArgs {
     /// 0/N .. N-1/N cover the grid once.
     #[arg(long, value_name = "I/N", requires = "set")]
     shard: Option<Shard>,
+    /// Evaluate from this time on (a held-out window): the input before it replays so that
+    /// books and features warm up, but nothing trades (the engine is halted; a replayed
+    /// journal's session takes the state it had then), and the summary counts from it. An RFC
+    /// 3339 time (2026-11-26T01:02:03.5Z; no offset means UTC), as levictl takes.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    trade_from: Option<u64>,
+    /// Stop reading the input at its first message received at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    until: Option<u64>,
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run_command(args),
+        Command::Run(args) => run_command(*args),
         Command::Export(args) => levibot_backtest::export::export_command(args),
     };
     if let Err(e) = result {
         eprintln!("levibot-backtest: {e:#}");
-        let bad_arguments = e.downcast_ref::<BadSweep>().is_some();
+        let bad_arguments =
+            e.downcast_ref::<BadSweep>().is_some() || e.downcast_ref::<EmptyWindow>().is_some();
         std::process::exit(if bad_arguments { 2 } else { 1 });
     }
 }
@@ -176,6 +189,7 @@ fn sim_settings(args: &RunArgs) -> Result<SimSettings> {
         order_latency_in_order: args.order_latency_in_order,
         compute_time: args.compute_time,
         journal_market: !args.no_market_journal,
+        window: Window::new(args.trade_from, args.until)?,
         order_round_trips: match &args.order_latency_from {
             None => None,
             Some(dir) => {

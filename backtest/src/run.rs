@@ -25,8 +25,8 @@ use levibot_daemon::config::{DaemonConfig, StrategySettings};
 use levibot_daemon::strategies::PerInstrument;
 use levibot_engine::book::BookLimits;
 use levibot_engine::pipeline::{
-    MessageSource, OwnedSnapshot, Pipeline, PipelineSpec, Polled, RingCapacities, TradedInstrument,
-    TradingCommand,
+    MessageSource, OwnedSnapshot, Pipeline, PipelineControls, PipelineSpec, Polled, RingCapacities,
+    TradedInstrument, TradingCommand,
 };
 use levibot_engine::ring::Rtrb;
 use levibot_engine::strategy::maker::Maker;
@@ -44,6 +44,7 @@ use crate::input::{InputKind, InputSource, TradingChange, decoded};
 use crate::latency::{LatencyModel, RoundTrips};
 use crate::results::ResultEvent;
 use crate::venue::{BacktestVenue, ComputeTime, OrderLatency};
+use crate::window::{TradeGate, Until, Window};
 
 /// Counter slots of a backtest's counters file (the daemon's size).
 pub const COUNTERS_CAPACITY: usize = 1024;
@@ -113,6 +114,8 @@ pub struct RunConfig {
     /// Whether the run's journal holds the market data (the feed's bytes and records), as a
     /// live journal does; without it, only what the engine did (orders, reports, risk).
     pub journal_market: bool,
+    /// The part of the input that is evaluated (`--trade-from`, `--until`).
+    pub window: Window,
 }
 
 impl Default for RunConfig {
@@ -132,6 +135,7 @@ impl Default for RunConfig {
             segment_size: 16 << 20,
             compute_time: ComputeTime::Off,
             journal_market: true,
+            window: Window::default(),
         }
     }
 }
@@ -212,6 +216,7 @@ pub fn run(
     run_config: &RunConfig,
     results: &mut dyn FnMut(&ResultEvent),
 ) -> Result<RunStats> {
+    let input = &mut Until::new(input, run_config.window.until_ns);
     match &config.strategy {
         StrategySettings::Maker(params) => {
             let strategies = params
@@ -349,6 +354,12 @@ fn run_with<S: Strategy + 'static>(
         .feed
         .stage_mut()
         .set_journal_market(run_config.journal_market);
+    // A window's warm-up: the engine is held halted until the gate opens (`crate::window`).
+    let mut gate = TradeGate::new(run_config.window.trade_from_ns);
+    if let Some(command) = gate.hold() {
+        send_trading(&mut controls, command, first_recv_ns)?;
+        while pipeline.run_rounds(1) > 0 {}
+    }
     let mut stats = RunStats {
         first_ns: first_recv_ns,
         ..RunStats::default()
@@ -429,6 +440,7 @@ fn run_with<S: Strategy + 'static>(
             venue.next_report_ns(),
             next_delivery,
             next_timer,
+            gate.opens_at(),
         ];
         let Some(t) = times.iter().flatten().copied().min() else {
             break;
@@ -450,6 +462,13 @@ fn run_with<S: Strategy + 'static>(
         } else if venue.next_arrival_ns() == Some(t) {
             venue.deliver_requests(now);
         } else {
+            // The window opens before the engine's first event at its time.
+            if let Some(command) = gate.open_at(now) {
+                send_trading(&mut controls, command, now)?;
+                pipeline.gateway.stage_mut().venue_mut().begin_engine_work();
+                while pipeline.run_rounds(1) > 0 {}
+            }
+            let venue = pipeline.gateway.stage_mut().venue_mut();
             if next_delivery == Some(t) && venue.next_report_ns() != Some(t) {
                 let p = queue.pop_front().expect("found above");
                 queue_base += 1;
@@ -457,20 +476,9 @@ fn run_with<S: Strategy + 'static>(
                     u64::from(matches!(p.kind, InputKind::Stream | InputKind::Decoded(_)));
                 stats.last_ns = p.recv_ns;
                 if p.kind == InputKind::Trading {
-                    let command = match p.bytes.first().copied().and_then(TradingChange::from_code)
-                    {
-                        Some(TradingChange::Halt) => Some(TradingCommand::Halt),
-                        Some(TradingChange::HaltAndCancelAll) => {
-                            Some(TradingCommand::HaltAndCancelAll)
-                        }
-                        Some(TradingChange::Resume) => Some(TradingCommand::Resume),
-                        None => None,
-                    };
-                    // The agents take commands every duty cycle: the mailbox has room.
-                    if let Some(command) = command
-                        && !controls.trading.send(command)
-                    {
-                        bail!("the trading mailbox is full at {} ns", p.recv_ns);
+                    let change = p.bytes.first().copied().and_then(TradingChange::from_code);
+                    if let Some(command) = change.and_then(|c| gate.change(c)) {
+                        send_trading(&mut controls, command, p.recv_ns)?;
                     }
                     spare.push(p);
                 } else if let InputKind::Decoded(record_type) = p.kind {
@@ -517,6 +525,19 @@ fn run_with<S: Strategy + 'static>(
         })
         .collect();
     Ok(stats)
+}
+
+/// Hands a trading command to the agents.
+fn send_trading<P>(
+    controls: &mut PipelineControls<P>,
+    command: TradingCommand,
+    at_ns: u64,
+) -> Result<()> {
+    // The agents take commands every duty cycle: the mailbox has room.
+    if !controls.trading.send(command) {
+        bail!("the trading mailbox is full at {at_ns} ns");
+    }
+    Ok(())
 }
 
 /// A message read from the input, its bytes copied into `reuse`'s buffers (a message the

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with};
+use levibot_view::format_unix_ns;
 use serde_json::{Value, json};
 
 use crate::compare::VersusLive;
@@ -32,6 +33,7 @@ use crate::input::InputSource;
 use crate::report::ReportData;
 use crate::results::{Results, ResultsConfig, Summary};
 use crate::run::{RunConfig, RunStats, run};
+use crate::window::ResultsGate;
 
 /// What one backtest gives.
 pub struct Outcome {
@@ -122,6 +124,10 @@ pub fn simulation(c: &RunConfig) -> Value {
         "self_trade_prevention": c.exchange.self_trade.to_string(),
         "seed": c.seed,
         "market_impact": false,
+        "window": {
+            "trade_from_ns": c.window.trade_from_ns,
+            "until_ns": c.window.until_ns,
+        },
     })
 }
 
@@ -171,6 +177,17 @@ fn simulation_rows(c: &RunConfig) -> Vec<(String, String)> {
             "none (fills take nothing from the recorded book)".into(),
         ),
         ("Seed".into(), c.seed.to_string()),
+        (
+            "Evaluated window".into(),
+            match (c.window.trade_from_ns, c.window.until_ns) {
+                (None, None) => "the whole input".into(),
+                (from, until) => format!(
+                    "trading from {} (warm-up before), input until {}",
+                    from.map_or("the start".into(), format_unix_ns),
+                    until.map_or("its end".into(), format_unix_ns)
+                ),
+            },
+        ),
     ]
 }
 
@@ -183,9 +200,12 @@ pub fn backtest(
     results_config: ResultsConfig,
 ) -> Result<Outcome> {
     let mut results = Results::new(config.instruments.iter(), results_config);
+    // A window's results count from its start (`crate::window`).
+    let mut gate = ResultsGate::new(run_config.window.trade_from_ns);
     let stats = run(config, input, journal_dir, run_config, &mut |e| {
-        results.on_event(e)
+        gate.on_event(e, &mut |e| results.on_event(e))
     })?;
+    gate.finish(stats.last_ns, &mut |e| results.on_event(e));
     let (mut summary, mut report) = results.finish(stats.last_ns);
     for (reason, count) in &stats.risk_rejects {
         *summary.rejects.entry(reason.clone()).or_default() += count;

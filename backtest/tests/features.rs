@@ -35,11 +35,16 @@ pub(crate) fn config(dir: &Path, features: &str, signal: Option<&str>) -> PathBu
 /// Runs the backtest on the committed capture; returns the run's journal as `levictl tail
 /// --json` prints it.
 pub(crate) fn run(dir: &Path, config: &Path) -> Vec<Value> {
-    let out = dir.join("out");
+    run_into(&dir.join("out"), config, &[]).1
+}
+
+/// Runs the backtest on the committed capture into `out` with `extra` arguments; its summary
+/// and its journal as `levictl tail --json` prints it.
+pub(crate) fn run_into(out: &Path, config: &Path, extra: &[&str]) -> (Value, Vec<Value>) {
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let capture = path(&testdata_dir());
-    let (config, out_dir) = (path(config), path(&out));
-    let run = [
+    let (config, out_dir) = (path(config), path(out));
+    let mut run = vec![
         "run",
         "--config",
         &config,
@@ -49,8 +54,9 @@ pub(crate) fn run(dir: &Path, config: &Path) -> Vec<Value> {
         &out_dir,
         "--json",
     ];
-    crate::cli::summary_of(&crate::cli::backtest(&run));
-    crate::cli::tail_json(&out.join("journal"))
+    run.extend_from_slice(extra);
+    let summary = crate::cli::summary_of(&crate::cli::backtest(&run));
+    (summary, crate::cli::tail_json(&out.join("journal")))
 }
 
 pub(crate) fn num(v: &Value) -> f64 {

@@ -7,5 +7,7 @@ mod feed_time;
 mod hftbacktest;
 mod report;
 mod research_loop;
+mod retrain;
 mod sweep;
 mod versus_live;
+mod window;

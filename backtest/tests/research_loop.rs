@@ -5,15 +5,19 @@
 //! every journaled snapshot's features must be the strategy's output to 1e-6, and each
 //! snapshot names the model by its file's SHA-256.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use levibot_testkit::{python3_runs, train_on_journal, xgboost_predict};
 use serde_json::Value;
 
 use crate::features::{config, num, run};
 
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
 /// The signal strategy's table: `model` instead of the weights when given.
-fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
+pub(crate) fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
     let vote = match model {
         Some(m) => format!("model = {:?}\n", m.to_str().unwrap()),
         None => "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }\n".to_owned(),
@@ -26,18 +30,23 @@ fn signal(model: Option<&Path>, entry_threshold: f64) -> String {
 
 /// The features' section of both runs: 50 ms ATR bars, so that the ATR (which sizes an
 /// entry) exists within the capture's seconds.
-const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
+pub(crate) const FEATURES: &str = "journal = \"book\"\natr_bar_ms = 50";
 
 /// |vote| past which the model run enters: a forward return of 1e-6 (the model predicts
 /// returns of about 1e-4 on this capture), so that it trades.
 const ENTRY_THRESHOLD: f64 = 1e-6;
 
+/// Fails, saying what to install, unless python3 imports `modules` (CI installs them).
+pub(crate) fn require_python(modules: &str) {
+    assert!(
+        python3_runs(&format!("import {modules}")),
+        "python3 with {modules} is needed (scripts/install-test-deps installs them)"
+    );
+}
+
 #[test]
 fn features_to_dataset_to_xgboost_to_a_backtest_that_votes_with_the_model() {
-    assert!(
-        python3_runs("import duckdb, xgboost, pyarrow"),
-        "python3 with duckdb, xgboost and pyarrow is needed (scripts/install-test-deps installs them)"
-    );
+    require_python("duckdb, xgboost, pyarrow");
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("linear");
     std::fs::create_dir(&first).unwrap();

@@ -17,3 +17,4 @@ mod exporter_live;
 mod hostile_venue;
 mod recovery;
 mod research_live;
+mod retrain;

@@ -146,7 +146,7 @@ fn every_packaged_file_exists_and_nothing_is_forgotten() {
     let systemd = packaging_dir().join("../systemd");
     for entry in fs::read_dir(&systemd).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".service") {
+        if name.ends_with(".service") || name.ends_with(".timer") {
             assert_eq!(
                 destination_of(&format!("../systemd/{name}")).as_deref(),
                 Some(format!("usr/lib/systemd/system/{name}").as_str()),
@@ -164,6 +164,18 @@ fn every_packaged_file_exists_and_nothing_is_forgotten() {
             "usr/lib/tmpfiles.d/levibot.conf",
         ),
         ("../systemd/levibot.toml", "etc/levibot/levibot.toml"),
+        (
+            "../systemd/levibot-retrain.toml",
+            "etc/levibot/retrain.toml",
+        ),
+        (
+            "../scripts/research/retrain",
+            "usr/share/levibot/research/retrain",
+        ),
+        (
+            "../scripts/research/train.py",
+            "usr/share/levibot/research/train.py",
+        ),
         (
             "../docs/operations.md",
             "usr/share/doc/levibot/operations.md",
@@ -193,6 +205,19 @@ fn every_packaged_file_exists_and_nothing_is_forgotten() {
             "{unit}"
         );
     }
+    // The retrain's units point at the research guide, and run the script where it lands.
+    for unit in ["levibot-retrain.service", "levibot-retrain.timer"] {
+        let text = fs::read_to_string(systemd.join(unit)).unwrap();
+        assert!(
+            text.contains("Documentation=file:/usr/share/doc/levibot/research.md"),
+            "{unit}"
+        );
+    }
+    let retrain = fs::read_to_string(systemd.join("levibot-retrain.service")).unwrap();
+    assert!(
+        retrain.contains("/usr/share/levibot/research/retrain --config /etc/levibot/retrain.toml"),
+        "levibot-retrain.service runs the packaged script"
+    );
 
     let scripts = packaging_dir().join(deb_metadata()["maintainer-scripts"].as_str().unwrap());
     for script in ["postinst", "prerm", "postrm"] {
@@ -410,7 +435,7 @@ fn maintainer_scripts_start_nothing_and_stop_only_on_removal() {
     assert!(calls.is_empty(), "prerm upgrade: {calls:?}");
     // A removal stops both units, where systemd runs (this machine's state decides).
     let calls = run_script("prerm", &["remove"]);
-    let stop = "deb-systemd-invoke stop levibot.service levibot-exporter.service";
+    let stop = "deb-systemd-invoke stop levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service";
     assert_eq!(
         calls.iter().any(|c| c == stop),
         systemd_runs,
@@ -420,12 +445,12 @@ fn maintainer_scripts_start_nothing_and_stop_only_on_removal() {
     // Purge forgets the enablement links; removal masks.
     let calls = run_script("postrm", &["remove"]);
     assert!(
-        calls.contains(&"deb-systemd-helper mask levibot.service levibot-exporter.service".into()),
+        calls.contains(&"deb-systemd-helper mask levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service".into()),
         "{calls:?}"
     );
     let calls = run_script("postrm", &["purge"]);
     assert!(
-        calls.contains(&"deb-systemd-helper purge levibot.service levibot-exporter.service".into()),
+        calls.contains(&"deb-systemd-helper purge levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service".into()),
         "{calls:?}"
     );
     assert!(!calls.iter().any(|c| starts_something(c)), "{calls:?}");

@@ -3,7 +3,7 @@
 
     scripts/research/train.py --dataset dataset.parquet --target ret_1s --out model.json
         [--objective reg:squarederror|binary:logistic] [--rounds N] [--depth D] [--seed N]
-        [--holdout 0.2]
+        [--holdout 0.2] [--eval-dataset held-out.parquet]
 
 The dataset is what `levictl research dataset` writes. DuckDB reads it and keeps the rows a
 model should learn from: the book in sync, trading not paused, the target known. The features
@@ -16,6 +16,10 @@ The last `--holdout` share of the rows (in time) is kept out of training; the sc
 JSON object: rows, train and holdout sizes, the objective, the holdout's RMSE (or log loss)
 and, as a baseline, the same figure for predicting the training mean (or rate). Training is
 single-threaded and seeded: the same dataset and seed write the same model.
+
+With `--eval-dataset` (another dataset of the same features, such as a later held-out window
+that training never saw), the JSON also has `eval`: its rows and the model's RMSE (or log
+loss) on them beside the same baseline (the training mean, or rate).
 
 Needs Python's duckdb and xgboost-cpu 3.2.0 (scripts/install-test-deps installs them).
 """
@@ -45,7 +49,35 @@ def parse_args():
     p.add_argument("--eta", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--holdout", type=float, default=0.2)
+    p.add_argument("--eval-dataset", help="a dataset to score the model on (a held-out window)")
     return p.parse_args()
+
+
+def usable_rows(con, dataset, features, target):
+    """The rows a model learns from or is scored on: book in sync, not paused, target known."""
+    columns = ", ".join(f'"{f}"' for f in features)
+    rows = con.execute(
+        f"""SELECT {columns}, "{target}" FROM read_parquet(?)
+            WHERE book_synced AND NOT paused AND "{target}" IS NOT NULL
+            ORDER BY event_time, instrument_id""",
+        [dataset],
+    ).fetchall()
+    data = np.array([[math.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    return data.reshape(len(rows), len(features) + 1)
+
+
+def scores(objective, predicted, actual, train_y):
+    """(metric name, the model's score, the baseline's: the training mean or rate)."""
+    if objective == "binary:logistic":
+        eps = 1e-12
+        clip = np.clip(predicted, eps, 1 - eps)
+        score = float(-np.mean(actual * np.log(clip) + (1 - actual) * np.log(1 - clip)))
+        rate = float(np.clip(train_y.mean(), eps, 1 - eps))
+        baseline = float(-np.mean(actual * math.log(rate) + (1 - actual) * math.log(1 - rate)))
+        return "log_loss", score, baseline
+    score = float(np.sqrt(np.mean((predicted - actual) ** 2)))
+    baseline = float(np.sqrt(np.mean((train_y.mean() - actual) ** 2)))
+    return "rmse", score, baseline
 
 
 def main():
@@ -68,16 +100,9 @@ def main():
     missing = [f for f in FEATURE_NAMES if f not in names]
     if missing:
         sys.exit(f"train.py: the dataset has no {missing} columns, which its metadata lists")
-    features = ", ".join(f'"{f}"' for f in FEATURE_NAMES)
-    rows = con.execute(
-        f"""SELECT {features}, "{args.target}" FROM read_parquet(?)
-            WHERE book_synced AND NOT paused AND "{args.target}" IS NOT NULL
-            ORDER BY event_time, instrument_id""",
-        [args.dataset],
-    ).fetchall()
-    if len(rows) < 10:
-        sys.exit(f"train.py: {len(rows)} usable rows in {args.dataset}; at least 10 are needed")
-    data = np.array([[math.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    data = usable_rows(con, args.dataset, FEATURE_NAMES, args.target)
+    if len(data) < 10:
+        sys.exit(f"train.py: {len(data)} usable rows in {args.dataset}; at least 10 are needed")
     x, y = data[:, : len(FEATURE_NAMES)], data[:, len(FEATURE_NAMES)]
     if args.objective == "binary:logistic":
         y = (y > 0).astype(np.float64)
@@ -93,19 +118,20 @@ def main():
     }
     booster = xgb.train(params, train, num_boost_round=args.rounds)
     booster.save_model(args.out)
-    predicted = booster.predict(held)
-    actual = y[split:]
-    if args.objective == "binary:logistic":
-        eps = 1e-12
-        clip = np.clip(predicted, eps, 1 - eps)
-        metric = "log_loss"
-        score = float(-np.mean(actual * np.log(clip) + (1 - actual) * np.log(1 - clip)))
-        rate = float(np.clip(y[:split].mean(), eps, 1 - eps))
-        baseline = float(-np.mean(actual * math.log(rate) + (1 - actual) * math.log(1 - rate)))
-    else:
-        metric = "rmse"
-        score = float(np.sqrt(np.mean((predicted - actual) ** 2)))
-        baseline = float(np.sqrt(np.mean((y[:split].mean() - actual) ** 2)))
+    metric, score, baseline = scores(args.objective, booster.predict(held), y[split:], y[:split])
+    evaluated = None
+    if args.eval_dataset:
+        check_features(con, args.eval_dataset, FEATURE_NAMES)
+        other = usable_rows(con, args.eval_dataset, FEATURE_NAMES, args.target)
+        if len(other) == 0:
+            sys.exit(f"train.py: no usable rows in {args.eval_dataset} to score the model on")
+        ex, ey = other[:, : len(FEATURE_NAMES)], other[:, len(FEATURE_NAMES)]
+        if args.objective == "binary:logistic":
+            ey = (ey > 0).astype(np.float64)
+        predicted = booster.predict(xgb.DMatrix(ex, feature_names=FEATURE_NAMES, missing=math.nan))
+        _, eval_score, eval_baseline = scores(args.objective, predicted, ey, y[:split])
+        evaluated = {"dataset": args.eval_dataset, "rows": len(ey), metric: eval_score,
+                     f"baseline_{metric}": eval_baseline}
     print(json.dumps({
         "model": args.out,
         "rows": len(y),
@@ -117,7 +143,17 @@ def main():
         "xgboost": xgb.__version__,
         metric: score,
         f"baseline_{metric}": baseline,
+        "eval": evaluated,
     }))
+
+
+def check_features(con, dataset, features):
+    """Exits unless `dataset` lists the same features, in the same order."""
+    listed = con.execute(
+        "SELECT value FROM parquet_kv_metadata(?) WHERE key = ?", [dataset, FEATURES_KEY]
+    ).fetchall()
+    if not listed or json.loads(bytes(listed[0][0]).decode()) != features:
+        sys.exit(f"train.py: {dataset} does not list the features {features} ({FEATURES_KEY})")
 
 
 if __name__ == "__main__":

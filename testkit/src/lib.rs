@@ -12,6 +12,7 @@
 //! - [`stdout_of`]: runs a command that must succeed.
 //! - [`xgboost_predict`]: XGBoost's own predictions, the research tests' oracle;
 //!   [`train_on_journal`]: a dataset and a model from a journal, as a quant makes them.
+//! - [`retrain`]: `scripts/research/retrain` run as its unit runs it.
 
 mod bins;
 mod xgboost;
@@ -86,6 +87,19 @@ pub fn stdout_of(command: &mut std::process::Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `scripts/research/retrain --config SETTINGS` with `python3`: the retrain's tests (the
+/// backtest's and the daemon's) run the script as the timer's unit does.
+pub fn retrain(settings: &std::path::Path) -> std::process::Output {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/research/retrain");
+    std::process::Command::new("python3")
+        .arg(script)
+        .arg("--config")
+        .arg(settings)
+        .output()
+        .expect("python3 runs")
 }
 
 /// A seed from `LEVIBOT_TEST_SEED`, or from the clock; printed so that a failure can be replayed.

@@ -68,6 +68,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-sim",
             "levibot-engine",
             "levibot-daemon",
+            "levibot-view",
         ],
     ),
     ("levibot-packaging", &[]),

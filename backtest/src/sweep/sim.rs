@@ -5,6 +5,7 @@
 use crate::exchange::{ExchangeConfig, QueueModel, SelfTradePrevention};
 use crate::run::{FEED_GAP_MAX_NS, FeedLatency, RunConfig};
 use crate::venue::{ComputeTime, OrderLatency};
+use crate::window::Window;
 
 /// The settings a sweep may vary, by their sweep names (without `sim.`).
 pub const SIM_KEYS: [&str; 10] = [
@@ -50,6 +51,8 @@ pub struct SimSettings {
     pub compute_time: ComputeTime,
     /// Not `--no-market-journal` (not a sweep axis).
     pub journal_market: bool,
+    /// `--trade-from`, `--until` (not a sweep axis).
+    pub window: Window,
 }
 
 impl Default for SimSettings {
@@ -68,6 +71,7 @@ impl Default for SimSettings {
             order_latency_in_order: false,
             compute_time: ComputeTime::Off,
             journal_market: true,
+            window: Window::default(),
         }
     }
 }
@@ -159,6 +163,7 @@ impl SimSettings {
             order_latency_in_order: self.order_latency_in_order,
             compute_time: self.compute_time,
             journal_market: self.journal_market,
+            window: self.window,
             ..RunConfig::default()
         }
     }

@@ -53,10 +53,12 @@ pub struct DatasetArgs {
     /// Only this instrument's snapshots (case-insensitive).
     #[arg(long)]
     pub symbol: Option<String>,
-    /// First snapshot: a journal position or a time (as `levictl export --from`). Inclusive.
+    /// First snapshot: a journal position or a time (as `levictl export --from`), inclusive. A
+    /// time is compared with each snapshot's event time.
     #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
     pub from: Option<Bound>,
-    /// End: a position or a time, exclusive. Forward returns past it are not known (null).
+    /// End: a position or a time (a snapshot's event time), exclusive. Forward returns past it
+    /// are not known (null): a dataset that ends here learns nothing from after it.
     #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
     pub to: Option<Bound>,
 }
@@ -255,6 +257,13 @@ pub fn run(args: &DatasetArgs, journal: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether an event time is within `--from` and `--to` where they are times.
+fn within_times(args: &DatasetArgs, t_ns: u64) -> bool {
+    let after_from = !matches!(args.from, Some(Bound::Time(from)) if t_ns < from);
+    let before_to = !matches!(args.to, Some(Bound::Time(to)) if t_ns >= to);
+    after_from && before_to
+}
+
 /// Writes the dataset to `path`; returns (rows, instruments).
 fn write(
     args: &DatasetArgs,
@@ -281,6 +290,11 @@ fn write(
             continue;
         }
         let row = Row::of(&view);
+        // The cursor selects by the frame's stamp, taken as the snapshot was journaled (after
+        // the event's orders): a time bound is the event's.
+        if !within_times(args, row.t_ns) {
+            continue;
+        }
         instruments.insert(row.instrument_id);
         let (instrument, t, mid) = (row.instrument_id, row.t_ns, row.features[0]);
         join.push(instrument, t, mid, row, |row, returns| {
