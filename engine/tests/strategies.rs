@@ -328,7 +328,8 @@ fn signal_params() -> SignalParams {
         entry_threshold: 0.5,
         risk_budget: 60_000.0,
         atr_multiple: 2.0,
-        take_profit_atr: 2.0,
+        // Off the grid's ticks at the test's ATR (100 units): the take-profit is rounded.
+        take_profit_atr: 2.13,
         stop_loss_atr: 1.0,
         qty_max: 10_000,
         model: None,
@@ -390,7 +391,8 @@ fn signal_enters_sized_by_atr_brackets_the_fill_and_stops_out() {
         (side::BUY, 1100, expected_qty, time_in_force::IOC)
     );
 
-    // Filled at 1100: take-profit resting at 1100 + 2 ATR; stop watched at 1100 - 1 ATR.
+    // Filled at 1100: take-profit resting at 1100 + 2.13 ATR, up to the next tick (10 units);
+    // stop watched at 1100 - 1 ATR.
     out.begin(2);
     s.on_execution(
         &fill(entry.client_order_id, side::BUY, 1100, expected_qty, 0),
@@ -398,15 +400,14 @@ fn signal_enters_sized_by_atr_brackets_the_fill_and_stops_out() {
     );
     assert_eq!(s.position(), expected_qty);
     let tp = out.orders()[0];
+    let tp_px = 1100 + (2.13 * atr) as i64;
+    assert_ne!(tp_px % 10, 0, "the test needs a take-profit off the grid");
+    let tp_on_grid = (tp_px + 9) / 10 * 10;
     assert_eq!(
         (tp.side, tp.px, tp.qty, tp.time_in_force),
-        (
-            side::SELL,
-            1100 + (2.0 * atr) as i64,
-            expected_qty,
-            time_in_force::GTC
-        )
+        (side::SELL, tp_on_grid, expected_qty, time_in_force::GTC)
     );
+    assert!(tp_on_grid >= tp_px && tp_on_grid - tp_px < 10);
     assert_eq!(s.stop_px(), Some(1100 - atr as i64));
 
     // The bid falls through the stop: cancel the take-profit, exit with an IOC at the bid.
@@ -454,4 +455,106 @@ fn signal_stays_out_below_its_threshold_and_rejects_bad_params() {
             .to_string()
             .contains("atr_multiple")
     );
+}
+
+/// A bid-light top: the vote (imbalance, weight 1) is -0.8, a sell.
+fn sell_book() -> OrderBook {
+    book(Level { px: 1000, qty: 100 }, Level { px: 1100, qty: 900 })
+}
+
+#[test]
+fn a_short_entry_takes_profit_below_on_the_grid() {
+    let (mut f, ts) = warmed_features();
+    f.on_book_top(
+        Level { px: 1000, qty: 100 },
+        Level { px: 1100, qty: 900 },
+        ts + 1,
+    );
+    let atr = f.atr().unwrap();
+    let b = sell_book();
+    let mut s = Signal::new(ID, signal_params()).unwrap();
+    let mut out = OrderSink::new(2, 50);
+    out.begin(1);
+    s.on_market(&view(&b, &f, ts + 1), &mut out);
+    let entry = out.orders()[0];
+    assert_eq!((entry.side, entry.px), (side::SELL, 1000));
+    out.begin(2);
+    s.on_execution(
+        &fill(entry.client_order_id, side::SELL, 1000, entry.qty, 0),
+        &mut out,
+    );
+    let tp = out.orders()[0];
+    let tp_px = 1000 - (2.13 * atr) as i64;
+    assert_ne!(tp_px % 10, 0, "the test needs a take-profit off the grid");
+    let tp_on_grid = tp_px.div_euclid(10) * 10;
+    assert_eq!((tp.side, tp.px, tp.qty), (side::BUY, tp_on_grid, entry.qty));
+    assert!(tp_on_grid <= tp_px && tp_px - tp_on_grid < 10);
+    assert_eq!(s.position(), -entry.qty);
+}
+
+#[test]
+fn a_refused_entry_is_not_sent_again_until_the_vote_falls_back() {
+    let (mut f, ts) = warmed_features();
+    let b = book(Level { px: 1000, qty: 900 }, Level { px: 1100, qty: 100 });
+    let mut s = Signal::new(ID, signal_params()).unwrap();
+    let mut out = OrderSink::new(2, 50);
+    out.begin(1);
+    s.on_market(&view(&b, &f, ts), &mut out);
+    let entry = out.orders()[0];
+    // Risk refuses it (a notional minimum, say): nothing filled.
+    out.begin(2);
+    s.on_execution(
+        &ExecutionReport {
+            client_order_id: entry.client_order_id,
+            instrument_id: ID,
+            exec_type: exec_type::REJECTED,
+            side: entry.side,
+            px: entry.px,
+            ..ExecutionReport::default()
+        },
+        &mut out,
+    );
+    assert_eq!(s.position(), 0);
+    // The vote still says buy: no new entry, event after event.
+    for n in 0..5 {
+        out.begin(3 + n);
+        s.on_market(&view(&b, &f, ts + n), &mut out);
+        assert!(out.orders().is_empty(), "entry sent again at event {n}");
+    }
+    // The vote falls back below the threshold (a balanced top), then rises again: a new entry.
+    let even = book(Level { px: 1000, qty: 500 }, Level { px: 1100, qty: 500 });
+    f.on_book_top(
+        Level { px: 1000, qty: 500 },
+        Level { px: 1100, qty: 500 },
+        ts + 10,
+    );
+    out.begin(20);
+    s.on_market(&view(&even, &f, ts + 10), &mut out);
+    assert!(out.orders().is_empty());
+    f.on_book_top(
+        Level { px: 1000, qty: 900 },
+        Level { px: 1100, qty: 100 },
+        ts + 11,
+    );
+    out.begin(21);
+    s.on_market(&view(&b, &f, ts + 11), &mut out);
+    assert_eq!(out.orders().len(), 1);
+    assert_eq!(out.orders()[0].side, side::BUY);
+    // An entry that expires unfilled (the book moved) is no refusal: the next event may enter.
+    let again = out.orders()[0];
+    out.begin(22);
+    s.on_execution(
+        &ExecutionReport {
+            client_order_id: again.client_order_id,
+            instrument_id: ID,
+            exec_type: exec_type::EXPIRED,
+            side: again.side,
+            px: again.px,
+            ..ExecutionReport::default()
+        },
+        &mut out,
+    );
+    out.begin(23);
+    s.on_market(&view(&b, &f, ts + 12), &mut out);
+    assert_eq!(out.orders().len(), 1);
 }

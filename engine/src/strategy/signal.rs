@@ -7,7 +7,7 @@ use levibot_shm::records::{ExecutionReport, FEATURE_IS_PRICE, exec_type, side, t
 
 use super::maker::{StrategyParamsError, signed};
 use super::model::SignalModel;
-use super::{MarketView, OrderSink, Strategy};
+use super::{Grid, MarketView, OrderSink, Strategy};
 use crate::book::BookState;
 
 /// The features voted on, in this order in [`SignalParams::weights`].
@@ -100,6 +100,12 @@ pub struct Signal {
     position: i64,
     /// ATR when the entry was sent: sets the bracket.
     entry_atr: f64,
+    /// The instrument's grid when the entry was sent: the take-profit's price is put on it.
+    entry_grid: Grid,
+    /// The last entry was refused (risk or the venue): no new one until the vote has fallen
+    /// back below the threshold, so that a refusal that holds (a notional minimum, a limit)
+    /// is not asked again at every event.
+    entry_refused: bool,
     stop_px: i64,
     take_profit_id: Option<u64>,
     /// The vote at the last market event (NaN until every input exists): the output the
@@ -116,6 +122,11 @@ impl Signal {
             phase: Phase::Flat,
             position: 0,
             entry_atr: 0.0,
+            entry_grid: Grid {
+                tick_units: 1,
+                lot_units: 1,
+            },
+            entry_refused: false,
             stop_px: 0,
             take_profit_id: None,
             last_vote: f64::NAN,
@@ -203,7 +214,11 @@ impl Strategy for Signal {
                 let (Some(vote), Some(atr)) = (vote, view.features.atr()) else {
                     return;
                 };
-                if vote.abs() < p.entry_threshold || atr <= 0.0 {
+                if vote.abs() < p.entry_threshold {
+                    self.entry_refused = false;
+                    return;
+                }
+                if atr <= 0.0 || self.entry_refused {
                     return;
                 }
                 let qty = view
@@ -223,6 +238,7 @@ impl Strategy for Signal {
                     out.limit(self.instrument_id, order_side, px, qty, time_in_force::IOC)
                 {
                     self.entry_atr = atr;
+                    self.entry_grid = view.grid;
                     self.phase = Phase::Entering {
                         client_order_id: id,
                         side: order_side,
@@ -286,6 +302,7 @@ impl Strategy for Signal {
             } if client_order_id == report.client_order_id && done => {
                 if self.position == 0 {
                     self.phase = Phase::Flat; // nothing filled
+                    self.entry_refused = report.exec_type == exec_type::REJECTED;
                     return;
                 }
                 // Bracket the fill: take-profit resting, stop-loss watched.
@@ -296,10 +313,15 @@ impl Strategy for Signal {
                 };
                 let tp_distance = (self.params.take_profit_atr * self.entry_atr) as i64;
                 let sl_distance = (self.params.stop_loss_atr * self.entry_atr) as i64;
+                // The take-profit on the tick grid, never nearer than its distance; the stop
+                // is only watched, never sent at its price.
+                let grid = self.entry_grid;
                 let (tp_side, tp_px, stop_px) = if entry_side == side::BUY {
-                    (side::SELL, entry_px + tp_distance, entry_px - sl_distance)
+                    let tp = grid.ceil_px(entry_px + tp_distance);
+                    (side::SELL, tp, entry_px - sl_distance)
                 } else {
-                    (side::BUY, entry_px - tp_distance, entry_px + sl_distance)
+                    let tp = grid.floor_px(entry_px - tp_distance);
+                    (side::BUY, tp, entry_px + sl_distance)
                 };
                 self.stop_px = stop_px;
                 self.take_profit_id = out.limit(
