@@ -22,6 +22,8 @@
 
 pub mod parquet;
 
+pub(crate) use levibot_parquet::partial_path;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -230,10 +232,4 @@ pub(crate) fn write_then_rename<T>(
     std::fs::rename(&partial, out)
         .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
     Ok(written)
-}
-
-pub(crate) fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
 }
