@@ -9,6 +9,7 @@
 //! - [`report`]: the self-contained HTML report.
 //! - [`sweep`]: parameter sweeps, one backtest per point of a grid, their summaries in one table.
 //! - [`export`]: the input as hftbacktest's event array, for the cross-check against it.
+//! - [`parquet`]: `--parquet`, a run's journal and summary (a sweep's table) as Parquet.
 
 pub mod clock;
 pub mod compare;
@@ -16,6 +17,7 @@ pub mod exchange;
 pub mod export;
 pub mod input;
 pub mod latency;
+pub mod parquet;
 pub mod report;
 pub mod results;
 pub mod run;

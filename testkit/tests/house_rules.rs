@@ -70,6 +70,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-sim",
             "levibot-engine",
             "levibot-daemon",
+            "levibot-parquet",
         ],
     ),
     ("levibot-packaging", &[]),
