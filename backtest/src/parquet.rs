@@ -71,10 +71,9 @@ pub const RULES: OutRules = OutRules {
     ],
 };
 
-/// Checks `--parquet DIR` before anything runs: it may be written, and it is not `out` (where
-/// the journals go) nor holds it.
+/// Checks `--parquet DIR` before anything runs: it may be written (and `DIR.partial` is free
+/// or ours), and it is not `out` (where the journals go) nor holds it.
 pub fn check_dir(parquet: &Path, out: &Path) -> Result<(), ExportError> {
-    RULES.check(parquet)?;
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
     if absolute(out).starts_with(absolute(parquet)) {
         return Err(ExportError::OutDir {
@@ -86,7 +85,7 @@ pub fn check_dir(parquet: &Path, out: &Path) -> Result<(), ExportError> {
             ),
         });
     }
-    Ok(())
+    RULES.check_staging(parquet, PRODUCER)
 }
 
 /// `--parquet DIR` of a plain run: [`write_run`] under `DIR.partial`, published as `DIR`.

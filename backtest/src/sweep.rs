@@ -440,7 +440,7 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
     let points: &[Point] = &points;
     let mut failed = 0usize;
     let mut written: Result<()> = Ok(());
-    // With --parquet: each point's place in `points`, error and figures, in index order.
+    // With --parquet: each point's index, error and figures, in index order.
     let mut parquet_rows: Vec<(usize, Option<String>, Option<Box<PointFigures>>)> = Vec::new();
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, RowDone)>();
@@ -464,7 +464,6 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
         for (at, row) in rx {
             waiting.insert(at, row);
             while let Some(row) = waiting.remove(&want) {
-                let done = want;
                 want += 1;
                 failed += usize::from(row.error.is_some());
                 if written.is_ok() {
@@ -479,7 +478,7 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
                 }
                 on_row(&row);
                 if parquet_root.is_some() {
-                    parquet_rows.push((done, row.error, row.figures));
+                    parquet_rows.push((row.index, row.error, row.figures));
                 }
             }
         }
@@ -493,8 +492,9 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
         };
         let rows: Vec<SweepRow> = parquet_rows
             .iter()
-            .map(|(at, error, figures)| {
-                let point = &points[*at];
+            .filter_map(|(index, error, figures)| {
+                let at = points.binary_search_by_key(index, |p| p.index).ok()?;
+                let point = &points[at];
                 let figures = figures.as_deref().map(|f| Figures {
                     summary: &f.summary,
                     stats: &f.stats,
@@ -504,12 +504,12 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
                 if let Some(f) = &figures {
                     shape.merge(&Shape::of(f));
                 }
-                SweepRow {
+                Some(SweepRow {
                     index: point.index,
                     values: sweep.grid.values(point.index),
                     error: error.clone(),
                     figures,
-                }
+                })
             })
             .collect();
         parquet::write_sweep(

@@ -58,6 +58,36 @@ impl OutRules {
     pub fn check(&self, out: &Path) -> Result<(), ExportError> {
         check_out_dir(out, self).map(|_| ())
     }
+
+    /// [`OutRules::check`], and whether `out.partial` is free or an unfinished output of
+    /// ours (which [`Staging::begin`] removes).
+    pub fn check_staging(&self, out: &Path, producer: Producer) -> Result<(), ExportError> {
+        self.check(out)?;
+        stale_partial(&partial_path(out), self, producer).map(|_| ())
+    }
+}
+
+/// Whether `partial` holds an unfinished output of ours (`true`: to be removed) or nothing;
+/// anything else there is refused.
+fn stale_partial(
+    partial: &Path,
+    rules: &OutRules,
+    producer: Producer,
+) -> Result<bool, ExportError> {
+    if fs::symlink_metadata(partial).is_err() {
+        return Ok(false);
+    }
+    if partial.is_dir() && is_ours(partial, rules)? {
+        return Ok(true);
+    }
+    Err(ExportError::OutDir {
+        flag: rules.flag,
+        path: partial.to_owned(),
+        why: format!(
+            "is in the way of the export ({} writes there first); remove it",
+            producer.name
+        ),
+    })
 }
 
 /// What `DIR` is now.
@@ -184,17 +214,7 @@ impl Staging {
     pub fn begin(out: &Path, rules: OutRules, producer: Producer) -> Result<Staging, ExportError> {
         check_out_dir(out, &rules)?;
         let partial = partial_path(out);
-        if fs::symlink_metadata(&partial).is_ok() {
-            if !(partial.is_dir() && is_ours(&partial, &rules)?) {
-                return Err(ExportError::OutDir {
-                    flag: rules.flag,
-                    path: partial,
-                    why: format!(
-                        "is in the way of the export ({} writes there first); remove it",
-                        producer.name
-                    ),
-                });
-            }
+        if stale_partial(&partial, &rules, producer)? {
             fs::remove_dir_all(&partial).map_err(io_error(&partial, "removing"))?;
         }
         fs::create_dir(&partial).map_err(io_error(&partial, "creating"))?;
