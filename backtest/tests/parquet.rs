@@ -17,6 +17,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::cli::{backtest, summary_of, tail_json};
+use crate::research_loop::ok;
+use crate::sweep::{grid_args, run};
 
 /// Whether python3 has pyarrow and DuckDB; if not, says that `test` is skipped and why.
 fn have_readers(test: &str) -> bool {
@@ -28,6 +30,17 @@ fn have_readers(test: &str) -> bool {
         );
     }
     have
+}
+
+/// A scratch directory and, in it, where a run's journal and its Parquet go; `None` (the test
+/// skipped, saying why) without python3's pyarrow and duckdb.
+fn scratch(test: &str) -> Option<(tempfile::TempDir, PathBuf, PathBuf)> {
+    if !have_readers(test) {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out, parquet) = (dir.path().join("out"), dir.path().join("parquet"));
+    Some((dir, out, parquet))
 }
 
 /// The maker on NKNUSDT, requoting only past 2 ticks so that the market comes to its quotes
@@ -49,29 +62,18 @@ fn arg(path: &Path) -> &str {
 /// DuckDB's sums of the fills) or a sweep's (`sweep.parquet`, and each point's as a run's),
 /// with pyarrow and DuckDB; prints what it read as one JSON object.
 const READER: &str = r#"
-import datetime, decimal, json, pathlib, sys
+import json, pathlib, sys
 import duckdb, pyarrow as pa, pyarrow.dataset as ds, pyarrow.parquet as pq
 
-def plain(v):
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    if isinstance(v, (datetime.date, datetime.datetime)):
-        return v.isoformat()
-    if isinstance(v, list):
-        return [plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    return v
-
 def table(t):
+    # Decimals, dates and the rest that JSON has no type for are printed as str() gives them.
     columns = {}
     for name in t.column_names:
         col = t.column(name)
+        ty = str(col.type)
         if pa.types.is_timestamp(col.type):
-            values = col.cast(pa.int64()).to_pylist()
-        else:
-            values = plain(col.to_pylist())
-        columns[name] = {"type": str(col.type), "values": values}
+            col = col.cast(pa.int64())
+        columns[name] = {"type": ty, "values": col.to_pylist()}
     return {"names": t.column_names, "rows": t.num_rows, "columns": columns}
 
 def duck(query):
@@ -110,28 +112,18 @@ def run_dir(d):
 
 root = pathlib.Path(sys.argv[2])
 if sys.argv[1] == "run":
-    print(json.dumps(run_dir(root)))
+    print(json.dumps(run_dir(root), default=str))
 else:
     sweep = one_file(root / "sweep.parquet")
     sweep["entries"] = sorted(p.name for p in root.iterdir())
     sweep["points"] = {p.name: run_dir(p) for p in sorted((root / "points").iterdir())}
-    print(json.dumps(sweep))
+    print(json.dumps(sweep, default=str))
 "#;
 
 /// What `READER` read of `dir` (`mode`: `run` or `sweep`).
 fn read(mode: &str, dir: &Path) -> Value {
-    let out = Command::new("python3")
-        .args(["-c", READER, mode])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reading {}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let stdout = ok(Command::new("python3").args(["-c", READER, mode]).arg(dir));
+    serde_json::from_str(&stdout).unwrap()
 }
 
 /// A horizon as a column names it: its largest whole unit.
@@ -145,15 +137,7 @@ fn horizon(ns: u64) -> String {
 
 /// A JSON key as part of a column's name.
 fn part(key: &str) -> String {
-    key.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    key.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
 }
 
 /// The `--json` summary's values by the column that holds each (docs/backtest.md: the keys
@@ -324,18 +308,11 @@ fn assert_fills(read: &Value, journal: &[Value], summary: &Value) {
 /// a manifest with the same summary.
 fn assert_export_is_levictls(read: &Value, journal: &Path, scratch: &Path) {
     let reference = scratch.join("levictl-export");
-    let out = Command::new(workspace_bin("levictl", "levictl"))
+    ok(Command::new(workspace_bin("levictl", "levictl"))
         .arg("--journal")
         .arg(journal)
         .args(["export", "--format", "parquet", "--out"])
-        .arg(&reference)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .arg(&reference));
     let reference = self::read("run", &reference);
     let (files, expected) = (
         read["files"].as_object().unwrap(),
@@ -367,31 +344,21 @@ fn assert_summary_file(read: &Value, summary: &Value) {
     }
 }
 
-fn run_ok(args: &[&str]) -> Value {
-    summary_of(&backtest(args))
+/// The `--json` summary of a run on the committed capture that must succeed.
+fn run_ok(config: &Path, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--json"];
+    args.extend(extra);
+    summary_of(&run(config, out, &args))
 }
 
 #[test]
 fn a_run_writes_its_journal_as_levictl_exports_it_and_its_summary_as_one_typed_row() {
-    if !have_readers("a_run_writes_its_journal_as_levictl_exports_it") {
+    let Some((dir, out, parquet)) = scratch("a_run_writes_its_journal_as_levictl_exports_it")
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
+    };
     let config = config(dir.path());
-    let (out, parquet) = (dir.path().join("out"), dir.path().join("parquet"));
-    let capture = testdata_dir();
-    let summary = run_ok(&[
-        "run",
-        "--config",
-        arg(&config),
-        "--capture",
-        arg(&capture),
-        "--out",
-        arg(&out),
-        "--parquet",
-        arg(&parquet),
-        "--json",
-    ]);
+    let summary = run_ok(&config, &out, &["--parquet", arg(&parquet)]);
     let read = read("run", &parquet);
     let journal = out.join("journal");
     assert_export_is_levictls(&read, &journal, dir.path());
@@ -456,20 +423,11 @@ fn a_replay_writes_its_comparison_with_the_live_session_in_its_summary_row() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     let first = dir.path().join("first");
-    run_ok(&[
-        "run",
-        "--config",
-        arg(&config),
-        "--capture",
-        arg(&testdata_dir()),
-        "--out",
-        arg(&first),
-        "--json",
-    ]);
+    run_ok(&config, &first, &[]);
     // The live session replayed with another requote threshold: its decisions differ.
     let maker = testdata_dir().join("../backtest/maker-nknusdt.toml");
     let parquet = dir.path().join("parquet");
-    let summary = run_ok(&[
+    let summary = summary_of(&backtest(&[
         "run",
         "--config",
         arg(&maker),
@@ -480,7 +438,7 @@ fn a_replay_writes_its_comparison_with_the_live_session_in_its_summary_row() {
         "--parquet",
         arg(&parquet),
         "--json",
-    ]);
+    ]));
     let versus = &summary["versus_live"];
     assert_eq!(versus["decisions_equal"], false, "{versus}");
     assert!(versus["live"]["pnl_quote"]["NKNUSDT"].is_f64(), "{versus}");
@@ -489,22 +447,10 @@ fn a_replay_writes_its_comparison_with_the_live_session_in_its_summary_row() {
 
 /// `run` of the 2x2 sweep (requote threshold by order latency), 2 jobs at a time.
 fn sweep(config: &Path, out: &Path, parquet: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_levibot-backtest"))
-        .args([
-            "run",
-            "--config",
-            arg(config),
-            "--capture",
-            arg(&testdata_dir()),
-        ])
-        .args(["--out", arg(out), "--parquet", arg(parquet), "--jobs", "2"])
-        .args([
-            "--set",
-            "instruments[NKNUSDT].maker.requote_threshold_ticks=0,2",
-        ])
-        .args(["--set", "sim.order_latency_us=50,200"])
-        .output()
-        .unwrap()
+    let grid = grid_args();
+    let mut args = vec!["--parquet", arg(parquet), "--jobs", "2"];
+    args.extend(grid.iter().map(String::as_str));
+    run(config, out, &args)
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {
@@ -558,11 +504,9 @@ fn assert_sweep_rows(read: &Value, lines: &[Value]) {
 
 #[test]
 fn a_sweep_writes_one_row_per_point_as_sweep_jsonl_and_each_points_run() {
-    if !have_readers("a_sweep_writes_one_row_per_point") {
+    let Some((dir, out, parquet)) = scratch("a_sweep_writes_one_row_per_point") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (out, parquet) = (dir.path().join("out"), dir.path().join("parquet"));
+    };
     let maker = testdata_dir().join("../backtest/maker-nknusdt.toml");
     let output = sweep(&maker, &out, &parquet);
     assert!(
@@ -607,12 +551,10 @@ fn assert_fills_if_any(read: &Value, journal: &[Value], summary: &Value) {
 
 #[test]
 fn a_sweep_point_that_fails_is_a_row_of_nulls_with_its_error() {
-    if !have_readers("a_sweep_point_that_fails_is_a_row_of_nulls") {
+    let Some((_dir, out, parquet)) = scratch("a_sweep_point_that_fails_is_a_row_of_nulls") else {
         return;
-    }
+    };
     // The Tardis sample holds NKNUSDT only: the BTCUSDT point has no market data.
-    let dir = tempfile::tempdir().unwrap();
-    let (out, parquet) = (dir.path().join("out"), dir.path().join("parquet"));
     let sample = testdata_dir().join("../tardis-sample");
     let output = Command::new(env!("CARGO_BIN_EXE_levibot-backtest"))
         .args(["run", "--config"])
@@ -649,63 +591,44 @@ fn a_directory_that_is_not_free_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
     let out = dir.path().join("out");
-    let capture = testdata_dir();
-    let run = |parquet: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--config",
-            arg(&config),
-            "--capture",
-            arg(&capture),
-            "--out",
-            arg(&out),
-            "--parquet",
-            arg(parquet),
-        ];
+    let attempt = |parquet: &Path, extra: &[&str]| {
+        let mut args = vec!["--parquet", arg(parquet)];
         args.extend(extra);
-        let output = backtest(&args);
+        let output = run(&config, &out, &args);
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         (output.status.code(), stderr)
     };
-    // A directory that holds something.
+    let refused = |parquet: &Path, extra: &[&str], code: i32, why: &str| {
+        let (got, stderr) = attempt(parquet, extra);
+        assert_eq!(got, Some(code), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+    };
+    // A directory of the user's notes, and where DIR is written first.
+    let notes = |path: &Path| {
+        std::fs::create_dir(path).unwrap();
+        std::fs::write(path.join("notes.txt"), "mine").unwrap();
+    };
     let taken = dir.path().join("taken");
-    std::fs::create_dir(&taken).unwrap();
-    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
-    let (code, stderr) = run(&taken, &[]);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains(&format!("--parquet {}: not empty", taken.display())),
-        "{stderr}"
-    );
+    notes(&taken);
+    let why = format!("--parquet {}: not empty", taken.display());
+    refused(&taken, &[], 1, &why);
     // A sweep refuses it too, as a bad argument, before any point runs.
-    let (code, stderr) = run(&taken, &["--set", "sim.seed=1,2"]);
-    assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("not empty"), "{stderr}");
+    refused(&taken, &["--set", "sim.seed=1,2"], 2, &why);
     // --out itself, or a directory that holds it.
     for holder in [out.as_path(), dir.path()] {
-        let (code, stderr) = run(holder, &[]);
-        assert_eq!(code, Some(1));
-        assert!(stderr.contains("holds --out"), "{stderr}");
+        refused(holder, &[], 1, "holds --out");
     }
-    // Something of the user's where DIR is written first.
     let parquet = dir.path().join("parquet");
     let partial = dir.path().join("parquet.partial");
-    std::fs::create_dir(&partial).unwrap();
-    std::fs::write(partial.join("notes.txt"), "mine").unwrap();
-    let (code, stderr) = run(&parquet, &[]);
-    assert_eq!(code, Some(1));
-    assert!(
-        stderr.contains("parquet.partial: is in the way"),
-        "{stderr}"
-    );
-    assert!(partial.join("notes.txt").exists());
-    // Nothing ran: no journal, nothing written.
-    assert!(!out.exists(), "{stderr}");
+    notes(&partial);
+    refused(&parquet, &[], 1, "parquet.partial: is in the way");
+    // Nothing ran: no journal, nothing written, nothing of the user's touched.
+    assert!(!out.exists());
     assert!(!parquet.exists());
-    assert_eq!(
-        std::fs::read_to_string(taken.join("notes.txt")).unwrap(),
-        "mine"
-    );
+    for dir in [&taken, &partial] {
+        let text = std::fs::read_to_string(dir.join("notes.txt")).unwrap();
+        assert_eq!(text, "mine");
+    }
 
     // What a killed run leaves there (its manifest, unfinished) is cleared by the next.
     std::fs::remove_file(partial.join("notes.txt")).unwrap();
@@ -715,7 +638,7 @@ fn a_directory_that_is_not_free_is_refused_before_the_run() {
     )
     .unwrap();
     std::fs::create_dir(partial.join("type=trade")).unwrap();
-    let (code, stderr) = run(&parquet, &[]);
+    let (code, stderr) = attempt(&parquet, &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(parquet.join("summary.parquet").exists() && !partial.exists());
 }

@@ -18,7 +18,7 @@ fn repo() -> PathBuf {
 }
 
 /// Runs a command that must succeed; its stdout.
-fn ok(command: &mut Command) -> String {
+pub(crate) fn ok(command: &mut Command) -> String {
     let out = command.output().unwrap();
     assert!(
         out.status.success(),

@@ -135,6 +135,13 @@ impl Row {
         self.push(name.into(), ColumnType::F64, v.map(Val::F64));
     }
 
+    /// `f64` columns named `prefix` then each name.
+    fn f64s<'n>(&mut self, prefix: &str, values: impl IntoIterator<Item = (&'n str, Option<f64>)>) {
+        for (name, v) in values {
+            self.f64(format!("{prefix}{name}"), v);
+        }
+    }
+
     pub fn text(&mut self, name: impl Into<String>, v: Option<&str>) {
         self.push(
             name.into(),
@@ -194,36 +201,31 @@ pub fn summary_columns(row: &mut Row, shape: &Shape, f: Option<&Figures>) {
         row.f64(p.clone() + "fill_ratio", i.and_then(|i| i.fill_ratio));
         row.u64(p.clone() + "fills", i.map(|i| i.fills));
         row.u64(p.clone() + "fills_maker", i.map(|i| i.fills_maker));
-        for (name, v) in [
-            ("position_base", i.map(|i| i.position_base)),
-            ("bought_base", i.map(|i| i.bought_base)),
-            ("sold_base", i.map(|i| i.sold_base)),
-            ("traded_base", i.map(|i| i.traded_base)),
-            ("maker_share", i.and_then(|i| i.maker_share)),
-            ("turnover_quote", i.map(|i| i.turnover_quote)),
-            ("fees_quote", i.map(|i| i.fees_quote)),
-            ("gross_pnl_quote", i.map(|i| i.gross_pnl_quote)),
-            ("net_pnl_quote", i.map(|i| i.net_pnl_quote)),
-            ("last_mid_px", i.and_then(|i| i.last_mid_px)),
-        ] {
-            row.f64(p.clone() + name, v);
-        }
+        row.f64s(
+            &p,
+            [
+                ("position_base", i.map(|i| i.position_base)),
+                ("bought_base", i.map(|i| i.bought_base)),
+                ("sold_base", i.map(|i| i.sold_base)),
+                ("traded_base", i.map(|i| i.traded_base)),
+                ("maker_share", i.and_then(|i| i.maker_share)),
+                ("turnover_quote", i.map(|i| i.turnover_quote)),
+                ("fees_quote", i.map(|i| i.fees_quote)),
+                ("gross_pnl_quote", i.map(|i| i.gross_pnl_quote)),
+                ("net_pnl_quote", i.map(|i| i.net_pnl_quote)),
+                ("last_mid_px", i.and_then(|i| i.last_mid_px)),
+            ],
+        );
         let q = i.map(|i| &i.queue_ahead);
-        row.u64(
-            p.clone() + "queue_ahead_maker_fills",
-            q.map(|q| q.maker_fills),
-        );
-        row.f64(
-            p.clone() + "queue_ahead_mean_base",
-            q.and_then(|q| q.mean_base),
-        );
-        row.f64(
-            p.clone() + "queue_ahead_p50_base",
-            q.and_then(|q| q.p50_base),
-        );
-        row.f64(
-            p.clone() + "queue_ahead_p90_base",
-            q.and_then(|q| q.p90_base),
+        let queue = format!("{p}queue_ahead_");
+        row.u64(format!("{queue}maker_fills"), q.map(|q| q.maker_fills));
+        row.f64s(
+            &queue,
+            [
+                ("mean_base", q.and_then(|q| q.mean_base)),
+                ("p50_base", q.and_then(|q| q.p50_base)),
+                ("p90_base", q.and_then(|q| q.p90_base)),
+            ],
         );
         for &h in &shape.horizons_ns {
             let m = i.and_then(|i| i.markouts.iter().find(|m| m.horizon_ns == h));
@@ -250,15 +252,16 @@ pub fn summary_columns(row: &mut Row, shape: &Shape, f: Option<&Figures>) {
     row.u64("equity_sample_interval_ns", e.map(|e| e.sample_interval_ns));
     row.f64("equity_sharpe_interval_s", e.map(|e| e.sharpe_interval_s));
     row.u64("equity_intervals", e.map(|e| e.intervals));
-    for (name, v) in [
-        ("sharpe", e.and_then(|e| e.sharpe)),
-        ("sharpe_annualised", e.and_then(|e| e.sharpe_annualised)),
-        ("sortino", e.and_then(|e| e.sortino)),
-        ("sortino_annualised", e.and_then(|e| e.sortino_annualised)),
-        ("max_drawdown_quote", e.and_then(|e| e.max_drawdown_quote)),
-    ] {
-        row.f64(format!("equity_{name}"), v);
-    }
+    row.f64s(
+        "equity_",
+        [
+            ("sharpe", e.and_then(|e| e.sharpe)),
+            ("sharpe_annualised", e.and_then(|e| e.sharpe_annualised)),
+            ("sortino", e.and_then(|e| e.sortino)),
+            ("sortino_annualised", e.and_then(|e| e.sortino_annualised)),
+            ("max_drawdown_quote", e.and_then(|e| e.max_drawdown_quote)),
+        ],
+    );
     let peak = e.and_then(|e| e.max_drawdown_peak_t_ns);
     row.time("equity_max_drawdown_peak_t_ns", peak);
     let trough = e.and_then(|e| e.max_drawdown_trough_t_ns);
@@ -304,11 +307,16 @@ fn markout(row: &mut Row, p: &str, m: Option<&MarkoutSummary>) {
 
 fn latency(row: &mut Row, p: &str, l: Option<&LatencyStats>) {
     row.u64(format!("{p}count"), l.map(|l| l.count));
-    row.f64(format!("{p}mean_us"), l.and_then(|l| l.mean_us));
-    row.f64(format!("{p}p50_us"), l.and_then(|l| l.p50_us));
-    row.f64(format!("{p}p90_us"), l.and_then(|l| l.p90_us));
-    row.f64(format!("{p}p99_us"), l.and_then(|l| l.p99_us));
-    row.f64(format!("{p}max_us"), l.and_then(|l| l.max_us));
+    row.f64s(
+        p,
+        [
+            ("mean_us", l.and_then(|l| l.mean_us)),
+            ("p50_us", l.and_then(|l| l.p50_us)),
+            ("p90_us", l.and_then(|l| l.p90_us)),
+            ("p99_us", l.and_then(|l| l.p99_us)),
+            ("max_us", l.and_then(|l| l.max_us)),
+        ],
+    );
 }
 
 /// `simulation`: the settings the venue assumed (`session::simulation`'s object).
