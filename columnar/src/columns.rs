@@ -26,7 +26,7 @@ const UTC: &str = "UTC";
 pub const PARTITION_COLUMNS: [&str; 2] = ["type", "symbol"];
 
 /// The decimal scales of an export's price and quantity columns (one of each for every file,
-/// see the module doc of [`crate::export`]).
+/// see the module doc of [`mod@crate::export`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Scales {
     pub price: u8,

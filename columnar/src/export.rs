@@ -27,7 +27,7 @@
 //!
 //! Those of the JSON object of `levictl export --format jsonl`, in its order, but for `type` and
 //! `symbol` (in the path), each typed as `levibot_view::RecordKind::columns` says; a record kind
-//! added there gets its schema here without another edit ([`columns`]). Every column may be
+//! added there gets its schema here without another edit (`columns.rs`). Every column may be
 //! null where JSON has null.
 //!
 //! - Prices and quantities (`px`, `bid_qty`, the depth levels', an instrument def's units):
@@ -67,8 +67,8 @@
 //! # DIR
 //!
 //! [`export`] writes under `DIR.partial` (beside DIR) and renames it to DIR when complete, so
-//! that a reader never sees a partial export ([`Staging`](crate::Staging) with
-//! [`EXPORT_RULES`](crate::EXPORT_RULES)). DIR must be absent, an empty directory, or a
+//! that a reader never sees a partial export ([`Staging`] with
+//! [`EXPORT_RULES`]). DIR must be absent, an empty directory, or a
 //! previous parquet export of levictl, which it replaces as a whole (the two are exchanged
 //! atomically with `renameat2(RENAME_EXCHANGE)`, then the old one is removed). A previous
 //! export is a directory holding `_levictl_export.json` and `type=...` directories only; any

@@ -1,10 +1,10 @@
 //! `levibot-parquet`: LeviBot's Parquet writer, one place for what `levictl export --format
 //! parquet` and `levibot-backtest run --parquet` write.
 //!
-//! - [`export`]: a journal's records as typed columns, one table per record type in Hive
+//! - [`mod@export`]: a journal's records as typed columns, one table per record type in Hive
 //!   partitions (type, UTC date, symbol); its layout, columns and memory bounds are in that
 //!   module's doc.
-//! - [`table`]: a small table of named, typed columns in one file (a backtest's summary, a
+//! - [`mod@table`]: a small table of named, typed columns in one file (a backtest's summary, a
 //!   sweep's table).
 //! - [`Staging`]: an output directory written under `DIR.partial` and renamed to `DIR` when
 //!   complete, so that a reader never sees half of one, with the rules of what `DIR` may be
