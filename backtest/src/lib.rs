@@ -10,6 +10,7 @@
 //! - [`sweep`]: parameter sweeps, one backtest per point of a grid, their summaries in one table.
 //! - [`export`]: the input as hftbacktest's event array, for the cross-check against it.
 //! - [`window`]: the part of the input a run evaluates (`--trade-from`, `--until`).
+//! - [`parquet`]: `--parquet`, a run's journal and summary (a sweep's table) as Parquet.
 
 pub mod clock;
 pub mod compare;
@@ -17,6 +18,7 @@ pub mod exchange;
 pub mod export;
 pub mod input;
 pub mod latency;
+pub mod parquet;
 pub mod report;
 pub mod results;
 pub mod run;

@@ -2,7 +2,7 @@
 //! (see the library's documentation and docs/backtest.md).
 //!
 //! ```text
-//! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json]
+//! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json] [--parquet DIR]
 //! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
 //! levibot-backtest run ... --trade-from TIME [--until TIME]   (a held-out window)
 //! ```
@@ -19,6 +19,7 @@ use levibot_backtest::compare::versus_live;
 use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
 use levibot_backtest::input::journal::journal_config_text;
 use levibot_backtest::latency::RoundTrips;
+use levibot_backtest::parquet::{self, summary::Figures};
 use levibot_backtest::report::write_report;
 use levibot_backtest::results::ResultsConfig;
 use levibot_backtest::session::{PARSE_OPTIONS, backtest};
@@ -82,6 +83,14 @@ struct RunArgs {
     /// points/<index>/ under it).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write the run as Parquet into this directory (absent or empty; not --out): its journal
+    /// exported as `levictl export --format parquet` exports it (a table per record type in
+    /// type=/date=/symbol= partitions: type=execution_report holds the fills, type=order_sent,
+    /// type=risk_reject, type=feature_snapshot ...) and summary.parquet, the --json summary as
+    /// one row of typed columns. A sweep: sweep.parquet, one row per point, and each point's
+    /// in points/<index>/. Written under DIR.partial and renamed when complete.
+    #[arg(long, value_name = "DIR")]
+    parquet: Option<PathBuf>,
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
     order_latency_us: u64,
@@ -238,6 +247,9 @@ fn run_command(args: RunArgs) -> Result<()> {
         return sweep_command(args, config_path, text, options, sim, input);
     }
     let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(dir) = &args.parquet {
+        parquet::check_dir(dir, &args.out)?;
+    }
     let mut input = input.open_for(&config.instruments)?;
     let run_config = sim.run_config();
     let journal_dir = args.out.join("journal");
@@ -257,6 +269,17 @@ fn run_command(args: RunArgs) -> Result<()> {
         let path = write_report(dir, &outcome.report)
             .with_context(|| format!("writing the report into {}", dir.display()))?;
         eprintln!("levibot-backtest: report in {}", path.display());
+    }
+    if let Some(dir) = &args.parquet {
+        let figures = Figures {
+            summary: &outcome.summary,
+            stats: &outcome.stats,
+            run_config: &run_config,
+            versus_live: outcome.versus_live.as_ref(),
+        };
+        parquet::publish_run(dir, &journal_dir, &figures)
+            .with_context(|| format!("writing Parquet into {}", dir.display()))?;
+        eprintln!("levibot-backtest: Parquet in {}", dir.display());
     }
     if args.json {
         println!("{}", outcome.to_json(&run_config));
@@ -300,6 +323,7 @@ fn sweep_command(
         input,
         out: args.out,
         report: args.report,
+        parquet: args.parquet,
         grid,
         jobs,
         shard,
@@ -327,6 +351,9 @@ fn sweep_command(
         done.csv.display(),
         done.jsonl.display()
     );
+    if let Some(dir) = &done.parquet {
+        eprintln!("levibot-backtest: Parquet in {}", dir.display());
+    }
     anyhow::ensure!(
         done.failed == 0,
         "{} of {} points failed (their errors are in {})",

@@ -31,8 +31,11 @@ use std::sync::{Arc, mpsc};
 
 use anyhow::{Context, Result};
 use levibot_daemon::config::{DaemonConfig, ParseOptions, parse_with, set_key};
+use levibot_parquet::Staging;
 use serde_json::Value;
 
+use crate::parquet::summary::{Figures, Shape};
+use crate::parquet::{self, PointFigures, SweepRow};
 use crate::report::write_report;
 use crate::results::ResultsConfig;
 use crate::run::RunConfig;
@@ -221,6 +224,9 @@ pub struct Sweep {
     pub out: PathBuf,
     /// Where the points' reports go (`REPORT/points/<index>/report.html`), if anywhere.
     pub report: Option<PathBuf>,
+    /// Where the table and the points' runs go as Parquet (`--parquet`,
+    /// [`crate::parquet`]), if anywhere.
+    pub parquet: Option<PathBuf>,
     pub grid: Grid,
     /// Points run at once (at least 1).
     pub jobs: usize,
@@ -352,6 +358,8 @@ pub struct SweepDone {
     pub failed: usize,
     pub csv: PathBuf,
     pub jsonl: PathBuf,
+    /// With `--parquet`: the directory published.
+    pub parquet: Option<PathBuf>,
 }
 
 /// One point's row, as it is written.
@@ -360,6 +368,8 @@ pub struct RowDone {
     pub error: Option<String>,
     pub csv: String,
     pub json: String,
+    /// With `--parquet`, the figures of a point that ran, for `sweep.parquet`.
+    pub figures: Option<Box<PointFigures>>,
 }
 
 fn horizons() -> Vec<u64> {
@@ -404,6 +414,14 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
             .into());
         }
     }
+    let staging = match &sweep.parquet {
+        Some(dir) => {
+            parquet::check_dir(dir, &sweep.out).map_err(|e| BadSweep(e.to_string()))?;
+            Some(Staging::begin(dir, parquet::RULES, parquet::PRODUCER)?)
+        }
+        None => None,
+    };
+    let parquet_root = staging.as_ref().map(|s| s.path());
     std::fs::create_dir_all(&sweep.out)
         .with_context(|| format!("creating {}", sweep.out.display()))?;
     let create = |path: &Path| -> Result<BufWriter<File>> {
@@ -422,6 +440,8 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
     let points: &[Point] = &points;
     let mut failed = 0usize;
     let mut written: Result<()> = Ok(());
+    // With --parquet: each point's index, error and figures, in index order.
+    let mut parquet_rows: Vec<(usize, Option<String>, Option<Box<PointFigures>>)> = Vec::new();
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, RowDone)>();
         for _ in 0..jobs {
@@ -431,7 +451,7 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
                 loop {
                     let at = next.fetch_add(1, Ordering::Relaxed);
                     let Some(point) = points.get(at) else { break };
-                    let row = run_point(sweep, columns, point);
+                    let row = run_point(sweep, columns, point, parquet_root);
                     if tx.send((at, row)).is_err() {
                         break;
                     }
@@ -457,22 +477,75 @@ pub fn run_sweep(sweep: &Sweep, on_row: &mut dyn FnMut(&RowDone)) -> Result<Swee
                     .context("writing the sweep's table");
                 }
                 on_row(&row);
+                if parquet_root.is_some() {
+                    parquet_rows.push((row.index, row.error, row.figures));
+                }
             }
         }
     });
     written?;
+    if let Some(staging) = staging {
+        let mut shape = Shape {
+            symbols: columns.symbols.clone(),
+            horizons_ns: columns.horizons_ns.clone(),
+            ..Shape::default()
+        };
+        let rows: Vec<SweepRow> = parquet_rows
+            .iter()
+            .filter_map(|(index, error, figures)| {
+                let at = points.binary_search_by_key(index, |p| p.index).ok()?;
+                let point = &points[at];
+                let figures = figures.as_deref().map(|f| Figures {
+                    summary: &f.summary,
+                    stats: &f.stats,
+                    run_config: &point.run_config,
+                    versus_live: None,
+                });
+                if let Some(f) = &figures {
+                    shape.merge(&Shape::of(f));
+                }
+                Some(SweepRow {
+                    index: point.index,
+                    values: sweep.grid.values(point.index),
+                    error: error.clone(),
+                    figures,
+                })
+            })
+            .collect();
+        parquet::write_sweep(
+            &staging.path().join(parquet::SWEEP_FILE),
+            &columns.keys,
+            &shape,
+            &rows,
+        )?;
+        staging.finish(&serde_json::json!({
+            "kind": "sweep",
+            parquet::PRODUCER.name: parquet::PRODUCER.version,
+            "keys": &columns.keys,
+            "points": rows.len(),
+            "failed": failed,
+        }))?;
+    }
     Ok(SweepDone {
         points: count,
         failed,
         csv: csv_path,
         jsonl: jsonl_path,
+        parquet: sweep.parquet.clone(),
     })
 }
 
-/// Runs one point and makes its row.
-fn run_point(sweep: &Sweep, columns: &Columns, point: &Point) -> RowDone {
+/// Runs one point and makes its row; with `parquet_root`, writes the point's run into its
+/// directory there.
+fn run_point(
+    sweep: &Sweep,
+    columns: &Columns,
+    point: &Point,
+    parquet_root: Option<&Path>,
+) -> RowDone {
     let values = sweep.grid.values(point.index);
     let dir = point_dir(&sweep.out, point.index);
+    let mut figures = None;
     let result = (|| -> Result<(String, Value)> {
         let mut input = sweep.input.open_for(&point.config.instruments)?;
         let outcome = backtest(
@@ -487,6 +560,24 @@ fn run_point(sweep: &Sweep, columns: &Columns, point: &Point) -> RowDone {
             write_report(&report_dir, &outcome.report)
                 .with_context(|| format!("writing the report into {}", report_dir.display()))?;
         }
+        if let Some(root) = parquet_root {
+            let parquet_dir = point_dir(root, point.index);
+            let f = Figures {
+                summary: &outcome.summary,
+                stats: &outcome.stats,
+                run_config: &point.run_config,
+                versus_live: None,
+            };
+            parquet::write_run(&parquet_dir, &dir.join("journal"), &f)
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&parquet_dir);
+                })
+                .with_context(|| format!("writing Parquet into {}", parquet_dir.display()))?;
+            figures = Some(Box::new(PointFigures {
+                summary: outcome.summary.clone(),
+                stats: outcome.stats.clone(),
+            }));
+        }
         Ok((
             columns.row(point.index, &values, Ok(&outcome.summary)),
             outcome.to_json(&point.run_config),
@@ -498,6 +589,7 @@ fn run_point(sweep: &Sweep, columns: &Columns, point: &Point) -> RowDone {
             error: None,
             csv,
             json: columns.json_line(point.index, &values, Ok(summary)),
+            figures,
         },
         Err(e) => {
             let error = format!("{e:#}");
@@ -506,6 +598,7 @@ fn run_point(sweep: &Sweep, columns: &Columns, point: &Point) -> RowDone {
                 csv: columns.row(point.index, &values, Err(&error)),
                 json: columns.json_line(point.index, &values, Err(&error)),
                 error: Some(table::one_line(&error)),
+                figures: None,
             }
         }
     }

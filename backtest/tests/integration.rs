@@ -5,6 +5,7 @@ mod determinism;
 mod features;
 mod feed_time;
 mod hftbacktest;
+mod parquet;
 mod report;
 mod research_loop;
 mod retrain;

@@ -17,7 +17,7 @@ fn config() -> PathBuf {
 }
 
 /// `levibot-backtest run` on the capture with `config`, into `out`, with `extra` arguments.
-fn run(config: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn run(config: &Path, out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_levibot-backtest"))
         .args(["run", "--config"])
         .arg(config)
@@ -40,7 +40,7 @@ fn ok(output: &Output) {
 
 /// The 2x2 grid: requote threshold (0 ticks requotes on every move, 2 ticks far less) by order
 /// latency.
-fn grid_args() -> Vec<String> {
+pub(crate) fn grid_args() -> Vec<String> {
     vec![
         "--set".into(),
         format!("{REQUOTE}=0,2"),

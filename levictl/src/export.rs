@@ -22,6 +22,8 @@
 
 pub mod parquet;
 
+pub(crate) use levibot_parquet::partial_path;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -32,7 +34,7 @@ use levibot_shm::RecordType;
 
 use crate::tail::journal_context;
 use levibot_view::{
-    Bound, Cursor, FrameDecoder, RecordKind, Selection, Step, TYPE_NAMES_HELP, View, csv_columns,
+    Bound, Cursor, FrameDecoder, RecordKind, Selection, TYPE_NAMES_HELP, View, csv_columns,
     open_cursor, parse_bound, parse_record_type,
 };
 
@@ -207,21 +209,13 @@ pub(crate) fn next_view(
     journal: &Path,
     report_missing: bool,
 ) -> anyhow::Result<Option<Box<View>>> {
-    loop {
-        match cursor
-            .step(decoder)
-            .with_context(|| journal_context(journal))?
-        {
-            Step::View(view) => return Ok(Some(view)),
-            Step::Skipped | Step::Restart(_) => {}
-            Step::Missing(e) => {
-                if report_missing {
-                    eprintln!("levictl export: {e}");
-                }
+    cursor
+        .next_view(decoder, |e| {
+            if report_missing {
+                eprintln!("levictl export: {e}");
             }
-            Step::Idle | Step::Past => return Ok(None),
-        }
-    }
+        })
+        .with_context(|| journal_context(journal))
 }
 
 /// Writes a file through `write` under `OUT.partial`, then renames it to `out`: a reader never
@@ -238,10 +232,4 @@ pub(crate) fn write_then_rename<T>(
     std::fs::rename(&partial, out)
         .with_context(|| format!("renaming {} to {}", partial.display(), out.display()))?;
     Ok(written)
-}
-
-pub(crate) fn partial_path(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
-    out.with_file_name(name)
 }

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("levibot-model", &[]),
     ("levibot-gateway", &["levibot-shm"]),
     ("levibot-view", &["levibot-shm"]),
+    ("levibot-parquet", &["levibot-shm", "levibot-view"]),
     ("levibot-book", &["levibot-shm", "levibot-gateway"]),
     ("levibot-sim", &["levibot-shm", "levibot-gateway"]),
     (
@@ -47,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-gateway",
             "levibot-book",
             "levibot-view",
+            "levibot-parquet",
         ],
     ),
     (
@@ -69,6 +71,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-engine",
             "levibot-daemon",
             "levibot-view",
+            "levibot-parquet",
         ],
     ),
     ("levibot-packaging", &[]),
@@ -90,6 +93,17 @@ const NEVER: &[(&str, &[&str])] = &[
         &["levibot-engine", "levibot-daemon", "levibot-sim"],
     ),
     ("levibot-view", &["levibot-engine", "levibot-gateway"]),
+    (
+        "levibot-parquet",
+        &[
+            "levibot-engine",
+            "levibot-gateway",
+            "levibot-daemon",
+            "levibot-sim",
+        ],
+    ),
+    // The backtest writes Parquet with levictl's writer, not through levictl's CLI crate.
+    ("levibot-backtest", &["levictl"]),
     ("levibot-daemon", &["levibot-sim"]),
     ("levibot-engine", &["levibot-sim", "levibot-daemon"]),
 ];

@@ -119,6 +119,24 @@ impl Cursor {
             Step::Skipped
         })
     }
+
+    /// The next record the selection wants, or `None` at the end of a scan that does not
+    /// follow (the journal's end, or past `to`). A missing segment (pruned while the scan ran)
+    /// is handed to `on_missing` and passed over; writer restarts are passed over.
+    pub fn next_view(
+        &mut self,
+        decoder: &mut FrameDecoder,
+        mut on_missing: impl FnMut(&ShmError),
+    ) -> Result<Option<Box<View>>, ShmError> {
+        loop {
+            match self.step(decoder)? {
+                Step::View(view) => return Ok(Some(view)),
+                Step::Skipped | Step::Restart(_) => {}
+                Step::Missing(e) => on_missing(&e),
+                Step::Idle | Step::Past => return Ok(None),
+            }
+        }
+    }
 }
 
 /// Opens a cursor at `selection.from` (the journal's beginning without one), having learnt the

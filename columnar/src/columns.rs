@@ -13,7 +13,7 @@ use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use levibot_view::{COMMON_COLUMNS, Column, ColumnType, RecordKind, Val, View};
 use rust_decimal::Decimal;
 
-use super::ParquetExportError;
+use crate::ExportError;
 
 /// Digits of every decimal column: Decimal128's most, so that any scale up to the finest an
 /// instrument def may have leaves room for the integer part.
@@ -26,7 +26,7 @@ const UTC: &str = "UTC";
 pub const PARTITION_COLUMNS: [&str; 2] = ["type", "symbol"];
 
 /// The decimal scales of an export's price and quantity columns (one of each for every file,
-/// see the module doc of `export::parquet`).
+/// see the module doc of [`mod@crate::export`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Scales {
     pub price: u8,
@@ -90,7 +90,7 @@ pub fn file_schema(kind: RecordKind, scales: Scales) -> SchemaRef {
 }
 
 /// One column's builder.
-enum ColumnBuilder {
+pub(crate) enum ColumnBuilder {
     U16(UInt16Builder),
     U32(UInt32Builder),
     U64(UInt64Builder),
@@ -105,7 +105,7 @@ enum ColumnBuilder {
 }
 
 impl ColumnBuilder {
-    fn new(ty: ColumnType, scales: Scales) -> ColumnBuilder {
+    pub fn new(ty: ColumnType, scales: Scales) -> ColumnBuilder {
         let decimal_builder = |scale| Decimal128Builder::new().with_data_type(decimal(scale));
         let time = |ns_per_unit| {
             ColumnBuilder::Time(
@@ -144,7 +144,7 @@ impl ColumnBuilder {
     }
 
     /// Appends one value; what it adds to the batch's size, roughly, in bytes.
-    fn append(&mut self, val: &Val) -> Result<usize, Mismatch> {
+    pub fn append(&mut self, val: &Val) -> Result<usize, Mismatch> {
         const FIXED: usize = 16;
         match (self, val) {
             (ColumnBuilder::U16(b), Val::Null) => b.append_null(),
@@ -220,7 +220,7 @@ impl ColumnBuilder {
         Ok(FIXED)
     }
 
-    fn finish(&mut self) -> ArrayRef {
+    pub fn finish(&mut self) -> ArrayRef {
         match self {
             ColumnBuilder::U16(b) => Arc::new(b.finish()),
             ColumnBuilder::U32(b) => Arc::new(b.finish()),
@@ -245,12 +245,21 @@ fn decimals(level: &mut StructBuilder, i: usize) -> &mut Decimal128Builder {
 
 /// Why a value did not go into its column.
 #[derive(Debug)]
-enum Mismatch {
+pub(crate) enum Mismatch {
     /// Not of the column's type.
     Type,
     /// An integer wider than the column, or a decimal finer than its scale or beyond its
     /// precision.
     Range,
+}
+
+impl Mismatch {
+    pub fn why(&self) -> &'static str {
+        match self {
+            Mismatch::Type => "not of the column's type",
+            Mismatch::Range => "out of the column's range",
+        }
+    }
 }
 
 /// A value of a column that is `Val::Null` or what `get` takes out of it.
@@ -335,7 +344,7 @@ impl RowBuilder {
     }
 
     /// Appends a valid view of this builder's kind.
-    pub fn append(&mut self, view: &View) -> Result<(), ParquetExportError> {
+    pub fn append(&mut self, view: &View) -> Result<(), ExportError> {
         let fields = view.fields();
         debug_assert_eq!(view.kind, Some(self.kind));
         for ((name, at), builder) in self.columns.iter().zip(&mut self.builders) {
@@ -343,15 +352,12 @@ impl RowBuilder {
             match builder.append(value) {
                 Ok(bytes) => self.bytes += bytes,
                 Err(mismatch) => {
-                    return Err(ParquetExportError::Value {
+                    return Err(ExportError::Value {
                         kind: self.kind.name(),
                         column: name,
                         position: view.meta.position,
                         value: format!("{value:?}"),
-                        why: match mismatch {
-                            Mismatch::Type => "not of the column's type",
-                            Mismatch::Range => "out of the column's range",
-                        },
+                        why: mismatch.why(),
                     });
                 }
             }
@@ -361,10 +367,10 @@ impl RowBuilder {
     }
 
     /// The rows appended so far as one batch; the builder starts again empty.
-    pub fn batch(&mut self) -> Result<RecordBatch, ParquetExportError> {
+    pub fn batch(&mut self) -> Result<RecordBatch, ExportError> {
         let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
         (self.rows, self.bytes) = (0, 0);
-        RecordBatch::try_new(self.schema.clone(), arrays).map_err(ParquetExportError::Arrow)
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(ExportError::Arrow)
     }
 
     /// Whether a builder holds anything (none should, between batches).
