@@ -352,6 +352,14 @@ fn simulation_columns(row: &mut Row, c: Option<&RunConfig>) {
     row.text("simulation_self_trade_prevention", stp.as_deref());
     row.u64("simulation_seed", c.map(|c| c.seed));
     row.flag("simulation_market_impact", c.map(|_| false));
+    // The evaluated window (`--trade-from`, `--until`), ns since the Unix epoch as in JSON.
+    let window = c.map(|c| c.window);
+    let from = window.and_then(|w| w.trade_from_ns);
+    row.u64("simulation_window_trade_from_ns", from);
+    row.u64(
+        "simulation_window_until_ns",
+        window.and_then(|w| w.until_ns),
+    );
 }
 
 /// `versus_live`: a replayed live session against its backtest (null but for a replay).
