@@ -184,6 +184,7 @@ impl FeedStage {
         let event = self.decoder.decode(bytes, recv_tsc);
         let decoded_tsc = self.clock.now_tsc();
         let pending = &mut self.pending_records;
+        let journal_market = self.journal_market;
         let mut hand_on = |record| {
             emit(Decoded {
                 record,
@@ -191,7 +192,11 @@ impl FeedStage {
                 recv_tsc,
                 decoded_tsc,
             });
-            pending.push(record);
+            // Kept to be journaled after the event (a copy of up to 560 bytes: not when the
+            // market is not journaled).
+            if journal_market {
+                pending.push(record);
+            }
         };
         match &event {
             Ok(MarketEvent::BookTicker(t)) => hand_on(MarketRecord::BookTicker(*t)),
@@ -255,7 +260,9 @@ impl FeedStage {
                 recv_tsc,
                 decoded_tsc: recv_tsc,
             });
-            self.pending_records.push(record);
+            if self.journal_market {
+                self.pending_records.push(record);
+            }
         }
         gap.and_then(|(id, first, last)| self.check_continuity(id, first, last))
     }
