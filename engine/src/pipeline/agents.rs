@@ -215,13 +215,16 @@ impl<S: Strategy, R: Rings> Agent for StrategyAgent<S, R> {
             if self.out.is_blocked() {
                 break;
             }
-            let Some(decoded) = self.market.try_pop() else {
-                break;
-            };
-            let out = &mut self.out;
-            self.stage.on_market(&decoded, |x| {
-                out.send(x);
+            // Read where it lies in the ring (a depth chunk is 600 bytes: no copy out).
+            let (stage, out) = (&mut self.stage, &mut self.out);
+            let taken = self.market.pop_with(|decoded| {
+                stage.on_market(decoded, |x| {
+                    out.send(x);
+                });
             });
+            if taken.is_none() {
+                break;
+            }
             work += 1;
         }
         if self.timer_interval_ticks > 0 {
