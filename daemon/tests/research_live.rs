@@ -20,41 +20,17 @@ use serde_json::Value;
 use crate::common::harness::*;
 use crate::exporter_live::{Exporter, get_http, sample};
 
-/// The signal strategy's table: the weights, or `model`; an entry threshold low enough that
-/// the model trades.
-fn signal_table(model: Option<&Path>) -> String {
-    let vote = match model {
-        Some(m) => format!(
-            "model = {:?}\nentry_threshold = 1e-6\n",
-            m.to_str().unwrap()
-        ),
-        None => "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }\n\
-                 entry_threshold = 1000.0\n"
-            .to_owned(),
-    };
-    format!(
-        "[instruments.signal]\n{vote}risk_budget = \"5\"\natr_multiple = 2\n\
-         take_profit_atr = 2.0\nstop_loss_atr = 1.0\nqty_max_lots = 100\n"
-    )
-}
-
-/// The demo's config with the signal strategy on every symbol, its features journaled on
-/// every book change (50 ms ATR bars, so that the ATR exists within seconds).
+/// The demo's config with the signal strategy on every symbol: the weights (at a threshold
+/// nothing passes), or `model`, at a threshold low enough that the model trades.
 fn signal_config(demo: &str, model: Option<&Path>) -> String {
-    let maker = "[instruments.maker]\nhalf_spread_ticks = 2\nquote_lots = 100\n\
-                 skew_ticks_per_quote = 1.0\nrequote_threshold_ticks = 0\n\
-                 inventory_max_lots = 1000\n";
-    assert_eq!(
-        demo.matches(maker).count(),
-        3,
-        "the demo's maker table moved:\n{demo}"
-    );
-    let text = demo.replace(maker, &signal_table(model)).replacen(
-        "kind = \"maker\"",
-        "kind = \"signal\"",
-        1,
-    );
-    format!("{text}\n[features]\njournal = \"book\"\natr_bar_ms = 50\n")
+    let table = match model {
+        Some(m) => signal_table(&format!("model = {:?}", m.to_str().unwrap()), "1e-6"),
+        None => signal_table(
+            "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }",
+            "1000.0",
+        ),
+    };
+    signal_demo_config(demo, &table, &table)
 }
 
 fn tail_json(journal: &Path) -> Vec<Value> {

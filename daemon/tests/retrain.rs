@@ -14,35 +14,22 @@ use levibot_shm::records::{DaemonEvent, FeatureSnapshot, Record, daemon_event};
 use levibot_testkit::{python3_runs, retrain, workspace_bin};
 
 use crate::common::harness::{
-    Daemon, TIMEOUT, counters, events, get, journal, levictl, venue_and_config,
+    Daemon, TIMEOUT, counters, events, get, journal, levictl, signal_demo_config, signal_table,
+    venue_and_config,
 };
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The signal strategy's table: `model` or weights, at a threshold nothing passes (this test
-/// is about models changing hands, not about trading).
-fn signal(vote: &str) -> String {
-    format!(
-        "[instruments.signal]\n{vote}\nentry_threshold = 1000.0\nrisk_budget = \"5\"\n\
-         atr_multiple = 2\ntake_profit_atr = 2.0\nstop_loss_atr = 1.0\nqty_max_lots = 100\n"
-    )
-}
-
 const WEIGHTS: &str = "weights = { top_imbalance = 1.0, microprice_premium = 2.0 }";
 
 /// The demo's config with the signal strategy on every symbol, voting with `nknusdt` on
-/// NKNUSDT (weights elsewhere), the features journaled.
+/// NKNUSDT (weights elsewhere), at a threshold nothing passes (this test is about models
+/// changing hands, not about trading).
 fn signal_config(demo: &str, nknusdt: &str) -> String {
-    let mut text = demo.replacen("kind = \"maker\"", "kind = \"signal\"", 1);
-    let maker = "[instruments.maker]\nhalf_spread_ticks = 2\nquote_lots = 100\n\
-                 skew_ticks_per_quote = 1.0\nrequote_threshold_ticks = 0\n\
-                 inventory_max_lots = 1000\n";
-    assert_eq!(text.matches(maker).count(), 3, "the demo config changed");
-    text = text.replacen(maker, &signal(nknusdt), 1);
-    text = text.replace(maker, &signal(WEIGHTS));
-    text + "\n[features]\njournal = \"book\"\natr_bar_ms = 50\n"
+    let table = |vote| signal_table(vote, "1000.0");
+    signal_demo_config(demo, &table(nknusdt), &table(WEIGHTS))
 }
 
 fn must(out: Output, what: &str) -> String {

@@ -207,3 +207,31 @@ pub fn venue_working(venue: &SimVenue) -> Vec<u64> {
         .core
         .with_engine(|e| e.working_order_ids_of(FIRST_OWNER))
 }
+
+/// A `[instruments.signal]` table voting with `vote` (a `model = ...` or `weights = ...` line)
+/// and entering past `entry_threshold`.
+pub fn signal_table(vote: &str, entry_threshold: &str) -> String {
+    format!(
+        "[instruments.signal]\n{vote}\nentry_threshold = {entry_threshold}\nrisk_budget = \"5\"\n\
+         atr_multiple = 2\ntake_profit_atr = 2.0\nstop_loss_atr = 1.0\nqty_max_lots = 100\n"
+    )
+}
+
+/// The demo's config (`venue_and_config`'s) with the `signal` strategy on every symbol:
+/// NKNUSDT's table `nknusdt`, the others' `others` ([`signal_table`]), the features journaled
+/// after every book change, with 50 ms ATR bars (so that the ATR exists within seconds).
+pub fn signal_demo_config(demo: &str, nknusdt: &str, others: &str) -> String {
+    let maker = "[instruments.maker]\nhalf_spread_ticks = 2\nquote_lots = 100\n\
+                 skew_ticks_per_quote = 1.0\nrequote_threshold_ticks = 0\n\
+                 inventory_max_lots = 1000\n";
+    assert_eq!(
+        demo.matches(maker).count(),
+        3,
+        "the demo's maker table moved:\n{demo}"
+    );
+    let text = demo
+        .replacen("kind = \"maker\"", "kind = \"signal\"", 1)
+        .replacen(maker, nknusdt, 1)
+        .replace(maker, others);
+    format!("{text}\n[features]\njournal = \"book\"\natr_bar_ms = 50\n")
+}
