@@ -337,6 +337,58 @@ mod tests {
     }
 
     #[test]
+    fn a_model_in_force_names_its_instrument_hash_and_path() {
+        let mut d = decoder_with_nkn();
+        let mut sha256 = [0u8; 32];
+        sha256[..8].copy_from_slice(&0x3f1c_0a9e_5b7d_2c41u64.to_be_bytes());
+        sha256[31] = 0xee;
+        let record = ModelInForce {
+            unix_ns: 1_795_654_923_000_000_000,
+            model_id: 0x3f1c_0a9e_5b7d_2c41,
+            sha256,
+            instrument_id: 3,
+            reload: 2,
+        };
+        let payload = record.payload("/etc/levibot/models/nkn.json");
+        let view = d.decode(meta(record_type::MODEL_IN_FORCE), cal(), &payload);
+        let hex = format!("3f1c0a9e5b7d2c41{}ee", "0".repeat(46));
+        assert!(
+            view.human().ends_with(&format!(
+                "NKNUSDT model=3f1c0a9e5b7d2c41 sha256={hex} /etc/levibot/models/nkn.json  reload=2"
+            )),
+            "{}",
+            view.human()
+        );
+        let json: serde_json::Value = serde_json::from_str(&view.to_json()).unwrap();
+        assert_eq!(json["type"], "model_in_force");
+        assert_eq!(json["symbol"], "NKNUSDT");
+        assert_eq!(json["sha256"], hex.as_str());
+        assert_eq!(json["model_id"], "3f1c0a9e5b7d2c41");
+        assert_eq!(json["path"], "/etc/levibot/models/nkn.json");
+        assert_eq!(json["reload"], 2);
+        // The weights: no model, said so.
+        let weights = ModelInForce {
+            instrument_id: 3,
+            ..ModelInForce::default()
+        };
+        let view = d.decode(
+            meta(record_type::MODEL_IN_FORCE),
+            cal(),
+            &weights.payload(""),
+        );
+        assert!(
+            view.human().ends_with("NKNUSDT weights (no model)"),
+            "{}",
+            view.human()
+        );
+        let json: serde_json::Value = serde_json::from_str(&view.to_json()).unwrap();
+        assert_eq!(
+            (&json["sha256"], &json["model_id"]),
+            (&"".into(), &"0000000000000000".into())
+        );
+    }
+
+    #[test]
     fn every_kind_emits_its_columns_and_short_payloads_are_invalid() {
         let mut d = decoder_with_nkn();
         let mut rng = fastrand::Rng::with_seed(levibot_testkit::seed());
