@@ -417,3 +417,33 @@ fn a_bad_settings_file_exits_2_naming_the_key_and_the_file() {
     }
     assert!(!dir.path().join("out").exists(), "nothing is written");
 }
+
+#[test]
+fn a_model_file_another_instrument_votes_with_is_not_deployed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("shared.json");
+    let live = config(dir.path(), FEATURES, Some(&signal(Some(&model), 0.5)));
+    let mut text = std::fs::read_to_string(&live).unwrap();
+    text.push_str(&format!(
+        "\n[[instruments]]\nsymbol = \"BTCUSDT\"\n[instruments.signal]\nmodel = {model:?}\n"
+    ));
+    std::fs::write(&live, text).unwrap();
+    let path = dir.path().join("retrain.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "live_config = {live:?}\ninstrument = \"NKNUSDT\"\nout_dir = \"out\"\n\
+             deploy = true\n[window]\nhistory = \"1h\"\nholdout = \"4s\"\n\
+             [dataset]\nhorizon = \"500ms\"\n[gate]\ndrawdown_max_quote = 10.0\n"
+        ),
+    )
+    .unwrap();
+    let out = retrain(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("also the model of BTCUSDT") && stderr.contains("deploy = true"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing is written");
+}
