@@ -6,6 +6,7 @@
 mod backtest;
 mod decode;
 mod exporter;
+mod instructions;
 mod journal;
 mod model;
 mod per_call;
@@ -56,6 +57,10 @@ enum Command {
     /// generated model, 100 trees of depth 6 on six features by default, or an XGBoost model
     /// file), beside the signal strategy's linear vote of four weights.
     Model(model::ModelArgs),
+    /// Instructions a message of the fused pipeline over a fixed synthetic stream, counted by
+    /// valgrind's callgrind (steady on a noisy machine, unlike times), beside decoding alone
+    /// and beside the same pipeline on std::sync::mpsc channels.
+    Instructions(instructions::InstructionsArgs),
 }
 
 fn main() -> Result<()> {
@@ -68,5 +73,6 @@ fn main() -> Result<()> {
         Command::Soak(args) => soak::run(&args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Model(args) => model::run(&args),
+        Command::Instructions(args) => instructions::run(&args),
     }
 }
