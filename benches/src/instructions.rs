@@ -9,6 +9,7 @@
 //!   engine must spend to read the venue's bytes);
 //! - `pipeline_rtrb`: the fused pipeline (decode, book, features, the maker, risk, the FIX
 //!   encoder, the journal appends) run on one thread to completion, rtrb rings between stages;
+//!   the messages are made beforehand (generating one costs more than the engine's work on it);
 //! - `pipeline_std_mpsc`: the same with `std::sync::mpsc` channels (the ring baseline).
 //!
 //! Each workload runs in a child process of this binary under callgrind, which counts only
@@ -31,7 +32,7 @@ use levibot_engine::ring::{Rings, Rtrb, StdChannel};
 use levibot_engine::strategy::maker::Maker;
 use levibot_gateway::binance::Decoder;
 use levibot_gateway::capture::real_or_testdata;
-use levibot_gateway::source::{MessageSource, Polled, SyntheticSource};
+use levibot_gateway::source::{MessageSource, OwnedSnapshot, Polled, SyntheticSource};
 use levibot_shm::counters::CountersWriter;
 use levibot_shm::{Journal, JournalConfig, RetentionPolicy};
 
@@ -214,35 +215,64 @@ fn run_child(workload: Workload, messages: u64, dir: &Path) -> Result<()> {
         None,
         &calibration,
     )?;
+    // Made now, not counted: generating a message (formatting its decimals) costs more than
+    // the engine's whole work on it.
+    let snapshot = source.snapshot();
+    let mut source = source;
+    let mut made = Vec::with_capacity(messages as usize);
+    while let Polled::Message { bytes, .. } = source.poll(0) {
+        made.push(bytes.to_vec());
+    }
+    let prepared = Prepared {
+        messages: made,
+        next: 0,
+    };
     match workload {
         Workload::Decode => {
-            let mut source = source;
-            let mut bytes = Vec::with_capacity(messages as usize);
-            while let Polled::Message { bytes: b, .. } = source.poll(0) {
-                bytes.push(b.to_vec());
-            }
             let mut decoder = Decoder::new(instruments);
-            let decoded = counted_decode(&mut decoder, &bytes);
+            let decoded = counted_decode(&mut decoder, &prepared.messages);
             std::hint::black_box(decoded);
         }
         Workload::PipelineRtrb => {
-            pipeline::<Rtrb>(instruments, &instrument, source, &journal, dir)?
+            pipeline::<Rtrb>(instruments, &instrument, snapshot, prepared, &journal, dir)?
         }
         Workload::PipelineStdMpsc => {
-            pipeline::<StdChannel>(instruments, &instrument, source, &journal, dir)?
+            pipeline::<StdChannel>(instruments, &instrument, snapshot, prepared, &journal, dir)?
         }
     }
     Ok(())
 }
 
+/// The stream's messages, made beforehand, handed out one a poll.
+struct Prepared {
+    messages: Vec<Vec<u8>>,
+    next: usize,
+}
+
+impl MessageSource for Prepared {
+    fn poll(&mut self, now_tsc: u64) -> Polled<'_> {
+        match self.messages.get(self.next) {
+            Some(bytes) => {
+                self.next += 1;
+                Polled::Message {
+                    bytes,
+                    due_tsc: now_tsc,
+                }
+            }
+            None => Polled::Done,
+        }
+    }
+}
+
 fn pipeline<R: Rings>(
     instruments: levibot_gateway::instrument::InstrumentTable,
     instrument: &levibot_gateway::instrument::Instrument,
-    source: SyntheticSource,
+    snapshot: OwnedSnapshot,
+    source: Prepared,
     journal: &Journal,
     dir: &Path,
 ) -> Result<()> {
-    let spec = reference::maker_spec(instruments, instrument, source.snapshot())?;
+    let spec = reference::maker_spec(instruments, instrument, snapshot)?;
     let counters = CountersWriter::create(dir.join("counters.lvc"), 256, journal.epoch())
         .context("creating the run's counters")?;
     let venue = spec.ack_venue().context("the venue's FIX encoder")?;

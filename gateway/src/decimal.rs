@@ -138,7 +138,7 @@ pub(crate) fn eight_decimals_until(text: &[u8], terminator: u8) -> Option<(i64, 
 
 /// Whether all 8 bytes of `x` are ASCII digits.
 #[inline]
-fn is_eight_digits(x: u64) -> bool {
+pub(crate) fn is_eight_digits(x: u64) -> bool {
     ((x & 0xF0F0_F0F0_F0F0_F0F0)
         | ((x.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
         == 0x3333_3333_3333_3333
@@ -147,7 +147,7 @@ fn is_eight_digits(x: u64) -> bool {
 /// The value of 8 ASCII digits, first digit in the lowest byte: pairs, then quads, then the
 /// two halves combined, in three multiplications.
 #[inline]
-fn parse_eight_digits(x: u64) -> u64 {
+pub(crate) fn parse_eight_digits(x: u64) -> u64 {
     let x = x.wrapping_sub(0x3030_3030_3030_3030);
     let x = x.wrapping_mul(10).wrapping_add(x >> 8);
     ((x & 0x0000_00FF_0000_00FF)
