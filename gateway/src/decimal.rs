@@ -125,15 +125,32 @@ fn eight_decimals(int: &[u8], fraction: [u8; 8]) -> Option<i64> {
 /// quote): the units and the bytes consumed before the terminator.
 #[inline]
 pub(crate) fn eight_decimals_until(text: &[u8], terminator: u8) -> Option<(i64, usize)> {
-    let int_len = text
-        .iter()
-        .take(EIGHT_DECIMALS_INT_DIGITS_MAX + 1)
-        .position(|b| !b.is_ascii_digit())?;
-    if text.get(int_len) != Some(&b'.') || text.get(int_len + 9) != Some(&terminator) {
+    // The integer digits read once, their value made as they are found (a scan for their end
+    // and a second loop over them were a tenth of a synthetic message's decoding).
+    let mut int: u64 = 0;
+    let mut int_len = 0;
+    loop {
+        let digit = text.get(int_len)?.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        if int_len == EIGHT_DECIMALS_INT_DIGITS_MAX {
+            return None;
+        }
+        int = int * 10 + u64::from(digit);
+        int_len += 1;
+    }
+    if int_len == 0 || text[int_len] != b'.' || text.get(int_len + 9) != Some(&terminator) {
         return None;
     }
-    let fraction: [u8; 8] = text[int_len + 1..int_len + 9].try_into().ok()?;
-    Some((eight_decimals(&text[..int_len], fraction)?, int_len + 9))
+    let word = u64::from_le_bytes(text[int_len + 1..int_len + 9].try_into().ok()?);
+    if !is_eight_digits(word) {
+        return None;
+    }
+    Some((
+        (int * 100_000_000 + parse_eight_digits(word)) as i64,
+        int_len + 9,
+    ))
 }
 
 /// Whether all 8 bytes of `x` are ASCII digits.
@@ -394,6 +411,22 @@ mod tests {
         assert_eq!(eight_decimals_until(b"1.0000000\"", b'"'), None);
         assert_eq!(eight_decimals_until(b"12345678901.00000000\"", b'"'), None);
         assert_eq!(eight_decimals_until(b"1.00000000x", b'"'), None);
+        // Cut short, no integer digits, a bad fraction byte, the widest integer part.
+        for short in [
+            &b""[..],
+            b"1",
+            b"12",
+            b"1.",
+            b"1.00000000",
+            b".12345678\"",
+            b"1.1234567a\"",
+        ] {
+            assert_eq!(eight_decimals_until(short, b'"'), None, "{short:?}");
+        }
+        assert_eq!(
+            eight_decimals_until(b"1234567890.00000001\"", b'"'),
+            Some((123_456_789_000_000_001, 19))
+        );
         // Every byte value in the fraction: only digits pass the SWAR check.
         for b in 0..=255u8 {
             let mut text = *b"7.12345678";
