@@ -118,6 +118,41 @@ fn read_full(file: &mut File, buf: &mut [u8], path: &Path) -> Result<usize, Stor
     Ok(filled)
 }
 
+/// A file read in chunks, each counted, hashed and held to a rate limit.
+struct Source<'a> {
+    file: File,
+    path: &'a Path,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<'a> Source<'a> {
+    fn open(path: &'a Path) -> Result<Source<'a>, StoreError> {
+        Ok(Source {
+            file: File::open(path).map_err(io(path, "open"))?,
+            path,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// The next chunk into `buf` (full but at the end): its length, 0 at the end.
+    async fn chunk(&mut self, buf: &mut [u8], rate: &mut RateLimit) -> Result<usize, StoreError> {
+        let n = read_full(&mut self.file, buf, self.path)?;
+        rate.take(n).await;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn digested(self) -> Digested {
+        Digested {
+            size: self.size,
+            sha256: hex(&self.hasher.finalize()),
+        }
+    }
+}
+
 /// A target.
 pub enum Store {
     Dir { root: PathBuf },
@@ -188,9 +223,7 @@ impl Store {
         part_size: usize,
         rate: &mut RateLimit,
     ) -> Result<Digested, StoreError> {
-        let mut source = File::open(file).map_err(io(file, "open"))?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
+        let mut source = Source::open(file)?;
         match self {
             Store::Dir { root } => {
                 let target = root.join(key);
@@ -200,14 +233,11 @@ impl Store {
                 let mut out = File::create(&partial).map_err(io(&partial, "create"))?;
                 let mut buf = vec![0u8; CHUNK_LEN];
                 loop {
-                    let n = read_full(&mut source, &mut buf, file)?;
+                    let n = source.chunk(&mut buf, rate).await?;
                     if n == 0 {
                         break;
                     }
-                    rate.take(n).await;
-                    hasher.update(&buf[..n]);
                     out.write_all(&buf[..n]).map_err(io(&partial, "write"))?;
-                    size += n as u64;
                 }
                 out.sync_all().map_err(io(&partial, "fsync"))?;
                 drop(out);
@@ -223,11 +253,8 @@ impl Store {
                 let mut buf = vec![0u8; part_size];
                 match upload_id {
                     None => {
-                        let n = read_full(&mut source, &mut buf, file)?;
+                        let n = source.chunk(&mut buf, rate).await?;
                         buf.truncate(n);
-                        rate.take(n).await;
-                        hasher.update(&buf);
-                        size = n as u64;
                         s3.put(&path, PutPayload::from(buf))
                             .await
                             .map_err(object_error)?;
@@ -236,13 +263,10 @@ impl Store {
                         let id = id.to_owned();
                         let mut parts = Vec::new();
                         loop {
-                            let n = read_full(&mut source, &mut buf, file)?;
+                            let n = source.chunk(&mut buf, rate).await?;
                             if n == 0 {
                                 break;
                             }
-                            rate.take(n).await;
-                            hasher.update(&buf[..n]);
-                            size += n as u64;
                             let payload = PutPayload::from(buf[..n].to_vec());
                             let part = s3
                                 .put_part(&path, &id, parts.len(), payload)
@@ -257,10 +281,7 @@ impl Store {
                 }
             }
         }
-        Ok(Digested {
-            size,
-            sha256: hex(&hasher.finalize()),
-        })
+        Ok(source.digested())
     }
 
     /// Gives up an upload a crash interrupted: aborts the multipart upload, removes a
@@ -291,25 +312,16 @@ impl Store {
 
     /// Reads an object back and digests it; `None` if there is no such object.
     pub async fn digest(&self, key: &str) -> Result<Option<Digested>, StoreError> {
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
         match self {
             Store::Dir { root } => {
                 let path = root.join(key);
-                let mut file = match File::open(&path) {
-                    Ok(file) => file,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    Err(e) => return Err(io(&path, "open")(e)),
-                };
-                let mut buf = vec![0u8; CHUNK_LEN];
-                loop {
-                    let n = read_full(&mut file, &mut buf, &path)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    size += n as u64;
+                if !path.exists() {
+                    return Ok(None);
                 }
+                let mut source = Source::open(&path)?;
+                let (mut buf, mut unlimited) = (vec![0u8; CHUNK_LEN], RateLimit::new(None));
+                while source.chunk(&mut buf, &mut unlimited).await? > 0 {}
+                Ok(Some(source.digested()))
             }
             Store::S3 { s3, prefix } => {
                 let path = self.object_path(prefix, key);
@@ -322,17 +334,18 @@ impl Store {
                     Err(object_store::Error::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(object_error(e)),
                 };
+                let (mut hasher, mut size) = (Sha256::new(), 0u64);
                 while let Some(chunk) = stream.next().await {
                     let chunk = chunk.map_err(object_error)?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
                 }
+                Ok(Some(Digested {
+                    size,
+                    sha256: hex(&hasher.finalize()),
+                }))
             }
         }
-        Ok(Some(Digested {
-            size,
-            sha256: hex(&hasher.finalize()),
-        }))
     }
 
     /// Writes a small object (a manifest) whole: fsync and rename on a directory.

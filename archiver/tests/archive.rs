@@ -12,7 +12,6 @@ fn sealed_segments_reach_a_directory_and_s3_verified_and_listed_once() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();
     let journal_dir = scratch.path().join("journal");
-    let archive_dir = scratch.path().join("archive");
     let retention = RetentionPolicy {
         compress: true,
         raw_segments_kept: 1,
@@ -24,13 +23,7 @@ fn sealed_segments_reach_a_directory_and_s3_verified_and_listed_once() {
     write_until_segment(&journal, &mut appender, &mut rng, 1000, 5);
 
     let moto = Moto::start(scratch.path());
-    let credentials = credentials_file(scratch.path());
-    let targets = format!(
-        "{}{}",
-        dir_target("disk", &archive_dir),
-        s3_target("s3", &moto, &credentials)
-    );
-    let config = write_config(scratch.path(), &journal_dir, "", &targets);
+    let (archive_dir, config) = both_targets(scratch.path(), &journal_dir, &moto, "");
     let config_arg = config.to_str().unwrap();
     assert_ok(
         &run_archiver(&["--once", "--config", config_arg]),
@@ -98,14 +91,11 @@ fn sealed_segments_reach_a_directory_and_s3_verified_and_listed_once() {
             assert_eq!(entry.epoch, journal.epoch());
             assert_eq!(sha256(&moto.get(&format!("archive/{key}"))), entry.sha256);
         }
-        let mut keys_expected: Vec<String> = manifest
-            .objects
-            .keys()
-            .map(|k| format!("archive/{k}"))
-            .collect();
-        keys_expected.push(format!("archive/{BOX}/{day}/manifest.json"));
-        keys_expected.sort();
-        assert_eq!(s3_keys, keys_expected, "nothing but the listed objects");
+        assert_eq!(
+            s3_keys,
+            keys_of(&manifest),
+            "nothing but the listed objects"
+        );
         let disk_manifest: levibot_archiver::state::Manifest = serde_json::from_slice(
             &std::fs::read(archive_dir.join(format!("{BOX}/{day}/manifest.json"))).unwrap(),
         )

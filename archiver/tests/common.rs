@@ -399,3 +399,36 @@ pub fn object_key(path: &Path) -> String {
         path.file_name().unwrap().to_string_lossy()
     )
 }
+
+/// A configuration with two targets, a directory (`<scratch>/archive`) and moto's bucket, and
+/// the `extra` top-level keys: (the directory, the configuration file).
+pub fn both_targets(
+    scratch: &Path,
+    journal_dir: &Path,
+    moto: &Moto,
+    extra: &str,
+) -> (PathBuf, PathBuf) {
+    let archive_dir = scratch.join("archive");
+    let credentials = credentials_file(scratch);
+    let targets = format!(
+        "{}{}",
+        dir_target("disk", &archive_dir),
+        s3_target("s3", moto, &credentials)
+    );
+    (
+        archive_dir,
+        write_config(scratch, journal_dir, extra, &targets),
+    )
+}
+
+/// The bucket's keys a day's manifest accounts for: its objects and itself, sorted.
+pub fn keys_of(manifest: &levibot_archiver::state::Manifest) -> Vec<String> {
+    let mut keys: Vec<String> = manifest
+        .objects
+        .keys()
+        .map(|k| format!("archive/{k}"))
+        .collect();
+    keys.push(format!("archive/{BOX}/{}/manifest.json", manifest.day));
+    keys.sort();
+    keys
+}

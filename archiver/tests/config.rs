@@ -97,3 +97,11 @@ fn the_binary_exits_non_zero_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("backoff_max_secs"), "{stderr}");
 }
+
+#[test]
+fn the_example_configuration_is_accepted() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../systemd/levibot-archiver.toml");
+    let config = Config::load(&path).expect("systemd/levibot-archiver.toml is accepted");
+    assert_eq!(config.targets.len(), 1);
+    assert_eq!(config.part_size, 8 << 20);
+}

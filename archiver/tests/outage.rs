@@ -24,7 +24,6 @@ fn an_outage_of_the_store_loses_nothing_and_is_counted() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();
     let journal_dir = scratch.path().join("journal");
-    let archive_dir = scratch.path().join("archive");
     let state_dir = scratch.path().join("state");
     let journal = journal(&journal_dir, 64 * 1024, RetentionPolicy::keep_all());
     let mut appender = journal.appender(1).unwrap();
@@ -32,17 +31,11 @@ fn an_outage_of_the_store_loses_nothing_and_is_counted() {
 
     // The server's port, with no server on it yet.
     let mut moto = Moto::on_port(scratch.path(), free_port());
-    let credentials = credentials_file(scratch.path());
-    let targets = format!(
-        "{}{}",
-        dir_target("disk", &archive_dir),
-        s3_target("s3", &moto, &credentials)
-    );
-    let config = write_config(
+    let (_, config) = both_targets(
         scratch.path(),
         &journal_dir,
+        &moto,
         "request_timeout_secs = 2",
-        &targets,
     );
     let _archiver = Killed(
         archiver()

@@ -10,18 +10,11 @@ fn verify_names_a_corrupt_object_in_s3_and_in_a_directory() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();
     let journal_dir = scratch.path().join("journal");
-    let archive_dir = scratch.path().join("archive");
     let journal = journal(&journal_dir, 64 * 1024, RetentionPolicy::keep_all());
     let mut appender = journal.appender(1).unwrap();
     write_until_segment(&journal, &mut appender, &mut rng, 1000, 3);
     let moto = Moto::start(scratch.path());
-    let credentials = credentials_file(scratch.path());
-    let targets = format!(
-        "{}{}",
-        dir_target("disk", &archive_dir),
-        s3_target("s3", &moto, &credentials)
-    );
-    let config = write_config(scratch.path(), &journal_dir, "", &targets);
+    let (archive_dir, config) = both_targets(scratch.path(), &journal_dir, &moto, "");
     let config_arg = config.to_str().unwrap();
     assert_ok(
         &run_archiver(&["--once", "--config", config_arg]),
