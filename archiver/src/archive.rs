@@ -321,6 +321,15 @@ impl Archiver {
                 &mut rate,
             )
             .await?;
+        if upload_id.is_some() {
+            // Completed: nothing to abort any more, whatever the read-back finds.
+            self.state.target(&name).in_progress = Some(InProgress {
+                object: object.clone(),
+                upload_id: None,
+            });
+            self.state.save(&self.config.state_dir)?;
+        }
+        let store = &self.targets[i].store;
         let described = store.describe(&object);
         let got = store
             .digest(&object)
