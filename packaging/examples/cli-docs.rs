@@ -45,10 +45,11 @@ mod venue_sim_bin;
 const MANUAL: &str = "LeviBot";
 
 /// Every binary of the package, with its man page section.
-pub(crate) fn binaries() -> [(clap::Command, &'static str); 6] {
+pub(crate) fn binaries() -> [(clap::Command, &'static str); 7] {
     [
         (levibotd_bin::Cli::command(), "8"),
         (levibot_exporter::Args::command(), "8"),
+        (levibot_archiver::Args::command(), "8"),
         (levictl_bin::Cli::command(), "1"),
         (venue_sim_bin::Cli::command(), "1"),
         (levibot_demo_bin::Cli::command(), "1"),

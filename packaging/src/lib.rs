@@ -4,10 +4,11 @@
 //! (`examples/cli-docs.rs`) and the tests that check the package's inputs.
 
 /// The binaries the package installs in `/usr/bin`, each from its own crate.
-pub const BINARIES: [&str; 6] = [
+pub const BINARIES: [&str; 7] = [
     "levibotd",
     "levictl",
     "levibot-exporter",
+    "levibot-archiver",
     "venue-sim",
     "levibot-demo",
     "levibot-backtest",

@@ -101,7 +101,9 @@ fn destination_of(file: &str) -> Option<String> {
 fn every_packaged_file_exists_and_nothing_is_forgotten() {
     // Every binary of the crates whose binaries the package ships.
     let mut bins = BTreeSet::new();
-    for krate in ["daemon", "levictl", "exporter", "sim", "demo", "backtest"] {
+    for krate in [
+        "daemon", "levictl", "exporter", "archiver", "sim", "demo", "backtest",
+    ] {
         let manifest: toml::Table =
             fs::read_to_string(packaging_dir().join(format!("../{krate}/Cargo.toml")))
                 .unwrap()
@@ -165,6 +167,10 @@ fn every_packaged_file_exists_and_nothing_is_forgotten() {
         ),
         ("../systemd/levibot.toml", "etc/levibot/levibot.toml"),
         (
+            "../systemd/levibot-archiver.toml",
+            "etc/levibot/archiver.toml",
+        ),
+        (
             "../systemd/levibot-retrain.toml",
             "etc/levibot/retrain.toml",
         ),
@@ -198,7 +204,11 @@ fn every_packaged_file_exists_and_nothing_is_forgotten() {
         );
     }
     // The units' Documentation= is the packaged operations.md.
-    for unit in ["levibot.service", "levibot-exporter.service"] {
+    for unit in [
+        "levibot.service",
+        "levibot-exporter.service",
+        "levibot-archiver.service",
+    ] {
         let text = fs::read_to_string(systemd.join(unit)).unwrap();
         assert!(
             text.contains("Documentation=file:/usr/share/doc/levibot/operations.md"),
@@ -255,6 +265,8 @@ fn cli_docs_output_is_what_the_package_takes() {
         "levibotd.8",
         "levibotd-run.8",
         "levibot-exporter.8",
+        "levibot-archiver.8",
+        "levibot-archiver-verify.8",
         "levictl.1",
         "levictl-kill.1",
         "levictl-capture-check.1",
@@ -435,7 +447,7 @@ fn maintainer_scripts_start_nothing_and_stop_only_on_removal() {
     assert!(calls.is_empty(), "prerm upgrade: {calls:?}");
     // A removal stops both units, where systemd runs (this machine's state decides).
     let calls = run_script("prerm", &["remove"]);
-    let stop = "deb-systemd-invoke stop levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service";
+    let stop = "deb-systemd-invoke stop levibot.service levibot-exporter.service levibot-archiver.service levibot-retrain.timer levibot-retrain.service";
     assert_eq!(
         calls.iter().any(|c| c == stop),
         systemd_runs,
@@ -445,12 +457,12 @@ fn maintainer_scripts_start_nothing_and_stop_only_on_removal() {
     // Purge forgets the enablement links; removal masks.
     let calls = run_script("postrm", &["remove"]);
     assert!(
-        calls.contains(&"deb-systemd-helper mask levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service".into()),
+        calls.contains(&"deb-systemd-helper mask levibot.service levibot-exporter.service levibot-archiver.service levibot-retrain.timer levibot-retrain.service".into()),
         "{calls:?}"
     );
     let calls = run_script("postrm", &["purge"]);
     assert!(
-        calls.contains(&"deb-systemd-helper purge levibot.service levibot-exporter.service levibot-retrain.timer levibot-retrain.service".into()),
+        calls.contains(&"deb-systemd-helper purge levibot.service levibot-exporter.service levibot-archiver.service levibot-retrain.timer levibot-retrain.service".into()),
         "{calls:?}"
     );
     assert!(!calls.iter().any(|c| starts_something(c)), "{calls:?}");

@@ -221,6 +221,27 @@ pub mod label {
     pub fn ring_full(name: &str) -> String {
         format!("{RING_PREFIX}{name}.full")
     }
+
+    /// The archiver's counters (its own counters file, `archiver.lvc` in its state dir), one
+    /// set per target: `archive.<target>.<field>`.
+    pub const ARCHIVE_PREFIX: &str = "archive.";
+    /// Segments archived and verified (events).
+    pub const ARCHIVE_SEGMENTS: &str = "segments";
+    /// Bytes of the segments archived and verified (events).
+    pub const ARCHIVE_BYTES: &str = "bytes";
+    /// Seconds since the oldest sealed segment not yet archived was created; 0 when none
+    /// waits (gauge).
+    pub const ARCHIVE_LAG_SECONDS: &str = "lag_seconds";
+    /// Failed attempts: an upload, a read-back, a checksum mismatch, a manifest (events).
+    pub const ARCHIVE_FAILURES: &str = "failures";
+    /// Sealed segments not yet archived (gauge).
+    pub const ARCHIVE_PENDING: &str = "pending";
+
+    /// `archive.<target>.<field>` (`field`: [`ARCHIVE_SEGMENTS`], [`ARCHIVE_BYTES`],
+    /// [`ARCHIVE_LAG_SECONDS`], [`ARCHIVE_FAILURES`], [`ARCHIVE_PENDING`]).
+    pub fn archive(target: &str, field: &str) -> String {
+        format!("{ARCHIVE_PREFIX}{target}.{field}")
+    }
 }
 
 /// Where the daemon is in its life (the `daemon.phase` counter; `levictl status`).

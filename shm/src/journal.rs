@@ -11,7 +11,7 @@ use crate::error::{Result, ShmError};
 use crate::layout::*;
 use crate::retention::{self, RetentionPolicy, RetentionReport};
 use crate::segment::{
-    Claim, FrameStamp, SegmentMap, Slot, WritableSegment, read_and_check_header,
+    Claim, FrameStamp, SegmentMap, Slot, WritableSegment, check_header, read_and_check_header,
     read_segment_header,
 };
 
@@ -632,6 +632,31 @@ pub fn list_segments(dir: &Path) -> Result<Vec<SegmentFile>> {
     found.sort_by_key(|s| (s.index, s.compressed));
     found.dedup_by_key(|s| s.index);
     Ok(found)
+}
+
+/// What a copier of segment files (the archiver) reads from a listed segment's header, checked,
+/// without mapping the file or decompressing past the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentFileHeader {
+    pub index: u64,
+    /// The writer run that created the segment.
+    pub epoch: u64,
+    pub created_unix_ns: u64,
+    /// Sealed: every writer has moved on, nothing more is written to it. A compressed segment
+    /// is always sealed (retention compresses sealed segments only).
+    pub sealed: bool,
+}
+
+/// Reads and checks the header of a listed segment file, raw or compressed.
+pub fn read_segment_file_header(file: &SegmentFile) -> Result<SegmentFileHeader> {
+    let header = read_segment_header(&file.path, file.compressed)?;
+    let info = check_header(&file.path, &header, None)?;
+    Ok(SegmentFileHeader {
+        index: info.index,
+        epoch: le_u64(&header, OFF_EPOCH),
+        created_unix_ns: info.created_unix_ns,
+        sealed: file.compressed || info.sealed,
+    })
 }
 
 /// Opens a listed segment for reading, raw or compressed.

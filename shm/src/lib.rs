@@ -47,7 +47,8 @@ mod tailer;
 pub use clock::TscCalibration;
 pub use error::{Result, ShmError};
 pub use journal::{
-    Appender, Journal, JournalClock, JournalConfig, RecoveryReport, SegmentFile, list_segments,
+    Appender, Journal, JournalClock, JournalConfig, RecoveryReport, SegmentFile, SegmentFileHeader,
+    list_segments, read_segment_file_header,
 };
 pub use layout::{
     FRAME_HEADER_LEN, LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, PAYLOAD_LEN_MAX, Position,

@@ -131,6 +131,18 @@ fn every_label_fits_a_counter_slot_with_the_longest_symbol() {
         label::ring_full("strategy_to_risk"),
     ];
     labels.extend(RiskCheck::ALL.map(label::risk_reject));
+    // The archiver's, with the longest target name its configuration accepts (32).
+    let target = "t".repeat(32);
+    labels.extend(
+        [
+            label::ARCHIVE_SEGMENTS,
+            label::ARCHIVE_BYTES,
+            label::ARCHIVE_LAG_SECONDS,
+            label::ARCHIVE_FAILURES,
+            label::ARCHIVE_PENDING,
+        ]
+        .map(|field| label::archive(&target, field)),
+    );
     for l in &labels {
         assert!(l.len() <= COUNTER_LABEL_LEN_MAX, "{l}: {} bytes", l.len());
     }

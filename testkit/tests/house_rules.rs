@@ -40,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("levibot-exporter", &["levibot-shm", "levibot-view"]),
+    ("levibot-archiver", &["levibot-shm"]),
     (
         "levictl",
         &[
@@ -84,6 +85,15 @@ const ANY: &[&str] = &["*"];
 /// What a reader must never link, however indirectly: the journal's readers depend on its ABI
 /// (shm), never on the code that writes it.
 const NEVER: &[(&str, &[&str])] = &[
+    (
+        "levibot-archiver",
+        &[
+            "levibot-engine",
+            "levibot-gateway",
+            "levibot-daemon",
+            "levibot-sim",
+        ],
+    ),
     (
         "levibot-exporter",
         &["levibot-engine", "levibot-gateway", "levibot-daemon"],
@@ -264,6 +274,13 @@ fn readers_never_link_the_code_that_writes_the_journal() {
             .map(str::to_owned)
             .into(),
         "the exporter links shm and view only"
+    );
+    assert_eq!(
+        closure(&deps, "levibot-archiver"),
+        ["levibot-archiver", "levibot-shm"]
+            .map(str::to_owned)
+            .into(),
+        "the archiver links shm only of ours"
     );
 }
 

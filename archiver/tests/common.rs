@@ -1,0 +1,434 @@
+//! Helpers: journals with small segments, a moto S3 server on loopback, configurations, and
+//! boto3 as a second client of the server.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use levibot_shm::{Appender, Journal, JournalConfig, RecordType, RetentionPolicy};
+use sha2::{Digest, Sha256};
+
+pub const TEST_RECORD: RecordType = RecordType(0x100);
+pub const BUCKET: &str = "levibot-archive";
+pub const BOX: &str = "test-box";
+
+/// The archiver's binary.
+pub fn archiver() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_levibot-archiver"));
+    command.env("RUST_LOG", "info");
+    command
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("levibot-archiver-test")
+        .tempdir()
+        .expect("temp dir")
+}
+
+/// A journal of `segment_size` segments in `dir`.
+pub fn journal(dir: &Path, segment_size: usize, retention: RetentionPolicy) -> Journal {
+    Journal::open(&JournalConfig {
+        dir: dir.to_owned(),
+        segment_size,
+        prefault: false,
+        retention,
+    })
+    .expect("journal opens")
+}
+
+/// Appends `payload_len`-byte frames of seeded random bytes until the frames go to segment
+/// `index`, then runs a maintenance pass (which seals the finished segments and applies the
+/// retention policy). Bounded: fails after far more frames than that should take.
+pub fn write_until_segment(
+    journal: &Journal,
+    appender: &mut Appender,
+    rng: &mut fastrand::Rng,
+    payload_len: usize,
+    index: u64,
+) {
+    let segment_size = journal.segment_size();
+    let most = (index as usize + 2) * (segment_size / payload_len + 1);
+    let mut payload = vec![0u8; payload_len];
+    for _ in 0..most {
+        rng.fill(&mut payload);
+        let position = appender.append(TEST_RECORD, &payload).expect("append");
+        if position.split(segment_size).0 >= index {
+            journal.maintain().expect("maintain");
+            return;
+        }
+    }
+    panic!("{most} frames appended and segment {index} is not current");
+}
+
+/// The SHA-256 (hex) of a file.
+pub fn sha256_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    sha256(&bytes)
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The journal's segment files by name, and whether each is sealed.
+pub fn segments(dir: &Path) -> Vec<(String, PathBuf, bool)> {
+    levibot_shm::list_segments(dir)
+        .expect("list")
+        .into_iter()
+        .map(|file| {
+            let sealed = levibot_shm::read_segment_file_header(&file)
+                .expect("header")
+                .sealed;
+            let name = file
+                .path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, file.path, sealed)
+        })
+        .collect()
+}
+
+/// The UTC day of the segments written now.
+pub fn today() -> String {
+    levibot_archiver::state::utc_day(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    )
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// moto's S3 server on 127.0.0.1, killed when dropped.
+pub struct Moto {
+    pub port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Moto {
+    /// Starts the server on a free port and makes the bucket.
+    pub fn start(scratch: &Path) -> Moto {
+        let mut moto = Moto::on_port(scratch, free_port());
+        moto.run();
+        moto.make_bucket();
+        moto
+    }
+
+    /// A server on `port`, not started yet.
+    pub fn on_port(scratch: &Path, port: u16) -> Moto {
+        let available = Command::new("python3")
+            .args(["-c", "import moto.server, boto3"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            available,
+            "moto's S3 server is not installed (python3 -m moto.server, with boto3): \
+             run scripts/install-test-deps"
+        );
+        Moto {
+            port,
+            child: None,
+            log: scratch.join(format!("moto-{port}.log")),
+        }
+    }
+
+    /// Starts (or restarts) the server process and waits until it accepts connections.
+    pub fn run(&mut self) {
+        assert!(self.child.is_none(), "moto already runs");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("moto log");
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("python3 -m moto.server starts");
+        self.child = Some(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not listen on {addr} within 60 s; its log: {}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the server (its objects are gone with it).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops (SIGSTOP) or continues (SIGCONT) the server: requests hang while it is stopped.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("moto runs").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn make_bucket(&self) {
+        self.boto(&format!("s3.create_bucket(Bucket='{BUCKET}')"));
+    }
+
+    /// Runs Python with `s3`, a boto3 client of this server; returns its stdout.
+    pub fn boto(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, json, sys\n\
+             s3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', \
+             aws_access_key_id='test', aws_secret_access_key='test')\n{code}\n",
+            self.endpoint()
+        );
+        let output = Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            output.status.success(),
+            "boto3 failed: {}\n{script}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Every key in the bucket, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let out = self.boto(&format!(
+            "p = s3.get_paginator('list_objects_v2')\n\
+             keys = [o['Key'] for page in p.paginate(Bucket='{BUCKET}') for o in page.get('Contents', [])]\n\
+             print(json.dumps(sorted(keys)))"
+        ));
+        serde_json::from_str(&out).expect("keys as JSON")
+    }
+
+    /// An object's bytes.
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        let out = self.boto(&format!(
+            "sys.stdout.write(s3.get_object(Bucket='{BUCKET}', Key='{key}')['Body'].read().hex())"
+        ));
+        (0..out.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&out[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    pub fn uploads_in_progress(&self) -> usize {
+        let out = self.boto(&format!(
+            "print(len(s3.list_multipart_uploads(Bucket='{BUCKET}').get('Uploads', [])))"
+        ));
+        out.trim().parse().expect("a count")
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            // A stopped server is continued first, so that it dies of the SIGKILL at once.
+            let _ = Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// Writes a credentials file (mode 0600) for moto, which takes any key.
+pub fn credentials_file(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("s3-credentials.toml");
+    let mut file = std::fs::File::create(&path).expect("credentials");
+    writeln!(
+        file,
+        "access_key_id = \"test\"\nsecret_access_key = \"test\""
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Writes an archiver configuration: the journal, a state dir under `scratch`, and the given
+/// `[[target]]` tables and extra top-level keys.
+pub fn write_config(scratch: &Path, journal: &Path, extra: &str, targets: &str) -> PathBuf {
+    let path = scratch.join("archiver.toml");
+    let text = format!(
+        "journal_dir = \"{}\"\nstate_dir = \"{}\"\nbox = \"{BOX}\"\npoll_interval_secs = 1\n\
+         backoff_max_secs = 2\n{extra}\n{targets}",
+        journal.display(),
+        scratch.join("state").display()
+    );
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+/// A `[[target]]` table for moto.
+pub fn s3_target(name: &str, moto: &Moto, credentials: &Path) -> String {
+    format!(
+        "[[target]]\nname = \"{name}\"\ns3 = \"s3://{BUCKET}/archive\"\nendpoint = \"{}\"\n\
+         allow_http = true\ncredentials_file = \"{}\"\n",
+        moto.endpoint(),
+        credentials.display()
+    )
+}
+
+/// A `[[target]]` table for a directory.
+pub fn dir_target(name: &str, dir: &Path) -> String {
+    format!(
+        "[[target]]\nname = \"{name}\"\ndir = \"{}\"\n",
+        dir.display()
+    )
+}
+
+/// Runs the archiver to completion with a generous timeout; returns its output.
+pub fn run_archiver(args: &[&str]) -> Output {
+    let mut child = archiver()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the archiver starts");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "levibot-archiver {args:?} still ran after 300 s: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that the archiver exited 0, showing its output if not.
+pub fn assert_ok(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The archiver's counters: label -> value.
+pub fn counters(state_dir: &Path) -> std::collections::BTreeMap<String, i64> {
+    let reader = levibot_shm::counters::CountersReader::open(
+        state_dir.join(levibot_archiver::state::COUNTERS_FILE_NAME),
+    )
+    .expect("the counters file");
+    reader
+        .counters()
+        .into_iter()
+        .map(|c| (c.label, c.value))
+        .collect()
+}
+
+/// The day's manifest from the S3 server.
+pub fn s3_manifest(moto: &Moto, day: &str) -> levibot_archiver::state::Manifest {
+    let bytes = moto.get(&format!("archive/{BOX}/{day}/manifest.json"));
+    serde_json::from_slice(&bytes).expect("the manifest is JSON")
+}
+
+/// Waits until `done` holds, failing after `timeout` with `what`.
+pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The object key (under the target's prefix) the archiver gives a segment file.
+pub fn object_key(path: &Path) -> String {
+    let compressed = path.extension().is_some_and(|e| e == "gz");
+    let index =
+        levibot_shm::layout::parse_segment_file_name(path.file_name().unwrap().to_str().unwrap())
+            .expect("a segment file name")
+            .0;
+    let header = levibot_shm::read_segment_file_header(&levibot_shm::SegmentFile {
+        index,
+        compressed,
+        path: path.to_owned(),
+    })
+    .expect("header");
+    format!(
+        "{BOX}/{}/{}/{}",
+        levibot_archiver::state::utc_day(header.created_unix_ns),
+        header.epoch,
+        path.file_name().unwrap().to_string_lossy()
+    )
+}
+
+/// A configuration with two targets, a directory (`<scratch>/archive`) and moto's bucket, and
+/// the `extra` top-level keys: (the directory, the configuration file).
+pub fn both_targets(
+    scratch: &Path,
+    journal_dir: &Path,
+    moto: &Moto,
+    extra: &str,
+) -> (PathBuf, PathBuf) {
+    let archive_dir = scratch.join("archive");
+    let credentials = credentials_file(scratch);
+    let targets = format!(
+        "{}{}",
+        dir_target("disk", &archive_dir),
+        s3_target("s3", moto, &credentials)
+    );
+    (
+        archive_dir,
+        write_config(scratch, journal_dir, extra, &targets),
+    )
+}
+
+/// The bucket's keys a day's manifest accounts for: its objects and itself, sorted.
+pub fn keys_of(manifest: &levibot_archiver::state::Manifest) -> Vec<String> {
+    let mut keys: Vec<String> = manifest
+        .objects
+        .keys()
+        .map(|k| format!("archive/{k}"))
+        .collect();
+    keys.push(format!("archive/{BOX}/{}/manifest.json", manifest.day));
+    keys.sort();
+    keys
+}
