@@ -102,8 +102,8 @@ pub struct Follower {
     decoder: FrameDecoder,
     /// Symbol -> instrument, from the journal's `InstrumentDef`s.
     by_symbol: HashMap<String, JournalInstrument>,
-    /// The `model_id` label of each symbol's `levibot_model_info` series.
-    model_by_symbol: HashMap<String, String>,
+    /// The model id of each symbol's `levibot_model_info` series (0: `none`).
+    model_by_symbol: HashMap<String, u64>,
     /// client_order_id -> encoded_tsc of sent orders not yet reported on (FIFO for eviction).
     ack_pending: HashMap<u64, u64>,
     ack_order: VecDeque<u64>,
@@ -731,29 +731,25 @@ impl Follower {
     /// when its model changes (a reload).
     fn set_models(&mut self, models: Vec<(String, u64)>) {
         let family = &self.metrics.model_info;
-        for (symbol, id) in models {
-            let id = if id == 0 {
+        // Labels are made only when a symbol's model changes, not every round.
+        let series = |symbol: &str, id: u64| {
+            let model_id = if id == 0 {
                 "none".to_owned()
             } else {
                 model_id_hex(id)
             };
-            let was = self.model_by_symbol.get(&symbol);
-            if was == Some(&id) {
+            vec![("symbol", symbol.to_owned()), ("model_id", model_id)]
+        };
+        for (symbol, id) in models {
+            let was = self.model_by_symbol.get(&symbol).copied();
+            if was == Some(id) || (was.is_none() && self.model_by_symbol.len() >= LABEL_VALUES_MAX)
+            {
                 continue;
             }
-            if was.is_none() && self.model_by_symbol.len() >= LABEL_VALUES_MAX {
-                continue;
-            }
-            let series = |model_id: &str| {
-                vec![
-                    ("symbol", symbol.clone()),
-                    ("model_id", model_id.to_owned()),
-                ]
-            };
             if let Some(old) = was {
-                family.remove(&series(old));
+                family.remove(&series(&symbol, old));
             }
-            family.get_or_create(&series(&id)).set(1);
+            family.get_or_create(&series(&symbol, id)).set(1);
             self.model_by_symbol.insert(symbol, id);
         }
     }
