@@ -37,7 +37,7 @@ use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::Journal;
 use levibot_shm::codes::{counter_type, label, writer_id};
 use levibot_shm::counters::CountersWriter;
-use levibot_shm::records::{AggTrade, BookTicker, DepthDiff, OrderRequest, Trade};
+use levibot_shm::records::{AggTrade, BookTicker, DepthChunk, OrderRequest, Trade};
 
 pub use agents::{FeedAgent, GatewayAgent, RiskAgent, StrategyAgent};
 pub use fix_venue::{FixVenue, FixVenueStats, recover_seq_nums};
@@ -66,7 +66,7 @@ use crate::strategy::{OrderSink, ParamsSender, Strategy, params_mailbox};
 #[derive(Clone, Copy, Debug)]
 pub enum MarketRecord {
     BookTicker(BookTicker),
-    Depth(DepthDiff),
+    Depth(DepthChunk),
     Trade(Trade),
     AggTrade(AggTrade),
     /// The books must reload their snapshots (a replay's next pass).
@@ -74,7 +74,7 @@ pub enum MarketRecord {
     /// One chunk of a fresh REST snapshot (live resync): levels as in a depth chunk,
     /// `first_update_id` = `final_update_id` = the snapshot's `lastUpdateId`; a book loads it
     /// when its last chunk arrives.
-    Snapshot(DepthDiff),
+    Snapshot(DepthChunk),
     /// The live feed lost its connection: every book must resync.
     Stale,
 }
