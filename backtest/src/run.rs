@@ -11,7 +11,7 @@
 //! The clock moves to the earliest pending event; at one time the venue's events come first
 //! (market, then requests), then the engine's (reports, then market data, then the strategies'
 //! timer, when a strategy uses it). After each engine event the pipeline's agents run in turn
-//! (`Pipeline::run_rounds`) until none has work: the fused layout's duty cycle, with no time
+//! (`Pipeline::settle`) until none has work: the fused layout's duty cycle, with no time
 //! passing (what they send may leave later: see `ComputeTime`). Venue time is the receive time
 //! minus the feed latency (constant), so it never runs ahead of what the input has already
 //! been read up to: the loop reads one message ahead.
@@ -209,6 +209,10 @@ impl MessageSource for Handed {
             }
         }
     }
+
+    fn may_have_message(&self) -> bool {
+        !self.taken && self.current.is_some()
+    }
 }
 
 /// Runs the config's strategies over `input`, journaling into `journal_dir` (which must not
@@ -362,7 +366,7 @@ fn run_with<S: Strategy + 'static>(
     let mut gate = TradeGate::new(run_config.window.trade_from_ns);
     if let Some(command) = gate.hold() {
         send_trading(&mut controls, command, first_recv_ns)?;
-        while pipeline.run_rounds(1) > 0 {}
+        pipeline.settle();
     }
     let mut stats = RunStats {
         first_ns: first_recv_ns,
@@ -470,7 +474,7 @@ fn run_with<S: Strategy + 'static>(
             if let Some(command) = gate.open_at(now) {
                 send_trading(&mut controls, command, now)?;
                 pipeline.gateway.stage_mut().venue_mut().begin_engine_work();
-                while pipeline.run_rounds(1) > 0 {}
+                pipeline.settle();
             }
             let venue = pipeline.gateway.stage_mut().venue_mut();
             if next_delivery == Some(t) && venue.next_report_ns() != Some(t) {
@@ -503,7 +507,7 @@ fn run_with<S: Strategy + 'static>(
                 }
             }
             pipeline.gateway.stage_mut().venue_mut().begin_engine_work();
-            while pipeline.run_rounds(1) > 0 {}
+            pipeline.settle();
         }
         let venue = pipeline.gateway.stage_mut().venue_mut();
         for event in venue.exchange.drain_results() {
@@ -513,7 +517,7 @@ fn run_with<S: Strategy + 'static>(
             results(&event);
         }
     }
-    while pipeline.run_rounds(1) > 0 {}
+    pipeline.settle();
     let venue = pipeline.gateway.stage().venue();
     stats.venue_positions = (0..instruments.len() as u32)
         .map(|id| venue.exchange.position(id))

@@ -525,6 +525,30 @@ where
         work
     }
 
+    /// Runs duty cycles, as the fused layout does, until none has work: what
+    /// `while run_rounds(1) > 0 {}` does, but without that loop's last round when every agent
+    /// says a cycle would do nothing (`is_settled`: links empty, outboxes holding nothing, no
+    /// command waiting, no timer due, no report or message ready). Such a round changes
+    /// nothing, and cost a backtest about 400 instructions an event (callgrind). With links,
+    /// venues or sources that cannot tell, it runs that round as the loop does.
+    pub fn settle(&mut self) {
+        while self.run_rounds(1) > 0 {
+            if self.is_settled() {
+                // Checked in every test build: the round skipped finds nothing.
+                debug_assert_eq!(self.run_rounds(1), 0, "settled, yet a duty cycle had work");
+                return;
+            }
+        }
+    }
+
+    /// Whether a duty cycle of every agent would do nothing now (see [`settle`](Self::settle)).
+    pub fn is_settled(&self) -> bool {
+        self.feed.is_settled()
+            && self.strategy.is_settled()
+            && self.risk.is_settled()
+            && self.gateway.is_settled()
+    }
+
     /// Starts the runners of `layout` (validated first). `counters` gets each runner's duty
     /// cycles and longest cycle.
     pub fn start(
