@@ -23,6 +23,7 @@
 
 pub mod archive;
 pub mod config;
+pub mod read;
 pub mod state;
 pub mod store;
 pub mod verify;
