@@ -217,7 +217,7 @@ fn read_bounded(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// This machine's host name, the default box name.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_owned())

@@ -79,12 +79,12 @@ pub struct ArchiveArgs {
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub archive: Option<String>,
     /// With --archive: the box whose journal to read (default: the only box in the archive).
-    #[arg(long = "box", value_name = "NAME")]
+    #[arg(long = "box", value_name = "NAME", requires = "archive")]
     pub box_name: Option<String>,
     /// With --archive: keep the fetched segments in this directory (one journal directory per
     /// journal, under <DIR>/<box>/); what is there already and verifies is not fetched again.
     /// Default: a temporary directory, removed afterwards.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", requires = "archive")]
     pub cache_dir: Option<PathBuf>,
     #[command(flatten)]
     pub s3: S3Args,
@@ -286,10 +286,8 @@ pub fn fetch(args: &ArchiveArgs, range: Range) -> Result<Fetched, ReadError> {
     ))
 }
 
-/// Runs a future on a current-thread runtime made for it, TLS with ring installed (as the
-/// archiver does).
+/// Runs a future on a current-thread runtime made for it.
 pub fn block_on<T>(future: impl Future<Output = T>) -> T {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

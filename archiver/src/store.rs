@@ -578,6 +578,10 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 /// with a longer backoff, so that an outage costs one failed attempt per backoff, not a
 /// client stuck in retries.
 fn s3_client(config: &S3Config, request_timeout: Duration) -> Result<AmazonS3, StoreError> {
+    // TLS with ring, as the rest of LeviBot (object_store's own provider, aws-lc-rs, is left
+    // out); for every program that makes a client (the archiver, the archive's readers).
+    // Installing fails only if one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(&config.bucket)
         .with_region(&config.region)

@@ -5,6 +5,7 @@
 //! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json] [--parquet DIR]
 //! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
 //! levibot-backtest run ... --trade-from TIME [--until TIME]   (a held-out window)
+//! levibot-backtest run --archive DIR|s3://BUCKET/PREFIX [--box NAME] [--from TIME] [--until TIME] ...
 //! ```
 //!
 //! Exit status: 0 done, 1 a run that failed (the message says why; a sweep: one of its points
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use levibot_archiver::read::{self, ArchiveArgs, Fetched, Range};
 use levibot_backtest::compare::versus_live;
 use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
 use levibot_backtest::input::journal::journal_config_text;
@@ -51,26 +53,33 @@ enum Command {
 #[derive(Args)]
 struct RunArgs {
     /// The levibotd config file (strategies, parameters, risk limits, instruments); with
-    /// --journal, the config the journal recorded if left out.
-    #[arg(long, required_unless_present = "journal")]
+    /// --journal or --archive, the config the journal recorded if left out.
+    #[arg(long, required_unless_present_any = ["journal", "archive"])]
     config: Option<PathBuf>,
     /// A capture directory in the corpus's format (stream and REST files).
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal", "archive"])]
     capture: Option<PathBuf>,
     /// A LeviBot journal directory: the venue's bytes a live session received, replayed with
     /// its trading changes (start, resume, halt, kill), and compared with what it did live.
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "archive"])]
     journal: Option<PathBuf>,
-    /// With --journal: replay the records the live feed decoded and journaled, not its raw
-    /// bytes: no decoding on either side, the fastest replay (the decoder itself is then not
-    /// under test).
-    #[arg(long, requires = "journal")]
+    #[command(flatten)]
+    archive: ArchiveArgs,
+    /// With --archive: the time (RFC 3339, or a UTC day: its midnight) the replay should
+    /// cover from: the archive's segments from the one holding it are fetched (with the writer
+    /// run's first, for its config and instruments). --until ends it, as for every input.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "archive")]
+    from: Option<u64>,
+    /// With --journal or --archive: replay the records the live feed decoded and journaled,
+    /// not its raw bytes: no decoding on either side, the fastest replay (the decoder itself
+    /// is then not under test).
+    #[arg(long)]
     decoded: bool,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "archive")]
     tardis_book: Option<PathBuf>,
     /// Tardis `trades` CSV (plain or gzip).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "archive")]
     tardis_trades: Option<PathBuf>,
     /// Where the run's journal goes; must not hold a journal. A sweep: its table
     /// (sweep.csv, sweep.jsonl) and each point's journal (points/<index>/journal).
@@ -232,7 +241,37 @@ fn config_text(path: Option<&Path>, journal: Option<&Path>) -> Result<(String, P
     })
 }
 
-fn run_command(args: RunArgs) -> Result<()> {
+/// `--archive`: the range's journal fetched from the archive (kept until the run ends).
+fn fetch_archive(args: &RunArgs) -> Result<Option<(Fetched, PathBuf)>> {
+    if args.archive.archive.is_none() {
+        return Ok(None);
+    }
+    let range = Range {
+        from_ns: args.from,
+        until_ns: args.until,
+    };
+    let fetched = read::fetch(&args.archive, range).with_context(|| {
+        format!(
+            "reading the archive {}",
+            args.archive.archive.as_deref().unwrap_or_default()
+        )
+    })?;
+    let journal = fetched
+        .single_journal()
+        .map_err(anyhow::Error::msg)?
+        .to_owned();
+    Ok(Some((fetched, journal)))
+}
+
+fn run_command(mut args: RunArgs) -> Result<()> {
+    // The archive's journal stands in for --journal (the fetched copy lives until the end).
+    let _fetched = match fetch_archive(&args)? {
+        Some((fetched, journal)) => {
+            args.journal = Some(journal);
+            Some(fetched)
+        }
+        None => None,
+    };
     let (text, config_path) = config_text(args.config.as_deref(), args.journal.as_deref())?;
     let options = PARSE_OPTIONS;
     let input = InputSpec {

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use levictl::archive::Input;
 use levictl::{capture_check, control_cli, export, research, stat, tail, venue_cli};
 
 // pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
@@ -86,7 +88,11 @@ enum CaptureCommand {
 }
 
 fn main() -> Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Given on the command line (not its default or LEVIBOT_JOURNAL): then it names the
+    // input, and --archive another.
+    let journal_given = matches.value_source("journal") == Some(ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let journal = cli.journal;
     match cli.command {
         Command::Capture(CaptureCommand::Check {
@@ -95,9 +101,15 @@ fn main() -> Result<ExitCode> {
             exchange_info,
             json,
         }) => capture(file, snapshots, exchange_info, json),
-        Command::Tail(args) => tail::run(&args, &journal),
+        Command::Tail(args) => tail::run(
+            &args,
+            Input::choose(&journal, journal_given, &args.archive)?,
+        ),
         Command::Stat(args) => stat::run(&args, &journal),
-        Command::Export(args) => export::run(&args, &journal),
+        Command::Export(args) => export::run(
+            &args,
+            Input::choose(&journal, journal_given, &args.archive)?,
+        ),
         Command::Status(args) => control_cli::status(&args, &journal),
         Command::Kill(args) => control_cli::kill(&args, &journal),
         Command::Resume(args) => control_cli::resume(&args, &journal),
