@@ -22,7 +22,9 @@
 //! - and the first segment of the writer run the range starts in, wherever it is: a run
 //!   journals its instrument definitions and its config once, at its start, and the readers
 //!   name symbols (and the backtest finds its config) from them. Readers of a journal with a
-//!   gap after that segment seek past it, as they do on a pruned journal.
+//!   gap after that segment seek past it, as they do on a pruned journal; those that replay a
+//!   session straight through from its start (the backtest, `capture check`) ask for every
+//!   segment of the run from its first ([`Range::from_run_start`]).
 //!
 //! The tools then apply the range to records too (a segment also holds records outside it).
 //!
@@ -158,6 +160,10 @@ fn option_of(key: &str) -> &'static str {
 pub struct Range {
     pub from_ns: Option<u64>,
     pub until_ns: Option<u64>,
+    /// Every segment of the writer run live at `from`, from its first, with no gap: for the
+    /// readers that replay a session from its start and read a journal straight through (the
+    /// backtest's input, `capture check`), which end at a missing segment.
+    pub from_run_start: bool,
 }
 
 /// Why the archive could not be read.
@@ -492,8 +498,10 @@ fn select(entries: &[Entry], range: Range) -> Vec<Entry> {
         return Vec::new();
     }
     let mut selected = Vec::with_capacity(end - start + 1);
-    if let Some(first) = run_start(entries, start).filter(|&first| first < start) {
-        selected.push(entries[first].clone());
+    match run_start(entries, start).filter(|&first| first < start) {
+        Some(first) if range.from_run_start => return entries[first..end].to_vec(),
+        Some(first) => selected.push(entries[first].clone()),
+        None => {}
     }
     selected.extend_from_slice(&entries[start..end]);
     selected

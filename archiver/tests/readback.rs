@@ -3,7 +3,8 @@
 //! to moto's S3 server; then `levictl tail --json` over `--archive <dir>`, over
 //! `--archive s3://...` and over the journal itself print the same bytes, and
 //! `levibot-backtest run` from the archive gives the summary and the journal it gives from the
-//! journal. A time range fetches only the segments it needs (counted in the server's request
+//! journal, and `levictl capture check --archive` replays every market message the session
+//! journaled through the books. A time range fetches only the segments it needs (counted in the server's request
 //! log and seen in the cache dir); a corrupted object is an error naming it.
 //!
 //! The session is stopped, then the journal opened once more as the daemon's next start would
@@ -337,6 +338,44 @@ fn a_live_session_reads_back_from_the_archive_as_from_its_journal() {
     );
     assert!(archive_tail == tail, "the backtests' journals differ");
     assert!(tail.len() > 1000, "the backtest journaled little");
+
+    // capture check: the session's market data replayed through the decoder and the books,
+    // every message and snapshot the feed journaled (counted from the journal's own JSON).
+    let mut args = strings(&["capture", "check", "--json", "--exchange-info"]);
+    args.push(scratch.join("demo-exchangeInfo.json").display().to_string());
+    args.extend(session.s3_args());
+    let report: serde_json::Value =
+        serde_json::from_slice(&ok(levictl(&args), "capture check --archive")).unwrap();
+    let (mut stream, mut snapshots) = (0u64, 0u64);
+    for line in original.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let record: serde_json::Value = serde_json::from_slice(line).unwrap();
+        if record["type"] == "raw_message"
+            && record["writer"]
+                == levibot_shm::codes::writer_id::name(levibot_shm::codes::writer_id::FEED).unwrap()
+        {
+            match record["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("{\"lastUpdateId\"")
+            {
+                true => snapshots += 1,
+                false => stream += 1,
+            }
+        }
+    }
+    assert!(
+        stream > 1000 && snapshots >= 3,
+        "{stream} messages, {snapshots} snapshots"
+    );
+    assert_eq!(report["messages"], stream, "{report}");
+    assert_eq!(report["decode_errors"], 0, "{report}");
+    let symbols = report["symbols"].as_object().unwrap();
+    assert_eq!(symbols.len(), 3, "the demo's three symbols: {report}");
+    let applied: u64 = symbols
+        .values()
+        .map(|s| s["snapshots"].as_u64().unwrap())
+        .sum();
+    assert_eq!(applied, snapshots, "{report}");
 
     // A corrupted object: named, and nothing printed.
     let victim = &entries[1];

@@ -65,9 +65,10 @@ struct RunArgs {
     journal: Option<PathBuf>,
     #[command(flatten)]
     archive: ArchiveArgs,
-    /// With --archive: the time (RFC 3339, or a UTC day: its midnight) the replay should
-    /// cover from: the archive's segments from the one holding it are fetched (with the writer
-    /// run's first, for its config and instruments). --until ends it, as for every input.
+    /// With --archive: the writer run live at this time (RFC 3339, or a UTC day: its
+    /// midnight) is replayed, from its start (a replay needs the session from its start: its
+    /// config, instruments and trading state); --trade-from evaluates from a later time,
+    /// --until ends the input, and no segment created after it is fetched.
     #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "archive")]
     from: Option<u64>,
     /// With --journal or --archive: replay the records the live feed decoded and journaled,
@@ -249,6 +250,8 @@ fn fetch_archive(args: &RunArgs) -> Result<Option<(Fetched, PathBuf)>> {
     let range = Range {
         from_ns: args.from,
         until_ns: args.until,
+        // The replay reads the session straight through from its start.
+        from_run_start: true,
     };
     let fetched = read::fetch(&args.archive, range).with_context(|| {
         format!(

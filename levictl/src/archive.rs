@@ -50,6 +50,7 @@ pub fn range(from: Option<Bound>, until: Option<Bound>) -> anyhow::Result<Range>
     Ok(Range {
         from_ns: time(from, "--from")?,
         until_ns: time(until, "--until")?,
+        from_run_start: false,
     })
 }
 

@@ -5,6 +5,8 @@
 //! them, so the book goes through the venue's procedure exactly: diffs buffered until the
 //! snapshot, stale ones dropped, the rest applied in sequence.
 
+pub mod journal;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

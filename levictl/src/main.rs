@@ -74,16 +74,28 @@ enum CaptureCommand {
     /// resyncs, each symbol's final best bid/ask. Exits 1 if anything was wrong.
     Check {
         /// The stream capture (`<epoch>: <json>` lines).
-        file: PathBuf,
+        #[arg(required_unless_present = "archive", conflicts_with = "archive")]
+        file: Option<PathBuf>,
         /// The REST depth snapshots (`<url> -> <epoch>: <json>` lines).
-        #[arg(long)]
-        snapshots: PathBuf,
-        /// The venue's exchangeInfo (default: BINANCE.0 beside the capture).
+        #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
+        snapshots: Option<PathBuf>,
+        /// The venue's exchangeInfo (default: BINANCE.0 beside the capture; needed with
+        /// --archive).
         #[arg(long)]
         exchange_info: Option<PathBuf>,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
+        /// With --archive: the writer run live at this time is replayed, from its start (RFC
+        /// 3339, a UTC day, or relative: 2h).
+        #[arg(long, value_name = "TIME", value_parser = levibot_view::parse_bound, requires = "archive")]
+        from: Option<levibot_view::Bound>,
+        /// With --archive: no segment created at or after this time is read.
+        #[arg(long, value_name = "TIME", value_parser = levibot_view::parse_bound, requires = "archive")]
+        until: Option<levibot_view::Bound>,
+        /// The market data a live session journaled, read from levibot-archiver's archive.
+        #[command(flatten)]
+        archive: levibot_archiver::read::ArchiveArgs,
     },
 }
 
@@ -100,7 +112,37 @@ fn main() -> Result<ExitCode> {
             snapshots,
             exchange_info,
             json,
-        }) => capture(file, snapshots, exchange_info, json),
+            from,
+            until,
+            archive,
+        }) => {
+            let report = match (
+                Input::choose(&journal, journal_given, &archive)?,
+                file,
+                snapshots,
+            ) {
+                (Input::Archive(archive), _, _) => capture_check::journal::check_archive(
+                    archive,
+                    levictl::archive::range(from, until)?,
+                    exchange_info
+                        .as_deref()
+                        .context("--archive needs --exchange-info (the venue's instruments)")?,
+                )?,
+                (Input::Journal(_), Some(file), Some(snapshots)) => {
+                    let exchange_info = exchange_info.unwrap_or_else(|| {
+                        file.parent()
+                            .unwrap_or_else(|| std::path::Path::new("."))
+                            .join("BINANCE.0")
+                    });
+                    capture_check::check(&file, &snapshots, &exchange_info)
+                        .context("capture check")?
+                }
+                (Input::Journal(_), _, _) => {
+                    anyhow::bail!("give a capture and --snapshots, or --archive")
+                }
+            };
+            print_capture_report(&report, json)
+        }
         Command::Tail(args) => tail::run(
             &args,
             Input::choose(&journal, journal_given, &args.archive)?,
@@ -133,21 +175,9 @@ fn main() -> Result<ExitCode> {
     }
 }
 
-fn capture(
-    file: PathBuf,
-    snapshots: PathBuf,
-    exchange_info: Option<PathBuf>,
-    json: bool,
-) -> Result<ExitCode> {
-    let exchange_info = exchange_info.unwrap_or_else(|| {
-        file.parent()
-            .unwrap_or_else(|| std::path::Path::new("."))
-            .join("BINANCE.0")
-    });
-    let report =
-        capture_check::check(&file, &snapshots, &exchange_info).context("capture check")?;
+fn print_capture_report(report: &capture_check::CaptureReport, json: bool) -> Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(report)?);
     } else {
         print!("{report}");
     }

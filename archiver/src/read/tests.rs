@@ -28,6 +28,7 @@ fn range(from: Option<u64>, until: Option<u64>) -> Range {
     Range {
         from_ns: from.map(|s| s * S),
         until_ns: until.map(|s| s * S),
+        from_run_start: false,
     }
 }
 
@@ -80,6 +81,20 @@ fn from_takes_the_segment_before_the_last_created_and_the_runs_first() {
     assert_eq!(ids(&selected), vec![(9, 0), (9, 1), (9, 2)]);
     let selected = select(&day(), range(Some(85), None));
     assert_eq!(ids(&selected), vec![(9, 0), (9, 1), (9, 2)]);
+    // A replay straight through: the run's segments from its first, no gap.
+    let through = Range {
+        from_run_start: true,
+        ..range(Some(35), Some(45))
+    };
+    assert_eq!(
+        ids(&select(&day(), through)),
+        vec![(7, 0), (7, 1), (7, 2), (7, 3), (8, 4)]
+    );
+    let through = Range {
+        from_run_start: true,
+        ..range(Some(55), None)
+    };
+    assert_eq!(ids(&select(&day(), through)), ids(&day()[4..]));
 }
 
 #[test]
