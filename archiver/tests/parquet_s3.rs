@@ -1,12 +1,13 @@
 //! `levictl export --format parquet --out s3://...` from the archive: pyarrow reads the
 //! objects from the S3 server (`pyarrow.fs.S3FileSystem`) and finds every table equal, row for
 //! row, to the same export written to a directory from the journal itself; the objects are
-//! all under `box=<box>/`, a partition column when many boxes' exports are read as one.
+//! all under `box=<box>/`, a partition column when many boxes' exports are read as one; and
+//! `levibot-backtest run --parquet s3://...` publishes its run's files there too.
 
 use serde_json::Value;
 
 use crate::common::*;
-use crate::readback::{archived_session, levictl, ok, strings};
+use crate::readback::{archived_session, levictl, ok, run, strings};
 
 #[test]
 fn a_parquet_export_to_s3_reads_back_with_pyarrow_as_the_local_export() {
@@ -81,6 +82,29 @@ fn a_parquet_export_to_s3_reads_back_with_pyarrow_as_the_local_export() {
         result["execution_report_boxes"],
         serde_json::json!([BOX]),
         "{result}"
+    );
+
+    // The backtest's --parquet to the bucket: the run's export and summary.parquet.
+    let mut bt_args = strings(&[
+        "run",
+        "--out",
+        session.scratch.path().join("bt").to_str().unwrap(),
+        "--parquet",
+        &format!("s3://{BUCKET}/backtests/run-1"),
+    ]);
+    bt_args.extend(session.dir_args());
+    bt_args.extend(session.s3_args().into_iter().skip(2));
+    ok(
+        run("levibot-backtest", "levibot-backtest", &bt_args),
+        "backtest --parquet s3://",
+    );
+    let keys = session.moto.keys();
+    let summary = session.moto.get("backtests/run-1/summary.parquet");
+    assert!(summary.starts_with(b"PAR1") && summary.ends_with(b"PAR1"));
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("backtests/run-1/type=order_sent/date=")),
+        "{keys:?}"
     );
 
     // A second export of the same day writes the same objects again; one that would leave an

@@ -50,15 +50,18 @@ impl Session {
         vec!["--archive".into(), self.archive_dir.display().to_string()]
     }
 
-    /// The day's manifest (every segment), from the directory target.
+    /// Every segment archived, from the directory target's manifests (a session may cross
+    /// midnight: all its days).
     pub fn manifest(&self) -> Manifest {
-        let day = std::fs::read_dir(self.archive_dir.join(BOX))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .next()
-            .expect("a day archived");
-        let path = self.archive_dir.join(format!("{BOX}/{day}/manifest.json"));
-        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+        let mut all = Manifest::default();
+        for day in std::fs::read_dir(self.archive_dir.join(BOX)).unwrap() {
+            let day = day.unwrap().file_name().into_string().unwrap();
+            let path = self.archive_dir.join(format!("{BOX}/{day}/manifest.json"));
+            let manifest: Manifest = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            all.objects.extend(manifest.objects);
+        }
+        assert!(!all.objects.is_empty(), "a day archived");
+        all
     }
 }
 

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use levibot_archiver::publish::publish_dir;
 use levibot_archiver::read::{self, ArchiveArgs, Fetched, Range};
 use levibot_backtest::compare::versus_live;
 use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
@@ -98,8 +99,11 @@ struct RunArgs {
     /// type=/date=/symbol= partitions: type=execution_report holds the fills, type=order_sent,
     /// type=risk_reject, type=feature_snapshot ...) and summary.parquet, the --json summary as
     /// one row of typed columns. A sweep: sweep.parquet, one row per point, and each point's
-    /// in points/<index>/. Written under DIR.partial and renamed when complete.
-    #[arg(long, value_name = "DIR")]
+    /// in points/<index>/. Written under DIR.partial and renamed when complete. A plain run
+    /// may write to s3://BUCKET/PREFIX instead (empty, or a previous export of the same run;
+    /// with --endpoint, --region, --credentials-file): written locally, then each file
+    /// uploaded and read back for its SHA-256.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     parquet: Option<PathBuf>,
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
@@ -285,11 +289,37 @@ fn run_command(mut args: RunArgs) -> Result<()> {
         decoded: args.decoded,
     };
     let sim = sim_settings(&args)?;
+    let s3_parquet = args
+        .parquet
+        .as_deref()
+        .and_then(Path::to_str)
+        .filter(|p| p.starts_with("s3://"));
     if !args.set.is_empty() {
+        anyhow::ensure!(
+            s3_parquet.is_none(),
+            "--parquet s3://...: a plain run's; a sweep writes its Parquet to a directory"
+        );
         return sweep_command(args, config_path, text, options, sim, input);
     }
     let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(dir) = &args.parquet {
+    // A bucket: written locally (in a temporary directory), then published, verified.
+    let (store, scratch) = match s3_parquet {
+        Some(url) => (
+            Some(
+                args.archive
+                    .s3
+                    .store(url)
+                    .with_context(|| format!("--parquet {url}"))?,
+            ),
+            Some(tempfile::tempdir().context("a temporary directory for --parquet")?),
+        ),
+        None => (None, None),
+    };
+    let local_parquet = match (&scratch, &args.parquet) {
+        (Some(scratch), _) => Some(scratch.path().join("parquet")),
+        (None, dir) => dir.clone(),
+    };
+    if let (Some(dir), None) = (&local_parquet, &store) {
         parquet::check_dir(dir, &args.out)?;
     }
     let mut input = input.open_for(&config.instruments)?;
@@ -312,7 +342,7 @@ fn run_command(mut args: RunArgs) -> Result<()> {
             .with_context(|| format!("writing the report into {}", dir.display()))?;
         eprintln!("levibot-backtest: report in {}", path.display());
     }
-    if let Some(dir) = &args.parquet {
+    if let (Some(dir), Some(named)) = (&local_parquet, &args.parquet) {
         let figures = Figures {
             summary: &outcome.summary,
             stats: &outcome.stats,
@@ -320,8 +350,12 @@ fn run_command(mut args: RunArgs) -> Result<()> {
             versus_live: outcome.versus_live.as_ref(),
         };
         parquet::publish_run(dir, &journal_dir, &figures)
-            .with_context(|| format!("writing Parquet into {}", dir.display()))?;
-        eprintln!("levibot-backtest: Parquet in {}", dir.display());
+            .with_context(|| format!("writing Parquet into {}", named.display()))?;
+        if let Some(store) = &store {
+            read::block_on(publish_dir(store, dir, ".parquet", ""))
+                .with_context(|| format!("writing Parquet to {}", named.display()))?;
+        }
+        eprintln!("levibot-backtest: Parquet in {}", named.display());
     }
     if args.json {
         println!("{}", outcome.to_json(&run_config));

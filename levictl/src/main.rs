@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use levictl::archive::Input;
@@ -72,31 +72,7 @@ enum ResearchCommand {
 enum CaptureCommand {
     /// Decode a capture and build its books: messages per stream, decode errors, gaps and
     /// resyncs, each symbol's final best bid/ask. Exits 1 if anything was wrong.
-    Check {
-        /// The stream capture (`<epoch>: <json>` lines).
-        #[arg(required_unless_present = "archive", conflicts_with = "archive")]
-        file: Option<PathBuf>,
-        /// The REST depth snapshots (`<url> -> <epoch>: <json>` lines).
-        #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
-        snapshots: Option<PathBuf>,
-        /// The venue's exchangeInfo (default: BINANCE.0 beside the capture; needed with
-        /// --archive).
-        #[arg(long)]
-        exchange_info: Option<PathBuf>,
-        /// Print one JSON object instead of the table.
-        #[arg(long)]
-        json: bool,
-        /// With --archive: the writer run live at this time is replayed, from its start (RFC
-        /// 3339, a UTC day, or relative: 2h).
-        #[arg(long, value_name = "TIME", value_parser = levibot_view::parse_bound, requires = "archive")]
-        from: Option<levibot_view::Bound>,
-        /// With --archive: no segment created at or after this time is read.
-        #[arg(long, value_name = "TIME", value_parser = levibot_view::parse_bound, requires = "archive")]
-        until: Option<levibot_view::Bound>,
-        /// The market data a live session journaled, read from levibot-archiver's archive.
-        #[command(flatten)]
-        archive: levibot_archiver::read::ArchiveArgs,
-    },
+    Check(capture_check::CheckArgs),
 }
 
 fn main() -> Result<ExitCode> {
@@ -107,41 +83,9 @@ fn main() -> Result<ExitCode> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let journal = cli.journal;
     match cli.command {
-        Command::Capture(CaptureCommand::Check {
-            file,
-            snapshots,
-            exchange_info,
-            json,
-            from,
-            until,
-            archive,
-        }) => {
-            let report = match (
-                Input::choose(&journal, journal_given, &archive)?,
-                file,
-                snapshots,
-            ) {
-                (Input::Archive(archive), _, _) => capture_check::journal::check_archive(
-                    archive,
-                    levictl::archive::range(from, until)?,
-                    exchange_info
-                        .as_deref()
-                        .context("--archive needs --exchange-info (the venue's instruments)")?,
-                )?,
-                (Input::Journal(_), Some(file), Some(snapshots)) => {
-                    let exchange_info = exchange_info.unwrap_or_else(|| {
-                        file.parent()
-                            .unwrap_or_else(|| std::path::Path::new("."))
-                            .join("BINANCE.0")
-                    });
-                    capture_check::check(&file, &snapshots, &exchange_info)
-                        .context("capture check")?
-                }
-                (Input::Journal(_), _, _) => {
-                    anyhow::bail!("give a capture and --snapshots, or --archive")
-                }
-            };
-            print_capture_report(&report, json)
+        Command::Capture(CaptureCommand::Check(args)) => {
+            let input = Input::choose(&journal, journal_given, &args.archive)?;
+            print_capture_report(&capture_check::run(&args, input)?, args.json)
         }
         Command::Tail(args) => tail::run(
             &args,
