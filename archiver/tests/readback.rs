@@ -342,6 +342,43 @@ fn a_live_session_reads_back_from_the_archive_as_from_its_journal() {
     assert!(archive_tail == tail, "the backtests' journals differ");
     assert!(tail.len() > 1000, "the backtest journaled little");
 
+    // A range: the backtest reads a session straight through, so --from fetches the run from
+    // its first segment, with no gap, up to --until; cut at --until, the replay is the one
+    // from the journal cut there (versus_live apart: it compares with the live session it
+    // was given, here the part fetched).
+    let cache = scratch.join("bt-cache");
+    let mut input = strings(&["--from", &from, "--until", &until, "--cache-dir"]);
+    input.push(cache.display().to_string());
+    input.extend(session.dir_args());
+    let (ranged_summary, ranged_tail) = backtest(input, &scratch.join("bt-r"));
+    let (cut_summary, cut_tail) = backtest(
+        strings(&["--journal", &journal, "--until", &until]),
+        &scratch.join("bt-c"),
+    );
+    let without_versus = |json: &[u8]| {
+        let mut value: serde_json::Value = serde_json::from_slice(json).unwrap();
+        value.as_object_mut().unwrap().remove("versus_live");
+        value
+    };
+    assert_eq!(
+        without_versus(&ranged_summary),
+        without_versus(&cut_summary)
+    );
+    assert!(
+        ranged_tail == cut_tail,
+        "the cut backtests' journals differ"
+    );
+    let mut fetched: Vec<String> = std::fs::read_dir(cache.join(BOX).join(epoch.to_string()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    fetched.sort();
+    let expected: Vec<String> = entries[..k + 2].iter().map(|e| e.file.clone()).collect();
+    assert_eq!(
+        fetched, expected,
+        "the run from its first segment to --until"
+    );
+
     // capture check: the session's market data replayed through the decoder and the books,
     // every message and snapshot the feed journaled (counted from the journal's own JSON).
     let mut args = strings(&["capture", "check", "--json", "--exchange-info"]);
