@@ -125,7 +125,12 @@ impl S3Args {
             })
             .map_err(|(key, reason)| ReadError::Location {
                 location: location.to_owned(),
-                reason: format!("{}: {reason}", option_of(key)),
+                // The configuration's words for its keys, as the options spell them.
+                reason: format!(
+                    "{}: {}",
+                    option_of(key),
+                    reason.replace("allow_http = true", "--allow-http")
+                ),
             })?;
             return Ok(TargetKind::S3(config));
         }

@@ -454,6 +454,30 @@ fn conflicting_inputs_and_a_missing_box_are_refused() {
     );
     let output = levictl(&strings(&["tail", "--box", "x"]));
     assert!(!output.status.success(), "--box without --archive");
+    // What an archive cannot do, said before anything is fetched.
+    for (args, says) in [
+        (vec!["tail", "-f"], "an archive does not grow"),
+        (vec!["tail", "--from", "12345"], "not a journal position"),
+        (
+            vec!["export", "--format", "jsonl", "-o", "x", "--until", "77"],
+            "not a journal position",
+        ),
+        (
+            vec!["tail", "--endpoint", "http://127.0.0.1:9"],
+            "--endpoint: plain http:// needs --allow-http",
+        ),
+    ] {
+        let mut args = strings(&args);
+        let s3 = args.iter().any(|a| a == "--endpoint");
+        args.extend(strings(&[
+            "--archive",
+            if s3 { "s3://bucket/prefix" } else { dir },
+        ]));
+        let output = levictl(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
     for sub in [
         ["tail"].as_slice(),
         ["export", "--format", "jsonl", "-o", "x"].as_slice(),
