@@ -205,6 +205,8 @@ pub enum ReadError {
     },
     #[error("{object}: listed in its manifest, not in the archive")]
     Missing { object: String },
+    #[error("--cache-dir {}: holds journal segments: give a directory of its own", dir.display())]
+    CacheIsJournal { dir: PathBuf },
     #[error("the range selects more than {SEGMENTS_MAX} segments: narrow it with --from/--until")]
     TooMany,
     #[error("{path}: {op}: {source}")]
@@ -363,6 +365,12 @@ pub async fn fetch_from(
         return Err(ReadError::TooMany);
     }
     let (root, temp) = match cache_dir {
+        // A journal directory (the daemon's, say) is never written into.
+        Some(dir) if levibot_shm::list_segments(dir).is_ok_and(|s| !s.is_empty()) => {
+            return Err(ReadError::CacheIsJournal {
+                dir: dir.to_owned(),
+            });
+        }
         Some(dir) => (dir.to_owned(), None),
         None => {
             let temp = tempfile::Builder::new()

@@ -307,6 +307,20 @@ fn a_live_session_reads_back_from_the_archive_as_from_its_journal() {
         ranged == std::fs::read(&exported).unwrap(),
         "the range's records differ"
     );
+    // A journal directory is not a cache.
+    let mut into_journal = args.clone();
+    let at = into_journal
+        .iter()
+        .position(|a| a == "--cache-dir")
+        .unwrap();
+    into_journal[at + 1] = journal.clone();
+    let output = levictl(&into_journal);
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("holds journal segments"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     // Again: the cache has them all; nothing is fetched.
     let log_before = session.moto.log_text().len();
     assert!(ok(levictl(&args), "the range again") == ranged);
