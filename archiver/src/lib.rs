@@ -19,10 +19,14 @@
 //!
 //! Modules: [`config`] (the TOML file), [`store`] (the directory and S3 targets), [`state`]
 //! (the state file and the manifests), [`archive`] (the pass), [`verify`] (a day checked
-//! against its manifest).
+//! against its manifest); for the tools that read the archive back, [`read`] (a time range
+//! of a box's journal, fetched and verified into local journal directories) and [`publish`]
+//! (Parquet exports written to a bucket).
 
 pub mod archive;
 pub mod config;
+pub mod publish;
+pub mod read;
 pub mod state;
 pub mod store;
 pub mod verify;

@@ -16,4 +16,6 @@ mod archive;
 mod config;
 mod kill;
 mod outage;
+mod parquet_s3;
+mod readback;
 mod verify;
