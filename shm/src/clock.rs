@@ -56,7 +56,7 @@ impl TscCalibration {
 
     /// [`to_unix_ns`](Self::to_unix_ns) all in i128, for stamps too far apart for i64.
     #[cold]
-    fn to_unix_ns_in_i128(&self, tsc: u64) -> u64 {
+    fn to_unix_ns_in_i128(self, tsc: u64) -> u64 {
         let delta_ns = (tsc as i128 - self.tsc_ref as i128) as f64 / self.ticks_per_ns;
         (self.unix_ns_ref as i128 + delta_ns as i128).max(0) as u64
     }
