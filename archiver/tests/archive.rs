@@ -8,6 +8,7 @@ use crate::common::*;
 
 #[test]
 fn sealed_segments_reach_a_directory_and_s3_verified_and_listed_once() {
+    clear_of_midnight();
     let seed = levibot_testkit::seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();

@@ -97,7 +97,23 @@ pub fn segments(dir: &Path) -> Vec<(String, PathBuf, bool)> {
         .collect()
 }
 
-/// The UTC day of the segments written now.
+/// Longest a test that reads one day's manifest runs (generous, for a loaded machine).
+const ONE_DAY_TEST_MAX: Duration = Duration::from_secs(15 * 60);
+
+/// Waits, if the next UTC midnight is less than [`ONE_DAY_TEST_MAX`] away, until it has
+/// passed: a test that reads back one day's manifest then finds every segment it wrote under
+/// that day (segments are filed by the day they were created on).
+pub fn clear_of_midnight() {
+    const DAY_NS: u64 = 86_400_000_000_000;
+    let now = levibot_shm::clock::unix_now_ns();
+    let to_midnight = Duration::from_nanos(DAY_NS - now % DAY_NS);
+    if to_midnight < ONE_DAY_TEST_MAX {
+        println!("waiting {to_midnight:?} for UTC midnight to pass: this test reads one day");
+        std::thread::sleep(to_midnight + Duration::from_secs(1));
+    }
+}
+
+/// The UTC day of the segments written now (after [`clear_of_midnight`]).
 pub fn today() -> String {
     levibot_archiver::state::utc_day(
         std::time::SystemTime::now()

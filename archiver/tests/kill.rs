@@ -10,6 +10,7 @@ use crate::common::*;
 
 #[test]
 fn an_archiver_killed_mid_upload_finishes_after_a_restart() {
+    clear_of_midnight();
     let seed = levibot_testkit::seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();

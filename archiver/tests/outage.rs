@@ -20,6 +20,7 @@ impl Drop for Killed {
 
 #[test]
 fn an_outage_of_the_store_loses_nothing_and_is_counted() {
+    clear_of_midnight();
     let seed = levibot_testkit::seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();

@@ -6,6 +6,7 @@ use crate::common::*;
 
 #[test]
 fn verify_names_a_corrupt_object_in_s3_and_in_a_directory() {
+    clear_of_midnight();
     let seed = levibot_testkit::seed();
     let mut rng = fastrand::Rng::with_seed(seed);
     let scratch = temp_dir();
