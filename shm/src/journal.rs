@@ -335,7 +335,9 @@ impl Journal {
 
     /// Cold-path housekeeping, for a background thread every second or so, in this order:
     /// unmaps the segment retired by the last rollover; seals finished segments; prunes old ones
-    /// by the retention policy (never at or after the [retention floor](Self::set_retention_floor));
+    /// by the retention policy (never at or after the [retention floor](Self::set_retention_floor);
+    /// with an [`ArchiveGate`](crate::ArchiveGate), only what the archive has, up to its hard
+    /// limit: the archiver's watermark file is read here, on the caller's cold thread);
     /// compresses sealed ones; and creates the next segment ahead of time (so that a rollover
     /// makes no syscall). Pruning comes first because it frees the room that compression and the
     /// new segment need.
