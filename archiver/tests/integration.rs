@@ -17,3 +17,4 @@ mod config;
 mod kill;
 mod outage;
 mod verify;
+mod watermark;
