@@ -326,6 +326,28 @@ fn an_outage_of_the_store_deletes_nothing_unarchived_and_the_archive_catches_up(
             "segment {index} went unlisted: {listed:?}"
         );
     }
+
+    // Neither process wrote into the other's directory.
+    let names = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(&state),
+        ["archived.watermark", "archiver.lvc", "state.json"]
+    );
+    for name in names(&journal) {
+        assert!(
+            name.starts_with("journal-")
+                || name.starts_with("levibotd-") // this test's log of the daemon
+                || ["counters.lvc", "writer.lock", "control.sock"].contains(&name.as_str()),
+            "{name} in the journal directory"
+        );
+    }
 }
 
 #[test]
