@@ -78,9 +78,11 @@ impl Maintenance {
     /// One pass. A full filesystem is remembered for the control loop; other failures are
     /// logged and the next pass tries again.
     pub(super) fn once(&self, journal: &Journal, shared: &DaemonState) {
-        match journal.maintain() {
+        let (report, error) = journal.maintain_reporting();
+        // Segments pruned unarchived are counted and journaled even if the pass failed after.
+        self.archive.note(&report, error.is_none(), journal, shared);
+        match error.map_or(Ok(report), Err) {
             Ok(report) => {
-                self.archive.note(&report, journal, shared);
                 if !report.kept_for_floor.is_empty() {
                     self.floor_held.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(
@@ -135,11 +137,15 @@ pub(super) struct ArchiveWait {
 }
 
 impl ArchiveWait {
-    fn note(&self, report: &RetentionReport, journal: &Journal, shared: &DaemonState) {
-        self.held
-            .store(report.held_for_archive.len() as u64, Ordering::Release);
-        self.held_bytes
-            .store(report.held_for_archive_bytes, Ordering::Release);
+    /// What a pass reported; `complete`: it ran to the end (else only its unarchived prunes
+    /// are taken: what it holds and whether it read the watermark may not be known).
+    fn note(
+        &self,
+        report: &RetentionReport,
+        complete: bool,
+        journal: &Journal,
+        shared: &DaemonState,
+    ) {
         for pruned in &report.pruned_unarchived {
             self.unarchived_pruned.fetch_add(1, Ordering::AcqRel);
             shared.event(
@@ -160,6 +166,13 @@ impl ArchiveWait {
                 pruned.bytes
             );
         }
+        if !complete {
+            return;
+        }
+        self.held
+            .store(report.held_for_archive.len() as u64, Ordering::Release);
+        self.held_bytes
+            .store(report.held_for_archive_bytes, Ordering::Release);
         let unreadable = report.archive_watermark_error.is_some();
         if unreadable != self.unreadable_now.swap(unreadable, Ordering::AcqRel) {
             match &report.archive_watermark_error {

@@ -312,7 +312,10 @@ impl Prune<'_> {
                 continue;
             }
             if let Some(watermark) = self.watermark {
-                let epoch = read_segment_file_header(file)?.epoch;
+                // A header that cannot be read: not archived (the archiver cannot read it
+                // either), so held, and pruned first at the hard limit; never a reason to stop
+                // pruning altogether and let the filesystem fill. Epoch 0 is no writer run.
+                let epoch = read_segment_file_header(file).map_or(0, |h| h.epoch);
                 if !watermark.covers(epoch, file.index) {
                     held.push((file, size, epoch));
                     continue;

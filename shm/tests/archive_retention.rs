@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::common::*;
+use levibot_shm::layout::compressed_file_name;
 use levibot_shm::watermark::WATERMARK_FILE_NAME;
 use levibot_shm::{
     ArchiveGate, ArchiveWatermark, Journal, JournalConfig, RetentionPolicy, UnarchivedPrune,
@@ -192,4 +193,31 @@ fn a_hard_limit_below_the_soft_one_is_refused() {
     let config = gated_config(dir.path(), &state, 4, 3);
     let error = Journal::open(&config).unwrap_err().to_string();
     assert!(error.contains("hard_max_total_bytes"), "{error}");
+}
+
+#[test]
+fn a_segment_whose_header_cannot_be_read_is_held_and_goes_first_at_the_hard_limit() {
+    let (_dir, state, journal_dir) = dirs();
+    let journal = Journal::open(&gated_config(&journal_dir, &state, 2, 8)).unwrap();
+    append_until_segment(&mut journal.appender(0).unwrap(), 4);
+    write_watermark(&state, &[(journal.epoch(), 3)]);
+    journal.maintain().unwrap();
+    assert_eq!(on_disk(&journal_dir), [4, 5], "all archived: pruned");
+    // A compressed segment 2 whose header cannot be read (its epoch unknown): not archived,
+    // held, and no reason to stop pruning.
+    std::fs::write(journal_dir.join(compressed_file_name(2)), [0xAB; 100]).unwrap();
+    let report = journal.maintain().unwrap();
+    assert_eq!(report.held_for_archive, [2], "{report:?}");
+
+    // 2 and 4..=12 and the next: over the 8 segments allowed by 2 and 100 bytes. 2 goes
+    // first, then the oldest others until it fits.
+    append_until_segment(&mut journal.appender(1).unwrap(), 12);
+    let report = journal.maintain().unwrap();
+    let forced: Vec<(u64, u64)> = report
+        .pruned_unarchived
+        .iter()
+        .map(|p| (p.index, p.epoch))
+        .collect();
+    let epoch = journal.epoch();
+    assert_eq!(forced, [(2, 0), (4, epoch), (5, epoch)], "{report:?}");
 }
