@@ -197,8 +197,10 @@ impl Archiver {
                 backoff: Duration::ZERO,
             });
         }
+        let mut publisher = Publisher::new(&config.state_dir, &config.journal_dir);
+        publisher.share_counters()?;
         Ok(Archiver {
-            publisher: Publisher::new(&config.state_dir, &config.journal_dir),
+            publisher,
             config,
             state,
             targets,

@@ -87,12 +87,7 @@ impl Publisher {
     /// Writes `mark` (atomically) if it differs from what was written, or the group to give
     /// it changed; gives the counters file its mode and group.
     pub fn publish(&mut self, mark: ArchiveWatermark) -> Result<(), StoreError> {
-        let gid = self.journal_gid();
-        if self.counters_gid != Some(gid) {
-            let path = self.state_dir.join(COUNTERS_FILE_NAME);
-            self.share(&path, gid)?;
-            self.counters_gid = Some(gid);
-        }
+        let gid = self.share_counters()?;
         if self
             .written
             .as_ref()
@@ -106,6 +101,18 @@ impl Publisher {
         self.warn_unless(chowned, &path, gid);
         self.written = Some((mark, gid));
         Ok(())
+    }
+
+    /// Gives the counters file its mode and the journal's group, unless it has them already
+    /// (at start, so that the exporter reads it before the first pass ends). Returns the group.
+    pub fn share_counters(&mut self) -> Result<Option<u32>, StoreError> {
+        let gid = self.journal_gid();
+        if self.counters_gid != Some(gid) {
+            let path = self.state_dir.join(COUNTERS_FILE_NAME);
+            self.share(&path, gid)?;
+            self.counters_gid = Some(gid);
+        }
+        Ok(gid)
     }
 
     /// Mode 0640 and group `gid` for an existing file.
