@@ -289,8 +289,9 @@ impl Prune<'_> {
             sizes.push(file_size(&f.path)?);
         }
         let mut total = sizes.iter().sum::<u64>() + self.bytes_to_create;
-        // Segments the archive does not have that the limits would prune, oldest first.
-        let mut held: Vec<(&SegmentFile, u64, u64)> = Vec::new();
+        // Segments the archive does not have that the limits would prune, oldest first, with
+        // whether age or the soft limit would (else only the hard limit, which pass 2 meets).
+        let mut held: Vec<(&SegmentFile, u64, u64, bool)> = Vec::new();
         for (file, size) in files.iter().zip(sizes) {
             if file.index >= self.current_index || !self.sealed.contains(&file.index) {
                 break;
@@ -302,9 +303,9 @@ impl Prune<'_> {
                 }
                 None => false,
             };
-            let too_big = policy.max_total_bytes.is_some_and(|max| total > max)
-                || hard_max.is_some_and(|max| total > max);
-            if !(too_old || too_big) {
+            let over_soft = policy.max_total_bytes.is_some_and(|max| total > max);
+            let over_hard = hard_max.is_some_and(|max| total > max);
+            if !(too_old || over_soft || over_hard) {
                 break;
             }
             if file.index >= self.floor_index {
@@ -317,7 +318,7 @@ impl Prune<'_> {
                 // pruning altogether and let the filesystem fill. Epoch 0 is no writer run.
                 let epoch = read_segment_file_header(file).map_or(0, |h| h.epoch);
                 if !watermark.covers(epoch, file.index) {
-                    held.push((file, size, epoch));
+                    held.push((file, size, epoch, too_old || over_soft));
                     continue;
                 }
             }
@@ -327,7 +328,7 @@ impl Prune<'_> {
         }
         // Over the hard limit with nothing archived left to prune: the oldest held go.
         let mut forced = 0;
-        for &(file, size, epoch) in &held {
+        for &(file, size, epoch, _) in &held {
             if hard_max.is_none_or(|max| total <= max) {
                 break;
             }
@@ -342,7 +343,8 @@ impl Prune<'_> {
             total -= size;
         }
         report.pruned.sort_unstable();
-        for &(file, size, _) in &held[forced..] {
+        // Those left are held if age or the soft limit would prune them; the hard limit is met.
+        for &(file, size, _, _) in held[forced..].iter().filter(|h| h.3) {
             report.held_for_archive.push(file.index);
             report.held_for_archive_bytes += size;
         }

@@ -157,6 +157,8 @@ mod tests {
         mark.set(7, 2); // never goes back
         let read = parse(&mark.to_text()).unwrap();
         assert_eq!(read, mark);
+        assert_eq!(read.marks().collect::<Vec<_>>(), [(7, 3), (9, 0)]);
+        assert!(!read.is_empty() && ArchiveWatermark::new().is_empty());
         assert!(read.covers(7, 0) && read.covers(7, 3) && !read.covers(7, 4));
         assert!(read.covers(9, 0) && !read.covers(9, 1));
         assert!(
@@ -196,6 +198,22 @@ mod tests {
             .map(|e| format!("{e} 1\n"))
             .collect();
         assert!(parse(&format!("{WATERMARK_MAGIC_LINE}\n{many}")).is_err());
+    }
+
+    #[test]
+    fn a_file_of_the_largest_size_is_read_and_one_byte_more_is_refused() {
+        let dir = std::env::temp_dir().join(format!("levibot-watermark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(WATERMARK_FILE_NAME);
+        let head = format!("{WATERMARK_MAGIC_LINE}\n7 3\n#");
+        let largest = format!("{head}{}", "x".repeat(WATERMARK_LEN_MAX - head.len()));
+        std::fs::write(&path, &largest).unwrap();
+        assert!(ArchiveWatermark::read(&path).unwrap().covers(7, 3));
+        assert!(parse(&largest).is_ok());
+        std::fs::write(&path, format!("{largest}x")).unwrap();
+        let error = ArchiveWatermark::read(&path).unwrap_err().to_string();
+        assert!(error.contains("larger than"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -193,6 +193,38 @@ fn a_hard_limit_below_the_soft_one_is_refused() {
     let config = gated_config(dir.path(), &state, 4, 3);
     let error = Journal::open(&config).unwrap_err().to_string();
     assert!(error.contains("hard_max_total_bytes"), "{error}");
+    // Equal is fine: nothing is held, the soft limit is the hard one.
+    Journal::open(&gated_config(dir.path(), &state, 4, 4)).unwrap();
+}
+
+#[test]
+fn without_a_soft_limit_only_the_hard_one_prunes_and_not_at_it() {
+    let (_dir, state, journal_dir) = dirs();
+    let mut config = gated_config(&journal_dir, &state, 1, 5);
+    config.retention.max_total_bytes = None;
+    let journal = Journal::open(&config).unwrap();
+    // 0..=3 and the next: exactly the 5 allowed. Nothing goes, archived or not, nothing held.
+    append_until_segment(&mut journal.appender(0).unwrap(), 3);
+    write_watermark(&state, &[(journal.epoch(), 0)]);
+    let report = journal.maintain().unwrap();
+    assert!(report.pruned.is_empty(), "at the limit: {report:?}");
+    assert!(
+        report.held_for_archive.is_empty(),
+        "at the limit: {report:?}"
+    );
+    // One more (4, created ahead by the pass, is now written to, and 5 comes next): over by
+    // one. The archived 0 goes; nothing is held, the limit is met.
+    append_until_segment(&mut journal.appender(1).unwrap(), 4);
+    let report = journal.maintain().unwrap();
+    assert_eq!(report.pruned, [0], "{report:?}");
+    assert!(report.pruned_unarchived.is_empty(), "{report:?}");
+    assert!(report.held_for_archive.is_empty(), "{report:?}");
+    // And one more: the oldest, unarchived, goes; the others are not held (no soft limit).
+    append_until_segment(&mut journal.appender(2).unwrap(), 5);
+    let report = journal.maintain().unwrap();
+    let forced: Vec<u64> = report.pruned_unarchived.iter().map(|p| p.index).collect();
+    assert_eq!(forced, [1], "{report:?}");
+    assert!(report.held_for_archive.is_empty(), "{report:?}");
 }
 
 #[test]
