@@ -15,7 +15,7 @@
 //! missing from its manifest is added, and a verified segment is never uploaded again. A
 //! failure stops the target's pass; the next attempt waits a backoff that doubles up to
 //! `backoff_max`, and nothing is lost meanwhile: the journal keeps the segments, since the
-//! daemon's retention waits for the watermark each pass publishes ([`crate::publish`]).
+//! daemon's retention waits for the watermark each pass publishes ([`crate::watermark`]).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -25,12 +25,12 @@ use levibot_shm::counters::{Counter, CountersWriter};
 use levibot_shm::{SegmentFile, list_segments, read_segment_file_header};
 
 use crate::config::{Config, TargetConfig};
-use crate::publish::{self, Publisher};
 use crate::state::{
     COUNTERS_FILE_NAME, Entry, InProgress, MANIFEST_NAME, Manifest, State, StateError, segment_id,
     utc_day,
 };
 use crate::store::{RateLimit, Store, StoreError};
+use crate::watermark::{self, Publisher};
 
 /// Segments archived per target in one pass, at most (the next pass goes on).
 const SEGMENTS_PER_PASS_MAX: usize = 10_000;
@@ -258,7 +258,7 @@ impl Archiver {
         self.forget_gone(sealed)?;
         let names: Vec<String> = self.targets.iter().map(|t| t.config.name.clone()).collect();
         self.publisher
-            .publish(publish::watermark(&journaled, &self.state, &names))?;
+            .publish(watermark::watermark(&journaled, &self.state, &names))?;
         Ok(report)
     }
 

@@ -18,16 +18,16 @@
 //! it never blocks or slows the daemon.
 //!
 //! Modules: [`config`] (the TOML file), [`store`] (the directory and S3 targets), [`state`]
-//! (the state file and the manifests), [`archive`] (the pass), [`publish`] (the watermark
+//! (the state file and the manifests), [`archive`] (the pass), [`watermark`] (the watermark
 //! the daemon's retention reads, and who may read it and the counters), [`verify`] (a day
 //! checked against its manifest).
 
 pub mod archive;
 pub mod config;
-pub mod publish;
 pub mod state;
 pub mod store;
 pub mod verify;
+pub mod watermark;
 
 use std::path::PathBuf;
 use std::sync::Arc;
