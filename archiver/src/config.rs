@@ -133,6 +133,70 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// An S3 location as a configuration or a command line names it, before it is checked.
+pub struct S3Parts<'a> {
+    /// `s3://bucket[/prefix]`.
+    pub url: &'a str,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: bool,
+    /// `None`: the standard AWS environment variables.
+    pub credentials_file: Option<&'a Path>,
+}
+
+impl S3Config {
+    /// Checks an S3 location and reads its credentials (the file, or the AWS environment's
+    /// presence). A refusal names the key (`s3`, `endpoint`, `credentials_file`) and why: the
+    /// archiver's configuration and the archive's readers (`crate::read`) check alike.
+    pub fn new(parts: S3Parts<'_>) -> Result<S3Config, (&'static str, String)> {
+        let url = parts.url;
+        let (bucket, prefix) = parse_s3_url(url)
+            .ok_or_else(|| ("s3", format!("{url:?}: not s3://bucket[/prefix]")))?;
+        if let Some(endpoint) = &parts.endpoint {
+            let http = endpoint.starts_with("http://");
+            if !http && !endpoint.starts_with("https://") {
+                return Err((
+                    "endpoint",
+                    format!("{endpoint:?}: an http:// or https:// URL"),
+                ));
+            }
+            if http && !parts.allow_http {
+                return Err((
+                    "endpoint",
+                    "plain http:// needs allow_http = true (loopback tests only)".into(),
+                ));
+            }
+        }
+        let credentials =
+            match parts.credentials_file {
+                Some(file) => Some(read_credentials(file).map_err(|reason| {
+                    ("credentials_file", format!("{}: {reason}", file.display()))
+                })?),
+                None => {
+                    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                        || std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none()
+                    {
+                        return Err((
+                        "credentials_file",
+                        "not set, and AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY is not in the \
+                         environment"
+                            .into(),
+                    ));
+                    }
+                    None
+                }
+            };
+        Ok(S3Config {
+            bucket,
+            prefix,
+            endpoint: parts.endpoint,
+            region: parts.region.unwrap_or_else(|| "us-east-1".to_owned()),
+            allow_http: parts.allow_http,
+            credentials,
+        })
+    }
+}
+
 fn read_bounded(path: &Path) -> Result<String, ConfigError> {
     use std::io::Read;
     let read = |source| ConfigError::Read {
@@ -153,10 +217,15 @@ fn read_bounded(path: &Path) -> Result<String, ConfigError> {
 }
 
 /// This machine's host name, the default box name.
-fn host_name() -> Option<String> {
+pub fn host_name() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim();
     (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// Whether `name` may be a box's name: the path component of its objects under a prefix.
+pub fn is_box_name(name: &str) -> bool {
+    is_safe_name(name, BOX_LEN_MAX)
 }
 
 /// A path component we write: ASCII letters, digits, `.`, `_`, `-`, not starting with `.`.
@@ -302,54 +371,16 @@ impl Config {
                     }
                     TargetKind::Dir { dir }
                 }
-                (None, Some(url)) => {
-                    let (bucket, prefix) = parse_s3_url(&url).ok_or_else(|| {
-                        invalid_at("s3", format!("{url:?}: not s3://bucket[/prefix]"))
-                    })?;
-                    let allow_http = target.allow_http.unwrap_or(false);
-                    if let Some(endpoint) = &target.endpoint {
-                        let http = endpoint.starts_with("http://");
-                        if !http && !endpoint.starts_with("https://") {
-                            return Err(invalid_at(
-                                "endpoint",
-                                format!("{endpoint:?}: an http:// or https:// URL"),
-                            ));
-                        }
-                        if http && !allow_http {
-                            return Err(invalid_at(
-                                "endpoint",
-                                "plain http:// needs allow_http = true (loopback tests only)"
-                                    .into(),
-                            ));
-                        }
-                    }
-                    let credentials = match &target.credentials_file {
-                        Some(file) => Some(read_credentials(file).map_err(|reason| {
-                            invalid_at("credentials_file", format!("{}: {reason}", file.display()))
-                        })?),
-                        None => {
-                            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-                                || std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none()
-                            {
-                                return Err(invalid_at(
-                                    "credentials_file",
-                                    "not set, and AWS_ACCESS_KEY_ID or AWS_SECRET_ACCESS_KEY \
-                                     is not in the environment"
-                                        .into(),
-                                ));
-                            }
-                            None
-                        }
-                    };
-                    TargetKind::S3(S3Config {
-                        bucket,
-                        prefix,
+                (None, Some(url)) => TargetKind::S3(
+                    S3Config::new(S3Parts {
+                        url: &url,
                         endpoint: target.endpoint,
-                        region: target.region.unwrap_or_else(|| "us-east-1".to_owned()),
-                        allow_http,
-                        credentials,
+                        region: target.region,
+                        allow_http: target.allow_http.unwrap_or(false),
+                        credentials_file: target.credentials_file.as_deref(),
                     })
-                }
+                    .map_err(|(k, reason)| invalid_at(k, reason))?,
+                ),
             };
             targets.push(TargetConfig {
                 name: target.name,

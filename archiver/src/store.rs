@@ -312,16 +312,50 @@ impl Store {
 
     /// Reads an object back and digests it; `None` if there is no such object.
     pub async fn digest(&self, key: &str) -> Result<Option<Digested>, StoreError> {
+        self.read_object(key, |_| Ok(())).await
+    }
+
+    /// Copies an object into the file `out` (created or truncated), streamed, digesting what
+    /// was written; `None` if there is no such object. The archive's readers check the digest
+    /// against the manifest (`crate::read`).
+    pub async fn download(&self, key: &str, out: &Path) -> Result<Option<Digested>, StoreError> {
+        let mut file = File::create(out).map_err(io(out, "create"))?;
+        let got = self
+            .read_object(key, |chunk| file.write_all(chunk).map_err(io(out, "write")))
+            .await?;
+        file.sync_all().map_err(io(out, "fsync"))?;
+        Ok(got)
+    }
+
+    /// Streams an object through `sink`, chunk by chunk, digesting it; `None` if there is no
+    /// such object.
+    async fn read_object(
+        &self,
+        key: &str,
+        mut sink: impl FnMut(&[u8]) -> Result<(), StoreError>,
+    ) -> Result<Option<Digested>, StoreError> {
+        let (mut hasher, mut size) = (Sha256::new(), 0u64);
+        let mut take = |chunk: &[u8]| {
+            hasher.update(chunk);
+            size += chunk.len() as u64;
+            sink(chunk)
+        };
         match self {
             Store::Dir { root } => {
                 let path = root.join(key);
-                if !path.exists() {
-                    return Ok(None);
+                let mut source = match File::open(&path) {
+                    Ok(source) => source,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io(&path, "open")(e)),
+                };
+                let mut buf = vec![0u8; CHUNK_LEN];
+                loop {
+                    let n = read_full(&mut source, &mut buf, &path)?;
+                    if n == 0 {
+                        break;
+                    }
+                    take(&buf[..n])?;
                 }
-                let mut source = Source::open(&path)?;
-                let (mut buf, mut unlimited) = (vec![0u8; CHUNK_LEN], RateLimit::new(None));
-                while source.chunk(&mut buf, &mut unlimited).await? > 0 {}
-                Ok(Some(source.digested()))
             }
             Store::S3 { s3, prefix } => {
                 let path = self.object_path(prefix, key);
@@ -334,18 +368,64 @@ impl Store {
                     Err(object_store::Error::NotFound { .. }) => return Ok(None),
                     Err(e) => return Err(object_error(e)),
                 };
-                let (mut hasher, mut size) = (Sha256::new(), 0u64);
                 while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(object_error)?;
-                    hasher.update(&chunk);
-                    size += chunk.len() as u64;
+                    take(&chunk.map_err(object_error)?)?;
                 }
-                Ok(Some(Digested {
-                    size,
-                    sha256: hex(&hasher.finalize()),
-                }))
             }
         }
+        Ok(Some(Digested {
+            size,
+            sha256: hex(&hasher.finalize()),
+        }))
+    }
+
+    /// The names of the "directories" right under `dir_key` (`""`: the target's root), sorted:
+    /// a bucket's common prefixes, a directory's subdirectories. At most `max`.
+    pub async fn list_dirs(&self, dir_key: &str, max: usize) -> Result<Vec<String>, StoreError> {
+        let mut names = Vec::new();
+        match self {
+            Store::Dir { root } => {
+                let dir = root.join(dir_key);
+                let entries = match fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+                    Err(e) => return Err(io(&dir, "read_dir")(e)),
+                };
+                for entry in entries {
+                    let entry = entry.map_err(io(&dir, "read_dir"))?;
+                    let path = entry.path();
+                    if entry.file_type().map_err(io(&path, "stat"))?.is_dir() {
+                        names.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                    if names.len() >= max {
+                        break;
+                    }
+                }
+            }
+            Store::S3 { s3, prefix } => {
+                let path = match (prefix.is_empty(), dir_key.is_empty()) {
+                    (true, true) => None,
+                    (false, true) => Some(ObjectPath::from(prefix.as_str())),
+                    _ => Some(self.object_path(prefix, dir_key)),
+                };
+                let listed = s3
+                    .list_with_delimiter(path.as_ref())
+                    .await
+                    .map_err(|source| StoreError::ObjectStore {
+                        key: path.as_ref().map_or(String::new(), ToString::to_string),
+                        source,
+                    })?;
+                names.extend(
+                    listed
+                        .common_prefixes
+                        .iter()
+                        .filter_map(|p| p.filename().map(str::to_owned))
+                        .take(max),
+                );
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// Writes a small object (a manifest) whole: fsync and rename on a directory.
@@ -526,6 +606,10 @@ fn write_atomically_with(
 /// with a longer backoff, so that an outage costs one failed attempt per backoff, not a
 /// client stuck in retries.
 fn s3_client(config: &S3Config, request_timeout: Duration) -> Result<AmazonS3, StoreError> {
+    // TLS with ring, as the rest of LeviBot (object_store's own provider, aws-lc-rs, is left
+    // out); for every program that makes a client (the archiver, the archive's readers).
+    // Installing fails only if one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(&config.bucket)
         .with_region(&config.region)

@@ -16,5 +16,7 @@ mod archive;
 mod config;
 mod kill;
 mod outage;
+mod parquet_s3;
+mod readback;
 mod verify;
 mod watermark;

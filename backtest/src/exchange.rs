@@ -169,7 +169,10 @@ pub struct Answer {
 struct Core {
     config: ExchangeConfig,
     markets: Vec<Market>,
-    orders: HashMap<u64, Resting>,
+    /// By client order id. Hashed by foldhash with a fixed seed, not std's SipHash: the
+    /// venue looks an order up several times a request, and SipHash was a fortieth of a
+    /// decoded backtest's instructions (callgrind); fixed, the map is the same every run.
+    orders: HashMap<u64, Resting, foldhash::fast::FixedState>,
     /// (instrument, side, px) -> our orders there.
     levels: BTreeMap<(u32, u8, i64), Level>,
     next_venue_order_id: u64,
@@ -261,7 +264,7 @@ impl Exchange {
                 config,
                 positions: vec![0; markets.len()],
                 markets,
-                orders: HashMap::new(),
+                orders: HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x000b_de25)),
                 levels: BTreeMap::new(),
                 next_venue_order_id: 1,
                 answers: Vec::new(),

@@ -142,8 +142,8 @@ impl InputSpec {
         let no_input = || InputError::Format {
             path: PathBuf::new(),
             line: 0,
-            problem: "give one input: --capture DIR, --tardis-book/--tardis-trades FILE, or \
-                      --journal DIR"
+            problem: "give one input: --capture DIR, --tardis-book/--tardis-trades FILE, \
+                      --journal DIR, or --archive DIR|s3://BUCKET/PREFIX"
                 .into(),
         };
         if given.iter().filter(|g| **g).count() != 1 {
@@ -163,7 +163,8 @@ impl InputSpec {
             return Err(InputError::Format {
                 path: PathBuf::new(),
                 line: 0,
-                problem: "decoded records come from a journal: give --journal DIR".into(),
+                problem: "decoded records come from a journal: give --journal DIR or --archive"
+                    .into(),
             });
         }
         Ok(Box::new(tardis::TardisSource::open(

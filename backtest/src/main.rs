@@ -5,6 +5,7 @@
 //! levibot-backtest run --config levibot.toml --capture DIR --out DIR [--json] [--parquet DIR]
 //! levibot-backtest run ... --set KEY=V1,V2,... [--set ...] [--jobs N] [--shard I/N]
 //! levibot-backtest run ... --trade-from TIME [--until TIME]   (a held-out window)
+//! levibot-backtest run --archive DIR|s3://BUCKET/PREFIX [--box NAME] [--from TIME] [--until TIME] ...
 //! ```
 //!
 //! Exit status: 0 done, 1 a run that failed (the message says why; a sweep: one of its points
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use levibot_archiver::publish::publish_dir;
+use levibot_archiver::read::{self, ArchiveArgs, Fetched, Range};
 use levibot_backtest::compare::versus_live;
 use levibot_backtest::exchange::{QueueModel, SelfTradePrevention};
 use levibot_backtest::input::journal::journal_config_text;
@@ -51,26 +54,34 @@ enum Command {
 #[derive(Args)]
 struct RunArgs {
     /// The levibotd config file (strategies, parameters, risk limits, instruments); with
-    /// --journal, the config the journal recorded if left out.
-    #[arg(long, required_unless_present = "journal")]
+    /// --journal or --archive, the config the journal recorded if left out.
+    #[arg(long, required_unless_present_any = ["journal", "archive"])]
     config: Option<PathBuf>,
     /// A capture directory in the corpus's format (stream and REST files).
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "journal", "archive"])]
     capture: Option<PathBuf>,
     /// A LeviBot journal directory: the venue's bytes a live session received, replayed with
     /// its trading changes (start, resume, halt, kill), and compared with what it did live.
-    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades"])]
+    #[arg(long, conflicts_with_all = ["tardis_book", "tardis_trades", "archive"])]
     journal: Option<PathBuf>,
-    /// With --journal: replay the records the live feed decoded and journaled, not its raw
-    /// bytes: no decoding on either side, the fastest replay (the decoder itself is then not
-    /// under test).
-    #[arg(long, requires = "journal")]
+    #[command(flatten)]
+    archive: ArchiveArgs,
+    /// With --archive: the writer run live at this time (RFC 3339, or a UTC day: its
+    /// midnight) is replayed, from its start (a replay needs the session from its start: its
+    /// config, instruments and trading state); --trade-from evaluates from a later time,
+    /// --until ends the input, and no segment created after it is fetched.
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "archive")]
+    from: Option<u64>,
+    /// With --journal or --archive: replay the records the live feed decoded and journaled,
+    /// not its raw bytes: no decoding on either side, the fastest replay (the decoder itself
+    /// is then not under test).
+    #[arg(long)]
     decoded: bool,
     /// Tardis `incremental_book_L2` CSV (plain or gzip).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "archive")]
     tardis_book: Option<PathBuf>,
     /// Tardis `trades` CSV (plain or gzip).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "archive")]
     tardis_trades: Option<PathBuf>,
     /// Where the run's journal goes; must not hold a journal. A sweep: its table
     /// (sweep.csv, sweep.jsonl) and each point's journal (points/<index>/journal).
@@ -88,8 +99,11 @@ struct RunArgs {
     /// type=/date=/symbol= partitions: type=execution_report holds the fills, type=order_sent,
     /// type=risk_reject, type=feature_snapshot ...) and summary.parquet, the --json summary as
     /// one row of typed columns. A sweep: sweep.parquet, one row per point, and each point's
-    /// in points/<index>/. Written under DIR.partial and renamed when complete.
-    #[arg(long, value_name = "DIR")]
+    /// in points/<index>/. Written under DIR.partial and renamed when complete. A plain run
+    /// may write to s3://BUCKET/PREFIX instead (empty, or a previous export of the same run;
+    /// with --endpoint, --region, --credentials-file): written locally, then each file
+    /// uploaded and read back for its SHA-256.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     parquet: Option<PathBuf>,
     /// Order-entry latency, one way, µs.
     #[arg(long, default_value_t = 100)]
@@ -232,7 +246,39 @@ fn config_text(path: Option<&Path>, journal: Option<&Path>) -> Result<(String, P
     })
 }
 
-fn run_command(args: RunArgs) -> Result<()> {
+/// `--archive`: the range's journal fetched from the archive (kept until the run ends).
+fn fetch_archive(args: &RunArgs) -> Result<Option<(Fetched, PathBuf)>> {
+    if args.archive.archive.is_none() {
+        return Ok(None);
+    }
+    let range = Range {
+        from_ns: args.from,
+        until_ns: args.until,
+        // The replay reads the session straight through from its start.
+        from_run_start: true,
+    };
+    let fetched = read::fetch(&args.archive, range).with_context(|| {
+        format!(
+            "reading the archive {}",
+            args.archive.archive.as_deref().unwrap_or_default()
+        )
+    })?;
+    let journal = fetched
+        .single_journal()
+        .map_err(anyhow::Error::msg)?
+        .to_owned();
+    Ok(Some((fetched, journal)))
+}
+
+fn run_command(mut args: RunArgs) -> Result<()> {
+    // The archive's journal stands in for --journal (the fetched copy lives until the end).
+    let _fetched = match fetch_archive(&args)? {
+        Some((fetched, journal)) => {
+            args.journal = Some(journal);
+            Some(fetched)
+        }
+        None => None,
+    };
     let (text, config_path) = config_text(args.config.as_deref(), args.journal.as_deref())?;
     let options = PARSE_OPTIONS;
     let input = InputSpec {
@@ -243,11 +289,37 @@ fn run_command(args: RunArgs) -> Result<()> {
         decoded: args.decoded,
     };
     let sim = sim_settings(&args)?;
+    let s3_parquet = args
+        .parquet
+        .as_deref()
+        .and_then(Path::to_str)
+        .filter(|p| p.starts_with("s3://"));
     if !args.set.is_empty() {
+        anyhow::ensure!(
+            s3_parquet.is_none(),
+            "--parquet s3://...: a plain run's; a sweep writes its Parquet to a directory"
+        );
         return sweep_command(args, config_path, text, options, sim, input);
     }
     let config = parse_with(&text, &config_path, &options).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(dir) = &args.parquet {
+    // A bucket: written locally (in a temporary directory), then published, verified.
+    let (store, scratch) = match s3_parquet {
+        Some(url) => (
+            Some(
+                args.archive
+                    .s3
+                    .store(url)
+                    .with_context(|| format!("--parquet {url}"))?,
+            ),
+            Some(tempfile::tempdir().context("a temporary directory for --parquet")?),
+        ),
+        None => (None, None),
+    };
+    let local_parquet = match (&scratch, &args.parquet) {
+        (Some(scratch), _) => Some(scratch.path().join("parquet")),
+        (None, dir) => dir.clone(),
+    };
+    if let (Some(dir), None) = (&local_parquet, &store) {
         parquet::check_dir(dir, &args.out)?;
     }
     let mut input = input.open_for(&config.instruments)?;
@@ -270,7 +342,7 @@ fn run_command(args: RunArgs) -> Result<()> {
             .with_context(|| format!("writing the report into {}", dir.display()))?;
         eprintln!("levibot-backtest: report in {}", path.display());
     }
-    if let Some(dir) = &args.parquet {
+    if let (Some(dir), Some(named)) = (&local_parquet, &args.parquet) {
         let figures = Figures {
             summary: &outcome.summary,
             stats: &outcome.stats,
@@ -278,8 +350,12 @@ fn run_command(args: RunArgs) -> Result<()> {
             versus_live: outcome.versus_live.as_ref(),
         };
         parquet::publish_run(dir, &journal_dir, &figures)
-            .with_context(|| format!("writing Parquet into {}", dir.display()))?;
-        eprintln!("levibot-backtest: Parquet in {}", dir.display());
+            .with_context(|| format!("writing Parquet into {}", named.display()))?;
+        if let Some(store) = &store {
+            read::block_on(publish_dir(store, dir, ".parquet", ""))
+                .with_context(|| format!("writing Parquet to {}", named.display()))?;
+        }
+        eprintln!("levibot-backtest: Parquet in {}", named.display());
     }
     if args.json {
         println!("{}", outcome.to_json(&run_config));

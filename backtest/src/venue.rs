@@ -242,6 +242,11 @@ impl Venue for BacktestVenue {
         }
     }
 
+    fn may_have_report(&self) -> bool {
+        self.next_report_ns()
+            .is_some_and(|arrives| arrives <= self.clock.now_ns())
+    }
+
     fn poll_report(&mut self) -> Option<ExecutionReport> {
         let (arrives, _) = self.reports.front()?;
         if *arrives > self.clock.now_ns() {

@@ -6,6 +6,7 @@
 
 use super::tests::{ID, chunks_of, lv, snapshot, synced};
 use super::*;
+use levibot_shm::records::DEPTH_LEVELS_PER_RECORD;
 
 /// A book waiting for its snapshot whose diff buffer holds `levels` levels in all.
 fn buffering(levels: usize) -> OrderBook {

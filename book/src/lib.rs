@@ -31,9 +31,10 @@
 //! - Bids and asks never cross after a correct sequence: if an update leaves
 //!   `best bid >= best ask`, the book is corrupt: counted, [`BookOutcome::Crossed`], resync.
 //!
-//! Journal [`DepthDiff`] records carry one update in `chunk_count` chunks with the same ids; the
-//! sequence check runs on chunk 0, the crossing check after the last chunk, and a chunk that does
-//! not continue the update in progress means a chunk was lost (a gap).
+//! Depth chunks ([`DepthChunkOf`]: the engine's 8-level chunks, a journal's of up to 32) carry
+//! one update in `chunk_count` chunks with the same ids; the sequence check runs on chunk 0, the
+//! crossing check after the last chunk, and a chunk that does not continue the update in
+//! progress means a chunk was lost (a gap).
 //!
 //! No allocation after [`OrderBook::new`]: every buffer is a `Vec` allocated to its limit there,
 //! and the book checks the limit before each push or insert (a `Vec` never reallocates below its
@@ -42,7 +43,7 @@
 use std::fmt;
 
 use levibot_gateway::binance::{DepthSnapshot, DepthUpdate};
-use levibot_shm::records::{DEPTH_LEVELS_PER_RECORD, DepthDiff, Level};
+use levibot_shm::records::{DepthChunkOf, Level};
 
 mod buffer;
 mod limits;
@@ -239,13 +240,16 @@ impl OrderBook {
     /// # Panics
     ///
     /// If the chunk is for another instrument (a routing bug).
-    pub fn apply_diff_chunk(&mut self, diff: &DepthDiff) -> Result<BookOutcome, BookError> {
+    pub fn apply_diff_chunk<const N: usize>(
+        &mut self,
+        diff: &DepthChunkOf<N>,
+    ) -> Result<BookOutcome, BookError> {
         assert_eq!(
             diff.instrument_id, self.core.instrument_id,
             "depth chunk routed to the wrong book"
         );
         let levels = diff.bid_count as usize + diff.ask_count as usize;
-        if levels > DEPTH_LEVELS_PER_RECORD || diff.chunk >= diff.chunk_count {
+        if levels > N || diff.chunk >= diff.chunk_count {
             return Err(BookError::MalformedChunk {
                 instrument_id: diff.instrument_id,
                 final_update_id: diff.final_update_id,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
+use levibot_shm::records::{DEPTH_LEVELS_PER_RECORD, DepthDiff};
 
 pub(super) const ID: u32 = 7;
 

@@ -5,7 +5,7 @@
 use bytemuck::Zeroable;
 use levibot_gateway::binance::{DepthUpdate, MarketEvent};
 use levibot_shm::records::{
-    DEPTH_LEVELS_PER_RECORD, DepthDiff, Level, RawMessageHeader, Record, record_type,
+    DEPTH_LEVELS_PER_CHUNK, DepthChunk, Level, RawMessageHeader, Record, record_type,
 };
 use levibot_shm::{Appender, Position, Result};
 
@@ -61,7 +61,7 @@ impl MarketDataRecorder {
             })
     }
 
-    /// Appends a decoded event; a depth update becomes as many `DepthDiff` chunks as its levels
+    /// Appends a decoded event; a depth update becomes as many [`DepthChunk`]s as its levels
     /// need. Skipped streams append nothing.
     #[inline]
     pub fn record_event(&mut self, event: &MarketEvent<'_>) -> Result<()> {
@@ -89,12 +89,12 @@ impl MarketDataRecorder {
     }
 }
 
-/// A depth update as the `DepthDiff` records that carry it (as many chunks as its levels
-/// need, at least one): what the journal and the pipeline's rings hold.
+/// A depth update as the [`DepthChunk`]s that carry it (as many chunks of 8 levels as its
+/// levels need, at least one): what the journal and the pipeline's rings hold.
 #[inline]
-pub fn depth_chunks<'a>(update: &'a DepthUpdate<'_>) -> impl Iterator<Item = DepthDiff> + 'a {
+pub fn depth_chunks<'a>(update: &'a DepthUpdate<'_>) -> impl Iterator<Item = DepthChunk> + 'a {
     let total = update.bids.len() + update.asks.len();
-    let chunk_count = total.div_ceil(DEPTH_LEVELS_PER_RECORD).max(1);
+    let chunk_count = total.div_ceil(DEPTH_LEVELS_PER_CHUNK).max(1);
     let level_at = move |i: usize| -> Level {
         if i < update.bids.len() {
             update.bids[i]
@@ -103,9 +103,9 @@ pub fn depth_chunks<'a>(update: &'a DepthUpdate<'_>) -> impl Iterator<Item = Dep
         }
     };
     (0..chunk_count).map(move |chunk| {
-        let start = chunk * DEPTH_LEVELS_PER_RECORD;
-        let end = (start + DEPTH_LEVELS_PER_RECORD).min(total);
-        let mut diff = DepthDiff::zeroed();
+        let start = chunk * DEPTH_LEVELS_PER_CHUNK;
+        let end = (start + DEPTH_LEVELS_PER_CHUNK).min(total);
+        let mut diff = DepthChunk::zeroed();
         diff.recv_tsc = update.recv_tsc;
         diff.event_time_ms = update.event_time_ms;
         diff.first_update_id = update.first_update_id;
@@ -125,6 +125,7 @@ pub fn depth_chunks<'a>(update: &'a DepthUpdate<'_>) -> impl Iterator<Item = Dep
 #[cfg(test)]
 mod tests {
     use super::*;
+    use levibot_shm::records::DepthDiff;
     use levibot_shm::{Journal, JournalConfig, RetentionPolicy, StartAt, Tailer};
 
     #[test]
@@ -176,7 +177,8 @@ mod tests {
         assert_eq!(&raw[0][16..], b"{\"raw\":1}");
         let header: RawMessageHeader = bytemuck::pod_read_unaligned(&raw[0][..16]);
         assert_eq!((header.recv_tsc, header.source_id), (77, 3));
-        assert_eq!(chunks.len(), 3);
+        // 70 levels, 8 a chunk; read back as readers do, as journal chunks of up to 32.
+        assert_eq!(chunks.len(), 9);
         let got_bids: Vec<Level> = chunks.iter().flat_map(|c| c.bids().to_vec()).collect();
         let got_asks: Vec<Level> = chunks.iter().flat_map(|c| c.asks().to_vec()).collect();
         assert_eq!((got_bids, got_asks), (bids, asks));
@@ -188,7 +190,7 @@ mod tests {
                     c.first_update_id,
                     c.final_update_id
                 ),
-                (i, 3, 10, 12)
+                (i, 9, 10, 12)
             );
         }
         drop(recorder);

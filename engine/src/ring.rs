@@ -48,6 +48,11 @@ pub trait RingSender<T>: Send {
 pub trait RingReceiver<T>: Send {
     fn try_pop(&mut self) -> Option<T>;
 
+    /// Whether the link is surely empty now; `false` when this kind of link cannot tell.
+    fn is_known_empty(&self) -> bool {
+        false
+    }
+
     /// Hands the oldest record to `f` where it lies, then takes it off the link; `None` if the
     /// link is empty. For large records (a `Decoded` depth chunk is 600 bytes): popping copies
     /// it out of the ring, and on again at each move (the backtest's instruction counts).
@@ -114,6 +119,11 @@ impl<T: Send> RingReceiver<T> for Consumer<T> {
     #[inline]
     fn try_pop(&mut self) -> Option<T> {
         self.pop().ok()
+    }
+
+    #[inline]
+    fn is_known_empty(&self) -> bool {
+        self.is_empty()
     }
 
     #[inline]

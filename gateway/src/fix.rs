@@ -73,7 +73,7 @@ pub const BEGIN_STRING: &[u8] = b"FIX.4.4";
 pub const TAG_NUMBER_MAX: u32 = 9_999_999;
 
 /// Length of the longest `<tag>=` prefix.
-const TAG_PREFIX_LEN_MAX: usize = 8;
+pub(crate) const TAG_PREFIX_LEN_MAX: usize = 8;
 
 /// A FIX tag with its `<number>=` prefix pre-encoded (at compile time for the constants in
 /// [`tag`]), so that writing a field costs no integer formatting for the tag.
@@ -122,6 +122,12 @@ impl Tag {
     #[inline]
     pub fn prefix(&self) -> &[u8] {
         &self.prefix[..self.prefix_len as usize]
+    }
+
+    /// The prefix in its fixed-size array, zeros after it: copied whole by the writer.
+    #[inline]
+    pub(crate) fn prefix_padded(&self) -> &[u8; TAG_PREFIX_LEN_MAX] {
+        &self.prefix
     }
 }
 

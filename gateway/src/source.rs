@@ -39,6 +39,12 @@ pub enum Polled<'a> {
 pub trait MessageSource: Send {
     fn poll(&mut self, now_tsc: u64) -> Polled<'_>;
 
+    /// Whether [`poll`](Self::poll) may hand something now; `true` when the source cannot
+    /// tell without polling (a socket, a paced replay).
+    fn may_have_message(&self) -> bool {
+        true
+    }
+
     /// The depth stream of `instrument_id` lost an update: a live source fetches a new
     /// snapshot (cold path, off the feed's thread); a replay has nothing to fetch.
     fn resync(&mut self, _instrument_id: u32) {}

@@ -5,15 +5,21 @@
 //! them, so the book goes through the venue's procedure exactly: diffs buffered until the
 //! snapshot, stale ones dropped, the rest applied in sequence.
 
+pub mod journal;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use levibot_archiver::read::ArchiveArgs;
 use levibot_book::{BookLimits, BookState, OrderBook};
 use levibot_gateway::binance::{Decoder, MarketEvent, StreamKind};
 use levibot_gateway::capture::{Recording, RecordingError};
 use levibot_gateway::instrument::InstrumentTable;
 use levibot_shm::records::Level;
+use levibot_view::{Bound, parse_bound};
 use serde::Serialize;
+
+use crate::archive::Input;
 
 /// Decode errors listed in full in a report; the rest are counted.
 pub const ERRORS_LISTED_MAX: usize = 20;
@@ -78,6 +84,57 @@ pub struct SymbolReport {
 pub struct LevelReport {
     pub price: String,
     pub qty: String,
+}
+
+/// `levictl capture check`'s options.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The stream capture (`<epoch>: <json>` lines).
+    #[arg(required_unless_present = "archive", conflicts_with = "archive")]
+    pub file: Option<PathBuf>,
+    /// The REST depth snapshots (`<url> -> <epoch>: <json>` lines).
+    #[arg(long, required_unless_present = "archive", conflicts_with = "archive")]
+    pub snapshots: Option<PathBuf>,
+    /// The venue's exchangeInfo (default: BINANCE.0 beside the capture; needed with
+    /// --archive).
+    #[arg(long)]
+    pub exchange_info: Option<PathBuf>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// With --archive: the writer run live at this time is replayed, from its start (RFC
+    /// 3339, a UTC day, or relative: 2h).
+    #[arg(long, value_name = "TIME", value_parser = parse_bound, requires = "archive")]
+    pub from: Option<Bound>,
+    /// With --archive: no segment created at or after this time is read.
+    #[arg(long, value_name = "TIME", value_parser = parse_bound, requires = "archive")]
+    pub until: Option<Bound>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// Checks the capture the options name: files, or a live session's market data from the
+/// archive ([`journal::check_archive`]).
+pub fn run(args: &CheckArgs, input: Input<'_>) -> anyhow::Result<CaptureReport> {
+    use anyhow::Context as _;
+    match (input, &args.file, &args.snapshots) {
+        (Input::Archive(archive), _, _) => journal::check_archive(
+            archive,
+            crate::archive::range(args.from, args.until)?,
+            args.exchange_info
+                .as_deref()
+                .context("--archive needs --exchange-info (the venue's instruments)")?,
+        ),
+        (Input::Journal(_), Some(file), Some(snapshots)) => {
+            let exchange_info = args.exchange_info.clone().unwrap_or_else(|| {
+                file.parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join("BINANCE.0")
+            });
+            check(file, snapshots, &exchange_info).context("capture check")
+        }
+        (Input::Journal(_), _, _) => anyhow::bail!("give a capture and --snapshots, or --archive"),
+    }
 }
 
 /// Replays `capture` with the REST snapshots in `snapshots`, instruments from `exchange_info`.

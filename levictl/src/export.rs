@@ -32,7 +32,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 use levibot_shm::RecordType;
 
+use crate::archive::{Input, fetch_range, range};
 use crate::tail::journal_context;
+use levibot_archiver::read::ArchiveArgs;
 use levibot_view::{
     Bound, Cursor, FrameDecoder, RecordKind, Selection, TYPE_NAMES_HELP, View, csv_columns,
     open_cursor, parse_bound, parse_record_type,
@@ -56,15 +58,18 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub format: Format,
     /// The file to write (replaced when the export is complete); for parquet, the directory
-    /// (absent, empty, or a previous parquet export, which is replaced).
-    #[arg(long, short = 'o', value_name = "FILE|DIR")]
+    /// (absent, empty, or a previous parquet export, which is replaced), or s3://BUCKET/PREFIX:
+    /// the files go to PREFIX/box=<box>/type=.../date=.../symbol=.../ (the box: --box, or
+    /// this machine's host name), with --endpoint, --region, --credentials-file.
+    #[arg(long, short = 'o', value_name = "FILE|DIR|s3://BUCKET/PREFIX")]
     pub out: PathBuf,
     /// First record: a journal position (the `pos` field) or a time (RFC 3339, or relative to
     /// now: 30s, 10m, 2h, 1d). Inclusive.
     #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
     pub from: Option<Bound>,
-    /// End: a position or a time, exclusive.
-    #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
+    /// End: a position or a time, exclusive. With --archive, a time: segments created at or
+    /// after it are not fetched (and --from's choose the first).
+    #[arg(long, visible_alias = "until", value_name = "POS|TIME", value_parser = parse_bound)]
     pub to: Option<Bound>,
     #[arg(long = "type", value_name = "TYPE", value_parser = parse_record_type,
           help = format!("Only records of this type (repeatable; exactly one for csv): \
@@ -73,9 +78,11 @@ pub struct ExportArgs {
     /// Only records of this instrument (case-insensitive).
     #[arg(long)]
     pub symbol: Option<String>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
-pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ExportArgs, input: Input<'_>) -> anyhow::Result<ExitCode> {
     let csv_kind = match (args.format, args.types.as_slice()) {
         (Format::Jsonl, _) => None,
         (Format::Parquet, types) => {
@@ -111,8 +118,41 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
         to: args.to,
         ..Selection::default()
     };
+    let s3_out = args.out.to_str().filter(|o| o.starts_with("s3://"));
+    if s3_out.is_some() && args.format != Format::Parquet {
+        bail!("--out s3://...: only --format parquet writes to a bucket");
+    }
+    let fetched = match input {
+        Input::Journal(_) => None,
+        Input::Archive(archive) => Some(fetch_range(archive, range(args.from, args.to)?)?),
+    };
+    let journals: Vec<PathBuf> = match (&fetched, input) {
+        (Some(fetched), _) => fetched.journals.clone(),
+        (None, Input::Journal(journal)) => vec![journal.to_owned()],
+        (None, Input::Archive(_)) => unreachable!("fetched above"),
+    };
     if args.format == Format::Parquet {
-        let summary = parquet::export(journal, &selection, &args.out, parquet::Limits::DEFAULT)?;
+        let journal = match &fetched {
+            Some(fetched) => fetched.single_journal().map_err(anyhow::Error::msg)?,
+            None => journals[0].as_path(),
+        };
+        let summary = match s3_out {
+            None => parquet::export(journal, &selection, &args.out, parquet::Limits::DEFAULT)?,
+            Some(url) => {
+                let box_name = match &fetched {
+                    Some(fetched) => fetched.box_name.clone(),
+                    None => parquet::host_box()?,
+                };
+                parquet::export_to_store(
+                    journal,
+                    &selection,
+                    url,
+                    &args.archive.s3,
+                    &box_name,
+                    parquet::Limits::DEFAULT,
+                )?
+            }
+        };
         print!(
             "exported {} record{} in {} file{} to {}",
             summary.records,
@@ -124,12 +164,8 @@ pub fn run(args: &ExportArgs, journal: &Path) -> anyhow::Result<ExitCode> {
         print_skipped(summary.invalid, summary.unknown);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut decoder = FrameDecoder::new();
-    let mut cursor =
-        open_cursor(journal, selection, &mut decoder).with_context(|| journal_context(journal))?;
-
     let (written, invalid) = write_then_rename(&args.out, |partial| {
-        write_records(&mut cursor, &mut decoder, csv_kind, partial, journal)
+        write_records(&journals, &selection, csv_kind, partial)
     })?;
     print!(
         "exported {written} record{} to {}",
@@ -162,13 +198,13 @@ fn print_skipped(invalid: u64, unknown: u64) {
     println!();
 }
 
-/// Writes the selected records to `path`; returns (written, invalid ones skipped).
+/// Writes the selected records of `journals`, one after the other, to `path`; returns
+/// (written, invalid ones skipped).
 fn write_records(
-    cursor: &mut Cursor,
-    decoder: &mut FrameDecoder,
+    journals: &[PathBuf],
+    selection: &Selection,
     csv_kind: Option<RecordKind>,
     path: &Path,
-    journal: &Path,
 ) -> anyhow::Result<(u64, u64)> {
     let writing = || format!("writing {}", path.display());
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
@@ -179,19 +215,25 @@ fn write_records(
     }
     let (mut written, mut invalid) = (0u64, 0u64);
     let mut line = String::new();
-    while let Some(view) = next_view(cursor, decoder, journal, true)? {
-        line.clear();
-        match &columns {
-            Some(_) if view.is_invalid() => {
-                invalid += 1;
-                continue;
+    for journal in journals {
+        // Each journal defines its own instruments.
+        let mut decoder = FrameDecoder::new();
+        let mut cursor = open_cursor(journal, selection.clone(), &mut decoder)
+            .with_context(|| journal_context(journal))?;
+        while let Some(view) = next_view(&mut cursor, &mut decoder, journal, true)? {
+            line.clear();
+            match &columns {
+                Some(_) if view.is_invalid() => {
+                    invalid += 1;
+                    continue;
+                }
+                Some(columns) => view.csv_row(columns, &mut line),
+                None => line.push_str(&view.to_json()),
             }
-            Some(columns) => view.csv_row(columns, &mut line),
-            None => line.push_str(&view.to_json()),
+            line.push('\n');
+            out.write_all(line.as_bytes()).with_context(writing)?;
+            written += 1;
         }
-        line.push('\n');
-        out.write_all(line.as_bytes()).with_context(writing)?;
-        written += 1;
     }
     let file = out
         .into_inner()

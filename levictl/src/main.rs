@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use clap::{CommandFactory, Parser, Subcommand};
+use anyhow::Result;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use levictl::archive::Input;
 use levictl::{capture_check, control_cli, export, research, stat, tail, venue_cli};
 
 // pub(crate): packaging/examples/cli-docs.rs makes the man pages and completions from it.
@@ -70,34 +72,30 @@ enum ResearchCommand {
 enum CaptureCommand {
     /// Decode a capture and build its books: messages per stream, decode errors, gaps and
     /// resyncs, each symbol's final best bid/ask. Exits 1 if anything was wrong.
-    Check {
-        /// The stream capture (`<epoch>: <json>` lines).
-        file: PathBuf,
-        /// The REST depth snapshots (`<url> -> <epoch>: <json>` lines).
-        #[arg(long)]
-        snapshots: PathBuf,
-        /// The venue's exchangeInfo (default: BINANCE.0 beside the capture).
-        #[arg(long)]
-        exchange_info: Option<PathBuf>,
-        /// Print one JSON object instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    Check(capture_check::CheckArgs),
 }
 
 fn main() -> Result<ExitCode> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Given on the command line (not its default or LEVIBOT_JOURNAL): then it names the
+    // input, and --archive another.
+    let journal_given = matches.value_source("journal") == Some(ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let journal = cli.journal;
     match cli.command {
-        Command::Capture(CaptureCommand::Check {
-            file,
-            snapshots,
-            exchange_info,
-            json,
-        }) => capture(file, snapshots, exchange_info, json),
-        Command::Tail(args) => tail::run(&args, &journal),
+        Command::Capture(CaptureCommand::Check(args)) => {
+            let input = Input::choose(&journal, journal_given, &args.archive)?;
+            print_capture_report(&capture_check::run(&args, input)?, args.json)
+        }
+        Command::Tail(args) => tail::run(
+            &args,
+            Input::choose(&journal, journal_given, &args.archive)?,
+        ),
         Command::Stat(args) => stat::run(&args, &journal),
-        Command::Export(args) => export::run(&args, &journal),
+        Command::Export(args) => export::run(
+            &args,
+            Input::choose(&journal, journal_given, &args.archive)?,
+        ),
         Command::Status(args) => control_cli::status(&args, &journal),
         Command::Kill(args) => control_cli::kill(&args, &journal),
         Command::Resume(args) => control_cli::resume(&args, &journal),
@@ -121,21 +119,9 @@ fn main() -> Result<ExitCode> {
     }
 }
 
-fn capture(
-    file: PathBuf,
-    snapshots: PathBuf,
-    exchange_info: Option<PathBuf>,
-    json: bool,
-) -> Result<ExitCode> {
-    let exchange_info = exchange_info.unwrap_or_else(|| {
-        file.parent()
-            .unwrap_or_else(|| std::path::Path::new("."))
-            .join("BINANCE.0")
-    });
-    let report =
-        capture_check::check(&file, &snapshots, &exchange_info).context("capture check")?;
+fn print_capture_report(report: &capture_check::CaptureReport, json: bool) -> Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        println!("{}", serde_json::to_string(report)?);
     } else {
         print!("{report}");
     }

@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
+use levibot_archiver::read::ArchiveArgs;
 use levibot_shm::{RecordType, StartAt, WriterRestart};
+
+use crate::archive::{Input, fetch_range, range};
 
 use levibot_view::{
     Bound, Cursor, FrameDecoder, FrameReader, Segments, Selection, Step, TYPE_NAMES_HELP, View,
@@ -51,22 +54,34 @@ pub struct TailArgs {
     #[arg(long)]
     pub symbol: Option<String>,
     /// Start at a journal position (the `pos` field of --json) or a time: RFC 3339
-    /// (2026-11-26T01:02:03Z; no offset means UTC) or relative to now (30s, 10m, 2h, 1d).
-    #[arg(long, value_name = "POS|TIME", value_parser = parse_bound)]
+    /// (2026-11-26T01:02:03Z; no offset means UTC; a bare day is its midnight UTC) or relative
+    /// to now (30s, 10m, 2h, 1d). With --archive, a time, which also chooses the segments
+    /// fetched.
+    #[arg(long, visible_alias = "from", value_name = "POS|TIME", value_parser = parse_bound)]
     pub since: Option<Bound>,
+    /// Only records before this time (exclusive; as --since). With --archive, segments
+    /// created at or after it are not fetched.
+    #[arg(long, value_name = "TIME", value_parser = parse_bound, conflicts_with = "follow")]
+    pub until: Option<Bound>,
     /// Only the last N matching records (with --since: the last N since then).
     #[arg(short = 'n', long = "lines", value_name = "N",
           value_parser = clap::value_parser!(u64).range(0..=LINES_MAX))]
     pub lines: Option<u64>,
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
-pub fn run(args: &TailArgs, journal: &Path) -> anyhow::Result<ExitCode> {
+pub fn run(args: &TailArgs, input: Input<'_>) -> anyhow::Result<ExitCode> {
     let mut printer = Printer {
         out: BufWriter::new(io::stdout().lock()),
         json: args.json,
         last_epoch: None,
     };
-    match tail(args, journal, &mut printer) {
+    let tailed = match input {
+        Input::Journal(journal) => tail(args, journal, &mut printer),
+        Input::Archive(archive) => tail_archive(args, archive, &mut printer),
+    };
+    match tailed {
         // Piped into `head`: the reader is gone, which is not an error.
         Err(e) if is_broken_pipe(&e) => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e),
@@ -91,6 +106,17 @@ pub(crate) fn journal_context(dir: &Path) -> String {
     )
 }
 
+/// The records the options select.
+fn selection(args: &TailArgs) -> Selection {
+    Selection {
+        types: args.types.clone(),
+        symbol: args.symbol.clone(),
+        from: args.since,
+        to: args.until,
+        ..Selection::default()
+    }
+}
+
 fn tail(args: &TailArgs, dir: &Path, printer: &mut Printer<'_>) -> anyhow::Result<()> {
     // Registered first, so that a signal during the backlog still ends the follower cleanly.
     let stop = Arc::new(AtomicBool::new(false));
@@ -100,12 +126,7 @@ fn tail(args: &TailArgs, dir: &Path, printer: &mut Printer<'_>) -> anyhow::Resul
                 .context("installing the signal handler")?;
         }
     }
-    let selection = Selection {
-        types: args.types.clone(),
-        symbol: args.symbol.clone(),
-        from: args.since,
-        ..Selection::default()
-    };
+    let selection = selection(args);
     let lines = match (args.lines, args.follow, args.since) {
         (Some(n), _, _) => Some(n),
         (None, true, None) => Some(FOLLOW_LINES_DEFAULT),
@@ -132,8 +153,25 @@ fn forward(
     decoder: &mut FrameDecoder,
     printer: &mut Printer<'_>,
 ) -> anyhow::Result<Cursor> {
-    let mut cursor = open_cursor(dir, selection, decoder).with_context(|| journal_context(dir))?;
     let mut ring = VecDeque::new();
+    let cursor = scan(dir, selection, lines, decoder, printer, &mut ring)?;
+    for view in &ring {
+        printer.view(view)?;
+    }
+    Ok(cursor)
+}
+
+/// Prints what exists from `selection.from`, or with `lines`, keeps the last `lines` records
+/// in `ring` (which may hold an earlier journal's); returns the cursor at the journal's end.
+fn scan(
+    dir: &Path,
+    selection: Selection,
+    lines: Option<u64>,
+    decoder: &mut FrameDecoder,
+    printer: &mut Printer<'_>,
+    ring: &mut VecDeque<Box<View>>,
+) -> anyhow::Result<Cursor> {
+    let mut cursor = open_cursor(dir, selection, decoder).with_context(|| journal_context(dir))?;
     loop {
         match cursor.step(decoder).with_context(|| journal_context(dir))? {
             Step::View(view) => match lines {
@@ -150,10 +188,39 @@ fn forward(
             Step::Idle | Step::Past => break,
         }
     }
+    Ok(cursor)
+}
+
+/// `tail --archive`: the range's journals from the archive, oldest first, as [`forward`]
+/// prints one (the last `-n` over all of them).
+fn tail_archive(
+    args: &TailArgs,
+    archive: &ArchiveArgs,
+    printer: &mut Printer<'_>,
+) -> anyhow::Result<()> {
+    if args.follow {
+        bail!("--follow follows a live journal: an archive does not grow (drop -f)");
+    }
+    let fetched = fetch_range(archive, range(args.since, args.until)?)?;
+    let selection = selection(args);
+    let mut ring = VecDeque::new();
+    for dir in &fetched.journals {
+        // Each journal defines its own instruments.
+        let mut decoder = FrameDecoder::new();
+        scan(
+            dir,
+            selection.clone(),
+            args.lines,
+            &mut decoder,
+            printer,
+            &mut ring,
+        )?;
+    }
     for view in &ring {
         printer.view(view)?;
     }
-    Ok(cursor)
+    printer.out.flush()?;
+    Ok(())
 }
 
 /// Prints the last `n` matching records, scanning segments from the newest back while fewer

@@ -35,8 +35,11 @@
 //! checkpoint records that let recovery start from a checkpoint instead of the first segment
 //! (`CheckpointBegin` .. `CheckpointEnd`).
 //!
-//! A depth update with more levels than one `DepthDiff` holds is split into `chunk_count` chunks
-//! with the same update ids; a book applies the sequence check once, at chunk 0.
+//! A depth update with more levels than one chunk holds is split into `chunk_count` chunks with
+//! the same update ids; a book applies the sequence check once, at chunk 0. The engine chunks by
+//! 8 levels ([`DepthChunk`], what its rings carry and its feed journals); a journal's chunk may
+//! hold up to 32 ([`DepthDiff`], what readers take: journals written before chunked by 32). Both
+//! have one payload: the 48 fixed bytes, then the chunk's levels.
 
 use bytemuck::{Pod, Zeroable};
 
@@ -175,13 +178,29 @@ pub struct Level {
     pub qty: i64,
 }
 
-/// Levels one [`DepthDiff`] carries.
+/// Levels one [`DepthDiff`] carries: the most a journal's depth chunk holds (layout 1 wrote
+/// all of them).
 pub const DEPTH_LEVELS_PER_RECORD: usize = 32;
 
-/// One chunk of a depth update (see the module doc).
+/// Levels one [`DepthChunk`] carries: the engine's in-memory chunk, what its rings hold and
+/// its feed journals. Most updates carry a few levels (the Binance recordings 1 to 13, the
+/// synthetic market 4): a 32-level record in every ring slot made each market record 600
+/// bytes moved per stage, even a book ticker; with 8 levels a slot is about 200.
+pub const DEPTH_LEVELS_PER_CHUNK: usize = 8;
+
+/// A depth chunk's journal record, as every reader takes it: up to 32 levels, whichever
+/// writer chunked it (see the module doc).
+pub type DepthDiff = DepthChunkOf<DEPTH_LEVELS_PER_RECORD>;
+
+/// A depth chunk as the engine holds it: up to 8 levels. Its journal payload is a
+/// [`DepthDiff`]'s (the same fixed fields, then its levels), so old readers read it.
+pub type DepthChunk = DepthChunkOf<DEPTH_LEVELS_PER_CHUNK>;
+
+/// One chunk of a depth update (see the module doc), with room for `N` levels. The journal's
+/// payload is the same for every `N`: the fixed fields, then `bid_count + ask_count` levels.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Pod, Zeroable)]
-pub struct DepthDiff {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepthChunkOf<const N: usize> {
     pub recv_tsc: u64,
     pub event_time_ms: u64,
     /// The venue's first update id in the update (`U`).
@@ -199,25 +218,31 @@ pub struct DepthDiff {
     pub chunk_count: u16,
     pub reserved: u32,
     /// `bid_count` bids, then `ask_count` asks; the rest is unused.
-    pub levels: [Level; DEPTH_LEVELS_PER_RECORD],
+    pub levels: [Level; N],
 }
 
-impl DepthDiff {
-    /// Bytes of the fixed fields, before the levels.
-    pub const FIXED_LEN: usize = std::mem::offset_of!(DepthDiff, levels);
+// SAFETY: `repr(C)`, every field is plain integers (`Level` is `Pod`), any bit pattern is
+// valid, and there is no padding for any `N`: 48 bytes of fixed fields at their natural
+// alignment, then `N` levels of 16 bytes at offset 48 (checked below for both sizes used).
+unsafe impl<const N: usize> Zeroable for DepthChunkOf<N> {}
+// SAFETY: as above; `Copy` and `'static`.
+unsafe impl<const N: usize> Pod for DepthChunkOf<N> {}
+
+impl<const N: usize> DepthChunkOf<N> {
+    /// Bytes of the fixed fields, before the levels (the same for every `N`).
+    pub const FIXED_LEN: usize = std::mem::offset_of!(DepthChunkOf<N>, levels);
 
     /// Bytes of this chunk's journal payload: the fixed fields and its levels (clamped to the
     /// record).
     #[inline]
     pub fn payload_len(&self) -> usize {
-        let levels =
-            (self.bid_count as usize + self.ask_count as usize).min(DEPTH_LEVELS_PER_RECORD);
+        let levels = (self.bid_count as usize + self.ask_count as usize).min(N);
         Self::FIXED_LEN + levels * size_of::<Level>()
     }
 
     /// The payload length a chunk's counts call for, read from the start of `bytes` (a journal
     /// payload, or chunks back to back); `None` when the fixed fields are not all there or the
-    /// counts exceed the record.
+    /// counts exceed this record's `N` levels.
     #[inline]
     pub fn payload_len_of(bytes: &[u8]) -> Option<usize> {
         let count = |at: usize| -> Option<usize> {
@@ -228,24 +253,24 @@ impl DepthDiff {
         }
         let levels = count(std::mem::offset_of!(DepthDiff, bid_count))?
             + count(std::mem::offset_of!(DepthDiff, ask_count))?;
-        (levels <= DEPTH_LEVELS_PER_RECORD).then_some(Self::FIXED_LEN + levels * size_of::<Level>())
+        (levels <= N).then_some(Self::FIXED_LEN + levels * size_of::<Level>())
     }
 
     /// Whether the counts fit the record (a record read from a corrupt journal may not).
     pub fn counts_are_valid(&self) -> bool {
-        self.bid_count as usize + self.ask_count as usize <= DEPTH_LEVELS_PER_RECORD
+        self.bid_count as usize + self.ask_count as usize <= N
             && self.chunk < self.chunk_count.max(1)
     }
 
     /// The bids of this chunk (clamped to the record, never a panic on bad counts).
     pub fn bids(&self) -> &[Level] {
-        &self.levels[..(self.bid_count as usize).min(DEPTH_LEVELS_PER_RECORD)]
+        &self.levels[..(self.bid_count as usize).min(N)]
     }
 
     /// The asks of this chunk (clamped to the record, never a panic on bad counts).
     pub fn asks(&self) -> &[Level] {
-        let start = (self.bid_count as usize).min(DEPTH_LEVELS_PER_RECORD);
-        let end = (start + self.ask_count as usize).min(DEPTH_LEVELS_PER_RECORD);
+        let start = (self.bid_count as usize).min(N);
+        let end = (start + self.ask_count as usize).min(N);
         &self.levels[start..end]
     }
 }
@@ -862,7 +887,7 @@ impl Record for Trade {
 impl Record for AggTrade {
     const RECORD_TYPE: RecordType = record_type::AGG_TRADE;
 }
-impl Record for DepthDiff {
+impl<const N: usize> Record for DepthChunkOf<N> {
     const RECORD_TYPE: RecordType = record_type::DEPTH_DIFF;
 
     /// The fixed fields and this chunk's levels, not the unused rest (layout 2).
@@ -872,15 +897,16 @@ impl Record for DepthDiff {
     }
 
     /// A chunk from its payload: the fixed fields and as many levels as its counts say (layout
-    /// 2), or the whole record (layout 1 wrote all 32 levels). The unused levels are zero.
+    /// 2), or the whole record (layout 1 wrote all 32 levels of a [`DepthDiff`]). The unused
+    /// levels are zero. `None` for more levels than `N`.
     fn from_bytes(payload: &[u8]) -> Option<Self> {
         if payload.len() == size_of::<Self>() {
             return bytemuck::try_pod_read_unaligned(payload).ok();
         }
-        if DepthDiff::payload_len_of(payload)? != payload.len() {
+        if Self::payload_len_of(payload)? != payload.len() {
             return None;
         }
-        let mut diff = DepthDiff::zeroed();
+        let mut diff = Self::zeroed();
         bytemuck::bytes_of_mut(&mut diff)[..payload.len()].copy_from_slice(payload);
         Some(diff)
     }
@@ -937,6 +963,8 @@ const _: () = assert!(size_of::<Trade>() == 56);
 const _: () = assert!(size_of::<AggTrade>() == 72);
 const _: () = assert!(size_of::<Level>() == 16);
 const _: () = assert!(size_of::<DepthDiff>() == 48 + 16 * DEPTH_LEVELS_PER_RECORD);
+const _: () = assert!(size_of::<DepthChunk>() == 48 + 16 * DEPTH_LEVELS_PER_CHUNK);
+const _: () = assert!(DepthChunk::FIXED_LEN == 48 && DepthDiff::FIXED_LEN == 48);
 const _: () = assert!(size_of::<RawMessageHeader>() == 16);
 const _: () = assert!(size_of::<OrderRequest>() == 64);
 const _: () = assert!(size_of::<RiskReject>() == 88);

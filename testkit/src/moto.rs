@@ -100,6 +100,11 @@ impl Moto {
         assert!(status.success(), "kill {signal} {pid}");
     }
 
+    /// What the server logged so far: one line per request (`"GET /bucket/key HTTP/1.1" 200`).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -50,6 +50,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-book",
             "levibot-view",
             "levibot-parquet",
+            "levibot-archiver",
         ],
     ),
     (
@@ -73,6 +74,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "levibot-daemon",
             "levibot-view",
             "levibot-parquet",
+            "levibot-archiver",
         ],
     ),
     ("levibot-packaging", &[]),

@@ -69,6 +69,12 @@ impl<Src: MessageSource, R: Rings> FeedAgent<Src, R> {
         &mut self.stage
     }
 
+    /// Whether a duty cycle now would do nothing (see [`Pipeline::settle`](super::Pipeline::settle)):
+    /// no record held in its outbox and the source says it has nothing to hand.
+    pub fn is_settled(&self) -> bool {
+        !self.out.is_blocked() && !self.source.may_have_message()
+    }
+
     /// Hands on one message's records decoded earlier ([`FeedStage::on_decoded`]), as a duty
     /// cycle hands on a message it decoded. Returns false, taking nothing, while the ring to
     /// the strategy is blocked.
@@ -173,6 +179,20 @@ impl<S: Strategy, R: Rings> StrategyAgent<S, R> {
         &self.stage
     }
 
+    /// Whether a duty cycle now would do nothing (see [`Pipeline::settle`](super::Pipeline::settle)):
+    /// every link into it empty, nothing held in its outbox, no command waiting, its timer not
+    /// due.
+    pub fn is_settled(&self) -> bool {
+        let timer_due =
+            self.timer_interval_ticks > 0 && self.stage.now_tsc() >= self.next_timer_tsc;
+        !self.out.is_blocked()
+            && self.market.is_known_empty()
+            && self.reports.is_known_empty()
+            && self.rejects.is_known_empty()
+            && !self.stage.has_commands_waiting()
+            && !timer_due
+    }
+
     /// When the strategies' timer is next due, in the stage clock's ticks, if any strategy
     /// uses its timer: a clock that jumps from event to event (a backtest's) must stop there
     /// too, or timers would run only when an event comes.
@@ -271,6 +291,16 @@ impl<R: Rings> RiskAgent<R> {
     pub fn stage_mut(&mut self) -> &mut RiskStage {
         &mut self.stage
     }
+
+    /// Whether a duty cycle now would do nothing (see [`Pipeline::settle`](super::Pipeline::settle)):
+    /// every link into it empty, nothing held in its outboxes, no command waiting.
+    pub fn is_settled(&self) -> bool {
+        !self.out.is_blocked()
+            && !self.rejects.is_blocked()
+            && self.input.is_known_empty()
+            && self.reports.is_known_empty()
+            && !self.stage.has_commands_waiting()
+    }
 }
 
 impl<R: Rings> Agent for RiskAgent<R> {
@@ -344,6 +374,17 @@ impl<V: Venue, R: Rings> GatewayAgent<V, R> {
 
     pub fn stage_mut(&mut self) -> &mut GatewayStage<V> {
         &mut self.stage
+    }
+
+    /// Whether a duty cycle now would do nothing (see [`Pipeline::settle`](super::Pipeline::settle)):
+    /// no order waiting, nothing held in its outboxes, and the venue says no report is ready.
+    /// (An idle cycle may still flush the venue: every cycle that encodes an order flushes it,
+    /// so there is nothing left to send then.)
+    pub fn is_settled(&self) -> bool {
+        !self.to_strategy.is_blocked()
+            && !self.to_risk.is_blocked()
+            && self.input.is_known_empty()
+            && !self.stage.venue().may_have_report()
     }
 }
 

@@ -40,6 +40,11 @@ pub trait Venue: Send {
     /// The next execution report the venue sent, if any. Reports wait in the venue (a socket's
     /// buffer) while the gateway cannot pass them on.
     fn poll_report(&mut self) -> Option<ExecutionReport>;
+    /// Whether [`poll_report`](Self::poll_report) may have a report now; `true` when the venue
+    /// cannot tell without reading (a socket).
+    fn may_have_report(&self) -> bool {
+        true
+    }
     /// Takes back the order [`send`](Self::send) just queued, before any flush: its bytes
     /// never leave. `false` if it cannot (they may leave). Cold path: the gateway calls it when
     /// the order's write-ahead journal append failed.

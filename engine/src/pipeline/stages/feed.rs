@@ -7,7 +7,7 @@ use levibot_gateway::binance::{
 };
 use levibot_shm::codes::label;
 use levibot_shm::counters::{Counter, CountersWriter};
-use levibot_shm::records::DEPTH_LEVELS_PER_RECORD;
+use levibot_shm::records::DEPTH_LEVELS_PER_CHUNK;
 use levibot_shm::{Appender, ShmError};
 
 use super::{StageClock, counter};
@@ -162,7 +162,7 @@ impl FeedStage {
     /// Most records one message can become (a depth update's chunks): what an outbox must have
     /// room for before the next message.
     pub const RECORDS_PER_MESSAGE_MAX: usize =
-        LEVELS_PER_MESSAGE_MAX.div_ceil(DEPTH_LEVELS_PER_RECORD);
+        LEVELS_PER_MESSAGE_MAX.div_ceil(DEPTH_LEVELS_PER_CHUNK);
 
     /// Decodes one message and hands its records to `emit`; its bytes and records are
     /// journaled by the next [`journal_pending`](Self::journal_pending) (the previous message's
@@ -192,7 +192,7 @@ impl FeedStage {
                 recv_tsc,
                 decoded_tsc,
             });
-            // Kept to be journaled after the event (a copy of up to 560 bytes: not when the
+            // Kept to be journaled after the event (a copy of up to 176 bytes: not when the
             // market is not journaled).
             if journal_market {
                 pending.push(record);

@@ -131,6 +131,11 @@ impl RiskStage {
 
     /// Applies the operator's pending commands, in order.
     #[inline]
+    /// Whether an operator's command waits to be taken.
+    pub fn has_commands_waiting(&self) -> bool {
+        self.commands.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
     pub fn take_commands(&mut self) {
         while let Some(command) = self.commands.as_mut().and_then(|c| c.pop().ok()) {
             match command {

@@ -217,6 +217,11 @@ impl<S: Strategy> StrategyStage<S> {
         self.paused
     }
 
+    /// Whether an operator's command waits to be taken.
+    pub fn has_commands_waiting(&self) -> bool {
+        self.commands.as_ref().is_some_and(|c| !c.is_empty())
+    }
+
     /// Applies the operator's pending commands; a cancel-all hands one mass cancel (every
     /// instrument) to `emit`. Returns how many were taken.
     #[inline]
