@@ -14,8 +14,8 @@
 //! abandoned (multipart aborted, partial file removed) and started again, an archived segment
 //! missing from its manifest is added, and a verified segment is never uploaded again. A
 //! failure stops the target's pass; the next attempt waits a backoff that doubles up to
-//! `backoff_max`, and nothing is lost meanwhile (the journal keeps the segments; retention that
-//! waits for the archive is a later step of issue 18).
+//! `backoff_max`, and nothing is lost meanwhile: the journal keeps the segments, since the
+//! daemon's retention waits for the watermark each pass publishes ([`crate::watermark`]).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +30,7 @@ use crate::state::{
     utc_day,
 };
 use crate::store::{RateLimit, Store, StoreError};
+use crate::watermark::{self, Publisher};
 
 /// Segments archived per target in one pass, at most (the next pass goes on).
 const SEGMENTS_PER_PASS_MAX: usize = 10_000;
@@ -69,23 +70,53 @@ pub struct Sealed {
     pub created_unix_ns: u64,
 }
 
-/// The sealed segments of the journal, oldest first. A file that vanished between the listing
-/// and its header (compressed meanwhile) is left to the next pass.
-pub fn sealed_segments(config: &Config) -> Result<Vec<Sealed>, ArchiveError> {
-    let mut sealed = Vec::new();
+/// A segment file of the journal, sealed or not, as a pass listed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub index: u64,
+    pub epoch: u64,
+    pub sealed: bool,
+}
+
+/// What a pass found in the journal.
+#[derive(Clone, Debug, Default)]
+pub struct Journaled {
+    /// The sealed segments, oldest first: what may be archived.
+    pub sealed: Vec<Sealed>,
+    /// Every segment whose header could be read, in index order.
+    pub segments: Vec<Listed>,
+    /// The lowest index whose header could not be read this pass, if any.
+    pub unreadable_from: Option<u64>,
+}
+
+/// The journal's segments, oldest first. A file that vanished between the listing and its
+/// header (compressed meanwhile) is left to the next pass.
+pub fn journal_segments(config: &Config) -> Result<Journaled, ArchiveError> {
+    let mut found = Journaled::default();
     for file in list_segments(&config.journal_dir)? {
         match read_segment_file_header(&file) {
-            Ok(header) if header.sealed => sealed.push(Sealed {
-                id: segment_id(header.epoch, header.index),
-                epoch: header.epoch,
-                created_unix_ns: header.created_unix_ns,
-                file,
-            }),
-            Ok(_) => {}
-            Err(e) => tracing::warn!("{}: skipped this pass: {e}", file.path.display()),
+            Ok(header) => {
+                found.segments.push(Listed {
+                    index: header.index,
+                    epoch: header.epoch,
+                    sealed: header.sealed,
+                });
+                if header.sealed {
+                    found.sealed.push(Sealed {
+                        id: segment_id(header.epoch, header.index),
+                        epoch: header.epoch,
+                        created_unix_ns: header.created_unix_ns,
+                        file,
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!("{}: skipped this pass: {e}", file.path.display());
+                found.unreadable_from.get_or_insert(file.index);
+            }
         }
     }
-    Ok(sealed)
+    Ok(found)
 }
 
 /// A target's counters (`archive.<target>.*`).
@@ -133,6 +164,7 @@ pub struct Archiver {
     config: Config,
     state: State,
     targets: Vec<Target>,
+    publisher: Publisher,
     _counters: CountersWriter,
 }
 
@@ -165,7 +197,10 @@ impl Archiver {
                 backoff: Duration::ZERO,
             });
         }
+        let mut publisher = Publisher::new(&config.state_dir, &config.journal_dir);
+        publisher.share_counters()?;
         Ok(Archiver {
+            publisher,
             config,
             state,
             targets,
@@ -175,7 +210,8 @@ impl Archiver {
 
     /// One pass over every target whose backoff has passed (all of them when `force`).
     pub async fn pass(&mut self, force: bool) -> Result<PassReport, ArchiveError> {
-        let sealed = sealed_segments(&self.config)?;
+        let journaled = journal_segments(&self.config)?;
+        let sealed = &journaled.sealed;
         let mut report = PassReport::default();
         let mut pending_any = BTreeSet::new();
         for i in 0..self.targets.len() {
@@ -183,7 +219,7 @@ impl Archiver {
                 .next_attempt
                 .is_none_or(|at| Instant::now() >= at);
             if force || due {
-                match self.pass_target(i, &sealed, &mut report).await {
+                match self.pass_target(i, sealed, &mut report).await {
                     Ok(()) => {
                         let target = &mut self.targets[i];
                         target.next_attempt = None;
@@ -219,7 +255,10 @@ impl Archiver {
             pending_any.extend(waiting.iter().map(|s| s.id.clone()));
         }
         report.pending = pending_any.len();
-        self.forget_gone(&sealed)?;
+        self.forget_gone(sealed)?;
+        let names: Vec<String> = self.targets.iter().map(|t| t.config.name.clone()).collect();
+        self.publisher
+            .publish(watermark::watermark(&journaled, &self.state, &names))?;
         Ok(report)
     }
 

@@ -18,10 +18,11 @@
 //! it never blocks or slows the daemon.
 //!
 //! Modules: [`config`] (the TOML file), [`store`] (the directory and S3 targets), [`state`]
-//! (the state file and the manifests), [`archive`] (the pass), [`verify`] (a day checked
-//! against its manifest); for the tools that read the archive back, [`read`] (a time range
-//! of a box's journal, fetched and verified into local journal directories) and [`publish`]
-//! (Parquet exports written to a bucket).
+//! (the state file and the manifests), [`archive`] (the pass), [`watermark`] (the watermark
+//! the daemon's retention reads, and who may read it and the counters), [`verify`] (a day
+//! checked against its manifest); for the tools that read the archive back, [`read`] (a time
+//! range of a box's journal, fetched and verified into local journal directories) and
+//! [`publish`] (Parquet exports written to a bucket).
 
 pub mod archive;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod read;
 pub mod state;
 pub mod store;
 pub mod verify;
+pub mod watermark;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -560,6 +560,27 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 
 /// Writes `bytes` to `path` through a temporary file, fsync'd, renamed, the directory fsync'd.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomically_with(path, bytes, None).map(|_| ())
+}
+
+/// [`write_atomically`] a file for others to read: given `mode` and, if it may, group `gid`,
+/// both before the rename (a reader never opens it with other permissions). Returns whether
+/// it has the group (false: the chown was refused; the file is written all the same).
+pub fn write_atomically_shared(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    gid: Option<u32>,
+) -> Result<bool, StoreError> {
+    write_atomically_with(path, bytes, Some((mode, gid)))
+}
+
+fn write_atomically_with(
+    path: &Path,
+    bytes: &[u8],
+    share: Option<(u32, Option<u32>)>,
+) -> Result<bool, StoreError> {
+    use std::os::unix::fs::PermissionsExt;
     let partial = partial_path(path);
     let mut out = OpenOptions::new()
         .write(true)
@@ -568,10 +589,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .open(&partial)
         .map_err(io(&partial, "create"))?;
     out.write_all(bytes).map_err(io(&partial, "write"))?;
+    let mut chowned = true;
+    if let Some((mode, gid)) = share {
+        out.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(io(&partial, "chmod"))?;
+        chowned = gid.is_none_or(|g| std::os::unix::fs::fchown(&out, None, Some(g)).is_ok());
+    }
     out.sync_all().map_err(io(&partial, "fsync"))?;
     drop(out);
     fs::rename(&partial, path).map_err(io(path, "rename"))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(chowned)
 }
 
 /// The S3 client of a target. Its own retries are few and short: the archiver's loop retries

@@ -18,6 +18,7 @@ fn sealed_segments_reach_a_directory_and_s3_verified_and_listed_once() {
         raw_segments_kept: 1,
         max_age: None,
         max_total_bytes: None,
+        archive: None,
     };
     let journal = journal(&journal_dir, 64 * 1024, retention);
     let mut appender = journal.appender(1).unwrap();

@@ -19,3 +19,4 @@ mod outage;
 mod parquet_s3;
 mod readback;
 mod verify;
+mod watermark;

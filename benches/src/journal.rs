@@ -111,6 +111,7 @@ impl Plan {
             max_age: None,
             // The current segment, the spare, and two sealed ones.
             max_total_bytes: Some(4 * self.segment_size as u64),
+            archive: None,
         }
     }
 

@@ -17,9 +17,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use levibot_shm::Journal;
 use levibot_shm::codes::{halt_reason, label};
+use levibot_shm::layout::segment_file_name;
 use levibot_shm::records::{daemon_event, event_source};
+use levibot_shm::{Journal, RetentionReport};
 
 use super::state::{CounterIndex, DaemonState, lock};
 
@@ -35,6 +36,10 @@ pub(super) struct Maintenance {
     no_space: Mutex<Option<String>>,
     /// Passes in which retention had to keep segments recovery needs beyond its size limit.
     floor_held: AtomicU64,
+    /// What waits for the archive: segments retention holds (and their bytes) as of the last
+    /// pass, segments it had to prune unarchived (the hard limit), and the times the
+    /// archiver's watermark became unreadable.
+    archive: ArchiveWait,
     /// No thread could be started for it: the control loop calls [`once`](Self::once).
     from_control_loop: AtomicBool,
 }
@@ -45,6 +50,7 @@ impl Maintenance {
             stop: AtomicBool::new(false),
             no_space: Mutex::new(None),
             floor_held: AtomicU64::new(0),
+            archive: ArchiveWait::default(),
             from_control_loop: AtomicBool::new(false),
         }
     }
@@ -58,9 +64,9 @@ impl Maintenance {
     }
 
     /// Maintains every [`MAINTAIN_INTERVAL`] until [`stop`](Self::stop).
-    pub(super) fn run(&self, journal: &Journal) {
+    pub(super) fn run(&self, journal: &Journal, shared: &DaemonState) {
         while !self.stop.load(Ordering::Acquire) {
-            self.once(journal);
+            self.once(journal, shared);
             let mut slept = Duration::ZERO;
             while slept < MAINTAIN_INTERVAL && !self.stop.load(Ordering::Acquire) {
                 std::thread::sleep(MAINTAIN_STOP_POLL);
@@ -71,8 +77,11 @@ impl Maintenance {
 
     /// One pass. A full filesystem is remembered for the control loop; other failures are
     /// logged and the next pass tries again.
-    pub(super) fn once(&self, journal: &Journal) {
-        match journal.maintain() {
+    pub(super) fn once(&self, journal: &Journal, shared: &DaemonState) {
+        let (report, error) = journal.maintain_reporting();
+        // Segments pruned unarchived are counted and journaled even if the pass failed after.
+        self.archive.note(&report, error.is_none(), journal, shared);
+        match error.map_or(Ok(report), Err) {
             Ok(report) => {
                 if !report.kept_for_floor.is_empty() {
                     self.floor_held.fetch_add(1, Ordering::AcqRel);
@@ -107,6 +116,82 @@ impl Maintenance {
 
     pub(super) fn floor_held(&self) -> u64 {
         self.floor_held.load(Ordering::Acquire)
+    }
+
+    pub(super) fn archive(&self) -> &ArchiveWait {
+        &self.archive
+    }
+}
+
+/// Retention that waits for the archive, as the maintenance passes saw it; the control loop
+/// publishes it in the counters (`journal.retention_archive_*`, `_unarchived_pruned`,
+/// `_watermark_unreadable`).
+#[derive(Default)]
+pub(super) struct ArchiveWait {
+    pub(super) held: AtomicU64,
+    pub(super) held_bytes: AtomicU64,
+    pub(super) unarchived_pruned: AtomicU64,
+    pub(super) watermark_unreadable: AtomicU64,
+    /// The watermark was unreadable at the last pass (said once, until it is readable again).
+    unreadable_now: AtomicBool,
+}
+
+impl ArchiveWait {
+    /// What a pass reported; `complete`: it ran to the end (else only its unarchived prunes
+    /// are taken: what it holds and whether it read the watermark may not be known).
+    fn note(
+        &self,
+        report: &RetentionReport,
+        complete: bool,
+        journal: &Journal,
+        shared: &DaemonState,
+    ) {
+        for pruned in &report.pruned_unarchived {
+            self.unarchived_pruned.fetch_add(1, Ordering::AcqRel);
+            shared.event(
+                daemon_event::UNARCHIVED_PRUNED,
+                event_source::DAEMON,
+                0,
+                pruned.index as i64,
+            );
+            tracing::error!(
+                "journal retention: pruned {} (writer run {}, {} bytes) before the archive had \
+                 it: the journal is over journal.retention.hard_max_total_mib; is \
+                 levibot-archiver running and its store reachable?",
+                journal
+                    .dir()
+                    .join(segment_file_name(pruned.index))
+                    .display(),
+                pruned.epoch,
+                pruned.bytes
+            );
+        }
+        if !complete {
+            return;
+        }
+        self.held
+            .store(report.held_for_archive.len() as u64, Ordering::Release);
+        self.held_bytes
+            .store(report.held_for_archive_bytes, Ordering::Release);
+        let unreadable = report.archive_watermark_error.is_some();
+        if unreadable != self.unreadable_now.swap(unreadable, Ordering::AcqRel) {
+            match &report.archive_watermark_error {
+                Some(e) => {
+                    self.watermark_unreadable.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        "journal retention: the archive watermark cannot be read ({e}): taking \
+                         nothing as archived, so nothing is pruned before the hard limit"
+                    );
+                }
+                None => tracing::info!("journal retention: the archive watermark is readable"),
+            }
+        }
+        if !report.held_for_archive.is_empty() {
+            tracing::debug!(
+                segments = ?report.held_for_archive,
+                "journal retention: kept for the archive"
+            );
+        }
     }
 }
 

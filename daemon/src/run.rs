@@ -430,7 +430,7 @@ where
     let result = std::thread::scope(|scope| {
         let maintainer = std::thread::Builder::new()
             .name("journal-maintain".into())
-            .spawn_scoped(scope, || maintenance.run(&journal));
+            .spawn_scoped(scope, || maintenance.run(&journal, &shared));
         if let Err(e) = &maintainer {
             tracing::error!("journal maintenance thread: {e}; maintaining from the control loop");
             maintenance.run_from_control_loop();
@@ -595,6 +595,7 @@ fn drive(
             gauges
                 .retention_floor_held
                 .set(maintenance.floor_held() as i64);
+            gauges.publish_archive_wait(maintenance.archive());
             if let Some(failure) = watch.journal_failure(shared, maintenance) {
                 break Some(failure);
             }
@@ -611,7 +612,7 @@ fn drive(
         }
         if maintenance.is_on_control_loop() && now >= next_maintain {
             next_maintain = now + MAINTAIN_INTERVAL;
-            maintenance.once(journal);
+            maintenance.once(journal, shared);
         }
         std::thread::sleep(TICK);
     };

@@ -312,6 +312,7 @@ fn segments_pruned_before_the_checkpoint_recover_the_exact_state() {
             raw_segments_kept: 1,
             max_age: None,
             max_total_bytes: Some(12 * SEGMENT_SIZE_MIN as u64),
+            archive: None,
         },
     };
     let segment_of = |p: Position| p.split(SEGMENT_SIZE_MIN).0;

@@ -1043,6 +1043,37 @@ fn retention_must_fit_in_the_journals_filesystem() {
     // Left out: half the filesystem rather than 4096.
     let default = load(&[segments_of(1), total("")]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(default.journal.retention.max_total_bytes, Some(8 << 20));
+    // Waiting for the archive: the hard limit must fit too; left out, what fits.
+    let archive = (
+        "# archive_watermark = \"/var/lib/levibot-archiver/archived.watermark\"".to_owned(),
+        "archive_watermark = \"/nonexistent/archived.watermark\"".to_owned(),
+    );
+    let hard = |mib: u32| {
+        (
+            "# hard_max_total_mib = 8192".to_owned(),
+            format!("hard_max_total_mib = {mib}"),
+        )
+    };
+    let errors = load(&[
+        segments_of(1),
+        total("max_total_mib = 8"),
+        archive.clone(),
+        hard(15),
+    ])
+    .unwrap_err();
+    assert_problem(
+        &errors,
+        "journal.retention.hard_max_total_mib",
+        &["15 MiB does not fit", "at most 14 MiB"],
+    );
+    let waits = load(&[segments_of(1), total("max_total_mib = 8"), archive])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gate = waits.journal.retention.archive.expect("waits");
+    assert_eq!(
+        gate.hard_max_total_bytes,
+        14 << 20,
+        "twice 8 MiB does not fit"
+    );
     // Segments too large to keep three (and the counters file): the segment size is named.
     let errors = load(&[segments_of(8), total("max_total_mib = 16")]).unwrap_err();
     assert_problem(
@@ -1189,4 +1220,67 @@ fn a_key_that_is_not_a_bare_name_is_quoted_in_its_problem() {
         errors.problems.iter().all(|p| !p.key.is_empty()),
         "{errors}"
     );
+}
+
+#[test]
+fn retention_that_waits_for_the_archive_names_its_keys() {
+    let setup = Setup::new();
+    let watermark = "# archive_watermark = \"/var/lib/levibot-archiver/archived.watermark\"";
+    let hard = "# hard_max_total_mib = 8192";
+    // Left out (the example): prune by age and size alone.
+    let config = setup.load(&setup.example(&[])).unwrap();
+    assert_eq!(config.journal.retention.archive, None);
+
+    // The watermark named, the hard limit given.
+    let on = watermark.trim_start_matches("# ");
+    let config = setup
+        .load(&setup.example(&[(watermark, on), (hard, "hard_max_total_mib = 6000")]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let gate = config
+        .journal
+        .retention
+        .archive
+        .expect("waits for the archive");
+    assert_eq!(
+        gate.watermark,
+        Path::new("/var/lib/levibot-archiver/archived.watermark")
+    );
+    assert_eq!(gate.hard_max_total_bytes, 6000 << 20);
+    // Left out: twice max_total_mib (the scratch dir's filesystem holds 8 GiB and more, or
+    // the most it holds).
+    let config = setup.load(&setup.example(&[(watermark, on)])).unwrap();
+    let gate = config.journal.retention.archive.unwrap();
+    assert!(
+        gate.hard_max_total_bytes <= 8192 << 20 && gate.hard_max_total_bytes >= 4096 << 20,
+        "{gate:?}"
+    );
+
+    // Below the soft limit.
+    let errors =
+        setup.errors(&setup.example(&[(watermark, on), (hard, "hard_max_total_mib = 100")]));
+    assert_problem(
+        &errors,
+        "journal.retention.hard_max_total_mib",
+        &["100 MiB", "below max_total_mib (4096 MiB)"],
+    );
+    // A hard limit with no archive to wait for.
+    let errors = setup.errors(&setup.example(&[(hard, "hard_max_total_mib = 6000")]));
+    assert_problem(
+        &errors,
+        "journal.retention.hard_max_total_mib",
+        &["only with archive_watermark"],
+    );
+    // Misspelt, and of the wrong type: each names its key.
+    let errors = setup.errors(&setup.example(&[(
+        watermark,
+        "archive_watermarks = \"/var/lib/levibot-archiver/archived.watermark\"",
+    )]));
+    assert_problem(
+        &errors,
+        "journal.retention.archive_watermarks",
+        &["unknown key"],
+    );
+    let errors = setup.errors(&setup.example(&[(watermark, "archive_watermark = 1")]));
+    assert_problem(&errors, "journal.retention.archive_watermark", &["path"]);
+    assert_eq!(errors.problems.len(), 1, "{errors}");
 }

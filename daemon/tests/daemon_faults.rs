@@ -288,24 +288,18 @@ fn a_full_journal_filesystem_halts_cancels_and_exits_75_without_a_signal() {
     std::fs::create_dir(&journal).unwrap();
     let (venue, config) = venue_and_config(dir.path(), levibot_testkit::seed());
     // The demo config, with its journal on the small filesystem in 1 MiB segments.
-    let text: String = std::fs::read_to_string(&config)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            if line.starts_with("dir = ") {
-                format!("dir = \"{}\"", journal.display())
-            } else if line.starts_with("segment_size_mib = ") {
-                "segment_size_mib = 1".to_owned()
-            } else if line.starts_with("max_total_mib = ") {
-                "max_total_mib = 8".to_owned()
-            } else {
-                line.to_owned()
-            }
-        })
-        .map(|line| line + "\n")
-        .collect();
+    let text = rewrite_config(&config, |line| {
+        if line.starts_with("dir = ") {
+            Some(format!("dir = \"{}\"", journal.display()))
+        } else if line.starts_with("segment_size_mib = ") {
+            Some("segment_size_mib = 1".to_owned())
+        } else if line.starts_with("max_total_mib = ") {
+            Some("max_total_mib = 8".to_owned())
+        } else {
+            None
+        }
+    });
     assert!(text.contains("max_total_mib = 8"), "{text}");
-    std::fs::write(&config, &text).unwrap();
     let mut daemon = Daemon::start(&config, &journal);
     daemon.wait_running();
     wait_until("an order at the venue", || {

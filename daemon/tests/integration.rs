@@ -9,6 +9,7 @@
 #[allow(dead_code)] // each test module uses part of it
 mod common;
 
+mod archive_retention;
 mod checkpoint;
 mod config;
 mod daemon;

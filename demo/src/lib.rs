@@ -141,6 +141,8 @@ fn start_exporter(journal: &Path, listen: &str, screen: &mut Screen) {
         journal: journal.to_owned(),
         listen,
         journal_limit_bytes: levibot_exporter::DEFAULT_JOURNAL_LIMIT_BYTES,
+        // The demo runs no archiver: the box's, if any, is what would show.
+        archiver_counters: levibot_exporter::archive::DEFAULT_ARCHIVER_COUNTERS.into(),
     };
     // The address it bound, or why it could not: port 0 picks a port the screen must show.
     let (bound_tx, bound) = std::sync::mpsc::channel::<Result<std::net::SocketAddr, String>>();

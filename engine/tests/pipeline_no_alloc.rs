@@ -54,6 +54,7 @@ fn steady_state_allocations<Src: MessageSource + 'static>(
             raw_segments_kept: 0,
             max_age: None,
             max_total_bytes: Some(4 << 26),
+            archive: None,
         },
     })
     .unwrap();

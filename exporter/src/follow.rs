@@ -20,6 +20,7 @@ use levibot_shm::records::{
 };
 use levibot_shm::{Position, ShmError, StartAt, Tailer, TscCalibration, list_segments};
 
+use super::archive::ArchiveCounters;
 use super::metrics::{FloatGauge, Metrics, labels, set_counter};
 use levibot_view::{Event, FrameDecoder, FrameMeta, FrameReader, JournalInstrument, Segments};
 
@@ -99,6 +100,8 @@ pub struct Follower {
     /// The newest segment, for the heartbeat (the reader may be behind).
     head: Option<Tailer>,
     counters: Option<CountersReader>,
+    /// The archiver's counters file, if there is one.
+    archive: ArchiveCounters,
     decoder: FrameDecoder,
     /// Symbol -> instrument, from the journal's `InstrumentDef`s.
     by_symbol: HashMap<String, JournalInstrument>,
@@ -121,7 +124,12 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(dir: &Path, metrics: Metrics, shared: SharedSnapshot) -> Follower {
+    pub fn new(
+        dir: &Path,
+        archiver_counters: &Path,
+        metrics: Metrics,
+        shared: SharedSnapshot,
+    ) -> Follower {
         Follower {
             dir: dir.to_owned(),
             resume: Resume::Beginning,
@@ -131,6 +139,7 @@ impl Follower {
             reader: None,
             head: None,
             counters: None,
+            archive: ArchiveCounters::new(archiver_counters),
             decoder: FrameDecoder::new(),
             by_symbol: HashMap::new(),
             model_by_symbol: HashMap::new(),
@@ -181,6 +190,7 @@ impl Follower {
         let now = unix_now_ns();
         let heartbeat = self.heartbeat_unix_ns();
         self.read_counters();
+        self.archive.read(&self.metrics);
         let ready = self.readiness(now, heartbeat);
         let m = &self.metrics;
         m.journal_bytes
@@ -616,6 +626,18 @@ impl Follower {
                 }
                 label::JOURNAL_RETENTION_FLOOR_HELD => {
                     set_counter(&m.journal_retention_floor_held, count);
+                }
+                label::JOURNAL_RETENTION_ARCHIVE_HELD => {
+                    m.journal_retention_archive_held.set(v);
+                }
+                label::JOURNAL_RETENTION_ARCHIVE_HELD_BYTES => {
+                    m.journal_retention_archive_held_bytes.set(v);
+                }
+                label::JOURNAL_RETENTION_UNARCHIVED_PRUNED => {
+                    set_counter(&m.journal_retention_unarchived_pruned, count);
+                }
+                label::JOURNAL_RETENTION_WATERMARK_UNREADABLE => {
+                    set_counter(&m.journal_retention_watermark_unreadable, count);
                 }
                 label::ORDER_ENTRY_REPORTS_DROPPED => {
                     set_counter(&m.order_entry_reports_dropped, count);

@@ -14,8 +14,10 @@
 //!   segments, reopens a replaced counters file, and publishes a [`follow::Snapshot`].
 //! - [`http`]: `GET /metrics`, `/healthz`, `/readyz`; a scrape only clones the last snapshot,
 //!   so scrapes never touch the journal or the registry.
+//! - [`archive`]: the archiver's counters file (`archiver.lvc`), when there is one.
 //! - [`metrics`]: the registry; the contract is docs/metrics.md.
 
+pub mod archive;
 pub mod follow;
 pub mod http;
 pub mod metrics;
@@ -49,6 +51,10 @@ pub struct Args {
     /// The journal's retention limit, exported as levibot_journal_limit_bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_JOURNAL_LIMIT_BYTES)]
     pub journal_limit_bytes: u64,
+    /// The archiver's counters file (its state dir's archiver.lvc), exported as the
+    /// levibot_archive_* series; absent: no archive series.
+    #[arg(long, value_name = "PATH", default_value = archive::DEFAULT_ARCHIVER_COUNTERS)]
+    pub archiver_counters: PathBuf,
 }
 
 /// Runs the exporter until the process is killed; prints the address it listens on.
@@ -71,7 +77,12 @@ pub fn run_with(args: &Args, on_bound: impl FnOnce(SocketAddr)) -> anyhow::Resul
     })?;
     let metrics = metrics::Metrics::new(&metrics::BuildInfo::current(), args.journal_limit_bytes);
     let shared = follow::initial_snapshot(&metrics);
-    let follower = follow::Follower::new(&args.journal, metrics, Arc::clone(&shared));
+    let follower = follow::Follower::new(
+        &args.journal,
+        &args.archiver_counters,
+        metrics,
+        Arc::clone(&shared),
+    );
     let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
     std::thread::Builder::new()
         .name("exporter-follow".into())

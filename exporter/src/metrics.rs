@@ -107,6 +107,17 @@ pub struct Metrics {
     pub journal_fs_avail_bytes: Gauge,
     pub journal_fs_size_bytes: Gauge,
     pub journal_retention_floor_held: Counter,
+    /// Retention that waits for the archive (the daemon's counters).
+    pub journal_retention_archive_held: Gauge,
+    pub journal_retention_archive_held_bytes: Gauge,
+    pub journal_retention_unarchived_pruned: Counter,
+    pub journal_retention_watermark_unreadable: Counter,
+    /// The archiver's counters (`archiver.lvc`), by target.
+    pub archive_segments: Family<Labels, Counter>,
+    pub archive_bytes: Family<Labels, Counter>,
+    pub archive_failures: Family<Labels, Counter>,
+    pub archive_pending: Family<Labels, Gauge>,
+    pub archive_lag: Family<Labels, Gauge>,
     pub order_entry_reports_dropped: Counter,
     pub order_entry_gaps_unfilled: Counter,
     pub journal_lag: FloatGauge,
@@ -183,6 +194,15 @@ impl Metrics {
             journal_fs_avail_bytes: Gauge::default(),
             journal_fs_size_bytes: Gauge::default(),
             journal_retention_floor_held: Counter::default(),
+            journal_retention_archive_held: Gauge::default(),
+            journal_retention_archive_held_bytes: Gauge::default(),
+            journal_retention_unarchived_pruned: Counter::default(),
+            journal_retention_watermark_unreadable: Counter::default(),
+            archive_segments: Family::default(),
+            archive_bytes: Family::default(),
+            archive_failures: Family::default(),
+            archive_pending: Family::default(),
+            archive_lag: Family::default(),
             order_entry_reports_dropped: Counter::default(),
             order_entry_gaps_unfilled: Counter::default(),
             journal_lag: FloatGauge::default(),
@@ -451,6 +471,53 @@ impl Metrics {
             "levibot_journal_retention_floor_held",
             "Times retention kept segments past its size limit because recovery needs them",
             self.journal_retention_floor_held.clone(),
+        );
+        r.register(
+            "levibot_journal_retention_archive_held_segments",
+            "Segments retention keeps past its age or size limit because the archive does not \
+             have them yet",
+            self.journal_retention_archive_held.clone(),
+        );
+        r.register(
+            "levibot_journal_retention_archive_held_bytes",
+            "Bytes of the segments retention keeps for the archive",
+            self.journal_retention_archive_held_bytes.clone(),
+        );
+        r.register(
+            "levibot_journal_retention_unarchived_pruned",
+            "Segments retention pruned before the archive had them (the hard limit forced it)",
+            self.journal_retention_unarchived_pruned.clone(),
+        );
+        r.register(
+            "levibot_journal_retention_watermark_unreadable",
+            "Times the archiver's watermark became unreadable (retention then takes nothing as \
+             archived)",
+            self.journal_retention_watermark_unreadable.clone(),
+        );
+        r.register(
+            "levibot_archive_segments",
+            "Segments the archiver copied and verified since it started, by target",
+            self.archive_segments.clone(),
+        );
+        r.register(
+            "levibot_archive_bytes",
+            "Bytes of the segments the archiver copied and verified since it started, by target",
+            self.archive_bytes.clone(),
+        );
+        r.register(
+            "levibot_archive_failures",
+            "Failed archive attempts (upload, read-back, checksum, manifest), by target",
+            self.archive_failures.clone(),
+        );
+        r.register(
+            "levibot_archive_pending_segments",
+            "Sealed segments the target does not have yet",
+            self.archive_pending.clone(),
+        );
+        r.register(
+            "levibot_archive_lag_seconds",
+            "Age of the oldest sealed segment the target does not have yet (0: none waits)",
+            self.archive_lag.clone(),
         );
         r.register(
             "levibot_order_entry_reports_dropped",

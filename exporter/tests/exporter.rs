@@ -41,6 +41,10 @@ const CONTRACT: &[&str] = &[
     "levibot_order_entry_reports_dropped_total ",
     "levibot_order_entry_gaps_unfilled_total ",
     "levibot_journal_retention_floor_held_total ",
+    "levibot_journal_retention_archive_held_segments ",
+    "levibot_journal_retention_archive_held_bytes ",
+    "levibot_journal_retention_unarchived_pruned_total ",
+    "levibot_journal_retention_watermark_unreadable_total ",
     "levibot_venue_connected{session=\"market_data\"}",
     "levibot_venue_connected{session=\"order_entry\"}",
     "levibot_venue_reconnects_total{",
@@ -271,9 +275,9 @@ impl Fixture {
 }
 
 /// The exporter, killed on drop.
-struct Exporter {
+pub(crate) struct Exporter {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Exporter {
@@ -284,6 +288,11 @@ impl Drop for Exporter {
 }
 
 fn start_exporter(journal: &Path) -> Exporter {
+    start_exporter_with(journal, &[])
+}
+
+/// [`start_exporter`] with more arguments.
+pub(crate) fn start_exporter_with(journal: &Path, args: &[&std::ffi::OsStr]) -> Exporter {
     let mut child = Command::new(env!("CARGO_BIN_EXE_levibot-exporter"))
         .args([
             "--listen",
@@ -293,6 +302,7 @@ fn start_exporter(journal: &Path) -> Exporter {
         ])
         .arg("--journal")
         .arg(journal)
+        .args(args)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -338,7 +348,7 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// Scrapes until `ok` holds for the /metrics body (or panics after `WAIT`, showing it).
-fn metrics_until(addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
+pub(crate) fn metrics_until(addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
         let (status, body) = get(addr, "/metrics");
@@ -355,7 +365,7 @@ fn metrics_until(addr: SocketAddr, what: &str, ok: impl Fn(&str) -> bool) -> Str
 }
 
 /// The value of the sample line that starts with `series` (its name and labels).
-fn value(body: &str, series: &str) -> Option<f64> {
+pub(crate) fn value(body: &str, series: &str) -> Option<f64> {
     body.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
@@ -542,7 +552,7 @@ fn serves_health_readiness_and_the_metric_contract() {
 }
 
 /// `promtool check metrics` on a body, when promtool is installed.
-fn promtool_check(body: &str) {
+pub(crate) fn promtool_check(body: &str) {
     let Ok(mut child) = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

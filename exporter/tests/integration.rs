@@ -5,5 +5,6 @@
 //! links one binary here instead of one per file. Each file below is a module; nextest runs
 //! each test in its own process, as before.
 
+mod archive;
 mod exporter;
 mod paging;

@@ -26,6 +26,8 @@ pub mod fix_parse;
 pub mod fix_session;
 pub mod http_response;
 pub mod ws_client;
+// Issue 18, the archiver's watermark the daemon reads:
+pub mod watermark;
 
 /// One fuzz target: its name (the cargo-fuzz binary and the seed directories) and its function.
 pub struct Target {
@@ -82,5 +84,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "exchange_info",
         run: exchange_info::exchange_info,
+    },
+    Target {
+        name: "watermark",
+        run: watermark::watermark,
     },
 ];

@@ -153,6 +153,18 @@ pub mod label {
     pub const DAEMON_HALT_REASON: &str = "daemon.halt_reason";
     pub const DAEMON_SELF_HALTS: &str = "daemon.self_halts";
     pub const JOURNAL_RETENTION_FLOOR_HELD: &str = "journal.retention_floor_held";
+    /// Segments retention keeps, past its age or size limit, because the archive does not
+    /// have them yet (`[journal.retention] archive_watermark`; gauge).
+    pub const JOURNAL_RETENTION_ARCHIVE_HELD: &str = "journal.retention_archive_held";
+    /// Bytes of those segments (gauge).
+    pub const JOURNAL_RETENTION_ARCHIVE_HELD_BYTES: &str = "journal.retention_archive_held_bytes";
+    /// Segments pruned before the archive had them: the hard limit forced it (events; each
+    /// also a `daemon_event::UNARCHIVED_PRUNED`).
+    pub const JOURNAL_RETENTION_UNARCHIVED_PRUNED: &str = "journal.retention_unarchived_pruned";
+    /// Times the archive watermark became unreadable (missing, malformed): while it is,
+    /// retention takes nothing as archived (events).
+    pub const JOURNAL_RETENTION_WATERMARK_UNREADABLE: &str =
+        "journal.retention_watermark_unreadable";
 
     /// `agent.<role>.<field>`: [`AGENT_DUTY_CYCLES`], [`AGENT_WORK`], [`AGENT_CYCLE_NS_MAX`]
     /// ([`agent`]).

@@ -70,6 +70,13 @@ pub enum ShmError {
     InvalidPosition { path: PathBuf, position: u64 },
     #[error("{path}: counters file is full ({capacity} counters)")]
     CountersFull { path: PathBuf, capacity: usize },
+    /// The archive watermark file (`watermark.rs`) is not one: `line` 0 is the whole file.
+    #[error("{path}: line {line}: not an archive watermark: {reason}")]
+    Watermark {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
     #[error("counter label of {len} bytes exceeds {max} bytes")]
     LabelTooLong { len: usize, max: usize },
     /// The filesystem (or the quota) of `dir` has no room for a new file of `bytes` bytes. The

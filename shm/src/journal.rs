@@ -335,7 +335,9 @@ impl Journal {
 
     /// Cold-path housekeeping, for a background thread every second or so, in this order:
     /// unmaps the segment retired by the last rollover; seals finished segments; prunes old ones
-    /// by the retention policy (never at or after the [retention floor](Self::set_retention_floor));
+    /// by the retention policy (never at or after the [retention floor](Self::set_retention_floor);
+    /// with an [`ArchiveGate`](crate::ArchiveGate), only what the archive has, up to its hard
+    /// limit: the archiver's watermark file is read here, on the caller's cold thread);
     /// compresses sealed ones; and creates the next segment ahead of time (so that a rollover
     /// makes no syscall). Pruning comes first because it frees the room that compression and the
     /// new segment need.
@@ -346,6 +348,17 @@ impl Journal {
     /// create the next segment first, as appends need it): [`ShmError::NoSpace`] when the
     /// filesystem has no room for it (see [`ShmError::is_no_space`]).
     pub fn maintain(&self) -> Result<RetentionReport> {
+        match self.maintain_reporting() {
+            (report, None) => Ok(report),
+            (_, Some(e)) => Err(e),
+        }
+    }
+
+    /// [`maintain`](Self::maintain), with what the pass did even when it also failed: a pass
+    /// that pruned segments the archive did not have (the hard limit) and then could not create
+    /// the next segment (a full filesystem, just when that limit is reached) still reports
+    /// them, for the daemon to count and journal.
+    pub fn maintain_reporting(&self) -> (RetentionReport, Option<ShmError>) {
         let shared = &*self.shared;
         let (retired, current_index, spare_ready) = {
             let mut roll = lock(&shared.roll);
@@ -378,12 +391,12 @@ impl Journal {
             self.prepare_spare()
         };
         match (spare, retention_error) {
-            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+            (Err(e), _) | (Ok(_), Some(e)) => (report, Some(e)),
             (Ok(created), None) => {
                 if created {
                     report.total_bytes += shared.segment_size as u64;
                 }
-                Ok(report)
+                (report, None)
             }
         }
     }

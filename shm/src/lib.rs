@@ -11,6 +11,7 @@
 //!   last with release ordering), recovery after a crash, rollover, maintenance.
 //! - [`Tailer`]: the read-only follower.
 //! - [`retention`]: sealing, gzip compression and pruning of old segments.
+//! - [`watermark`]: what the archiver has copied (its file, which retention reads).
 //! - [`counters`]: single-writer, cache-line-padded counter slots.
 //! - [`records`]: the fixed-size records journaled and passed through rings.
 //! - [`paths`]: where a daemon's journal, counters and control socket are by default.
@@ -43,6 +44,7 @@ mod reserve;
 pub mod retention;
 mod segment;
 mod tailer;
+pub mod watermark;
 
 pub use clock::TscCalibration;
 pub use error::{Result, ShmError};
@@ -54,5 +56,8 @@ pub use layout::{
     FRAME_HEADER_LEN, LAYOUT_VERSION_MAJOR, LAYOUT_VERSION_MINOR, PAYLOAD_LEN_MAX, Position,
     RecordType, WRITERS_MAX,
 };
-pub use retention::{CompressFailure, RetentionPolicy, RetentionReport};
+pub use retention::{
+    ArchiveGate, CompressFailure, RetentionPolicy, RetentionReport, UnarchivedPrune,
+};
 pub use tailer::{Frame, Polled, StartAt, Tailer, WriterRestart};
+pub use watermark::ArchiveWatermark;

@@ -562,6 +562,10 @@ pub mod daemon_event {
     /// [`JOURNAL_EXIT_STATUS`](crate::codes::halt_reason::JOURNAL_EXIT_STATUS)
     /// (`value`: open orders the venue had not confirmed cancelled). It may itself not fit.
     pub const JOURNAL_FAILED: u16 = 15;
+    /// Retention pruned a segment the archive did not have yet: the journal was over its
+    /// hard limit (`journal.retention.hard_max_total_mib`). `value`: the segment's index
+    /// (`journal-<index>.lvj`); one event per segment.
+    pub const UNARCHIVED_PRUNED: u16 = 16;
 }
 
 /// Who asked for a [`DaemonEvent`]. Values are stable: they are journaled.

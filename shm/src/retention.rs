@@ -1,15 +1,21 @@
 //! Sealing, compressing and pruning old segments. Cold path only: run from
 //! [`Journal::maintain`](crate::Journal::maintain) on a background thread.
+//!
+//! With an [`ArchiveGate`], pruning waits for the archive: a segment the archiver's
+//! [watermark](crate::watermark) does not cover is held, whatever its age and the size limit,
+//! until the journal passes the gate's hard limit; then the oldest are pruned anyway and the
+//! report names them ([`RetentionReport::pruned_unarchived`]).
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use crate::error::{Result, ShmError};
-use crate::journal::{SegmentFile, list_segments};
+use crate::journal::{SegmentFile, list_segments, read_segment_file_header};
 use crate::layout::*;
 use crate::segment::{Slot, TempFile, WritableSegment, read_and_check_header};
+use crate::watermark::ArchiveWatermark;
 
 /// Which old segments to compress and which to delete. Only sealed segments older than the
 /// current one are touched; the segment being written is never compressed or pruned, nor is any
@@ -27,6 +33,23 @@ pub struct RetentionPolicy {
     /// Counted before this pass compresses anything (pruning runs first, to make room for the
     /// compression), so a pass may delete a little more than the compressed sizes would need.
     pub max_total_bytes: Option<u64>,
+    /// Wait for the archive: prune only what the archiver has copied, up to a hard limit.
+    /// `None`: prune by age and size alone.
+    pub archive: Option<ArchiveGate>,
+}
+
+/// Retention that waits for the archive. A sealed segment that age or `max_total_bytes` would
+/// prune is kept (`held_for_archive`) while the archiver's watermark does not cover it; only
+/// past `hard_max_total_bytes` are such segments pruned, oldest first, each reported in
+/// `pruned_unarchived`. A watermark file that is missing or unreadable covers nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveGate {
+    /// The archiver's watermark file, read (never written) once per pass
+    /// (`<archiver state dir>/archived.watermark`, [`crate::watermark`]).
+    pub watermark: PathBuf,
+    /// All segment files together (and the next one) may take this many bytes before
+    /// segments the archive has not copied are pruned. At least `max_total_bytes`.
+    pub hard_max_total_bytes: u64,
 }
 
 impl Default for RetentionPolicy {
@@ -36,6 +59,7 @@ impl Default for RetentionPolicy {
             raw_segments_kept: 2,
             max_age: Some(Duration::from_secs(7 * 24 * 3600)),
             max_total_bytes: Some(4 << 30),
+            archive: None,
         }
     }
 }
@@ -48,6 +72,7 @@ impl RetentionPolicy {
             raw_segments_kept: 0,
             max_age: None,
             max_total_bytes: None,
+            archive: None,
         }
     }
 
@@ -58,8 +83,37 @@ impl RetentionPolicy {
                 reason: "0 would delete every finished segment; leave it unset to keep all".into(),
             });
         }
+        if let Some(gate) = &self.archive {
+            if gate.hard_max_total_bytes == 0 {
+                return Err(ShmError::Config {
+                    key: "retention.archive.hard_max_total_bytes",
+                    reason: "0 would delete every finished segment, archived or not".into(),
+                });
+            }
+            if let Some(soft) = self
+                .max_total_bytes
+                .filter(|&m| m > gate.hard_max_total_bytes)
+            {
+                return Err(ShmError::Config {
+                    key: "retention.archive.hard_max_total_bytes",
+                    reason: format!(
+                        "{} is below max_total_bytes ({soft}): the hard limit must be the higher",
+                        gate.hard_max_total_bytes
+                    ),
+                });
+            }
+        }
         Ok(())
     }
+}
+
+/// A segment pruned before the archive had it (the hard limit forced it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnarchivedPrune {
+    pub index: u64,
+    /// Its writer run.
+    pub epoch: u64,
+    pub bytes: u64,
 }
 
 /// What one maintenance pass did.
@@ -71,6 +125,16 @@ pub struct RetentionReport {
     /// Segments the policy would have pruned (too old, or over `max_total_bytes`) that the
     /// journal's retention floor kept, because recovery may replay them.
     pub kept_for_floor: Vec<u64>,
+    /// Segments the policy would have pruned that the archive does not have yet: kept.
+    pub held_for_archive: Vec<u64>,
+    /// Bytes of the `held_for_archive` segment files.
+    pub held_for_archive_bytes: u64,
+    /// Segments the archive did not have, pruned because the journal was over the
+    /// [`ArchiveGate`]'s hard limit (also listed in `pruned`), oldest first.
+    pub pruned_unarchived: Vec<UnarchivedPrune>,
+    /// Why the archive watermark could not be read this pass (missing, unreadable, malformed):
+    /// the pass took nothing as archived.
+    pub archive_watermark_error: Option<String>,
     /// Compressions that failed this pass. Their raw segments are kept (and readable); the next
     /// pass tries again. After a failure for lack of room, the pass compresses nothing more.
     pub compress_failed: Vec<CompressFailure>,
@@ -131,6 +195,13 @@ pub(crate) fn maintain(
         }
     }
 
+    // Read once per pass, on this (cold) thread; unreadable covers nothing.
+    let watermark = policy.archive.as_ref().map(|gate| {
+        ArchiveWatermark::read(&gate.watermark).unwrap_or_else(|e| {
+            report.archive_watermark_error = Some(e.to_string());
+            ArchiveWatermark::new()
+        })
+    });
     let prune = Prune {
         dir,
         current_index,
@@ -139,6 +210,7 @@ pub(crate) fn maintain(
         now_unix_ns,
         floor_index,
         bytes_to_create,
+        watermark: watermark.as_ref(),
     };
     if let Err(e) = prune.run(&mut report) {
         first_error.get_or_insert(e);
@@ -192,23 +264,34 @@ struct Prune<'a> {
     now_unix_ns: u64,
     floor_index: u64,
     bytes_to_create: u64,
+    /// What the archive has, when the policy waits for it.
+    watermark: Option<&'a ArchiveWatermark>,
 }
 
 impl Prune<'_> {
     /// Deletes the oldest segments, by age, then by total size, stopping at the first segment
-    /// that is not sealed, is in use, or is within both limits. Only sealed segments are
-    /// candidates; those at or after the floor are listed in `kept_for_floor` instead.
+    /// that is not sealed, is in use, or is within every limit. Only sealed segments are
+    /// candidates; those at or after the floor are listed in `kept_for_floor` instead, and,
+    /// when the policy waits for the archive, those it does not have in `held_for_archive`.
+    /// Then, while the journal is still over the archive gate's hard limit, the oldest held
+    /// segments are pruned anyway (`pruned_unarchived`): archived segments go first, wherever
+    /// they are, so that the hard limit loses as little as it can.
     fn run(&self, report: &mut RetentionReport) -> Result<()> {
         let policy = self.policy;
-        if policy.max_age.is_none() && policy.max_total_bytes.is_none() {
+        if policy.max_age.is_none() && policy.max_total_bytes.is_none() && policy.archive.is_none()
+        {
             return Ok(());
         }
+        let hard_max = policy.archive.as_ref().map(|g| g.hard_max_total_bytes);
         let files = list_segments(self.dir)?;
         let mut sizes = Vec::with_capacity(files.len());
         for f in &files {
             sizes.push(file_size(&f.path)?);
         }
         let mut total = sizes.iter().sum::<u64>() + self.bytes_to_create;
+        // Segments the archive does not have that the limits would prune, oldest first, with
+        // whether age or the soft limit would (else only the hard limit, which pass 2 meets).
+        let mut held: Vec<(&SegmentFile, u64, u64, bool)> = Vec::new();
         for (file, size) in files.iter().zip(sizes) {
             if file.index >= self.current_index || !self.sealed.contains(&file.index) {
                 break;
@@ -220,20 +303,57 @@ impl Prune<'_> {
                 }
                 None => false,
             };
-            let too_big = policy.max_total_bytes.is_some_and(|max| total > max);
-            if !(too_old || too_big) {
+            let over_soft = policy.max_total_bytes.is_some_and(|max| total > max);
+            let over_hard = hard_max.is_some_and(|max| total > max);
+            if !(too_old || over_soft || over_hard) {
                 break;
             }
             if file.index >= self.floor_index {
                 report.kept_for_floor.push(file.index);
                 continue;
             }
-            fs::remove_file(&file.path).map_err(|e| ShmError::io(&file.path, "remove", e))?;
+            if let Some(watermark) = self.watermark {
+                // A header that cannot be read: not archived (the archiver cannot read it
+                // either), so held, and pruned first at the hard limit; never a reason to stop
+                // pruning altogether and let the filesystem fill. Epoch 0 is no writer run.
+                let epoch = read_segment_file_header(file).map_or(0, |h| h.epoch);
+                if !watermark.covers(epoch, file.index) {
+                    held.push((file, size, epoch, too_old || over_soft));
+                    continue;
+                }
+            }
+            remove(file)?;
             report.pruned.push(file.index);
             total -= size;
         }
+        // Over the hard limit with nothing archived left to prune: the oldest held go.
+        let mut forced = 0;
+        for &(file, size, epoch, _) in &held {
+            if hard_max.is_none_or(|max| total <= max) {
+                break;
+            }
+            remove(file)?;
+            forced += 1;
+            report.pruned.push(file.index);
+            report.pruned_unarchived.push(UnarchivedPrune {
+                index: file.index,
+                epoch,
+                bytes: size,
+            });
+            total -= size;
+        }
+        report.pruned.sort_unstable();
+        // Those left are held if age or the soft limit would prune them; the hard limit is met.
+        for &(file, size, _, _) in held[forced..].iter().filter(|h| h.3) {
+            report.held_for_archive.push(file.index);
+            report.held_for_archive_bytes += size;
+        }
         Ok(())
     }
+}
+
+fn remove(file: &SegmentFile) -> Result<()> {
+    fs::remove_file(&file.path).map_err(|e| ShmError::io(&file.path, "remove", e))
 }
 
 fn file_size(path: &Path) -> Result<u64> {

@@ -129,6 +129,10 @@ fn every_label_fits_a_counter_slot_with_the_longest_symbol() {
         label::strategy_model_id(&symbol),
         label::agent("gateway", label::AGENT_CYCLE_NS_MAX),
         label::ring_full("strategy_to_risk"),
+        label::JOURNAL_RETENTION_ARCHIVE_HELD.to_owned(),
+        label::JOURNAL_RETENTION_ARCHIVE_HELD_BYTES.to_owned(),
+        label::JOURNAL_RETENTION_UNARCHIVED_PRUNED.to_owned(),
+        label::JOURNAL_RETENTION_WATERMARK_UNREADABLE.to_owned(),
     ];
     labels.extend(RiskCheck::ALL.map(label::risk_reject));
     // The archiver's, with the longest target name its configuration accepts (32).

@@ -13,6 +13,7 @@ static ALLOCATOR: levibot_testkit::CountingAllocator = levibot_testkit::Counting
 
 mod common;
 
+mod archive_retention;
 mod codes;
 mod corrupt;
 mod counters;

@@ -535,6 +535,7 @@ fn maintain_seals_compresses_and_prunes_and_tailers_read_compressed_segments() {
         raw_segments_kept: 1,
         max_age: None,
         max_total_bytes: None,
+        archive: None,
     };
     let journal = Journal::open(&config).unwrap();
     let mut a = journal.appender(0).unwrap();

@@ -193,6 +193,7 @@ fn pruning_makes_room_for_compression_and_the_next_segment() {
         raw_segments_kept: 0,
         max_age: None,
         max_total_bytes: Some(3 * SEGMENT_SIZE as u64),
+        archive: None,
     };
     let journal = Journal::open(&config(dir, retention)).unwrap();
     let mut appender = journal.appender(0).unwrap();
@@ -244,6 +245,7 @@ fn a_compression_without_room_keeps_the_raw_segment_and_leaves_no_partial_file()
         raw_segments_kept: 0,
         max_age: None,
         max_total_bytes: None,
+        archive: None,
     };
     let journal = Journal::open(&config(dir, retention)).unwrap();
     let mut appender = journal.appender(0).unwrap();

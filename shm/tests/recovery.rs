@@ -200,6 +200,7 @@ fn recovery_decompresses_no_old_segment_whose_writers_went_on() {
         raw_segments_kept: 0,
         max_age: None,
         max_total_bytes: None,
+        archive: None,
     };
     let last = {
         let journal = Journal::open(&config).unwrap();

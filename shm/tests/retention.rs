@@ -48,6 +48,7 @@ fn a_failed_compression_keeps_its_raw_segment_and_does_not_stop_pruning() {
         max_age: None,
         // Segments 0..=5 raw and the next one: 7 segments; 4 fit.
         max_total_bytes: Some(4 * SMALL_SEGMENT_SIZE as u64),
+        archive: None,
     };
     let journal = Journal::open(&config).unwrap();
     let positions = fill_segments(&journal, 5);
@@ -105,6 +106,7 @@ fn the_retention_floor_keeps_its_segment_and_later_ones_whatever_the_size_limit(
         raw_segments_kept: 1,
         max_age: None,
         max_total_bytes: Some(2 * SMALL_SEGMENT_SIZE as u64),
+        archive: None,
     };
     let journal = Journal::open(&config).unwrap();
     assert_eq!(journal.retention_floor(), None);

@@ -52,6 +52,7 @@ fn writers_and_tailers_agree_on_every_frame() {
             raw_segments_kept: 3,
             max_age: None,
             max_total_bytes: None,
+            archive: None,
         },
     };
     let journal = Arc::new(Journal::open(&config).unwrap());

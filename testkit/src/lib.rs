@@ -12,9 +12,11 @@
 //! - [`stdout_of`]: runs a command that must succeed.
 //! - [`xgboost_predict`]: XGBoost's own predictions, the research tests' oracle;
 //!   [`train_on_journal`]: a dataset and a model from a journal, as a quant makes them.
+//! - [`moto`]: moto's S3 server on loopback, and boto3 to look into it.
 //! - [`retrain`]: `scripts/research/retrain` run as its unit runs it.
 
 mod bins;
+pub mod moto;
 mod xgboost;
 
 pub use bins::workspace_bin;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use levibot_shm::layout::{SEGMENT_SIZE_MAX, SEGMENT_SIZE_MIN};
-use levibot_shm::{JournalConfig, RetentionPolicy, paths};
+use levibot_shm::{ArchiveGate, JournalConfig, RetentionPolicy, paths};
 
 use super::host;
 use super::reader::{self, Base, Problems, Section};
@@ -55,7 +55,22 @@ pub(super) fn journal(
         let max_age_hours = r.optional(p, "max_age_hours", reader::int(1..=87_600));
         let total_key = r.key("max_total_mib");
         let max_total_mib = r.optional(p, "max_total_mib", reader::int(1..=1 << 30));
+        // Retention that waits for levibot-archiver: its watermark file, read (never
+        // written, never inspected here: missing means nothing is archived) by the
+        // maintenance thread; and the hard limit past which unarchived segments go anyway.
+        let watermark = r.optional(p, "archive_watermark", reader::path(base.dir));
+        let hard_key = r.key("hard_max_total_mib");
+        let hard_mib = r.optional(p, "hard_max_total_mib", reader::int(1..=1 << 30));
         r.finish(p);
+        let (watermark, hard_mib) = (watermark?, hard_mib?);
+        if watermark.is_none() && hard_mib.is_some() {
+            p.push(
+                &hard_key,
+                "only with archive_watermark: without an archive to wait for, max_total_mib \
+                 is the limit",
+            );
+            return None;
+        }
         let max_total_mib = match (max_total_mib?, segment_mib) {
             (Some(total), Some(segment)) if total < 2 * segment => {
                 p.push(
@@ -69,18 +84,31 @@ pub(super) fn journal(
             }
             (total, _) => total.map(|t| t as u64),
         };
-        let max_total_bytes = journal_room(
+        let room = journal_room(
             p,
             [&dir_key, &segment_key, &total_key],
             checked_dir.as_deref()?,
             (segment_mib? as u64) << 20,
             max_total_mib.map(|mib| mib << 20),
         )?;
+        let archive = match watermark {
+            None => None,
+            Some(watermark) => Some(ArchiveGate {
+                watermark,
+                hard_max_total_bytes: hard_limit(
+                    p,
+                    &hard_key,
+                    room,
+                    hard_mib.map(|mib| (mib as u64) << 20),
+                )?,
+            }),
+        };
         Some(RetentionPolicy {
             compress: compress?,
             raw_segments_kept: raw_segments_kept? as usize,
             max_age: max_age_hours?.map(|h| Duration::from_secs(h as u64 * 3600)),
-            max_total_bytes: Some(max_total_bytes),
+            max_total_bytes: Some(room.max_total),
+            archive,
         })
     });
     s.finish(p);
@@ -95,18 +123,70 @@ pub(super) fn journal(
     (dir, config)
 }
 
-/// Checks the journal against the filesystem of `dir`, and returns `max_total_bytes`: `max_total`
-/// as written, or the default for this filesystem. At any moment the journal holds up to
-/// `max_total` bytes of segments plus the next segment, created before retention deletes the
-/// oldest, plus the counters file: that must fit, or the filesystem fills before retention
-/// frees room.
+/// What the journal's filesystem leaves for segments.
+#[derive(Clone, Copy)]
+struct Room {
+    /// `max_total_bytes`: as written, or the default for this filesystem.
+    max_total: u64,
+    /// The most segments may take there: its size less the next segment (created before
+    /// retention deletes the oldest) and the counters file. `None`: a filesystem that reports
+    /// no size (ramfs).
+    fits: Option<u64>,
+}
+
+/// Default `hard_max_total_mib`: twice `max_total_mib`, as far as the filesystem holds it.
+/// The hard limit is where retention stops waiting for the archive: between the two, segments
+/// the archiver has not copied pile up while the store is down.
+fn hard_limit(p: &mut Problems, hard_key: &str, room: Room, hard: Option<u64>) -> Option<u64> {
+    const MIB: u64 = 1 << 20;
+    let fits = room.fits.unwrap_or(u64::MAX);
+    match hard {
+        Some(hard) if hard < room.max_total => {
+            p.push(
+                hard_key,
+                format!(
+                    "{} MiB is below max_total_mib ({} MiB): retention would prune segments the \
+                     archive does not have before the ones it has",
+                    hard / MIB,
+                    room.max_total / MIB
+                ),
+            );
+            None
+        }
+        Some(hard) if hard > fits => {
+            p.push(
+                hard_key,
+                format!(
+                    "{} MiB does not fit in the journal's filesystem: with the next segment and \
+                     the counters file, at most {} MiB fits",
+                    hard / MIB,
+                    fits / MIB
+                ),
+            );
+            None
+        }
+        Some(hard) => Some(hard),
+        // In whole MiB, as the limit would be written.
+        None => Some(
+            room.max_total
+                .saturating_mul(2)
+                .min(fits / MIB * MIB)
+                .max(room.max_total),
+        ),
+    }
+}
+
+/// Checks the journal against the filesystem of `dir`, and returns its [`Room`]. At any moment
+/// the journal holds up to `max_total` bytes of segments plus the next segment, created before
+/// retention deletes the oldest, plus the counters file: that must fit, or the filesystem
+/// fills before retention frees room.
 fn journal_room(
     p: &mut Problems,
     [dir_key, segment_key, total_key]: [&str; 3],
     dir: &Path,
     segment: u64,
     max_total: Option<u64>,
-) -> Option<u64> {
+) -> Option<Room> {
     const MIB: u64 = 1 << 20;
     let default = RETENTION_TOTAL_MIB_DEFAULT * MIB;
     let fs = match host::filesystem_of(dir) {
@@ -118,7 +198,10 @@ fn journal_room(
     };
     // A filesystem that reports no size (ramfs) cannot be checked.
     let Some(size) = fs.size else {
-        return Some(max_total.unwrap_or(default));
+        return Some(Room {
+            max_total: max_total.unwrap_or(default),
+            fits: None,
+        });
     };
     let of = format!("the filesystem of {} ({})", dir.display(), fs.describe());
     let counters = host::COUNTERS_FILE_LEN;
@@ -154,9 +237,15 @@ fn journal_room(
             );
             None
         }
-        Some(total) => Some(total),
+        Some(total) => Some(Room {
+            max_total: total,
+            fits: Some(room),
+        }),
         // Half the filesystem, if that is less than the default, but two segments at least
         // (which fit: checked above).
-        None => Some(default.min(size / 2 / MIB * MIB).min(room).max(2 * segment)),
+        None => Some(Room {
+            max_total: default.min(size / 2 / MIB * MIB).min(room).max(2 * segment),
+            fits: Some(room),
+        }),
     }
 }

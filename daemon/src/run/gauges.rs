@@ -12,6 +12,7 @@ use levibot_shm::codes::{Phase, counter_type, label};
 use levibot_shm::counters::{Counter, CountersWriter};
 
 use super::{DaemonError, start_error};
+use crate::faults::ArchiveWait;
 use crate::state::{CounterIndex, DaemonState};
 
 /// The phase, shared; the control loop, its only writer, publishes it as `daemon.phase`.
@@ -52,6 +53,10 @@ pub(super) struct DaemonGauges {
     pub(super) checkpoint_failures: Counter,
     pub(super) last_checkpoint_unix_s: Counter,
     pub(super) retention_floor_held: Counter,
+    retention_archive_held: Counter,
+    retention_archive_held_bytes: Counter,
+    retention_unarchived_pruned: Counter,
+    retention_watermark_unreadable: Counter,
 }
 
 impl DaemonGauges {
@@ -80,7 +85,29 @@ impl DaemonGauges {
                 label::JOURNAL_RETENTION_FLOOR_HELD,
                 counter_type::EVENTS,
             )?,
+            retention_archive_held: allocate(
+                label::JOURNAL_RETENTION_ARCHIVE_HELD,
+                counter_type::GAUGE,
+            )?,
+            retention_archive_held_bytes: allocate(
+                label::JOURNAL_RETENTION_ARCHIVE_HELD_BYTES,
+                counter_type::GAUGE,
+            )?,
+            retention_unarchived_pruned: events(label::JOURNAL_RETENTION_UNARCHIVED_PRUNED)?,
+            retention_watermark_unreadable: events(label::JOURNAL_RETENTION_WATERMARK_UNREADABLE)?,
         })
+    }
+
+    /// What retention keeps for the archive, and what it could not (the maintenance thread's
+    /// figures, published by the control loop, the counters' one writer).
+    pub(super) fn publish_archive_wait(&self, wait: &ArchiveWait) {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Acquire) as i64;
+        self.retention_archive_held.set(get(&wait.held));
+        self.retention_archive_held_bytes.set(get(&wait.held_bytes));
+        self.retention_unarchived_pruned
+            .set(get(&wait.unarchived_pruned));
+        self.retention_watermark_unreadable
+            .set(get(&wait.watermark_unreadable));
     }
 
     pub(super) fn refresh(&self, shared: &DaemonState, journal: &Journal) {

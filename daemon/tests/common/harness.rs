@@ -195,6 +195,18 @@ pub fn levictl(dir: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Rewrites the config file at `path` line by line (`edit`: a line's replacement, or `None`
+/// to keep it); returns the new text.
+pub fn rewrite_config(path: &Path, edit: impl Fn(&str) -> Option<String>) -> String {
+    let text: String = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| edit(line).unwrap_or_else(|| line.to_owned()) + "\n")
+        .collect();
+    std::fs::write(path, &text).unwrap();
+    text
+}
+
 /// The demo's venue (three symbols, synthetic traders) and its config, journal in `dir`.
 pub fn venue_and_config(dir: &Path, seed: u64) -> (SimVenue, PathBuf) {
     let venue = demo::start_venue(demo::venue_config(seed, 400).unwrap()).unwrap();

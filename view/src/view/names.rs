@@ -105,6 +105,7 @@ pub(super) fn event_name(code: u16) -> String {
         daemon_event::MASS_STATUS => "mass_status".into(),
         daemon_event::SELF_HALT => "self_halt".into(),
         daemon_event::JOURNAL_FAILED => "journal_failed".into(),
+        daemon_event::UNARCHIVED_PRUNED => "unarchived_pruned".into(),
         other => format!("event_{other}"),
     }
 }
