@@ -176,3 +176,22 @@ fn the_retention_floor_holds_against_the_age_limit_too() {
     let expected: Vec<u64> = (first_in_2 as u64 + 1..=positions.len() as u64).collect();
     assert_eq!(read_sequences(dir.path()), expected);
 }
+
+#[test]
+fn keep_all_seals_but_neither_compresses_nor_prunes() {
+    let dir = temp_dir();
+    // small_config's retention is keep_all; beyond the default policy's two raw segments, which
+    // it would compress.
+    let journal = Journal::open(&small_config(dir.path())).unwrap();
+    let positions = fill_segments(&journal, 5);
+    let report = journal.maintain().unwrap();
+    assert_eq!(report.sealed, [0, 1, 2, 3, 4], "{report:?}");
+    assert!(report.compressed.is_empty(), "{report:?}");
+    assert!(report.pruned.is_empty(), "{report:?}");
+    assert_eq!(
+        indexes(dir.path()),
+        (0..=6).map(|i| (i, false)).collect::<Vec<_>>()
+    );
+    let every: Vec<u64> = (1..=positions.len() as u64).collect();
+    assert_eq!(read_sequences(dir.path()), every);
+}
