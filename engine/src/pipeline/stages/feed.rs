@@ -192,8 +192,8 @@ impl FeedStage {
                 recv_tsc,
                 decoded_tsc,
             });
-            // Kept to be journaled after the event (a copy of up to 176 bytes: not when the
-            // market is not journaled).
+            // Kept to be journaled after the event (a copy of the record, a depth chunk's 176
+            // bytes at most: not when the market is not journaled).
             if journal_market {
                 pending.push(record);
             }
