@@ -66,8 +66,8 @@ impl Iterator for MarketRecords<'_> {
                     BookTicker::from_bytes(record).map(MarketRecord::BookTicker)
                 }
                 record_type::DEPTH_DIFF => {
-                    if depth_header(record).is_some() {
-                        self.number(record);
+                    if let Some(head) = depth_header(record) {
+                        self.number(&head);
                         self.rest = after;
                         return Some(MarketRecord::Depth(self.cut(record, 0)));
                     }
@@ -86,12 +86,10 @@ impl Iterator for MarketRecords<'_> {
 }
 
 impl<'a> MarketRecords<'a> {
-    /// Numbers the update that the journal chunk `record` (at the head of `rest`) belongs to,
-    /// if it starts one: its chunks are the valid depth chunks from here with its ids.
-    fn number(&mut self, record: &[u8]) {
-        let Some(head) = depth_header(record) else {
-            return;
-        };
+    /// Numbers the update that the journal chunk with fixed fields `head` (at the head of
+    /// `rest`) belongs to, if it starts one: its chunks are the valid depth chunks from here
+    /// with its ids.
+    fn number(&mut self, head: &DepthHeader) {
         if self.numbering.chunk_count != 0
             && head.chunk != 0
             && head.final_update_id == self.numbering.final_update_id
